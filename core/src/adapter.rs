@@ -1,0 +1,117 @@
+//! The contract every provider implements.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::capabilities::Capabilities;
+use crate::error::{Error, Result};
+use crate::model::{
+    ChannelName, ConversationId, ConversationRef, InboundAttachment, MessageRef, OutboundMessage,
+    SendReceipt, SentMessage,
+};
+use crate::webhook::{WebhookOutcome, WebhookRequest};
+
+/// Who an adapter is: its provider, the channel it serves and what it can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdapterInfo {
+    /// The provider's registry name (`"slack"`, `"messenger"`, `"twilio"`, `"memory"`).
+    pub provider: &'static str,
+    /// The configured channel this adapter serves.
+    pub channel: ChannelName,
+    /// What it can do (conversations may differ: see [`Adapter::capabilities_for`]).
+    pub capabilities: Capabilities,
+}
+
+impl AdapterInfo {
+    /// Info for `provider` serving `channel` with `capabilities`.
+    pub fn new(provider: &'static str, channel: ChannelName, capabilities: Capabilities) -> Self {
+        AdapterInfo {
+            provider,
+            channel,
+            capabilities,
+        }
+    }
+}
+
+/// Downloaded inbound media.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FetchedAttachment {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// The mime type the server gave, if any.
+    pub mime_type: Option<String>,
+}
+
+impl fmt::Debug for FetchedAttachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetchedAttachment")
+            .field("bytes", &self.bytes.len())
+            .field("mime_type", &self.mime_type)
+            .finish()
+    }
+}
+
+/// A provider adapter: outbound operations and inbound webhook handling for one channel.
+///
+/// Object safe; used as `Arc<dyn Adapter>`. An operation the provider lacks returns
+/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) without any request, and its
+/// capability flag is false. `Debug` must not print secrets.
+#[async_trait]
+pub trait Adapter: Send + Sync + fmt::Debug {
+    /// Provider, channel and capabilities.
+    fn info(&self) -> &AdapterInfo;
+
+    /// The capabilities of one conversation (WhatsApp and SMS differ on one Twilio channel).
+    fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
+        let _ = conversation;
+        self.info().capabilities.clone()
+    }
+
+    /// Renders `message` for the conversation and sends it: one or more provider messages.
+    async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt>;
+
+    /// Replaces the content of a sent message.
+    async fn edit(&self, target: &MessageRef, message: &OutboundMessage) -> Result<SentMessage> {
+        let _ = (target, message);
+        Err(unsupported(self.info(), "edit"))
+    }
+
+    /// Deletes a sent message.
+    async fn delete(&self, target: &MessageRef) -> Result<()> {
+        let _ = target;
+        Err(unsupported(self.info(), "delete"))
+    }
+
+    /// Adds (`add = true`) or removes a reaction, named as the provider names it.
+    async fn react(&self, target: &MessageRef, reaction: &str, add: bool) -> Result<()> {
+        let _ = (target, reaction, add);
+        Err(unsupported(self.info(), "react"))
+    }
+
+    /// Shows a typing indicator in the conversation.
+    async fn typing(&self, to: &ConversationRef) -> Result<()> {
+        let _ = to;
+        Err(unsupported(self.info(), "typing"))
+    }
+
+    /// Downloads inbound media, adding credentials only for the provider's own hosts.
+    async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
+        let _ = attachment;
+        Err(unsupported(self.info(), "fetch_attachment"))
+    }
+
+    /// Answers a handshake, or verifies and decodes a webhook. Pure and synchronous: no I/O.
+    fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome;
+}
+
+/// The `Unsupported` error for `operation` on this adapter.
+pub fn unsupported(info: &AdapterInfo, operation: &str) -> Error {
+    Error::unsupported(format!(
+        "{operation} on {} channel '{}'",
+        info.provider, info.channel
+    ))
+    .with_provider(info.provider)
+}

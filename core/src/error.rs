@@ -1,0 +1,298 @@
+//! The one error type of Switchboard: a kind, a retry class, the provider's own code and a
+//! source chain.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::model::SentMessage;
+
+/// A `Result` whose error is Switchboard's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, independent of the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The configuration is wrong (unknown key, missing secret, bad value).
+    InvalidConfig,
+    /// The message cannot be sent as built (empty, too long, bad URL, rejected by the provider).
+    InvalidMessage,
+    /// The operation or content is not supported by this adapter or channel.
+    Unsupported,
+    /// The credentials were refused.
+    Unauthenticated,
+    /// The credentials are valid but not allowed to do this.
+    PermissionDenied,
+    /// The recipient, conversation or message does not exist.
+    NotFound,
+    /// The provider asked us to slow down.
+    RateLimited,
+    /// A provider policy forbids this now: a closed messaging window, an opted-out recipient.
+    PolicyViolation,
+    /// The network failed.
+    Transport,
+    /// The provider did not answer in time.
+    Timeout,
+    /// The provider failed or answered something we do not understand.
+    Provider,
+    /// An inbound webhook was rejected.
+    Webhook,
+}
+
+impl ErrorKind {
+    /// A short, stable, snake_case name (used in logs, metrics and notices).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::InvalidMessage => "invalid_message",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::PolicyViolation => "policy_violation",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Provider => "provider",
+            ErrorKind::Webhook => "webhook",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether an operation that failed may be tried again, and what that would risk.
+///
+/// Chat messages are not idempotent: a send that *may* have reached the provider is
+/// [`Retry::Ambiguous`], and retrying it blindly may deliver it twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Retry {
+    /// Trying again cannot succeed without a change (bad input, bad credentials, policy).
+    Never,
+    /// Certainly not delivered; trying again (after `retry_after`, if any) is safe.
+    Safe,
+    /// May have been delivered; a retry may duplicate it unless it is reconciled first.
+    Ambiguous,
+}
+
+/// The error of every Switchboard operation.
+///
+/// `Display` is one line and never contains a secret: adapters put provider messages in it, never
+/// credentials or request bodies.
+pub struct Error {
+    kind: ErrorKind,
+    retry: Retry,
+    message: String,
+    provider: Option<&'static str>,
+    provider_code: Option<String>,
+    retry_after: Option<Duration>,
+    partial: Vec<SentMessage>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// A new error of `kind` with a one-line message. The retry class defaults to what the kind
+    /// implies: `Safe` for `RateLimited`, `Ambiguous` for `Timeout` and `Provider`, `Never` otherwise.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let retry = match kind {
+            ErrorKind::RateLimited => Retry::Safe,
+            ErrorKind::Timeout | ErrorKind::Provider => Retry::Ambiguous,
+            _ => Retry::Never,
+        };
+        Error {
+            kind,
+            retry,
+            message: message.into(),
+            provider: None,
+            provider_code: None,
+            retry_after: None,
+            partial: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// `InvalidConfig` naming the channel and the key: `channels.sms: missing key 'from'`.
+    pub fn config(channel: &str, message: impl fmt::Display) -> Self {
+        Error::new(
+            ErrorKind::InvalidConfig,
+            format!("channels.{channel}: {message}"),
+        )
+    }
+
+    /// `InvalidMessage` naming the field that is wrong.
+    pub fn invalid_message(field: &str, message: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::InvalidMessage, format!("{field}: {message}"))
+    }
+
+    /// `Unsupported`: `what` cannot be done by this adapter or channel.
+    pub fn unsupported(what: impl fmt::Display) -> Self {
+        Error::new(ErrorKind::Unsupported, format!("unsupported: {what}"))
+    }
+
+    /// Sets the retry class.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the provider that produced the error (its registry name, e.g. `"slack"`).
+    pub fn with_provider(mut self, provider: &'static str) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// Sets the provider's own error code (`"channel_not_found"`, `"21610"`, `"100/2018001"`).
+    pub fn with_provider_code(mut self, code: impl Into<String>) -> Self {
+        self.provider_code = Some(code.into());
+        self
+    }
+
+    /// Sets how long the provider asked us to wait.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
+    /// Records the parts of a multi-part send that were delivered before this error.
+    ///
+    /// A send that failed after some parts went out is no longer safe to repeat whole, so a
+    /// `Safe` retry class becomes `Ambiguous` unless the caller resumes from
+    /// [`partial`](Self::partial).
+    pub fn with_partial(mut self, sent: Vec<SentMessage>) -> Self {
+        if !sent.is_empty() && self.retry == Retry::Safe {
+            self.retry = Retry::Ambiguous;
+        }
+        self.partial = sent;
+        self
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether trying again is safe, useless, or may duplicate.
+    pub fn retry(&self) -> Retry {
+        self.retry
+    }
+
+    /// How long the provider asked us to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The provider's own error code, if it gave one.
+    pub fn provider_code(&self) -> Option<&str> {
+        self.provider_code.as_deref()
+    }
+
+    /// The provider that produced this error, if any.
+    pub fn provider(&self) -> Option<&'static str> {
+        self.provider
+    }
+
+    /// The one-line message, without kind or provider.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Parts of a multi-part send that were delivered before the failure.
+    pub fn partial(&self) -> &[SentMessage] {
+        &self.partial
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(provider) = self.provider {
+            write!(f, "{provider}: ")?;
+        }
+        write!(
+            f,
+            "{}: {}",
+            self.kind,
+            self.message.replace(['\n', '\r'], " ")
+        )?;
+        if let Some(code) = &self.provider_code {
+            write!(f, " (code {code})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind)
+            .field("retry", &self.retry)
+            .field("message", &self.message);
+        if let Some(p) = self.provider {
+            d.field("provider", &p);
+        }
+        if let Some(c) = &self.provider_code {
+            d.field("provider_code", c);
+        }
+        if let Some(r) = self.retry_after {
+            d.field("retry_after", &r);
+        }
+        if !self.partial.is_empty() {
+            d.field("partial", &self.partial.len());
+        }
+        if let Some(s) = &self.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_one_line_with_provider_and_code() {
+        let e = Error::new(ErrorKind::NotFound, "no such\nchannel")
+            .with_provider("slack")
+            .with_provider_code("channel_not_found");
+        assert_eq!(
+            e.to_string(),
+            "slack: not_found: no such channel (code channel_not_found)"
+        );
+    }
+
+    #[test]
+    fn default_retry_follows_kind() {
+        assert_eq!(Error::new(ErrorKind::RateLimited, "x").retry(), Retry::Safe);
+        assert_eq!(
+            Error::new(ErrorKind::Timeout, "x").retry(),
+            Retry::Ambiguous
+        );
+        assert_eq!(Error::new(ErrorKind::NotFound, "x").retry(), Retry::Never);
+    }
+
+    #[test]
+    fn source_chain_is_kept() {
+        let io = std::io::Error::other("socket closed");
+        let e = Error::new(ErrorKind::Transport, "send failed").with_source(io);
+        let src = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(src.as_deref(), Some("socket closed"));
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod adapter;
+pub mod capabilities;
+pub mod config;
+pub mod error;
+mod handle;
+pub mod memory;
+pub mod model;
+pub mod registry;
+pub mod render;
+pub mod webhook;
+
+pub use adapter::{Adapter, AdapterInfo, FetchedAttachment};
+pub use async_trait::async_trait;
+pub use capabilities::{
+    AttachmentCapabilities, Capabilities, LengthUnit, MarkdownDialect, TextLimit,
+};
+pub use config::{ChannelTable, Env, Secret};
+pub use error::{Error, ErrorKind, Result, Retry};
+pub use handle::{Channel, Conversation};
+pub use memory::MemoryAdapter;
+pub use model::{
+    ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, MessageRef,
+    OutboundMessage, SendReceipt, SentMessage, ThreadId, UserId,
+};
+pub use registry::{AdapterFactory, Registry};
+pub use render::{Degradation, RenderPlan, RenderPolicy};
+pub use webhook::{RejectReason, Rejection, WebhookOutcome, WebhookRequest, WebhookResponse};

@@ -1,0 +1,342 @@
+//! CommonMark to a channel's markup, through pulldown-cmark's event stream.
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use crate::capabilities::MarkdownDialect;
+
+/// Converts CommonMark `text` to `dialect`.
+///
+/// - Slack mrkdwn: `*bold*`, `_italic_`, `~strike~`, `` `code` ``, fenced blocks, `<url|label>`
+///   links, and `&`, `<`, `>` escaped as Slack requires.
+/// - WhatsApp: `*bold*`, `_italic_`, `~strike~`, ```` ```mono``` ````; links as `label (url)`.
+/// - Plain: no markup; links as `label (url)` (just the URL when the label is the URL).
+/// - CommonMark: unchanged.
+///
+/// Lists become `•`/`1.` lines, headings a bold line (plain: the text), quotes `> ` lines.
+pub fn convert(text: &str, dialect: MarkdownDialect) -> String {
+    if dialect == MarkdownDialect::CommonMark {
+        return text.to_owned();
+    }
+    let mut w = Writer::new(dialect);
+    let parser = Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH);
+    for event in parser {
+        w.event(event);
+    }
+    w.finish()
+}
+
+/// Escapes literal text for `dialect` (Slack: `&`, `<`, `>`).
+pub fn escape(text: &str, dialect: MarkdownDialect) -> String {
+    match dialect {
+        MarkdownDialect::SlackMrkdwn => text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Formats a link for `dialect`.
+pub fn link(label: &str, url: &str, dialect: MarkdownDialect) -> String {
+    match dialect {
+        MarkdownDialect::SlackMrkdwn if label.is_empty() || label == url => format!("<{url}>"),
+        MarkdownDialect::SlackMrkdwn => format!("<{url}|{}>", label.replace('|', "¦")),
+        MarkdownDialect::CommonMark => format!("[{label}]({url})"),
+        _ if label.is_empty() || label == url => url.to_owned(),
+        _ => format!("{label} ({url})"),
+    }
+}
+
+struct LinkState {
+    url: String,
+    label: String,
+}
+
+struct Writer {
+    dialect: MarkdownDialect,
+    out: String,
+    pending_breaks: usize,
+    lists: Vec<Option<u64>>,
+    quote_depth: usize,
+    link: Option<LinkState>,
+    in_code_block: bool,
+}
+
+impl Writer {
+    fn new(dialect: MarkdownDialect) -> Self {
+        Writer {
+            dialect,
+            out: String::new(),
+            pending_breaks: 0,
+            lists: Vec::new(),
+            quote_depth: 0,
+            link: None,
+            in_code_block: false,
+        }
+    }
+
+    fn block_break(&mut self, n: usize) {
+        self.pending_breaks = self.pending_breaks.max(n);
+    }
+
+    fn write(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        if let Some(link) = &mut self.link {
+            link.label.push_str(s);
+            return;
+        }
+        if self.pending_breaks > 0 && !self.out.is_empty() {
+            for _ in 0..self.pending_breaks {
+                self.out.push('\n');
+                self.quote_prefix();
+            }
+        } else if self.out.is_empty() {
+            self.quote_prefix();
+        }
+        self.pending_breaks = 0;
+        self.out.push_str(s);
+    }
+
+    fn quote_prefix(&mut self) {
+        for _ in 0..self.quote_depth {
+            self.out.push_str("> ");
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        let escaped = escape(s, self.dialect);
+        if self.quote_depth > 0 && s.contains('\n') {
+            let prefix = "> ".repeat(self.quote_depth);
+            self.write(&escaped.replace('\n', &format!("\n{prefix}")));
+        } else {
+            self.write(&escaped);
+        }
+    }
+
+    fn marker(&self, slack_wa: &'static str) -> &'static str {
+        match self.dialect {
+            MarkdownDialect::SlackMrkdwn | MarkdownDialect::WhatsApp => slack_wa,
+            _ => "",
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) => self.text(&t),
+            Event::Code(c) => {
+                let fence = match self.dialect {
+                    MarkdownDialect::SlackMrkdwn => "`",
+                    MarkdownDialect::WhatsApp => "```",
+                    _ => "",
+                };
+                let body = escape(&c, self.dialect);
+                self.write(&format!("{fence}{body}{fence}"));
+            }
+            Event::Html(h) | Event::InlineHtml(h) => self.text(&h),
+            Event::SoftBreak | Event::HardBreak => {
+                if self.link.is_some() {
+                    self.write(" ");
+                } else {
+                    self.write("\n");
+                    self.quote_prefix();
+                }
+            }
+            Event::Rule => {
+                self.block_break(2);
+                self.write("———");
+                self.block_break(2);
+            }
+            Event::TaskListMarker(done) => self.write(if done { "[x] " } else { "[ ] " }),
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph => self.block_break(if self.lists.is_empty() { 2 } else { 1 }),
+            Tag::Heading { level, .. } => {
+                self.block_break(2);
+                let _ = level == HeadingLevel::H1;
+                let m = self.marker("*");
+                self.write(m);
+            }
+            Tag::BlockQuote(_) => {
+                self.block_break(2);
+                self.quote_depth += 1;
+            }
+            Tag::CodeBlock(kind) => {
+                self.block_break(2);
+                self.in_code_block = true;
+                if matches!(
+                    self.dialect,
+                    MarkdownDialect::SlackMrkdwn | MarkdownDialect::WhatsApp
+                ) {
+                    let _ = matches!(kind, CodeBlockKind::Fenced(_));
+                    self.write("```\n");
+                }
+            }
+            Tag::List(start) => {
+                self.block_break(if self.lists.is_empty() { 2 } else { 1 });
+                self.lists.push(start);
+            }
+            Tag::Item => {
+                self.block_break(1);
+                let indent = "  ".repeat(self.lists.len().saturating_sub(1));
+                let bullet = match self.lists.last_mut() {
+                    Some(Some(n)) => {
+                        let s = format!("{indent}{n}. ");
+                        *n += 1;
+                        s
+                    }
+                    _ => format!("{indent}• "),
+                };
+                self.write(&bullet);
+            }
+            Tag::Emphasis => {
+                let m = self.marker("_");
+                self.write(m);
+            }
+            Tag::Strong => {
+                let m = self.marker("*");
+                self.write(m);
+            }
+            Tag::Strikethrough => {
+                let m = self.marker("~");
+                self.write(m);
+            }
+            Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. } => {
+                self.link = Some(LinkState {
+                    url: dest_url.to_string(),
+                    label: String::new(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Paragraph => self.block_break(if self.lists.is_empty() { 2 } else { 1 }),
+            TagEnd::Heading(_) => {
+                let m = self.marker("*");
+                self.write(m);
+                self.block_break(2);
+            }
+            TagEnd::BlockQuote(_) => {
+                self.quote_depth = self.quote_depth.saturating_sub(1);
+                self.block_break(2);
+            }
+            TagEnd::CodeBlock => {
+                self.in_code_block = false;
+                if self.out.ends_with('\n') {
+                    self.out.pop();
+                }
+                if matches!(
+                    self.dialect,
+                    MarkdownDialect::SlackMrkdwn | MarkdownDialect::WhatsApp
+                ) {
+                    self.write("\n```");
+                }
+                self.block_break(2);
+            }
+            TagEnd::List(_) => {
+                self.lists.pop();
+                self.block_break(if self.lists.is_empty() { 2 } else { 1 });
+            }
+            TagEnd::Item => self.block_break(1),
+            TagEnd::Emphasis => {
+                let m = self.marker("_");
+                self.write(m);
+            }
+            TagEnd::Strong => {
+                let m = self.marker("*");
+                self.write(m);
+            }
+            TagEnd::Strikethrough => {
+                let m = self.marker("~");
+                self.write(m);
+            }
+            TagEnd::Link | TagEnd::Image => {
+                if let Some(LinkState { url, label }) = self.link.take() {
+                    // Slack escapes were applied to the label text already.
+                    let rendered = link(&label, &url, self.dialect);
+                    self.write(&rendered);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self) -> String {
+        self.out.trim_end().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MarkdownDialect::*;
+
+    #[test]
+    fn slack_mrkdwn() {
+        assert_eq!(
+            convert("**bold** and *it* ~~gone~~", SlackMrkdwn),
+            "*bold* and _it_ ~gone~"
+        );
+        assert_eq!(
+            convert("[Docs](https://x.test/a)", SlackMrkdwn),
+            "<https://x.test/a|Docs>"
+        );
+        assert_eq!(
+            convert("a < b & c > d", SlackMrkdwn),
+            "a &lt; b &amp; c &gt; d"
+        );
+        assert_eq!(convert("use `a<b`", SlackMrkdwn), "use `a&lt;b`");
+        assert_eq!(convert("<https://x.test>", SlackMrkdwn), "<https://x.test>");
+    }
+
+    #[test]
+    fn whatsapp() {
+        assert_eq!(
+            convert("**bold** _it_ ~~s~~ `m`", WhatsApp),
+            "*bold* _it_ ~s~ ```m```"
+        );
+        assert_eq!(
+            convert("[Docs](https://x.test)", WhatsApp),
+            "Docs (https://x.test)"
+        );
+    }
+
+    #[test]
+    fn plain_keeps_links_readable() {
+        assert_eq!(
+            convert("**Hi** see [the docs](https://x.test/d)", Plain),
+            "Hi see the docs (https://x.test/d)"
+        );
+        assert_eq!(convert("<https://x.test>", Plain), "https://x.test");
+        assert_eq!(
+            convert("# Title\n\npara one\n\n- a\n- b\n\n1. x\n2. y", Plain),
+            "Title\n\npara one\n\n• a\n• b\n\n1. x\n2. y"
+        );
+    }
+
+    #[test]
+    fn code_blocks_and_quotes() {
+        assert_eq!(
+            convert("```\nlet x = 1;\n```", SlackMrkdwn),
+            "```\nlet x = 1;\n```"
+        );
+        assert_eq!(convert("```\nlet x = 1;\n```", Plain), "let x = 1;");
+        assert_eq!(convert("> quoted\n\nafter", Plain), "> quoted\n\nafter");
+        assert_eq!(convert("line one\nline two", Plain), "line one\nline two");
+    }
+
+    #[test]
+    fn commonmark_is_unchanged() {
+        assert_eq!(convert("**x** [a](b)", CommonMark), "**x** [a](b)");
+    }
+}
