@@ -49,9 +49,11 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// Where `${NAME}` values come from.
 #[derive(Clone)]
-pub struct Env(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct Env(Arc<Lookup>);
 
 impl Env {
     /// The process environment.
@@ -118,7 +120,9 @@ impl fmt::Debug for Env {
 }
 
 /// One `[channels.NAME]` table, handed to the provider's factory.
-#[derive(Debug, Clone)]
+///
+/// `Debug` lists the keys, never the values (they may hold secrets).
+#[derive(Clone)]
 pub struct ChannelTable {
     channel: ChannelName,
     provider: String,
@@ -126,6 +130,16 @@ pub struct ChannelTable {
     read: BTreeSet<String>,
     env: Env,
     public_webhook_url: Option<String>,
+}
+
+impl fmt::Debug for ChannelTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelTable")
+            .field("channel", &self.channel)
+            .field("provider", &self.provider)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl ChannelTable {

@@ -83,7 +83,9 @@ pub enum Retry {
 ///
 /// `Display` is one line and never contains a secret: adapters put provider messages in it, never
 /// credentials or request bodies.
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+struct Inner {
     kind: ErrorKind,
     retry: Retry,
     message: String,
@@ -103,7 +105,7 @@ impl Error {
             ErrorKind::Timeout | ErrorKind::Provider => Retry::Ambiguous,
             _ => Retry::Never,
         };
-        Error {
+        Error(Box::new(Inner {
             kind,
             retry,
             message: message.into(),
@@ -112,7 +114,7 @@ impl Error {
             retry_after: None,
             partial: Vec::new(),
             source: None,
-        }
+        }))
     }
 
     /// `InvalidConfig` naming the channel and the key: `channels.sms: missing key 'from'`.
@@ -135,25 +137,25 @@ impl Error {
 
     /// Sets the retry class.
     pub fn with_retry(mut self, retry: Retry) -> Self {
-        self.retry = retry;
+        self.0.retry = retry;
         self
     }
 
     /// Sets the provider that produced the error (its registry name, e.g. `"slack"`).
     pub fn with_provider(mut self, provider: &'static str) -> Self {
-        self.provider = Some(provider);
+        self.0.provider = Some(provider);
         self
     }
 
     /// Sets the provider's own error code (`"channel_not_found"`, `"21610"`, `"100/2018001"`).
     pub fn with_provider_code(mut self, code: impl Into<String>) -> Self {
-        self.provider_code = Some(code.into());
+        self.0.provider_code = Some(code.into());
         self
     }
 
     /// Sets how long the provider asked us to wait.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        self.0.retry_after = Some(after);
         self
     }
 
@@ -163,67 +165,67 @@ impl Error {
     /// `Safe` retry class becomes `Ambiguous` unless the caller resumes from
     /// [`partial`](Self::partial).
     pub fn with_partial(mut self, sent: Vec<SentMessage>) -> Self {
-        if !sent.is_empty() && self.retry == Retry::Safe {
-            self.retry = Retry::Ambiguous;
+        if !sent.is_empty() && self.0.retry == Retry::Safe {
+            self.0.retry = Retry::Ambiguous;
         }
-        self.partial = sent;
+        self.0.partial = sent;
         self
     }
 
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// Whether trying again is safe, useless, or may duplicate.
     pub fn retry(&self) -> Retry {
-        self.retry
+        self.0.retry
     }
 
     /// How long the provider asked us to wait before trying again, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The provider's own error code, if it gave one.
     pub fn provider_code(&self) -> Option<&str> {
-        self.provider_code.as_deref()
+        self.0.provider_code.as_deref()
     }
 
     /// The provider that produced this error, if any.
     pub fn provider(&self) -> Option<&'static str> {
-        self.provider
+        self.0.provider
     }
 
     /// The one-line message, without kind or provider.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Parts of a multi-part send that were delivered before the failure.
     pub fn partial(&self) -> &[SentMessage] {
-        &self.partial
+        &self.0.partial
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(provider) = self.provider {
+        if let Some(provider) = self.0.provider {
             write!(f, "{provider}: ")?;
         }
         write!(
             f,
             "{}: {}",
-            self.kind,
-            self.message.replace(['\n', '\r'], " ")
+            self.0.kind,
+            self.0.message.replace(['\n', '\r'], " ")
         )?;
-        if let Some(code) = &self.provider_code {
+        if let Some(code) = &self.0.provider_code {
             write!(f, " (code {code})")?;
         }
         Ok(())
@@ -233,22 +235,22 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind)
-            .field("retry", &self.retry)
-            .field("message", &self.message);
-        if let Some(p) = self.provider {
+        d.field("kind", &self.0.kind)
+            .field("retry", &self.0.retry)
+            .field("message", &self.0.message);
+        if let Some(p) = self.0.provider {
             d.field("provider", &p);
         }
-        if let Some(c) = &self.provider_code {
+        if let Some(c) = &self.0.provider_code {
             d.field("provider_code", c);
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = self.0.retry_after {
             d.field("retry_after", &r);
         }
-        if !self.partial.is_empty() {
-            d.field("partial", &self.partial.len());
+        if !self.0.partial.is_empty() {
+            d.field("partial", &self.0.partial.len());
         }
-        if let Some(s) = &self.source {
+        if let Some(s) = &self.0.source {
             d.field("source", &s.to_string());
         }
         d.finish()
@@ -257,7 +259,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }

@@ -10,6 +10,8 @@ pub mod memory;
 pub mod model;
 pub mod registry;
 pub mod render;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod webhook;
 
 pub use adapter::{Adapter, AdapterInfo, FetchedAttachment};

@@ -72,7 +72,7 @@ pub enum RecordedOp {
 struct State {
     sent: Vec<RecordedSend>,
     ops: Vec<RecordedOp>,
-    staged: VecDeque<Error>,
+    staged: VecDeque<Option<Error>>,
     requests: usize,
 }
 
@@ -181,7 +181,12 @@ impl MemoryAdapter {
 
     /// Makes the next operation that reaches the "provider" fail with `error`.
     pub fn fail_next(&self, error: Error) {
-        self.state().staged.push_back(error);
+        self.state().staged.push_back(Some(error));
+    }
+
+    /// Lets the next staged request succeed (to fail a later one with [`fail_next`](Self::fail_next)).
+    pub fn pass_next(&self) {
+        self.state().staged.push_back(None);
     }
 
     /// Everything sent so far, one entry per provider message.
@@ -211,7 +216,7 @@ impl MemoryAdapter {
     fn request(&self) -> Result<()> {
         let mut s = self.state();
         s.requests += 1;
-        match s.staged.pop_front() {
+        match s.staged.pop_front().flatten() {
             Some(e) => Err(e.with_provider("memory")),
             None => Ok(()),
         }

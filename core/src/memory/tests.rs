@@ -52,27 +52,31 @@ async fn staged_failures_come_back_and_count_as_requests() {
 
 #[tokio::test]
 async fn failure_after_first_part_is_partial_and_ambiguous() {
-    let a = adapter().with_capabilities(Capabilities {
+    let caps = Capabilities {
         text: TextLimit {
             max: 10,
             unit: LengthUnit::Chars,
         },
         ..default_capabilities()
-    });
-    let msg = OutboundMessage::text("aaaa bbbb cccc dddd").unwrap_or_else(|e| panic!("{e}"));
-    a.fail_next(faults::server_error());
-    assert!(a.send(&to(), &msg).await.is_err());
-    // Second attempt: first part goes, then a Safe failure becomes Ambiguous with the partial.
-    let a2 = a.clone();
-    a2.clear();
-    let send = {
-        let a3 = a2.clone();
-        async move { a3.send(&to(), &msg).await }
     };
-    // Stage after the first request by failing the second: fail_next applies to the next request
-    // only, so push one success marker by sending first.
-    let receipt = send.await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(receipt.messages.len(), 2);
+    let a = adapter().with_capabilities(caps);
+    let msg = OutboundMessage::text("aaaa bbbb cccc dddd").unwrap_or_else(|e| panic!("{e}"));
+    a.pass_next();
+    a.fail_next(faults::rate_limited(Duration::from_secs(1)));
+    let err = a
+        .send(&to(), &msg)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("expected failure"));
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(
+        err.retry(),
+        Retry::Ambiguous,
+        "resending the whole message would repeat part 1"
+    );
+    assert_eq!(err.partial().len(), 1);
+    assert_eq!(a.sent().len(), 1);
+    assert_eq!(a.sent()[0].text, "aaaa bbbb");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! CommonMark to a channel's markup, through pulldown-cmark's event stream.
 
-use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 use crate::capabilities::MarkdownDialect;
 
@@ -158,9 +158,8 @@ impl Writer {
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
             Tag::Paragraph => self.block_break(if self.lists.is_empty() { 2 } else { 1 }),
-            Tag::Heading { level, .. } => {
+            Tag::Heading { .. } => {
                 self.block_break(2);
-                let _ = level == HeadingLevel::H1;
                 let m = self.marker("*");
                 self.write(m);
             }
@@ -168,14 +167,13 @@ impl Writer {
                 self.block_break(2);
                 self.quote_depth += 1;
             }
-            Tag::CodeBlock(kind) => {
+            Tag::CodeBlock(_) => {
                 self.block_break(2);
                 self.in_code_block = true;
                 if matches!(
                     self.dialect,
                     MarkdownDialect::SlackMrkdwn | MarkdownDialect::WhatsApp
                 ) {
-                    let _ = matches!(kind, CodeBlockKind::Fenced(_));
                     self.write("```\n");
                 }
             }

@@ -1,0 +1,151 @@
+//! The conformance kit: how an adapter proves it keeps the contract.
+//!
+//! An adapter's tests implement [`Harness`] over a provider emulator on 127.0.0.1 and invoke
+//! [`conformance_tests!`](crate::conformance_tests), which expands to one `#[tokio::test]` per
+//! check, named after the check. Each check reads the adapter's [`Capabilities`] and says
+//! `skipped: …` (and passes) when it does not apply. The checks are plain `pub async fn`s in
+//! [`checks`], so a harness can also call them one by one.
+//!
+//! The calling crate needs `tokio` (with `macros` and `rt`) as a dev-dependency.
+//!
+//! [`Capabilities`]: crate::Capabilities
+
+pub mod checks;
+mod memory_harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::adapter::Adapter;
+use crate::config::ChannelTable;
+use crate::model::ConversationRef;
+use crate::registry::Registry;
+use crate::render::RenderPolicy;
+use crate::webhook::WebhookRequest;
+
+pub use memory_harness::MemoryHarness;
+
+/// An outcome the provider gives to the next API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Staged {
+    /// HTTP 429 (or the provider's equivalent) with this `Retry-After`.
+    RateLimited {
+        /// What the provider says to wait.
+        retry_after: Duration,
+    },
+    /// A 5xx.
+    ServerError,
+    /// Credentials refused.
+    AuthFailure,
+    /// The recipient does not exist.
+    UnknownRecipient,
+}
+
+/// One message the provider received, decoded back to neutral form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Received {
+    /// The conversation it was sent to, in the provider's form.
+    pub to: String,
+    /// The text as the provider received it (in the channel's dialect).
+    pub text: String,
+    /// Labels of native buttons.
+    pub buttons: Vec<String>,
+    /// Labels of native quick replies.
+    pub quick_replies: Vec<String>,
+    /// URLs (or ids) of native attachments.
+    pub attachments: Vec<String>,
+}
+
+/// An inbound message signed three ways.
+#[derive(Debug, Clone)]
+pub struct SignedSet {
+    /// Correctly signed.
+    pub valid: WebhookRequest,
+    /// Signed, then the body altered.
+    pub tampered: WebhookRequest,
+    /// Correctly signed with a timestamp outside the replay window; `None` when the provider
+    /// signs no timestamp.
+    pub stale: Option<WebhookRequest>,
+}
+
+/// What an adapter's tests provide so the shared checks can run against it.
+#[async_trait]
+pub trait Harness: Sized + Send + Sync + 'static {
+    /// A fresh provider (emulator on 127.0.0.1) and the adapter under test pointed at it,
+    /// configured with render `policy`.
+    async fn start(policy: RenderPolicy) -> Self;
+
+    /// The adapter under test.
+    fn adapter(&self) -> Arc<dyn Adapter>;
+
+    /// A conversation the provider accepts sends to.
+    fn conversation(&self) -> ConversationRef;
+
+    /// Makes the provider answer the next API call with `outcome`.
+    async fn stage(&self, outcome: Staged);
+
+    /// The messages the provider received so far, in order.
+    async fn received(&self) -> Vec<Received>;
+
+    /// How many API requests the provider received so far.
+    async fn request_count(&self) -> usize;
+
+    /// An inbound text message from a user in [`conversation`](Self::conversation), signed.
+    fn inbound_text(&self, text: &str) -> SignedSet;
+
+    /// A handshake request and the body the adapter must answer; `None` if the provider has none.
+    fn handshake(&self) -> Option<(WebhookRequest, Bytes)>;
+
+    /// A valid channel table for this adapter.
+    fn config(&self) -> ChannelTable;
+
+    /// A registry with this adapter's provider registered.
+    fn registry(&self) -> Registry;
+
+    /// Every secret value in [`config`](Self::config).
+    fn secrets(&self) -> Vec<String>;
+}
+
+/// Expands to one `#[tokio::test]` per conformance check for a [`Harness`] type.
+///
+/// ```
+/// // The kit against the reference MemoryAdapter (as in core/tests/conformance_memory.rs).
+/// // Run with: cargo test -p switchboard-core --features testkit
+/// use switchboard_core::testkit::MemoryHarness;
+/// switchboard_core::conformance_tests!(MemoryHarness);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:ty) => {
+        $crate::conformance_tests!(@checks $harness;
+            text_round_trip,
+            long_text_split_in_order,
+            unsupported_operations_send_nothing,
+            buttons_degrade_to_numbered_options,
+            strict_policy_sends_nothing,
+            rate_limited_is_safe_with_retry_after,
+            auth_failure_is_unauthenticated,
+            unknown_recipient_is_not_found,
+            server_error_is_ambiguous,
+            valid_webhook_decodes,
+            tampered_webhook_rejected,
+            stale_webhook_rejected,
+            handshake_answered,
+            unknown_config_key_rejected,
+            debug_shows_no_secret,
+        );
+    };
+    (@checks $harness:ty; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                $crate::testkit::checks::$check::<$harness>().await;
+            }
+        )*
+    };
+}
