@@ -188,6 +188,17 @@ impl ChannelTable {
         Ok(out)
     }
 
+    /// Parses the `[channels]` tables of a whole TOML config text.
+    pub fn parse_document(text: &str, env: &Env) -> Result<Vec<ChannelTable>> {
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::new(
+                crate::ErrorKind::InvalidConfig,
+                format!("invalid TOML: {}", e.message()),
+            )
+        })?;
+        ChannelTable::parse_all(&doc, env)
+    }
+
     /// Parses a TOML text holding one channel's keys (tests and examples).
     pub fn from_toml_str(channel: &str, text: &str) -> Result<Self> {
         let channel = ChannelName::new(channel)?;
