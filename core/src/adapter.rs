@@ -115,3 +115,45 @@ pub fn unsupported(info: &AdapterInfo, operation: &str) -> Error {
     ))
     .with_provider(info.provider)
 }
+
+/// Whether `url` is an `https` URL on one of the provider's own hosts: `host` equal to a suffix
+/// or a subdomain of it (`files.slack.com` matches `slack.com`; `evilslack.com` does not).
+///
+/// Adapters call it before adding credentials to a download, so a crafted attachment URL cannot
+/// make them send a token elsewhere.
+pub fn is_provider_host(url: &str, suffixes: &[&str]) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    u.scheme() == "https"
+        && suffixes.iter().any(|s| {
+            let s = s.trim_start_matches('.').to_ascii_lowercase();
+            host == s || host.ends_with(&format!(".{s}"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_provider_host;
+
+    #[test]
+    fn provider_hosts_are_matched_exactly_or_as_subdomains() {
+        let slack = ["slack.com", "slack-edge.com"];
+        assert!(is_provider_host(
+            "https://files.slack.com/files-pri/T1-F1/a.png",
+            &slack
+        ));
+        assert!(is_provider_host("https://slack.com/x", &slack));
+        assert!(!is_provider_host("https://evilslack.com/x", &slack));
+        assert!(!is_provider_host("https://slack.com.evil.test/x", &slack));
+        assert!(
+            !is_provider_host("http://files.slack.com/x", &slack),
+            "credentials only over https"
+        );
+        assert!(!is_provider_host("not a url", &slack));
+    }
+}

@@ -451,7 +451,7 @@ impl Adapter for MemoryAdapter {
             m.segments = plan.parts.get(i).and_then(|p| p.sms.map(|s| s.segments));
             sent.push(m);
         }
-        Ok(SendReceipt::new(sent, plan.degradations))
+        Ok(SendReceipt::from_plan(sent, &plan))
     }
 
     async fn edit(&self, target: &MessageRef, message: &OutboundMessage) -> Result<SentMessage> {

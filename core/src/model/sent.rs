@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::conversation::ConversationRef;
 use super::ids::MessageId;
-use crate::render::Degradation;
+use crate::render::{Degradation, RenderPlan, TextOption};
 
 /// One message the provider accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +58,9 @@ pub struct SendReceipt {
     /// What rendering changed to fit the channel.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub degradations: Vec<Degradation>,
+    /// Choices rendered as numbered text, for the engine to map answers back to payloads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<TextOption>,
 }
 
 impl SendReceipt {
@@ -66,7 +69,23 @@ impl SendReceipt {
         SendReceipt {
             messages,
             degradations,
+            options: Vec::new(),
         }
+    }
+
+    /// A receipt for messages sent from `plan`: its degradations and numbered options.
+    pub fn from_plan(messages: Vec<SentMessage>, plan: &RenderPlan) -> Self {
+        SendReceipt {
+            messages,
+            degradations: plan.degradations.clone(),
+            options: plan.options.clone(),
+        }
+    }
+
+    /// Sets the numbered options.
+    pub fn with_options(mut self, options: Vec<TextOption>) -> Self {
+        self.options = options;
+        self
     }
 
     /// The first message's id (the one a thread would hang from).

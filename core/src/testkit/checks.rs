@@ -159,6 +159,14 @@ pub async fn buttons_degrade_to_numbered_options<H: Harness>() {
         "receipt must list the degradation: {:?}",
         receipt.degradations
     );
+    let payloads: Vec<&str> = receipt.options.iter().map(|o| o.payload.as_str()).collect();
+    let expected: Vec<String> = (1..=caps.max_buttons + 1)
+        .map(|i| format!("PAYLOAD_{i}"))
+        .collect();
+    assert_eq!(
+        payloads, expected,
+        "the receipt carries the numbered options (SendReceipt::from_plan)"
+    );
     let got = h.received().await;
     let all: String = got
         .iter()
