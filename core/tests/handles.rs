@@ -1,12 +1,13 @@
 //! The application-facing handles, used as an application would: config → registry → channel →
 //! conversation → send, edit, react; and a stored `ConversationRef` used to reply later.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
 use switchboard_core::memory::{MemoryAdapter, RecordedOp};
 use switchboard_core::{
-    Adapter, Channel, ChannelTable, ConversationRef, Env, ErrorKind, MessageId, OutboundMessage,
-    Registry, ThreadId,
+    Channel, ChannelTable, ConversationRef, Env, ErrorKind, MessageId, OutboundMessage, Registry,
+    ThreadId,
 };
 
 const CONFIG: &str = "[channels.team]\nprovider = 'memory'\nsigning_secret = '${S}'\n";
