@@ -1,1 +1,34 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod adapter;
+mod api;
+pub mod config;
+pub mod date;
+mod error_map;
+pub mod render;
+pub mod signature;
+pub mod smart_encoding;
+mod webhook;
+pub mod wire;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+use std::sync::Arc;
+
+pub use adapter::TwilioAdapter;
+pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
+pub use render::TwilioContent;
+pub use webhook::EMPTY_TWIML;
+pub use wire::MessageResource;
+
+/// The provider's registry name: `provider = "twilio"`.
+pub const PROVIDER: &str = "twilio";
+
+/// Registers the Twilio factory under [`PROVIDER`].
+pub fn register(registry: &mut switchboard_core::Registry) {
+    registry.register(PROVIDER, |table| {
+        TwilioAdapter::from_table(table).map(|a| Arc::new(a) as Arc<dyn switchboard_core::Adapter>)
+    });
+}

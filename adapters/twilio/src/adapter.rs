@@ -1,0 +1,123 @@
+//! `TwilioAdapter`: the `Adapter` implementation for one Twilio channel.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_core::adapter::{Adapter, AdapterInfo, FetchedAttachment};
+use switchboard_core::model::{InboundAttachment, MessageId};
+use switchboard_core::{
+    Capabilities, ChannelTable, ConversationId, ConversationRef, Error, OutboundMessage, Result,
+    SendReceipt, SentMessage, WebhookOutcome, WebhookRequest,
+};
+
+use crate::PROVIDER;
+use crate::api::{Api, is_twilio_host};
+use crate::config::TwilioConfig;
+use crate::date::parse_rfc2822;
+use crate::render::{capabilities_for, render_message, sms_capabilities};
+use crate::webhook;
+use crate::wire::MessageResource;
+
+/// The Twilio adapter: SMS, MMS and WhatsApp over the Messages API, and its webhooks.
+///
+/// Cheap to clone. `Debug` never prints the auth token or API key secret.
+#[derive(Clone)]
+pub struct TwilioAdapter {
+    info: AdapterInfo,
+    config: Arc<TwilioConfig>,
+    api: Api,
+}
+
+impl fmt::Debug for TwilioAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioAdapter")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl TwilioAdapter {
+    /// An adapter for a validated configuration.
+    pub fn new(config: TwilioConfig) -> Result<Self> {
+        let api = Api::new(&config)?;
+        Ok(TwilioAdapter {
+            info: AdapterInfo::new(PROVIDER, config.channel.clone(), sms_capabilities()),
+            config: Arc::new(config),
+            api,
+        })
+    }
+
+    /// Builds from a `[channels.NAME]` table (see [`TwilioConfig`] for the keys).
+    pub fn from_table(table: ChannelTable) -> Result<Self> {
+        TwilioAdapter::new(TwilioConfig::from_table(table)?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TwilioConfig {
+        &self.config
+    }
+
+    /// Fetches a message's current resource (status, error code, segments) from Twilio.
+    pub async fn fetch_message(&self, sid: &str) -> Result<MessageResource> {
+        self.api.fetch_message(&self.config, sid).await
+    }
+}
+
+fn sent_message(
+    to: &ConversationRef,
+    resource: &MessageResource,
+    segments: Option<u32>,
+) -> Result<SentMessage> {
+    let id = MessageId::new(resource.sid.as_str())?;
+    let mut sent = SentMessage::new(id, to.clone());
+    if let Some(at) = resource.date_created.as_deref().and_then(parse_rfc2822) {
+        sent = sent.at(at);
+    }
+    sent.segments = segments.or_else(|| resource.segments().filter(|s| *s > 0));
+    Ok(sent)
+}
+
+#[async_trait]
+impl Adapter for TwilioAdapter {
+    fn info(&self) -> &AdapterInfo {
+        &self.info
+    }
+
+    fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
+        capabilities_for(conversation.as_str())
+    }
+
+    async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
+        message.validate()?;
+        let rendered = render_message(&self.config, to.conversation.as_str(), message)?;
+        let mut sent: Vec<SentMessage> = Vec::with_capacity(rendered.requests.len());
+        for request in &rendered.requests {
+            let resource = match self.api.create_message(&self.config, request).await {
+                Ok(r) => r,
+                Err(e) => return Err(e.with_partial(sent)),
+            };
+            match sent_message(to, &resource, request.segments) {
+                Ok(m) => sent.push(m),
+                Err(e) => return Err(e.with_provider(PROVIDER).with_partial(sent)),
+            }
+        }
+        Ok(SendReceipt::new(sent, rendered.plan.degradations))
+    }
+
+    async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
+        let Some(url) = attachment.url.as_deref() else {
+            return Err(Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER));
+        };
+        let with_auth = is_twilio_host(&self.config, url);
+        let (bytes, mime) = self.api.fetch_media(&self.config, url, with_auth).await?;
+        Ok(FetchedAttachment {
+            bytes,
+            mime_type: mime.or_else(|| attachment.mime_type.clone()),
+        })
+    }
+
+    fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
+        webhook::handle(&self.config.channel, self.config.auth_token.expose(), request)
+    }
+}

@@ -1,0 +1,199 @@
+//! Outbound HTTP: Create Message, Fetch Message, and media downloads.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use switchboard_core::{Error, ErrorKind, Result, Retry};
+
+use crate::PROVIDER;
+use crate::config::TwilioConfig;
+use crate::error_map::{api_error, transport_error};
+use crate::wire::{CreateMessage, MessageResource};
+
+/// The Twilio REST client of one channel.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub(crate) fn new(config: &TwilioConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("switchboard-twilio/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
+                    .with_provider(PROVIDER)
+                    .with_source(e)
+            })?;
+        Ok(Api { http })
+    }
+
+    /// `POST Messages.json`: creates (sends) one message.
+    pub(crate) async fn create_message(
+        &self,
+        config: &TwilioConfig,
+        message: &CreateMessage,
+    ) -> Result<MessageResource> {
+        let (user, pass) = config.basic_auth();
+        let response = self
+            .http
+            .post(config.messages_url())
+            .basic_auth(user, Some(pass))
+            .form(&message.form())
+            .send()
+            .await
+            .map_err(transport_error)?;
+        // Created: from here on a failure to read the answer is ambiguous, not safe.
+        read_resource(response, StatusCode::CREATED).await
+    }
+
+    /// `GET Messages/{sid}.json`: fetches one message.
+    pub(crate) async fn fetch_message(
+        &self,
+        config: &TwilioConfig,
+        sid: &str,
+    ) -> Result<MessageResource> {
+        let (user, pass) = config.basic_auth();
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{sid}.json",
+            config.api_base_url, config.account_sid
+        );
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        read_resource(response, StatusCode::OK).await
+    }
+
+    /// Downloads media; Basic auth is added only when `with_auth` (Twilio's own hosts).
+    pub(crate) async fn fetch_media(
+        &self,
+        config: &TwilioConfig,
+        url: &str,
+        with_auth: bool,
+    ) -> Result<(Bytes, Option<String>)> {
+        let mut request = self.http.get(url);
+        if with_auth {
+            let (user, pass) = config.basic_auth();
+            request = request.basic_auth(user, Some(pass));
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(api_error(status, &body, retry_after).with_retry(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Retry::Safe
+                } else {
+                    Retry::Never
+                },
+            ));
+        }
+        let mime = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        Ok((bytes, mime))
+    }
+}
+
+async fn read_resource(response: reqwest::Response, expected: StatusCode) -> Result<MessageResource> {
+    let status = response.status();
+    let retry_after = retry_after(response.headers());
+    let body = response.bytes().await.map_err(|e| {
+        transport_error(e).with_retry(if status.is_success() {
+            Retry::Ambiguous
+        } else {
+            Retry::Safe
+        })
+    })?;
+    if status != expected && !status.is_success() {
+        return Err(api_error(status, &body, retry_after));
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        Error::new(
+            ErrorKind::Provider,
+            format!("HTTP {}: unreadable Message resource", status.as_u16()),
+        )
+        .with_provider(PROVIDER)
+        .with_retry(Retry::Ambiguous)
+        .with_source(e)
+    })
+}
+
+/// `Retry-After` in seconds, when present and numeric.
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Whether `url` is served by Twilio itself (or by the configured API host): only those
+/// get the account's credentials.
+pub(crate) fn is_twilio_host(config: &TwilioConfig, url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    let host = host.to_ascii_lowercase();
+    if u.scheme() == "https" && (host == "twilio.com" || host.ends_with(".twilio.com")) {
+        return true;
+    }
+    match url::Url::parse(&config.api_base_url) {
+        Ok(base) => {
+            base.scheme() == u.scheme()
+                && base.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str())
+                && base.port_or_known_default() == u.port_or_known_default()
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::{ChannelName, Secret};
+
+    #[test]
+    fn credentials_go_only_to_twilio_hosts() {
+        let c = TwilioConfig::builder(
+            ChannelName::new("sms").unwrap(),
+            "AC0123456789abcdef0123456789abcdef",
+            Secret::new("tok"),
+        )
+        .from("+15550001111")
+        .api_base_url("http://127.0.0.1:4010")
+        .build()
+        .unwrap();
+        assert!(is_twilio_host(&c, "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME"));
+        assert!(is_twilio_host(&c, "https://media.us1.twilio.com/x"));
+        assert!(is_twilio_host(&c, "http://127.0.0.1:4010/media/1"));
+        assert!(!is_twilio_host(&c, "http://127.0.0.1:4011/media/1"));
+        assert!(!is_twilio_host(&c, "https://twilio.com.evil.test/x"));
+        assert!(!is_twilio_host(&c, "http://api.twilio.com/x"));
+        assert!(!is_twilio_host(&c, "not a url"));
+    }
+
+    #[test]
+    fn retry_after_parses_seconds() {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}

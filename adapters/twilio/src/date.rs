@@ -1,0 +1,103 @@
+//! RFC 2822 dates, the format of the Message resource's `date_*` fields
+//! (`Thu, 30 Jul 2015 20:12:31 +0000`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Formats `t` as RFC 2822 in UTC: `Thu, 24 Aug 2023 05:01:45 +0000`.
+pub fn format_rfc2822(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Parses `[Day, ]DD Mon YYYY HH:MM:SS ±hhmm`; `None` for anything else.
+pub fn parse_rfc2822(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let s = match s.split_once(',') {
+        Some((_, rest)) => rest.trim(),
+        None => s,
+    };
+    let mut it = s.split_whitespace();
+    let day: u32 = it.next()?.parse().ok()?;
+    let month = it.next()?;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let h: i64 = hms.next()?.parse().ok()?;
+    let mi: i64 = hms.next()?.parse().ok()?;
+    let sec: i64 = hms.next().map_or(Some(0), |s| s.parse().ok())?;
+    let zone = it.next().unwrap_or("+0000");
+    let offset = match zone {
+        "GMT" | "UT" | "UTC" | "Z" => 0,
+        z if z.len() == 5 && (z.starts_with('+') || z.starts_with('-')) => {
+            let v: i64 = z[1..].parse().ok()?;
+            let mins = v / 100 * 60 + v % 100;
+            if z.starts_with('-') { -mins } else { mins }
+        }
+        _ => return None,
+    };
+    if !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let total = days * 86_400 + h * 3600 + mi * 60 + sec - offset * 60;
+    let total = u64::try_from(total).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(total))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_the_spec_example() {
+        let t = parse_rfc2822("Thu, 24 Aug 2023 05:01:45 +0000").unwrap();
+        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_692_853_305);
+        assert_eq!(format_rfc2822(t), "Thu, 24 Aug 2023 05:01:45 +0000");
+        assert_eq!(format_rfc2822(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+        let leap = parse_rfc2822("Thu, 29 Feb 2024 12:00:00 +0100").unwrap();
+        assert_eq!(format_rfc2822(leap), "Thu, 29 Feb 2024 11:00:00 +0000");
+        assert_eq!(parse_rfc2822("yesterday"), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! The Twilio emulator (being written).

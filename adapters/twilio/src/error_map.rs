@@ -1,0 +1,192 @@
+//! The only place that knows Twilio's error codes: REST errors (both body formats), delivery
+//! failures in status callbacks, and transport failures, mapped to neutral kinds and retry
+//! classes.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use switchboard_core::model::DeliveryError;
+use switchboard_core::{Error, ErrorKind, Retry};
+
+use crate::PROVIDER;
+use crate::wire::ApiErrorBody;
+
+/// The neutral kind and retry class of a Twilio error code, when the code is known.
+pub(crate) fn classify_code(code: u32) -> Option<(ErrorKind, Retry)> {
+    use ErrorKind::*;
+    let kind = match code {
+        20003 => Unauthenticated,
+        20404 => NotFound,
+        // API concurrency; queue of one From over 10 h; queue overflow; account MPS; Meta limit.
+        20429 | 21611 | 30001 | 63017 | 63018 | 63119 => RateLimited,
+        // Invalid To; To unreachable; To not a mobile number; unknown/unreachable handset.
+        21211 | 21612 | 21614 | 30003 | 30005 | 30006 => NotFound,
+        // Recipient opted out (STOP); outside the WhatsApp 24 h window; carrier filtering.
+        21610 | 63016 | 30007 => PolicyViolation,
+        // Missing To/From/Body, body too long, bad media URL, no content, too many media,
+        // unsupported media type.
+        21602 | 21603 | 21604 | 21617 | 21619 | 21620 | 21621 | 21623 | 21626 | 30019 => {
+            InvalidMessage
+        }
+        // Region not enabled; From not message-capable; trial account To unverified.
+        21408 | 21606 | 21608 | 20008 => PermissionDenied,
+        // Twilio's own failures: may or may not have been delivered.
+        20500 | 20503 | 30008 => Provider,
+        _ => return None,
+    };
+    let retry = match kind {
+        RateLimited => Retry::Safe,
+        Provider => Retry::Ambiguous,
+        _ => Retry::Never,
+    };
+    Some((kind, retry))
+}
+
+/// The kind implied by the HTTP status alone, for unknown codes and unparseable bodies.
+pub(crate) fn classify_status(status: StatusCode) -> (ErrorKind, Retry) {
+    match status.as_u16() {
+        401 => (ErrorKind::Unauthenticated, Retry::Never),
+        403 => (ErrorKind::PermissionDenied, Retry::Never),
+        404 => (ErrorKind::NotFound, Retry::Never),
+        429 => (ErrorKind::RateLimited, Retry::Safe),
+        400 | 413 | 422 => (ErrorKind::InvalidMessage, Retry::Never),
+        500..=599 => (ErrorKind::Provider, Retry::Ambiguous),
+        _ => (ErrorKind::Provider, Retry::Never),
+    }
+}
+
+/// The error for a non-success API answer: `status`, raw `body`, and `Retry-After`, if sent.
+pub(crate) fn api_error(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Error {
+    let parsed = ApiErrorBody::parse(body);
+    let code = parsed.as_ref().and_then(|p| p.code);
+    let (mut kind, mut retry) = code
+        .and_then(classify_code)
+        .unwrap_or_else(|| classify_status(status));
+    // The HTTP status wins where it is unambiguous about retrying.
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        (kind, retry) = (ErrorKind::RateLimited, Retry::Safe);
+    } else if status.is_server_error() {
+        (kind, retry) = (ErrorKind::Provider, Retry::Ambiguous);
+    }
+    let message = match &parsed {
+        Some(p) if !p.message.is_empty() => format!("HTTP {}: {}", status.as_u16(), p.message),
+        _ => format!("[HTTP {}] Failed to execute request", status.as_u16()),
+    };
+    let mut err = Error::new(kind, message)
+        .with_provider(PROVIDER)
+        .with_retry(retry);
+    err = match code {
+        Some(c) => err.with_provider_code(c.to_string()),
+        None => err.with_provider_code(format!("http_{}", status.as_u16())),
+    };
+    match retry_after {
+        Some(after) if kind == ErrorKind::RateLimited => err.with_retry_after(after),
+        _ => err,
+    }
+}
+
+/// The error for a request that failed below HTTP.
+pub(crate) fn transport_error(e: reqwest::Error) -> Error {
+    let (kind, retry, what) = if e.is_connect() {
+        // Never connected: nothing was written.
+        (ErrorKind::Transport, Retry::Safe, "could not connect")
+    } else if e.is_timeout() {
+        (ErrorKind::Timeout, Retry::Ambiguous, "timed out")
+    } else if e.is_builder() {
+        (ErrorKind::InvalidConfig, Retry::Never, "could not build request")
+    } else {
+        // The request may have been written before the connection failed.
+        (ErrorKind::Transport, Retry::Ambiguous, "request failed")
+    };
+    Error::new(kind, format!("Twilio API {what}"))
+        .with_provider(PROVIDER)
+        .with_retry(retry)
+        .with_source(e)
+}
+
+/// The neutral error of a failed delivery (`ErrorCode` of a status callback).
+pub(crate) fn delivery_error(code: Option<&str>, message: Option<&str>) -> DeliveryError {
+    let kind = code
+        .and_then(|c| c.parse::<u32>().ok())
+        .and_then(classify_code)
+        .map_or(ErrorKind::Provider, |(k, _)| k);
+    DeliveryError {
+        kind,
+        code: code.map(str::to_owned),
+        message: message.map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorKind::*;
+
+    #[test]
+    fn codes_map_to_kinds_and_retry_classes() {
+        let table: &[(u32, ErrorKind, Retry)] = &[
+            (20003, Unauthenticated, Retry::Never),
+            (20404, NotFound, Retry::Never),
+            (20429, RateLimited, Retry::Safe),
+            (21211, NotFound, Retry::Never),
+            (21612, NotFound, Retry::Never),
+            (21614, NotFound, Retry::Never),
+            (21610, PolicyViolation, Retry::Never),
+            (63016, PolicyViolation, Retry::Never),
+            (21617, InvalidMessage, Retry::Never),
+            (21619, InvalidMessage, Retry::Never),
+            (21620, InvalidMessage, Retry::Never),
+            (21408, PermissionDenied, Retry::Never),
+            (21606, PermissionDenied, Retry::Never),
+            (21608, PermissionDenied, Retry::Never),
+            (21611, RateLimited, Retry::Safe),
+            (63017, RateLimited, Retry::Safe),
+            (30007, PolicyViolation, Retry::Never),
+            (30008, Provider, Retry::Ambiguous),
+        ];
+        for &(code, kind, retry) in table {
+            assert_eq!(classify_code(code), Some((kind, retry)), "code {code}");
+        }
+        assert_eq!(classify_code(99999), None);
+    }
+
+    #[test]
+    fn api_errors_use_code_then_status() {
+        let legacy = br#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","more_info":"https://www.twilio.com/docs/errors/21610","status":400}"#;
+        let e = api_error(StatusCode::BAD_REQUEST, legacy, None);
+        assert_eq!((e.kind(), e.retry()), (PolicyViolation, Retry::Never));
+        assert_eq!(e.provider_code(), Some("21610"));
+        assert_eq!(e.provider(), Some("twilio"));
+        assert!(e.message().contains("unsubscribed"), "{e}");
+
+        let problem = br#"{"type":"https://www.twilio.com/docs/api/errors/20003","title":"Authenticate","status":401,"code":20003}"#;
+        let e = api_error(StatusCode::UNAUTHORIZED, problem, None);
+        assert_eq!(e.kind(), Unauthenticated);
+        assert!(e.message().contains("Authenticate"));
+
+        let limited = br#"{"code":20429,"message":"Too Many Requests","status":429}"#;
+        let e = api_error(StatusCode::TOO_MANY_REQUESTS, limited, Some(Duration::from_secs(3)));
+        assert_eq!((e.kind(), e.retry()), (RateLimited, Retry::Safe));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+
+        let e = api_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", None);
+        assert_eq!((e.kind(), e.retry()), (Provider, Retry::Ambiguous));
+        assert_eq!(e.message(), "[HTTP 502] Failed to execute request");
+        assert_eq!(e.provider_code(), Some("http_502"));
+
+        let e = api_error(StatusCode::NOT_FOUND, br#"{"message":"Not Found","code":20404}"#, None);
+        assert_eq!(e.kind(), NotFound);
+        let e = api_error(StatusCode::FORBIDDEN, br#"{"code":12345,"message":"x"}"#, None);
+        assert_eq!(e.kind(), PermissionDenied);
+    }
+
+    #[test]
+    fn delivery_errors_use_the_same_kinds() {
+        let d = delivery_error(Some("63016"), None);
+        assert_eq!(d.kind, PolicyViolation);
+        assert_eq!(d.code.as_deref(), Some("63016"));
+        assert_eq!(delivery_error(Some("30003"), Some("Unreachable")).kind, NotFound);
+        assert_eq!(delivery_error(Some("garbage"), None).kind, Provider);
+        assert_eq!(delivery_error(None, None).kind, Provider);
+    }
+}

@@ -1,0 +1,297 @@
+//! From a neutral message to Create Message requests: per-conversation capabilities (SMS/MMS
+//! or WhatsApp), content templates, smart encoding and segment counts.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use switchboard_core::model::{AttachmentKind, AttachmentSource, Extension, OutboundMessage};
+use switchboard_core::render::{self, RenderPlan, RenderPolicy, sms};
+use switchboard_core::{
+    AttachmentCapabilities, Capabilities, Error, LengthUnit, MarkdownDialect, Result, TextLimit,
+};
+
+use crate::config::TwilioConfig;
+use crate::smart_encoding::smart_encode;
+use crate::wire::CreateMessage;
+
+/// Longest `Body`, in characters (error 21617 beyond; UTF-16 units, so emoji count twice).
+pub const MAX_BODY_CHARS: usize = 1600;
+
+/// Most `MediaUrl`s per SMS/MMS message.
+pub const MAX_MEDIA_SMS: usize = 10;
+
+/// The prefix of WhatsApp addresses.
+pub const WHATSAPP_PREFIX: &str = "whatsapp:";
+
+/// A WhatsApp (or other) Content Template, sent with `ContentSid` and `ContentVariables`.
+///
+/// The template carries its own text: when present, Twilio sends the template and the
+/// message's text and attachments are not sent by this adapter (other adapters still use them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwilioContent {
+    /// `HX…`: the approved template.
+    pub content_sid: String,
+    /// Values of the template's placeholders (`{"1": "Ada"}`), sent as a JSON string.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Extension for TwilioContent {
+    const KEY: &'static str = "twilio.content";
+}
+
+/// Whether a conversation id is a WhatsApp address.
+pub fn is_whatsapp(conversation: &str) -> bool {
+    conversation.starts_with(WHATSAPP_PREFIX)
+}
+
+/// SMS/MMS: plain text up to 1,600 characters, no buttons (numbered options instead), up to
+/// 10 media by URL, delivery receipts.
+pub fn sms_capabilities() -> Capabilities {
+    Capabilities {
+        text: TextLimit {
+            max: MAX_BODY_CHARS,
+            unit: LengthUnit::Utf16,
+        },
+        markdown: MarkdownDialect::Plain,
+        attachments: url_media(MAX_MEDIA_SMS),
+        receipts: true,
+        ..Capabilities::default()
+    }
+}
+
+/// WhatsApp: WhatsApp markup, 1 media per message, 24 h window, delivery and read receipts.
+pub fn whatsapp_capabilities() -> Capabilities {
+    Capabilities {
+        markdown: MarkdownDialect::WhatsApp,
+        attachments: url_media(1),
+        messaging_window: Some(Duration::from_secs(24 * 3600)),
+        ..sms_capabilities()
+    }
+}
+
+fn url_media(max: usize) -> AttachmentCapabilities {
+    AttachmentCapabilities {
+        kinds: vec![
+            AttachmentKind::Image,
+            AttachmentKind::Audio,
+            AttachmentKind::Video,
+            AttachmentKind::File,
+        ],
+        max_per_message: max,
+        by_url: true,
+        by_bytes: false,
+    }
+}
+
+/// The capabilities of one conversation.
+pub fn capabilities_for(conversation: &str) -> Capabilities {
+    if is_whatsapp(conversation) {
+        whatsapp_capabilities()
+    } else {
+        sms_capabilities()
+    }
+}
+
+/// A rendered message: the requests to make, in order, and the plan they came from.
+#[derive(Debug)]
+pub(crate) struct Rendered {
+    pub(crate) requests: Vec<CreateMessage>,
+    pub(crate) plan: RenderPlan,
+}
+
+/// Renders `message` for conversation `to` under the channel's configuration.
+pub(crate) fn render_message(
+    config: &TwilioConfig,
+    to: &str,
+    message: &OutboundMessage,
+) -> Result<Rendered> {
+    let caps = capabilities_for(to);
+    let has_bytes = message
+        .attachments
+        .iter()
+        .any(|a| matches!(a.source, AttachmentSource::Bytes(_)));
+    if has_bytes && config.render != RenderPolicy::Drop {
+        return Err(Error::unsupported(
+            "attachments given as bytes: Twilio fetches media from a public URL and the engine \
+             cannot host media yet; give the attachment as an http(s) URL",
+        )
+        .with_provider(crate::PROVIDER));
+    }
+    let plan = render::render(message, &caps, config.render)?;
+    let base = CreateMessage {
+        to: to.to_owned(),
+        from: config.sender.from().map(str::to_owned),
+        messaging_service_sid: config.sender.messaging_service_sid().map(str::to_owned),
+        status_callback: config.status_callback.clone(),
+        smart_encoded: config.smart_encoding,
+        ..CreateMessage::default()
+    };
+    if let Some(content) = message.extensions.get::<TwilioContent>() {
+        let content = content?;
+        let variables = if content.variables.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&content.variables).map_err(|e| {
+                Error::invalid_message("extensions.twilio.content.variables", e)
+            })?)
+        };
+        let request = CreateMessage {
+            content_sid: Some(content.content_sid),
+            content_variables: variables,
+            smart_encoded: false,
+            ..base
+        };
+        return Ok(Rendered {
+            requests: vec![request],
+            plan,
+        });
+    }
+    let whatsapp = is_whatsapp(to);
+    let media: Vec<String> = plan
+        .attachments
+        .iter()
+        .filter_map(|a| a.as_url().map(str::to_owned))
+        .collect();
+    let mut requests: Vec<CreateMessage> = plan
+        .parts
+        .iter()
+        .map(|part| {
+            let body = if config.smart_encoding {
+                smart_encode(&part.text)
+            } else {
+                part.text.clone()
+            };
+            let segments = (!whatsapp).then(|| sms::analyze(&body).segments);
+            CreateMessage {
+                body: Some(body),
+                segments,
+                ..base.clone()
+            }
+        })
+        .collect();
+    if requests.is_empty() && !media.is_empty() {
+        requests.push(CreateMessage {
+            segments: None,
+            ..base.clone()
+        });
+    }
+    if let Some(first) = requests.first_mut() {
+        first.media_urls = media;
+    }
+    Ok(Rendered { requests, plan })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::model::Attachment;
+    use switchboard_core::{ChannelName, ErrorKind, Secret};
+
+    fn config(smart: bool, policy: RenderPolicy) -> TwilioConfig {
+        TwilioConfig::builder(
+            ChannelName::new("sms").unwrap(),
+            "AC0123456789abcdef0123456789abcdef",
+            Secret::new("tok"),
+        )
+        .from("+15550001111")
+        .status_callback("https://bot.test/webhooks/sms")
+        .smart_encoding(smart)
+        .render_policy(policy)
+        .build()
+        .unwrap()
+    }
+
+    #[test]
+    fn sms_strips_markdown_and_numbers_buttons() {
+        let msg = OutboundMessage::builder()
+            .text("**Pick** one")
+            .button("Yes", "y")
+            .button("No", "n")
+            .build()
+            .unwrap();
+        let r = render_message(&config(false, RenderPolicy::Fallback), "+15550002222", &msg)
+            .unwrap();
+        assert_eq!(r.requests.len(), 1);
+        let body = r.requests[0].body.as_deref().unwrap();
+        assert!(body.starts_with("Pick one"), "{body}");
+        assert!(body.contains("1. Yes  2. No"), "{body}");
+        assert_eq!(r.plan.options.len(), 2);
+        assert_eq!(r.requests[0].segments, Some(1));
+        assert_eq!(r.requests[0].status_callback.as_deref(), Some("https://bot.test/webhooks/sms"));
+    }
+
+    #[test]
+    fn whatsapp_keeps_markup_and_one_media_per_message() {
+        let msg = OutboundMessage::builder()
+            .text("**Hi**")
+            .attachment(Attachment::url(AttachmentKind::Image, "https://m.test/a.png"))
+            .attachment(Attachment::url(AttachmentKind::Image, "https://m.test/b.png"))
+            .build()
+            .unwrap();
+        let r = render_message(
+            &config(false, RenderPolicy::Fallback),
+            "whatsapp:+15550002222",
+            &msg,
+        )
+        .unwrap();
+        assert_eq!(r.requests[0].to, "whatsapp:+15550002222");
+        assert_eq!(r.requests[0].media_urls, ["https://m.test/a.png"]);
+        assert!(r.requests[0].body.as_deref().unwrap().starts_with("*Hi*"));
+        assert!(r.requests[0].body.as_deref().unwrap().contains("https://m.test/b.png"));
+        assert_eq!(r.requests[0].segments, None);
+    }
+
+    #[test]
+    fn long_text_splits_and_smart_encoding_counts_gsm7() {
+        let long = "word ".repeat(700);
+        let msg = OutboundMessage::text(long.trim()).unwrap();
+        let r = render_message(&config(false, RenderPolicy::Fallback), "+15550002222", &msg)
+            .unwrap();
+        assert_eq!(r.requests.len(), 3);
+        assert!(r.requests.iter().all(|q| q.body.as_ref().unwrap().len() <= MAX_BODY_CHARS));
+        let curly = OutboundMessage::text("It\u{2019}s \u{201c}fine\u{201d}").unwrap();
+        let plain = render_message(&config(false, RenderPolicy::Fallback), "+1555", &curly)
+            .unwrap();
+        let smart = render_message(&config(true, RenderPolicy::Fallback), "+1555", &curly)
+            .unwrap();
+        assert_eq!(smart.requests[0].body.as_deref(), Some("It's \"fine\""));
+        assert!(smart.requests[0].smart_encoded);
+        assert_eq!(smart.requests[0].segments, Some(1));
+        assert_eq!(plain.requests[0].segments, Some(1));
+        let many = "\u{2019}".repeat(100);
+        let r = render_message(&config(false, RenderPolicy::Fallback), "+1555", &OutboundMessage::text(&many).unwrap()).unwrap();
+        assert_eq!(r.requests[0].segments, Some(2));
+        let r = render_message(&config(true, RenderPolicy::Fallback), "+1555", &OutboundMessage::text(&many).unwrap()).unwrap();
+        assert_eq!(r.requests[0].segments, Some(1));
+    }
+
+    #[test]
+    fn bytes_are_unsupported_and_templates_use_content_sid() {
+        let msg = OutboundMessage::builder()
+            .attachment(Attachment::bytes(vec![1_u8], "image/png", "a.png"))
+            .build()
+            .unwrap();
+        let err = render_message(&config(false, RenderPolicy::Fallback), "+1555", &msg)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("host media"), "{err}");
+
+        let content = TwilioContent {
+            content_sid: "HXb5b62575e6e4ff6129ad7c8efe1f983e".into(),
+            variables: [("1".to_owned(), "12/1".to_owned())].into(),
+        };
+        let msg = OutboundMessage::builder()
+            .text("fallback for other channels")
+            .extension(&content)
+            .build()
+            .unwrap();
+        let r = render_message(&config(false, RenderPolicy::Fallback), "whatsapp:+1555", &msg)
+            .unwrap();
+        assert_eq!(r.requests.len(), 1);
+        assert_eq!(r.requests[0].body, None);
+        assert_eq!(r.requests[0].content_sid.as_deref(), Some("HXb5b62575e6e4ff6129ad7c8efe1f983e"));
+        assert_eq!(r.requests[0].content_variables.as_deref(), Some(r#"{"1":"12/1"}"#));
+    }
+}

@@ -1,0 +1,74 @@
+//! Every segment vector of Twilio's official segment calculator, against core's SMS counter,
+//! and Twilio's smart-encoding table against the fixture.
+
+use serde_json::Value;
+use switchboard_core::render::sms::{self, SmsEncoding};
+use switchboard_twilio::smart_encoding::{SMART_ENCODING_MAP, smart_encode};
+
+fn cases() -> Vec<Value> {
+    let v: Value = serde_json::from_str(include_str!("fixtures/sms_segment_vectors.json")).unwrap();
+    v["cases"].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_segment_vector_matches_core_counter() {
+    let all = cases();
+    assert_eq!(all.len(), 40);
+    let mut checked = 0;
+    for case in &all {
+        let id = case["id"].as_str().unwrap();
+        let body = case["body"].as_str().unwrap();
+        let info = sms::analyze(body);
+        if let Some(segments) = case.get("segments").and_then(Value::as_u64) {
+            assert_eq!(u64::from(info.segments), segments, "{id}");
+            checked += 1;
+        }
+        match case.get("encoding").and_then(Value::as_str) {
+            Some("GSM-7") => assert_eq!(info.encoding, SmsEncoding::Gsm7, "{id}"),
+            Some("UCS-2") => assert_eq!(info.encoding, SmsEncoding::Ucs2, "{id}"),
+            Some(other) => panic!("{id}: unknown encoding {other}"),
+            None => {}
+        }
+        if let Some(bits) = case.get("message_size_bits").and_then(Value::as_u64) {
+            let unit_bits = match info.encoding {
+                SmsEncoding::Gsm7 => 7,
+                SmsEncoding::Ucs2 => 16,
+            };
+            assert_eq!((info.units * unit_bits) as u64, bits, "{id}");
+        }
+        if let Some(total) = case.get("total_size_bits").and_then(Value::as_u64) {
+            let unit_bits: u64 = match info.encoding {
+                SmsEncoding::Gsm7 => 7,
+                SmsEncoding::Ucs2 => 16,
+            };
+            let udh = if info.segments > 1 { 48 * u64::from(info.segments) } else { 0 };
+            assert_eq!(info.units as u64 * unit_bits + udh, total, "{id}");
+        }
+        if let Some(scalars) = case.get("unicode_scalars").and_then(Value::as_u64) {
+            assert_eq!(body.chars().count() as u64, scalars, "{id}");
+        }
+    }
+    assert_eq!(checked, 38);
+}
+
+#[test]
+fn smart_encoding_table_is_twilios() {
+    let v: Value = serde_json::from_str(include_str!("fixtures/smart_encoding_map.json")).unwrap();
+    let map = v["map"].as_array().unwrap();
+    assert_eq!(map.len(), SMART_ENCODING_MAP.len());
+    for (entry, (from, to)) in map.iter().zip(SMART_ENCODING_MAP) {
+        let f = entry["from"].as_str().unwrap();
+        assert_eq!(f.chars().collect::<Vec<_>>(), [*from], "{}", entry["name"]);
+        assert_eq!(entry["to"].as_str().unwrap(), *to, "{}", entry["name"]);
+        assert_eq!(smart_encode(f), *to);
+    }
+}
+
+#[test]
+fn smart_encoding_turns_look_alikes_into_gsm7() {
+    let text = "\u{201c}Smart\u{201d} quotes \u{2014} and \u{2018}apostrophes\u{2019}\u{2026}";
+    assert_eq!(sms::analyze(text).encoding, SmsEncoding::Ucs2);
+    let encoded = smart_encode(text);
+    assert_eq!(encoded, "\"Smart\" quotes - and 'apostrophes'...");
+    assert_eq!(sms::analyze(&encoded).encoding, SmsEncoding::Gsm7);
+}
