@@ -1,1 +1,40 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod adapter;
+mod api;
+mod config;
+mod decode;
+mod error_map;
+mod extension;
+mod render;
+pub mod signature;
+mod webhook;
+mod wire;
+
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
+
+use std::sync::Arc;
+
+pub use adapter::{MessengerAdapter, capabilities};
+pub use config::{
+    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, MessengerConfig, MessengerConfigBuilder,
+};
+pub use error_map::GraphError;
+pub use extension::{
+    DefaultAction, GenericElement, GenericTemplate, MessagingType, NotificationType, SendOptions,
+    TemplateButton,
+};
+
+/// The provider's registry name: `provider = "messenger"` in a channel table.
+pub const PROVIDER: &str = "messenger";
+
+/// Registers the Messenger factory under [`PROVIDER`].
+pub fn register(registry: &mut switchboard_core::Registry) {
+    registry.register(PROVIDER, |table| {
+        MessengerAdapter::from_table(table)
+            .map(|a| Arc::new(a) as Arc<dyn switchboard_core::Adapter>)
+    });
+}

@@ -1,0 +1,178 @@
+//! `MessengerAdapter`: the [`Adapter`] implementation and its capabilities.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchboard_core::model::AttachmentSource;
+use switchboard_core::{
+    Adapter, AdapterInfo, AttachmentCapabilities, Capabilities, ChannelTable, ConversationRef,
+    Error, ErrorKind, LengthUnit, MarkdownDialect, MessageId, OutboundMessage, Result, Retry,
+    SendReceipt, SentMessage, TextLimit, WebhookOutcome, WebhookRequest,
+};
+
+use crate::PROVIDER;
+use crate::api::GraphClient;
+use crate::config::MessengerConfig;
+use crate::render::{self, Content, METADATA_PREFIX};
+use crate::webhook;
+
+/// What a Messenger conversation can do: 2,000 characters of plain text, 3 buttons (button
+/// template), 13 quick replies, image/audio/video/file attachments by URL or upload (one message
+/// each), typing indicators and delivery/read receipts, the 24 h standard messaging window.
+/// No threads, edits, deletes or reactions sent by the Page.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        text: TextLimit {
+            max: 2000,
+            unit: LengthUnit::Chars,
+        },
+        markdown: MarkdownDialect::Plain,
+        max_buttons: 3,
+        link_buttons: true,
+        max_quick_replies: 13,
+        attachments: AttachmentCapabilities::all(10),
+        threads: false,
+        edit: false,
+        delete: false,
+        reactions: false,
+        typing: true,
+        receipts: true,
+        messaging_window: Some(Duration::from_secs(24 * 60 * 60)),
+        reconcile: false,
+        idempotent_sends: false,
+    }
+}
+
+/// The Messenger adapter for one Facebook Page. Cheap to clone.
+#[derive(Clone)]
+pub struct MessengerAdapter {
+    info: AdapterInfo,
+    config: Arc<MessengerConfig>,
+    client: GraphClient,
+}
+
+impl std::fmt::Debug for MessengerAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessengerAdapter")
+            .field("channel", &self.info.channel)
+            .field("page_id", &self.config.page_id)
+            .field("api_base_url", &self.config.api_base_url)
+            .field("api_version", &self.config.api_version)
+            .field("render", &self.config.render)
+            .finish()
+    }
+}
+
+impl MessengerAdapter {
+    /// An adapter for `config`.
+    pub fn new(config: MessengerConfig) -> Result<Self> {
+        let config = Arc::new(config);
+        Ok(MessengerAdapter {
+            info: AdapterInfo::new(PROVIDER, config.channel.clone(), capabilities()),
+            client: GraphClient::new(config.clone())?,
+            config,
+        })
+    }
+
+    /// An adapter from a `[channels.NAME]` table (see [`MessengerConfig::from_table`]).
+    pub fn from_table(table: ChannelTable) -> Result<Self> {
+        MessengerAdapter::new(MessengerConfig::from_table(table)?)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MessengerConfig {
+        &self.config
+    }
+
+    /// Marks the conversation's last message as seen (`sender_action: mark_seen`).
+    pub async fn mark_seen(&self, to: &ConversationRef) -> Result<()> {
+        self.sender_action(to, "mark_seen").await
+    }
+
+    /// Hides the typing indicator (`sender_action: typing_off`).
+    pub async fn typing_off(&self, to: &ConversationRef) -> Result<()> {
+        self.sender_action(to, "typing_off").await
+    }
+
+    async fn sender_action(&self, to: &ConversationRef, action: &str) -> Result<()> {
+        let body = render::sender_action(to.conversation.as_str(), action);
+        self.client.send(body).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Adapter for MessengerAdapter {
+    fn info(&self) -> &AdapterInfo {
+        &self.info
+    }
+
+    async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
+        message.validate()?;
+        let plan = render::plan(message, &self.info.capabilities, self.config.render)?;
+        if plan.messages.is_empty() {
+            return Err(Error::invalid_message(
+                "message",
+                "nothing Messenger can send is left after rendering",
+            ));
+        }
+        // Upload byte attachments first: a failed upload then leaves nothing half-sent.
+        let mut uploaded: Vec<Option<String>> = Vec::with_capacity(plan.messages.len());
+        for p in &plan.messages {
+            uploaded.push(match &p.content {
+                Content::Media(a) => match &a.source {
+                    AttachmentSource::Bytes(data) => {
+                        let mime = a
+                            .mime_type
+                            .clone()
+                            .unwrap_or_else(|| "application/octet-stream".to_owned());
+                        let name = a.filename.clone().unwrap_or_else(|| "file".to_owned());
+                        Some(
+                            self.client
+                                .upload(a.kind.as_str(), data, &mime, &name)
+                                .await?,
+                        )
+                    }
+                    AttachmentSource::Url(_) => None,
+                },
+                _ => None,
+            });
+        }
+        let metadata = message
+            .idempotency_key
+            .as_ref()
+            .map(|k| format!("{METADATA_PREFIX}{k}"));
+        let conversation = to.conversation.as_str();
+        let mut sent: Vec<SentMessage> = Vec::with_capacity(plan.messages.len());
+        for (p, attachment_id) in plan.messages.iter().zip(&uploaded) {
+            let body = render::request(
+                conversation,
+                &plan.options,
+                render::message(p, attachment_id.as_deref(), metadata.as_deref()),
+            );
+            let id = match self.client.send(body).await {
+                Ok(Some(id)) => MessageId::new(id),
+                Ok(None) => Err(Error::new(
+                    ErrorKind::Provider,
+                    "the Send API accepted a message without returning its message_id",
+                )
+                .with_retry(Retry::Ambiguous)
+                .with_provider(PROVIDER)),
+                Err(e) => Err(e),
+            };
+            match id {
+                Ok(id) => sent.push(SentMessage::new(id, to.clone())),
+                Err(e) => return Err(e.with_partial(sent)),
+            }
+        }
+        Ok(SendReceipt::new(sent, plan.degradations))
+    }
+
+    async fn typing(&self, to: &ConversationRef) -> Result<()> {
+        self.sender_action(to, "typing_on").await
+    }
+
+    fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
+        webhook::handle(&self.config, request)
+    }
+}

@@ -1,0 +1,204 @@
+//! Outbound HTTP to the Graph API: `POST /{version}/{page_id}/messages` and
+//! `POST /{version}/{page_id}/message_attachments`, with the Page token as the `access_token`
+//! query parameter and, when configured, `appsecret_proof`.
+//!
+//! Nothing is retried here: chat messages are not idempotent, the engine decides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use switchboard_core::{Error, ErrorKind, Result, Retry};
+
+use crate::PROVIDER;
+use crate::config::MessengerConfig;
+use crate::error_map;
+use crate::signature::appsecret_proof;
+use crate::wire::{ErrorBody, SendResponse, UploadResponse};
+
+/// How long one Graph call may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Graph API client for one Page.
+#[derive(Clone)]
+pub(crate) struct GraphClient {
+    http: reqwest::Client,
+    config: Arc<MessengerConfig>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base", &self.config.api_base_url)
+            .finish()
+    }
+}
+
+/// A request body: JSON, or a multipart upload.
+enum Body {
+    Json(serde_json::Value),
+    Multipart { boundary: String, bytes: Vec<u8> },
+}
+
+impl GraphClient {
+    pub(crate) fn new(config: Arc<MessengerConfig>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
+                    .with_provider(PROVIDER)
+                    .with_source(e)
+            })?;
+        Ok(GraphClient { http, config })
+    }
+
+    fn url(&self, edge: &str) -> Result<url::Url> {
+        let token = self.config.page_access_token.expose();
+        let mut params = vec![("access_token", token.to_owned())];
+        if self.config.appsecret_proof {
+            params.push((
+                "appsecret_proof",
+                appsecret_proof(self.config.app_secret.expose(), token),
+            ));
+        }
+        url::Url::parse_with_params(&self.config.page_url(edge), &params).map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, format!("bad Graph URL: {e}"))
+                .with_provider(PROVIDER)
+        })
+    }
+
+    /// `POST /{page_id}/messages` with a JSON body; the `message_id`, if the answer has one.
+    pub(crate) async fn send(&self, body: serde_json::Value) -> Result<Option<String>> {
+        let r: SendResponse = self.post("messages", Body::Json(body)).await?;
+        Ok(r.message_id)
+    }
+
+    /// Uploads bytes to `POST /{page_id}/message_attachments`; the `attachment_id`.
+    pub(crate) async fn upload(
+        &self,
+        kind: &str,
+        data: &[u8],
+        mime: &str,
+        filename: &str,
+    ) -> Result<String> {
+        let (boundary, bytes) = multipart(&upload_message(kind).to_string(), data, mime, filename);
+        let r: UploadResponse = self
+            .post("message_attachments", Body::Multipart { boundary, bytes })
+            .await?;
+        Ok(r.attachment_id)
+    }
+
+    async fn post<T: DeserializeOwned>(&self, edge: &str, body: Body) -> Result<T> {
+        let req = self.http.post(self.url(edge)?);
+        let req = match body {
+            Body::Json(v) => req.json(&v),
+            Body::Multipart { boundary, bytes } => req
+                .header(
+                    http::header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(bytes),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::Provider,
+                    format!("unexpected answer from {edge}: {e}"),
+                )
+                .with_retry(Retry::Ambiguous)
+                .with_provider(PROVIDER)
+            });
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(b) => error_map::from_graph(status, &b.error, &headers),
+            Err(_) => error_map::from_status(status, &headers),
+        })
+    }
+}
+
+/// A transport failure. The URL (which holds the token) is stripped from the source.
+fn transport(e: reqwest::Error) -> Error {
+    let (kind, retry, what) = if e.is_connect() {
+        (
+            ErrorKind::Transport,
+            Retry::Safe,
+            "cannot connect to the Graph API",
+        )
+    } else if e.is_timeout() {
+        (
+            ErrorKind::Timeout,
+            Retry::Ambiguous,
+            "the Graph API did not answer in time",
+        )
+    } else {
+        (
+            ErrorKind::Transport,
+            Retry::Ambiguous,
+            "the Graph API connection failed",
+        )
+    };
+    Error::new(kind, what)
+        .with_retry(retry)
+        .with_provider(PROVIDER)
+        .with_source(e.without_url())
+}
+
+/// The `message` field of an upload: a reusable attachment of `kind`.
+pub(crate) fn upload_message(kind: &str) -> serde_json::Value {
+    serde_json::json!({ "attachment": { "type": kind, "payload": { "is_reusable": true } } })
+}
+
+/// A `multipart/form-data` body with a `message` field and a `filedata` file.
+pub(crate) fn multipart(
+    message: &str,
+    data: &[u8],
+    mime: &str,
+    filename: &str,
+) -> (String, Vec<u8>) {
+    let boundary = format!("switchboard-{:016x}", fastish_hash(data));
+    let clean = |s: &str| s.replace(['"', '\r', '\n', '\\'], "_");
+    let mut out = Vec::with_capacity(data.len() + 512);
+    out.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\n{message}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"filedata\"; filename=\"{}\"\r\n\
+             Content-Type: {}\r\n\r\n",
+            clean(filename),
+            clean(mime)
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(data);
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (boundary, out)
+}
+
+/// A boundary that does not occur in `data` with overwhelming probability (FNV-1a of the data).
+fn fastish_hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_body_has_both_fields() {
+        let (b, body) = multipart("{\"attachment\":{}}", b"PNGDATA", "image/png", "c\"at.png");
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"message\""
+        )));
+        assert!(text.contains(
+            "name=\"filedata\"; filename=\"c_at.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n"
+        ));
+        assert!(text.ends_with(&format!("--{b}--\r\n")));
+    }
+}

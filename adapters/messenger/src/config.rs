@@ -1,0 +1,301 @@
+//! The `[channels.NAME]` table of a Messenger channel, and a builder for code.
+
+use switchboard_core::{ChannelName, ChannelTable, Error, RenderPolicy, Result, Secret};
+
+/// The Graph API version used unless `api_version` says otherwise (the current version in Meta's
+/// Send API reference).
+pub const DEFAULT_API_VERSION: &str = "v25.0";
+
+/// The Graph API host used unless `api_base_url` says otherwise.
+pub const DEFAULT_API_BASE_URL: &str = "https://graph.facebook.com";
+
+/// The configuration of one Messenger channel (one Facebook Page).
+///
+/// Keys: `page_id`, `page_access_token` (secret), `app_secret` (secret), `verify_token` (secret),
+/// `app_id` (optional: echoes of this app's own sends are recognised by it), `api_version`
+/// (default [`DEFAULT_API_VERSION`]), `api_base_url` (default [`DEFAULT_API_BASE_URL`]),
+/// `appsecret_proof` (default `true`), `render` (`fallback`, `strict`, `drop`).
+/// `Debug` prints `***` for the secrets.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessengerConfig {
+    /// The configured channel name.
+    pub channel: ChannelName,
+    /// The Facebook Page id: the send URL is `{api_base_url}/{api_version}/{page_id}/messages`.
+    pub page_id: String,
+    /// The Page access token, sent as the `access_token` query parameter.
+    pub page_access_token: Secret,
+    /// The App Secret: the webhook signature key and the `appsecret_proof` key.
+    pub app_secret: Secret,
+    /// The token Meta sends back in the verification handshake.
+    pub verify_token: Secret,
+    /// This app's id; echoes carrying it are this adapter's own sends and are dropped.
+    pub app_id: Option<String>,
+    /// The Graph API version, e.g. `v25.0`.
+    pub api_version: String,
+    /// The Graph API base URL, without a trailing slash.
+    pub api_base_url: String,
+    /// Send `appsecret_proof` with every call.
+    pub appsecret_proof: bool,
+    /// What to do with content Messenger cannot carry.
+    pub render: RenderPolicy,
+}
+
+impl MessengerConfig {
+    /// Starts a builder with the required values; the rest take their defaults.
+    pub fn builder(
+        channel: ChannelName,
+        page_id: impl Into<String>,
+        page_access_token: Secret,
+        app_secret: Secret,
+        verify_token: Secret,
+    ) -> MessengerConfigBuilder {
+        MessengerConfigBuilder {
+            config: MessengerConfig {
+                channel,
+                page_id: page_id.into(),
+                page_access_token,
+                app_secret,
+                verify_token,
+                app_id: None,
+                api_version: DEFAULT_API_VERSION.to_owned(),
+                api_base_url: DEFAULT_API_BASE_URL.to_owned(),
+                appsecret_proof: true,
+                render: RenderPolicy::Fallback,
+            },
+        }
+    }
+
+    /// Reads a `[channels.NAME]` table; unknown keys are rejected, naming the channel and key.
+    pub fn from_table(mut t: ChannelTable) -> Result<Self> {
+        let page_id = t.required_str("page_id")?;
+        if !valid_page_id(&page_id) {
+            return Err(t.error(format_args!(
+                "key 'page_id': {page_id:?} is not a Page id (digits)"
+            )));
+        }
+        let page_access_token = t.secret("page_access_token")?;
+        let app_secret = t.secret("app_secret")?;
+        let verify_token = t.secret("verify_token")?;
+        let app_id = t.optional_str("app_id")?;
+        let api_version = t
+            .optional_str("api_version")?
+            .unwrap_or_else(|| DEFAULT_API_VERSION.to_owned());
+        if !valid_version(&api_version) {
+            return Err(t.error(format_args!(
+                "key 'api_version': {api_version:?} is not a Graph API version like 'v25.0'"
+            )));
+        }
+        let api_base_url = t.api_base_url(DEFAULT_API_BASE_URL)?;
+        let appsecret_proof = t.optional_bool("appsecret_proof")?.unwrap_or(true);
+        let render = t.render_policy()?;
+        let channel = t.channel().clone();
+        t.finish()?;
+        Ok(MessengerConfig {
+            channel,
+            page_id,
+            page_access_token,
+            app_secret,
+            verify_token,
+            app_id,
+            api_version,
+            api_base_url,
+            appsecret_proof,
+            render,
+        })
+    }
+
+    /// `{api_base_url}/{api_version}/{page_id}/{edge}`.
+    pub(crate) fn page_url(&self, edge: &str) -> String {
+        format!(
+            "{}/{}/{}/{edge}",
+            self.api_base_url, self.api_version, self.page_id
+        )
+    }
+}
+
+fn valid_page_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn valid_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = rest.split('.');
+    let ok =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// Builds a [`MessengerConfig`] in code.
+#[derive(Debug, Clone)]
+pub struct MessengerConfigBuilder {
+    config: MessengerConfig,
+}
+
+impl MessengerConfigBuilder {
+    /// Sets this app's id (own echoes are dropped).
+    pub fn app_id(mut self, app_id: impl Into<String>) -> Self {
+        self.config.app_id = Some(app_id.into());
+        self
+    }
+
+    /// Sets the Graph API version.
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.config.api_version = version.into();
+        self
+    }
+
+    /// Sets the Graph API base URL (an emulator, a proxy).
+    pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.config.api_base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Whether to send `appsecret_proof`.
+    pub fn appsecret_proof(mut self, on: bool) -> Self {
+        self.config.appsecret_proof = on;
+        self
+    }
+
+    /// Sets the render policy.
+    pub fn render(mut self, policy: RenderPolicy) -> Self {
+        self.config.render = policy;
+        self
+    }
+
+    /// Checks the values and returns the configuration.
+    pub fn build(self) -> Result<MessengerConfig> {
+        let c = self.config;
+        let channel = c.channel.as_str().to_owned();
+        if !valid_page_id(&c.page_id) {
+            return Err(Error::config(
+                &channel,
+                format_args!("page_id {:?} is not a Page id (digits)", c.page_id),
+            ));
+        }
+        if !valid_version(&c.api_version) {
+            return Err(Error::config(
+                &channel,
+                format_args!("api_version {:?} is not like 'v25.0'", c.api_version),
+            ));
+        }
+        match url::Url::parse(&c.api_base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(c),
+            _ => Err(Error::config(
+                &channel,
+                format_args!(
+                    "api_base_url {:?} is not an absolute http(s) URL",
+                    c.api_base_url
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::{Env, ErrorKind};
+
+    fn table(extra: &str) -> ChannelTable {
+        let text = format!(
+            "provider = 'messenger'\npage_id = '1895382890692545'\npage_access_token = '${{TOKEN}}'\n\
+             app_secret = 'APP_SECRET'\nverify_token = '1qaz2wsx'\n{extra}"
+        );
+        ChannelTable::from_toml_str("fb", &text)
+            .unwrap()
+            .with_env(Env::from_pairs([("TOKEN", "EAAtoken")]))
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = MessengerConfig::from_table(table("")).unwrap();
+        assert_eq!(c.page_id, "1895382890692545");
+        assert_eq!(c.page_access_token.expose(), "EAAtoken");
+        assert_eq!(c.api_version, "v25.0");
+        assert_eq!(c.api_base_url, "https://graph.facebook.com");
+        assert!(c.appsecret_proof);
+        assert_eq!(c.render, RenderPolicy::Fallback);
+        assert_eq!(
+            c.page_url("messages"),
+            "https://graph.facebook.com/v25.0/1895382890692545/messages"
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("EAAtoken")
+                && !shown.contains("APP_SECRET")
+                && !shown.contains("1qaz2wsx")
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = MessengerConfig::from_table(table(
+            "app_id = '1517776481860111'\napi_version = 'v19.0'\napi_base_url = 'http://127.0.0.1:9/'\n\
+             appsecret_proof = false\nrender = 'strict'",
+        ))
+        .unwrap();
+        assert_eq!(c.app_id.as_deref(), Some("1517776481860111"));
+        assert_eq!(
+            c.page_url("message_attachments"),
+            "http://127.0.0.1:9/v19.0/1895382890692545/message_attachments"
+        );
+        assert!(!c.appsecret_proof);
+        assert_eq!(c.render, RenderPolicy::Strict);
+    }
+
+    #[test]
+    fn errors_name_channel_and_key() {
+        for (extra, needle) in [
+            (
+                "verify_tokn = 'x'",
+                "channels.fb: unknown key 'verify_tokn'",
+            ),
+            ("api_version = '25'", "channels.fb: key 'api_version'"),
+            (
+                "appsecret_proof = 'yes'",
+                "channels.fb: key 'appsecret_proof' must be a boolean",
+            ),
+            ("render = 'loud'", "channels.fb: key 'render'"),
+        ] {
+            let err = MessengerConfig::from_table(table(extra)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+            assert!(err.to_string().contains(needle), "{err} lacks {needle}");
+        }
+        let t = ChannelTable::from_toml_str("fb", "provider = 'messenger'\npage_id = '1'").unwrap();
+        let err = MessengerConfig::from_table(t).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("channels.fb: missing key 'page_access_token'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn builder_checks_values() {
+        let ch = ChannelName::new("fb").unwrap();
+        let ok = MessengerConfig::builder(
+            ch.clone(),
+            "42",
+            Secret::new("t"),
+            Secret::new("s"),
+            Secret::new("v"),
+        )
+        .api_base_url("http://127.0.0.1:1/")
+        .build()
+        .unwrap();
+        assert_eq!(ok.api_base_url, "http://127.0.0.1:1");
+        let bad = MessengerConfig::builder(
+            ch,
+            "42",
+            Secret::new("t"),
+            Secret::new("s"),
+            Secret::new("v"),
+        )
+        .api_version("latest")
+        .build();
+        assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidConfig);
+    }
+}
