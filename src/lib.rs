@@ -2,3 +2,5 @@
 
 pub use switchboard_core as core;
 pub use switchboard_core::*;
+
+pub mod store;

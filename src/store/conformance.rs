@@ -1,0 +1,347 @@
+//! Behaviour every [`Store`] must have; run against the memory and SQLite stores.
+
+use std::time::{Duration, SystemTime};
+
+use switchboard_core::model::ActionSource;
+use switchboard_core::model::{
+    DeliveryStatus, EventId, EventKind, InboundMessage, MessageId, Sender,
+};
+use switchboard_core::render::TextOption;
+use switchboard_core::{ConversationRef, InboundEvent, OutboundMessage, SentMessage, UserId};
+
+use super::*;
+
+fn ev(id: &str, conv: &str) -> InboundEvent {
+    InboundEvent::new(
+        EventId::new(id).unwrap(),
+        ConversationRef::parse("mem", conv).unwrap(),
+        Sender::user(UserId::new("u1").unwrap()),
+        SystemTime::now(),
+        EventKind::Message(InboundMessage::text(format!("text {id}"))),
+        serde_json::json!({ "id": id }),
+    )
+}
+
+fn reply(key: &str, conv: &str, text: &str) -> NewOutbound {
+    NewOutbound {
+        key: key.to_owned(),
+        to: ConversationRef::parse("mem", conv).unwrap(),
+        message: OutboundMessage::text(text).unwrap(),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+pub(crate) async fn dedupe_and_insert(store: &dyn Store) {
+    let r = store
+        .insert_inbound(&[ev("e1", "c1"), ev("e2", "c1"), ev("e1", "c1")])
+        .await
+        .unwrap();
+    assert!(matches!(r[0], Inserted::New(_)));
+    assert!(matches!(r[1], Inserted::New(_)));
+    assert_eq!(r[2], Inserted::Duplicate);
+    let again = store.insert_inbound(&[ev("e2", "c1")]).await.unwrap();
+    assert_eq!(again, vec![Inserted::Duplicate]);
+    // The same event id on another channel is a different event.
+    let mut other = ev("e1", "c1");
+    other.conversation = ConversationRef::parse("other", "c1").unwrap();
+    assert!(matches!(
+        store.insert_inbound(&[other]).await.unwrap()[0],
+        Inserted::New(_)
+    ));
+    let s = store.stats().await.unwrap();
+    assert_eq!(s.inbox_pending, 3);
+}
+
+pub(crate) async fn claims_keep_conversation_order(store: &dyn Store) {
+    store
+        .insert_inbound(&[ev("a1", "A"), ev("a2", "A"), ev("b1", "B"), ev("a3", "A")])
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let first = store.claim_inbox(now, LEASE, 10).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|i| i.event.id.as_str()).collect();
+    assert_eq!(ids, ["a1", "b1"], "one head per conversation");
+    assert!(store.claim_inbox(now, LEASE, 10).await.unwrap().is_empty());
+    let a1 = &first[0];
+    assert_eq!(a1.attempts, 1);
+    assert!(
+        store
+            .complete_inbox(a1.lease, Completion::default())
+            .await
+            .unwrap()
+    );
+    // A finished lease cannot finish again.
+    assert!(
+        !store
+            .complete_inbox(a1.lease, Completion::default())
+            .await
+            .unwrap()
+    );
+    let next = store.claim_inbox(now, LEASE, 10).await.unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].event.id.as_str(), "a2");
+}
+
+pub(crate) async fn expired_leases_are_reclaimed(store: &dyn Store) {
+    store.insert_inbound(&[ev("x1", "X")]).await.unwrap();
+    let t0 = SystemTime::now();
+    let first = store.claim_inbox(t0, LEASE, 10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let later = t0 + LEASE + Duration::from_secs(1);
+    let second = store.claim_inbox(later, LEASE, 10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempts, 2);
+    // The first worker lost its lease: its completion writes nothing.
+    let c = Completion {
+        outbox: vec![reply("x1:0", "X", "late")],
+        state: vec![],
+    };
+    assert!(!store.complete_inbox(first[0].lease, c).await.unwrap());
+    assert_eq!(store.outbox_status("x1:0").await.unwrap(), None);
+    assert!(
+        store
+            .complete_inbox(second[0].lease, Completion::default())
+            .await
+            .unwrap()
+    );
+}
+
+pub(crate) async fn completion_writes_outbox_and_state(store: &dyn Store) {
+    store.insert_inbound(&[ev("m1", "M")]).await.unwrap();
+    let now = SystemTime::now();
+    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let c = Completion {
+        outbox: vec![reply("m1:0", "M", "one"), reply("m1:1", "M", "two")],
+        state: vec![("mem/M".to_owned(), Some(serde_json::json!({"n": 1})))],
+    };
+    assert!(store.complete_inbox(item.lease, c).await.unwrap());
+    assert_eq!(
+        store.get_state("mem/M").await.unwrap(),
+        Some(serde_json::json!({"n": 1}))
+    );
+    let out = store.claim_outbox(now, LEASE, 10).await.unwrap();
+    assert_eq!(out.len(), 1, "outbox heads only");
+    assert_eq!(out[0].key, "m1:0");
+    assert!(!out[0].interrupted);
+    assert_eq!(out[0].message.text.as_deref(), Some("one"));
+    let sent = SentMessage::new(MessageId::new("p1").unwrap(), out[0].to.clone());
+    let opts = vec![TextOption {
+        number: 1,
+        label: "Yes".into(),
+        payload: "YES".into(),
+        source: ActionSource::Button,
+    }];
+    assert!(
+        store
+            .outbox_sent(out[0].lease, &[sent], &opts, now + Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_options("mem/M", now).await.unwrap(), opts);
+    assert!(
+        store
+            .get_options("mem/M", now + Duration::from_secs(61))
+            .await
+            .unwrap()
+            .is_empty(),
+        "options expire"
+    );
+    let st = store.outbox_status("m1:0").await.unwrap().unwrap();
+    assert_eq!(st.state, OutboxState::Sent);
+    assert_eq!(st.message_ids, vec![MessageId::new("p1").unwrap()]);
+    // Delivery keeps the most advanced status.
+    let ch = ChannelName::new("mem").unwrap();
+    let ids = [MessageId::new("p1").unwrap()];
+    assert_eq!(
+        store
+            .record_delivery(&ch, &ids, DeliveryStatus::Read)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .record_delivery(&ch, &ids, DeliveryStatus::Delivered)
+            .await
+            .unwrap(),
+        0
+    );
+    let st = store.outbox_status("m1:0").await.unwrap().unwrap();
+    assert_eq!(st.delivery, Some(DeliveryStatus::Read));
+    // Next in order.
+    let next = store.claim_outbox(now, LEASE, 10).await.unwrap();
+    assert_eq!(next[0].key, "m1:1");
+}
+
+pub(crate) async fn retries_and_dead_letters(store: &dyn Store) {
+    store
+        .insert_inbound(&[ev("d1", "D"), ev("d2", "D")])
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let later = now + Duration::from_secs(5);
+    assert!(store.retry_inbox(item.lease, "boom", later).await.unwrap());
+    assert!(
+        store.claim_inbox(now, LEASE, 10).await.unwrap().is_empty(),
+        "a retrying head blocks its conversation until it is due"
+    );
+    let item = store.claim_inbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert_eq!(item.event.id.as_str(), "d1");
+    assert_eq!(item.attempts, 2);
+    assert!(
+        store
+            .dead_letter_inbox(item.lease, "gave up")
+            .await
+            .unwrap()
+    );
+    let next = store.claim_inbox(later, LEASE, 1).await.unwrap();
+    assert_eq!(next[0].event.id.as_str(), "d2");
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, DeadLetterKind::Inbound);
+    assert_eq!(dead[0].key, "d1");
+    assert_eq!(dead[0].error, "gave up");
+    assert_eq!(dead[0].attempts, 2);
+}
+
+pub(crate) async fn interrupted_sends_are_flagged(store: &dyn Store) {
+    store.insert_inbound(&[ev("i1", "I")]).await.unwrap();
+    let now = SystemTime::now();
+    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let c = Completion {
+        outbox: vec![reply("i1:0", "I", "hi")],
+        state: vec![],
+    };
+    assert!(store.complete_inbox(item.lease, c).await.unwrap());
+    let first = store.claim_outbox(now, LEASE, 1).await.unwrap().remove(0);
+    assert!(!first.interrupted);
+    // The process "dies"; the lease expires.
+    let later = now + LEASE + Duration::from_secs(1);
+    let second = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert!(second.interrupted);
+    assert!(
+        store
+            .retry_outbox(second.lease, "rate limited", later)
+            .await
+            .unwrap()
+    );
+    let third = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert!(!third.interrupted, "a recorded outcome clears the flag");
+    assert!(
+        store
+            .dead_letter_outbox(third.lease, "permanent")
+            .await
+            .unwrap()
+    );
+    let st = store.outbox_status("i1:0").await.unwrap().unwrap();
+    assert_eq!(st.state, OutboxState::Dead);
+    assert_eq!(st.attempts, 3);
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead[0].kind, DeadLetterKind::Outbound);
+}
+
+pub(crate) async fn state_outside_handlers(store: &dyn Store) {
+    assert_eq!(store.get_state("mem/S").await.unwrap(), None);
+    store
+        .set_state("mem/S", Some(serde_json::json!([1, 2])))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_state("mem/S").await.unwrap(),
+        Some(serde_json::json!([1, 2]))
+    );
+    store.set_state("mem/S", None).await.unwrap();
+    assert_eq!(store.get_state("mem/S").await.unwrap(), None);
+}
+
+macro_rules! store_tests {
+    ($modname:ident, $make:expr) => {
+        mod $modname {
+            #[allow(unused_imports)]
+            use super::*;
+            store_tests!(@one $make; dedupe_and_insert, claims_keep_conversation_order,
+                expired_leases_are_reclaimed, completion_writes_outbox_and_state,
+                retries_and_dead_letters, interrupted_sends_are_flagged, state_outside_handlers);
+        }
+    };
+    (@one $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $make.await;
+                super::super::$name(&*store).await;
+            }
+        )*
+    };
+}
+
+async fn memory() -> (std::sync::Arc<dyn Store>, ()) {
+    (std::sync::Arc::new(MemoryStore::new()), ())
+}
+
+async fn sqlite() -> (std::sync::Arc<dyn Store>, TempDb) {
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    (std::sync::Arc::new(store), db)
+}
+
+/// A database file removed on drop.
+pub(crate) struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    pub(crate) fn new() -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "switchboard-test-{}-{}.db",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        TempDb(p)
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("sqlite://{}", self.0.display())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+mod suites {
+    use super::*;
+    store_tests!(memory_store, memory());
+    store_tests!(sqlite_store, sqlite());
+}
+
+#[tokio::test]
+async fn sqlite_survives_reopen_and_recovers_leases() {
+    let db = TempDb::new();
+    {
+        let s = SqliteStore::connect(&db.url()).await.unwrap();
+        s.insert_inbound(&[ev("r1", "R")]).await.unwrap();
+        let claimed = s.claim_inbox(SystemTime::now(), LEASE, 1).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+    }
+    let s = SqliteStore::connect(&db.url()).await.unwrap();
+    assert!(
+        s.claim_inbox(SystemTime::now(), LEASE, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.recover().await.unwrap();
+    let again = s.claim_inbox(SystemTime::now(), LEASE, 1).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(
+        s.insert_inbound(&[ev("r1", "R")]).await.unwrap(),
+        vec![Inserted::Duplicate]
+    );
+}

@@ -1,0 +1,744 @@
+//! `SqliteStore`: the embedded default store, one SQLite file in WAL mode via sqlx.
+//!
+//! One engine per file: writes go through a single connection (no `SQLITE_BUSY` between our own
+//! writers), reads through a small pool. Inbox inserts from concurrent webhook requests are
+//! *group committed*: a writer task takes every insert waiting in its queue and commits them in
+//! one transaction, then answers each request. Migrations are embedded in the binary and applied
+//! at connect.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row};
+use switchboard_core::model::{DeliveryStatus, MessageId};
+use switchboard_core::render::TextOption;
+use switchboard_core::{ChannelName, InboundEvent, Result, SentMessage};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{
+    Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, OutboxItem, OutboxState,
+    OutboxStatus, Store, StoreStats, conversation_key, from_json, millis, new_token, store_error,
+    to_json,
+};
+
+/// Embedded migrations: (version, SQL). Applied in order, each in its own transaction.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+/// Most inserts committed in one transaction by the group-commit writer.
+const MAX_BATCH: usize = 512;
+
+/// SQLite's `synchronous` setting: how hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// fsync at every commit: an acknowledged webhook survives power loss (the default).
+    #[default]
+    Full,
+    /// WAL + NORMAL: survives a process crash (SIGKILL); the last commits may be lost on power loss.
+    Normal,
+}
+
+struct InsertJob {
+    rows: Vec<PreparedEvent>,
+    reply: oneshot::Sender<Result<Vec<Inserted>>>,
+}
+
+struct PreparedEvent {
+    channel: String,
+    event_id: String,
+    conversation: String,
+    json: String,
+    received_at: i64,
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Arc<Mutex<SqliteConnection>>,
+    pool: SqlitePool,
+    inserts: mpsc::Sender<InsertJob>,
+    url: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+fn db(context: &'static str) -> impl Fn(sqlx::Error) -> switchboard_core::Error {
+    move |e| store_error(context, e)
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) `url` (`sqlite://switchboard.db`, `sqlite:///abs/path.db`)
+    /// with `synchronous = FULL`, and applies the embedded migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        SqliteStore::connect_with(url, Synchronous::Full).await
+    }
+
+    /// Like [`connect`](Self::connect) with an explicit `synchronous` setting.
+    pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self> {
+        let sync = match synchronous {
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+        };
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(db("open"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sync)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let mut writer = opts.clone().connect().await.map_err(db("open"))?;
+        migrate(&mut writer).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db("open pool"))?;
+        let writer = Arc::new(Mutex::new(writer));
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(group_commit(writer.clone(), rx));
+        Ok(SqliteStore {
+            writer,
+            pool,
+            inserts: tx,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The schema version in the file.
+    pub async fn schema_version(&self) -> Result<i64> {
+        sqlx::query("SELECT COALESCE(MAX(version), 0) FROM sb_migrations")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
+            .map_err(db("schema version"))
+    }
+}
+
+async fn migrate(conn: &mut SqliteConnection) -> Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS sb_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db("migrate"))?;
+    for (version, sql) in MIGRATIONS {
+        let applied: Option<i64> =
+            sqlx::query("SELECT version FROM sb_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db("migrate"))?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(db("migrate"))?;
+        if applied.is_some() {
+            continue;
+        }
+        let mut tx = conn.begin().await.map_err(db("migrate"))?;
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrate"))?;
+        sqlx::query("INSERT INTO sb_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(millis(SystemTime::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrate"))?;
+        tx.commit().await.map_err(db("migrate"))?;
+    }
+    Ok(())
+}
+
+/// The group-commit writer: one transaction for every insert waiting in the queue.
+async fn group_commit(writer: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::Receiver<InsertJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut rows = jobs[0].rows.len();
+        while rows < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.rows.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut conn = writer.lock().await;
+        match insert_batch(&mut conn, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job
+                        .reply
+                        .send(Err(store_error("insert inbound", e.message())));
+                }
+            }
+        }
+    }
+}
+
+async fn insert_batch(
+    conn: &mut SqliteConnection,
+    jobs: &[InsertJob],
+) -> Result<Vec<Vec<Inserted>>> {
+    let mut tx = conn.begin().await.map_err(db("insert inbound"))?;
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut answers = Vec::with_capacity(job.rows.len());
+        for r in &job.rows {
+            let row = sqlx::query(
+                "INSERT INTO inbox (channel, event_id, conversation, event, received_at)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, event_id) DO NOTHING RETURNING seq",
+            )
+            .bind(&r.channel)
+            .bind(&r.event_id)
+            .bind(&r.conversation)
+            .bind(&r.json)
+            .bind(r.received_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("insert inbound"))?;
+            answers.push(match row {
+                Some(row) => Inserted::New(row.try_get(0).map_err(db("insert inbound"))?),
+                None => Inserted::Duplicate,
+            });
+        }
+        out.push(answers);
+    }
+    tx.commit().await.map_err(db("insert inbound"))?;
+    Ok(out)
+}
+
+fn lease_until(now: SystemTime, lease: Duration) -> (i64, i64) {
+    let now = millis(now);
+    (
+        now,
+        now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)),
+    )
+}
+
+fn count(row: &SqliteRow, i: usize) -> Result<u64> {
+    let n: i64 = row.try_get(i).map_err(db("stats"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn attempts(row: &SqliteRow, col: &str) -> Result<u32> {
+    let n: i64 = row.try_get(col).map_err(db("row"))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn recover(&self) -> Result<()> {
+        // One engine per file: leases held by a crashed predecessor are released at once.
+        // The outbox keeps `inflight`, so an interrupted send is known to be ambiguous.
+        let mut conn = self.writer.lock().await;
+        sqlx::query("UPDATE inbox SET lease_until = 0, token = 0 WHERE state = 0 AND token != 0")
+            .execute(&mut *conn)
+            .await
+            .map_err(db("recover"))?;
+        sqlx::query("UPDATE outbox SET lease_until = 0, token = 0 WHERE state = 0 AND token != 0")
+            .execute(&mut *conn)
+            .await
+            .map_err(db("recover"))?;
+        Ok(())
+    }
+
+    async fn insert_inbound(&self, events: &[InboundEvent]) -> Result<Vec<Inserted>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = millis(SystemTime::now());
+        let rows = events
+            .iter()
+            .map(|ev| {
+                Ok(PreparedEvent {
+                    channel: ev.conversation.channel.as_str().to_owned(),
+                    event_id: ev.id.as_str().to_owned(),
+                    conversation: conversation_key(&ev.conversation),
+                    json: to_json("event", ev)?,
+                    received_at: now,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (reply, answer) = oneshot::channel();
+        self.inserts
+            .send(InsertJob { rows, reply })
+            .await
+            .map_err(|_| store_error("insert inbound", "writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| store_error("insert inbound", "writer stopped"))?
+    }
+
+    async fn claim_inbox(
+        &self,
+        now: SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<InboxItem>> {
+        let (now, until) = lease_until(now, lease);
+        let token = new_token();
+        let mut conn = self.writer.lock().await;
+        let rows = sqlx::query(
+            "UPDATE inbox SET lease_until = ?2, token = ?3, attempts = attempts + 1
+             WHERE seq IN (
+               SELECT i.seq FROM (SELECT MIN(seq) AS head FROM inbox WHERE state = 0 GROUP BY conversation) h
+               JOIN inbox i ON i.seq = h.head
+               WHERE i.available_at <= ?1 AND i.lease_until <= ?1
+               ORDER BY i.seq LIMIT ?4)
+             RETURNING seq, event, attempts",
+        )
+        .bind(now)
+        .bind(until)
+        .bind(token)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("claim inbox"))?;
+        drop(conn);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get("seq").map_err(db("claim inbox"))?;
+            let event: String = row.try_get("event").map_err(db("claim inbox"))?;
+            out.push(InboxItem {
+                lease: Lease { seq, token },
+                event: from_json("event", &event)?,
+                attempts: attempts(&row, "attempts")?,
+            });
+        }
+        out.sort_by_key(|i| i.lease.seq);
+        Ok(out)
+    }
+
+    async fn complete_inbox(&self, lease: Lease, completion: Completion) -> Result<bool> {
+        let outbox = completion
+            .outbox
+            .iter()
+            .map(|o| Ok((to_json("target", &o.to)?, to_json("message", &o.message)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let now = millis(SystemTime::now());
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("complete"))?;
+        let done = sqlx::query(
+            "UPDATE inbox SET state = 1, error = NULL WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("complete"))?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(db("complete"))?;
+            return Ok(false);
+        }
+        for (o, (target, message)) in completion.outbox.iter().zip(&outbox) {
+            sqlx::query(
+                "INSERT INTO outbox (key, channel, conversation, target, message, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(&o.key)
+            .bind(o.to.channel.as_str())
+            .bind(conversation_key(&o.to))
+            .bind(target)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("complete"))?;
+        }
+        for (conv, value) in &completion.state {
+            match value {
+                Some(v) => {
+                    sqlx::query(
+                        "INSERT INTO conversation_state (conversation, value, updated_at) VALUES (?, ?, ?)
+                         ON CONFLICT (conversation) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(conv)
+                    .bind(to_json("state", v)?)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("complete"))?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM conversation_state WHERE conversation = ?")
+                        .bind(conv)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("complete"))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(db("complete"))?;
+        Ok(true)
+    }
+
+    async fn retry_inbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE inbox SET error = ?, available_at = ?, lease_until = 0, token = 0
+             WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(error)
+        .bind(millis(at))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("retry inbox"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn dead_letter_inbox(&self, lease: Lease, error: &str) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE inbox SET error = ?, state = 2 WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(error)
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("dead-letter inbox"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>> {
+        let (now, until) = lease_until(now, lease);
+        let token = new_token();
+        let mut conn = self.writer.lock().await;
+        // In SET, `inflight` on the right is the old value: a claim that finds it set knows the
+        // previous attempt never recorded an outcome.
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_until = ?2, token = ?3, attempts = attempts + 1,
+                               interrupted = inflight, inflight = 1
+             WHERE seq IN (
+               SELECT o.seq FROM (SELECT MIN(seq) AS head FROM outbox WHERE state = 0 GROUP BY conversation) h
+               JOIN outbox o ON o.seq = h.head
+               WHERE o.available_at <= ?1 AND o.lease_until <= ?1
+               ORDER BY o.seq LIMIT ?4)
+             RETURNING seq, key, target, message, attempts, interrupted",
+        )
+        .bind(now)
+        .bind(until)
+        .bind(token)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("claim outbox"))?;
+        drop(conn);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let seq: i64 = row.try_get("seq").map_err(db("claim outbox"))?;
+            let target: String = row.try_get("target").map_err(db("claim outbox"))?;
+            let message: String = row.try_get("message").map_err(db("claim outbox"))?;
+            let interrupted: i64 = row.try_get("interrupted").map_err(db("claim outbox"))?;
+            out.push(OutboxItem {
+                lease: Lease { seq, token },
+                key: row.try_get("key").map_err(db("claim outbox"))?,
+                to: from_json("target", &target)?,
+                message: from_json("message", &message)?,
+                attempts: attempts(&row, "attempts")?,
+                interrupted: interrupted != 0,
+            });
+        }
+        out.sort_by_key(|i| i.lease.seq);
+        Ok(out)
+    }
+
+    async fn outbox_sent(
+        &self,
+        lease: Lease,
+        messages: &[SentMessage],
+        options: &[TextOption],
+        options_expire: SystemTime,
+    ) -> Result<bool> {
+        let ids: Vec<&MessageId> = messages.iter().map(|m| &m.id).collect();
+        let ids_json = to_json("message ids", &ids)?;
+        let options_json = to_json("options", &options)?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("outbox sent"))?;
+        let row = sqlx::query(
+            "UPDATE outbox SET state = 1, inflight = 0, error = NULL, message_ids = ?
+             WHERE seq = ? AND token = ? AND state = 0 RETURNING channel, conversation",
+        )
+        .bind(&ids_json)
+        .bind(lease.seq)
+        .bind(lease.token)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("outbox sent"))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(db("outbox sent"))?;
+            return Ok(false);
+        };
+        let channel: String = row.try_get("channel").map_err(db("outbox sent"))?;
+        let conversation: String = row.try_get("conversation").map_err(db("outbox sent"))?;
+        for id in ids {
+            sqlx::query(
+                "INSERT OR REPLACE INTO sent_messages (channel, message_id, outbox_seq) VALUES (?, ?, ?)",
+            )
+            .bind(&channel)
+            .bind(id.as_str())
+            .bind(lease.seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("outbox sent"))?;
+        }
+        if options.is_empty() {
+            sqlx::query("DELETE FROM degraded_options WHERE conversation = ?")
+                .bind(&conversation)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("outbox sent"))?;
+        } else {
+            sqlx::query(
+                "INSERT OR REPLACE INTO degraded_options (conversation, options, expires_at) VALUES (?, ?, ?)",
+            )
+            .bind(&conversation)
+            .bind(&options_json)
+            .bind(millis(options_expire))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("outbox sent"))?;
+        }
+        tx.commit().await.map_err(db("outbox sent"))?;
+        Ok(true)
+    }
+
+    async fn retry_outbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0
+             WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(error)
+        .bind(millis(at))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("retry outbox"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE outbox SET error = ?, state = 2, inflight = 0 WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(error)
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("dead-letter outbox"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_delivery(
+        &self,
+        channel: &ChannelName,
+        messages: &[MessageId],
+        status: DeliveryStatus,
+    ) -> Result<u64> {
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("delivery"))?;
+        let mut seqs = Vec::new();
+        for m in messages {
+            let row = sqlx::query(
+                "SELECT o.seq, o.delivery FROM sent_messages s JOIN outbox o ON o.seq = s.outbox_seq
+                 WHERE s.channel = ? AND s.message_id = ?",
+            )
+            .bind(channel.as_str())
+            .bind(m.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("delivery"))?;
+            if let Some(row) = row {
+                let seq: i64 = row.try_get(0).map_err(db("delivery"))?;
+                let old: Option<String> = row.try_get(1).map_err(db("delivery"))?;
+                if !seqs.contains(&seq) {
+                    seqs.push(seq);
+                    let old: Option<DeliveryStatus> =
+                        old.map(|s| from_json("delivery", &s)).transpose()?;
+                    if old.is_none_or(|o| status.advances(o)) {
+                        sqlx::query("UPDATE outbox SET delivery = ? WHERE seq = ?")
+                            .bind(to_json("delivery", &status)?)
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db("delivery"))?;
+                    } else {
+                        seqs.pop();
+                    }
+                }
+            }
+        }
+        tx.commit().await.map_err(db("delivery"))?;
+        Ok(seqs.len() as u64)
+    }
+
+    async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
+        let row = sqlx::query(
+            "SELECT state, attempts, message_ids, delivery, error FROM outbox WHERE key = ?",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("outbox status"))?;
+        let Some(row) = row else { return Ok(None) };
+        let state: i64 = row.try_get("state").map_err(db("outbox status"))?;
+        let ids: Option<String> = row.try_get("message_ids").map_err(db("outbox status"))?;
+        let delivery: Option<String> = row.try_get("delivery").map_err(db("outbox status"))?;
+        Ok(Some(OutboxStatus {
+            state: match state {
+                0 => OutboxState::Pending,
+                1 => OutboxState::Sent,
+                _ => OutboxState::Dead,
+            },
+            attempts: attempts(&row, "attempts")?,
+            message_ids: ids
+                .map(|s| from_json("message ids", &s))
+                .transpose()?
+                .unwrap_or_default(),
+            delivery: delivery.map(|s| from_json("delivery", &s)).transpose()?,
+            error: row.try_get("error").map_err(db("outbox status"))?,
+        }))
+    }
+
+    async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT value FROM conversation_state WHERE conversation = ?")
+            .bind(conversation)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("state"))?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let v: String = row.try_get(0).map_err(db("state"))?;
+                from_json("state", &v).map(Some)
+            }
+        }
+    }
+
+    async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {
+        let mut conn = self.writer.lock().await;
+        match value {
+            Some(v) => sqlx::query(
+                "INSERT INTO conversation_state (conversation, value, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (conversation) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(conversation)
+            .bind(to_json("state", &v)?)
+            .bind(millis(SystemTime::now()))
+            .execute(&mut *conn)
+            .await
+            .map_err(db("state"))?,
+            None => sqlx::query("DELETE FROM conversation_state WHERE conversation = ?")
+                .bind(conversation)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("state"))?,
+        };
+        Ok(())
+    }
+
+    async fn get_options(&self, conversation: &str, now: SystemTime) -> Result<Vec<TextOption>> {
+        let row = sqlx::query(
+            "SELECT options FROM degraded_options WHERE conversation = ? AND expires_at > ?",
+        )
+        .bind(conversation)
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("options"))?;
+        match row {
+            None => Ok(Vec::new()),
+            Some(row) => {
+                let v: String = row.try_get(0).map_err(db("options"))?;
+                from_json("options", &v)
+            }
+        }
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT * FROM (
+               SELECT 0 AS kind, seq, conversation, event_id AS key, event AS payload, error, attempts
+                 FROM inbox WHERE state = 2
+               UNION ALL
+               SELECT 1 AS kind, seq, conversation, key, message AS payload, error, attempts
+                 FROM outbox WHERE state = 2)
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("dead letters"))?;
+        rows.iter()
+            .map(|row| {
+                let kind: i64 = row.try_get("kind").map_err(db("dead letters"))?;
+                let payload: String = row.try_get("payload").map_err(db("dead letters"))?;
+                let error: Option<String> = row.try_get("error").map_err(db("dead letters"))?;
+                Ok(DeadLetter {
+                    kind: if kind == 0 {
+                        DeadLetterKind::Inbound
+                    } else {
+                        DeadLetterKind::Outbound
+                    },
+                    seq: row.try_get("seq").map_err(db("dead letters"))?,
+                    conversation: row.try_get("conversation").map_err(db("dead letters"))?,
+                    key: row.try_get("key").map_err(db("dead letters"))?,
+                    payload: from_json("dead letter", &payload)?,
+                    error: error.unwrap_or_default(),
+                    attempts: attempts(row, "attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let row = sqlx::query(
+            "SELECT
+               (SELECT COUNT(*) FROM inbox WHERE state = 0),
+               (SELECT COUNT(*) FROM inbox WHERE state = 1),
+               (SELECT COUNT(*) FROM outbox WHERE state = 0),
+               (SELECT COUNT(*) FROM outbox WHERE state = 1),
+               (SELECT COUNT(*) FROM inbox WHERE state = 2) + (SELECT COUNT(*) FROM outbox WHERE state = 2)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db("stats"))?;
+        Ok(StoreStats {
+            inbox_pending: count(&row, 0)?,
+            inbox_done: count(&row, 1)?,
+            outbox_pending: count(&row, 2)?,
+            outbox_sent: count(&row, 3)?,
+            dead: count(&row, 4)?,
+        })
+    }
+}
