@@ -181,6 +181,47 @@ mod tests {
     }
 
     #[test]
+    fn every_error_body_in_the_fixtures_maps() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/api_error_responses.json")).unwrap();
+        // (case id, kind, provider code, message contains)
+        let expect: &[(&str, ErrorKind, &str, &str)] = &[
+            ("err-legacy-20001-with-details", InvalidMessage, "20001", "Bad request"),
+            ("err-legacy-20001-java", InvalidMessage, "20001", "Bad request"),
+            ("err-legacy-81022-string", Provider, "81022", "test"),
+            ("err-legacy-malformed-json", Provider, "http_200", "[HTTP 200] Failed to execute request"),
+            ("err-legacy-81022-details", Provider, "81022", "test"),
+            ("err-legacy-20001-no-status", InvalidMessage, "20001", "Invalid parameter"),
+            ("err-legacy-20404-string", NotFound, "20404", "Not Found"),
+            ("err-non-json-500", Provider, "http_500", "[HTTP 500] Failed to execute request"),
+            ("err-rfc9457-minimal", InvalidMessage, "20001", "Invalid parameter"),
+            ("err-rfc9457-full", InvalidMessage, "20001", "Validation Error: Request validation failed"),
+            ("err-rfc9457-malformed", InvalidMessage, "http_400", "[HTTP 400] Failed to execute request"),
+        ];
+        let cases = v["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), expect.len());
+        for (case, (id, kind, code, text)) in cases.iter().zip(expect) {
+            assert_eq!(case["id"], *id);
+            let body = match case["raw_body"].as_str() {
+                Some(raw) => raw.as_bytes().to_vec(),
+                None => serde_json::to_vec(&case["body"]).unwrap(),
+            };
+            let status = StatusCode::from_u16(case["http_status"].as_u64().unwrap() as u16).unwrap();
+            let e = api_error(status, &body, None);
+            assert_eq!(e.kind(), *kind, "{id}");
+            assert_eq!(e.provider_code(), Some(*code), "{id}");
+            assert!(e.message().contains(text), "{id}: {e}");
+        }
+        // Every catalogued code the issue names has a kind; unknown ones fall back to status.
+        for row in v["error_code_catalogue"].as_array().unwrap() {
+            let code = row["code"].as_u64().unwrap() as u32;
+            let known = classify_code(code).is_some();
+            let expected_known = ![11200, 12300, 57012].contains(&code);
+            assert_eq!(known, expected_known, "code {code}");
+        }
+    }
+
+    #[test]
     fn delivery_errors_use_the_same_kinds() {
         let d = delivery_error(Some("63016"), None);
         assert_eq!(d.kind, PolicyViolation);
