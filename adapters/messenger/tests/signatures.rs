@@ -1,5 +1,7 @@
 //! Every signature vector and handshake case of the fixtures, through the public API.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 use serde_json::Value;
 use switchboard_core::{Adapter, ChannelName, RejectReason, Secret, WebhookRequest};
 use switchboard_messenger::{MessengerAdapter, MessengerConfig, signature};
