@@ -1,1 +1,35 @@
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod adapter;
+mod api;
+pub mod config;
+mod error_map;
+mod events;
+mod extensions;
+mod interactivity;
+mod outbound;
+mod render;
+pub mod signature;
+mod webhook;
+mod wire;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+use std::sync::Arc;
+
+pub use adapter::{BotIdentity, MAX_TEXT_CHARS, SlackAdapter, capabilities};
+pub use config::SlackConfig;
+pub use extensions::{SlackBlocks, SlackEphemeral, SlackPostOptions};
+pub use webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};
+
+/// The provider's registry name: `provider = "slack"` in a channel table.
+pub const PROVIDER: &str = "slack";
+
+/// Registers the Slack adapter factory under [`PROVIDER`].
+pub fn register(registry: &mut switchboard_core::Registry) {
+    registry.register(PROVIDER, |table| {
+        SlackAdapter::from_table(table).map(|a| Arc::new(a) as Arc<dyn switchboard_core::Adapter>)
+    });
+}

@@ -1,0 +1,227 @@
+//! `SlackAdapter`: the [`Adapter`] implementation, its capabilities and the bot identity.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use switchboard_core::adapter::unsupported;
+use switchboard_core::model::{AttachmentKind, InboundAttachment};
+use switchboard_core::{
+    Adapter, AdapterInfo, AttachmentCapabilities, Capabilities, ChannelName, ChannelTable,
+    ConversationRef, FetchedAttachment, LengthUnit, MarkdownDialect, MessageRef, OutboundMessage,
+    Result, SendReceipt, SentMessage, TextLimit, WebhookOutcome, WebhookRequest,
+};
+
+use crate::PROVIDER;
+use crate::api::Api;
+use crate::config::SlackConfig;
+use crate::webhook::{self, Inbound, LoopGuard};
+
+/// Longest text of one Slack message this adapter sends (Slack truncates at 40,000 and
+/// `chat.update` refuses more than 4,000).
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// What a Slack channel can do: 4,000 characters of mrkdwn per message, 25 buttons (link
+/// buttons too), no native quick replies (they become buttons, see the crate docs), images by
+/// URL and any file as bytes (10 per message), threads, edits, deletes and reactions; no typing
+/// indicator and no delivery receipts.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        text: TextLimit {
+            max: MAX_TEXT_CHARS,
+            unit: LengthUnit::Chars,
+        },
+        markdown: MarkdownDialect::SlackMrkdwn,
+        max_buttons: crate::render::MAX_ACTIONS,
+        link_buttons: true,
+        max_quick_replies: 0,
+        attachments: AttachmentCapabilities {
+            kinds: vec![
+                AttachmentKind::Image,
+                AttachmentKind::Audio,
+                AttachmentKind::Video,
+                AttachmentKind::File,
+            ],
+            max_per_message: 10,
+            by_url: true,
+            by_bytes: true,
+        },
+        threads: true,
+        edit: true,
+        delete: true,
+        reactions: true,
+        ..Capabilities::default()
+    }
+}
+
+/// The bot's own ids, from the configuration or learned with `auth.test`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BotIdentity {
+    /// The bot user (`U…`).
+    pub user_id: Option<String>,
+    /// The bot (`B…`).
+    pub bot_id: Option<String>,
+}
+
+/// The Slack adapter for one channel (one bot token in one workspace).
+pub struct SlackAdapter {
+    pub(crate) info: AdapterInfo,
+    pub(crate) config: SlackConfig,
+    pub(crate) api: Api,
+    pub(crate) learned: RwLock<Option<BotIdentity>>,
+    pub(crate) dm_channels: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for SlackAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackAdapter")
+            .field("channel", &self.info.channel)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl SlackAdapter {
+    /// An adapter serving `channel` with `config`.
+    pub fn new(channel: ChannelName, config: SlackConfig) -> Result<Self> {
+        let api = Api::new(
+            &config.api_base_url,
+            config.bot_token.clone(),
+            config.timeout,
+        )?;
+        Ok(SlackAdapter {
+            info: AdapterInfo::new(PROVIDER, channel, capabilities()),
+            config,
+            api,
+            learned: RwLock::new(None),
+            dm_channels: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Builds from a `[channels.NAME]` table with `provider = "slack"` (see [`SlackConfig`]).
+    pub fn from_table(mut table: ChannelTable) -> Result<Self> {
+        let config = SlackConfig::from_table(&mut table)?;
+        let channel = table.channel().clone();
+        table.finish()?;
+        SlackAdapter::new(channel, config)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SlackConfig {
+        &self.config
+    }
+
+    /// The bot's ids as the loop guard sees them now: configured values win over learned ones.
+    pub fn bot_identity(&self) -> BotIdentity {
+        let learned = self
+            .learned
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default();
+        BotIdentity {
+            user_id: self.config.bot_user_id.clone().or(learned.user_id),
+            bot_id: self.config.bot_id.clone().or(learned.bot_id),
+        }
+    }
+
+    /// Calls `auth.test` and remembers the bot's `user_id` and `bot_id` for the loop guard.
+    ///
+    /// `send` does this by itself on first use when the configuration lacks `bot_user_id` or
+    /// `bot_id`; call it at startup to have the guard complete before the first event arrives.
+    pub async fn connect(&self) -> Result<BotIdentity> {
+        let r = self
+            .api
+            .call_json("auth.test", &serde_json::json!({}))
+            .await?;
+        let id = BotIdentity {
+            user_id: r.user_id,
+            bot_id: r.bot_id,
+        };
+        *self.learned.write().unwrap_or_else(PoisonError::into_inner) = Some(id);
+        Ok(self.bot_identity())
+    }
+
+    /// Learns the identity once, when the configuration does not give it; failures are logged
+    /// and retried on the next send, never fail the send.
+    pub(crate) async fn learn_identity(&self) {
+        let known = self.config.bot_user_id.is_some() && self.config.bot_id.is_some();
+        let learned = self
+            .learned
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if known || learned {
+            return;
+        }
+        if let Err(e) = self.connect().await {
+            tracing::warn!(channel = %self.info.channel, error = %e, "slack: auth.test failed; loop guard uses configured values only");
+        }
+    }
+
+    fn guard(&self) -> LoopGuard {
+        let id = self.bot_identity();
+        LoopGuard {
+            bot_user_id: id.user_id,
+            bot_id: id.bot_id,
+            ignore_other_bots: self.config.ignore_other_bots,
+        }
+    }
+
+    /// Whether `url` is served by Slack (or by the configured API host, e.g. an emulator), so the
+    /// bot token may go with it.
+    pub(crate) fn is_slack_file_host(&self, url: &url::Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        if url.scheme() == "https" && (host == "slack.com" || host.ends_with(".slack.com")) {
+            return true;
+        }
+        url::Url::parse(self.api.base()).is_ok_and(|base| {
+            base.host_str() == Some(host)
+                && base.port_or_known_default() == url.port_or_known_default()
+        })
+    }
+}
+
+#[async_trait]
+impl Adapter for SlackAdapter {
+    fn info(&self) -> &AdapterInfo {
+        &self.info
+    }
+
+    async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
+        self.send_message(to, message).await
+    }
+
+    async fn edit(&self, target: &MessageRef, message: &OutboundMessage) -> Result<SentMessage> {
+        self.edit_message(target, message).await
+    }
+
+    async fn delete(&self, target: &MessageRef) -> Result<()> {
+        self.delete_message(target).await
+    }
+
+    async fn react(&self, target: &MessageRef, reaction: &str, add: bool) -> Result<()> {
+        self.react_to(target, reaction, add).await
+    }
+
+    async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
+        let Some(raw) = attachment.url.as_deref() else {
+            return Err(unsupported(&self.info, "fetch_attachment without a URL"));
+        };
+        let url = url::Url::parse(raw).map_err(|e| {
+            switchboard_core::Error::invalid_message("attachment.url", e).with_provider(PROVIDER)
+        })?;
+        self.api.download(raw, self.is_slack_file_host(&url)).await
+    }
+
+    fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
+        let inbound = Inbound {
+            channel: &self.info.channel,
+            signing_secret: &self.config.signing_secret,
+            guard: self.guard(),
+        };
+        webhook::handle(&inbound, request)
+    }
+}

@@ -1,0 +1,186 @@
+//! The configuration of one Slack channel: keys of a `[channels.NAME]` table, or a builder.
+
+use std::fmt;
+use std::time::Duration;
+
+use switchboard_core::{ChannelTable, RenderPolicy, Result, Secret};
+
+/// Where the Web API lives unless `api_base_url` says otherwise.
+pub const DEFAULT_API_BASE_URL: &str = "https://slack.com/api";
+
+/// How long one Web API request may take before it is abandoned.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The settings of a Slack channel.
+///
+/// TOML keys: `bot_token` (secret, `xoxb-…`), `signing_secret` (secret), optional `bot_user_id`
+/// and `bot_id` (for the loop guard; learned with `auth.test` when absent), `api_base_url`
+/// (default `https://slack.com/api`; a method URL is `{api_base_url}/{method}`),
+/// `ignore_other_bots` (default `true`) and `render` (`fallback`, `strict` or `drop`).
+///
+/// `Debug` prints `***` for both secrets.
+#[derive(Clone)]
+pub struct SlackConfig {
+    /// The bot token (`xoxb-…`), sent as `Authorization: Bearer`.
+    pub bot_token: Secret,
+    /// The app's signing secret, which verifies inbound requests.
+    pub signing_secret: Secret,
+    /// The bot's user id (`U…`), if known in advance.
+    pub bot_user_id: Option<String>,
+    /// The bot's id (`B…`), if known in advance.
+    pub bot_id: Option<String>,
+    /// The Web API base URL, without a trailing slash.
+    pub api_base_url: String,
+    /// Drop messages posted by other bots and apps.
+    pub ignore_other_bots: bool,
+    /// What to do with content Slack cannot show natively.
+    pub render: RenderPolicy,
+    /// The timeout of one Web API request.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("bot_token", &self.bot_token)
+            .field("signing_secret", &self.signing_secret)
+            .field("bot_user_id", &self.bot_user_id)
+            .field("bot_id", &self.bot_id)
+            .field("api_base_url", &self.api_base_url)
+            .field("ignore_other_bots", &self.ignore_other_bots)
+            .field("render", &self.render)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl SlackConfig {
+    /// A configuration with these credentials and every default.
+    pub fn new(bot_token: Secret, signing_secret: Secret) -> Self {
+        SlackConfig {
+            bot_token,
+            signing_secret,
+            bot_user_id: None,
+            bot_id: None,
+            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
+            ignore_other_bots: true,
+            render: RenderPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// Sets the bot's own user id and bot id (the loop guard uses them).
+    pub fn with_bot_identity(
+        mut self,
+        bot_user_id: impl Into<String>,
+        bot_id: impl Into<String>,
+    ) -> Self {
+        self.bot_user_id = Some(bot_user_id.into());
+        self.bot_id = Some(bot_id.into());
+        self
+    }
+
+    /// Points the adapter at another Web API base URL (an emulator, a proxy).
+    pub fn with_api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.api_base_url = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Keeps (`false`) or drops (`true`, the default) messages from other bots.
+    pub fn with_ignore_other_bots(mut self, ignore: bool) -> Self {
+        self.ignore_other_bots = ignore;
+        self
+    }
+
+    /// Sets the render policy.
+    pub fn with_render_policy(mut self, policy: RenderPolicy) -> Self {
+        self.render = policy;
+        self
+    }
+
+    /// Sets the timeout of one Web API request.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Reads the keys of a channel table and rejects unknown ones.
+    pub fn from_table(table: &mut ChannelTable) -> Result<Self> {
+        let bot_token = table.secret("bot_token")?;
+        let signing_secret = table.secret("signing_secret")?;
+        let bot_user_id = table.optional_str("bot_user_id")?.filter(|s| !s.is_empty());
+        let bot_id = table.optional_str("bot_id")?.filter(|s| !s.is_empty());
+        let api_base_url = table.api_base_url(DEFAULT_API_BASE_URL)?;
+        let ignore_other_bots = table.optional_bool("ignore_other_bots")?.unwrap_or(true);
+        let render = table.render_policy()?;
+        if !bot_token.expose().starts_with("xox") {
+            return Err(table.error("key 'bot_token': expected a Slack token (xoxb-…)"));
+        }
+        Ok(SlackConfig {
+            bot_token,
+            signing_secret,
+            bot_user_id,
+            bot_id,
+            api_base_url,
+            ignore_other_bots,
+            render,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::ErrorKind;
+
+    fn table(text: &str) -> ChannelTable {
+        ChannelTable::from_toml_str("team", text).unwrap()
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let mut t = table(
+            "provider = 'slack'\nbot_token = 'xoxb-1'\nsigning_secret = 'shh'\n\
+             bot_user_id = 'U1'\nbot_id = 'B1'\napi_base_url = 'http://127.0.0.1:9/api/'\n\
+             ignore_other_bots = false\nrender = 'strict'",
+        );
+        let c = SlackConfig::from_table(&mut t).unwrap();
+        t.finish().unwrap();
+        assert_eq!(c.bot_token.expose(), "xoxb-1");
+        assert_eq!(c.signing_secret.expose(), "shh");
+        assert_eq!(c.bot_user_id.as_deref(), Some("U1"));
+        assert_eq!(c.bot_id.as_deref(), Some("B1"));
+        assert_eq!(c.api_base_url, "http://127.0.0.1:9/api");
+        assert!(!c.ignore_other_bots);
+        assert_eq!(c.render, RenderPolicy::Strict);
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("xoxb-1") && !debug.contains("shh"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn defaults_and_errors_name_the_key() {
+        let mut t = table("provider = 'slack'\nbot_token = 'xoxb-1'\nsigning_secret = 's'");
+        let c = SlackConfig::from_table(&mut t).unwrap();
+        assert_eq!(c.api_base_url, DEFAULT_API_BASE_URL);
+        assert!(c.ignore_other_bots);
+        assert_eq!(c.bot_user_id, None);
+
+        let mut t = table("provider = 'slack'\nbot_token = 'xoxb-1'");
+        let e = SlackConfig::from_table(&mut t).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            e.to_string()
+                .contains("channels.team: missing key 'signing_secret'"),
+            "{e}"
+        );
+
+        let mut t = table("provider = 'slack'\nbot_token = 'nope'\nsigning_secret = 's'");
+        let e = SlackConfig::from_table(&mut t).err().unwrap();
+        assert!(e.to_string().contains("key 'bot_token'"), "{e}");
+        assert!(!e.to_string().contains("nope"), "{e}");
+    }
+}

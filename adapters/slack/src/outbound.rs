@@ -1,0 +1,278 @@
+//! Outbound operations: `chat.postMessage` (or `chat.postEphemeral`), the file upload flow,
+//! `chat.update`, `chat.delete`, `reactions.add`/`reactions.remove`, and `conversations.open`
+//! for conversations given as a user id (a DM).
+
+use std::sync::PoisonError;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value, json};
+use switchboard_core::model::{Attachment, AttachmentSource};
+use switchboard_core::{
+    ConversationRef, Error, ErrorKind, MessageId, MessageRef, OutboundMessage, Result, SendReceipt,
+    SentMessage,
+};
+
+use crate::PROVIDER;
+use crate::adapter::SlackAdapter;
+use crate::error_map;
+use crate::extensions::{SlackEphemeral, SlackPostOptions};
+use crate::render;
+use crate::webhook::ts_time;
+use crate::wire::id_of;
+
+/// Whether a conversation id names a user (`U…`, `W…`): a DM opened with `conversations.open`.
+pub(crate) fn is_user_id(id: &str) -> bool {
+    (id.starts_with('U') || id.starts_with('W'))
+        && id.len() > 1
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn sent_at(ts: &str) -> SystemTime {
+    ts_time(Some(ts)).unwrap_or_else(SystemTime::now)
+}
+
+impl SlackAdapter {
+    /// The channel id to post to: the conversation itself, or the DM opened for a user id.
+    pub(crate) async fn resolve_channel(&self, conversation: &str) -> Result<String> {
+        if !is_user_id(conversation) {
+            return Ok(conversation.to_owned());
+        }
+        let cached = self
+            .dm_channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(conversation)
+            .cloned();
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let method = "conversations.open";
+        let r = self
+            .api
+            .call_json(method, &json!({"users": conversation}))
+            .await?;
+        let channel = id_of(r.channel.as_ref())
+            .ok_or_else(|| error_map::bad_response(method, "no channel.id"))?
+            .to_owned();
+        self.dm_channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(conversation.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    pub(crate) async fn send_message(
+        &self,
+        to: &ConversationRef,
+        message: &OutboundMessage,
+    ) -> Result<SendReceipt> {
+        message.validate()?;
+        let plan = render::plan(message, &self.info.capabilities, self.config.render)?;
+        let ephemeral = message.extensions.get::<SlackEphemeral>().transpose()?;
+        let options = message
+            .extensions
+            .get::<SlackPostOptions>()
+            .transpose()?
+            .unwrap_or_default();
+        if ephemeral.is_some() && !plan.uploads.is_empty() {
+            return Err(
+                Error::unsupported("files in an ephemeral Slack message").with_provider(PROVIDER)
+            );
+        }
+        self.learn_identity().await;
+        let channel = self.resolve_channel(to.conversation.as_str()).await?;
+        let thread = message
+            .thread
+            .clone()
+            .or(to.thread.clone())
+            .map(|t| t.into_string())
+            .or(message.reply_to.as_ref().map(|m| m.as_str().to_owned()));
+        let mut where_to = to.clone();
+        if let Some(t) = &thread {
+            where_to.thread = Some(switchboard_core::ThreadId::new(t.clone())?);
+        }
+
+        let mut sent: Vec<SentMessage> = Vec::new();
+        for post in &plan.posts {
+            let mut body = post.clone();
+            body.insert("channel".into(), Value::String(channel.clone()));
+            if let Some(t) = &thread {
+                body.insert("thread_ts".into(), Value::String(t.clone()));
+                if options.reply_broadcast {
+                    body.insert("reply_broadcast".into(), Value::Bool(true));
+                }
+            }
+            for (k, v) in [
+                ("unfurl_links", options.unfurl_links),
+                ("unfurl_media", options.unfurl_media),
+            ] {
+                if let Some(v) = v {
+                    body.insert(k.into(), Value::Bool(v));
+                }
+            }
+            let result = match &ephemeral {
+                Some(e) => {
+                    body.insert("user".into(), Value::String(e.user.clone()));
+                    self.post("chat.postEphemeral", body).await
+                }
+                None => self.post("chat.postMessage", body).await,
+            };
+            match result {
+                Ok(ts) => sent.push(
+                    SentMessage::new(MessageId::new(ts.clone())?, where_to.clone())
+                        .at(sent_at(&ts)),
+                ),
+                Err(e) => return Err(e.with_partial(sent)),
+            }
+        }
+        for a in &plan.uploads {
+            match self.upload(a, &channel, thread.as_deref()).await {
+                Ok(file_id) => {
+                    sent.push(SentMessage::new(MessageId::new(file_id)?, where_to.clone()))
+                }
+                Err(e) => return Err(e.with_partial(sent)),
+            }
+        }
+        Ok(SendReceipt::new(sent, plan.degradations))
+    }
+
+    /// Posts one message; returns its `ts` (`message_ts` for ephemeral messages).
+    async fn post(&self, method: &str, body: Map<String, Value>) -> Result<String> {
+        let r = self.api.call_json(method, &Value::Object(body)).await?;
+        r.ts.or(r.message_ts)
+            .ok_or_else(|| error_map::bad_response(method, "no ts in the answer"))
+    }
+
+    /// The three-step upload; returns the file id.
+    async fn upload(&self, a: &Attachment, channel: &str, thread: Option<&str>) -> Result<String> {
+        let AttachmentSource::Bytes(bytes) = &a.source else {
+            return Err(Error::unsupported("uploading a URL attachment").with_provider(PROVIDER));
+        };
+        let filename = a
+            .filename
+            .clone()
+            .unwrap_or_else(|| format!("{}.bin", a.kind.as_str()));
+        let mut form = vec![
+            ("filename", filename.clone()),
+            ("length", bytes.len().to_string()),
+        ];
+        if let Some(alt) = &a.caption {
+            form.push(("alt_txt", render::truncate(alt, 1000)));
+        }
+        let method = "files.getUploadURLExternal";
+        let r = self.api.call_form(method, &form).await?;
+        let (Some(upload_url), Some(file_id)) = (r.upload_url, r.file_id) else {
+            return Err(error_map::bad_response(method, "no upload_url or file_id"));
+        };
+        self.api.upload(&upload_url, bytes.clone()).await?;
+        let title = a.caption.clone().unwrap_or(filename);
+        let mut body = json!({
+            "files": [{"id": file_id, "title": title}],
+            "channel_id": channel,
+        });
+        if let Some(t) = thread {
+            body["thread_ts"] = Value::String(t.to_owned());
+        }
+        self.api
+            .call_json("files.completeUploadExternal", &body)
+            .await?;
+        Ok(file_id)
+    }
+
+    pub(crate) async fn edit_message(
+        &self,
+        target: &MessageRef,
+        message: &OutboundMessage,
+    ) -> Result<SentMessage> {
+        message.validate()?;
+        let plan = render::plan(message, &self.info.capabilities, self.config.render)?;
+        if !plan.uploads.is_empty() {
+            return Err(
+                Error::unsupported("adding files in an edit of a Slack message")
+                    .with_provider(PROVIDER),
+            );
+        }
+        let mut posts = plan.posts.into_iter();
+        let (Some(mut body), None) = (posts.next(), posts.next()) else {
+            return Err(Error::new(
+                ErrorKind::InvalidMessage,
+                format!(
+                    "text: an edit must fit one Slack message ({} characters)",
+                    crate::adapter::MAX_TEXT_CHARS
+                ),
+            )
+            .with_provider(PROVIDER));
+        };
+        let channel = self
+            .resolve_channel(target.conversation.conversation.as_str())
+            .await?;
+        body.insert("channel".into(), Value::String(channel));
+        body.insert("ts".into(), Value::String(target.id.as_str().to_owned()));
+        // Without `blocks`, chat.update keeps the old ones (and their buttons).
+        body.entry("blocks")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        self.api
+            .call_json("chat.update", &Value::Object(body))
+            .await?;
+        Ok(SentMessage::new(
+            target.id.clone(),
+            target.conversation.clone(),
+        ))
+    }
+
+    pub(crate) async fn delete_message(&self, target: &MessageRef) -> Result<()> {
+        let channel = self
+            .resolve_channel(target.conversation.conversation.as_str())
+            .await?;
+        let body = json!({"channel": channel, "ts": target.id.as_str()});
+        self.api.call_json("chat.delete", &body).await.map(|_| ())
+    }
+
+    pub(crate) async fn react_to(
+        &self,
+        target: &MessageRef,
+        reaction: &str,
+        add: bool,
+    ) -> Result<()> {
+        let name = reaction.trim().trim_matches(':');
+        if name.is_empty() {
+            return Err(
+                Error::invalid_message("reaction", "must name an emoji").with_provider(PROVIDER)
+            );
+        }
+        let channel = self
+            .resolve_channel(target.conversation.conversation.as_str())
+            .await?;
+        let body = json!({"channel": channel, "name": name, "timestamp": target.id.as_str()});
+        let method = if add {
+            "reactions.add"
+        } else {
+            "reactions.remove"
+        };
+        match self.api.call_json(method, &body).await {
+            Ok(_) => Ok(()),
+            // The reaction is already in the state asked for.
+            Err(e) if matches!(e.provider_code(), Some("already_reacted" | "no_reaction")) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_open_dms() {
+        assert!(is_user_id("U061F7AUR"));
+        assert!(is_user_id("W123ABC456"));
+        assert!(!is_user_id("C123ABC456"));
+        assert!(!is_user_id("D069C7QFK"));
+        assert!(!is_user_id("U"));
+        assert!(!is_user_id("Uxyz"));
+    }
+}

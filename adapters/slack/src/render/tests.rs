@@ -1,0 +1,172 @@
+use serde_json::json;
+use switchboard_core::model::{Attachment, AttachmentKind};
+
+use super::*;
+use crate::adapter::capabilities;
+
+fn plan_of(msg: &OutboundMessage, policy: RenderPolicy) -> Result<SlackPlan> {
+    plan(msg, &capabilities(), policy)
+}
+
+#[test]
+fn plain_text_is_one_text_post_in_mrkdwn() {
+    let msg = OutboundMessage::text("**Hi** <you> & [docs](https://x.test)").unwrap();
+    let p = plan_of(&msg, RenderPolicy::Fallback).unwrap();
+    assert_eq!(p.posts.len(), 1);
+    assert_eq!(
+        p.posts[0]["text"],
+        "*Hi* &lt;you&gt; &amp; <https://x.test|docs>"
+    );
+    assert!(!p.posts[0].contains_key("blocks"));
+    assert!(p.degradations.is_empty());
+}
+
+#[test]
+fn buttons_and_quick_replies_share_one_actions_block() {
+    let msg = OutboundMessage::builder()
+        .text("Pick")
+        .button("Yes", "Y")
+        .link_button("Docs", "https://docs.test")
+        .quick_reply("Later", "L")
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Strict).unwrap();
+    assert_eq!(p.posts.len(), 1);
+    let post = &p.posts[0];
+    assert_eq!(post["text"], "Pick");
+    let blocks = post["blocks"].as_array().unwrap();
+    assert_eq!(
+        blocks[0],
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": "Pick"}})
+    );
+    let els = blocks[1]["elements"].as_array().unwrap();
+    assert_eq!(blocks[1]["type"], "actions");
+    assert_eq!(els.len(), 3);
+    assert_eq!(
+        (els[0]["action_id"].as_str(), els[0]["value"].as_str()),
+        (Some("sb_btn_0"), Some("Y"))
+    );
+    assert_eq!(els[1]["url"], "https://docs.test");
+    assert_eq!(
+        (
+            els[2]["action_id"].as_str(),
+            els[2]["text"]["text"].as_str()
+        ),
+        (Some("sb_qr_2"), Some("Later"))
+    );
+    assert!(p.options.is_empty() && p.degradations.is_empty());
+}
+
+#[test]
+fn too_many_choices_become_numbered_text() {
+    let mut b = OutboundMessage::builder().text("Pick");
+    for i in 0..26 {
+        b = b.button(format!("B{i}"), format!("p{i}"));
+    }
+    let p = plan_of(&b.build().unwrap(), RenderPolicy::Fallback).unwrap();
+    assert_eq!(p.options.len(), 26);
+    assert!(p.posts[0]["text"].as_str().unwrap().contains("26. B25"));
+    assert!(!p.posts[0].contains_key("blocks"));
+    let strict = plan_of(
+        &OutboundMessage::builder()
+            .text("x")
+            .button("a", "b")
+            .quick_reply("q", "r")
+            .build()
+            .unwrap(),
+        RenderPolicy::Strict,
+    );
+    assert!(strict.is_ok());
+}
+
+#[test]
+fn long_labels_are_cut_to_75_characters() {
+    let label = "x".repeat(80);
+    let msg = OutboundMessage::builder()
+        .text("t")
+        .button(label, "p")
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Fallback).unwrap();
+    let text = p.posts[0]["blocks"][1]["elements"][0]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(text.chars().count(), 75);
+    assert!(text.ends_with('…'));
+}
+
+#[test]
+fn long_text_splits_and_buttons_go_last() {
+    let para = "word ".repeat(700);
+    let text = format!("{para}\n\n{para}");
+    let msg = OutboundMessage::builder()
+        .text(text)
+        .button("OK", "ok")
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Fallback).unwrap();
+    assert_eq!(p.posts.len(), 2);
+    assert!(!p.posts[0].contains_key("blocks"));
+    assert!(p.posts[0]["text"].as_str().unwrap().chars().count() <= 4000);
+    let blocks = p.posts[1]["blocks"].as_array().unwrap();
+    assert_eq!(blocks.last().unwrap()["type"], "actions");
+    assert!(p.degradations.contains(&Degradation::Split { parts: 2 }));
+}
+
+#[test]
+fn images_by_url_are_blocks_and_other_urls_links() {
+    let msg = OutboundMessage::builder()
+        .attachment(
+            Attachment::url(AttachmentKind::Image, "https://x.test/cat.png").with_caption("A cat"),
+        )
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Strict).unwrap();
+    assert_eq!(p.posts[0]["text"], "A cat");
+    assert_eq!(
+        p.posts[0]["blocks"][0],
+        json!({"type": "image", "image_url": "https://x.test/cat.png", "alt_text": "A cat"})
+    );
+
+    let pdf = OutboundMessage::builder()
+        .text("Report")
+        .attachment(Attachment::url(
+            AttachmentKind::File,
+            "https://x.test/r.pdf",
+        ))
+        .build()
+        .unwrap();
+    let p = plan_of(&pdf, RenderPolicy::Fallback).unwrap();
+    assert_eq!(p.posts[0]["text"], "Report\n\n<https://x.test/r.pdf>");
+    assert_eq!(
+        p.degradations,
+        vec![Degradation::AttachmentAsLink {
+            kind: AttachmentKind::File
+        }]
+    );
+    let err = plan_of(&pdf, RenderPolicy::Strict).unwrap_err();
+    assert_eq!(err.kind(), switchboard_core::ErrorKind::Unsupported);
+    let dropped = plan_of(&pdf, RenderPolicy::Drop).unwrap();
+    assert_eq!(dropped.posts[0]["text"], "Report");
+}
+
+#[test]
+fn bytes_are_uploads_and_extension_blocks_are_appended() {
+    let msg = OutboundMessage::builder()
+        .attachment(Attachment::bytes(vec![1_u8, 2], "application/pdf", "r.pdf"))
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Strict).unwrap();
+    assert!(p.posts.is_empty());
+    assert_eq!(p.uploads.len(), 1);
+
+    let msg = OutboundMessage::builder()
+        .text("hi")
+        .extension(&SlackBlocks(vec![json!({"type": "divider"})]))
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Strict).unwrap();
+    assert_eq!(p.posts[0]["blocks"][1], json!({"type": "divider"}));
+    assert_eq!(p.posts[0]["text"], "hi");
+}

@@ -1,0 +1,177 @@
+//! Inbound requests: `ssl_check`, signature verification, `url_verification`, and routing to the
+//! Events API and interactivity decoders. Pure: no I/O, the clock is the request's receive time.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::Method;
+use serde_json::Value;
+use switchboard_core::model::{EventId, UserId};
+use switchboard_core::{
+    ChannelName, ConversationId, ConversationRef, InboundEvent, RejectReason, Secret, ThreadId,
+    WebhookOutcome, WebhookRequest, WebhookResponse,
+};
+
+use crate::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::wire::Envelope;
+use crate::{events, interactivity};
+
+/// `X-Slack-Retry-Num`: present on Slack's redeliveries (1–3).
+pub const RETRY_NUM_HEADER: &str = "x-slack-retry-num";
+/// `X-Slack-Retry-Reason`: why Slack redelivered (`http_timeout`, `http_error`, …).
+pub const RETRY_REASON_HEADER: &str = "x-slack-retry-reason";
+
+/// What the loop guard knows about this app's own bot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LoopGuard {
+    pub(crate) bot_user_id: Option<String>,
+    pub(crate) bot_id: Option<String>,
+    pub(crate) ignore_other_bots: bool,
+}
+
+/// Everything decoding needs from the adapter.
+pub(crate) struct Inbound<'a> {
+    pub(crate) channel: &'a ChannelName,
+    pub(crate) signing_secret: &'a Secret,
+    pub(crate) guard: LoopGuard,
+}
+
+/// Decoding state shared by the event decoders: the channel and the request's metadata.
+pub(crate) struct Ctx<'a> {
+    pub(crate) channel: &'a ChannelName,
+    pub(crate) request: &'a WebhookRequest,
+}
+
+impl Ctx<'_> {
+    /// A conversation reference on this channel.
+    pub(crate) fn conversation(
+        &self,
+        id: &str,
+        thread: Option<&str>,
+    ) -> Result<ConversationRef, String> {
+        let c = ConversationId::new(id).map_err(|e| e.to_string())?;
+        let r = ConversationRef::new(self.channel.clone(), c);
+        match thread.filter(|t| !t.is_empty()) {
+            Some(t) => Ok(r.in_thread(ThreadId::new(t).map_err(|e| e.to_string())?)),
+            None => Ok(r),
+        }
+    }
+
+    /// An event with the retry headers copied into its attributes.
+    pub(crate) fn event(
+        &self,
+        id: &str,
+        conversation: ConversationRef,
+        sender: switchboard_core::model::Sender,
+        at: SystemTime,
+        kind: switchboard_core::EventKind,
+        raw: Value,
+    ) -> Result<InboundEvent, String> {
+        let id = EventId::new(id).map_err(|e| e.to_string())?;
+        let mut ev = InboundEvent::new(id, conversation, sender, at, kind, raw);
+        if let Some(n) = self.request.header(RETRY_NUM_HEADER) {
+            ev = ev.with_attribute("slack.retry_num", n);
+        }
+        if let Some(r) = self.request.header(RETRY_REASON_HEADER) {
+            ev = ev.with_attribute("slack.retry_reason", r);
+        }
+        Ok(ev)
+    }
+}
+
+/// A sender id, checked.
+pub(crate) fn user_id(id: &str) -> Result<UserId, String> {
+    UserId::new(id).map_err(|e| e.to_string())
+}
+
+/// A Slack `ts` (`"1515449522.000016"`) as a time.
+pub(crate) fn ts_time(ts: Option<&str>) -> Option<SystemTime> {
+    let ts = ts?;
+    let (secs, frac) = ts.split_once('.')?;
+    let secs: u64 = secs.parse().ok()?;
+    let micros: u64 = format!("{:0<6}", frac.get(..6).unwrap_or(frac))
+        .parse()
+        .ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
+}
+
+/// Handles one request to a Slack channel's webhook endpoint.
+pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> WebhookOutcome {
+    if request.method != Method::POST {
+        return WebhookOutcome::reject(RejectReason::MethodNotAllowed, "Slack sends POST");
+    }
+    let body = request.body.as_ref();
+    let is_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let form: Vec<(String, String)> = if is_json {
+        Vec::new()
+    } else {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    };
+    // Slack's certificate check carries no signature; it gets a bare 200 and no event.
+    if form.iter().any(|(k, v)| k == "ssl_check" && v == "1") {
+        return WebhookOutcome::events(Vec::new());
+    }
+    if let Err(e) = signature::verify(
+        inbound.signing_secret.expose(),
+        request.header(TIMESTAMP_HEADER),
+        body,
+        request.header(SIGNATURE_HEADER),
+        request.received_at,
+    ) {
+        return WebhookOutcome::reject(e.reject_reason(), e.detail());
+    }
+    let ctx = Ctx {
+        channel: inbound.channel,
+        request,
+    };
+    let decoded = if is_json {
+        json_body(&ctx, &inbound.guard, body)
+    } else if let Some((_, payload)) = form.iter().find(|(k, _)| k == "payload") {
+        interactivity::decode_payload(&ctx, payload).map(Decoded::Events)
+    } else if form.iter().any(|(k, _)| k == "command") {
+        interactivity::decode_command(&ctx, &form).map(|e| Decoded::Events(vec![e]))
+    } else {
+        Err("expected JSON, a payload field or a slash command form".to_owned())
+    };
+    match decoded {
+        Ok(Decoded::Events(events)) => WebhookOutcome::events(events),
+        Ok(Decoded::Challenge(c)) => WebhookOutcome::handshake(WebhookResponse::text(c)),
+        Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
+    }
+}
+
+enum Decoded {
+    Events(Vec<InboundEvent>),
+    Challenge(String),
+}
+
+fn json_body(ctx: &Ctx<'_>, guard: &LoopGuard, body: &[u8]) -> Result<Decoded, String> {
+    let raw: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    let envelope: Envelope =
+        serde_json::from_value(raw.clone()).map_err(|e| format!("invalid envelope: {e}"))?;
+    match envelope.kind.as_str() {
+        "url_verification" => envelope
+            .challenge
+            .clone()
+            .map(Decoded::Challenge)
+            .ok_or_else(|| "url_verification without challenge".to_owned()),
+        "event_callback" => events::decode(ctx, guard, &envelope, raw)
+            .map(|e| Decoded::Events(e.into_iter().collect())),
+        _ => events::envelope_other(ctx, &envelope, raw).map(|e| Decoded::Events(vec![e])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_parses_to_microseconds() {
+        let t = ts_time(Some("1515449522.000016")).unwrap();
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::from_secs(1_515_449_522) + Duration::from_micros(16)
+        );
+        assert_eq!(ts_time(Some("1515449522000016")), None);
+        assert_eq!(ts_time(Some("x.1")), None);
+    }
+}

@@ -1,0 +1,534 @@
+//! Every Events API, interactivity and slash-command fixture through `handle_webhook`.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use switchboard_core::model::{ActionSource, AttachmentKind};
+use switchboard_core::{
+    Adapter, ChannelTable, EventKind, InboundEvent, RejectReason, WebhookOutcome, WebhookRequest,
+};
+use switchboard_slack::SlackAdapter;
+use switchboard_slack::signature::sign;
+
+const SECRET: &str = "test-signing-secret";
+const URL: &str = "https://bot.example.com/webhooks/team";
+
+fn fixture(name: &str) -> Vec<Value> {
+    let text = match name {
+        "events" => include_str!("fixtures/events_api_payloads.json"),
+        "interactivity" => include_str!("fixtures/interactivity_and_commands.json"),
+        _ => unreachable!(),
+    };
+    let v: Value = serde_json::from_str(text).unwrap();
+    v["cases"].as_array().unwrap().clone()
+}
+
+fn case(name: &str, id: &str) -> Value {
+    fixture(name)
+        .into_iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no fixture {id}"))
+}
+
+fn adapter(extra: &str) -> SlackAdapter {
+    let t = ChannelTable::from_toml_str(
+        "team",
+        &format!(
+            "provider = 'slack'\nbot_token = 'xoxb-test'\nsigning_secret = '{SECRET}'\n\
+             api_base_url = 'http://127.0.0.1:9/api'\n{extra}"
+        ),
+    )
+    .unwrap();
+    SlackAdapter::from_table(t).unwrap()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn signed_at(body: &[u8], content_type: &str, ts: u64) -> WebhookRequest {
+    let sig = sign(SECRET, &ts.to_string(), body);
+    WebhookRequest::post(URL, body.to_vec())
+        .with_header("content-type", content_type)
+        .with_header("x-slack-request-timestamp", &ts.to_string())
+        .with_header("x-slack-signature", &sig)
+}
+
+fn signed(body: &[u8], content_type: &str) -> WebhookRequest {
+    signed_at(body, content_type, now_secs())
+}
+
+fn events_of(outcome: WebhookOutcome) -> Vec<InboundEvent> {
+    match outcome {
+        WebhookOutcome::Accepted { response, events } => {
+            assert_eq!(response.status, 200);
+            events
+        }
+        WebhookOutcome::Rejected(r) => panic!("rejected: {r:?}"),
+    }
+}
+
+fn decode_with(a: &SlackAdapter, id: &str) -> Vec<InboundEvent> {
+    let c = case("events", id);
+    let body = serde_json::to_vec(&c["payload"]).unwrap();
+    events_of(a.handle_webhook(&signed(&body, "application/json")))
+}
+
+fn one(a: &SlackAdapter, id: &str) -> InboundEvent {
+    let mut evs = decode_with(a, id);
+    assert_eq!(evs.len(), 1, "{id}: {evs:?}");
+    evs.remove(0)
+}
+
+fn wrap_inner(id: &str) -> Vec<u8> {
+    let c = case("events", id);
+    serde_json::to_vec(&json!({
+        "token": "x", "team_id": "T123ABC456", "api_app_id": "A0APP",
+        "event": c["payload"], "type": "event_callback",
+        "event_id": format!("Ev-{id}"), "event_time": 1_360_782_804
+    }))
+    .unwrap()
+}
+
+fn message(ev: &InboundEvent) -> &switchboard_core::model::InboundMessage {
+    match &ev.kind {
+        EventKind::Message(m) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[test]
+fn url_verification_answers_the_challenge_after_the_signature() {
+    let a = adapter("");
+    let c = case("events", "url_verification-doc");
+    let body = serde_json::to_vec(&c["payload"]).unwrap();
+    let out = a.handle_webhook(&signed(&body, "application/json"));
+    let resp = out.response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.body,
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+    assert_eq!(out.accepted_events().map(<[_]>::len), Some(0));
+    let unsigned = WebhookRequest::post(URL, body);
+    let r = a.handle_webhook(&unsigned);
+    assert_eq!(
+        r.rejection().unwrap().reason,
+        RejectReason::MissingSignature
+    );
+    assert_eq!(r.response().status, 401);
+}
+
+#[test]
+fn app_mentions_are_messages_marked_as_mentions() {
+    let a = adapter("");
+    let ev = one(&a, "app_mention-doc");
+    assert_eq!(ev.id.as_str(), "Ev123ABC456");
+    assert_eq!(ev.conversation.channel.as_str(), "team");
+    assert_eq!(ev.conversation.conversation.as_str(), "C123ABC456");
+    assert_eq!(ev.conversation.thread, None);
+    assert_eq!(ev.sender.id.as_str(), "U061F7AUR");
+    let m = message(&ev);
+    assert!(m.mention);
+    assert_eq!(
+        m.text.as_deref(),
+        Some("<@U0LAN0Z89> is it everything a river should be?")
+    );
+    assert_eq!(m.id.as_ref().map(|i| i.as_str()), Some("1515449522.000016"));
+    assert_eq!(
+        ev.at.duration_since(UNIX_EPOCH).unwrap(),
+        Duration::from_secs(1_515_449_522) + Duration::from_micros(16)
+    );
+    assert_eq!(ev.raw["event"]["type"], "app_mention");
+    assert_eq!(ev.attributes["slack.event_type"], "app_mention");
+    assert_eq!(ev.attributes["slack.team_id"], "T123ABC456");
+
+    let ev = one(&a, "app_mention-bolt");
+    assert_eq!((ev.id.as_str(), ev.sender.id.as_str()), ("Ev111", "W222"));
+    assert_eq!(ev.conversation.conversation.as_str(), "C111");
+    assert!(message(&ev).mention);
+    assert_eq!(ev.text(), Some("<@W111> Hi there!"));
+}
+
+#[test]
+fn reactions_added_and_removed() {
+    let a = adapter("");
+    let ev = one(&a, "wrapper-example-2-reaction_added");
+    assert_eq!(ev.id.as_str(), "EvXXXXXXXX");
+    assert_eq!(ev.conversation.conversation.as_str(), "C0G9QF9GZ");
+    assert_eq!(ev.sender.id.as_str(), "U024BE7LH");
+    match &ev.kind {
+        EventKind::Reaction(r) => {
+            assert_eq!(r.message.as_str(), "1360782400.498405");
+            assert_eq!(r.reaction, "thumbsup");
+            assert!(r.added);
+        }
+        k => panic!("{k:?}"),
+    }
+    let ev = one(&a, "reaction_added-bolt");
+    assert!(
+        matches!(&ev.kind, EventKind::Reaction(r) if r.reaction == "heart_eyes" && r.message.as_str() == "1599529504.000400")
+    );
+    assert_eq!(ev.sender.id.as_str(), "W111");
+
+    let mut removed = case("events", "reaction_added-bolt")["payload"].clone();
+    removed["event"]["type"] = json!("reaction_removed");
+    let body = serde_json::to_vec(&removed).unwrap();
+    let ev = events_of(a.handle_webhook(&signed(&body, "application/json"))).remove(0);
+    assert!(matches!(&ev.kind, EventKind::Reaction(r) if !r.added && r.reaction == "heart_eyes"));
+
+    let body = wrap_inner("inner-reaction_added-doc");
+    let ev = events_of(a.handle_webhook(&signed(&body, "application/json"))).remove(0);
+    assert_eq!(ev.id.as_str(), "Ev-inner-reaction_added-doc");
+    assert!(matches!(&ev.kind, EventKind::Reaction(r) if r.added && r.reaction == "thumbsup"));
+    assert_eq!(ev.attributes["slack.event_type"], "reaction_added");
+}
+
+#[test]
+fn plain_messages() {
+    let a = adapter("bot_user_id = 'W23456789'\nbot_id = 'BZYBOTHED'");
+    let ev = one(&a, "event-wrapper-field-examples");
+    assert_eq!(ev.id.as_str(), "Ev0PV52K25");
+    assert_eq!(ev.conversation.conversation.as_str(), "D0PNCRP9N");
+    assert_eq!(ev.text(), Some("How many cats did we herd yesterday?"));
+    assert_eq!(ev.attributes["slack.channel_type"], "app_home");
+    assert!(!message(&ev).mention && !ev.sender.is_bot);
+
+    for id in ["message-user-with-blocks-bolt", "message-user-bolt"] {
+        let ev = one(&a, id);
+        assert_eq!(ev.sender.id.as_str(), "W111", "{id}");
+        assert_eq!(ev.conversation.conversation.as_str(), "C111");
+        assert!(ev.text().unwrap().starts_with("H"), "{id}");
+        assert_eq!(ev.attributes.get("slack.retry_num"), None);
+    }
+
+    let body = wrap_inner("inner-message-doc");
+    let ev = events_of(a.handle_webhook(&signed(&body, "application/json"))).remove(0);
+    assert_eq!(ev.text(), Some("Hello world"));
+    assert_eq!(
+        message(&ev).id.as_ref().unwrap().as_str(),
+        "1355517523.000005"
+    );
+    assert_eq!(ev.sender.id.as_str(), "U123ABC456");
+}
+
+#[test]
+fn thread_replies_broadcasts_and_me_messages() {
+    let a = adapter("");
+    let mut p = case("events", "message-user-bolt")["payload"].clone();
+    p["event"]["thread_ts"] = json!("1610261000.000100");
+    p["event"]["parent_user_id"] = json!("U999");
+    let body = serde_json::to_vec(&p).unwrap();
+    let ev = events_of(a.handle_webhook(&signed(&body, "application/json"))).remove(0);
+    assert_eq!(
+        ev.conversation.thread.as_ref().unwrap().as_str(),
+        "1610261000.000100"
+    );
+    assert_eq!(
+        message(&ev).id.as_ref().unwrap().as_str(),
+        "1610261659.001400"
+    );
+
+    for subtype in ["thread_broadcast", "me_message"] {
+        p["event"]["subtype"] = json!(subtype);
+        let body = serde_json::to_vec(&p).unwrap();
+        let ev = events_of(a.handle_webhook(&signed(&body, "application/json"))).remove(0);
+        assert_eq!(ev.text(), Some("Hi there! Thanks for sharing the info!"));
+        assert_eq!(ev.attributes["slack.subtype"], subtype);
+    }
+}
+
+#[test]
+fn file_shares_carry_attachments() {
+    let a = adapter("");
+    let ev = one(&a, "message-subtype-file_share-bolt");
+    assert_eq!(ev.id.as_str(), "Ev03EGJQAVMM");
+    let m = message(&ev);
+    assert_eq!(m.text.as_deref(), Some("Hi there!"));
+    assert_eq!(m.attachments.len(), 1);
+    let f = &m.attachments[0];
+    assert_eq!(f.kind, AttachmentKind::Image);
+    assert_eq!(
+        f.url.as_deref(),
+        Some("https://files.slack.com/files-pri/T111-F111/download/file.png")
+    );
+    assert_eq!(f.mime_type.as_deref(), Some("image/png"));
+    assert_eq!(f.filename.as_deref(), Some("file.png"));
+    assert_eq!(f.provider_id.as_deref(), Some("F111"));
+}
+
+#[test]
+fn edits_and_deletes() {
+    let a = adapter("");
+    let ev = one(&a, "message-subtype-message_changed-bolt");
+    assert_eq!(ev.sender.id.as_str(), "U111");
+    assert_eq!(ev.conversation.conversation.as_str(), "C111");
+    match &ev.kind {
+        EventKind::Edited(e) => {
+            assert_eq!(e.message.as_str(), "1665102338.901939");
+            assert_eq!(e.text.as_deref(), Some("updated message"));
+        }
+        k => panic!("{k:?}"),
+    }
+    let ev = one(&a, "message-subtype-message_deleted-bolt");
+    assert_eq!(ev.sender.id.as_str(), "U111");
+    assert!(matches!(&ev.kind, EventKind::Deleted(d) if d.message.as_str() == "1665368619.804829"));
+}
+
+#[test]
+fn loop_guard_drops_own_events_and_other_bots_by_default() {
+    let a = adapter("bot_user_id = 'W23456789'\nbot_id = 'B888'");
+    assert!(decode_with(&a, "reaction_added-by-self-bolt").is_empty());
+    assert!(decode_with(&a, "message-subtype-bot_message-bolt").is_empty());
+    assert!(decode_with(&a, "message-from-other-bot-bolt").is_empty());
+    // The bot joining a channel is not an echo.
+    let ev = one(&a, "member_joined_channel-self-bolt");
+    assert!(matches!(&ev.kind, EventKind::Other(o) if o.event_type == "member_joined_channel"));
+    assert_eq!(ev.sender.id.as_str(), "W23456789");
+
+    let keep = adapter("ignore_other_bots = false\nbot_id = 'B888'");
+    let ev = one(&keep, "message-from-other-bot-bolt");
+    assert!(ev.sender.is_bot);
+    assert_eq!(ev.sender.id.as_str(), "UB111");
+    assert!(message(&ev).from_business);
+    // A classic bot_message from this bot is still dropped; from another bot it is kept.
+    assert!(decode_with(&keep, "message-subtype-bot_message-bolt").is_empty());
+    let other = adapter("ignore_other_bots = false");
+    let ev = one(&other, "message-subtype-bot_message-bolt");
+    assert_eq!((ev.sender.id.as_str(), ev.sender.is_bot), ("B888", true));
+    assert_eq!(ev.sender.name.as_deref(), Some("classic-bot"));
+
+    // Posted by this very app (bot_profile.app_id == api_app_id): dropped even when the bot's
+    // ids are unknown and other bots are kept.
+    let mut p = case("events", "message-from-other-bot-bolt")["payload"].clone();
+    p["event"]["bot_profile"]["app_id"] = json!("A111");
+    let body = serde_json::to_vec(&p).unwrap();
+    assert!(events_of(other.handle_webhook(&signed(&body, "application/json"))).is_empty());
+}
+
+#[test]
+fn unknown_events_become_other_with_the_raw_payload() {
+    let a = adapter("");
+    let ev = one(&a, "app_uninstalled-bolt");
+    assert_eq!(ev.id.as_str(), "Ev111");
+    assert_eq!(ev.conversation.conversation.as_str(), "T111");
+    assert!(matches!(&ev.kind, EventKind::Other(o) if o.event_type == "app_uninstalled"));
+    assert_eq!(ev.raw, case("events", "app_uninstalled-bolt")["payload"]);
+
+    let body = wrap_inner("inner-member_joined_channel-doc");
+    let ev = events_of(a.handle_webhook(&signed(&body, "application/json"))).remove(0);
+    assert!(matches!(&ev.kind, EventKind::Other(o) if o.event_type == "member_joined_channel"));
+    assert_eq!(ev.conversation.conversation.as_str(), "C123ABC456");
+    assert_eq!(ev.sender.id.as_str(), "W123ABC456");
+
+    let tokens = json!({"token": "x", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+        "event": {"type": "tokens_revoked", "tokens": {"bot": ["U1"]}}, "event_id": "EvTok", "event_time": 1});
+    let ev = events_of(a.handle_webhook(&signed(
+        &serde_json::to_vec(&tokens).unwrap(),
+        "application/json",
+    )))
+    .remove(0);
+    assert!(matches!(&ev.kind, EventKind::Other(o) if o.event_type == "tokens_revoked"));
+    assert_eq!(ev.raw["event"]["tokens"]["bot"][0], "U1");
+
+    let join = json!({"team_id": "T1", "type": "event_callback", "event_id": "EvJ", "event_time": 1,
+        "event": {"type": "message", "subtype": "channel_join", "user": "U2", "channel": "C9", "ts": "1.000001"}});
+    let ev = events_of(a.handle_webhook(&signed(
+        &serde_json::to_vec(&join).unwrap(),
+        "application/json",
+    )))
+    .remove(0);
+    assert!(matches!(&ev.kind, EventKind::Other(o) if o.event_type == "message.channel_join"));
+
+    let limited = json!({"token": "x", "type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820, "api_app_id": "A1"});
+    let ev = events_of(a.handle_webhook(&signed(
+        &serde_json::to_vec(&limited).unwrap(),
+        "application/json",
+    )))
+    .remove(0);
+    assert!(matches!(&ev.kind, EventKind::Other(o) if o.event_type == "app_rate_limited"));
+}
+
+#[test]
+fn retries_are_kept_on_the_event() {
+    let a = adapter("");
+    let body = serde_json::to_vec(&case("events", "message-user-bolt")["payload"]).unwrap();
+    let req = signed(&body, "application/json")
+        .with_header("X-Slack-Retry-Num", "2")
+        .with_header("X-Slack-Retry-Reason", "http_timeout");
+    let ev = events_of(a.handle_webhook(&req)).remove(0);
+    assert_eq!(ev.id.as_str(), "Ev111");
+    assert_eq!(ev.attributes["slack.retry_num"], "2");
+    assert_eq!(ev.attributes["slack.retry_reason"], "http_timeout");
+}
+
+#[test]
+fn block_actions_become_actions() {
+    let a = adapter("");
+    let c = case("interactivity", "block_actions-button");
+    let body = c["raw_body"].as_str().unwrap().as_bytes();
+    let evs = events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded")));
+    assert_eq!(evs.len(), 1);
+    let ev = &evs[0];
+    assert_eq!(ev.id.as_str(), "111.222.valid");
+    assert_eq!(ev.conversation.conversation.as_str(), "C111");
+    assert_eq!(ev.sender.id.as_str(), "W111");
+    assert_eq!(ev.sender.name.as_deref(), Some("primary-owner"));
+    match &ev.kind {
+        EventKind::Action(act) => {
+            assert_eq!(act.payload, "click_me_123");
+            assert_eq!(act.action_id.as_deref(), Some("a"));
+            assert_eq!(act.label.as_deref(), Some("Button"));
+            assert_eq!(act.source, ActionSource::Button);
+            assert_eq!(act.message.as_ref().unwrap().as_str(), "111.222");
+        }
+        k => panic!("{k:?}"),
+    }
+    assert_eq!(
+        ev.attributes["slack.response_url"],
+        "https://hooks.slack.com/actions/T111/111/random-value"
+    );
+    assert_eq!(ev.attributes["slack.block_id"], "b");
+    assert_eq!(ev.raw, c["payload"]);
+}
+
+#[test]
+fn quick_reply_buttons_come_back_as_quick_replies() {
+    let a = adapter("");
+    let mut p = case("interactivity", "block_actions-button")["payload"].clone();
+    p["actions"][0]["action_id"] = json!("sb_qr_2");
+    let body = format!(
+        "payload={}",
+        url::form_urlencoded::byte_serialize(p.to_string().as_bytes()).collect::<String>()
+    );
+    let ev = events_of(a.handle_webhook(&signed(
+        body.as_bytes(),
+        "application/x-www-form-urlencoded",
+    )))
+    .remove(0);
+    assert!(
+        matches!(&ev.kind, EventKind::Action(x) if x.source == ActionSource::QuickReply && x.payload == "click_me_123")
+    );
+}
+
+#[test]
+fn shortcuts_and_views_are_other() {
+    let a = adapter("");
+    for (id, kind, conv) in [
+        ("shortcut-global", "shortcut", "T111"),
+        ("message_action", "message_action", "C111"),
+        ("view_submission", "view_submission", "T111"),
+        (
+            "view_submission-with-response_urls",
+            "view_submission",
+            "T111",
+        ),
+    ] {
+        let c = case("interactivity", id);
+        let body = c["raw_body"].as_str().unwrap().as_bytes();
+        let ev = events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded")))
+            .remove(0);
+        assert!(
+            matches!(&ev.kind, EventKind::Other(o) if o.event_type == kind),
+            "{id}"
+        );
+        assert_eq!(ev.conversation.conversation.as_str(), conv, "{id}");
+        assert_eq!(ev.raw, c["payload"], "{id}");
+        assert!(
+            ev.sender.id.as_str() == "W111" || ev.sender.id.as_str() == "U111",
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn slash_commands_are_messages_with_a_command() {
+    let a = adapter("");
+    let c = case("interactivity", "slash_command-bolt");
+    let body = c["raw_body"].as_str().unwrap().as_bytes();
+    let ev =
+        events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded"))).remove(0);
+    assert_eq!(ev.id.as_str(), "111.111.xxx");
+    assert_eq!(ev.conversation.conversation.as_str(), "C111");
+    assert_eq!(ev.sender.id.as_str(), "W111");
+    let m = message(&ev);
+    let cmd = m.command.as_ref().unwrap();
+    assert_eq!(
+        (cmd.name.as_str(), cmd.text.as_str()),
+        ("/hello-world", "Hi")
+    );
+    assert_eq!(m.text.as_deref(), Some("/hello-world Hi"));
+    assert_eq!(
+        ev.attributes["slack.response_url"],
+        "https://hooks.slack.com/commands/T111/111/xxxxx"
+    );
+    assert_eq!(ev.raw["enterprise_name"], "Org Name");
+
+    let c = case("interactivity", "slash_command-doc");
+    let body = c["raw_body"].as_str().unwrap().as_bytes();
+    let ev =
+        events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded"))).remove(0);
+    let cmd = message(&ev).command.clone().unwrap();
+    assert_eq!(
+        (cmd.name.as_str(), cmd.text.as_str()),
+        ("/webhook-collect", "")
+    );
+    assert_eq!(ev.conversation.conversation.as_str(), "G8PSS9T3V");
+    assert_eq!(ev.sender.name.as_deref(), Some("roadrunner"));
+}
+
+#[test]
+fn ssl_check_is_answered_without_events() {
+    let a = adapter("");
+    let c = case("interactivity", "ssl_check");
+    let req = WebhookRequest::post(URL, c["raw_body"].as_str().unwrap().to_owned())
+        .with_header("content-type", "application/x-www-form-urlencoded");
+    let out = a.handle_webhook(&req);
+    assert_eq!(out.response().status, 200);
+    assert_eq!(out.accepted_events().map(<[_]>::len), Some(0));
+}
+
+#[test]
+fn bad_requests_are_rejected_with_no_event() {
+    let a = adapter("");
+    let body = serde_json::to_vec(&case("events", "message-user-bolt")["payload"]).unwrap();
+    let mut tampered = signed(&body, "application/json");
+    let mut altered = body.clone();
+    altered.extend_from_slice(b" ");
+    tampered.body = altered.into();
+    let r = a.handle_webhook(&tampered);
+    assert_eq!(r.rejection().unwrap().reason, RejectReason::BadSignature);
+    assert_eq!(r.response().status, 401);
+
+    for skew in [-301_i64, 301] {
+        let ts = now_secs().checked_add_signed(skew).unwrap();
+        let r = a.handle_webhook(&signed_at(&body, "application/json", ts));
+        assert_eq!(
+            r.rejection().unwrap().reason,
+            RejectReason::StaleTimestamp,
+            "{skew}"
+        );
+    }
+
+    for bad in [
+        &b"{not json"[..],
+        b"{\"type\":\"event_callback\"}",
+        b"hello=world",
+    ] {
+        let r = a.handle_webhook(&signed(bad, "application/json"));
+        assert_eq!(
+            r.rejection().unwrap().reason,
+            RejectReason::Malformed,
+            "{bad:?}"
+        );
+        assert_eq!(r.response().status, 400);
+    }
+    let mut get = signed(&body, "application/json");
+    get.method = http::Method::GET;
+    assert_eq!(a.handle_webhook(&get).response().status, 405);
+}
