@@ -102,7 +102,7 @@ impl Adapter for TwilioAdapter {
                 Err(e) => return Err(e.with_provider(PROVIDER).with_partial(sent)),
             }
         }
-        Ok(SendReceipt::new(sent, rendered.plan.degradations))
+        Ok(SendReceipt::from_plan(sent, &rendered.plan))
     }
 
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {

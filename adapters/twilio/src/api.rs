@@ -150,7 +150,7 @@ pub(crate) fn is_twilio_host(config: &TwilioConfig, url: &str) -> bool {
         return false;
     };
     let host = host.to_ascii_lowercase();
-    if u.scheme() == "https" && (host == "twilio.com" || host.ends_with(".twilio.com")) {
+    if switchboard_core::adapter::is_provider_host(url, &["twilio.com"]) {
         return true;
     }
     match url::Url::parse(&config.api_base_url) {

@@ -1,1 +1,202 @@
-//! The Twilio emulator (being written).
+//! A local Twilio: the subset of the Messages API the adapter uses, on 127.0.0.1.
+//!
+//! - `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (form, HTTP Basic with the account
+//!   SID and auth token, or an API key): validated as documented (21604, 21211, 21603, 21606,
+//!   21910, 21619, 21617, 21623, 21620), answered `201` with the full Message resource (`SM…`
+//!   or `MM…`, `queued`, `num_segments` computed, RFC 2822 dates).
+//! - `GET …/Messages/{Sid}.json` fetches it; `GET …/Messages/{Sid}/Media/{MediaSid}` serves
+//!   media registered with [`Emulator::add_media`] (Basic auth required).
+//! - With a `StatusCallback`, the message advances to `sent` then `delivered` (or `failed` with
+//!   the code set by [`Emulator::fail_deliveries_to`]), each step a signed status callback.
+//! - Errors use Twilio's legacy body; 429s carry `Retry-After`. Faults are staged with
+//!   [`Emulator::stage`]; a per-sender rate limit is set with [`EmulatorConfig::rate_limit`].
+//! - [`Emulator::deliver_inbound`] posts a signed inbound message to a webhook URL, and
+//!   [`Emulator::signed_inbound`] builds the same request without the network.
+//! - Every API call is recorded ([`Emulator::calls`]).
+
+mod callbacks;
+mod routes;
+mod state;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use switchboard_core::WebhookRequest;
+use tokio::sync::oneshot;
+
+pub use callbacks::Inbound;
+pub use state::{DeliveredCallback, Fault, RecordedCall};
+
+use crate::wire::MessageResource;
+use state::Shared;
+
+/// What the emulated account owns and how it behaves.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// `AC…`.
+    pub account_sid: String,
+    /// The auth token: API auth and webhook signatures.
+    pub auth_token: String,
+    /// API keys `(SK…, secret)` also accepted for API auth.
+    pub api_keys: Vec<(String, String)>,
+    /// Senders the account owns (`+1…`, `whatsapp:+1…`, short codes, sender ids).
+    pub numbers: Vec<String>,
+    /// Messaging Services (`MG…`) the account owns.
+    pub messaging_services: Vec<String>,
+    /// Time between status steps.
+    pub status_delay: Duration,
+    /// At most this many creates per sender per window; then 429 / 20429.
+    pub rate_limit: Option<(u32, Duration)>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            account_sid: "AC00000000000000000000000000000001".to_owned(),
+            auth_token: "emulator-auth-token-0000000000001".to_owned(),
+            api_keys: Vec::new(),
+            numbers: vec!["+15005550006".to_owned(), "whatsapp:+14155238886".to_owned()],
+            messaging_services: vec!["MG00000000000000000000000000000001".to_owned()],
+            status_delay: Duration::from_millis(20),
+            rate_limit: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Inner {
+    config: Arc<EmulatorConfig>,
+    state: Shared,
+    http: reqwest::Client,
+    base_url: Arc<str>,
+}
+
+/// A running emulator. Stops when dropped.
+#[derive(Debug)]
+pub struct Emulator {
+    inner: Inner,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` (a free port) with `config`.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let inner = Inner {
+            config: Arc::new(config),
+            state: Shared::default(),
+            http,
+            base_url: format!("http://{addr}").into(),
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = routes::router(inner.clone());
+        tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = server.await {
+                tracing::warn!(error = %e, "twilio emulator stopped");
+            }
+        });
+        Ok(Emulator {
+            inner,
+            addr,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// The base URL to configure as `api_base_url`: `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.to_string()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.inner.config
+    }
+
+    /// Makes the next API call answer with `fault` (faults queue up, one per call).
+    pub fn stage(&self, fault: Fault) {
+        self.inner.state.lock().faults.push_back(fault);
+    }
+
+    /// Messages to `to` created from now on end `failed` with error `code` (e.g. 30003, 63016).
+    pub fn fail_deliveries_to(&self, to: &str, code: u32) {
+        self.inner.state.lock().failing_recipients.insert(to.to_owned(), code);
+    }
+
+    /// Every API call so far, in order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.inner.state.lock().calls.clone()
+    }
+
+    /// How many API calls were made.
+    pub fn request_count(&self) -> usize {
+        self.inner.state.lock().calls.len()
+    }
+
+    /// The messages created so far, in order, with their current status.
+    pub fn messages(&self) -> Vec<MessageResource> {
+        let s = self.inner.state.lock();
+        s.order.iter().filter_map(|sid| s.messages.get(sid).cloned()).collect()
+    }
+
+    /// The status callbacks delivered so far.
+    pub fn callbacks(&self) -> Vec<DeliveredCallback> {
+        self.inner.state.lock().callbacks.clone()
+    }
+
+    /// Serves `bytes` as inbound media; returns its URL (on this emulator, Basic auth required).
+    pub fn add_media(&self, bytes: impl Into<Bytes>, content_type: &str) -> String {
+        let mut s = self.inner.state.lock();
+        let message = s.sid("MM");
+        let media = s.sid("ME");
+        s.media.insert(media.clone(), (bytes.into(), content_type.to_owned()));
+        format!(
+            "{}/2010-04-01/Accounts/{}/Messages/{message}/Media/{media}",
+            self.inner.base_url, self.inner.config.account_sid
+        )
+    }
+
+    /// A new message SID, as Twilio would give an inbound message.
+    pub fn next_message_sid(&self, media: bool) -> String {
+        self.inner.state.lock().sid(if media { "MM" } else { "SM" })
+    }
+
+    /// The signed request Twilio makes to `url` for inbound `msg` (no network).
+    pub fn signed_inbound(&self, url: &str, msg: &Inbound) -> WebhookRequest {
+        let sid = self.next_message_sid(!msg.media.is_empty());
+        let params = callbacks::inbound_params(&self.inner.config.account_sid, &sid, msg);
+        callbacks::signed_request(&self.inner.config.auth_token, url, &params)
+    }
+
+    /// Posts inbound `msg` to `url`, signed; the status and body answered (status 0 if `url`
+    /// could not be reached).
+    pub async fn deliver_inbound(&self, url: &str, msg: &Inbound) -> (u16, String) {
+        let sid = self.next_message_sid(!msg.media.is_empty());
+        let params = callbacks::inbound_params(&self.inner.config.account_sid, &sid, msg);
+        callbacks::post_signed(&self.inner, url, &params).await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

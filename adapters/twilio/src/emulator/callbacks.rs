@@ -1,0 +1,182 @@
+//! Signed requests the emulator makes: status callbacks (queued → sent → delivered, or
+//! failed with an error code) and inbound messages (SMS, MMS, WhatsApp).
+
+use std::time::SystemTime;
+
+use switchboard_core::WebhookRequest;
+
+use super::Inner;
+use super::state::DeliveredCallback;
+use crate::date::format_rfc2822;
+use crate::render::is_whatsapp;
+use crate::signature;
+
+/// An inbound message a user sends to one of the account's numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inbound {
+    /// The user's address: `+1…` or `whatsapp:+…`.
+    pub from: String,
+    /// The account's number it was sent to.
+    pub to: String,
+    /// The text.
+    pub body: String,
+    /// Media: `(url, content type)`.
+    pub media: Vec<(String, String)>,
+    /// WhatsApp: the sender's profile name.
+    pub profile_name: Option<String>,
+    /// WhatsApp: a tapped button, `(text, payload)`.
+    pub button: Option<(String, String)>,
+}
+
+impl Inbound {
+    /// A text message from `from` to `to`.
+    pub fn text(from: &str, to: &str, body: &str) -> Self {
+        Inbound {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            body: body.to_owned(),
+            ..Inbound::default()
+        }
+    }
+}
+
+/// The form parameters Twilio posts for `msg`, with message SID `sid`.
+pub(crate) fn inbound_params(account_sid: &str, sid: &str, msg: &Inbound) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = Vec::new();
+    let mut push = |k: &str, v: &str| p.push((k.to_owned(), v.to_owned()));
+    push("ToCountry", "US");
+    push("SmsMessageSid", sid);
+    push("NumMedia", &msg.media.len().to_string());
+    push("SmsSid", sid);
+    push("SmsStatus", "received");
+    push("Body", &msg.body);
+    push("To", &msg.to);
+    push("NumSegments", "1");
+    push("MessageSid", sid);
+    push("AccountSid", account_sid);
+    push("From", &msg.from);
+    push("ApiVersion", "2010-04-01");
+    for (i, (url, mime)) in msg.media.iter().enumerate() {
+        push(&format!("MediaContentType{i}"), mime);
+        push(&format!("MediaUrl{i}"), url);
+    }
+    if is_whatsapp(&msg.from) {
+        let wa_id = msg.from.trim_start_matches("whatsapp:+");
+        push("WaId", wa_id);
+        if let Some(name) = &msg.profile_name {
+            push("ProfileName", name);
+        }
+        let kind = if msg.button.is_some() {
+            "button"
+        } else if msg.media.is_empty() {
+            "text"
+        } else {
+            "image"
+        };
+        push("MessageType", kind);
+        if let Some((text, payload)) = &msg.button {
+            push("ButtonText", text);
+            push("ButtonPayload", payload);
+        }
+    }
+    p
+}
+
+/// A signed form request of `params` to `url`, as a core `WebhookRequest`.
+pub(crate) fn signed_request(auth_token: &str, url: &str, params: &[(String, String)]) -> WebhookRequest {
+    let body = serde_urlencoded::to_string(params).unwrap_or_default();
+    let sig = signature::sign(auth_token, url, params);
+    WebhookRequest::post(url, body)
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .with_header("x-twilio-signature", &sig)
+        .with_header("i-twilio-idempotency-token", &format!("{:x}", SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())))
+}
+
+/// POSTs a signed form to `url`; the status answered (0 if unreachable) and the body.
+pub(crate) async fn post_signed(
+    inner: &Inner,
+    url: &str,
+    params: &[(String, String)],
+) -> (u16, String) {
+    let req = signed_request(&inner.config.auth_token, url, params);
+    let mut builder = inner.http.post(url).body(req.body.clone());
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
+    }
+    match builder.send().await {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Advances message `sid` to `sent`, then `delivered` (or `failed` with `fail_code`), posting a
+/// signed status callback to `url` at each step. No callback is sent for the initial status.
+pub(crate) fn spawn_progression(inner: Inner, sid: String, url: String, fail_code: Option<u32>) {
+    tokio::spawn(async move {
+        let last = match fail_code {
+            Some(_) => "failed",
+            None => "delivered",
+        };
+        for status in ["sent", last] {
+            tokio::time::sleep(inner.config.status_delay).await;
+            let params = {
+                let mut state = inner.state.lock();
+                let Some(m) = state.messages.get_mut(&sid) else {
+                    return;
+                };
+                m.status = status.to_owned();
+                let now = format_rfc2822(SystemTime::now());
+                m.date_updated = Some(now.clone());
+                if status == "sent" {
+                    m.date_sent = Some(now);
+                }
+                if status == "failed" {
+                    m.error_code = fail_code.map(i64::from);
+                }
+                status_params(m, status, fail_code)
+            };
+            let (code, _) = post_signed(&inner, &url, &params).await;
+            inner.state.lock().callbacks.push(DeliveredCallback {
+                url: url.clone(),
+                params,
+                status: code,
+            });
+        }
+    });
+}
+
+fn status_params(
+    m: &crate::wire::MessageResource,
+    status: &str,
+    fail_code: Option<u32>,
+) -> Vec<(String, String)> {
+    let mut p: Vec<(String, String)> = Vec::new();
+    let mut push = |k: &str, v: &str| p.push((k.to_owned(), v.to_owned()));
+    let to = m.to.clone().unwrap_or_default();
+    push("SmsSid", &m.sid);
+    push("SmsStatus", status);
+    push("MessageStatus", status);
+    push("To", &to);
+    push("MessageSid", &m.sid);
+    push("AccountSid", &m.account_sid);
+    push("From", m.from.as_deref().unwrap_or(""));
+    push("ApiVersion", "2010-04-01");
+    if let Some(s) = &m.messaging_service_sid {
+        push("MessagingServiceSid", s);
+    }
+    if is_whatsapp(&to) {
+        push("ChannelPrefix", "whatsapp");
+        push("ChannelToAddress", to.trim_start_matches("whatsapp:"));
+    }
+    if status == "failed" {
+        if let Some(code) = fail_code {
+            push("ErrorCode", &code.to_string());
+        }
+    }
+    p
+}

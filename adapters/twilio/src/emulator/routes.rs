@@ -1,0 +1,194 @@
+//! The emulator's HTTP routes: Create and Fetch Message, and media, with Basic auth.
+
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, StatusCode, header};
+
+use super::Inner;
+use super::callbacks::spawn_progression;
+use super::state::{ApiFailure, Fault, RecordedCall};
+use super::validate::{resource, validate_create};
+
+pub(crate) fn router(inner: Inner) -> Router {
+    Router::new()
+        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create))
+        .route("/2010-04-01/Accounts/{account}/Messages/{file}", get(fetch))
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}",
+            get(media),
+        )
+        .with_state(inner)
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn failure(f: &ApiFailure) -> Response {
+    let mut r = json(f.status, f.body());
+    if let Some(after) = f.retry_after {
+        if let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+/// Checks Basic auth against the account's token and API keys, and the path's account.
+fn authorize(inner: &Inner, headers: &HeaderMap, account: &str) -> Result<(), ApiFailure> {
+    let denied = || ApiFailure::new(401, 20003, "Authenticate");
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(denied)?;
+    let encoded = value.strip_prefix("Basic ").ok_or_else(denied)?;
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
+    let (user, pass) = decoded.split_once(':').ok_or_else(denied)?;
+    let cfg = &inner.config;
+    let ok = (user == cfg.account_sid && pass == cfg.auth_token)
+        || cfg.api_keys.iter().any(|(sid, secret)| user == sid && pass == secret);
+    if !ok {
+        return Err(denied());
+    }
+    if account != cfg.account_sid {
+        return Err(ApiFailure::new(
+            404,
+            20404,
+            format!("The requested resource /2010-04-01/Accounts/{account} was not found"),
+        ));
+    }
+    Ok(())
+}
+
+/// The next staged fault: a delay is slept here; an error is returned.
+async fn take_fault(inner: &Inner) -> Option<ApiFailure> {
+    let fault = inner.state.lock().faults.pop_front()?;
+    if let Fault::Delay(d) = fault {
+        tokio::time::sleep(d).await;
+        return None;
+    }
+    ApiFailure::from_fault(&fault)
+}
+
+fn record(inner: &Inner, method: &str, path: String, params: Vec<(String, String)>, status: u16, authorized: bool) {
+    inner.state.lock().calls.push(RecordedCall {
+        method: method.to_owned(),
+        path,
+        params,
+        status,
+        authorized,
+    });
+}
+
+async fn create(
+    State(inner): State<Inner>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Messages.json");
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let auth = authorize(&inner, &headers, &account);
+    let outcome = match (take_fault(&inner).await, &auth) {
+        (Some(f), _) => Err(f),
+        (None, Err(f)) => Err(f.clone()),
+        (None, Ok(())) => create_message(&inner, &params),
+    };
+    let authorized = auth.is_ok();
+    match outcome {
+        Ok(resource) => {
+            let body = serde_json::to_string(&resource).unwrap_or_default();
+            record(&inner, "POST", path, params, 201, authorized);
+            json(StatusCode::CREATED, body)
+        }
+        Err(f) => {
+            record(&inner, "POST", path, params, f.status.as_u16(), authorized);
+            failure(&f)
+        }
+    }
+}
+
+fn create_message(
+    inner: &Inner,
+    params: &[(String, String)],
+) -> Result<crate::wire::MessageResource, ApiFailure> {
+    let cfg = &inner.config;
+    let req = validate_create(params, &cfg.numbers, &cfg.messaging_services)?;
+    let mut state = inner.state.lock();
+    if let Some((limit, window)) = cfg.rate_limit {
+        let sender = req.from.clone().or_else(|| req.service.clone()).unwrap_or_default();
+        if let Some(wait) = state.rate_check(&sender, limit, window) {
+            return Err(ApiFailure {
+                retry_after: Some(wait.max(std::time::Duration::from_secs(1))),
+                ..ApiFailure::new(429, 20429, "Too Many Requests")
+            });
+        }
+    }
+    let prefix = if req.media.is_empty() { "SM" } else { "MM" };
+    let sid = state.sid(prefix);
+    let res = resource(&cfg.account_sid, &sid, &req, SystemTime::now());
+    state.messages.insert(sid.clone(), res.clone());
+    state.order.push(sid.clone());
+    let fail_code = state.failing_recipients.get(&req.to).copied();
+    drop(state);
+    if let Some(url) = req.status_callback.clone() {
+        spawn_progression(inner.clone(), sid, url, fail_code);
+    }
+    Ok(res)
+}
+
+async fn fetch(
+    State(inner): State<Inner>,
+    Path((account, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Messages/{file}");
+    let auth = authorize(&inner, &headers, &account);
+    let outcome = match (take_fault(&inner).await, &auth) {
+        (Some(f), _) => Err(f),
+        (None, Err(f)) => Err(f.clone()),
+        (None, Ok(())) => {
+            let sid = file.strip_suffix(".json").unwrap_or(&file);
+            inner.state.lock().messages.get(sid).cloned().ok_or_else(|| {
+                ApiFailure::new(404, 20404, format!("The requested resource {path} was not found"))
+            })
+        }
+    };
+    let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
+    record(&inner, "GET", path, Vec::new(), status, auth.is_ok());
+    match outcome {
+        Ok(r) => json(StatusCode::OK, serde_json::to_string(&r).unwrap_or_default()),
+        Err(f) => failure(&f),
+    }
+}
+
+async fn media(
+    State(inner): State<Inner>,
+    Path((account, _message, media)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Messages/{_message}/Media/{media}");
+    let auth = authorize(&inner, &headers, &account);
+    let found = inner.state.lock().media.get(&media).cloned();
+    let (status, response) = match (auth.as_ref(), found) {
+        (Err(f), _) => (f.status, failure(f)),
+        (Ok(()), None) => {
+            let f = ApiFailure::new(404, 20404, format!("The requested resource {path} was not found"));
+            (f.status, failure(&f))
+        }
+        (Ok(()), Some((bytes, mime))) => (
+            StatusCode::OK,
+            (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
+        ),
+    };
+    record(&inner, "GET", path, Vec::new(), status.as_u16(), auth.is_ok());
+    response
+}
