@@ -1,1 +1,203 @@
-//! placeholder
+//! A local Graph API emulator (feature `emulator`) for tests and the sandbox.
+//!
+//! It serves, on `127.0.0.1`, the subset of the Graph API the adapter uses, as Meta documents it:
+//! - `POST /{version}/{page_id|me}/messages` (JSON, or form fields whose values are JSON): the
+//!   Page token as `access_token` (or `Authorization: Bearer`; a bad one is error 190),
+//!   `appsecret_proof` when required, the recipient (unknown PSIDs: 100/2018001),
+//!   `messaging_type`/`tag`, text ≤ 2,000 characters, ≤ 13 quick replies with titles ≤ 20,
+//!   button templates with ≤ 640 characters and 1–3 buttons (all: error 100), the 24 h window
+//!   (a send without `MESSAGE_TAG` to a user whose last message is older: 10/2018278), sender
+//!   actions; it answers `{"recipient_id", "message_id": "m_…"}`.
+//! - `POST /{version}/{page_id|me}/message_attachments` (multipart `message` + `filedata`, or JSON
+//!   by URL): `{"attachment_id"}`.
+//! - Rate limiting (code 613, with `Retry-After` and `X-Business-Use-Case-Usage`), staged
+//!   [`Fault`]s, a settable clock, a log of every call, and [`Emulator::deliver`], which POSTs
+//!   correctly signed webhooks (several items per POST when asked) and retries non-2xx answers.
+
+mod deliver;
+mod server;
+mod state;
+mod upload;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+pub use deliver::Delivery;
+pub use state::{Call, Fault, SentRecord, Upload};
+
+use server::Shared;
+
+/// How the emulated Page and app are set up.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EmulatorOptions {
+    /// The Page id.
+    pub page_id: String,
+    /// The only Page access token accepted.
+    pub page_access_token: String,
+    /// The App Secret (webhook signatures, `appsecret_proof`).
+    pub app_secret: String,
+    /// The webhook verify token (for [`Emulator::channel_toml`]).
+    pub verify_token: String,
+    /// Refuse calls without a valid `appsecret_proof`.
+    pub require_appsecret_proof: bool,
+    /// Calls per second before code 613 (`None`: unlimited).
+    pub rate_limit_per_second: Option<u32>,
+    /// The standard messaging window.
+    pub window: Duration,
+    /// Attempts per webhook delivery.
+    pub delivery_attempts: u32,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            page_id: "1895382890692545".into(),
+            page_access_token: "EAAemulatorPageToken".into(),
+            app_secret: "emulator-app-secret".into(),
+            verify_token: "emulator-verify-token".into(),
+            require_appsecret_proof: true,
+            rate_limit_per_second: None,
+            window: Duration::from_secs(24 * 60 * 60),
+            delivery_attempts: 3,
+        }
+    }
+}
+
+impl std::fmt::Debug for EmulatorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorOptions")
+            .field("page_id", &self.page_id)
+            .field("require_appsecret_proof", &self.require_appsecret_proof)
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+#[derive(Debug)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    http: reqwest::Client,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` at a free port (needs a Tokio runtime).
+    pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            options,
+            state: Mutex::new(state::State::default()),
+        });
+        let app = server::router(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "messenger emulator stopped");
+            }
+        });
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Emulator {
+            shared,
+            addr,
+            task,
+            http,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the adapter's `api_base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &EmulatorOptions {
+        &self.shared.options
+    }
+
+    /// The keys of a `[channels.NAME]` table for an adapter pointed at this emulator.
+    pub fn channel_toml(&self) -> String {
+        let o = self.options();
+        format!(
+            "provider = \"messenger\"\npage_id = \"{}\"\npage_access_token = \"{}\"\n\
+             app_secret = \"{}\"\nverify_token = \"{}\"\napi_base_url = \"{}\"\n",
+            o.page_id,
+            o.page_access_token,
+            o.app_secret,
+            o.verify_token,
+            self.base_url()
+        )
+    }
+
+    /// Registers a user (PSID) who messaged the Page now, opening the 24 h window.
+    pub fn add_user(&self, psid: &str) {
+        let mut st = self.shared.state();
+        let now = st.now();
+        st.users.insert(psid.to_owned(), now);
+    }
+
+    /// Registers a user whose last message was at `at`.
+    pub fn user_messaged_at(&self, psid: &str, at: SystemTime) {
+        self.shared.state().users.insert(psid.to_owned(), at);
+    }
+
+    /// The emulator clock.
+    pub fn now(&self) -> SystemTime {
+        self.shared.state().now()
+    }
+
+    /// Fixes the emulator clock at `at`.
+    pub fn set_now(&self, at: SystemTime) {
+        self.shared.state().fixed_now = Some(at);
+    }
+
+    /// Moves the emulator clock forward (fixing it).
+    pub fn advance(&self, by: Duration) {
+        let mut st = self.shared.state();
+        let now = st.now();
+        st.fixed_now = Some(now + by);
+    }
+
+    /// Makes the next API call answer with `fault` (faults queue up, one per call).
+    pub fn stage(&self, fault: Fault) {
+        self.shared.state().faults.push_back(fault);
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.state().calls.clone()
+    }
+
+    /// Every message accepted so far, in order.
+    pub fn sent(&self) -> Vec<SentRecord> {
+        self.shared.state().sent.clone()
+    }
+
+    /// Every upload so far.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.shared.state().uploads.clone()
+    }
+
+    /// Forgets calls, messages, uploads and staged faults (users and the clock stay).
+    pub fn clear(&self) {
+        let mut st = self.shared.state();
+        st.calls.clear();
+        st.sent.clear();
+        st.uploads.clear();
+        st.faults.clear();
+    }
+}

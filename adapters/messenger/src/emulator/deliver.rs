@@ -1,0 +1,158 @@
+//! Inbound side of the emulator: webhook items as Meta sends them, signed envelopes, and
+//! delivery to a URL with retries on non-2xx answers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use switchboard_core::WebhookRequest;
+
+use super::Emulator;
+use crate::signature;
+
+/// The outcome of delivering one webhook `POST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// The body that was posted (signed as is).
+    pub body: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// The last HTTP status (0 when the connection failed).
+    pub status: u16,
+}
+
+impl Delivery {
+    /// Whether the receiver answered 2xx.
+    pub fn delivered(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Emulator {
+    fn item(&self, psid: &str, key: &str, value: Value) -> Value {
+        let now = millis(self.now());
+        json!({
+            "sender": { "id": psid },
+            "recipient": { "id": self.options().page_id },
+            "timestamp": now,
+            key: value,
+        })
+    }
+
+    fn mid(&self) -> String {
+        let n = self.shared.state().next();
+        format!("m_in{n:08}{}", self.options().page_id)
+    }
+
+    /// A user's text message; it also opens the user's 24 h window at the emulator clock.
+    pub fn text_item(&self, psid: &str, text: &str) -> Value {
+        self.add_user(psid);
+        let mid = self.mid();
+        self.item(psid, "message", json!({ "mid": mid, "text": text }))
+    }
+
+    /// A quick reply tap: the title as text and the payload.
+    pub fn quick_reply_item(&self, psid: &str, title: &str, payload: &str) -> Value {
+        self.add_user(psid);
+        let mid = self.mid();
+        self.item(
+            psid,
+            "message",
+            json!({ "mid": mid, "text": title, "quick_reply": { "payload": payload } }),
+        )
+    }
+
+    /// A postback from a button.
+    pub fn postback_item(&self, psid: &str, title: &str, payload: &str) -> Value {
+        self.add_user(psid);
+        let mid = self.mid();
+        self.item(
+            psid,
+            "postback",
+            json!({ "mid": mid, "title": title, "payload": payload }),
+        )
+    }
+
+    /// A delivery receipt for `mids`, with the watermark at the emulator clock.
+    pub fn delivery_item(&self, psid: &str, mids: &[&str]) -> Value {
+        let mut v = self.item(
+            psid,
+            "delivery",
+            json!({ "mids": mids, "watermark": millis(self.now()) }),
+        );
+        // Meta's published delivery example has no timestamp.
+        if let Some(o) = v.as_object_mut() {
+            o.remove("timestamp");
+        }
+        v
+    }
+
+    /// A read receipt up to the emulator clock.
+    pub fn read_item(&self, psid: &str) -> Value {
+        self.item(psid, "read", json!({ "watermark": millis(self.now()) }))
+    }
+
+    /// `{"object":"page","entry":[…]}` with one entry per item, as Meta batches them.
+    pub fn webhook_body(&self, items: &[Value]) -> String {
+        let time = millis(self.now());
+        let entries: Vec<Value> = items
+            .iter()
+            .map(|i| json!({ "id": self.options().page_id, "time": time, "messaging": [i] }))
+            .collect();
+        json!({ "object": "page", "entry": entries }).to_string()
+    }
+
+    /// `body` posted to `url` with a correct `X-Hub-Signature-256`, received now.
+    pub fn signed_request(&self, url: &str, body: &str) -> WebhookRequest {
+        WebhookRequest::post(url, body.to_owned())
+            .with_header("content-type", "application/json")
+            .with_header(
+                "X-Hub-Signature-256",
+                &signature::sign(&self.options().app_secret, body.as_bytes()),
+            )
+    }
+
+    /// POSTs `items` to `url`, `per_post` items per request (at least 1), each correctly signed.
+    /// A non-2xx answer or a failed connection is retried, up to
+    /// [`EmulatorOptions::delivery_attempts`](super::EmulatorOptions::delivery_attempts) attempts,
+    /// with a short growing pause (Meta retries immediately, then less often).
+    pub async fn deliver(&self, url: &str, items: &[Value], per_post: usize) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        for chunk in items.chunks(per_post.max(1)) {
+            let body = self.webhook_body(chunk);
+            let sig = signature::sign(&self.options().app_secret, body.as_bytes());
+            let mut attempts = 0;
+            let mut status = 0;
+            while attempts < self.options().delivery_attempts.max(1) {
+                if attempts > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 * u64::from(attempts))).await;
+                }
+                attempts += 1;
+                let sent = self
+                    .http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", &sig)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                status = sent.map(|r| r.status().as_u16()).unwrap_or(0);
+                if (200..300).contains(&status) {
+                    break;
+                }
+            }
+            out.push(Delivery {
+                body,
+                attempts,
+                status,
+            });
+        }
+        out
+    }
+}
