@@ -146,7 +146,7 @@ mod tests {
         let p = parse(&h, &body).unwrap();
         assert_eq!(
             (p.kind.as_str(), p.size, p.mime_type.as_deref()),
-            ("image", 10, Some("image/png"))
+            ("image", 9, Some("image/png"))
         );
         assert_eq!(p.message["attachment"]["payload"]["is_reusable"], true);
     }
