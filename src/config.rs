@@ -1,0 +1,348 @@
+//! The engine's configuration: `[server]`, `[store]`, `[engine]` and each channel's `rate` table.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"          # default
+//! public_url = "https://bot.example.com"  # how providers reach us (signatures, callbacks)
+//! max_body_bytes = 1048576           # 413 above (default 1 MiB)
+//! request_timeout = "10s"            # a webhook not stored by then is answered 503
+//! max_in_flight = 512                # webhooks in progress before shedding load with 503
+//! shutdown_grace = "10s"             # how long running handlers may finish on shutdown
+//!
+//! [store]
+//! url = "sqlite://switchboard.db"    # or "memory:"
+//! synchronous = "full"               # or "normal" (WAL: crash safe, not power-loss safe)
+//!
+//! [engine]
+//! workers = 16                       # conversations handled in parallel
+//! senders = 16                       # conversations sent to in parallel
+//! lease = "30s"                      # a crashed worker's event runs again after this
+//! handler_timeout = "20s"            # must be below `lease`
+//! handler_attempts = 5               # then the event is dead-lettered
+//! send_attempts = 8                  # then the message is dead-lettered
+//! backoff_base = "500ms"
+//! backoff_max = "5m"
+//! options_ttl = "24h"                # how long numbered options answer "2" → Action
+//! poll_interval = "200ms"
+//!
+//! [channels.support.rate]            # beside the adapter's own keys
+//! per_second = 20.0                  # the whole channel
+//! burst = 20
+//! per_conversation_per_second = 1.0
+//! per_conversation_burst = 3
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use switchboard_core::{Error, ErrorKind, Result};
+
+use crate::store::Synchronous;
+
+/// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like \"30s\" or \"250ms\""))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Secs(u64),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Text(s) => parse_duration(&s).map_err(serde::de::Error::custom),
+        Raw::Secs(n) => Ok(Duration::from_secs(n)),
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The public base URL providers call (no trailing slash); webhook URLs are
+    /// `{public_url}/webhooks/{channel}`.
+    pub public_url: Option<String>,
+    /// Largest accepted webhook body.
+    pub max_body_bytes: usize,
+    /// Longest a webhook may take to be stored before it is answered 503.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// Webhooks in progress at once; more are answered 503 at once.
+    pub max_in_flight: usize,
+    /// How long running handlers may finish after a shutdown signal.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            max_in_flight: 512,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// `sqlite://path.db` or `memory:`.
+    pub url: String,
+    /// SQLite `synchronous`.
+    pub synchronous: Synchronous,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://switchboard.db".to_owned(),
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+/// `[engine]`: workers, leases, retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Conversations handled in parallel.
+    pub workers: usize,
+    /// Conversations sent to in parallel.
+    pub senders: usize,
+    /// Lease on a claimed row.
+    #[serde(deserialize_with = "duration")]
+    pub lease: Duration,
+    /// Longest a handler may run (keep it below `lease`).
+    #[serde(deserialize_with = "duration")]
+    pub handler_timeout: Duration,
+    /// Handler runs before an event is dead-lettered.
+    pub handler_attempts: u32,
+    /// Send attempts before a message is dead-lettered.
+    pub send_attempts: u32,
+    /// First retry delay.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// How long degraded numbered options stay answerable.
+    #[serde(deserialize_with = "duration")]
+    pub options_ttl: Duration,
+    /// How often idle workers look for due retries and expired leases.
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 16,
+            senders: 16,
+            lease: Duration::from_secs(30),
+            handler_timeout: Duration::from_secs(20),
+            handler_attempts: 5,
+            send_attempts: 8,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
+            options_ttl: Duration::from_secs(24 * 3600),
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// `[channels.NAME.rate]`: outbound rate limits (GCRA via governor). Unset limits are off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RateConfig {
+    /// Sends per second on the whole channel.
+    pub per_second: Option<f64>,
+    /// Burst on the whole channel (default: 1).
+    pub burst: Option<u32>,
+    /// Sends per second to one conversation.
+    pub per_conversation_per_second: Option<f64>,
+    /// Burst to one conversation (default: 1).
+    pub per_conversation_burst: Option<u32>,
+}
+
+impl RateConfig {
+    /// Limits of `per_second` on the channel and `per_conversation` per conversation.
+    pub fn new(per_second: Option<f64>, per_conversation: Option<f64>) -> Self {
+        RateConfig {
+            per_second,
+            burst: None,
+            per_conversation_per_second: per_conversation,
+            per_conversation_burst: None,
+        }
+    }
+
+    /// Sets the channel burst.
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// Sets the per-conversation burst.
+    pub fn with_conversation_burst(mut self, burst: u32) -> Self {
+        self.per_conversation_burst = Some(burst);
+        self
+    }
+
+    /// The default when a channel sets nothing: 1 per second per conversation with a burst
+    /// of 3 (Slack's guidance; well under Messenger's and Twilio's limits), no channel limit.
+    pub fn conservative() -> Self {
+        RateConfig::new(None, Some(1.0)).with_conversation_burst(3)
+    }
+}
+
+/// The whole engine configuration (everything but the channels).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[engine]`.
+    pub engine: EngineConfig,
+}
+
+impl Config {
+    /// Reads `[server]`, `[store]` and `[engine]` from a parsed document; other top-level
+    /// tables except `[channels]` are errors.
+    pub fn from_document(doc: &toml::Table) -> Result<Self> {
+        for key in doc.keys() {
+            if !matches!(key.as_str(), "server" | "store" | "engine" | "channels") {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "unknown top-level table '{key}' (known: server, store, engine, channels)"
+                    ),
+                ));
+            }
+        }
+        let mut config = Config::default();
+        if let Some(v) = doc.get("server") {
+            config.server = section("server", v)?;
+        }
+        if let Some(v) = doc.get("store") {
+            config.store = section("store", v)?;
+        }
+        if let Some(v) = doc.get("engine") {
+            config.engine = section("engine", v)?;
+        }
+        if config.engine.handler_timeout >= config.engine.lease {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "engine: handler_timeout must be shorter than lease",
+            ));
+        }
+        Ok(config)
+    }
+}
+
+fn section<T: serde::de::DeserializeOwned>(name: &str, v: &toml::Value) -> Result<T> {
+    T::deserialize(v.clone())
+        .map_err(|e| Error::new(ErrorKind::InvalidConfig, format!("{name}: {}", e.message())))
+}
+
+/// Reads a channel's `rate` table (already taken out of the channel table).
+pub(crate) fn rate_from(channel: &str, v: Option<toml::Value>) -> Result<RateConfig> {
+    let Some(v) = v else {
+        return Ok(RateConfig::conservative());
+    };
+    let rate: RateConfig = RateConfig::deserialize(v)
+        .map_err(|e| Error::config(channel, format_args!("key 'rate': {}", e.message())))?;
+    for r in [rate.per_second, rate.per_conversation_per_second]
+        .into_iter()
+        .flatten()
+    {
+        if !(r.is_finite() && r > 0.0) {
+            return Err(Error::config(channel, "key 'rate': rates must be positive"));
+        }
+    }
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5 weeks").is_err());
+    }
+
+    #[test]
+    fn sections_and_unknown_keys() {
+        let doc: toml::Table = "[server]\nlisten = '127.0.0.1:9000'\nmax_body_bytes = 10\n[engine]\nlease = '5s'\nhandler_timeout = '1s'"
+            .parse()
+            .unwrap();
+        let c = Config::from_document(&doc).unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.server.max_body_bytes, 10);
+        assert_eq!(c.engine.lease, Duration::from_secs(5));
+        let bad: toml::Table = "[server]\nlistn = 'x'".parse().unwrap();
+        let err = Config::from_document(&bad).unwrap_err().to_string();
+        assert!(err.contains("server: unknown field `listn`"), "{err}");
+        let bad: toml::Table = "[engine]\nlease = '1s'\nhandler_timeout = '2s'"
+            .parse()
+            .unwrap();
+        assert!(Config::from_document(&bad).is_err());
+        let bad: toml::Table = "[srever]\n".parse().unwrap();
+        assert!(Config::from_document(&bad).is_err());
+    }
+
+    #[test]
+    fn rates() {
+        let v: toml::Value = toml::Value::Table(
+            "per_second = 2.0\nper_conversation_burst = 4"
+                .parse()
+                .unwrap(),
+        );
+        let r = rate_from("sms", Some(v)).unwrap();
+        assert_eq!(r.per_second, Some(2.0));
+        assert_eq!(r.per_conversation_burst, Some(4));
+        assert_eq!(rate_from("sms", None).unwrap(), RateConfig::conservative());
+        let bad = toml::Value::Table("per_secnd = 1.0".parse().unwrap());
+        let err = rate_from("sms", Some(bad)).unwrap_err().to_string();
+        assert!(err.contains("channels.sms: key 'rate'"), "{err}");
+    }
+}

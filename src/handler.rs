@@ -1,0 +1,211 @@
+//! Application handlers and the context they receive.
+//!
+//! A handler is an async closure `|ctx: Context| async move { … Ok(()) }`. What it sends with
+//! [`Context::reply`] / [`Context::send`] and the state it writes with
+//! [`Context::set_state`] are buffered and committed *with* the inbox row's completion, in one
+//! transaction: a handler that fails, times out or dies with the process leaves nothing behind,
+//! and runs again. Handlers should therefore keep other side effects idempotent, keyed by
+//! [`Context::idempotency_key`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, OutboundMessage, Result};
+
+use crate::store::{Completion, NewOutbound, Store, conversation_key};
+
+/// The error a handler returns; any error type converts into it with `?`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a handler returns.
+pub type HandlerResult = std::result::Result<(), BoxError>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'static>>;
+
+/// A registered handler.
+#[derive(Clone)]
+pub(crate) struct Handler(Arc<dyn Fn(Context) -> BoxFuture + Send + Sync>);
+
+impl Handler {
+    pub(crate) fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        Handler(Arc::new(move |ctx| Box::pin(f(ctx))))
+    }
+
+    pub(crate) fn call(&self, ctx: Context) -> BoxFuture {
+        (self.0)(ctx)
+    }
+}
+
+/// The handlers of an engine: one for messages, one for actions, one for everything else
+/// (and for messages or actions when their own handler is not set).
+#[derive(Clone, Default)]
+pub(crate) struct Handlers {
+    pub(crate) message: Option<Handler>,
+    pub(crate) action: Option<Handler>,
+    pub(crate) event: Option<Handler>,
+}
+
+impl Handlers {
+    pub(crate) fn for_event(&self, event: &InboundEvent) -> Option<&Handler> {
+        let specific = match event.kind.name() {
+            "message" => self.message.as_ref(),
+            "action" => self.action.as_ref(),
+            _ => None,
+        };
+        specific.or(self.event.as_ref())
+    }
+}
+
+#[derive(Default)]
+struct Buffer {
+    outbox: Vec<(ConversationRef, OutboundMessage)>,
+    state: Option<Option<serde_json::Value>>,
+}
+
+/// What a handler gets: the event, and ways to answer that commit with its completion.
+#[derive(Clone)]
+pub struct Context {
+    event: Arc<InboundEvent>,
+    attempt: u32,
+    key: Arc<str>,
+    store: Arc<dyn Store>,
+    channels: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    buffer: Arc<Mutex<Buffer>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("event", &self.event.id)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+impl Context {
+    pub(crate) fn new(
+        event: InboundEvent,
+        attempt: u32,
+        store: Arc<dyn Store>,
+        channels: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    ) -> Self {
+        let key = format!("{}:{}", event.conversation.channel, event.id);
+        Context {
+            event: Arc::new(event),
+            attempt,
+            key: key.into(),
+            store,
+            channels,
+            buffer: Arc::default(),
+        }
+    }
+
+    fn buffer(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buffer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The event being handled.
+    pub fn event(&self) -> &InboundEvent {
+        &self.event
+    }
+
+    /// Where the event happened (replies go here).
+    pub fn conversation(&self) -> &ConversationRef {
+        &self.event.conversation
+    }
+
+    /// `"{channel}:{event id}"`: the same on every run of this event, so side effects keyed by
+    /// it happen once. Replies get `"{key}:{index}"` as their outbox idempotency key.
+    pub fn idempotency_key(&self) -> &str {
+        &self.key
+    }
+
+    /// Which run of the handler this is for this event (1 on the first).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Queues a reply into the event's conversation (and thread, if any).
+    pub fn reply(&self, message: OutboundMessage) -> Result<()> {
+        self.send(self.event.conversation.clone(), message)
+    }
+
+    /// Queues a plain markdown text reply.
+    pub fn reply_text(&self, text: impl Into<String>) -> Result<()> {
+        self.reply(OutboundMessage::text(text)?)
+    }
+
+    /// Queues a message to any conversation on any configured channel.
+    pub fn send(&self, to: ConversationRef, message: OutboundMessage) -> Result<()> {
+        message.validate()?;
+        if !(self.channels)(to.channel.as_str()) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no channel named '{}'", to.channel),
+            ));
+        }
+        self.buffer().outbox.push((to, message));
+        Ok(())
+    }
+
+    /// The conversation's state: what the last successful handler stored (or what this run
+    /// set), deserialized into `T`.
+    pub async fn state<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        let pending = self.buffer().state.clone();
+        let value = match pending {
+            Some(v) => v,
+            None => {
+                self.store
+                    .get_state(&conversation_key(&self.event.conversation))
+                    .await?
+            }
+        };
+        value
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| Error::new(ErrorKind::InvalidMessage, format!("state: {e}")))
+    }
+
+    /// Sets the conversation's state (committed when the handler succeeds).
+    pub fn set_state<T: Serialize>(&self, value: &T) -> Result<()> {
+        let v = serde_json::to_value(value)
+            .map_err(|e| Error::new(ErrorKind::InvalidMessage, format!("state: {e}")))?;
+        self.buffer().state = Some(Some(v));
+        Ok(())
+    }
+
+    /// Deletes the conversation's state (when the handler succeeds).
+    pub fn clear_state(&self) {
+        self.buffer().state = Some(None);
+    }
+
+    /// Everything the handler queued, with outbox keys.
+    pub(crate) fn completion(&self) -> Completion {
+        let mut b = self.buffer();
+        let outbox = b
+            .outbox
+            .drain(..)
+            .enumerate()
+            .map(|(i, (to, mut message))| {
+                let key = format!("{}:{i}", self.key);
+                message.idempotency_key = Some(key.clone());
+                NewOutbound { key, to, message }
+            })
+            .collect();
+        let state = b
+            .state
+            .take()
+            .map(|v| vec![(conversation_key(&self.event.conversation), v)])
+            .unwrap_or_default();
+        Completion { outbox, state }
+    }
+}

@@ -1,0 +1,187 @@
+//! Counters and histograms of the engine, served at `GET /metrics` in the Prometheus text
+//! (OpenMetrics) format by `prometheus-client`. One registry per engine, no globals.
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `switchboard_webhooks_received_total` | channel |
+//! | `switchboard_events_received_total` | channel |
+//! | `switchboard_events_duplicate_total` | channel |
+//! | `switchboard_webhooks_rejected_total` | channel, reason |
+//! | `switchboard_events_handled_total` | channel |
+//! | `switchboard_handler_failures_total` | channel |
+//! | `switchboard_messages_sent_total` | channel |
+//! | `switchboard_send_retries_total` | channel |
+//! | `switchboard_dead_letters_total` | kind (inbound, outbound) |
+//! | `switchboard_ack_latency_seconds` | channel |
+//! | `switchboard_send_latency_seconds` | channel |
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms … ~1.6 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+/// The engine's metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    webhooks: Family<Labels, Counter>,
+    received: Family<Labels, Counter>,
+    duplicates: Family<Labels, Counter>,
+    rejected: Family<Labels, Counter>,
+    handled: Family<Labels, Counter>,
+    handler_failures: Family<Labels, Counter>,
+    sent: Family<Labels, Counter>,
+    retried: Family<Labels, Counter>,
+    dead: Family<Labels, Counter>,
+    ack_latency: HistogramFamily,
+    send_latency: HistogramFamily,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn ch(channel: &str) -> Labels {
+    vec![("channel", channel.to_owned())]
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let m = Metrics {
+            webhooks: Family::default(),
+            received: Family::default(),
+            duplicates: Family::default(),
+            rejected: Family::default(),
+            handled: Family::default(),
+            handler_failures: Family::default(),
+            sent: Family::default(),
+            retried: Family::default(),
+            dead: Family::default(),
+            ack_latency: Family::new_with_constructor(latency_histogram),
+            send_latency: Family::new_with_constructor(latency_histogram),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "webhooks_received",
+            "Webhook requests accepted",
+            m.webhooks.clone(),
+        );
+        registry.register(
+            "events_received",
+            "Events stored in the inbox",
+            m.received.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Events already in the inbox",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "webhooks_rejected",
+            "Webhooks refused, by reason",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "events_handled",
+            "Events handled successfully",
+            m.handled.clone(),
+        );
+        registry.register(
+            "handler_failures",
+            "Handler runs that failed",
+            m.handler_failures.clone(),
+        );
+        registry.register(
+            "messages_sent",
+            "Outbox rows accepted by the provider",
+            m.sent.clone(),
+        );
+        registry.register(
+            "send_retries",
+            "Send attempts scheduled again",
+            m.retried.clone(),
+        );
+        registry.register("dead_letters", "Rows given up, by kind", m.dead.clone());
+        registry.register(
+            "ack_latency_seconds",
+            "Webhook arrival to answer",
+            m.ack_latency.clone(),
+        );
+        registry.register(
+            "send_latency_seconds",
+            "Duration of one provider send",
+            m.send_latency.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub(crate) fn webhook(&self, channel: &str) {
+        self.webhooks.get_or_create(&ch(channel)).inc();
+    }
+    pub(crate) fn received(&self, channel: &str, new: u64, duplicates: u64) {
+        self.received.get_or_create(&ch(channel)).inc_by(new);
+        self.duplicates
+            .get_or_create(&ch(channel))
+            .inc_by(duplicates);
+    }
+    pub(crate) fn rejected(&self, channel: &str, reason: &str) {
+        self.rejected
+            .get_or_create(&vec![
+                ("channel", channel.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+    pub(crate) fn handled(&self, channel: &str) {
+        self.handled.get_or_create(&ch(channel)).inc();
+    }
+    pub(crate) fn handler_failed(&self, channel: &str) {
+        self.handler_failures.get_or_create(&ch(channel)).inc();
+    }
+    pub(crate) fn sent(&self, channel: &str, took: Duration) {
+        self.sent.get_or_create(&ch(channel)).inc();
+        self.send_latency
+            .get_or_create(&ch(channel))
+            .observe(took.as_secs_f64());
+    }
+    pub(crate) fn send_failed(&self, channel: &str, took: Duration) {
+        self.send_latency
+            .get_or_create(&ch(channel))
+            .observe(took.as_secs_f64());
+    }
+    pub(crate) fn retried(&self, channel: &str) {
+        self.retried.get_or_create(&ch(channel)).inc();
+    }
+    pub(crate) fn dead_lettered(&self, kind: &'static str) {
+        self.dead
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .inc();
+    }
+    pub(crate) fn ack(&self, channel: &str, took: Duration) {
+        self.ack_latency
+            .get_or_create(&ch(channel))
+            .observe(took.as_secs_f64());
+    }
+
+    /// The text exposition.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,479 @@
+//! `Switchboard`: the engine value, its builder, and the handle of a running server.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use switchboard_core::{
+    Adapter, ChannelName, ChannelTable, ConversationRef, Env, Error, ErrorKind, Registry,
+    RenderPolicy, Result,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, RateConfig, rate_from};
+use crate::handler::{Context, Handler, HandlerResult, Handlers};
+use crate::metrics::Metrics;
+use crate::ratelimit::ChannelLimits;
+use crate::store::{DeadLetter, MemoryStore, SqliteStore, Store, StoreStats, conversation_key};
+
+/// Engine-side settings of one channel (the adapter's own keys live in the adapter).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct ChannelSettings {
+    /// Outbound rate limits.
+    pub rate: RateConfig,
+    /// The render policy, used to find the numbered options a message degrades to.
+    pub render: RenderPolicy,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        ChannelSettings {
+            rate: RateConfig::conservative(),
+            render: RenderPolicy::default(),
+        }
+    }
+}
+
+impl ChannelSettings {
+    /// Settings with these rate limits.
+    pub fn with_rate(mut self, rate: RateConfig) -> Self {
+        self.rate = rate;
+        self
+    }
+
+    /// Settings with this render policy.
+    pub fn with_render(mut self, render: RenderPolicy) -> Self {
+        self.render = render;
+        self
+    }
+}
+
+pub(crate) struct ChannelEntry {
+    pub(crate) adapter: Arc<dyn Adapter>,
+    pub(crate) settings: ChannelSettings,
+    pub(crate) limits: ChannelLimits,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) channels: HashMap<String, ChannelEntry>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) handlers: Handlers,
+    pub(crate) metrics: Metrics,
+    pub(crate) inbox_ready: Notify,
+    pub(crate) outbox_ready: Notify,
+}
+
+impl Inner {
+    pub(crate) fn context(self: &Arc<Self>, item: &crate::store::InboxItem) -> Context {
+        let me = Arc::downgrade(self);
+        Context::new(
+            item.event.clone(),
+            item.attempts,
+            self.store.clone(),
+            Arc::new(move |name| me.upgrade().is_some_and(|i| i.channels.contains_key(name))),
+        )
+    }
+}
+
+/// Builds a [`Switchboard`]: channels (from a config file or adapters), a store, handlers.
+#[must_use]
+pub struct SwitchboardBuilder {
+    config: Config,
+    registry: Registry,
+    tables: Vec<(ChannelTable, ChannelSettings)>,
+    adapters: Vec<(Arc<dyn Adapter>, ChannelSettings)>,
+    store: Option<Arc<dyn Store>>,
+    handlers: Handlers,
+}
+
+impl std::fmt::Debug for SwitchboardBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwitchboardBuilder")
+            .field("config", &self.config)
+            .field("registry", &self.registry)
+            .field("channels", &(self.tables.len() + self.adapters.len()))
+            .finish()
+    }
+}
+
+impl Default for SwitchboardBuilder {
+    fn default() -> Self {
+        SwitchboardBuilder::new()
+    }
+}
+
+impl SwitchboardBuilder {
+    /// An empty builder: default config, the default registry, a memory store unless the
+    /// config or [`store`](Self::store) says otherwise.
+    pub fn new() -> Self {
+        SwitchboardBuilder {
+            config: Config::default(),
+            registry: crate::registry(),
+            tables: Vec::new(),
+            adapters: Vec::new(),
+            store: None,
+            handlers: Handlers::default(),
+        }
+    }
+
+    /// Parses a whole config document (`[server]`, `[store]`, `[engine]`, `[channels.*]`),
+    /// substituting `${ENV}` from `env`. Adapters are built by [`build`](Self::build), so a
+    /// custom [`registry`](Self::registry) set afterwards still applies.
+    pub fn from_config_str(text: &str, env: &Env) -> Result<Self> {
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::new(ErrorKind::InvalidConfig, format!("config: {}", e.message()))
+        })?;
+        let config = Config::from_document(&doc)?;
+        let mut b = SwitchboardBuilder::new().config(config);
+        for mut table in ChannelTable::parse_all(&doc, env)? {
+            let rate_table = table.take("rate");
+            let rate = rate_from(table.channel().as_str(), rate_table)?;
+            let render = table.clone().render_policy()?;
+            if let Some(base) = &b.config.server.public_url {
+                let url = format!(
+                    "{}/webhooks/{}",
+                    base.trim_end_matches('/'),
+                    table.channel()
+                );
+                table = table.with_public_webhook_url(url);
+            }
+            b.tables.push((table, ChannelSettings { rate, render }));
+        }
+        Ok(b)
+    }
+
+    /// Replaces the engine configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the registry used to build channels from config tables.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Adds a channel served by an adapter built in code, with default settings.
+    pub fn channel(self, adapter: Arc<dyn Adapter>) -> Self {
+        self.channel_with(adapter, ChannelSettings::default())
+    }
+
+    /// Adds a channel served by an adapter built in code.
+    pub fn channel_with(mut self, adapter: Arc<dyn Adapter>, settings: ChannelSettings) -> Self {
+        self.adapters.push((adapter, settings));
+        self
+    }
+
+    /// Uses this store instead of the one `[store] url` names.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The handler for `Message` events.
+    pub fn on_message<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.message = Some(Handler::new(f));
+        self
+    }
+
+    /// The handler for `Action` events (buttons, quick replies, and numbered text options
+    /// answered by number or label).
+    pub fn on_action<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.action = Some(Handler::new(f));
+        self
+    }
+
+    /// The handler for every other event (and for messages/actions without their own handler).
+    pub fn on_event<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.event = Some(Handler::new(f));
+        self
+    }
+
+    /// Builds the adapters, opens the store and recovers it.
+    pub async fn build(self) -> Result<Switchboard> {
+        let mut channels = HashMap::new();
+        let mut add = |adapter: Arc<dyn Adapter>, settings: ChannelSettings| -> Result<()> {
+            let name = adapter.info().channel.as_str().to_owned();
+            if channels.contains_key(&name) {
+                return Err(Error::config(&name, "channel defined twice"));
+            }
+            let limits = ChannelLimits::new(&settings.rate);
+            channels.insert(
+                name,
+                ChannelEntry {
+                    adapter,
+                    settings,
+                    limits,
+                },
+            );
+            Ok(())
+        };
+        for (table, settings) in self.tables {
+            add(self.registry.build(table)?, settings)?;
+        }
+        for (adapter, settings) in self.adapters {
+            add(adapter, settings)?;
+        }
+        let store: Arc<dyn Store> = match self.store {
+            Some(s) => s,
+            None => open_store(&self.config).await?,
+        };
+        store.recover().await?;
+        Ok(Switchboard {
+            inner: Arc::new(Inner {
+                config: self.config,
+                channels,
+                store,
+                handlers: self.handlers,
+                metrics: Metrics::new(),
+                inbox_ready: Notify::new(),
+                outbox_ready: Notify::new(),
+            }),
+        })
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.store.url.as_str();
+    if url == "memory:" {
+        Ok(Arc::new(MemoryStore::new()))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            SqliteStore::connect_with(url, config.store.synchronous).await?,
+        ))
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidConfig,
+            format!("store: url {url:?} is not supported (use sqlite://PATH or memory:)"),
+        ))
+    }
+}
+
+/// The engine: channels, a store, handlers, and the server, workers and sender that run them.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Switchboard {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Switchboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.inner.channels.keys().collect();
+        names.sort();
+        f.debug_struct("Switchboard")
+            .field("channels", &names)
+            .field("store", &self.inner.store)
+            .finish()
+    }
+}
+
+impl Switchboard {
+    /// A builder.
+    pub fn builder() -> SwitchboardBuilder {
+        SwitchboardBuilder::new()
+    }
+
+    /// A builder from a TOML config file, with `${ENV}` from the process environment.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<SwitchboardBuilder> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!("config {}: {e}", path.display()),
+            )
+        })?;
+        SwitchboardBuilder::from_config_str(&text, &Env::process())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The adapter serving a channel.
+    pub fn adapter(&self, channel: &ChannelName) -> Option<&Arc<dyn Adapter>> {
+        self.inner
+            .channels
+            .get(channel.as_str())
+            .map(|c| &c.adapter)
+    }
+
+    /// Events and messages the engine gave up on, oldest first.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.inner.store.dead_letters(limit).await
+    }
+
+    /// Row counts of the store.
+    pub async fn stats(&self) -> Result<StoreStats> {
+        self.inner.store.stats().await
+    }
+
+    /// A conversation's application state, outside a handler.
+    pub async fn state(&self, conversation: &ConversationRef) -> Result<Option<serde_json::Value>> {
+        self.inner
+            .store
+            .get_state(&conversation_key(conversation))
+            .await
+    }
+
+    /// The metrics in the Prometheus text format (what `GET /metrics` serves).
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.encode()
+    }
+
+    /// The HTTP routes (webhooks, health, metrics) without workers: for embedding into an
+    /// existing axum application. Events are stored; call [`start_workers`](Self::start_workers)
+    /// somewhere to handle them.
+    pub fn router(&self) -> axum::Router {
+        crate::server::router(self.inner.clone())
+    }
+
+    /// Starts workers and the sender without a server; stop them with the returned handle.
+    pub fn start_workers(&self) -> Workers {
+        let (tx, rx) = watch::channel(false);
+        let worker = tokio::spawn(crate::worker::run(self.inner.clone(), rx.clone()));
+        let sender = tokio::spawn(crate::sender::run(self.inner.clone(), rx));
+        Workers {
+            stop: tx,
+            tasks: vec![worker, sender],
+        }
+    }
+
+    /// Serves on `listener` with workers and the sender until `shutdown` completes, then stops
+    /// gracefully: no new connections, in-flight requests finish, running handlers get
+    /// `server.shutdown_grace`, the rest stays in the inbox.
+    pub async fn run(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let workers = self.start_workers();
+        let router = self.router();
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        workers.stop().await;
+        served.map_err(|e| Error::new(ErrorKind::Transport, format!("server: {e}")).with_source(e))
+    }
+
+    /// Binds `server.listen` and serves until SIGINT or SIGTERM.
+    pub async fn serve(&self) -> Result<()> {
+        let listen = self.inner.config.server.listen;
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            Error::new(ErrorKind::Transport, format!("bind {listen}: {e}")).with_source(e)
+        })?;
+        tracing::info!(%listen, "switchboard listening");
+        self.run(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` in a background task; the handle stops it.
+    pub fn start(&self, listener: TcpListener) -> Result<Running> {
+        let addr = listener.local_addr().map_err(|e| {
+            Error::new(ErrorKind::Transport, format!("listener: {e}")).with_source(e)
+        })?;
+        let (tx, mut rx) = watch::channel(false);
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            me.run(listener, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        Ok(Running {
+            addr,
+            stop: tx,
+            task,
+        })
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Running workers and sender.
+#[derive(Debug)]
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops claiming; waits for running handlers and sends (up to the shutdown grace).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A server started with [`Switchboard::start`].
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl Running {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{addr}`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops gracefully and waits.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        self.task
+            .await
+            .map_err(|e| Error::new(ErrorKind::Transport, format!("server task: {e}")))?
+    }
+}

@@ -1,0 +1,184 @@
+//! Workers: claim inbox rows (heads of conversations, with a lease), run the handler, and
+//! complete, retry or dead-letter. One event at a time per conversation (the store only hands
+//! out heads), up to `engine.workers` conversations in parallel.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use switchboard_core::InboundEvent;
+use switchboard_core::model::{ActionEvent, ActionSource, EventKind};
+use switchboard_core::render::match_option;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::backoff;
+use crate::store::{InboxItem, conversation_key};
+use crate::switchboard::Inner;
+
+pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let capacity = inner.config.engine.workers.max(1);
+    let mut running = JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let free = capacity - running.len();
+        let mut claimed = 0;
+        if free > 0 {
+            match inner
+                .store
+                .claim_inbox(SystemTime::now(), inner.config.engine.lease, free)
+                .await
+            {
+                Ok(items) => {
+                    claimed = items.len();
+                    for item in items {
+                        running.spawn(process(inner.clone(), item));
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "claiming inbox rows failed"),
+            }
+        }
+        if claimed > 0 && claimed == free {
+            // Saturated or more may be waiting: wait for a slot.
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        if claimed > 0 {
+            continue;
+        }
+        tokio::select! {
+            () = inner.inbox_ready.notified() => {}
+            () = tokio::time::sleep(inner.config.engine.poll_interval) => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = stop.changed() => {}
+        }
+    }
+    drain(running, inner.config.server.shutdown_grace).await;
+}
+
+/// Lets running tasks finish up to `grace`, then aborts the rest (their leases bring them back).
+pub(crate) async fn drain(mut running: JoinSet<()>, grace: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, running.join_next()).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!(
+                    left = running.len(),
+                    "shutdown grace over; leaving rows leased"
+                );
+                running.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+/// A text answer to numbered options becomes the option's Action.
+async fn translate_options(inner: &Inner, event: &mut InboundEvent) {
+    let Some(text) = event.text() else { return };
+    let key = conversation_key(&event.conversation);
+    let options = match inner.store.get_options(&key, SystemTime::now()).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading degraded options failed");
+            return;
+        }
+    };
+    if let Some(o) = match_option(text, &options) {
+        let original = match o.source {
+            ActionSource::QuickReply => ActionSource::QuickReply,
+            _ => ActionSource::Button,
+        };
+        tracing::debug!(payload = %o.payload, ?original, "text answer matched a degraded option");
+        event
+            .attributes
+            .insert("switchboard.original_text".to_owned(), text.to_owned());
+        event.kind = EventKind::Action(
+            ActionEvent::new(o.payload.clone(), ActionSource::TextOption)
+                .with_label(o.label.clone()),
+        );
+    }
+}
+
+async fn process(inner: Arc<Inner>, mut item: InboxItem) {
+    let channel = item.event.conversation.channel.as_str().to_owned();
+    let span = tracing::info_span!(
+        "event",
+        channel = %channel,
+        conversation = %item.event.conversation.conversation,
+        event_id = %item.event.id,
+        kind = item.event.kind.name(),
+        attempt = item.attempts,
+    );
+    async move {
+        if let EventKind::Delivery(d) = &item.event.kind {
+            if let Err(e) = inner
+                .store
+                .record_delivery(&item.event.conversation.channel, &d.messages, d.status)
+                .await
+            {
+                tracing::warn!(error = %e, "recording delivery status failed");
+            }
+        }
+        translate_options(&inner, &mut item.event).await;
+        let ctx = inner.context(&item);
+        let result = match inner.handlers.for_event(&item.event) {
+            None => Ok(()),
+            Some(h) => {
+                match tokio::time::timeout(inner.config.engine.handler_timeout, h.call(ctx.clone()))
+                    .await
+                {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err("handler timed out".to_owned()),
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                let completion = ctx.completion();
+                let replies = completion.outbox.len();
+                match inner.store.complete_inbox(item.lease, completion).await {
+                    Ok(true) => {
+                        inner.metrics.handled(&channel);
+                        tracing::debug!(replies, "handled");
+                        if replies > 0 {
+                            inner.outbox_ready.notify_one();
+                        }
+                    }
+                    Ok(false) => tracing::warn!("lease lost before completion; another run owns it"),
+                    Err(e) => tracing::error!(error = %e, "completing the event failed; it will run again"),
+                }
+            }
+            Err(error) => {
+                inner.metrics.handler_failed(&channel);
+                let cfg = &inner.config.engine;
+                if item.attempts >= cfg.handler_attempts {
+                    tracing::error!(%error, "handler failed; dead-lettering the event");
+                    match inner.store.dead_letter_inbox(item.lease, &error).await {
+                        Ok(true) => inner.metrics.dead_lettered("inbound"),
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
+                    }
+                } else {
+                    let delay = backoff::delay(item.attempts, cfg.backoff_base, cfg.backoff_max);
+                    tracing::warn!(%error, ?delay, "handler failed; will retry");
+                    if let Err(e) = inner
+                        .store
+                        .retry_inbox(item.lease, &error, SystemTime::now() + delay)
+                        .await
+                    {
+                        tracing::error!(error = %e, "scheduling the retry failed");
+                    }
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}

@@ -1,0 +1,489 @@
+//! The engine over real HTTP on 127.0.0.1 with the core MemoryAdapter.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use switchboard::core::memory::{MemoryInbound, faults};
+use switchboard::store::{DeadLetterKind, OutboxState};
+use switchboard::{
+    ChannelSettings, Config, ConversationRef, MemoryStore, OutboundMessage, RateConfig, Switchboard,
+};
+
+fn fast_config() -> Config {
+    let mut c = Config::default();
+    c.engine.poll_interval = Duration::from_millis(20);
+    c.engine.backoff_base = Duration::from_millis(20);
+    c.engine.backoff_max = Duration::from_millis(200);
+    c.server.max_body_bytes = 64 * 1024;
+    c
+}
+
+fn unlimited() -> ChannelSettings {
+    ChannelSettings::default().with_rate(RateConfig::default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_in_handler_reply_out() {
+    let mem = memory("mem");
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .on_message(|ctx| async move {
+            let text = ctx.event().text().unwrap_or_default().to_owned();
+            let n: u32 = ctx.state().await?.unwrap_or(0);
+            ctx.set_state(&(n + 1))?;
+            ctx.reply_text(format!("echo {text} #{}", n + 1))?;
+            Ok(())
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+    for (i, text) in ["hello", "again"].iter().enumerate() {
+        let req = mem.signed_request(&url, &[inbound(&format!("ev{i}"), "C1", text)]);
+        let resp = post(&client, &url, &req).await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 2 }).await);
+    let sent = mem.sent();
+    assert_eq!(sent[0].text, "echo hello #1");
+    assert_eq!(sent[1].text, "echo again #2");
+    assert_eq!(sent[0].idempotency_key.as_deref(), Some("mem:ev0:0"));
+    assert_eq!(sent[0].to, ConversationRef::parse("mem", "C1").unwrap());
+    assert_eq!(
+        sb.state(&ConversationRef::parse("mem", "C1").unwrap())
+            .await
+            .unwrap(),
+        Some(serde_json::json!(2))
+    );
+    // Health, readiness and metrics.
+    let health = client
+        .get(format!("{}/healthz", running.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = client
+        .get(format!("{}/readyz", running.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = client
+        .get(format!("{}/metrics", running.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_events_received_total{channel=\"mem\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_messages_sent_total{channel=\"mem\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_ack_latency_seconds_count{channel=\"mem\"} 2"),
+        "{metrics}"
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_storm_runs_the_handler_once() {
+    let mem = memory("mem");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .on_message(move |ctx| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                ctx.reply_text("once")?;
+                Ok(())
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+    let req = mem.signed_request(&url, &[inbound("same-event", "C1", "hi")]);
+    let (a, b) = tokio::join!(post(&client, &url, &req), post(&client, &url, &req));
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    for _ in 0..2 {
+        assert_eq!(post(&client, &url, &req).await.status(), 200);
+    }
+    assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(mem.sent().len(), 1);
+    let metrics = sb.metrics_text();
+    assert!(
+        metrics.contains("switchboard_events_duplicate_total{channel=\"mem\"} 3"),
+        "{metrics}"
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_never_reaches_a_handler() {
+    let mem = memory("mem");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .on_event(move |_ctx| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+
+    // Wrong signature → 401.
+    let mut req = mem.signed_request(&url, &[inbound("e1", "C1", "hi")]);
+    req.headers
+        .insert("x-memory-signature", "v1=00".parse().unwrap());
+    assert_eq!(post(&client, &url, &req).await.status(), 401);
+    // No signature → 401.
+    let resp = client.post(&url).body("[]").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    // Oversized body → 413.
+    let big = "x".repeat(100 * 1024);
+    let req = mem.signed_request(&url, &[inbound("e2", "C1", &big)]);
+    assert_eq!(post(&client, &url, &req).await.status(), 413);
+    // Well signed but malformed → 400.
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = b"{not json";
+    let resp = client
+        .post(&url)
+        .header("x-memory-timestamp", ts.to_string())
+        .header("x-memory-signature", mem.signature(ts, body))
+        .body(&body[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Unknown channel → 404.
+    let other = format!("{}/webhooks/nope", running.url());
+    let req = mem.signed_request(&other, &[inbound("e3", "C1", "hi")]);
+    assert_eq!(post(&client, &other, &req).await.status(), 404);
+    // A handshake is answered and stores nothing.
+    let hs = client
+        .get(format!("{url}?challenge=abc123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hs.status(), 200);
+    assert_eq!(hs.text().await.unwrap(), "abc123");
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let stats = sb.stats().await.unwrap();
+    assert_eq!(stats.inbox_pending + stats.inbox_done, 0);
+    let metrics = sb.metrics_text();
+    assert!(
+        metrics.contains(
+            "switchboard_webhooks_rejected_total{channel=\"mem\",reason=\"bad_signature\"} 1"
+        ),
+        "{metrics}"
+    );
+    // A well-signed unknown event is stored as Other and reaches on_event.
+    let unknown = MemoryInbound {
+        id: "other-1".into(),
+        conversation: "C1".into(),
+        sender: "U1".into(),
+        event_type: Some("member_joined".into()),
+        ..Default::default()
+    };
+    let req = mem.signed_request(&url, &[unknown]);
+    assert_eq!(post(&client, &url, &req).await.status(), 200);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            calls.load(Ordering::SeqCst) == 1
+        })
+        .await
+    );
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_storm_sends_everything_once_within_the_rate() {
+    let mem = memory("mem");
+    let timed = Timed::new(mem.clone());
+    // The provider answers 429 with Retry-After for a while.
+    for _ in 0..6 {
+        mem.fail_next(faults::rate_limited(Duration::from_millis(150)));
+    }
+    let per_conv = 10.0;
+    let channel_rate = 20.0;
+    let settings = ChannelSettings::default().with_rate(
+        RateConfig::new(Some(channel_rate), Some(per_conv))
+            .with_burst(2)
+            .with_conversation_burst(1),
+    );
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(timed.clone()), settings)
+        .on_message(|ctx| async move {
+            let text = ctx.event().text().unwrap_or_default().to_owned();
+            ctx.reply_text(format!("re {text}"))?;
+            Ok(())
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let conv = format!("C{}", i % 3);
+        let text = format!("{conv}-{i:02}");
+        expected.push(format!("re {text}"));
+        let req = mem.signed_request(&url, &[inbound(&format!("e{i}"), &conv, &text)]);
+        assert_eq!(post(&client, &url, &req).await.status(), 200);
+    }
+    assert!(
+        eventually(Duration::from_secs(15), || async { mem.sent().len() >= 20 }).await,
+        "sent {}",
+        mem.sent().len()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent: Vec<String> = mem.sent().into_iter().map(|s| s.text).collect();
+    let mut sorted = sent.clone();
+    sorted.sort();
+    let mut exp = expected.clone();
+    exp.sort();
+    assert_eq!(sorted, exp, "everything sent exactly once");
+    for conv in ["C0", "C1", "C2"] {
+        let order: Vec<&String> = sent.iter().filter(|t| t.contains(conv)).collect();
+        let mut o = order.clone();
+        o.sort();
+        assert_eq!(order, o, "per-conversation order for {conv}");
+    }
+    // No more than the configured rate reached the provider in any window.
+    let times = timed.times.lock().unwrap().clone();
+    let window = Duration::from_millis(500);
+    let allowed = (channel_rate * window.as_secs_f64()).ceil() as usize + 2;
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < window)
+            .count();
+        assert!(
+            in_window <= allowed,
+            "{in_window} sends in {window:?} (allowed {allowed})"
+        );
+    }
+    let metrics = sb.metrics_text();
+    assert!(
+        metrics.contains("switchboard_send_retries_total{channel=\"mem\"} 6"),
+        "{metrics}"
+    );
+    assert!(sb.dead_letters(10).await.unwrap().is_empty());
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_and_permanent_failures_are_dead_lettered_not_resent() {
+    let mem = memory("mem");
+    mem.fail_next(faults::server_error());
+    mem.fail_next(faults::unknown_recipient());
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .on_message(|ctx| async move {
+            ctx.reply_text("a")?;
+            Ok(())
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+    for (i, conv) in ["C1", "C2", "C3"].iter().enumerate() {
+        let req = mem.signed_request(&url, &[inbound(&format!("e{i}"), conv, "x")]);
+        assert_eq!(post(&client, &url, &req).await.status(), 200);
+        // One at a time so the staged failures hit e0 and e1.
+        let n = i + 1;
+        assert!(eventually(Duration::from_secs(5), || async { mem.requests() == n }).await);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            sb.dead_letters(10).await.unwrap().len() == 2
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(mem.requests(), 3, "nothing was resent");
+    assert_eq!(mem.sent().len(), 1);
+    let dead = sb.dead_letters(10).await.unwrap();
+    assert!(dead.iter().all(|d| d.kind == DeadLetterKind::Outbound));
+    assert!(
+        dead[0].error.contains("may have been delivered"),
+        "{}",
+        dead[0].error
+    );
+    assert!(
+        dead[1].error.contains("unknown recipient"),
+        "{}",
+        dead[1].error
+    );
+    let st = sb.store().outbox_status("mem:e0:0").await.unwrap().unwrap();
+    assert_eq!(st.state, OutboxState::Dead);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_handlers_are_retried_then_dead_lettered_in_order() {
+    let mem = memory("mem");
+    let mut config = fast_config();
+    config.engine.handler_attempts = 3;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let sb = Switchboard::builder()
+        .config(config)
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .on_message(move |ctx| {
+            let s = s.clone();
+            async move {
+                let text = ctx.event().text().unwrap_or_default().to_owned();
+                s.lock().unwrap().push(format!("{text}@{}", ctx.attempt()));
+                if text == "poison" {
+                    return Err("cannot handle poison".into());
+                }
+                ctx.reply_text(format!("ok {text}"))?;
+                Ok(())
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+    let req = mem.signed_request(
+        &url,
+        &[inbound("p1", "C1", "poison"), inbound("p2", "C1", "after")],
+    );
+    assert_eq!(post(&client, &url, &req).await.status(), 200);
+    assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["poison@1", "poison@2", "poison@3", "after@1"],
+        "the conversation waits for its head"
+    );
+    let dead = sb.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, DeadLetterKind::Inbound);
+    assert_eq!(dead[0].key, "p1");
+    assert_eq!(dead[0].error, "cannot handle poison");
+    assert_eq!(dead[0].attempts, 3);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn degraded_options_come_back_as_actions() {
+    let caps = {
+        let mut c = switchboard::core::memory::default_capabilities();
+        c.max_buttons = 0;
+        c.max_quick_replies = 0;
+        c.markdown = switchboard::MarkdownDialect::Plain;
+        c
+    };
+    let mem = memory("mem").with_capabilities(caps);
+    let actions = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let a = actions.clone();
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .on_message(|ctx| async move {
+            let msg = OutboundMessage::builder()
+                .text("Pick a size")
+                .button("Small", "SIZE_S")
+                .button("Large cup", "SIZE_L")
+                .build()?;
+            ctx.reply(msg)?;
+            Ok(())
+        })
+        .on_action(move |ctx| {
+            let a = a.clone();
+            async move {
+                let ev = ctx.event();
+                let label = match &ev.kind {
+                    switchboard::EventKind::Action(act) => act.label.clone().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                a.lock()
+                    .unwrap()
+                    .push((ev.action_payload().unwrap_or_default().to_owned(), label));
+                Ok(())
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/mem", running.url());
+    let req = mem.signed_request(&url, &[inbound("q1", "C1", "menu")]);
+    assert_eq!(post(&client, &url, &req).await.status(), 200);
+    assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
+    let sent = &mem.sent()[0];
+    assert!(
+        sent.text.contains("1. Small  2. Large cup"),
+        "{}",
+        sent.text
+    );
+    for (i, answer) in ["2.", "large CUP", "1"].iter().enumerate() {
+        let req = mem.signed_request(&url, &[inbound(&format!("a{i}"), "C1", answer)]);
+        assert_eq!(post(&client, &url, &req).await.status(), 200);
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            actions.lock().unwrap().len() == 3
+        })
+        .await
+    );
+    assert_eq!(
+        *actions.lock().unwrap(),
+        [
+            ("SIZE_L".to_owned(), "Large cup".to_owned()),
+            ("SIZE_L".to_owned(), "Large cup".to_owned()),
+            ("SIZE_S".to_owned(), "Small".to_owned()),
+        ]
+    );
+    running.shutdown().await.unwrap();
+}
