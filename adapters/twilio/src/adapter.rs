@@ -107,7 +107,9 @@ impl Adapter for TwilioAdapter {
 
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
         let Some(url) = attachment.url.as_deref() else {
-            return Err(Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER));
+            return Err(
+                Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER)
+            );
         };
         let with_auth = is_twilio_host(&self.config, url);
         let (bytes, mime) = self.api.fetch_media(&self.config, url, with_auth).await?;
@@ -118,6 +120,10 @@ impl Adapter for TwilioAdapter {
     }
 
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
-        webhook::handle(&self.config.channel, self.config.auth_token.expose(), request)
+        webhook::handle(
+            &self.config.channel,
+            self.config.auth_token.expose(),
+            request,
+        )
     }
 }

@@ -106,7 +106,10 @@ impl Api {
     }
 }
 
-async fn read_resource(response: reqwest::Response, expected: StatusCode) -> Result<MessageResource> {
+async fn read_resource(
+    response: reqwest::Response,
+    expected: StatusCode,
+) -> Result<MessageResource> {
     let status = response.status();
     let retry_after = retry_after(response.headers());
     let body = response.bytes().await.map_err(|e| {
@@ -179,7 +182,10 @@ mod tests {
         .api_base_url("http://127.0.0.1:4010")
         .build()
         .unwrap();
-        assert!(is_twilio_host(&c, "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME"));
+        assert!(is_twilio_host(
+            &c,
+            "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME"
+        ));
         assert!(is_twilio_host(&c, "https://media.us1.twilio.com/x"));
         assert!(is_twilio_host(&c, "http://127.0.0.1:4010/media/1"));
         assert!(!is_twilio_host(&c, "http://127.0.0.1:4011/media/1"));
@@ -191,9 +197,15 @@ mod tests {
     #[test]
     fn retry_after_parses_seconds() {
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("2"),
+        );
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("soon"));
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("soon"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use switchboard_core::{ChannelName, ChannelTable, Error, Result, Secret};
 use switchboard_core::render::RenderPolicy;
+use switchboard_core::{ChannelName, ChannelTable, Error, Result, Secret};
 
 /// Twilio's production REST API.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
@@ -303,7 +303,9 @@ impl TwilioConfigBuilder {
                 _ => {
                     return Err(Error::config(
                         ch,
-                        format_args!("key 'status_callback': {cb:?} is not an absolute http(s) URL"),
+                        format_args!(
+                            "key 'status_callback': {cb:?} is not an absolute http(s) URL"
+                        ),
                     ));
                 }
             }
@@ -407,31 +409,64 @@ mod tests {
             ("", "missing key 'from'"),
             ("from = 'not a number!'", "key 'from'"),
             ("from = '+1555'\nauth_tokn = 'x'", "unknown key 'auth_tokn'"),
-            ("from = '+1555'\napi_key_sid = 'SKx'", "needs 'api_key_secret'"),
-            ("from = '+1555'\nmessaging_service_sid = 'MGx'", "key 'messaging_service_sid'"),
-            ("from = '+1555'\nstatus_callback = 'nope'", "key 'status_callback'"),
-            ("from = '+1555'\nsmart_encoding = 'yes'", "key 'smart_encoding'"),
+            (
+                "from = '+1555'\napi_key_sid = 'SKx'",
+                "needs 'api_key_secret'",
+            ),
+            (
+                "from = '+1555'\nmessaging_service_sid = 'MGx'",
+                "key 'messaging_service_sid'",
+            ),
+            (
+                "from = '+1555'\nstatus_callback = 'nope'",
+                "key 'status_callback'",
+            ),
+            (
+                "from = '+1555'\nsmart_encoding = 'yes'",
+                "key 'smart_encoding'",
+            ),
         ];
         for (extra, want) in cases {
             let err = TwilioConfig::from_table(table(extra)).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{extra}");
             let text = err.to_string();
-            assert!(text.contains("channels.sms") && text.contains(want), "{extra}: {text}");
+            assert!(
+                text.contains("channels.sms") && text.contains(want),
+                "{extra}: {text}"
+            );
         }
         let bad_sid = ChannelTable::from_toml_str(
             "sms",
             "provider = 'twilio'\naccount_sid = 'AC1'\nauth_token = 't'\nfrom = '+15550001111'",
         )
         .unwrap();
-        assert!(TwilioConfig::from_table(bad_sid).unwrap_err().to_string().contains("account_sid"));
+        assert!(
+            TwilioConfig::from_table(bad_sid)
+                .unwrap_err()
+                .to_string()
+                .contains("account_sid")
+        );
     }
 
     #[test]
     fn sender_addresses() {
-        for ok in ["+14155552345", "whatsapp:+14155238886", "12345", "MyShop", "Shop 24"] {
+        for ok in [
+            "+14155552345",
+            "whatsapp:+14155238886",
+            "12345",
+            "MyShop",
+            "Shop 24",
+        ] {
             assert!(is_sender_address(ok), "{ok}");
         }
-        for bad in ["14155552345x", "+0123", "whatsapp:123", "", "This is too long", "12"] {
+        for bad in [
+            "14155552345x",
+            "+0123",
+            "whatsapp:123",
+            "",
+            "This is too long",
+            "12",
+        ] {
             assert!(!is_sender_address(bad), "{bad}");
         }
         assert!(is_recipient_address("whatsapp:+886123456789"));

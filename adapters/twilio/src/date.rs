@@ -93,9 +93,15 @@ mod tests {
     #[test]
     fn round_trips_the_spec_example() {
         let t = parse_rfc2822("Thu, 24 Aug 2023 05:01:45 +0000").unwrap();
-        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_692_853_305);
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_692_853_305
+        );
         assert_eq!(format_rfc2822(t), "Thu, 24 Aug 2023 05:01:45 +0000");
-        assert_eq!(format_rfc2822(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            format_rfc2822(UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 +0000"
+        );
         let leap = parse_rfc2822("Thu, 29 Feb 2024 12:00:00 +0100").unwrap();
         assert_eq!(format_rfc2822(leap), "Thu, 29 Feb 2024 11:00:00 +0000");
         assert_eq!(parse_rfc2822("yesterday"), None);

@@ -93,7 +93,11 @@ pub(crate) fn transport_error(e: reqwest::Error) -> Error {
     } else if e.is_timeout() {
         (ErrorKind::Timeout, Retry::Ambiguous, "timed out")
     } else if e.is_builder() {
-        (ErrorKind::InvalidConfig, Retry::Never, "could not build request")
+        (
+            ErrorKind::InvalidConfig,
+            Retry::Never,
+            "could not build request",
+        )
     } else {
         // The request may have been written before the connection failed.
         (ErrorKind::Transport, Retry::Ambiguous, "request failed")
@@ -165,7 +169,11 @@ mod tests {
         assert!(e.message().contains("Authenticate"));
 
         let limited = br#"{"code":20429,"message":"Too Many Requests","status":429}"#;
-        let e = api_error(StatusCode::TOO_MANY_REQUESTS, limited, Some(Duration::from_secs(3)));
+        let e = api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            limited,
+            Some(Duration::from_secs(3)),
+        );
         assert_eq!((e.kind(), e.retry()), (RateLimited, Retry::Safe));
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
 
@@ -174,29 +182,78 @@ mod tests {
         assert_eq!(e.message(), "[HTTP 502] Failed to execute request");
         assert_eq!(e.provider_code(), Some("http_502"));
 
-        let e = api_error(StatusCode::NOT_FOUND, br#"{"message":"Not Found","code":20404}"#, None);
+        let e = api_error(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"Not Found","code":20404}"#,
+            None,
+        );
         assert_eq!(e.kind(), NotFound);
-        let e = api_error(StatusCode::FORBIDDEN, br#"{"code":12345,"message":"x"}"#, None);
+        let e = api_error(
+            StatusCode::FORBIDDEN,
+            br#"{"code":12345,"message":"x"}"#,
+            None,
+        );
         assert_eq!(e.kind(), PermissionDenied);
     }
 
     #[test]
     fn every_error_body_in_the_fixtures_maps() {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../tests/fixtures/api_error_responses.json")).unwrap();
+            serde_json::from_str(include_str!("../tests/fixtures/api_error_responses.json"))
+                .unwrap();
         // (case id, kind, provider code, message contains)
         let expect: &[(&str, ErrorKind, &str, &str)] = &[
-            ("err-legacy-20001-with-details", InvalidMessage, "20001", "Bad request"),
-            ("err-legacy-20001-java", InvalidMessage, "20001", "Bad request"),
+            (
+                "err-legacy-20001-with-details",
+                InvalidMessage,
+                "20001",
+                "Bad request",
+            ),
+            (
+                "err-legacy-20001-java",
+                InvalidMessage,
+                "20001",
+                "Bad request",
+            ),
             ("err-legacy-81022-string", Provider, "81022", "test"),
-            ("err-legacy-malformed-json", Provider, "http_200", "[HTTP 200] Failed to execute request"),
+            (
+                "err-legacy-malformed-json",
+                Provider,
+                "http_200",
+                "[HTTP 200] Failed to execute request",
+            ),
             ("err-legacy-81022-details", Provider, "81022", "test"),
-            ("err-legacy-20001-no-status", InvalidMessage, "20001", "Invalid parameter"),
+            (
+                "err-legacy-20001-no-status",
+                InvalidMessage,
+                "20001",
+                "Invalid parameter",
+            ),
             ("err-legacy-20404-string", NotFound, "20404", "Not Found"),
-            ("err-non-json-500", Provider, "http_500", "[HTTP 500] Failed to execute request"),
-            ("err-rfc9457-minimal", InvalidMessage, "20001", "Invalid parameter"),
-            ("err-rfc9457-full", InvalidMessage, "20001", "Validation Error: Request validation failed"),
-            ("err-rfc9457-malformed", InvalidMessage, "http_400", "[HTTP 400] Failed to execute request"),
+            (
+                "err-non-json-500",
+                Provider,
+                "http_500",
+                "[HTTP 500] Failed to execute request",
+            ),
+            (
+                "err-rfc9457-minimal",
+                InvalidMessage,
+                "20001",
+                "Invalid parameter",
+            ),
+            (
+                "err-rfc9457-full",
+                InvalidMessage,
+                "20001",
+                "Validation Error: Request validation failed",
+            ),
+            (
+                "err-rfc9457-malformed",
+                InvalidMessage,
+                "http_400",
+                "[HTTP 400] Failed to execute request",
+            ),
         ];
         let cases = v["cases"].as_array().unwrap();
         assert_eq!(cases.len(), expect.len());
@@ -206,7 +263,8 @@ mod tests {
                 Some(raw) => raw.as_bytes().to_vec(),
                 None => serde_json::to_vec(&case["body"]).unwrap(),
             };
-            let status = StatusCode::from_u16(case["http_status"].as_u64().unwrap() as u16).unwrap();
+            let status =
+                StatusCode::from_u16(case["http_status"].as_u64().unwrap() as u16).unwrap();
             let e = api_error(status, &body, None);
             assert_eq!(e.kind(), *kind, "{id}");
             assert_eq!(e.provider_code(), Some(*code), "{id}");
@@ -226,7 +284,10 @@ mod tests {
         let d = delivery_error(Some("63016"), None);
         assert_eq!(d.kind, PolicyViolation);
         assert_eq!(d.code.as_deref(), Some("63016"));
-        assert_eq!(delivery_error(Some("30003"), Some("Unreachable")).kind, NotFound);
+        assert_eq!(
+            delivery_error(Some("30003"), Some("Unreachable")).kind,
+            NotFound
+        );
         assert_eq!(delivery_error(Some("garbage"), None).kind, Provider);
         assert_eq!(delivery_error(None, None).kind, Provider);
     }

@@ -130,13 +130,14 @@ pub(crate) fn render_message(
     };
     if let Some(content) = message.extensions.get::<TwilioContent>() {
         let content = content?;
-        let variables = if content.variables.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(&content.variables).map_err(|e| {
-                Error::invalid_message("extensions.twilio.content.variables", e)
-            })?)
-        };
+        let variables =
+            if content.variables.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&content.variables).map_err(|e| {
+                    Error::invalid_message("extensions.twilio.content.variables", e)
+                })?)
+            };
         let request = CreateMessage {
             content_sid: Some(content.content_sid),
             content_variables: variables,
@@ -211,23 +212,32 @@ mod tests {
             .button("No", "n")
             .build()
             .unwrap();
-        let r = render_message(&config(false, RenderPolicy::Fallback), "+15550002222", &msg)
-            .unwrap();
+        let r =
+            render_message(&config(false, RenderPolicy::Fallback), "+15550002222", &msg).unwrap();
         assert_eq!(r.requests.len(), 1);
         let body = r.requests[0].body.as_deref().unwrap();
         assert!(body.starts_with("Pick one"), "{body}");
         assert!(body.contains("1. Yes  2. No"), "{body}");
         assert_eq!(r.plan.options.len(), 2);
         assert_eq!(r.requests[0].segments, Some(1));
-        assert_eq!(r.requests[0].status_callback.as_deref(), Some("https://bot.test/webhooks/sms"));
+        assert_eq!(
+            r.requests[0].status_callback.as_deref(),
+            Some("https://bot.test/webhooks/sms")
+        );
     }
 
     #[test]
     fn whatsapp_keeps_markup_and_one_media_per_message() {
         let msg = OutboundMessage::builder()
             .text("**Hi**")
-            .attachment(Attachment::url(AttachmentKind::Image, "https://m.test/a.png"))
-            .attachment(Attachment::url(AttachmentKind::Image, "https://m.test/b.png"))
+            .attachment(Attachment::url(
+                AttachmentKind::Image,
+                "https://m.test/a.png",
+            ))
+            .attachment(Attachment::url(
+                AttachmentKind::Image,
+                "https://m.test/b.png",
+            ))
             .build()
             .unwrap();
         let r = render_message(
@@ -239,7 +249,13 @@ mod tests {
         assert_eq!(r.requests[0].to, "whatsapp:+15550002222");
         assert_eq!(r.requests[0].media_urls, ["https://m.test/a.png"]);
         assert!(r.requests[0].body.as_deref().unwrap().starts_with("*Hi*"));
-        assert!(r.requests[0].body.as_deref().unwrap().contains("https://m.test/b.png"));
+        assert!(
+            r.requests[0]
+                .body
+                .as_deref()
+                .unwrap()
+                .contains("https://m.test/b.png")
+        );
         assert_eq!(r.requests[0].segments, None);
     }
 
@@ -247,23 +263,36 @@ mod tests {
     fn long_text_splits_and_smart_encoding_counts_gsm7() {
         let long = "word ".repeat(700);
         let msg = OutboundMessage::text(long.trim()).unwrap();
-        let r = render_message(&config(false, RenderPolicy::Fallback), "+15550002222", &msg)
-            .unwrap();
+        let r =
+            render_message(&config(false, RenderPolicy::Fallback), "+15550002222", &msg).unwrap();
         assert_eq!(r.requests.len(), 3);
-        assert!(r.requests.iter().all(|q| q.body.as_ref().unwrap().len() <= MAX_BODY_CHARS));
+        assert!(
+            r.requests
+                .iter()
+                .all(|q| q.body.as_ref().unwrap().len() <= MAX_BODY_CHARS)
+        );
         let curly = OutboundMessage::text("It\u{2019}s \u{201c}fine\u{201d}").unwrap();
-        let plain = render_message(&config(false, RenderPolicy::Fallback), "+1555", &curly)
-            .unwrap();
-        let smart = render_message(&config(true, RenderPolicy::Fallback), "+1555", &curly)
-            .unwrap();
+        let plain =
+            render_message(&config(false, RenderPolicy::Fallback), "+1555", &curly).unwrap();
+        let smart = render_message(&config(true, RenderPolicy::Fallback), "+1555", &curly).unwrap();
         assert_eq!(smart.requests[0].body.as_deref(), Some("It's \"fine\""));
         assert!(smart.requests[0].smart_encoded);
         assert_eq!(smart.requests[0].segments, Some(1));
         assert_eq!(plain.requests[0].segments, Some(1));
         let many = "\u{2019}".repeat(100);
-        let r = render_message(&config(false, RenderPolicy::Fallback), "+1555", &OutboundMessage::text(&many).unwrap()).unwrap();
+        let r = render_message(
+            &config(false, RenderPolicy::Fallback),
+            "+1555",
+            &OutboundMessage::text(&many).unwrap(),
+        )
+        .unwrap();
         assert_eq!(r.requests[0].segments, Some(2));
-        let r = render_message(&config(true, RenderPolicy::Fallback), "+1555", &OutboundMessage::text(&many).unwrap()).unwrap();
+        let r = render_message(
+            &config(true, RenderPolicy::Fallback),
+            "+1555",
+            &OutboundMessage::text(&many).unwrap(),
+        )
+        .unwrap();
         assert_eq!(r.requests[0].segments, Some(1));
     }
 
@@ -273,8 +302,8 @@ mod tests {
             .attachment(Attachment::bytes(vec![1_u8], "image/png", "a.png"))
             .build()
             .unwrap();
-        let err = render_message(&config(false, RenderPolicy::Fallback), "+1555", &msg)
-            .unwrap_err();
+        let err =
+            render_message(&config(false, RenderPolicy::Fallback), "+1555", &msg).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(err.to_string().contains("host media"), "{err}");
 
@@ -287,11 +316,21 @@ mod tests {
             .extension(&content)
             .build()
             .unwrap();
-        let r = render_message(&config(false, RenderPolicy::Fallback), "whatsapp:+1555", &msg)
-            .unwrap();
+        let r = render_message(
+            &config(false, RenderPolicy::Fallback),
+            "whatsapp:+1555",
+            &msg,
+        )
+        .unwrap();
         assert_eq!(r.requests.len(), 1);
         assert_eq!(r.requests[0].body, None);
-        assert_eq!(r.requests[0].content_sid.as_deref(), Some("HXb5b62575e6e4ff6129ad7c8efe1f983e"));
-        assert_eq!(r.requests[0].content_variables.as_deref(), Some(r#"{"1":"12/1"}"#));
+        assert_eq!(
+            r.requests[0].content_sid.as_deref(),
+            Some("HXb5b62575e6e4ff6129ad7c8efe1f983e")
+        );
+        assert_eq!(
+            r.requests[0].content_variables.as_deref(),
+            Some(r#"{"1":"12/1"}"#)
+        );
     }
 }

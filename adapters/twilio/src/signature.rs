@@ -84,7 +84,11 @@ pub fn validate(auth_token: &str, url: &str, content: SignedContent<'_>, signatu
                 return false;
             };
             let actual = body_sha256(body);
-            if !bool::from(actual.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
+            if !bool::from(
+                actual
+                    .as_bytes()
+                    .ct_eq(expected.to_ascii_lowercase().as_bytes()),
+            ) {
                 return false;
             }
             &[]
@@ -248,8 +252,18 @@ mod tests {
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
         let sig = sign("12345", url, &basic_params());
         assert_eq!(sig, "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
-        assert!(validate("12345", url, SignedContent::Form(&basic_params()), &sig));
-        assert!(!validate("54321", url, SignedContent::Form(&basic_params()), &sig));
+        assert!(validate(
+            "12345",
+            url,
+            SignedContent::Form(&basic_params()),
+            &sig
+        ));
+        assert!(!validate(
+            "54321",
+            url,
+            SignedContent::Form(&basic_params()),
+            &sig
+        ));
         let host_upper = "https://MyCompany.com/myapp.php?foo=1&bar=2";
         assert!(!validate(
             "12345",

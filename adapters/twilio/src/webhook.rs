@@ -20,7 +20,11 @@ use crate::signature::{self, SignedContent};
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
 /// Verifies and decodes one webhook request for `channel`, signed with `auth_token`.
-pub(crate) fn handle(channel: &ChannelName, auth_token: &str, request: &WebhookRequest) -> WebhookOutcome {
+pub(crate) fn handle(
+    channel: &ChannelName,
+    auth_token: &str,
+    request: &WebhookRequest,
+) -> WebhookOutcome {
     let params: Vec<(String, String)>;
     let content = match request.method {
         Method::POST => {
@@ -31,7 +35,9 @@ pub(crate) fn handle(channel: &ChannelName, auth_token: &str, request: &WebhookR
                 params = Vec::new();
                 SignedContent::Json(&request.body)
             } else {
-                params = url::form_urlencoded::parse(&request.body).into_owned().collect();
+                params = url::form_urlencoded::parse(&request.body)
+                    .into_owned()
+                    .collect();
                 SignedContent::Form(&params)
             }
         }
@@ -42,10 +48,16 @@ pub(crate) fn handle(channel: &ChannelName, auth_token: &str, request: &WebhookR
         _ => return WebhookOutcome::reject(RejectReason::MethodNotAllowed, "use POST or GET"),
     };
     let Some(sig) = request.header(signature::SIGNATURE_HEADER) else {
-        return WebhookOutcome::reject(RejectReason::MissingSignature, "missing X-Twilio-Signature");
+        return WebhookOutcome::reject(
+            RejectReason::MissingSignature,
+            "missing X-Twilio-Signature",
+        );
     };
     if !signature::validate(auth_token, &request.url, content, sig) {
-        return WebhookOutcome::reject(RejectReason::BadSignature, "X-Twilio-Signature does not match");
+        return WebhookOutcome::reject(
+            RejectReason::BadSignature,
+            "X-Twilio-Signature does not match",
+        );
     }
     if matches!(content, SignedContent::Json(_)) {
         return match serde_json::from_slice::<serde_json::Value>(&request.body) {
@@ -104,7 +116,9 @@ pub(crate) fn decode(
     let to = p.get("To").ok_or("missing To")?;
     let status = p.get("MessageStatus");
     let event = match status {
-        Some(s) if s != "received" && s != "receiving" => status_callback(channel, &p, sid, from, to, s, received_at)?,
+        Some(s) if s != "received" && s != "receiving" => {
+            status_callback(channel, &p, sid, from, to, s, received_at)?
+        }
         _ => inbound_message(channel, &p, sid, from, to, received_at)?,
     };
     let mut event = event;
@@ -166,7 +180,9 @@ fn inbound_message(
         EventKind::Action(action)
     } else {
         let count: usize = match p.get("NumMedia") {
-            Some(n) => n.parse().map_err(|_| format!("NumMedia {n:?} is not a number"))?,
+            Some(n) => n
+                .parse()
+                .map_err(|_| format!("NumMedia {n:?} is not a number"))?,
             None => 0,
         };
         let mut msg = InboundMessage::default();
@@ -234,7 +250,8 @@ fn status_callback(
             event_type: format!("status.{status}"),
         }),
     };
-    Ok(InboundEvent::new(id, conv, sender, at, kind, p.raw()).with_attribute("twilio.status", status))
+    Ok(InboundEvent::new(id, conv, sender, at, kind, p.raw())
+        .with_attribute("twilio.status", status))
 }
 
 fn other_event(
@@ -244,7 +261,12 @@ fn other_event(
     what: &str,
 ) -> InboundEvent {
     let id = signature::body_sha256(&request.body);
-    let fallback = || ConversationRef::new(channel.clone(), ConversationId::new("unknown").expect("valid id"));
+    let fallback = || {
+        ConversationRef::new(
+            channel.clone(),
+            ConversationId::new("unknown").expect("valid id"),
+        )
+    };
     InboundEvent::new(
         EventId::new(format!("json:{id}")).expect("hex is a valid id"),
         fallback(),

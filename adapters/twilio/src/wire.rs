@@ -131,7 +131,11 @@ impl ApiErrorBody {
                 Some(d) if !d.is_empty() => format!("{title}: {d}"),
                 _ => title.to_owned(),
             };
-            let more_info = raw.type_url.as_ref().and_then(|t| t.as_str()).map(str::to_owned);
+            let more_info = raw
+                .type_url
+                .as_ref()
+                .and_then(|t| t.as_str())
+                .map(str::to_owned);
             return Some(ApiErrorBody {
                 code,
                 message,
@@ -224,9 +228,15 @@ mod tests {
             br#"{"type":"https://www.twilio.com/docs/api/errors/20001","title":"Validation Error","status":422,"code":20001,"detail":"Request validation failed"}"#,
         )
         .unwrap();
-        assert_eq!(problem.message, "Validation Error: Request validation failed");
+        assert_eq!(
+            problem.message,
+            "Validation Error: Request validation failed"
+        );
         assert_eq!(problem.status, Some(422));
-        assert_eq!(problem.more_info.as_deref(), Some("https://www.twilio.com/docs/api/errors/20001"));
+        assert_eq!(
+            problem.more_info.as_deref(),
+            Some("https://www.twilio.com/docs/api/errors/20001")
+        );
         assert_eq!(ApiErrorBody::parse(b"Invalid JSON {{{"), None);
         assert_eq!(ApiErrorBody::parse(b"{}"), None);
     }
@@ -242,6 +252,16 @@ mod tests {
             ..Default::default()
         };
         let names: Vec<&str> = m.form().iter().map(|(k, _)| *k).collect();
-        assert_eq!(names, ["To", "From", "Body", "MediaUrl", "MediaUrl", "StatusCallback"]);
+        assert_eq!(
+            names,
+            [
+                "To",
+                "From",
+                "Body",
+                "MediaUrl",
+                "MediaUrl",
+                "StatusCallback"
+            ]
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! The shared conformance kit, run against the Twilio adapter pointed at the Twilio emulator.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -78,7 +80,11 @@ impl Harness for TwilioHarness {
                 text: c.param("Body").unwrap_or_default().to_owned(),
                 buttons: Vec::new(),
                 quick_replies: Vec::new(),
-                attachments: c.params_named("MediaUrl").into_iter().map(str::to_owned).collect(),
+                attachments: c
+                    .params_named("MediaUrl")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
             })
             .collect()
     }
@@ -89,13 +95,19 @@ impl Harness for TwilioHarness {
 
     fn inbound_text(&self, text: &str) -> SignedSet {
         let ours = &self.emulator.config().numbers[0];
-        let valid = self.emulator.signed_inbound(WEBHOOK_URL, &Inbound::text(USER, ours, text));
+        let valid = self
+            .emulator
+            .signed_inbound(WEBHOOK_URL, &Inbound::text(USER, ours, text));
         let mut tampered = valid.clone();
         let body = String::from_utf8(valid.body.to_vec()).unwrap();
         tampered.body = Bytes::from(body.replace("Body=", "Body=tampered+"));
         assert!(valid.header(signature::SIGNATURE_HEADER).is_some());
         // Twilio signs no timestamp: there is no stale form.
-        SignedSet { valid, tampered, stale: None }
+        SignedSet {
+            valid,
+            tampered,
+            stale: None,
+        }
     }
 
     fn handshake(&self) -> Option<(WebhookRequest, Bytes)> {

@@ -1,6 +1,8 @@
 //! Every segment vector of Twilio's official segment calculator, against core's SMS counter,
 //! and Twilio's smart-encoding table against the fixture.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use serde_json::Value;
 use switchboard_core::render::sms::{self, SmsEncoding};
 use switchboard_twilio::smart_encoding::{SMART_ENCODING_MAP, smart_encode};
@@ -41,7 +43,11 @@ fn every_segment_vector_matches_core_counter() {
                 SmsEncoding::Gsm7 => 7,
                 SmsEncoding::Ucs2 => 16,
             };
-            let udh = if info.segments > 1 { 48 * u64::from(info.segments) } else { 0 };
+            let udh = if info.segments > 1 {
+                48 * u64::from(info.segments)
+            } else {
+                0
+            };
             assert_eq!(info.units as u64 * unit_bits + udh, total, "{id}");
         }
         if let Some(scalars) = case.get("unicode_scalars").and_then(Value::as_u64) {

@@ -1,6 +1,8 @@
 //! Every official `X-Twilio-Signature` vector in the fixtures, through the public functions of
 //! `switchboard_twilio::signature`.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use serde_json::Value;
 use switchboard_twilio::signature::{self, SignedContent};
 
@@ -39,7 +41,11 @@ fn every_fixed_vector_gives_the_expected_result() {
             "application/json" => SignedContent::Json(body.unwrap()),
             _ => SignedContent::Form(&p),
         };
-        assert_eq!(signature::validate(token, url, content, sig), expected, "case {id}");
+        assert_eq!(
+            signature::validate(token, url, content, sig),
+            expected,
+            "case {id}"
+        );
         // Where the fixture names the exact string signed, signing it reproduces the value.
         if let Some(data) = case.get("derived_string_to_sign").and_then(Value::as_str) {
             assert_eq!(signature::sign_data(token, data), sig, "case {id}");
@@ -69,7 +75,11 @@ fn every_relational_vector_gives_the_expected_result() {
         let sig = signature::sign(token, server, &[]);
         assert_eq!(sig, case["derived_signature"].as_str().unwrap(), "case {i}");
         let valid = signature::validate(token, target, SignedContent::UrlOnly, &sig);
-        assert_eq!(valid, case["expected_valid"].as_bool().unwrap(), "case {i}: {target}");
+        assert_eq!(
+            valid,
+            case["expected_valid"].as_bool().unwrap(),
+            "case {i}: {target}"
+        );
     }
 }
 
@@ -81,13 +91,38 @@ fn tampering_with_any_part_fails() {
         ("From".to_owned(), "+15550002222".to_owned()),
     ];
     let sig = signature::sign("tok", url, &p);
-    assert!(signature::validate("tok", url, SignedContent::Form(&p), &sig));
+    assert!(signature::validate(
+        "tok",
+        url,
+        SignedContent::Form(&p),
+        &sig
+    ));
     let mut changed = p.clone();
     changed[0].1 = "hellO".to_owned();
-    assert!(!signature::validate("tok", url, SignedContent::Form(&changed), &sig));
+    assert!(!signature::validate(
+        "tok",
+        url,
+        SignedContent::Form(&changed),
+        &sig
+    ));
     let mut extra = p.clone();
     extra.push(("Injected".to_owned(), String::new()));
-    assert!(!signature::validate("tok", url, SignedContent::Form(&extra), &sig));
-    assert!(!signature::validate("tok", "https://bot.example.com/webhooks/other", SignedContent::Form(&p), &sig));
-    assert!(!signature::validate("tok", url, SignedContent::Form(&p), ""));
+    assert!(!signature::validate(
+        "tok",
+        url,
+        SignedContent::Form(&extra),
+        &sig
+    ));
+    assert!(!signature::validate(
+        "tok",
+        "https://bot.example.com/webhooks/other",
+        SignedContent::Form(&p),
+        &sig
+    ));
+    assert!(!signature::validate(
+        "tok",
+        url,
+        SignedContent::Form(&p),
+        ""
+    ));
 }

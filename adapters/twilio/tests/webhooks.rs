@@ -2,6 +2,8 @@
 //! decoded to the events they stand for; bad signatures, malformed bodies and wrong methods
 //! refused.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -35,7 +37,9 @@ fn signed(params: &[(String, String)]) -> WebhookRequest {
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    list.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn fixture_examples() -> BTreeMap<String, Vec<(String, String)>> {
@@ -78,13 +82,19 @@ fn whatsapp_inbound_text_fixture_decodes() {
     let ev = &events[0];
     assert_eq!(ev.id.as_str(), "SM7cd85aed706d25735d1c8019234572df");
     assert_eq!(ev.conversation.channel.as_str(), "whatsapp");
-    assert_eq!(ev.conversation.conversation.as_str(), "whatsapp:+886123456789");
+    assert_eq!(
+        ev.conversation.conversation.as_str(),
+        "whatsapp:+886123456789"
+    );
     assert_eq!(ev.sender.id.as_str(), "whatsapp:+886123456789");
     assert!(!ev.sender.is_bot);
     assert_eq!(ev.text(), Some("hi"));
     match &ev.kind {
         EventKind::Message(m) => {
-            assert_eq!(m.id.as_ref().map(|i| i.as_str()), Some("SM7cd85aed706d25735d1c8019234572df"));
+            assert_eq!(
+                m.id.as_ref().map(|i| i.as_str()),
+                Some("SM7cd85aed706d25735d1c8019234572df")
+            );
             assert!(m.attachments.is_empty());
         }
         other => panic!("{other:?}"),
@@ -100,15 +110,27 @@ fn whatsapp_status_fixtures_decode_to_deliveries() {
     let ex = fixture_examples();
     let cases = [
         ("wa-status-sent", DeliveryStatus::Sent, "sent"),
-        ("wa-status-delivered", DeliveryStatus::Delivered, "delivered"),
+        (
+            "wa-status-delivered",
+            DeliveryStatus::Delivered,
+            "delivered",
+        ),
         ("wa-status-read", DeliveryStatus::Read, "read"),
     ];
     for (id, status, name) in cases {
         let outcome = adapter().handle_webhook(&signed(&ex[id]));
         let events = accepted(&outcome);
         let ev = &events[0];
-        assert_eq!(ev.id.as_str(), format!("SM338ac551ecd04d698821b50ea5dXXXXX:{name}"), "{id}");
-        assert_eq!(ev.conversation.conversation.as_str(), "whatsapp:+886123456789", "{id}");
+        assert_eq!(
+            ev.id.as_str(),
+            format!("SM338ac551ecd04d698821b50ea5dXXXXX:{name}"),
+            "{id}"
+        );
+        assert_eq!(
+            ev.conversation.conversation.as_str(),
+            "whatsapp:+886123456789",
+            "{id}"
+        );
         assert_eq!(ev.sender.id.as_str(), "whatsapp:+14155238886");
         assert!(ev.sender.is_bot);
         match &ev.kind {
@@ -134,16 +156,24 @@ fn mms_inbound_keeps_media_in_order() {
         ("Body", "look"),
         ("NumMedia", "2"),
         ("MediaContentType0", "image/jpeg"),
-        ("MediaUrl0", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME111"),
+        (
+            "MediaUrl0",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME111",
+        ),
         ("MediaContentType1", "video/mp4"),
-        ("MediaUrl1", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME222"),
+        (
+            "MediaUrl1",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME222",
+        ),
         ("SmsStatus", "received"),
         ("FromCountry", "US"),
     ]);
     let outcome = adapter().handle_webhook(&signed(&p));
     let ev = &accepted(&outcome)[0];
     assert_eq!(ev.conversation.conversation.as_str(), "+14155550100");
-    let EventKind::Message(m) = &ev.kind else { panic!("{:?}", ev.kind) };
+    let EventKind::Message(m) = &ev.kind else {
+        panic!("{:?}", ev.kind)
+    };
     assert_eq!(m.text.as_deref(), Some("look"));
     assert_eq!(m.attachments.len(), 2);
     assert_eq!(m.attachments[0].kind, AttachmentKind::Image);
@@ -165,17 +195,25 @@ fn whatsapp_button_location_and_profile() {
         ("ButtonPayload", "confirm:42"),
         ("ProfileName", "Ada"),
         ("WaId", "886123456789"),
-        ("OriginalRepliedMessageSid", "SMcccccccccccccccccccccccccccccccc"),
+        (
+            "OriginalRepliedMessageSid",
+            "SMcccccccccccccccccccccccccccccccc",
+        ),
         ("NumMedia", "0"),
     ]);
     let outcome = adapter().handle_webhook(&signed(&button));
     let ev = &accepted(&outcome)[0];
     assert_eq!(ev.sender.name.as_deref(), Some("Ada"));
-    let EventKind::Action(a) = &ev.kind else { panic!("{:?}", ev.kind) };
+    let EventKind::Action(a) = &ev.kind else {
+        panic!("{:?}", ev.kind)
+    };
     assert_eq!(a.payload, "confirm:42");
     assert_eq!(a.label.as_deref(), Some("Yes please"));
     assert_eq!(a.source, ActionSource::QuickReply);
-    assert_eq!(a.message.as_ref().map(|m| m.as_str()), Some("SMcccccccccccccccccccccccccccccccc"));
+    assert_eq!(
+        a.message.as_ref().map(|m| m.as_str()),
+        Some("SMcccccccccccccccccccccccccccccccc")
+    );
     assert_eq!(ev.attributes["twilio.wa_id"], "886123456789");
 
     let location = pairs(&[
@@ -208,8 +246,13 @@ fn failed_status_maps_error_code_and_unknown_status_is_other() {
     ]);
     let outcome = adapter().handle_webhook(&signed(&failed));
     let ev = &accepted(&outcome)[0];
-    assert_eq!(ev.id.as_str(), "SMeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee:undelivered");
-    let EventKind::Delivery(d) = &ev.kind else { panic!("{:?}", ev.kind) };
+    assert_eq!(
+        ev.id.as_str(),
+        "SMeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee:undelivered"
+    );
+    let EventKind::Delivery(d) = &ev.kind else {
+        panic!("{:?}", ev.kind)
+    };
     assert_eq!(d.status, DeliveryStatus::Failed);
     let err = d.error.as_ref().unwrap();
     assert_eq!(err.kind, ErrorKind::PolicyViolation);
@@ -230,45 +273,93 @@ fn failed_status_maps_error_code_and_unknown_status_is_other() {
 #[test]
 fn refusals_have_the_right_reason() {
     let a = adapter();
-    let p = pairs(&[("MessageSid", "SM1"), ("From", "+1555"), ("To", "+1666"), ("Body", "hi")]);
+    let p = pairs(&[
+        ("MessageSid", "SM1"),
+        ("From", "+1555"),
+        ("To", "+1666"),
+        ("Body", "hi"),
+    ]);
     let good = signed(&p);
 
     let mut tampered = good.clone();
-    tampered.body = bytes::Bytes::from(String::from_utf8(good.body.to_vec()).unwrap().replace("hi", "ho"));
+    tampered.body = bytes::Bytes::from(
+        String::from_utf8(good.body.to_vec())
+            .unwrap()
+            .replace("hi", "ho"),
+    );
     let r = a.handle_webhook(&tampered);
-    assert_eq!(r.rejection().map(|r| r.reason), Some(RejectReason::BadSignature));
+    assert_eq!(
+        r.rejection().map(|r| r.reason),
+        Some(RejectReason::BadSignature)
+    );
     assert_eq!(r.response().status, 401);
 
     let mut unsigned = good.clone();
     unsigned.headers.remove("x-twilio-signature");
     let r = a.handle_webhook(&unsigned);
-    assert_eq!(r.rejection().map(|r| r.reason), Some(RejectReason::MissingSignature));
+    assert_eq!(
+        r.rejection().map(|r| r.reason),
+        Some(RejectReason::MissingSignature)
+    );
 
     let mut other_url = good.clone();
     other_url.url = "https://evil.example.com/webhooks/whatsapp?tenant=1".to_owned();
-    assert_eq!(a.handle_webhook(&other_url).rejection().map(|r| r.reason), Some(RejectReason::BadSignature));
+    assert_eq!(
+        a.handle_webhook(&other_url).rejection().map(|r| r.reason),
+        Some(RejectReason::BadSignature)
+    );
 
     let mut put = good.clone();
     put.method = http::Method::PUT;
-    assert_eq!(a.handle_webhook(&put).rejection().map(|r| r.reason), Some(RejectReason::MethodNotAllowed));
+    assert_eq!(
+        a.handle_webhook(&put).rejection().map(|r| r.reason),
+        Some(RejectReason::MethodNotAllowed)
+    );
 
-    let no_sid = signed(&pairs(&[("From", "+1555"), ("To", "+1666"), ("Body", "hi")]));
+    let no_sid = signed(&pairs(&[
+        ("From", "+1555"),
+        ("To", "+1666"),
+        ("Body", "hi"),
+    ]));
     let r = a.handle_webhook(&no_sid);
-    assert_eq!(r.rejection().map(|r| r.reason), Some(RejectReason::Malformed));
+    assert_eq!(
+        r.rejection().map(|r| r.reason),
+        Some(RejectReason::Malformed)
+    );
     assert_eq!(r.response().status, 400);
-    let bad_media = signed(&pairs(&[("MessageSid", "SM1"), ("From", "+1555"), ("To", "+1666"), ("NumMedia", "two")]));
-    assert_eq!(a.handle_webhook(&bad_media).rejection().map(|r| r.reason), Some(RejectReason::Malformed));
+    let bad_media = signed(&pairs(&[
+        ("MessageSid", "SM1"),
+        ("From", "+1555"),
+        ("To", "+1666"),
+        ("NumMedia", "two"),
+    ]));
+    assert_eq!(
+        a.handle_webhook(&bad_media).rejection().map(|r| r.reason),
+        Some(RejectReason::Malformed)
+    );
 }
 
 #[test]
 fn port_variants_and_get_webhooks_validate() {
     let a = adapter();
-    let p = pairs(&[("MessageSid", "SM9"), ("From", "+15550100"), ("To", "+15550199"), ("Body", "x")]);
+    let p = pairs(&[
+        ("MessageSid", "SM9"),
+        ("From", "+15550100"),
+        ("To", "+15550199"),
+        ("Body", "x"),
+    ]);
     // Twilio signed the URL with :443; the engine reconstructed it without.
-    let sig = signature::sign(TOKEN, "https://bot.example.com:443/webhooks/whatsapp?tenant=1", &p);
+    let sig = signature::sign(
+        TOKEN,
+        "https://bot.example.com:443/webhooks/whatsapp?tenant=1",
+        &p,
+    );
     let req = WebhookRequest::post(URL, serde_urlencoded::to_string(&p).unwrap())
         .with_header("X-Twilio-Signature", &sig);
-    assert_eq!(a.handle_webhook(&req).accepted_events().map(<[_]>::len), Some(1));
+    assert_eq!(
+        a.handle_webhook(&req).accepted_events().map(<[_]>::len),
+        Some(1)
+    );
 
     let get_url = format!("{URL}&MessageSid=SM10&From=%2B15550100&To=%2B15550199&Body=via+get");
     let sig = signature::sign(TOKEN, &get_url, &[]);
@@ -294,5 +385,8 @@ fn json_webhooks_check_body_hash_and_stay_other() {
     let forged = WebhookRequest::post(url, &b"{}"[..])
         .with_header("content-type", "application/json")
         .with_header("X-Twilio-Signature", &sig);
-    assert_eq!(a.handle_webhook(&forged).rejection().map(|r| r.reason), Some(RejectReason::BadSignature));
+    assert_eq!(
+        a.handle_webhook(&forged).rejection().map(|r| r.reason),
+        Some(RejectReason::BadSignature)
+    );
 }

@@ -83,15 +83,25 @@ pub(crate) fn inbound_params(account_sid: &str, sid: &str, msg: &Inbound) -> Vec
 }
 
 /// A signed form request of `params` to `url`, as a core `WebhookRequest`.
-pub(crate) fn signed_request(auth_token: &str, url: &str, params: &[(String, String)]) -> WebhookRequest {
+pub(crate) fn signed_request(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> WebhookRequest {
     let body = serde_urlencoded::to_string(params).unwrap_or_default();
     let sig = signature::sign(auth_token, url, params);
     WebhookRequest::post(url, body)
         .with_header("content-type", "application/x-www-form-urlencoded")
         .with_header("x-twilio-signature", &sig)
-        .with_header("i-twilio-idempotency-token", &format!("{:x}", SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())))
+        .with_header(
+            "i-twilio-idempotency-token",
+            &format!(
+                "{:x}",
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
+        )
 }
 
 /// POSTs a signed form to `url`; the status answered (0 if unreachable) and the body.

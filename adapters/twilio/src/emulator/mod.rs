@@ -58,7 +58,10 @@ impl Default for EmulatorConfig {
             account_sid: "AC00000000000000000000000000000001".to_owned(),
             auth_token: "emulator-auth-token-0000000000001".to_owned(),
             api_keys: Vec::new(),
-            numbers: vec!["+15005550006".to_owned(), "whatsapp:+14155238886".to_owned()],
+            numbers: vec![
+                "+15005550006".to_owned(),
+                "whatsapp:+14155238886".to_owned(),
+            ],
             messaging_services: vec!["MG00000000000000000000000000000001".to_owned()],
             status_delay: Duration::from_millis(20),
             rate_limit: None,
@@ -136,7 +139,11 @@ impl Emulator {
 
     /// Messages to `to` created from now on end `failed` with error `code` (e.g. 30003, 63016).
     pub fn fail_deliveries_to(&self, to: &str, code: u32) {
-        self.inner.state.lock().failing_recipients.insert(to.to_owned(), code);
+        self.inner
+            .state
+            .lock()
+            .failing_recipients
+            .insert(to.to_owned(), code);
     }
 
     /// Every API call so far, in order.
@@ -152,7 +159,10 @@ impl Emulator {
     /// The messages created so far, in order, with their current status.
     pub fn messages(&self) -> Vec<MessageResource> {
         let s = self.inner.state.lock();
-        s.order.iter().filter_map(|sid| s.messages.get(sid).cloned()).collect()
+        s.order
+            .iter()
+            .filter_map(|sid| s.messages.get(sid).cloned())
+            .collect()
     }
 
     /// The status callbacks delivered so far.
@@ -165,7 +175,8 @@ impl Emulator {
         let mut s = self.inner.state.lock();
         let message = s.sid("MM");
         let media = s.sid("ME");
-        s.media.insert(media.clone(), (bytes.into(), content_type.to_owned()));
+        s.media
+            .insert(media.clone(), (bytes.into(), content_type.to_owned()));
         format!(
             "{}/2010-04-01/Accounts/{}/Messages/{message}/Media/{media}",
             self.inner.base_url, self.inner.config.account_sid

@@ -54,7 +54,10 @@ fn authorize(inner: &Inner, headers: &HeaderMap, account: &str) -> Result<(), Ap
     let (user, pass) = decoded.split_once(':').ok_or_else(denied)?;
     let cfg = &inner.config;
     let ok = (user == cfg.account_sid && pass == cfg.auth_token)
-        || cfg.api_keys.iter().any(|(sid, secret)| user == sid && pass == secret);
+        || cfg
+            .api_keys
+            .iter()
+            .any(|(sid, secret)| user == sid && pass == secret);
     if !ok {
         return Err(denied());
     }
@@ -78,7 +81,14 @@ async fn take_fault(inner: &Inner) -> Option<ApiFailure> {
     ApiFailure::from_fault(&fault)
 }
 
-fn record(inner: &Inner, method: &str, path: String, params: Vec<(String, String)>, status: u16, authorized: bool) {
+fn record(
+    inner: &Inner,
+    method: &str,
+    path: String,
+    params: Vec<(String, String)>,
+    status: u16,
+    authorized: bool,
+) {
     inner.state.lock().calls.push(RecordedCall {
         method: method.to_owned(),
         path,
@@ -124,7 +134,11 @@ fn create_message(
     let req = validate_create(params, &cfg.numbers, &cfg.messaging_services)?;
     let mut state = inner.state.lock();
     if let Some((limit, window)) = cfg.rate_limit {
-        let sender = req.from.clone().or_else(|| req.service.clone()).unwrap_or_default();
+        let sender = req
+            .from
+            .clone()
+            .or_else(|| req.service.clone())
+            .unwrap_or_default();
         if let Some(wait) = state.rate_check(&sender, limit, window) {
             return Err(ApiFailure {
                 retry_after: Some(wait.max(std::time::Duration::from_secs(1))),
@@ -157,15 +171,28 @@ async fn fetch(
         (None, Err(f)) => Err(f.clone()),
         (None, Ok(())) => {
             let sid = file.strip_suffix(".json").unwrap_or(&file);
-            inner.state.lock().messages.get(sid).cloned().ok_or_else(|| {
-                ApiFailure::new(404, 20404, format!("The requested resource {path} was not found"))
-            })
+            inner
+                .state
+                .lock()
+                .messages
+                .get(sid)
+                .cloned()
+                .ok_or_else(|| {
+                    ApiFailure::new(
+                        404,
+                        20404,
+                        format!("The requested resource {path} was not found"),
+                    )
+                })
         }
     };
     let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     record(&inner, "GET", path, Vec::new(), status, auth.is_ok());
     match outcome {
-        Ok(r) => json(StatusCode::OK, serde_json::to_string(&r).unwrap_or_default()),
+        Ok(r) => json(
+            StatusCode::OK,
+            serde_json::to_string(&r).unwrap_or_default(),
+        ),
         Err(f) => failure(&f),
     }
 }
@@ -181,7 +208,11 @@ async fn media(
     let (status, response) = match (auth.as_ref(), found) {
         (Err(f), _) => (f.status, failure(f)),
         (Ok(()), None) => {
-            let f = ApiFailure::new(404, 20404, format!("The requested resource {path} was not found"));
+            let f = ApiFailure::new(
+                404,
+                20404,
+                format!("The requested resource {path} was not found"),
+            );
             (f.status, failure(&f))
         }
         (Ok(()), Some((bytes, mime))) => (
@@ -189,6 +220,13 @@ async fn media(
             (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
         ),
     };
-    record(&inner, "GET", path, Vec::new(), status.as_u16(), auth.is_ok());
+    record(
+        &inner,
+        "GET",
+        path,
+        Vec::new(),
+        status.as_u16(),
+        auth.is_ok(),
+    );
     response
 }

@@ -134,7 +134,9 @@ pub(crate) struct Shared(Arc<Mutex<State>>);
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -175,14 +177,10 @@ impl ApiFailure {
                 ..ApiFailure::new(429, 20429, "Too Many Requests")
             },
             Fault::ServerError => ApiFailure::new(500, 20500, "Internal Server Error"),
-            Fault::AuthFailure => ApiFailure::new(
-                401,
-                20003,
-                "Authentication Error - invalid username",
-            ),
-            Fault::UnknownRecipient => {
-                ApiFailure::new(400, 21211, "Invalid 'To' Phone Number")
+            Fault::AuthFailure => {
+                ApiFailure::new(401, 20003, "Authentication Error - invalid username")
             }
+            Fault::UnknownRecipient => ApiFailure::new(400, 21211, "Invalid 'To' Phone Number"),
             Fault::Error {
                 status,
                 code,
@@ -214,7 +212,10 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&f.body()).unwrap();
         assert_eq!(body["code"], 20003);
         assert_eq!(body["status"], 401);
-        assert_eq!(body["more_info"], "https://www.twilio.com/docs/errors/20003");
+        assert_eq!(
+            body["more_info"],
+            "https://www.twilio.com/docs/errors/20003"
+        );
         assert_eq!(ApiFailure::from_fault(&Fault::Delay(Duration::ZERO)), None);
     }
 }
