@@ -1,1 +1,236 @@
-//! A local Slack (in progress).
+//! A local Slack: the Web API methods the adapter uses, on 127.0.0.1, exactly as Slack documents
+//! them, plus signed Events API delivery (feature `emulator`).
+//!
+//! - `POST /api/{method}`: bearer token (or `token` argument) checked (`not_authed`,
+//!   `invalid_auth`); JSON or form bodies (methods without JSON support read the form only);
+//!   arguments checked against Slack's method reference (unknown → `invalid_arg_name`, missing →
+//!   `invalid_arguments` / `channel_not_found`); `blocks` ≤ 50; `text` or `blocks` required
+//!   (`no_text`); `text` over 40,000 characters truncated; `chat.update` text over 4,000 →
+//!   `msg_too_long`; real-looking, increasing `ts` values; per-channel `chat.postMessage` rate
+//!   limit (1/s with a burst of 3 by default) → HTTP 429 + `Retry-After` +
+//!   `{"ok":false,"error":"ratelimited"}`.
+//! - Methods: `auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
+//!   `chat.delete`, `reactions.add`, `reactions.remove`, `conversations.open`,
+//!   `files.getUploadURLExternal`, `files.completeUploadExternal`; the upload URLs it hands out
+//!   take the bytes; `GET /files/{id}/{name}` serves them with the bot token.
+//! - Faults for the next calls ([`Fault`]): a 5xx, a delay, a dropped connection, any Slack
+//!   error, a 429. Every call is logged ([`SlackEmulator::calls`]).
+//! - [`SlackEmulator::deliver`] POSTs a correctly signed event to a URL and retries like Slack.
+
+mod deliver;
+mod handlers;
+mod listener;
+mod methods;
+mod server;
+mod state;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use deliver::{Attempt, Delivery};
+pub use handlers::{MAX_BLOCKS, MAX_POST_TEXT, MAX_UPDATE_TEXT};
+pub use methods::{MethodSpec, methods};
+pub use state::{Call, EmulatedFile, EmulatedMessage, Fault, RateLimit};
+
+/// How the emulated workspace is set up.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// The only bot token accepted.
+    pub bot_token: String,
+    /// The signing secret of delivered events.
+    pub signing_secret: String,
+    /// The workspace id.
+    pub team_id: String,
+    /// The app id (`api_app_id` of delivered events).
+    pub app_id: String,
+    /// The bot's user id (`auth.test`).
+    pub bot_user_id: String,
+    /// The bot's id (`auth.test`).
+    pub bot_id: String,
+    /// Channels that exist.
+    pub channels: Vec<String>,
+    /// Users that exist (DMs can be opened with them).
+    pub users: Vec<String>,
+    /// The per-channel posting limit; `None` disables it.
+    pub rate_limit: Option<RateLimit>,
+    /// How long [`SlackEmulator::deliver`] waits for an answer (Slack: 3 s).
+    pub delivery_timeout: Duration,
+    /// The waits before each redelivery (Slack: at once, about 1 min, about 5 min).
+    pub retry_delays: Vec<Duration>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            bot_token: "xoxb-emulator-token".to_owned(),
+            signing_secret: "emulator-signing-secret".to_owned(),
+            team_id: "T0EMULATOR".to_owned(),
+            app_id: "A0EMULATOR".to_owned(),
+            bot_user_id: "U0EMUBOT".to_owned(),
+            bot_id: "B0EMUBOT".to_owned(),
+            channels: vec!["C0GENERAL".to_owned(), "C0RANDOM".to_owned()],
+            users: vec!["U0ALICE".to_owned(), "U0BOB".to_owned()],
+            rate_limit: Some(RateLimit::default()),
+            delivery_timeout: Duration::from_secs(3),
+            retry_delays: vec![
+                Duration::ZERO,
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: EmulatorConfig,
+    pub(crate) identity: handlers::Identity,
+    pub(crate) base_url: String,
+    pub(crate) drops: Arc<AtomicUsize>,
+    state: Mutex<state::State>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, state::State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct SlackEmulator {
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for SlackEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackEmulator")
+            .field("url", &self.inner.base_url)
+            .finish()
+    }
+}
+
+impl Drop for SlackEmulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SlackEmulator {
+    /// Starts an emulator with the default workspace on 127.0.0.1 (a free port).
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(EmulatorConfig::default()).await
+    }
+
+    /// Starts an emulator for `config` on 127.0.0.1 (a free port).
+    pub async fn start_with(config: EmulatorConfig) -> std::io::Result<Self> {
+        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = tcp.local_addr()?;
+        let drops = Arc::new(AtomicUsize::new(0));
+        let state = state::State {
+            channels: config.channels.iter().cloned().collect::<BTreeSet<_>>(),
+            users: config.users.iter().cloned().collect(),
+            rate_limit: config.rate_limit,
+            ..state::State::default()
+        };
+        let inner = Arc::new(Inner {
+            identity: handlers::Identity {
+                team_id: config.team_id.clone(),
+                bot_user_id: config.bot_user_id.clone(),
+                bot_id: config.bot_id.clone(),
+            },
+            config,
+            base_url: format!("http://{addr}"),
+            drops: drops.clone(),
+            state: Mutex::new(state),
+        });
+        let listener = listener::DroppingListener { inner: tcp, drops };
+        let app = server::router(inner.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "slack emulator stopped");
+            }
+        });
+        Ok(SlackEmulator { inner, task })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The value for the adapter's `api_base_url`: `http://127.0.0.1:PORT/api`.
+    pub fn api_base_url(&self) -> String {
+        format!("{}/api", self.inner.base_url)
+    }
+
+    /// The workspace configuration.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.inner.config
+    }
+
+    /// Gives `fault` to the next Web API call (faults queue up in order).
+    pub fn fail_next(&self, fault: Fault) {
+        self.inner.lock().faults.push_back(fault);
+    }
+
+    /// Gives `fault` to each of the next `n` Web API calls.
+    pub fn fail_next_n(&self, n: usize, fault: Fault) {
+        let mut s = self.inner.lock();
+        for _ in 0..n {
+            s.faults.push_back(fault.clone());
+        }
+    }
+
+    /// Every Web API call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().calls.clone()
+    }
+
+    /// Every message posted so far (including edited, deleted and ephemeral ones), in order.
+    pub fn messages(&self) -> Vec<EmulatedMessage> {
+        self.inner.lock().messages.clone()
+    }
+
+    /// Uploaded files, in order.
+    pub fn files(&self) -> Vec<EmulatedFile> {
+        self.inner.lock().files.clone()
+    }
+
+    /// The bytes of an uploaded file.
+    pub fn file_bytes(&self, id: &str) -> Option<Bytes> {
+        self.inner
+            .lock()
+            .files
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| f.bytes.clone())
+    }
+
+    /// Adds a channel.
+    pub fn add_channel(&self, id: &str) {
+        self.inner.lock().channels.insert(id.to_owned());
+    }
+
+    /// Stores `bytes` as a file shared by a user and returns its `url_private_download`, served
+    /// by the emulator with the bot token (for inbound `file_share` events).
+    pub fn host_file(&self, filename: &str, bytes: Bytes) -> String {
+        let mut s = self.inner.lock();
+        let id = s.new_id("F");
+        s.files.push(EmulatedFile {
+            id: id.clone(),
+            filename: filename.to_owned(),
+            length: bytes.len(),
+            bytes: Some(bytes),
+            title: None,
+            completed: true,
+        });
+        format!("{}/files/{id}/{filename}", self.inner.base_url)
+    }
+}
+
+#[cfg(test)]
+mod tests;
