@@ -165,7 +165,7 @@ impl Adapter for MessengerAdapter {
                 Err(e) => return Err(e.with_partial(sent)),
             }
         }
-        Ok(SendReceipt::new(sent, plan.degradations))
+        Ok(SendReceipt::new(sent, plan.degradations).with_options(plan.text_options))
     }
 
     async fn typing(&self, to: &ConversationRef) -> Result<()> {

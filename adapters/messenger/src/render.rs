@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 use switchboard_core::model::{Action, Attachment, AttachmentSource, QuickReply};
-use switchboard_core::render::{self, RenderPolicy};
+use switchboard_core::render::{self, RenderPolicy, TextOption};
 use switchboard_core::{Capabilities, Degradation, Error, LengthUnit, OutboundMessage, Result};
 
 use crate::extension::{GenericTemplate, MessagingType, SendOptions};
@@ -49,6 +49,8 @@ pub(crate) struct Planned {
 pub(crate) struct Plan {
     pub(crate) messages: Vec<Planned>,
     pub(crate) degradations: Vec<Degradation>,
+    /// Choices rendered as numbered text (for the receipt).
+    pub(crate) text_options: Vec<TextOption>,
     pub(crate) options: SendOptions,
 }
 
@@ -79,6 +81,7 @@ pub(crate) fn plan(
         rendered = render::render(msg, &caps, policy)?;
     }
 
+    let text_options = rendered.options;
     let mut texts: Vec<String> = rendered.parts.into_iter().map(|p| p.text).collect();
     let mut messages = Vec::new();
     let button_part = if rendered.actions.is_empty() {
@@ -125,6 +128,7 @@ pub(crate) fn plan(
     Ok(Plan {
         messages,
         degradations,
+        text_options,
         options,
     })
 }
