@@ -1,5 +1,5 @@
 //! Shared helpers for the engine's integration tests.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
