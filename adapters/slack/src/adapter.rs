@@ -21,6 +21,9 @@ use crate::webhook::{self, Inbound, LoopGuard};
 /// `chat.update` refuses more than 4,000).
 pub const MAX_TEXT_CHARS: usize = 4000;
 
+/// Hosts (and their subdomains) that receive the bot token when downloading files, over https.
+const SLACK_FILE_HOSTS: &[&str] = &["slack.com", "slack-edge.com"];
+
 /// What a Slack channel can do: 4,000 characters of mrkdwn per message, 25 buttons (link
 /// buttons too), no native quick replies (they become buttons, see the crate docs), images by
 /// URL and any file as bytes (10 per message), threads, edits, deletes and reactions; no typing
@@ -171,14 +174,12 @@ impl SlackAdapter {
     /// Whether `url` is served by Slack (or by the configured API host, e.g. an emulator), so the
     /// bot token may go with it.
     pub(crate) fn is_slack_file_host(&self, url: &url::Url) -> bool {
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        if url.scheme() == "https" && (host == "slack.com" || host.ends_with(".slack.com")) {
+        if switchboard_core::adapter::is_provider_host(url.as_str(), SLACK_FILE_HOSTS) {
             return true;
         }
         url::Url::parse(self.api.base()).is_ok_and(|base| {
-            base.host_str() == Some(host)
+            url.host_str().is_some()
+                && base.host_str() == url.host_str()
                 && base.port_or_known_default() == url.port_or_known_default()
         })
     }

@@ -135,7 +135,7 @@ impl SlackAdapter {
                 Err(e) => return Err(e.with_partial(sent)),
             }
         }
-        Ok(SendReceipt::new(sent, plan.degradations))
+        Ok(SendReceipt::new(sent, plan.degradations).with_options(plan.options))
     }
 
     /// Posts one message; returns its `ts` (`message_ts` for ephemeral messages).
