@@ -29,9 +29,9 @@ pub use state::{Call, Fault, SentRecord, Upload};
 
 use server::Shared;
 
-/// How the emulated Page and app are set up.
+/// How the emulated Page and app are set up. Build it with struct update syntax:
+/// `EmulatorOptions { rate_limit_per_second: Some(10), ..EmulatorOptions::default() }`.
 #[derive(Clone)]
-#[non_exhaustive]
 pub struct EmulatorOptions {
     /// The Page id.
     pub page_id: String,

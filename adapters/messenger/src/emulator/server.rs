@@ -196,8 +196,16 @@ async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let query = query_map(q.as_deref());
-    let decoded = decode_body(&headers, &body);
+    let mut query = query_map(q.as_deref());
+    let mut decoded = decode_body(&headers, &body);
+    // Form requests may carry the token and proof as fields (Meta's reference curl).
+    if let Ok(Value::Object(fields)) = &mut decoded {
+        for key in ["access_token", "appsecret_proof"] {
+            if let Some(Value::String(v)) = fields.remove(key) {
+                query.entry(key.to_owned()).or_insert(v);
+            }
+        }
+    }
     let answer: Answer = match admit(&shared, &node, &query, &headers).await {
         Err(e) => Err(e),
         Ok(()) => match &decoded {
