@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapter;
+mod address;
 mod api;
 pub mod config;
 pub mod date;

@@ -115,13 +115,12 @@ pub(crate) fn decode(
     let from = p.get("From").ok_or("missing From")?;
     let to = p.get("To").ok_or("missing To")?;
     let status = p.get("MessageStatus");
-    let event = match status {
+    let mut event = match status {
         Some(s) if s != "received" && s != "receiving" => {
             status_callback(channel, &p, sid, from, to, s, received_at)?
         }
         _ => inbound_message(channel, &p, sid, from, to, received_at)?,
     };
-    let mut event = event;
     for (param, attr) in ATTRIBUTES {
         if let Some(v) = p.get(param) {
             event = event.with_attribute(*attr, v);

@@ -4,7 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 use switchboard_core::render::RenderPolicy;
-use switchboard_core::{ChannelName, ChannelTable, Error, Result, Secret};
+use switchboard_core::{ChannelName, ChannelTable, Result, Secret};
+
+mod builder;
+
+pub use builder::TwilioConfigBuilder;
 
 /// Twilio's production REST API.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.twilio.com";
@@ -104,19 +108,7 @@ impl TwilioConfig {
         account_sid: impl Into<String>,
         auth_token: Secret,
     ) -> TwilioConfigBuilder {
-        TwilioConfigBuilder {
-            channel,
-            account_sid: account_sid.into(),
-            auth_token,
-            api_key: None,
-            from: None,
-            messaging_service_sid: None,
-            api_base_url: DEFAULT_API_BASE_URL.to_owned(),
-            status_callback: None,
-            smart_encoding: false,
-            render: RenderPolicy::default(),
-            timeout: DEFAULT_TIMEOUT,
-        }
+        TwilioConfigBuilder::new(channel, account_sid.into(), auth_token)
     }
 
     /// Reads and validates a channel table; unknown keys are errors naming channel and key.
@@ -177,182 +169,6 @@ impl TwilioConfig {
             None => (&self.account_sid, self.auth_token.expose()),
         }
     }
-}
-
-/// Builds a [`TwilioConfig`]; [`build`](Self::build) validates it.
-#[derive(Debug)]
-pub struct TwilioConfigBuilder {
-    channel: ChannelName,
-    account_sid: String,
-    auth_token: Secret,
-    api_key: Option<(String, Secret)>,
-    from: Option<String>,
-    messaging_service_sid: Option<String>,
-    api_base_url: String,
-    status_callback: Option<String>,
-    smart_encoding: bool,
-    render: RenderPolicy,
-    timeout: Duration,
-}
-
-impl TwilioConfigBuilder {
-    /// Authenticate API calls with an API key (`SK…`) and its secret.
-    pub fn api_key(mut self, sid: impl Into<String>, secret: Secret) -> Self {
-        self.api_key = Some((sid.into(), secret));
-        self
-    }
-
-    /// The `From` address.
-    pub fn from(mut self, from: impl Into<String>) -> Self {
-        self.from = Some(from.into());
-        self
-    }
-
-    /// The Messaging Service (`MG…`).
-    pub fn messaging_service_sid(mut self, sid: impl Into<String>) -> Self {
-        self.messaging_service_sid = Some(sid.into());
-        self
-    }
-
-    /// The REST API base URL (emulators, proxies, regional edges).
-    pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
-        self.api_base_url = url.into().trim_end_matches('/').to_owned();
-        self
-    }
-
-    /// The `StatusCallback` URL sent with every message.
-    pub fn status_callback(mut self, url: impl Into<String>) -> Self {
-        self.status_callback = Some(url.into());
-        self
-    }
-
-    /// Turns smart encoding on or off.
-    pub fn smart_encoding(mut self, on: bool) -> Self {
-        self.smart_encoding = on;
-        self
-    }
-
-    /// The render policy.
-    pub fn render_policy(mut self, policy: RenderPolicy) -> Self {
-        self.render = policy;
-        self
-    }
-
-    /// The per-request timeout.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Validates and returns the configuration.
-    pub fn build(self) -> Result<TwilioConfig> {
-        let ch = self.channel.as_str();
-        if !is_sid(&self.account_sid, "AC") {
-            return Err(Error::config(
-                ch,
-                "key 'account_sid' must be 'AC' followed by 32 hex digits",
-            ));
-        }
-        if self.auth_token.expose().is_empty() {
-            return Err(Error::config(ch, "key 'auth_token' must not be empty"));
-        }
-        if let Some((sid, _)) = &self.api_key {
-            if !is_sid(sid, "SK") {
-                return Err(Error::config(
-                    ch,
-                    "key 'api_key_sid' must be 'SK' followed by 32 hex digits",
-                ));
-            }
-        }
-        if let Some(f) = &self.from {
-            if !is_sender_address(f) {
-                return Err(Error::config(
-                    ch,
-                    format_args!(
-                        "key 'from': {f:?} is not an E.164 number, short code, alphanumeric \
-                         sender id or whatsapp:+… address"
-                    ),
-                ));
-            }
-        }
-        if let Some(s) = &self.messaging_service_sid {
-            if !is_sid(s, "MG") {
-                return Err(Error::config(
-                    ch,
-                    "key 'messaging_service_sid' must be 'MG' followed by 32 hex digits",
-                ));
-            }
-        }
-        let sender = match (self.from, self.messaging_service_sid) {
-            (Some(from), Some(messaging_service_sid)) => SenderConfig::Both {
-                from,
-                messaging_service_sid,
-            },
-            (Some(from), None) => SenderConfig::From(from),
-            (None, Some(s)) => SenderConfig::MessagingService(s),
-            (None, None) => {
-                return Err(Error::config(
-                    ch,
-                    "missing key 'from' (or 'messaging_service_sid')",
-                ));
-            }
-        };
-        if let Some(cb) = &self.status_callback {
-            match url::Url::parse(cb) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                _ => {
-                    return Err(Error::config(
-                        ch,
-                        format_args!(
-                            "key 'status_callback': {cb:?} is not an absolute http(s) URL"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(TwilioConfig {
-            channel: self.channel,
-            account_sid: self.account_sid,
-            auth_token: self.auth_token,
-            api_key: self.api_key,
-            sender,
-            api_base_url: self.api_base_url,
-            status_callback: self.status_callback,
-            smart_encoding: self.smart_encoding,
-            render: self.render,
-            timeout: self.timeout,
-        })
-    }
-}
-
-/// `prefix` followed by 32 hex digits.
-pub(crate) fn is_sid(s: &str, prefix: &str) -> bool {
-    s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `+` and 2–15 digits, the first not 0.
-pub(crate) fn is_e164(s: &str) -> bool {
-    let Some(digits) = s.strip_prefix('+') else {
-        return false;
-    };
-    (2..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
-}
-
-/// An address a message can be sent to: E.164 or `whatsapp:` + E.164.
-pub(crate) fn is_recipient_address(s: &str) -> bool {
-    is_e164(s.strip_prefix("whatsapp:").unwrap_or(s))
-}
-
-/// A `From`: a recipient address, a short code (3–8 digits) or an alphanumeric sender id
-/// (1–11 letters, digits and spaces, at least one letter).
-pub(crate) fn is_sender_address(s: &str) -> bool {
-    let short_code = (3..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-    let alphanumeric = (1..=11).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
-        && s.bytes().any(|b| b.is_ascii_alphabetic());
-    is_recipient_address(s) || short_code || alphanumeric
 }
 
 #[cfg(test)]
@@ -446,30 +262,5 @@ mod tests {
                 .to_string()
                 .contains("account_sid")
         );
-    }
-
-    #[test]
-    fn sender_addresses() {
-        for ok in [
-            "+14155552345",
-            "whatsapp:+14155238886",
-            "12345",
-            "MyShop",
-            "Shop 24",
-        ] {
-            assert!(is_sender_address(ok), "{ok}");
-        }
-        for bad in [
-            "14155552345x",
-            "+0123",
-            "whatsapp:123",
-            "",
-            "This is too long",
-            "12",
-        ] {
-            assert!(!is_sender_address(bad), "{bad}");
-        }
-        assert!(is_recipient_address("whatsapp:+886123456789"));
-        assert!(!is_recipient_address("MyShop"));
     }
 }
