@@ -208,4 +208,52 @@ mod tests {
         assert_eq!(r.error.as_deref(), Some("ratelimited"));
         assert_eq!(text_of(Some(&serde_json::json!({"text":"Hi"}))), Some("Hi"));
     }
+
+    /// Slack's all-fields samples (java-slack-sdk) deserialize: no field has a type we reject.
+    #[test]
+    fn union_samples_deserialize() {
+        let events = [
+            include_str!("../tests/fixtures/schema_union_samples/MessagePayload.json"),
+            include_str!("../tests/fixtures/schema_union_samples/AppMentionPayload.json"),
+            include_str!("../tests/fixtures/schema_union_samples/MessageBotPayload.json"),
+            include_str!("../tests/fixtures/schema_union_samples/MessageChangedPayload.json"),
+            include_str!("../tests/fixtures/schema_union_samples/MessageDeletedPayload.json"),
+            include_str!("../tests/fixtures/schema_union_samples/ReactionAddedPayload.json"),
+        ];
+        for text in events {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let env: Envelope = serde_json::from_value(v["payload"].clone()).unwrap();
+            let ev: SlackEvent = serde_json::from_value(env.event.unwrap()).unwrap();
+            assert!(!ev.kind.is_empty());
+        }
+        let v: Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/schema_union_samples/BlockActionPayload.json"
+        ))
+        .unwrap();
+        let it: Interaction = serde_json::from_value(v["payload"].clone()).unwrap();
+        assert_eq!(it.kind, "block_actions");
+        assert!(!it.actions.is_empty());
+        for name in [
+            "files.getUploadURLExternal",
+            "files.completeUploadExternal",
+            "chat.delete",
+            "reactions.add",
+        ] {
+            let text = match name {
+                "files.getUploadURLExternal" => include_str!(
+                    "../tests/fixtures/schema_union_samples/files.getUploadURLExternal.json"
+                ),
+                "files.completeUploadExternal" => include_str!(
+                    "../tests/fixtures/schema_union_samples/files.completeUploadExternal.json"
+                ),
+                "chat.delete" => {
+                    include_str!("../tests/fixtures/schema_union_samples/chat.delete.json")
+                }
+                _ => include_str!("../tests/fixtures/schema_union_samples/reactions.add.json"),
+            };
+            let v: Value = serde_json::from_str(text).unwrap();
+            let r: Result<ApiResponse, _> = serde_json::from_value(v["payload"].clone());
+            assert!(r.is_ok(), "{name}: {r:?}");
+        }
+    }
 }
