@@ -108,6 +108,13 @@ pub trait Harness: Sized + Send + Sync + 'static {
 
     /// Every secret value in [`config`](Self::config).
     fn secrets(&self) -> Vec<String>;
+
+    /// Whether the provider says how long to wait when it rate-limits (HTTP `Retry-After`).
+    /// Providers that signal throttling without a delay (Meta's Graph API) return `false`, and
+    /// the rate-limit check then asks only for `RateLimited` + `Safe`.
+    fn reports_retry_after(&self) -> bool {
+        true
+    }
 }
 
 /// Expands to one `#[tokio::test]` per conformance check for a [`Harness`] type.
