@@ -22,7 +22,38 @@ pub use switchboard::{
     ChannelSettings, Running, Switchboard, SwitchboardBuilder, Workers, shutdown_signal,
 };
 
+#[cfg(feature = "messenger")]
+pub use switchboard_messenger as messenger;
+#[cfg(feature = "slack")]
+pub use switchboard_slack as slack;
+#[cfg(feature = "twilio")]
+pub use switchboard_twilio as twilio;
+
 /// A registry that knows every provider enabled by this crate's features (and `memory`).
 pub fn registry() -> Registry {
-    Registry::new()
+    #[allow(unused_mut)]
+    let mut registry = Registry::new();
+    #[cfg(feature = "slack")]
+    switchboard_slack::register(&mut registry);
+    #[cfg(feature = "messenger")]
+    switchboard_messenger::register(&mut registry);
+    #[cfg(feature = "twilio")]
+    switchboard_twilio::register(&mut registry);
+    registry
+}
+
+#[cfg(test)]
+mod registry_tests {
+    #[test]
+    fn every_enabled_provider_is_registered() {
+        let registry = super::registry();
+        let providers = registry.providers();
+        assert!(providers.contains(&"memory"));
+        assert_eq!(providers.contains(&"slack"), cfg!(feature = "slack"));
+        assert_eq!(
+            providers.contains(&"messenger"),
+            cfg!(feature = "messenger")
+        );
+        assert_eq!(providers.contains(&"twilio"), cfg!(feature = "twilio"));
+    }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use switchboard_core::{Retry, render};
+use switchboard_core::Retry;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -93,14 +93,6 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
             .await;
             return;
         }
-        // The numbered options this message degrades to, to map "2" back to its Action.
-        let options = match render::render(&item.message, &caps, entry.settings.render) {
-            Ok(plan) => plan.options,
-            Err(e) => {
-                dead(&inner, &item, &e.to_string()).await;
-                return;
-            }
-        };
         entry.limits.acquire(&conversation_key(&item.to)).await;
         let start = Instant::now();
         let result = entry.adapter.send(&item.to, &item.message).await;
@@ -114,7 +106,7 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
                 let expire = SystemTime::now() + inner.config.engine.options_ttl;
                 match inner
                     .store
-                    .outbox_sent(item.lease, &receipt.messages, &options, expire)
+                    .outbox_sent(item.lease, &receipt.messages, &receipt.options, expire)
                     .await
                 {
                     Ok(true) => tracing::debug!(parts = receipt.messages.len(), "sent"),

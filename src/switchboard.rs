@@ -7,8 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use switchboard_core::{
-    Adapter, ChannelName, ChannelTable, ConversationRef, Env, Error, ErrorKind, Registry,
-    RenderPolicy, Result,
+    Adapter, ChannelName, ChannelTable, ConversationRef, Env, Error, ErrorKind, Registry, Result,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -26,15 +25,12 @@ use crate::store::{DeadLetter, MemoryStore, SqliteStore, Store, StoreStats, conv
 pub struct ChannelSettings {
     /// Outbound rate limits.
     pub rate: RateConfig,
-    /// The render policy, used to find the numbered options a message degrades to.
-    pub render: RenderPolicy,
 }
 
 impl Default for ChannelSettings {
     fn default() -> Self {
         ChannelSettings {
             rate: RateConfig::conservative(),
-            render: RenderPolicy::default(),
         }
     }
 }
@@ -43,12 +39,6 @@ impl ChannelSettings {
     /// Settings with these rate limits.
     pub fn with_rate(mut self, rate: RateConfig) -> Self {
         self.rate = rate;
-        self
-    }
-
-    /// Settings with this render policy.
-    pub fn with_render(mut self, render: RenderPolicy) -> Self {
-        self.render = render;
         self
     }
 }
@@ -134,7 +124,6 @@ impl SwitchboardBuilder {
         for mut table in ChannelTable::parse_all(&doc, env)? {
             let rate_table = table.take("rate");
             let rate = rate_from(table.channel().as_str(), rate_table)?;
-            let render = table.clone().render_policy()?;
             if let Some(base) = &b.config.server.public_url {
                 let url = format!(
                     "{}/webhooks/{}",
@@ -143,7 +132,7 @@ impl SwitchboardBuilder {
                 );
                 table = table.with_public_webhook_url(url);
             }
-            b.tables.push((table, ChannelSettings { rate, render }));
+            b.tables.push((table, ChannelSettings { rate }));
         }
         Ok(b)
     }

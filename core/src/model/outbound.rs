@@ -70,13 +70,13 @@ impl OutboundMessage {
             check_label(&field, &q.label)?;
             check_payload(&field, &q.payload)?;
         }
-        if let Some(key) = &self.idempotency_key {
-            if key.is_empty() || key.len() > 200 {
-                return Err(Error::invalid_message(
-                    "idempotency_key",
-                    "must be 1-200 bytes",
-                ));
-            }
+        if let Some(key) = &self.idempotency_key
+            && (key.is_empty() || key.len() > 200)
+        {
+            return Err(Error::invalid_message(
+                "idempotency_key",
+                "must be 1-200 bytes",
+            ));
         }
         Ok(())
     }
