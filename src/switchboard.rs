@@ -45,7 +45,6 @@ impl ChannelSettings {
 
 pub(crate) struct ChannelEntry {
     pub(crate) adapter: Arc<dyn Adapter>,
-    pub(crate) settings: ChannelSettings,
     pub(crate) limits: ChannelLimits,
 }
 
@@ -206,14 +205,7 @@ impl SwitchboardBuilder {
                 return Err(Error::config(&name, "channel defined twice"));
             }
             let limits = ChannelLimits::new(&settings.rate);
-            channels.insert(
-                name,
-                ChannelEntry {
-                    adapter,
-                    settings,
-                    limits,
-                },
-            );
+            channels.insert(name, ChannelEntry { adapter, limits });
             Ok(())
         };
         for (table, settings) in self.tables {
