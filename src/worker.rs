@@ -117,15 +117,14 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
         attempt = item.attempts,
     );
     async move {
-        if let EventKind::Delivery(d) = &item.event.kind {
-            if let Err(e) = inner
+        if let EventKind::Delivery(d) = &item.event.kind
+            && let Err(e) = inner
                 .store
                 .record_delivery(&item.event.conversation.channel, &d.messages, d.status)
                 .await
             {
                 tracing::warn!(error = %e, "recording delivery status failed");
             }
-        }
         translate_options(&inner, &mut item.event).await;
         let ctx = inner.context(&item);
         let result = match inner.handlers.for_event(&item.event) {

@@ -190,10 +190,10 @@ fn spawn_child(config: &str) -> ChildProcess {
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
