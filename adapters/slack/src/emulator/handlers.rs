@@ -216,10 +216,10 @@ fn post(s: &mut State, me: &Identity, method: &str, a: &Map<String, Value>) -> R
     } else {
         None
     };
-    if ephemeral_to.is_none() {
-        if let Err(wait) = s.take_token(&channel) {
-            return Reply::rate_limited(wait.as_secs_f64().ceil() as u64);
-        }
+    if ephemeral_to.is_none()
+        && let Err(wait) = s.take_token(&channel)
+    {
+        return Reply::rate_limited(wait.as_secs_f64().ceil() as u64);
     }
     let text: String = text.chars().take(MAX_POST_TEXT).collect();
     let ts = s.new_ts();

@@ -65,10 +65,10 @@ fn respond(reply: &Reply) -> Response {
         reply.body.to_string(),
     )
         .into_response();
-    if let Some(secs) = reply.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(secs) = reply.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
