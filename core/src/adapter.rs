@@ -5,7 +5,7 @@ use std::fmt;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::capabilities::Capabilities;
+use crate::capabilities::{Capabilities, RateHint};
 use crate::error::{Error, Result};
 use crate::model::{
     ChannelName, ConversationId, ConversationRef, InboundAttachment, MessageRef, OutboundMessage,
@@ -68,6 +68,11 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
         let _ = conversation;
         self.info().capabilities.clone()
+    }
+
+    /// The outbound pacing this provider wants (the engine's default for the channel).
+    fn rate_hint(&self) -> RateHint {
+        RateHint::default()
     }
 
     /// Renders `message` for the conversation and sends it: one or more provider messages.

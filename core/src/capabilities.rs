@@ -174,6 +174,27 @@ impl Default for Capabilities {
     }
 }
 
+/// Outbound pacing an adapter suggests for its provider. The engine applies it unless the
+/// channel's `[channels.NAME.rate]` table says otherwise; `None` means no limit at that level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateHint {
+    /// Messages per second on the whole channel.
+    pub per_second: Option<f64>,
+    /// Burst on the whole channel.
+    pub burst: Option<u32>,
+    /// Messages per second to one conversation.
+    pub per_conversation_per_second: Option<f64>,
+    /// Burst to one conversation.
+    pub per_conversation_burst: Option<u32>,
+}
+
+impl RateHint {
+    /// Whether the hint says nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == RateHint::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

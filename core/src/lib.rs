@@ -17,7 +17,7 @@ pub mod webhook;
 pub use adapter::{Adapter, AdapterInfo, FetchedAttachment};
 pub use async_trait::async_trait;
 pub use capabilities::{
-    AttachmentCapabilities, Capabilities, LengthUnit, MarkdownDialect, TextLimit,
+    AttachmentCapabilities, Capabilities, LengthUnit, MarkdownDialect, RateHint, TextLimit,
 };
 pub use config::{ChannelTable, Env, Secret};
 pub use error::{Error, ErrorKind, Result, Retry};
