@@ -101,32 +101,32 @@ impl TwilioConfigBuilder {
         if self.auth_token.expose().is_empty() {
             return Err(Error::config(ch, "key 'auth_token' must not be empty"));
         }
-        if let Some((sid, _)) = &self.api_key {
-            if !is_sid(sid, "SK") {
-                return Err(Error::config(
-                    ch,
-                    "key 'api_key_sid' must be 'SK' followed by 32 hex digits",
-                ));
-            }
+        if let Some((sid, _)) = &self.api_key
+            && !is_sid(sid, "SK")
+        {
+            return Err(Error::config(
+                ch,
+                "key 'api_key_sid' must be 'SK' followed by 32 hex digits",
+            ));
         }
-        if let Some(f) = &self.from {
-            if !is_sender_address(f) {
-                return Err(Error::config(
-                    ch,
-                    format_args!(
-                        "key 'from': {f:?} is not an E.164 number, short code, alphanumeric \
-                         sender id or whatsapp:+… address"
-                    ),
-                ));
-            }
+        if let Some(f) = &self.from
+            && !is_sender_address(f)
+        {
+            return Err(Error::config(
+                ch,
+                format_args!(
+                    "key 'from': {f:?} is not an E.164 number, short code, alphanumeric \
+                     sender id or whatsapp:+… address"
+                ),
+            ));
         }
-        if let Some(s) = &self.messaging_service_sid {
-            if !is_sid(s, "MG") {
-                return Err(Error::config(
-                    ch,
-                    "key 'messaging_service_sid' must be 'MG' followed by 32 hex digits",
-                ));
-            }
+        if let Some(s) = &self.messaging_service_sid
+            && !is_sid(s, "MG")
+        {
+            return Err(Error::config(
+                ch,
+                "key 'messaging_service_sid' must be 'MG' followed by 32 hex digits",
+            ));
         }
         let sender = match (self.from, self.messaging_service_sid) {
             (Some(from), Some(messaging_service_sid)) => SenderConfig::Both {

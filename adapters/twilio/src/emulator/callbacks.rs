@@ -183,10 +183,10 @@ fn status_params(
         push("ChannelPrefix", "whatsapp");
         push("ChannelToAddress", to.trim_start_matches("whatsapp:"));
     }
-    if status == "failed" {
-        if let Some(code) = fail_code {
-            push("ErrorCode", &code.to_string());
-        }
+    if status == "failed"
+        && let Some(code) = fail_code
+    {
+        push("ErrorCode", &code.to_string());
     }
     p
 }

@@ -33,10 +33,10 @@ fn json(status: StatusCode, body: String) -> Response {
 
 fn failure(f: &ApiFailure) -> Response {
     let mut r = json(f.status, f.body());
-    if let Some(after) = f.retry_after {
-        if let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(after) = f.retry_after
+        && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }

@@ -80,14 +80,14 @@ pub(crate) fn validate_create(
             ));
         }
     }
-    if let Some(s) = service {
-        if !services.iter().any(|n| n == s) {
-            return Err(ApiFailure::new(
-                404,
-                20404,
-                format!("The requested resource /Services/{s} was not found"),
-            ));
-        }
+    if let Some(s) = service
+        && !services.iter().any(|n| n == s)
+    {
+        return Err(ApiFailure::new(
+            404,
+            20404,
+            format!("The requested resource /Services/{s} was not found"),
+        ));
     }
     let body = first(params, "Body");
     let media: Vec<String> = params
@@ -103,14 +103,14 @@ pub(crate) fn validate_create(
             "A Message Body, Media URL or Content SID is required",
         ));
     }
-    if let Some(b) = body {
-        if b.encode_utf16().count() > MAX_BODY_CHARS {
-            return Err(ApiFailure::new(
-                400,
-                21617,
-                "The concatenated message body exceeds the 1600 character limit",
-            ));
-        }
+    if let Some(b) = body
+        && b.encode_utf16().count() > MAX_BODY_CHARS
+    {
+        return Err(ApiFailure::new(
+            400,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit",
+        ));
     }
     let max_media = if is_whatsapp(to) { 1 } else { MAX_MEDIA_SMS };
     if media.len() > max_media {
