@@ -41,7 +41,8 @@ impl Extension for SlackEphemeral {
     const KEY: &'static str = "slack.ephemeral";
 }
 
-/// Options of `chat.postMessage` that have no neutral form.
+/// Options of `chat.postMessage` that have no neutral form (ignored with [`SlackEphemeral`]:
+/// `chat.postEphemeral` takes none of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlackPostOptions {
     /// Also show a thread reply in the channel (`reply_broadcast`).
@@ -57,4 +58,25 @@ pub struct SlackPostOptions {
 
 impl Extension for SlackPostOptions {
     const KEY: &'static str = "slack.post_options";
+}
+
+impl SlackPostOptions {
+    /// Adds the options to a `chat.postMessage` body (`reply_broadcast` only in a thread).
+    pub(crate) fn apply(
+        &self,
+        body: &mut serde_json::Map<String, serde_json::Value>,
+        in_thread: bool,
+    ) {
+        if self.reply_broadcast && in_thread {
+            body.insert("reply_broadcast".into(), true.into());
+        }
+        for (k, v) in [
+            ("unfurl_links", self.unfurl_links),
+            ("unfurl_media", self.unfurl_media),
+        ] {
+            if let Some(v) = v {
+                body.insert(k.into(), v.into());
+            }
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! - `block_actions` → one Action per clicked element: the button's `value` (a link button's
 //!   `url`), `action_id`, the message that carried it, and `slack.response_url`. Buttons this
-//!   adapter made from quick replies come back with source `QuickReply`.
+//!   adapter made from quick replies come back with source `QuickReply`. A button in a view
+//!   (App Home tab, modal) has no channel or message: its conversation is the user's id (their
+//!   DM, opened on reply) and `slack.view_id` names the view.
 //! - Slash commands → a Message whose `command` holds the command and its text; `text` is the
 //!   whole line as typed (`/weather London`).
 //! - `view_submission`, `view_closed`, `shortcut`, `message_action`, … → Other, raw kept.
@@ -77,7 +79,12 @@ pub(crate) fn decode_payload(ctx: &Ctx<'_>, payload: &str) -> Result<Vec<Inbound
         let ev = ctx.event(&base_id, conv, sender, at, kind, raw)?;
         return Ok(vec![decorate(ev)]);
     }
-    let channel = channel.ok_or("block_actions without channel")?;
+    // A button in a view (App Home tab, modal) has no channel: the user's DM is where a reply
+    // can go (a conversation given as a user id).
+    let channel = channel.unwrap_or(user.id.as_str());
+    let view_id = container
+        .and_then(|c| c.view_id.as_deref())
+        .or(id_of(it.view.as_ref()));
     let many = it.actions.len() > 1;
     let mut out = Vec::with_capacity(it.actions.len());
     for (i, a) in it.actions.iter().enumerate() {
@@ -112,6 +119,9 @@ pub(crate) fn decode_payload(ctx: &Ctx<'_>, payload: &str) -> Result<Vec<Inbound
         }
         if let Some(t) = &a.kind {
             ev = ev.with_attribute("slack.action_type", t.clone());
+        }
+        if let Some(v) = view_id {
+            ev = ev.with_attribute("slack.view_id", v);
         }
         out.push(decorate(ev));
     }

@@ -100,24 +100,17 @@ impl SlackAdapter {
             body.insert("channel".into(), Value::String(channel.clone()));
             if let Some(t) = &thread {
                 body.insert("thread_ts".into(), Value::String(t.clone()));
-                if options.reply_broadcast {
-                    body.insert("reply_broadcast".into(), Value::Bool(true));
-                }
-            }
-            for (k, v) in [
-                ("unfurl_links", options.unfurl_links),
-                ("unfurl_media", options.unfurl_media),
-            ] {
-                if let Some(v) = v {
-                    body.insert(k.into(), Value::Bool(v));
-                }
             }
             let result = match &ephemeral {
                 Some(e) => {
                     body.insert("user".into(), Value::String(e.user.clone()));
                     self.post("chat.postEphemeral", body).await
                 }
-                None => self.post("chat.postMessage", body).await,
+                None => {
+                    // chat.postEphemeral takes none of these (Slack's method reference).
+                    options.apply(&mut body, thread.is_some());
+                    self.post("chat.postMessage", body).await
+                }
             };
             match result {
                 Ok(ts) => sent.push(

@@ -134,6 +134,8 @@ pub(crate) struct Container {
     pub(crate) channel_id: Option<String>,
     pub(crate) message_ts: Option<String>,
     pub(crate) thread_ts: Option<String>,
+    /// For elements in a view (App Home, modal).
+    pub(crate) view_id: Option<String>,
 }
 
 /// One element of `block_actions.actions`.

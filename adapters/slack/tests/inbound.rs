@@ -416,6 +416,44 @@ fn quick_reply_buttons_come_back_as_quick_replies() {
     );
 }
 
+/// A button in a view (App Home tab, modal) carries no channel and no message: still an Action,
+/// in the user's DM (a conversation given as a user id), never a 400.
+#[test]
+fn block_actions_in_views_are_actions_in_the_users_dm() {
+    let a = adapter("");
+    let mut p = case("interactivity", "block_actions-button")["payload"].clone();
+    let obj = p.as_object_mut().unwrap();
+    obj.remove("channel");
+    obj.remove("response_url");
+    obj.insert(
+        "container".into(),
+        json!({"type": "view", "view_id": "V111"}),
+    );
+    obj.insert("view".into(), json!({"id": "V111", "type": "home"}));
+    let body = format!(
+        "payload={}",
+        url::form_urlencoded::byte_serialize(p.to_string().as_bytes()).collect::<String>()
+    );
+    let evs = events_of(a.handle_webhook(&signed(
+        body.as_bytes(),
+        "application/x-www-form-urlencoded",
+    )));
+    assert_eq!(evs.len(), 1);
+    let ev = &evs[0];
+    assert_eq!(ev.id.as_str(), "111.222.valid");
+    assert_eq!(ev.conversation.conversation.as_str(), "W111");
+    assert_eq!(ev.sender.id.as_str(), "W111");
+    match &ev.kind {
+        EventKind::Action(act) => {
+            assert_eq!(act.payload, "click_me_123");
+            assert_eq!(act.action_id.as_deref(), Some("a"));
+            assert_eq!(act.message, None);
+        }
+        k => panic!("{k:?}"),
+    }
+    assert_eq!(ev.attributes["slack.view_id"], "V111");
+}
+
 #[test]
 fn shortcuts_and_views_are_other() {
     let a = adapter("");

@@ -8,11 +8,11 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard_core::model::{Attachment, AttachmentKind, InboundAttachment};
 use switchboard_core::{
-    Adapter, ChannelTable, ConversationRef, ErrorKind, EventKind, MessageId, MessageRef,
-    OutboundMessage, Retry, ThreadId,
+    Adapter, ChannelName, ChannelTable, ConversationRef, ErrorKind, EventKind, MessageId,
+    MessageRef, OutboundMessage, Retry, Secret, ThreadId,
 };
 use switchboard_slack::emulator::{EmulatorConfig, Fault, RateLimit, SlackEmulator};
-use switchboard_slack::{SlackAdapter, SlackEphemeral};
+use switchboard_slack::{SlackAdapter, SlackEphemeral, SlackPostOptions};
 
 async fn setup(identity: bool, burst: u32) -> (SlackEmulator, SlackAdapter) {
     let em = SlackEmulator::start_with(EmulatorConfig {
@@ -187,6 +187,79 @@ async fn ephemeral_messages_use_post_ephemeral() {
     assert_eq!(em.calls()[0].method, "chat.postEphemeral");
     assert_eq!(em.messages()[0].ephemeral_to.as_deref(), Some("U0BOB"));
     assert_eq!(em.messages()[0].ts, r.messages[0].id.as_str());
+}
+
+/// `chat.postEphemeral` takes no `reply_broadcast`, `unfurl_links` or `unfurl_media` (Slack's
+/// method reference): the post options apply to `chat.postMessage` only.
+#[tokio::test]
+async fn ephemeral_messages_carry_only_post_ephemeral_arguments() {
+    let (em, a) = setup(true, 10).await;
+    let msg = OutboundMessage::builder()
+        .text("only you, in the thread")
+        .extension(&SlackEphemeral {
+            user: "U0BOB".into(),
+        })
+        .extension(&SlackPostOptions {
+            reply_broadcast: true,
+            unfurl_links: Some(false),
+            unfurl_media: Some(false),
+        })
+        .build()
+        .unwrap();
+    let thread = to("C0GENERAL").in_thread(ThreadId::new("1700000000.000300").unwrap());
+    a.send(&thread, &msg).await.unwrap();
+    let call = &em.calls()[0];
+    assert_eq!(call.method, "chat.postEphemeral");
+    let mut keys: Vec<&str> = call.args.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["channel", "text", "thread_ts", "user"]);
+
+    // The same options on a normal post are sent.
+    let msg = OutboundMessage::builder()
+        .text("for everyone")
+        .extension(&SlackPostOptions {
+            reply_broadcast: true,
+            unfurl_links: Some(false),
+            unfurl_media: Some(false),
+        })
+        .build()
+        .unwrap();
+    a.send(&thread, &msg).await.unwrap();
+    let call = &em.calls()[1];
+    assert_eq!(call.method, "chat.postMessage");
+    assert_eq!(
+        (
+            &call.args["reply_broadcast"],
+            &call.args["unfurl_links"],
+            &call.args["unfurl_media"]
+        ),
+        (&json!(true), &json!(false), &json!(false))
+    );
+}
+
+/// A request that was written and then timed out may have been posted: `Timeout`, `Ambiguous`.
+#[tokio::test]
+async fn a_timeout_after_the_request_was_written_is_ambiguous() {
+    let (em, _) = setup(true, 10).await;
+    let config = switchboard_slack::SlackConfig::new(
+        Secret::new("xoxb-emulator-token"),
+        Secret::new("emulator-signing-secret"),
+    )
+    .with_bot_identity("U0EMUBOT", "B0EMUBOT")
+    .with_api_base_url(em.api_base_url())
+    .with_timeout(Duration::from_millis(200));
+    let a = SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap();
+    em.fail_next(Fault::Delay(Duration::from_secs(2)));
+    let e = a
+        .send(&to("C0GENERAL"), &OutboundMessage::text("slow").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.retry(), e.provider()),
+        (ErrorKind::Timeout, Retry::Ambiguous, Some("slack")),
+        "{e:?}"
+    );
+    assert_eq!(em.calls().len(), 0, "the emulator was still waiting");
 }
 
 #[tokio::test]
