@@ -138,17 +138,18 @@ impl Adapter for MessengerAdapter {
                 _ => None,
             });
         }
-        let metadata = message
-            .idempotency_key
-            .as_ref()
-            .map(|k| format!("{METADATA_PREFIX}{k}"));
+        // Always marked, so this app's echoes are recognised even without `app_id`.
+        let metadata = format!(
+            "{METADATA_PREFIX}{}",
+            message.idempotency_key.as_deref().unwrap_or_default()
+        );
         let conversation = to.conversation.as_str();
         let mut sent: Vec<SentMessage> = Vec::with_capacity(plan.messages.len());
         for (p, attachment_id) in plan.messages.iter().zip(&uploaded) {
             let body = render::request(
                 conversation,
                 &plan.options,
-                render::message(p, attachment_id.as_deref(), metadata.as_deref()),
+                render::message(p, attachment_id.as_deref(), Some(&metadata)),
             );
             let id = match self.client.send(body).await {
                 Ok(Some(id)) => MessageId::new(id),

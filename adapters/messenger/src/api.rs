@@ -42,8 +42,10 @@ enum Body {
 
 impl GraphClient {
     pub(crate) fn new(config: Arc<MessengerConfig>) -> Result<Self> {
+        // A redirect would turn a POST into a GET elsewhere: a 3xx is an error instead.
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")

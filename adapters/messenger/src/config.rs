@@ -169,6 +169,19 @@ impl MessengerConfigBuilder {
     pub fn build(self) -> Result<MessengerConfig> {
         let c = self.config;
         let channel = c.channel.as_str().to_owned();
+        // An empty App Secret or verify token would let anyone sign webhooks or pass the handshake.
+        for (key, secret) in [
+            ("page_access_token", &c.page_access_token),
+            ("app_secret", &c.app_secret),
+            ("verify_token", &c.verify_token),
+        ] {
+            if secret.expose().is_empty() {
+                return Err(Error::config(
+                    &channel,
+                    format_args!("{key} must not be empty"),
+                ));
+            }
+        }
         if !valid_page_id(&c.page_id) {
             return Err(Error::config(
                 &channel,
@@ -297,5 +310,28 @@ mod tests {
         .api_version("latest")
         .build();
         assert_eq!(bad.unwrap_err().kind(), ErrorKind::InvalidConfig);
+    }
+
+    #[test]
+    fn builder_refuses_empty_secrets() {
+        let secrets = |t: &str, s: &str, v: &str| {
+            MessengerConfig::builder(
+                ChannelName::new("fb").unwrap(),
+                "42",
+                Secret::new(t),
+                Secret::new(s),
+                Secret::new(v),
+            )
+            .build()
+        };
+        for (built, key) in [
+            (secrets("", "s", "v"), "page_access_token"),
+            (secrets("t", "", "v"), "app_secret"),
+            (secrets("t", "s", ""), "verify_token"),
+        ] {
+            let err = built.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! | 3, 10, 200–299 | `PermissionDenied` | `Never` |
 //! | 100/2018001, 551 | `NotFound` | `Never` |
 //! | 100 (other, e.g. 2018109), 506 | `InvalidMessage` | `Never` |
+//! | anything else on HTTP 429 | `RateLimited` | `Safe` |
 //! | anything else | `Provider` | `Ambiguous` on 5xx or `is_transient`, else `Never` |
 //!
 //! The error keeps `code/subcode` as its provider code, the `fbtrace_id` in its message, and
@@ -117,6 +118,9 @@ fn collect_regain(v: &serde_json::Value, max: &mut Option<u64>) {
 /// The Switchboard error for a failed Graph call with a parsed error object.
 pub(crate) fn from_graph(status: u16, err: &ErrorObject, headers: &HeaderMap) -> Error {
     let (kind, retry) = classify(err.code, err.error_subcode).unwrap_or_else(|| {
+        if status == 429 {
+            return (ErrorKind::RateLimited, Retry::Safe);
+        }
         let transient = status >= 500 || err.is_transient == Some(true);
         let retry = if transient {
             Retry::Ambiguous
@@ -148,17 +152,20 @@ pub(crate) fn from_graph(status: u16, err: &ErrorObject, headers: &HeaderMap) ->
         message: err.message.clone(),
         fbtrace_id: err.fbtrace_id.clone(),
     };
-    let mut e = Error::new(kind, message)
+    let e = Error::new(kind, message)
         .with_retry(retry)
         .with_provider(PROVIDER)
         .with_provider_code(code)
         .with_source(source);
-    if kind == ErrorKind::RateLimited {
-        if let Some(after) = retry_after(headers) {
-            e = e.with_retry_after(after);
-        }
+    with_wait(e, headers)
+}
+
+/// Adds the wait Meta asks for to a `RateLimited` error.
+fn with_wait(e: Error, headers: &HeaderMap) -> Error {
+    match retry_after(headers) {
+        Some(after) if e.kind() == ErrorKind::RateLimited => e.with_retry_after(after),
+        _ => e,
     }
-    e
 }
 
 /// The error for a failed call whose body is not a Graph error object.
@@ -170,16 +177,11 @@ pub(crate) fn from_status(status: u16, headers: &HeaderMap) -> Error {
         500..=599 => (ErrorKind::Provider, Retry::Ambiguous),
         _ => (ErrorKind::Provider, Retry::Never),
     };
-    let mut e = Error::new(kind, format!("HTTP {status} without a Graph error body"))
+    let e = Error::new(kind, format!("HTTP {status} without a Graph error body"))
         .with_retry(retry)
         .with_provider(PROVIDER)
         .with_provider_code(format!("http_{status}"));
-    if kind == ErrorKind::RateLimited {
-        if let Some(after) = retry_after(headers) {
-            e = e.with_retry_after(after);
-        }
-    }
-    e
+    with_wait(e, headers)
 }
 
 #[cfg(test)]
@@ -263,6 +265,7 @@ mod tests {
             (368, None, 400, PolicyViolation, Never, "368"),
             (199, None, 400, Provider, Never, "199"),
             (199, None, 503, Provider, Ambiguous, "199"),
+            (199, None, 429, RateLimited, Safe, "199"),
         ];
         for &(code, sub, status, kind, retry, pcode) in table {
             let e = from_graph(status, &err(code, sub), &HeaderMap::new());

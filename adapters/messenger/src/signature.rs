@@ -39,11 +39,15 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
 ///
 /// `None` (no header) is [`RejectReason::MissingSignature`]; a value without the `sha256=` prefix,
 /// with bad hex, or with a different MAC is [`RejectReason::BadSignature`]. Upper-case hex is
-/// accepted (the MAC bytes are compared, not the text).
+/// accepted (the MAC bytes are compared, not the text). An empty `app_secret` verifies nothing:
+/// anyone could sign with it.
 pub fn verify(app_secret: &str, body: &[u8], header: Option<&str>) -> Result<(), RejectReason> {
     let Some(value) = header else {
         return Err(RejectReason::MissingSignature);
     };
+    if app_secret.is_empty() {
+        return Err(RejectReason::BadSignature);
+    }
     let value = value.trim();
     let Some(hex_mac) = value
         .get(..PREFIX.len())
@@ -64,7 +68,11 @@ pub fn verify(app_secret: &str, body: &[u8], header: Option<&str>) -> Result<(),
 }
 
 /// Whether the handshake's `hub.verify_token` equals the configured token, in constant time.
+/// An empty configured token matches nothing.
 pub fn verify_token_matches(configured: &str, given: &str) -> bool {
+    if configured.is_empty() {
+        return false;
+    }
     // Compare MACs of both so that the comparison does not leak the length either.
     let a = hmac_sha256(b"switchboard-verify-token", configured.as_bytes());
     let b = hmac_sha256(b"switchboard-verify-token", given.as_bytes());
@@ -127,6 +135,16 @@ mod tests {
         assert!(!verify_token_matches("1qaz2wsx", "3edc4rfv"));
         assert!(!verify_token_matches("1qaz2wsx", "1qaz2wsx "));
         assert!(!verify_token_matches("1qaz2wsx", ""));
+        assert!(!verify_token_matches("", ""));
+    }
+
+    #[test]
+    fn an_empty_app_secret_verifies_nothing() {
+        let forged = sign("", b"{}");
+        assert_eq!(
+            verify("", b"{}", Some(&forged)),
+            Err(RejectReason::BadSignature)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use switchboard_core::WebhookRequest;
 
-use super::Emulator;
+use super::{Emulator, SentRecord};
 use crate::signature;
 
 /// The outcome of delivering one webhook `POST`.
@@ -32,6 +32,23 @@ fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Serialised JSON with every non-ASCII character as `\uXXXX` (UTF-16 surrogate pairs beyond the
+/// BMP). Valid because non-ASCII can only occur inside JSON strings.
+fn escape_non_ascii(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut units = [0_u16; 2];
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 impl Emulator {
@@ -93,19 +110,47 @@ impl Emulator {
         v
     }
 
+    /// The echo Meta sends (field `message_echoes`) of a message the Page sent: sender = the
+    /// Page, `is_echo`, this app's `app_id` (a number), the `metadata` the send carried, its
+    /// `mid`, and its text or (in the inbound `attachments[]` form) its attachment.
+    pub fn echo_item(&self, sent: &SentRecord) -> Value {
+        let app_id = self
+            .options()
+            .app_id
+            .parse::<u64>()
+            .map_or_else(|_| json!(self.options().app_id), |n| json!(n));
+        let mut message = json!({ "is_echo": true, "app_id": app_id, "mid": sent.message_id });
+        for key in ["metadata", "text"] {
+            if let Some(v) = sent.message.get(key) {
+                message[key] = v.clone();
+            }
+        }
+        if let Some(a) = sent.message.get("attachment") {
+            message["attachments"] = json!([a]);
+        }
+        json!({
+            "sender": { "id": self.options().page_id },
+            "recipient": { "id": sent.recipient },
+            "timestamp": millis(self.now()),
+            "message": message,
+        })
+    }
+
     /// A read receipt up to the emulator clock.
     pub fn read_item(&self, psid: &str) -> Value {
         self.item(psid, "read", json!({ "watermark": millis(self.now()) }))
     }
 
-    /// `{"object":"page","entry":[…]}` with one entry per item, as Meta batches them.
+    /// `{"object":"page","entry":[…]}` with one entry per item, as Meta batches them. Like Meta,
+    /// it escapes every non-ASCII character (`ä` is sent as `\u00e4`): the signature is over
+    /// these bytes, so a receiver that re-serialises the body fails verification.
     pub fn webhook_body(&self, items: &[Value]) -> String {
         let time = millis(self.now());
         let entries: Vec<Value> = items
             .iter()
             .map(|i| json!({ "id": self.options().page_id, "time": time, "messaging": [i] }))
             .collect();
-        json!({ "object": "page", "entry": entries }).to_string()
+        escape_non_ascii(&json!({ "object": "page", "entry": entries }).to_string())
     }
 
     /// `body` posted to `url` with a correct `X-Hub-Signature-256`, received now.

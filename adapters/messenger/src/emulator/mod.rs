@@ -41,6 +41,8 @@ pub struct EmulatorOptions {
     pub app_secret: String,
     /// The webhook verify token (for [`Emulator::channel_toml`]).
     pub verify_token: String,
+    /// The app's id, carried by the echoes of its sends ([`Emulator::echo_item`]).
+    pub app_id: String,
     /// Refuse calls without a valid `appsecret_proof`.
     pub require_appsecret_proof: bool,
     /// Calls per second before code 613 (`None`: unlimited).
@@ -58,6 +60,7 @@ impl Default for EmulatorOptions {
             page_access_token: "EAAemulatorPageToken".into(),
             app_secret: "emulator-app-secret".into(),
             verify_token: "emulator-verify-token".into(),
+            app_id: "1517776481860111".into(),
             require_appsecret_proof: true,
             rate_limit_per_second: None,
             window: Duration::from_secs(24 * 60 * 60),
@@ -70,6 +73,7 @@ impl std::fmt::Debug for EmulatorOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorOptions")
             .field("page_id", &self.page_id)
+            .field("app_id", &self.app_id)
             .field("require_appsecret_proof", &self.require_appsecret_proof)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("window", &self.window)

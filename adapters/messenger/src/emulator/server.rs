@@ -251,10 +251,10 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
             "(#10) This message is sent outside of allowed window.",
         ));
     }
-    if let Some(id) = message["attachment"]["payload"]["attachment_id"].as_str() {
-        if !st.uploads.iter().any(|u| u.attachment_id == id) {
-            return Err(GraphErr::param(format!("Invalid attachment_id {id}")));
-        }
+    if let Some(id) = message["attachment"]["payload"]["attachment_id"].as_str()
+        && !st.uploads.iter().any(|u| u.attachment_id == id)
+    {
+        return Err(GraphErr::param(format!("Invalid attachment_id {id}")));
     }
     let message_id = format!("m_emu{:08}{}", st.next(), shared.options.page_id);
     st.sent.push(SentRecord {

@@ -14,9 +14,10 @@ pub(crate) struct GraphErr {
 
 impl GraphErr {
     pub(crate) fn new(code: i64, subcode: Option<i64>, message: impl Into<String>) -> Self {
-        let kind = match code {
-            190 | 102 | 104 => "OAuthException",
-            100 => "GraphMethodException",
+        // Meta answers Send API errors, `(#100)` parameter errors included, as `OAuthException`;
+        // `GraphMethodException` is for an object that cannot be found (100/33).
+        let kind = match (code, subcode) {
+            (100, Some(33)) => "GraphMethodException",
             _ => "OAuthException",
         };
         GraphErr {
