@@ -8,7 +8,7 @@ use switchboard_core::{Error, ErrorKind, Result, Retry};
 
 use crate::PROVIDER;
 use crate::config::TwilioConfig;
-use crate::error_map::{api_error, transport_error};
+use crate::error_map::{api_error, classify_status, transport_error};
 use crate::wire::{CreateMessage, MessageResource};
 
 /// The Twilio REST client of one channel.
@@ -112,13 +112,10 @@ async fn read_resource(
 ) -> Result<MessageResource> {
     let status = response.status();
     let retry_after = retry_after(response.headers());
-    let body = response.bytes().await.map_err(|e| {
-        transport_error(e).with_retry(if status.is_success() {
-            Retry::Ambiguous
-        } else {
-            Retry::Safe
-        })
-    })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(e).with_retry(body_lost_retry(status)))?;
     if status != expected && !status.is_success() {
         return Err(api_error(status, &body, retry_after));
     }
@@ -131,6 +128,17 @@ async fn read_resource(
         .with_retry(Retry::Ambiguous)
         .with_source(e)
     })
+}
+
+/// The retry class when the answer's body is lost after its `status` arrived: a success means
+/// the request was carried out (ambiguous, never safe); otherwise the status decides, as it
+/// would with the body.
+fn body_lost_retry(status: StatusCode) -> Retry {
+    if status.is_success() {
+        Retry::Ambiguous
+    } else {
+        classify_status(status).1
+    }
 }
 
 /// `Retry-After` in seconds, when present and numeric.
@@ -192,6 +200,22 @@ mod tests {
         assert!(!is_twilio_host(&c, "https://twilio.com.evil.test/x"));
         assert!(!is_twilio_host(&c, "http://api.twilio.com/x"));
         assert!(!is_twilio_host(&c, "not a url"));
+    }
+
+    #[test]
+    fn a_lost_body_keeps_the_retry_class_of_its_status() {
+        for (status, retry) in [
+            (201, Retry::Ambiguous),
+            (200, Retry::Ambiguous),
+            (500, Retry::Ambiguous),
+            (503, Retry::Ambiguous),
+            (429, Retry::Safe),
+            (400, Retry::Never),
+            (401, Retry::Never),
+        ] {
+            let s = StatusCode::from_u16(status).unwrap();
+            assert_eq!(body_lost_retry(s), retry, "HTTP {status}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::model::{AttachmentKind, AttachmentSource, Extension, OutboundMessage};
-use switchboard_core::render::{self, RenderPlan, RenderPolicy, sms};
+use switchboard_core::render::{self, Degradation, RenderPlan, RenderPolicy, TextPart, sms};
 use switchboard_core::{
     AttachmentCapabilities, Capabilities, Error, LengthUnit, MarkdownDialect, Result, TextLimit,
 };
@@ -119,13 +119,18 @@ pub(crate) fn render_message(
         )
         .with_provider(crate::PROVIDER));
     }
-    let plan = render::render(message, &caps, config.render)?;
+    let whatsapp = is_whatsapp(to);
+    let smart = config.smart_encoding && !whatsapp;
+    let mut plan = render::render(message, &caps, config.render)?;
+    if smart {
+        smart_encode_parts(&mut plan, &caps);
+    }
     let base = CreateMessage {
         to: to.to_owned(),
         from: config.sender.from().map(str::to_owned),
         messaging_service_sid: config.sender.messaging_service_sid().map(str::to_owned),
         status_callback: config.status_callback.clone(),
-        smart_encoded: config.smart_encoding,
+        smart_encoded: smart,
         ..CreateMessage::default()
     };
     if let Some(content) = message.extensions.get::<TwilioContent>() {
@@ -149,7 +154,6 @@ pub(crate) fn render_message(
             plan,
         });
     }
-    let whatsapp = is_whatsapp(to);
     let media: Vec<String> = plan
         .attachments
         .iter()
@@ -158,18 +162,10 @@ pub(crate) fn render_message(
     let mut requests: Vec<CreateMessage> = plan
         .parts
         .iter()
-        .map(|part| {
-            let body = if config.smart_encoding {
-                smart_encode(&part.text)
-            } else {
-                part.text.clone()
-            };
-            let segments = (!whatsapp).then(|| sms::analyze(&body).segments);
-            CreateMessage {
-                body: Some(body),
-                segments,
-                ..base.clone()
-            }
+        .map(|part| CreateMessage {
+            body: Some(part.text.clone()),
+            segments: (!whatsapp).then(|| sms::analyze(&part.text).segments),
+            ..base.clone()
         })
         .collect();
     if requests.is_empty() && !media.is_empty() {
@@ -182,6 +178,31 @@ pub(crate) fn render_message(
         first.media_urls = media;
     }
     Ok(Rendered { requests, plan })
+}
+
+/// Applies smart encoding to every text part of an SMS plan, so that its segment counts are
+/// those of the text sent. A replacement can be longer than what it replaces (`…` → `...`,
+/// `½` → `1/2`), so a part that grows past the body limit is split again.
+fn smart_encode_parts(plan: &mut RenderPlan, caps: &Capabilities) {
+    let before = plan.parts.len();
+    plan.parts = plan
+        .parts
+        .iter()
+        .flat_map(|part| render::split(&smart_encode(&part.text), caps.text.max, caps.text.unit))
+        .map(|text| TextPart {
+            length: caps.text.unit.measure(&text),
+            sms: Some(sms::analyze(&text)),
+            text,
+        })
+        .collect();
+    let after = plan.parts.len();
+    if after != before {
+        plan.degradations
+            .retain(|d| !matches!(d, Degradation::Split { .. }));
+        if after > 1 {
+            plan.degradations.push(Degradation::Split { parts: after });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +315,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.requests[0].segments, Some(1));
+    }
+
+    #[test]
+    fn smart_encoding_that_lengthens_text_splits_again() {
+        // 1,399 units as written; 2,799 once every "…" is "...".
+        let text = "\u{2026} ".repeat(700);
+        let msg = OutboundMessage::text(text.trim()).unwrap();
+        let r = render_message(&config(true, RenderPolicy::Fallback), "+1555", &msg).unwrap();
+        assert_eq!(r.requests.len(), 2);
+        assert_eq!(r.plan.parts.len(), 2);
+        for (q, part) in r.requests.iter().zip(&r.plan.parts) {
+            let body = q.body.as_deref().unwrap();
+            assert!(
+                body.encode_utf16().count() <= MAX_BODY_CHARS,
+                "{}",
+                body.len()
+            );
+            assert!(!body.contains('\u{2026}'));
+            assert_eq!(part.text, body);
+            assert_eq!(part.sms.map(|s| s.segments), q.segments);
+        }
+        assert_eq!(r.plan.sms_segments(), Some(11 + 8));
+        assert!(
+            r.plan
+                .degradations
+                .contains(&Degradation::Split { parts: 2 })
+        );
+
+        // WhatsApp carries Unicode: nothing replaced, no SmartEncoded.
+        let curly = OutboundMessage::text("It\u{2019}s").unwrap();
+        let wa = render_message(
+            &config(true, RenderPolicy::Fallback),
+            "whatsapp:+1555",
+            &curly,
+        )
+        .unwrap();
+        assert_eq!(wa.requests[0].body.as_deref(), Some("It\u{2019}s"));
+        assert!(!wa.requests[0].smart_encoded);
     }
 
     #[test]

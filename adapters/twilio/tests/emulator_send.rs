@@ -153,6 +153,33 @@ async fn long_ucs2_text_splits_with_segments_and_partial_failure_is_ambiguous() 
 }
 
 #[tokio::test]
+async fn smart_encoding_that_lengthens_text_still_fits_twilios_limit() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let mut cfg = config(&emu, None);
+    cfg.smart_encoding = true;
+    let sms = TwilioAdapter::new(cfg).unwrap();
+    // 1,399 characters as written; 2,799 once every "…" is "...".
+    let text = "\u{2026} ".repeat(700);
+    let r = sms
+        .send(&to("sms", SMS_USER), &OutboundMessage::text(&text).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.messages.len(), 2);
+    let calls = emu.calls();
+    assert!(calls.iter().all(|c| c.status == 201));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.param("SmartEncoded") == Some("true"))
+    );
+    for (sent, res) in r.messages.iter().zip(emu.messages()) {
+        assert!(!res.body.as_ref().unwrap().contains('\u{2026}'));
+        assert_eq!(sent.segments, res.segments());
+    }
+    assert_bodies_match_spec(&emu);
+}
+
+#[tokio::test]
 async fn documented_errors_map_to_kinds() {
     let emu = Emulator::start(EmulatorConfig {
         rate_limit: Some((1, Duration::from_secs(60))),

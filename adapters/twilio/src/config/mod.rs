@@ -77,7 +77,8 @@ pub struct TwilioConfig {
     pub api_base_url: String,
     /// Where Twilio posts status callbacks (`StatusCallback`), if anywhere.
     pub status_callback: Option<String>,
-    /// Replace Unicode look-alikes with GSM-7 characters (and send `SmartEncoded=true`).
+    /// SMS conversations: replace Unicode look-alikes with GSM-7 characters before counting
+    /// segments (and send `SmartEncoded=true`). WhatsApp text is left as written.
     pub smart_encoding: bool,
     /// What to do with content the conversation cannot carry.
     pub render: RenderPolicy,
