@@ -112,14 +112,24 @@ pub(crate) fn decode(
         .or_else(|| p.get("SmsMessageSid"))
         .or_else(|| p.get("SmsSid"))
         .ok_or("missing MessageSid")?;
-    let from = p.get("From").ok_or("missing From")?;
     let to = p.get("To").ok_or("missing To")?;
-    let status = p.get("MessageStatus");
-    let mut event = match status {
+    let from = p.get("From");
+    let mut event = match p.get("MessageStatus") {
         Some(s) if s != "received" && s != "receiving" => {
+            // Ours: a Messaging Service may not have picked the sending number yet.
+            let from = from
+                .or_else(|| p.get("MessagingServiceSid"))
+                .ok_or("missing From")?;
             status_callback(channel, &p, sid, from, to, s, received_at)?
         }
-        _ => inbound_message(channel, &p, sid, from, to, received_at)?,
+        _ => inbound_message(
+            channel,
+            &p,
+            sid,
+            from.ok_or("missing From")?,
+            to,
+            received_at,
+        )?,
     };
     for (param, attr) in ATTRIBUTES {
         if let Some(v) = p.get(param) {
@@ -276,4 +286,45 @@ fn other_event(
         }),
         raw,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_status_callback_before_a_sender_was_picked_still_decodes() {
+        let channel = ChannelName::new("sms").unwrap();
+        let failed = pairs(&[
+            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+            ("MessageStatus", "failed"),
+            ("ErrorCode", "30001"),
+            ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
+            ("To", "+15558675310"),
+        ]);
+        let ev = decode(&channel, &failed, SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(ev.sender.id.as_str(), "MG0123456789abcdef0123456789abcdef");
+        assert_eq!(ev.conversation.conversation.as_str(), "+15558675310");
+        let EventKind::Delivery(d) = &ev.kind else {
+            panic!("{:?}", ev.kind)
+        };
+        assert_eq!(d.status, DeliveryStatus::Failed);
+        // An inbound message still needs its sender.
+        let inbound = pairs(&[
+            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+            ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
+            ("To", "+15558675310"),
+            ("Body", "hi"),
+        ]);
+        assert_eq!(
+            decode(&channel, &inbound, SystemTime::UNIX_EPOCH).unwrap_err(),
+            "missing From"
+        );
+    }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use common::*;
 use switchboard_core::model::{DeliveryStatus, EventKind};
-use switchboard_core::{Adapter, ErrorKind, OutboundMessage};
-use switchboard_twilio::TwilioAdapter;
+use switchboard_core::{Adapter, ChannelName, ErrorKind, OutboundMessage, Secret};
 use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Inbound};
+use switchboard_twilio::{TwilioAdapter, TwilioConfig};
 
 #[tokio::test]
 async fn status_callbacks_arrive_signed_and_decode_in_order() {
@@ -69,6 +69,56 @@ async fn status_callbacks_arrive_signed_and_decode_in_order() {
         (err.kind, err.code.as_deref()),
         (ErrorKind::NotFound, Some("30003"))
     );
+}
+
+#[tokio::test]
+async fn messaging_service_sends_get_a_sender_and_signed_callbacks() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let probe = Arc::new(TwilioAdapter::new(config(&emu, None)).unwrap());
+    let (url, events) = receiver(probe).await;
+    let c = emu.config();
+    let cfg = TwilioConfig::builder(
+        ChannelName::new("sms").unwrap(),
+        c.account_sid.clone(),
+        Secret::new(c.auth_token.clone()),
+    )
+    .messaging_service_sid(c.messaging_services[0].clone())
+    .api_base_url(emu.base_url())
+    .status_callback(&url)
+    .build()
+    .unwrap();
+    let service = TwilioAdapter::new(cfg).unwrap();
+    let sent = service
+        .send(&to("sms", SMS_USER), &OutboundMessage::text("hi").unwrap())
+        .await
+        .unwrap();
+    let sid = sent.messages[0].id.clone();
+    assert_eq!(emu.calls()[0].param("From"), None);
+    assert_eq!(emu.messages()[0].status, "accepted");
+
+    // accepted → queued → sent → delivered; a callback for each step after the first.
+    let got = wait_for(&events, 3).await;
+    let statuses: Vec<DeliveryStatus> = got
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::Delivery(d) => d.status,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Queued,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered
+        ]
+    );
+    assert!(got.iter().all(|e| e.sender.id.as_str() == c.numbers[0]));
+    assert!(emu.callbacks().iter().all(|cb| cb.status == 200));
+    let fetched = service.fetch_message(sid.as_str()).await.unwrap();
+    assert_eq!(fetched.from.as_deref(), Some(c.numbers[0].as_str()));
+    assert_eq!(fetched.num_segments.as_deref(), Some("1"));
+    assert_eq!(fetched.status, "delivered");
 }
 
 #[tokio::test]

@@ -124,21 +124,44 @@ pub(crate) async fn post_signed(
     }
 }
 
-/// Advances message `sid` to `sent`, then `delivered` (or `failed` with `fail_code`), posting a
-/// signed status callback to `url` at each step. No callback is sent for the initial status.
-pub(crate) fn spawn_progression(inner: Inner, sid: String, url: String, fail_code: Option<u32>) {
+/// How a created message goes on after its `201`.
+#[derive(Debug)]
+pub(crate) struct Progression {
+    pub(crate) sid: String,
+    /// `StatusCallback`, if the request had one.
+    pub(crate) callback: Option<String>,
+    /// End `failed` with this error code instead of `delivered`.
+    pub(crate) fail_code: Option<u32>,
+    /// A Messaging Service send (`accepted`): the sender the service picks from its pool, and
+    /// the segments it then bills.
+    pub(crate) assign: Option<(String, u32)>,
+}
+
+/// Advances the message: `queued` (after `accepted` only), `sent`, then `delivered` (or
+/// `failed` with its code), posting a signed status callback at each step when the request
+/// named a `StatusCallback`. No callback is sent for the initial status.
+pub(crate) fn spawn_progression(inner: Inner, mut p: Progression) {
     tokio::spawn(async move {
-        let last = match fail_code {
+        let last = match p.fail_code {
             Some(_) => "failed",
             None => "delivered",
         };
-        for status in ["sent", last] {
+        let steps: &[&str] = match p.assign {
+            Some(_) => &["queued", "sent", last],
+            None => &["sent", last],
+        };
+        let (sid, fail_code) = (p.sid.as_str(), p.fail_code);
+        for &status in steps {
             tokio::time::sleep(inner.config.status_delay).await;
             let params = {
                 let mut state = inner.state.lock();
-                let Some(m) = state.messages.get_mut(&sid) else {
+                let Some(m) = state.messages.get_mut(sid) else {
                     return;
                 };
+                if let Some((from, segments)) = p.assign.take() {
+                    m.from = Some(from);
+                    m.num_segments = Some(segments.to_string());
+                }
                 m.status = status.to_owned();
                 let now = format_rfc2822(SystemTime::now());
                 m.date_updated = Some(now.clone());
@@ -150,9 +173,12 @@ pub(crate) fn spawn_progression(inner: Inner, sid: String, url: String, fail_cod
                 }
                 status_params(m, status, fail_code)
             };
-            let (code, _) = post_signed(&inner, &url, &params).await;
+            let Some(url) = p.callback.as_deref() else {
+                continue;
+            };
+            let (code, _) = post_signed(&inner, url, &params).await;
             inner.state.lock().callbacks.push(DeliveredCallback {
-                url: url.clone(),
+                url: url.to_owned(),
                 params,
                 status: code,
             });
@@ -174,7 +200,9 @@ fn status_params(
     push("To", &to);
     push("MessageSid", &m.sid);
     push("AccountSid", &m.account_sid);
-    push("From", m.from.as_deref().unwrap_or(""));
+    if let Some(from) = &m.from {
+        push("From", from);
+    }
     push("ApiVersion", "2010-04-01");
     if let Some(s) = &m.messaging_service_sid {
         push("MessagingServiceSid", s);

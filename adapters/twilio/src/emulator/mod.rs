@@ -6,8 +6,11 @@
 //!   or `MM…`, `queued`, `num_segments` computed, RFC 2822 dates).
 //! - `GET …/Messages/{Sid}.json` fetches it; `GET …/Messages/{Sid}/Media/{MediaSid}` serves
 //!   media registered with [`Emulator::add_media`] (Basic auth required).
-//! - With a `StatusCallback`, the message advances to `sent` then `delivered` (or `failed` with
-//!   the code set by [`Emulator::fail_deliveries_to`]), each step a signed status callback.
+//! - Each message advances to `sent` then `delivered` (or `failed` with the code set by
+//!   [`Emulator::fail_deliveries_to`]); one sent through a Messaging Service starts `accepted`
+//!   with no `From`, then gets a sender of the recipient's channel from [`EmulatorConfig::numbers`]
+//!   and goes `queued` first. With a `StatusCallback`, each step after the first is a signed
+//!   status callback.
 //! - Errors use Twilio's legacy body; 429s carry `Retry-After`. Faults are staged with
 //!   [`Emulator::stage`]; a per-sender rate limit is set with [`EmulatorConfig::rate_limit`].
 //! - [`Emulator::deliver_inbound`] posts a signed inbound message to a webhook URL, and

@@ -12,9 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
 
 use super::Inner;
-use super::callbacks::spawn_progression;
+use super::callbacks::{Progression, spawn_progression};
 use super::state::{ApiFailure, Fault, RecordedCall};
-use super::validate::{resource, validate_create};
+use super::validate::{resource, segments, validate_create};
+use crate::render::is_whatsapp;
 
 pub(crate) fn router(inner: Inner) -> Router {
     Router::new()
@@ -153,9 +154,24 @@ fn create_message(
     state.order.push(sid.clone());
     let fail_code = state.failing_recipients.get(&req.to).copied();
     drop(state);
-    if let Some(url) = req.status_callback.clone() {
-        spawn_progression(inner.clone(), sid, url, fail_code);
-    }
+    // A Messaging Service picks a sender of the recipient's channel from its pool.
+    let assign = match req.from {
+        Some(_) => None,
+        None => cfg
+            .numbers
+            .iter()
+            .find(|n| is_whatsapp(n) == is_whatsapp(&req.to))
+            .map(|n| (n.clone(), segments(&req))),
+    };
+    spawn_progression(
+        inner.clone(),
+        Progression {
+            sid,
+            callback: req.status_callback,
+            fail_code,
+            assign,
+        },
+    );
     Ok(res)
 }
 
