@@ -56,19 +56,8 @@ impl Api {
     pub(crate) async fn call_json(&self, method: &str, body: &Value) -> Result<ApiResponse> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| error_map::bad_response(method, format!("cannot encode body: {e}")))?;
-        let resp = self
-            .http
-            .post(self.url(method))
-            .bearer_auth(self.token.expose())
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/json; charset=utf-8",
-            )
-            .body(bytes)
-            .send()
+        self.call(method, "application/json; charset=utf-8", bytes)
             .await
-            .map_err(|e| error_map::transport(method, e))?;
-        finish(method, resp).await
     }
 
     /// Calls `method` with an `application/x-www-form-urlencoded` body (methods that do not
@@ -80,14 +69,26 @@ impl Api {
     ) -> Result<ApiResponse> {
         let body = serde_urlencoded::to_string(form)
             .map_err(|e| error_map::bad_response(method, format!("cannot encode form: {e}")))?;
+        self.call(
+            method,
+            "application/x-www-form-urlencoded",
+            body.into_bytes(),
+        )
+        .await
+    }
+
+    /// POSTs `body` to `{base}/{method}` with the bot token and reads Slack's answer.
+    async fn call(
+        &self,
+        method: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<ApiResponse> {
         let resp = self
             .http
             .post(self.url(method))
             .bearer_auth(self.token.expose())
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+            .header(http::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
             .await
@@ -96,7 +97,7 @@ impl Api {
     }
 
     /// POSTs the raw bytes of a file to the `upload_url` Slack handed out (no token: the URL is
-    /// the credential).
+    /// the credential, so it is kept out of errors).
     pub(crate) async fn upload(&self, upload_url: &str, bytes: Bytes) -> Result<()> {
         let what = "file upload";
         let resp = self
@@ -106,7 +107,7 @@ impl Api {
             .body(bytes)
             .send()
             .await
-            .map_err(|e| error_map::transport(what, e))?;
+            .map_err(|e| error_map::transport(what, e.without_url()))?;
         let status = resp.status().as_u16();
         if status == 200 {
             Ok(())

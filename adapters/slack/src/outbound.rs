@@ -76,6 +76,14 @@ impl SlackAdapter {
             .get::<SlackPostOptions>()
             .transpose()?
             .unwrap_or_default();
+        if plan.posts.is_empty() && plan.uploads.is_empty() {
+            // Only extensions Slack does not show (another provider's, or post options).
+            return Err(Error::invalid_message(
+                "message",
+                "has nothing Slack can show: give it text, an attachment or Slack blocks",
+            )
+            .with_provider(PROVIDER));
+        }
         if ephemeral.is_some() && !plan.uploads.is_empty() {
             return Err(
                 Error::unsupported("files in an ephemeral Slack message").with_provider(PROVIDER)

@@ -69,6 +69,16 @@ pub(crate) fn plan(
     }
     let plan = render::render(&msg, caps, policy)?;
     degradations.extend(plan.degradations);
+    if policy == RenderPolicy::Strict
+        && let Some(i) = plan
+            .actions
+            .iter()
+            .position(|a| a.label().chars().count() > MAX_BUTTON_TEXT)
+    {
+        return Err(Error::unsupported(format!(
+            "button {i}: a label over {MAX_BUTTON_TEXT} characters on Slack (render policy 'strict')"
+        )));
+    }
 
     let images: Vec<Value> = plan
         .attachments
@@ -200,7 +210,8 @@ fn actions_block(actions: &[Action], own_buttons: usize) -> Option<Value> {
     Some(json!({"type": "actions", "block_id": "sb_actions", "elements": elements}))
 }
 
-/// At most `max` characters; a cut label ends with `…`.
+/// At most `max` characters; a cut label ends with `…` (policy `strict` refuses long button
+/// labels instead, see [`plan`]).
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();

@@ -1,48 +1,17 @@
-//! The adapter against the emulator: every outbound operation, errors, and a full round trip
-//! through a signed delivery.
+//! The adapter against the emulator: every outbound operation and a full round trip through a
+//! signed delivery. (Failures: `failures.rs`.)
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::time::Duration;
+mod common;
 
+use common::{setup, to};
 use serde_json::json;
 use switchboard_core::model::{Attachment, AttachmentKind, InboundAttachment};
 use switchboard_core::{
-    Adapter, ChannelName, ChannelTable, ConversationRef, ErrorKind, EventKind, MessageId,
-    MessageRef, OutboundMessage, Retry, Secret, ThreadId,
+    Adapter, ErrorKind, EventKind, MessageId, MessageRef, OutboundMessage, ThreadId,
 };
-use switchboard_slack::emulator::{EmulatorConfig, Fault, RateLimit, SlackEmulator};
-use switchboard_slack::{SlackAdapter, SlackEphemeral, SlackPostOptions};
-
-async fn setup(identity: bool, burst: u32) -> (SlackEmulator, SlackAdapter) {
-    let em = SlackEmulator::start_with(EmulatorConfig {
-        rate_limit: Some(RateLimit {
-            per_second: 1.0,
-            burst,
-        }),
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
-    let ids = if identity {
-        "bot_user_id = 'U0EMUBOT'\nbot_id = 'B0EMUBOT'\n"
-    } else {
-        ""
-    };
-    let t = ChannelTable::from_toml_str(
-        "team",
-        &format!(
-            "provider = 'slack'\nbot_token = 'xoxb-emulator-token'\nsigning_secret = 'emulator-signing-secret'\n{ids}api_base_url = '{}'",
-            em.api_base_url()
-        ),
-    )
-    .unwrap();
-    (em, SlackAdapter::from_table(t).unwrap())
-}
-
-fn to(conv: &str) -> ConversationRef {
-    ConversationRef::parse("team", conv).unwrap()
-}
+use switchboard_slack::{SlackBlocks, SlackEphemeral, SlackPostOptions};
 
 #[tokio::test]
 async fn text_threads_and_buttons() {
@@ -237,29 +206,25 @@ async fn ephemeral_messages_carry_only_post_ephemeral_arguments() {
     );
 }
 
-/// A request that was written and then timed out may have been posted: `Timeout`, `Ambiguous`.
+/// A message whose only content is for another provider (or Slack post options) sends nothing
+/// and says so, rather than succeeding with an empty receipt.
 #[tokio::test]
-async fn a_timeout_after_the_request_was_written_is_ambiguous() {
-    let (em, _) = setup(true, 10).await;
-    let config = switchboard_slack::SlackConfig::new(
-        Secret::new("xoxb-emulator-token"),
-        Secret::new("emulator-signing-secret"),
-    )
-    .with_bot_identity("U0EMUBOT", "B0EMUBOT")
-    .with_api_base_url(em.api_base_url())
-    .with_timeout(Duration::from_millis(200));
-    let a = SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap();
-    em.fail_next(Fault::Delay(Duration::from_secs(2)));
-    let e = a
-        .send(&to("C0GENERAL"), &OutboundMessage::text("slow").unwrap())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.retry(), e.provider()),
-        (ErrorKind::Timeout, Retry::Ambiguous, Some("slack")),
-        "{e:?}"
-    );
-    assert_eq!(em.calls().len(), 0, "the emulator was still waiting");
+async fn a_message_with_nothing_for_slack_is_refused() {
+    let (em, a) = setup(true, 10).await;
+    for msg in [
+        OutboundMessage::builder()
+            .extension(&SlackPostOptions::default())
+            .build()
+            .unwrap(),
+        OutboundMessage::builder()
+            .extension(&SlackBlocks(Vec::new()))
+            .build()
+            .unwrap(),
+    ] {
+        let e = a.send(&to("C0GENERAL"), &msg).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidMessage, "{e}");
+    }
+    assert!(em.calls().is_empty());
 }
 
 #[tokio::test]
@@ -286,66 +251,6 @@ async fn identity_is_learned_on_first_send_and_guards_the_loop() {
         "item": {"type": "message", "channel": "C0GENERAL", "ts": "1.000001"}, "event_ts": "1.000002"}));
     let req = em.signed_request("http://127.0.0.1/hook", own.to_string(), "application/json");
     assert_eq!(a.handle_webhook(&req).accepted_events().unwrap().len(), 0);
-}
-
-#[tokio::test]
-async fn failures_map_to_kinds_and_keep_partial_sends() {
-    let (em, a) = setup(true, 10).await;
-    let long = format!("{}\n\n{}", "a ".repeat(1900), "b ".repeat(1900));
-    em.fail_next(Fault::Delay(Duration::ZERO));
-    em.fail_next(Fault::RateLimited(Duration::from_secs(4)));
-    let e = a
-        .send(&to("C0GENERAL"), &OutboundMessage::text(long).unwrap())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.retry_after()),
-        (ErrorKind::RateLimited, Some(Duration::from_secs(4)))
-    );
-    assert_eq!(e.partial().len(), 1, "the first part went out");
-    assert_eq!(
-        e.retry(),
-        Retry::Ambiguous,
-        "a partial send is no longer safe to repeat whole"
-    );
-
-    em.fail_next(Fault::Drop);
-    let e = a
-        .send(&to("C0GENERAL"), &OutboundMessage::text("x").unwrap())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.retry()),
-        (ErrorKind::Transport, Retry::Ambiguous),
-        "{e:?}"
-    );
-
-    let e = a
-        .send(&to("C0NOPE"), &OutboundMessage::text("x").unwrap())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.provider_code()),
-        (ErrorKind::NotFound, Some("channel_not_found"))
-    );
-
-    let (_em2, limited) = setup(true, 1).await;
-    limited
-        .send(&to("C0GENERAL"), &OutboundMessage::text("1").unwrap())
-        .await
-        .unwrap();
-    let e = limited
-        .send(&to("C0GENERAL"), &OutboundMessage::text("2").unwrap())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.retry(), e.retry_after()),
-        (
-            ErrorKind::RateLimited,
-            Retry::Safe,
-            Some(Duration::from_secs(1))
-        )
-    );
 }
 
 #[tokio::test]

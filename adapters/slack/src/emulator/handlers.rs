@@ -86,6 +86,9 @@ pub(crate) fn run(
                 Ok(b) => b,
                 Err(code) => return Reply::error(code),
             };
+            if text.is_empty() && blocks.as_ref().is_none_or(Vec::is_empty) {
+                return Reply::error("no_text");
+            }
             let Some(m) = s.message_mut(&channel, &ts) else {
                 return Reply::error("message_not_found");
             };

@@ -94,6 +94,15 @@ fn long_labels_are_cut_to_75_characters() {
         .to_owned();
     assert_eq!(text.chars().count(), 75);
     assert!(text.ends_with('…'));
+    // Strict allows no change of content: a label Slack cannot show whole is an error.
+    let e = plan_of(&msg, RenderPolicy::Strict).unwrap_err();
+    assert_eq!(e.kind(), switchboard_core::ErrorKind::Unsupported, "{e}");
+    let exact = OutboundMessage::builder()
+        .text("t")
+        .button("y".repeat(75), "p")
+        .build()
+        .unwrap();
+    assert!(plan_of(&exact, RenderPolicy::Strict).is_ok());
 }
 
 #[test]

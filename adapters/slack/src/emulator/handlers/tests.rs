@@ -48,6 +48,13 @@ fn post_update_delete_and_react() {
         &mut s,
         &me,
         "chat.update",
+        json!({"channel": "C1", "ts": ts, "text": "", "blocks": []}),
+    );
+    assert_eq!(r.body, json!({"ok": false, "error": "no_text"}));
+    let r = call(
+        &mut s,
+        &me,
+        "chat.update",
         json!({"channel": "C1", "ts": ts, "text": "new"}),
     );
     assert_eq!(r.body["text"], "new");
