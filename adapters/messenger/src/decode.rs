@@ -168,15 +168,7 @@ impl Decoder<'_> {
                     .map(|e| echo_attributes(e, m))
             } else {
                 let kind = match &m.quick_reply {
-                    Some(q) => {
-                        let mut a = ActionEvent::new(q.payload.clone(), ActionSource::QuickReply);
-                        a.label = m.text.clone();
-                        a.message = m
-                            .mid
-                            .as_ref()
-                            .and_then(|id| MessageId::new(id.clone()).ok());
-                        EventKind::Action(a)
-                    }
+                    Some(q) => action(&q.payload, ActionSource::QuickReply, &m.text, &m.mid),
                     None => EventKind::Message(message(m, false)),
                 };
                 let id = m.mid.clone().unwrap_or_else(|| hash_id("message", &raw));
@@ -184,33 +176,21 @@ impl Decoder<'_> {
                     .map(|e| reply_attributes(e, m))
             }
         } else if let Some(p) = &item.postback {
-            let mut a = ActionEvent::new(p.payload.clone(), ActionSource::Button);
-            a.label = p.title.clone();
-            a.message = p
-                .mid
-                .as_ref()
-                .and_then(|id| MessageId::new(id.clone()).ok());
+            let kind = action(&p.payload, ActionSource::Button, &p.title, &p.mid);
             let id = p.mid.clone().unwrap_or_else(|| hash_id("postback", &raw));
-            self.event(
-                id,
-                &sender,
-                &sender,
-                false,
-                at,
-                EventKind::Action(a),
-                raw.clone(),
-            )
-            .map(|mut e| {
-                if let Some(r) = &p.referral {
-                    for (k, v) in [("ref", &r.r#ref), ("source", &r.source), ("type", &r.kind)] {
-                        if let Some(v) = v {
-                            e.attributes
-                                .insert(format!("messenger.referral_{k}"), v.clone());
+            self.event(id, &sender, &sender, false, at, kind, raw.clone())
+                .map(|mut e| {
+                    if let Some(r) = &p.referral {
+                        for (k, v) in [("ref", &r.r#ref), ("source", &r.source), ("type", &r.kind)]
+                        {
+                            if let Some(v) = v {
+                                e.attributes
+                                    .insert(format!("messenger.referral_{k}"), v.clone());
+                            }
                         }
                     }
-                }
-                e
-            })
+                    e
+                })
         } else if let Some(d) = item.delivery.as_ref().or(item.read.as_ref()) {
             let (status, name) = if item.delivery.is_some() {
                 (DeliveryStatus::Delivered, "delivery")
@@ -324,6 +304,19 @@ fn first_key(raw: &Value) -> String {
                 .cloned()
         })
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// An `Action` from a quick reply or a postback: its payload, label and message id.
+fn action(
+    payload: &str,
+    source: ActionSource,
+    label: &Option<String>,
+    mid: &Option<String>,
+) -> EventKind {
+    let mut a = ActionEvent::new(payload.to_owned(), source);
+    a.label = label.clone();
+    a.message = mid.as_ref().and_then(|id| MessageId::new(id.clone()).ok());
+    EventKind::Action(a)
 }
 
 fn attachment(a: &AttachmentIn) -> InboundAttachment {

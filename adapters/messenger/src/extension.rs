@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::model::Extension;
+use switchboard_core::{Error, Result};
 
 /// `messaging_type` of a send.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,4 +160,90 @@ pub struct GenericTemplate {
 
 impl Extension for GenericTemplate {
     const KEY: &'static str = "messenger.generic_template";
+}
+
+impl GenericTemplate {
+    /// Checks Meta's documented limits before anything is sent: 1–10 elements, each with a
+    /// title and a subtitle of at most 80 characters and at most 3 buttons, button titles of at
+    /// most 20 characters and postback payloads of at most 1,000.
+    pub(crate) fn validate(&self) -> Result<()> {
+        const FIELD: &str = "extensions.messenger.generic_template";
+        let fail = |field: String, what: &str| Err(Error::invalid_message(&field, what));
+        if self.elements.is_empty() || self.elements.len() > 10 {
+            return fail(format!("{FIELD}.elements"), "must have 1 to 10 elements");
+        }
+        for (i, e) in self.elements.iter().enumerate() {
+            let at = format!("{FIELD}.elements[{i}]");
+            if e.title.is_empty() || e.title.chars().count() > 80 {
+                return fail(format!("{at}.title"), "must be 1 to 80 characters");
+            }
+            if e.subtitle.as_ref().is_some_and(|s| s.chars().count() > 80) {
+                return fail(format!("{at}.subtitle"), "must be at most 80 characters");
+            }
+            if e.buttons.len() > 3 {
+                return fail(format!("{at}.buttons"), "must have at most 3 buttons");
+            }
+            for (j, b) in e.buttons.iter().enumerate() {
+                let (title, payload) = match b {
+                    TemplateButton::WebUrl { title, .. } => (title, None),
+                    TemplateButton::Postback { title, payload } => (title, Some(payload)),
+                };
+                if title.is_empty() || title.chars().count() > 20 {
+                    return fail(
+                        format!("{at}.buttons[{j}].title"),
+                        "must be 1 to 20 characters",
+                    );
+                }
+                if payload.is_some_and(|p| p.is_empty() || p.chars().count() > 1000) {
+                    return fail(
+                        format!("{at}.buttons[{j}].payload"),
+                        "must be 1 to 1,000 characters",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::{ErrorKind, OutboundMessage, RenderPolicy};
+
+    use super::*;
+    use crate::adapter::capabilities;
+
+    #[test]
+    fn generic_templates_are_checked_before_sending() {
+        let card = |title: &str, buttons: usize| GenericElement {
+            title: title.into(),
+            image_url: None,
+            subtitle: None,
+            default_action: None,
+            buttons: (0..buttons)
+                .map(|i| TemplateButton::Postback {
+                    title: format!("B{i}"),
+                    payload: "P".into(),
+                })
+                .collect(),
+        };
+        let planned = |elements: Vec<GenericElement>| {
+            let msg = OutboundMessage::builder()
+                .extension(&GenericTemplate { elements })
+                .build()
+                .unwrap();
+            crate::render::plan(&msg, &capabilities(), RenderPolicy::Fallback)
+        };
+        assert!(planned(vec![card("ok", 3); 10]).is_ok());
+        for (elements, field) in [
+            (vec![], "generic_template.elements"),
+            (vec![card("ok", 0); 11], "generic_template.elements"),
+            (vec![card(&"t".repeat(81), 0)], "elements[0].title"),
+            (vec![card("ok", 0), card("ok", 4)], "elements[1].buttons"),
+        ] {
+            let err = planned(elements).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidMessage);
+            assert!(err.to_string().contains(field), "{err} lacks {field}");
+        }
+    }
 }

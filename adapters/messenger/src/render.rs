@@ -66,6 +66,9 @@ pub(crate) fn plan(
 ) -> Result<Plan> {
     let options = send_options(msg)?;
     let generic = msg.extensions.get::<GenericTemplate>().transpose()?;
+    if let Some(g) = &generic {
+        g.validate()?;
+    }
     let mut caps = caps.clone();
     if msg.quick_replies.iter().any(|q| too_long(&q.label)) {
         caps.max_quick_replies = 0;

@@ -107,6 +107,16 @@ async fn the_window_closes_after_24_hours_unless_tagged() {
         (sent[0].messaging_type.as_str(), sent[0].tag.as_deref()),
         ("MESSAGE_TAG", Some("HUMAN_AGENT"))
     );
+    // HUMAN_AGENT lasts 7 days; other tags are not bound to the window.
+    emu.advance(Duration::from_secs(6 * 24 * 3600));
+    let err = a.send(&to(), &tagged).await.unwrap_err();
+    assert_eq!(err.provider_code(), Some("10/2018278"));
+    let update = OutboundMessage::builder()
+        .text("Your order shipped")
+        .extension(&SendOptions::tag("POST_PURCHASE_UPDATE"))
+        .build()
+        .unwrap();
+    a.send(&to(), &update).await.unwrap();
     // A new user message reopens the window.
     emu.add_user(PSID);
     a.send(&to(), &OutboundMessage::text("back in").unwrap())

@@ -6,8 +6,9 @@
 //!   `appsecret_proof` when required, the recipient (unknown PSIDs: 100/2018001),
 //!   `messaging_type`/`tag`, text ≤ 2,000 characters, ≤ 13 quick replies with titles ≤ 20,
 //!   button templates with ≤ 640 characters and 1–3 buttons (all: error 100), the 24 h window
-//!   (a send without `MESSAGE_TAG` to a user whose last message is older: 10/2018278), sender
-//!   actions; it answers `{"recipient_id", "message_id": "m_…"}`.
+//!   (a send without `MESSAGE_TAG` to a user whose last message is older, or with `HUMAN_AGENT`
+//!   more than 7 days later: 10/2018278), sender actions; it answers
+//!   `{"recipient_id", "message_id": "m_…"}`.
 //! - `POST /{version}/{page_id|me}/message_attachments` (multipart `message` + `filedata`, or JSON
 //!   by URL): `{"attachment_id"}`.
 //! - Rate limiting (code 613, with `Retry-After` and `X-Business-Use-Case-Usage`), staged

@@ -42,6 +42,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 type Answer = Result<Value, (GraphErr, Option<Duration>)>;
 
+/// How long after the user's last message the `HUMAN_AGENT` tag may be used.
+const HUMAN_AGENT_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
 fn query_map(q: Option<&str>) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
         .into_owned()
@@ -243,8 +246,15 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
     else {
         return Ok(json!({ "recipient_id": recipient }));
     };
-    let open = now.duration_since(last).unwrap_or_default() <= shared.options.window;
-    if !open && messaging_type != "MESSAGE_TAG" {
+    let age = now.duration_since(last).unwrap_or_default();
+    let allowed = age <= shared.options.window
+        || match tag.as_deref() {
+            // A human agent may answer for 7 days after the user's last message.
+            Some("HUMAN_AGENT") => age <= HUMAN_AGENT_WINDOW,
+            Some(_) => true,
+            None => false,
+        };
+    if !allowed {
         return Err(GraphErr::new(
             10,
             Some(2_018_278),
