@@ -4,6 +4,7 @@ pub use switchboard_core as core;
 pub use switchboard_core::*;
 
 mod backoff;
+pub mod bridge;
 pub mod config;
 pub mod docs;
 pub mod handler;

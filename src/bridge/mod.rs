@@ -1,0 +1,209 @@
+//! The support bridge: customers write on Messenger, SMS or WhatsApp; agents answer in Slack
+//! threads.
+//!
+//! ```toml
+//! [bridge]
+//! agents = "team"                   # a [channels.X] whose adapter has threads (Slack)
+//! agents_conversation = "C0AGENTS"  # the Slack channel id where threads are opened
+//! customers = ["fb", "sms"]         # [channels.X] names
+//! ```
+//!
+//! - The first message of a customer conversation opens a thread in `agents_conversation`: a
+//!   parent message naming the customer's channel and sender, with the customer's text. Later
+//!   messages (and button choices) of that customer go into that thread. Attachments are
+//!   relayed as files where the agents' channel takes uploads, as links otherwise.
+//! - A person's reply in such a thread goes to the customer on the customer's channel, rendered
+//!   for it by its adapter (the agent's mrkdwn is read back into markdown first, so it is
+//!   converted or stripped; long text is split). An agent adds buttons with `[[Label|PAYLOAD]]`;
+//!   where the channel has no buttons they become numbered options, and the customer's answer
+//!   ("2") comes back into the thread as the button's choice.
+//! - The bot's own messages, and messages outside bridge threads, are ignored. A reply that
+//!   cannot be delivered (the provider refused it, or a delivery receipt says it failed) is
+//!   posted back into the thread as a short notice with the error kind.
+//! - Everything goes through the engine: webhooks are deduplicated and stored before they are
+//!   answered, handlers run in order per conversation, sends go through the outbox with rate
+//!   limits and retries.
+//!
+//! **Where the mapping lives.** The customer conversation's engine state holds the key of its
+//! thread's parent message in the outbox, written in the same transaction as the parent's outbox
+//! row. Follow-ups are queued with that key; when the sender sends them (after the parent, since
+//! the agents' conversation is sent in order), the bridge's wrapper around the agents' adapter
+//! resolves the parent's `ts` and sets `thread_ts`. When the parent is sent, the wrapper records
+//! `ts → customer` in the store, which is how an agent's reply finds its customer. Everything is
+//! in the store, so a restart keeps every thread.
+//!
+//! The bridge owns the engine's handlers and the customers' conversation state.
+//!
+//! ```no_run
+//! # async fn run() -> switchboard::Result<()> {
+//! use switchboard::Env;
+//! use switchboard::bridge;
+//!
+//! let text = std::fs::read_to_string("switchboard.toml").unwrap_or_default();
+//! let (builder, bridge) = bridge::from_config_str(&text, &Env::process())?;
+//! let bridge = bridge.expect("the config has a [bridge] section");
+//! let switchboard = bridge.build(builder).await?;
+//! switchboard.serve().await
+//! # }
+//! ```
+
+mod config;
+mod relay;
+mod text;
+mod wrap;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+pub use config::{BridgeConfig, split_document};
+pub use text::{AgentButton, extract_buttons, to_commonmark};
+
+use switchboard_core::{Adapter, Env, Error, ErrorKind, Registry, Result};
+
+use crate::switchboard::{Inner, Switchboard, SwitchboardBuilder};
+
+/// The `event_type` of the event the bridge stores in a customer's conversation when a reply to
+/// that customer could not be sent (its `raw` holds `kind`, `error` and `key`).
+pub const DELIVERY_FAILED_EVENT: &str = "switchboard.bridge.delivery_failed";
+
+/// State shared by the handlers and the adapter wrappers of one bridge.
+pub(crate) struct Shared {
+    pub(crate) config: BridgeConfig,
+    engine: OnceLock<Weak<Inner>>,
+    /// Parent outbox key → the parent's `ts` (a cache of what the store holds).
+    pub(crate) parents: Mutex<HashMap<String, String>>,
+    /// Outbox key → failed attempts seen by this process (for `Safe` failures).
+    pub(crate) failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Shared {
+    pub(crate) fn engine(&self) -> Result<Arc<Inner>> {
+        self.engine.get().and_then(Weak::upgrade).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                "bridge: not attached to a running engine (call Bridge::attach or Bridge::build)",
+            )
+        })
+    }
+}
+
+/// A support bridge. Cheap to clone; every clone is the same bridge.
+#[derive(Clone)]
+pub struct Bridge {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    /// A bridge for `config`; give it to an engine with [`build`](Self::build) (or
+    /// [`install`](Self::install) and [`attach`](Self::attach)).
+    pub fn new(config: BridgeConfig) -> Self {
+        Bridge {
+            shared: Arc::new(Shared {
+                config,
+                engine: OnceLock::new(),
+                parents: Mutex::default(),
+                failures: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &BridgeConfig {
+        &self.shared.config
+    }
+
+    /// `base` with every factory wrapped so that the bridge's channels get the bridge's adapter
+    /// wrapper (which threads follow-ups and records where replies must go).
+    pub fn registry(&self, base: Registry) -> Registry {
+        let mut wrapped = base.clone();
+        for provider in base.providers() {
+            let base = base.clone();
+            let me = self.clone();
+            wrapped.register(provider, move |table| {
+                let adapter = base.build(table)?;
+                Ok(me.wrap(adapter))
+            });
+        }
+        wrapped
+    }
+
+    /// Wraps an adapter built in code if it serves one of the bridge's channels (others are
+    /// returned as they are). Use it for channels added with `SwitchboardBuilder::channel`.
+    pub fn wrap(&self, adapter: Arc<dyn Adapter>) -> Arc<dyn Adapter> {
+        let channel = &adapter.info().channel;
+        if *channel == self.shared.config.agents || self.shared.config.is_customer(channel) {
+            Arc::new(wrap::BridgeAdapter::new(adapter, self.shared.clone()))
+        } else {
+            adapter
+        }
+    }
+
+    /// Sets the engine's handlers to the bridge's (message, action and every other event).
+    pub fn handlers(&self, builder: SwitchboardBuilder) -> SwitchboardBuilder {
+        let (a, b, c) = (
+            self.shared.clone(),
+            self.shared.clone(),
+            self.shared.clone(),
+        );
+        builder
+            .on_message(move |ctx| relay::handle(a.clone(), ctx))
+            .on_action(move |ctx| relay::handle(b.clone(), ctx))
+            .on_event(move |ctx| relay::handle(c.clone(), ctx))
+    }
+
+    /// [`handlers`](Self::handlers) plus the default registry ([`crate::registry`]) wrapped
+    /// with [`registry`](Self::registry).
+    pub fn install(&self, builder: SwitchboardBuilder) -> SwitchboardBuilder {
+        self.handlers(builder.registry(self.registry(crate::registry())))
+    }
+
+    /// Connects the bridge to a built engine: checks that the channels exist and that the
+    /// agents' channel has threads, and gives the wrappers the engine's store.
+    pub fn attach(&self, switchboard: &Switchboard) -> Result<()> {
+        let inner = &switchboard.inner;
+        let config = &self.shared.config;
+        let mut problems = config.check_channels(inner.channels.keys().map(String::as_str));
+        if let Some(agents) = inner.channels.get(config.agents.as_str()) {
+            let info = agents.adapter.info();
+            if !info.capabilities.threads {
+                problems.push(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "bridge: key 'agents': channel '{}' ({}) has no threads",
+                        config.agents, info.provider
+                    ),
+                ));
+            }
+        }
+        if let Some(first) = problems.into_iter().next() {
+            return Err(first);
+        }
+        let _ = self.shared.engine.set(Arc::downgrade(inner));
+        Ok(())
+    }
+
+    /// Installs the bridge into `builder`, builds the engine and attaches the bridge.
+    pub async fn build(&self, builder: SwitchboardBuilder) -> Result<Switchboard> {
+        let switchboard = self.install(builder).build().await?;
+        self.attach(&switchboard)?;
+        Ok(switchboard)
+    }
+}
+
+/// Reads a whole config document: the engine's builder (from everything but `[bridge]`) and
+/// the bridge, when the document has a `[bridge]` section.
+pub fn from_config_str(text: &str, env: &Env) -> Result<(SwitchboardBuilder, Option<Bridge>)> {
+    let (doc, bridge) = split_document(text)?;
+    let engine_text = toml::to_string(&doc)
+        .map_err(|e| Error::new(ErrorKind::InvalidConfig, format!("config: {e}")))?;
+    let builder = SwitchboardBuilder::from_config_str(&engine_text, env)?;
+    Ok((builder, bridge.map(Bridge::new)))
+}

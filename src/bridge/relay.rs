@@ -1,0 +1,314 @@
+//! The bridge's handlers: customer events into threads, agents' thread replies to customers.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use switchboard_core::model::{
+    Attachment, DeliveryStatus, InboundAttachment, InboundMessage, OutboundMessageBuilder,
+};
+use switchboard_core::{Adapter, ConversationRef, EventKind, InboundEvent, OutboundMessage};
+
+use super::text::{extract_buttons, to_commonmark};
+use super::wrap::{ToAgents, ToCustomer, thread_key};
+use super::{DELIVERY_FAILED_EVENT, Shared};
+use crate::handler::{Context, HandlerResult};
+
+/// What the bridge keeps in a customer conversation's state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Link {
+    /// The outbox key of the thread's parent message.
+    parent: String,
+    /// How the customer is named in the thread.
+    who: String,
+}
+
+pub(crate) async fn handle(shared: Arc<Shared>, ctx: Context) -> HandlerResult {
+    let channel = &ctx.event().conversation.channel;
+    if *channel == shared.config.agents {
+        from_agents(&shared, &ctx).await
+    } else if shared.config.is_customer(channel) {
+        from_customer(&shared, &ctx).await
+    } else {
+        Ok(())
+    }
+}
+
+fn who(event: &InboundEvent) -> String {
+    match &event.sender.name {
+        Some(name) => format!("{name} ({})", event.sender.id),
+        None => event.sender.id.to_string(),
+    }
+}
+
+fn adapter(shared: &Shared, channel: &str) -> Option<Arc<dyn Adapter>> {
+    let engine = shared.engine().ok()?;
+    engine.channels.get(channel).map(|c| c.adapter.clone())
+}
+
+/// Customer → agents.
+async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
+    let event = ctx.event();
+    let link: Option<Link> = ctx.state().await?;
+    let customer = ConversationRef::new(
+        event.conversation.channel.clone(),
+        event.conversation.conversation.clone(),
+    );
+    let customer_adapter = adapter(shared, customer.channel.as_str());
+    let (body, attachments): (String, &[InboundAttachment]) = match &event.kind {
+        EventKind::Message(m) => {
+            if m.from_business || event.sender.is_bot {
+                return Ok(());
+            }
+            let dialect = customer_adapter
+                .as_ref()
+                .map(|a| a.capabilities_for(&customer.conversation).markdown)
+                .unwrap_or(switchboard_core::MarkdownDialect::Plain);
+            let text = m
+                .text
+                .as_deref()
+                .map(|t| to_commonmark(t, dialect))
+                .unwrap_or_default();
+            (quote(&text), &m.attachments)
+        }
+        EventKind::Action(a) => {
+            let label = a.label.as_deref().unwrap_or(&a.payload);
+            (format!("chose **{label}** (`{}`)", a.payload), &[])
+        }
+        EventKind::Delivery(d) if d.status == DeliveryStatus::Failed => {
+            let Some(link) = &link else { return Ok(()) };
+            let (kind, detail) = match &d.error {
+                Some(err) => (
+                    err.kind.as_str().to_owned(),
+                    [err.code.as_deref(), err.message.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                None => ("unknown".to_owned(), String::new()),
+            };
+            return notice(shared, ctx, link, &customer, &kind, &detail);
+        }
+        EventKind::Other(o) if o.event_type == DELIVERY_FAILED_EVENT => {
+            let Some(link) = &link else { return Ok(()) };
+            let kind = event.raw["kind"].as_str().unwrap_or("unknown").to_owned();
+            let detail = event.raw["error"].as_str().unwrap_or_default().to_owned();
+            return notice(shared, ctx, link, &customer, &kind, &detail);
+        }
+        _ => return Ok(()),
+    };
+    let to = ConversationRef::new(
+        shared.config.agents.clone(),
+        shared.config.agents_conversation.clone(),
+    );
+    let agents_adapter = adapter(shared, shared.config.agents.as_str());
+    let (files, links) = relay_attachments(
+        customer_adapter.as_deref(),
+        agents_adapter.as_deref(),
+        &to,
+        attachments,
+    )
+    .await;
+    let who = who(event);
+    let (text, ext) = match &link {
+        None => {
+            let text = format!(
+                "**New conversation** on *{}* from **{who}**\n{body}{links}",
+                customer.channel
+            );
+            let ext = ToAgents {
+                customer: customer.clone(),
+                parent: None,
+            };
+            // The parent is the first (index 0) message this handler queues.
+            ctx.set_state(&Link {
+                parent: format!("{}:0", ctx.idempotency_key()),
+                who: who.clone(),
+            })?;
+            (text, ext)
+        }
+        Some(link) => (
+            format!("**{who}**: {body}{links}"),
+            ToAgents {
+                customer: customer.clone(),
+                parent: Some(link.parent.clone()),
+            },
+        ),
+    };
+    let mut builder = OutboundMessage::builder().text(text).extension(&ext);
+    for f in files {
+        builder = builder.attachment(f);
+    }
+    ctx.send(to, builder.build()?)?;
+    Ok(())
+}
+
+fn quote(text: &str) -> String {
+    if text.trim().is_empty() {
+        return String::new();
+    }
+    text.lines()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A short notice in the customer's thread.
+fn notice(
+    shared: &Shared,
+    ctx: &Context,
+    link: &Link,
+    customer: &ConversationRef,
+    kind: &str,
+    detail: &str,
+) -> HandlerResult {
+    let to = ConversationRef::new(
+        shared.config.agents.clone(),
+        shared.config.agents_conversation.clone(),
+    );
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
+    let text = format!(
+        ":warning: Not delivered to {} on *{}*: `{kind}`{detail}",
+        link.who, customer.channel
+    );
+    let msg = OutboundMessage::builder()
+        .text(text)
+        .extension(&ToAgents {
+            customer: customer.clone(),
+            parent: Some(link.parent.clone()),
+        })
+        .build()?;
+    ctx.send(to, msg)?;
+    Ok(())
+}
+
+/// Agents → customer: a person's reply in a bridge thread.
+async fn from_agents(shared: &Shared, ctx: &Context) -> HandlerResult {
+    let event = ctx.event();
+    if event.conversation.conversation != shared.config.agents_conversation {
+        return Ok(());
+    }
+    let EventKind::Message(m) = &event.kind else {
+        return Ok(());
+    };
+    let Some(thread) = &event.conversation.thread else {
+        return Ok(());
+    };
+    if m.from_business || event.sender.is_bot || m.command.is_some() {
+        return Ok(());
+    }
+    let engine = shared.engine()?;
+    let Some(customer) = engine
+        .store
+        .get_state(&thread_key(shared, thread.as_str()))
+        .await?
+    else {
+        tracing::debug!(thread = %thread, "bridge: not a bridge thread; ignored");
+        return Ok(());
+    };
+    let customer: ConversationRef = serde_json::from_value(customer)?;
+    let agents_adapter = adapter(shared, shared.config.agents.as_str());
+    let customer_adapter = adapter(shared, customer.channel.as_str());
+    let message = agent_reply(
+        m,
+        agents_adapter.as_deref(),
+        customer_adapter.as_deref(),
+        &customer,
+        thread.as_str(),
+    )
+    .await?;
+    if let Some(message) = message {
+        ctx.send(customer, message)?;
+    }
+    Ok(())
+}
+
+async fn agent_reply(
+    m: &InboundMessage,
+    agents: Option<&dyn Adapter>,
+    customer_adapter: Option<&dyn Adapter>,
+    customer: &ConversationRef,
+    thread: &str,
+) -> crate::Result<Option<OutboundMessage>> {
+    let dialect = agents
+        .map(|a| a.info().capabilities.markdown)
+        .unwrap_or(switchboard_core::MarkdownDialect::Plain);
+    let text = to_commonmark(m.text.as_deref().unwrap_or_default(), dialect);
+    let (text, buttons) = extract_buttons(&text);
+    let (files, links) =
+        relay_attachments(agents, customer_adapter, customer, &m.attachments).await;
+    let text = format!("{text}{links}");
+    if text.trim().is_empty() && files.is_empty() {
+        return Ok(None);
+    }
+    let mut b: OutboundMessageBuilder = OutboundMessage::builder();
+    if !text.trim().is_empty() {
+        b = b.text(text.trim().to_owned());
+    }
+    for button in buttons {
+        b = b.button(button.label, button.payload);
+    }
+    for f in files {
+        b = b.attachment(f);
+    }
+    b.extension(&ToCustomer {
+        thread: thread.to_owned(),
+    })
+    .build()
+    .map(Some)
+}
+
+/// Attachments from `from`'s channel for `to`: uploaded again where `target` takes bytes of
+/// that kind, else listed as links (returned as text to append).
+async fn relay_attachments(
+    from: Option<&dyn Adapter>,
+    target: Option<&dyn Adapter>,
+    to: &ConversationRef,
+    attachments: &[InboundAttachment],
+) -> (Vec<Attachment>, String) {
+    let mut files = Vec::new();
+    let mut links = Vec::new();
+    let caps = target.map(|t| t.capabilities_for(&to.conversation));
+    for a in attachments {
+        let name = a
+            .filename
+            .clone()
+            .or_else(|| a.title.clone())
+            .unwrap_or_else(|| a.kind.as_str().to_owned());
+        let takes_bytes = caps.as_ref().is_some_and(|c| {
+            c.attachments.by_bytes
+                && c.attachments.accepts(a.kind)
+                && files.len() < c.attachments.max_per_message
+        });
+        if takes_bytes && let Some(from) = from {
+            match from.fetch_attachment(a).await {
+                Ok(fetched) => {
+                    let mime = fetched
+                        .mime_type
+                        .clone()
+                        .or_else(|| a.mime_type.clone())
+                        .unwrap_or_else(|| "application/octet-stream".to_owned());
+                    files.push(Attachment::bytes(fetched.bytes, mime, name.clone()));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bridge: attachment not fetched; relayed as a link")
+                }
+            }
+        }
+        match &a.url {
+            Some(url) => links.push(format!("- {} {name}: <{url}>", a.kind.as_str())),
+            None => links.push(format!("- {} {name} (no URL)", a.kind.as_str())),
+        }
+    }
+    let links = if links.is_empty() {
+        String::new()
+    } else {
+        format!("\n\nAttachments:\n{}", links.join("\n"))
+    };
+    (files, links)
+}

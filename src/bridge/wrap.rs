@@ -1,0 +1,309 @@
+//! The adapter wrapper the bridge puts around its channels. Toward the agents it threads
+//! follow-ups and records which customer a thread belongs to; toward customers it turns a
+//! final send failure into an event, so the thread hears about it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use switchboard_core::model::{
+    EventId, Extension, Extensions, InboundAttachment, OtherEvent, Sender,
+};
+use switchboard_core::{
+    Adapter, AdapterInfo, Capabilities, ConversationId, ConversationRef, Error, EventKind,
+    FetchedAttachment, InboundEvent, MessageRef, OutboundMessage, RateHint, Result, Retry,
+    SendReceipt, SentMessage, ThreadId, UserId, WebhookOutcome, WebhookRequest,
+};
+
+use super::{DELIVERY_FAILED_EVENT, Shared};
+use crate::store::OutboxState;
+
+/// Marks a message for the agents' conversation: `parent` is `None` for a thread's parent,
+/// else the outbox key of the parent whose thread it goes into.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ToAgents {
+    pub(crate) customer: ConversationRef,
+    pub(crate) parent: Option<String>,
+}
+
+impl Extension for ToAgents {
+    const KEY: &'static str = "bridge.to_agents";
+}
+
+/// Marks an agent's reply relayed to a customer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ToCustomer {
+    pub(crate) thread: String,
+}
+
+impl Extension for ToCustomer {
+    const KEY: &'static str = "bridge.to_customer";
+}
+
+/// The store key of `ts → customer` for a thread in the agents' conversation.
+pub(crate) fn thread_key(shared: &Shared, ts: &str) -> String {
+    format!(
+        "bridge:thread:{}/{}/{ts}",
+        shared.config.agents, shared.config.agents_conversation
+    )
+}
+
+/// The store key of `parent outbox key → ts`.
+pub(crate) fn parent_key(key: &str) -> String {
+    format!("bridge:parent:{key}")
+}
+
+pub(crate) struct BridgeAdapter {
+    inner: Arc<dyn Adapter>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for BridgeAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeAdapter")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BridgeAdapter {
+    pub(crate) fn new(inner: Arc<dyn Adapter>, shared: Arc<Shared>) -> Self {
+        BridgeAdapter { inner, shared }
+    }
+
+    /// The `ts` of the parent sent under outbox key `key`, if it was sent.
+    async fn resolve_parent(&self, key: &str) -> Option<String> {
+        if let Some(ts) = lock(&self.shared.parents).get(key) {
+            return Some(ts.clone());
+        }
+        let engine = self.shared.engine().ok()?;
+        if let Ok(Some(v)) = engine.store.get_state(&parent_key(key)).await
+            && let Some(ts) = v.as_str()
+        {
+            lock(&self.shared.parents).insert(key.to_owned(), ts.to_owned());
+            return Some(ts.to_owned());
+        }
+        let status = engine.store.outbox_status(key).await.ok().flatten()?;
+        if status.state != OutboxState::Sent {
+            return None;
+        }
+        let ts = status.message_ids.first()?.as_str().to_owned();
+        lock(&self.shared.parents).insert(key.to_owned(), ts.clone());
+        Some(ts)
+    }
+
+    /// Records that thread `ts` belongs to `customer` (and, for a parent, `key → ts`). Failures
+    /// are logged, not returned: the message is already with the provider.
+    async fn register(&self, key: Option<&str>, ts: &str, customer: &ConversationRef) {
+        if let Some(key) = key {
+            lock(&self.shared.parents).insert(key.to_owned(), ts.to_owned());
+        }
+        let Ok(engine) = self.shared.engine() else {
+            tracing::error!("bridge: not attached; thread {ts} is not recorded");
+            return;
+        };
+        let customer = serde_json::to_value(customer).unwrap_or_default();
+        if let Err(e) = engine
+            .store
+            .set_state(&thread_key(&self.shared, ts), Some(customer))
+            .await
+        {
+            tracing::error!(error = %e, ts, "bridge: recording the thread failed");
+        }
+        if let Some(key) = key
+            && let Err(e) = engine
+                .store
+                .set_state(&parent_key(key), Some(serde_json::json!(ts)))
+                .await
+        {
+            tracing::error!(error = %e, ts, "bridge: recording the parent failed");
+        }
+    }
+
+    async fn send_to_agents(
+        &self,
+        to: &ConversationRef,
+        message: OutboundMessage,
+        ext: ToAgents,
+    ) -> Result<SendReceipt> {
+        let key = message.idempotency_key.clone();
+        let mut message = message;
+        let parent_ts = match &ext.parent {
+            Some(parent) => self.resolve_parent(parent).await,
+            None => None,
+        };
+        if let Some(ts) = &parent_ts {
+            message.thread = Some(ThreadId::new(ts.as_str())?);
+        }
+        let receipt = self.inner.send(to, &message).await?;
+        match (&ext.parent, parent_ts) {
+            (Some(parent), Some(ts)) => {
+                // Make sure the reverse mapping exists (it may have been lost to a crash).
+                self.register(None, &ts, &ext.customer).await;
+                let _ = parent;
+            }
+            (Some(parent), None) => {
+                // The parent was never posted (dead-lettered): this message becomes the thread.
+                tracing::warn!(parent, "bridge: thread parent missing; opened a new thread");
+                if let Some(ts) = receipt.first_id() {
+                    self.register(Some(parent), ts.as_str(), &ext.customer)
+                        .await;
+                }
+            }
+            (None, _) => {
+                if let Some(ts) = receipt.first_id() {
+                    self.register(key.as_deref(), ts.as_str(), &ext.customer)
+                        .await;
+                }
+            }
+        }
+        Ok(receipt)
+    }
+
+    async fn send_to_customer(
+        &self,
+        to: &ConversationRef,
+        message: OutboundMessage,
+    ) -> Result<SendReceipt> {
+        let key = message.idempotency_key.clone().unwrap_or_default();
+        match self.inner.send(to, &message).await {
+            Ok(receipt) => {
+                lock(&self.shared.failures).remove(&key);
+                Ok(receipt)
+            }
+            Err(e) => {
+                if self.is_final(to, &key, &e) {
+                    lock(&self.shared.failures).remove(&key);
+                    self.report_failure(to, &key, &e).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the engine will give up on this message after this failure (see the sender).
+    fn is_final(&self, to: &ConversationRef, key: &str, e: &Error) -> bool {
+        let idempotent = self
+            .inner
+            .capabilities_for(&to.conversation)
+            .idempotent_sends;
+        if !e.partial().is_empty() && !idempotent {
+            return true;
+        }
+        match e.retry() {
+            Retry::Never => true,
+            Retry::Ambiguous if !idempotent => true,
+            _ => {
+                let attempts = self
+                    .shared
+                    .engine()
+                    .map(|i| i.config.engine.send_attempts)
+                    .unwrap_or(u32::MAX);
+                let mut failures = lock(&self.shared.failures);
+                let n = failures.entry(key.to_owned()).or_insert(0);
+                *n += 1;
+                *n >= attempts
+            }
+        }
+    }
+
+    /// Stores a [`DELIVERY_FAILED_EVENT`] in the customer's conversation: the bridge's handler
+    /// posts the notice into the thread, through the engine like everything else.
+    async fn report_failure(&self, to: &ConversationRef, key: &str, e: &Error) {
+        let Ok(engine) = self.shared.engine() else {
+            return;
+        };
+        let event = (|| -> Result<InboundEvent> {
+            Ok(InboundEvent::new(
+                EventId::new(format!("bridge-failed:{key}"))?,
+                ConversationRef::new(to.channel.clone(), to.conversation.clone()),
+                Sender::user(UserId::new("switchboard")?),
+                std::time::SystemTime::now(),
+                EventKind::Other(OtherEvent {
+                    event_type: DELIVERY_FAILED_EVENT.to_owned(),
+                }),
+                serde_json::json!({
+                    "kind": e.kind().as_str(),
+                    "error": e.to_string(),
+                    "key": key,
+                }),
+            ))
+        })();
+        match event {
+            Ok(event) => match engine.store.insert_inbound(&[event]).await {
+                Ok(_) => engine.inbox_ready.notify_one(),
+                Err(err) => tracing::error!(error = %err, "bridge: storing the failure failed"),
+            },
+            Err(err) => tracing::error!(error = %err, "bridge: failure event"),
+        }
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The message without the bridge's own extensions (adapters never see them).
+fn strip(message: &OutboundMessage) -> OutboundMessage {
+    let mut m = message.clone();
+    if m.extensions.keys().any(|k| k.starts_with("bridge.")) {
+        let mut map = match serde_json::to_value(&m.extensions) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        map.retain(|k, _| !k.starts_with("bridge."));
+        m.extensions = serde_json::from_value::<Extensions>(serde_json::Value::Object(map))
+            .unwrap_or_default();
+    }
+    m
+}
+
+#[async_trait]
+impl Adapter for BridgeAdapter {
+    fn info(&self) -> &AdapterInfo {
+        self.inner.info()
+    }
+
+    fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
+        self.inner.capabilities_for(conversation)
+    }
+
+    fn rate_hint(&self) -> RateHint {
+        self.inner.rate_hint()
+    }
+
+    async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
+        if let Some(ext) = message.extensions.get::<ToAgents>() {
+            let ext = ext?;
+            return self.send_to_agents(to, strip(message), ext).await;
+        }
+        if message.extensions.contains_key(ToCustomer::KEY) {
+            return self.send_to_customer(to, strip(message)).await;
+        }
+        self.inner.send(to, message).await
+    }
+
+    async fn edit(&self, target: &MessageRef, message: &OutboundMessage) -> Result<SentMessage> {
+        self.inner.edit(target, &strip(message)).await
+    }
+
+    async fn delete(&self, target: &MessageRef) -> Result<()> {
+        self.inner.delete(target).await
+    }
+
+    async fn react(&self, target: &MessageRef, reaction: &str, add: bool) -> Result<()> {
+        self.inner.react(target, reaction, add).await
+    }
+
+    async fn typing(&self, to: &ConversationRef) -> Result<()> {
+        self.inner.typing(to).await
+    }
+
+    async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
+        self.inner.fetch_attachment(attachment).await
+    }
+
+    fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
+        self.inner.handle_webhook(request)
+    }
+}
