@@ -25,7 +25,8 @@
 //! options_ttl = "24h"                # how long numbered options answer "2" → Action
 //! poll_interval = "200ms"
 //!
-//! [channels.support.rate]            # beside the adapter's own keys
+//! [channels.support.rate]            # beside the adapter's own keys; without this table the
+//!                                    # adapter's `rate_hint()` applies (see RateConfig::from_hint)
 //! per_second = 20.0                  # the whole channel
 //! burst = 20
 //! per_conversation_per_second = 1.0
@@ -36,7 +37,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
-use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_core::{Error, ErrorKind, RateHint, Result};
 
 use crate::store::Synchronous;
 
@@ -220,10 +221,30 @@ impl RateConfig {
         self
     }
 
-    /// The default when a channel sets nothing: 1 per second per conversation with a burst
-    /// of 3 (Slack's guidance; well under Messenger's and Twilio's limits), no channel limit.
+    /// The fallback when neither the channel's `rate` table nor the adapter's
+    /// [`rate_hint`](switchboard_core::Adapter::rate_hint) says anything: 1 per second per
+    /// conversation with a burst of 3 (Slack's guidance; well under Messenger's and Twilio's
+    /// limits), no channel limit.
     pub fn conservative() -> Self {
         RateConfig::new(None, Some(1.0)).with_conversation_burst(3)
+    }
+
+    /// The limits an adapter suggests ([`Adapter::rate_hint`](switchboard_core::Adapter::rate_hint));
+    /// [`conservative`](Self::conservative) when the hint is empty or not usable (a rate that
+    /// is not a positive number is dropped).
+    pub fn from_hint(hint: &RateHint) -> Self {
+        let valid = |r: Option<f64>| r.filter(|r| r.is_finite() && *r > 0.0);
+        let rate = RateConfig {
+            per_second: valid(hint.per_second),
+            burst: hint.burst,
+            per_conversation_per_second: valid(hint.per_conversation_per_second),
+            per_conversation_burst: hint.per_conversation_burst,
+        };
+        if rate.per_second.is_none() && rate.per_conversation_per_second.is_none() {
+            RateConfig::conservative()
+        } else {
+            rate
+        }
     }
 }
 
@@ -279,10 +300,11 @@ fn section<T: serde::de::DeserializeOwned>(name: &str, v: &toml::Value) -> Resul
         .map_err(|e| Error::new(ErrorKind::InvalidConfig, format!("{name}: {}", e.message())))
 }
 
-/// Reads a channel's `rate` table (already taken out of the channel table).
-pub(crate) fn rate_from(channel: &str, v: Option<toml::Value>) -> Result<RateConfig> {
+/// Reads a channel's `rate` table (already taken out of the channel table); `None` when the
+/// channel has none (the adapter's hint applies).
+pub(crate) fn rate_from(channel: &str, v: Option<toml::Value>) -> Result<Option<RateConfig>> {
     let Some(v) = v else {
-        return Ok(RateConfig::conservative());
+        return Ok(None);
     };
     let rate: RateConfig = RateConfig::deserialize(v)
         .map_err(|e| Error::config(channel, format_args!("key 'rate': {}", e.message())))?;
@@ -294,7 +316,7 @@ pub(crate) fn rate_from(channel: &str, v: Option<toml::Value>) -> Result<RateCon
             return Err(Error::config(channel, "key 'rate': rates must be positive"));
         }
     }
-    Ok(rate)
+    Ok(Some(rate))
 }
 
 #[cfg(test)]
@@ -337,12 +359,39 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let r = rate_from("sms", Some(v)).unwrap();
+        let r = rate_from("sms", Some(v)).unwrap().unwrap();
         assert_eq!(r.per_second, Some(2.0));
         assert_eq!(r.per_conversation_burst, Some(4));
-        assert_eq!(rate_from("sms", None).unwrap(), RateConfig::conservative());
+        assert_eq!(rate_from("sms", None).unwrap(), None);
         let bad = toml::Value::Table("per_secnd = 1.0".parse().unwrap());
         let err = rate_from("sms", Some(bad)).unwrap_err().to_string();
         assert!(err.contains("channels.sms: key 'rate'"), "{err}");
+    }
+
+    #[test]
+    fn rates_from_adapter_hints() {
+        assert_eq!(
+            RateConfig::from_hint(&RateHint::default()),
+            RateConfig::conservative()
+        );
+        let hint = RateHint {
+            per_second: Some(40.0),
+            burst: Some(40),
+            per_conversation_per_second: Some(2.0),
+            per_conversation_burst: Some(3),
+        };
+        let r = RateConfig::from_hint(&hint);
+        assert_eq!(r.per_second, Some(40.0));
+        assert_eq!(r.burst, Some(40));
+        assert_eq!(r.per_conversation_per_second, Some(2.0));
+        assert_eq!(r.per_conversation_burst, Some(3));
+        // A hint with only unusable rates falls back to the conservative default.
+        let bad = RateHint {
+            per_second: Some(0.0),
+            burst: Some(5),
+            per_conversation_per_second: Some(f64::NAN),
+            per_conversation_burst: None,
+        };
+        assert_eq!(RateConfig::from_hint(&bad), RateConfig::conservative());
     }
 }

@@ -45,6 +45,23 @@
 //!
 //! See [`config`](crate::config) for every key and its default.
 //!
+//! ## Outbound pacing
+//!
+//! Each channel sends through two GCRA limiters (governor): one for the whole channel and one
+//! per conversation, plus a channel-wide pause whenever the provider answers with a
+//! `retry_after`. Their rates come, in this order, from the channel's `[channels.NAME.rate]`
+//! table, else the adapter's [`rate_hint`](crate::Adapter::rate_hint)
+//! ([`RateConfig::from_hint`](crate::RateConfig::from_hint)), else
+//! [`RateConfig::conservative`](crate::RateConfig::conservative) (1/s per conversation, burst
+//! 3). [`Switchboard::channel_rate`](crate::Switchboard::channel_rate) tells which applies.
+//! The shipped adapters hint:
+//!
+//! | provider  | channel-wide     | per conversation | why |
+//! |-----------|------------------|------------------|-----|
+//! | Slack     | none             | 1/s, burst 3     | Slack's ~1 message/s per channel for `chat.postMessage` |
+//! | Messenger | 40/s, burst 40   | 1/s, burst 3     | well under the per-Page Send API limit |
+//! | Twilio    | none             | 1/s, burst 1     | a long code sends 1 *segment*/s; the hint counts *messages*, so multi-segment texts queue briefly at Twilio |
+//!
 //! ## Stores
 //!
 //! [`MemoryStore`](crate::MemoryStore) for tests; [`SqliteStore`](crate::SqliteStore) (one

@@ -20,31 +20,26 @@ use crate::ratelimit::ChannelLimits;
 use crate::store::{DeadLetter, MemoryStore, SqliteStore, Store, StoreStats, conversation_key};
 
 /// Engine-side settings of one channel (the adapter's own keys live in the adapter).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChannelSettings {
-    /// Outbound rate limits.
-    pub rate: RateConfig,
-}
-
-impl Default for ChannelSettings {
-    fn default() -> Self {
-        ChannelSettings {
-            rate: RateConfig::conservative(),
-        }
-    }
+    /// Outbound rate limits; `None` (the default, and a channel without a `rate` table) takes
+    /// them from the adapter's [`rate_hint`](Adapter::rate_hint) via
+    /// [`RateConfig::from_hint`].
+    pub rate: Option<RateConfig>,
 }
 
 impl ChannelSettings {
-    /// Settings with these rate limits.
+    /// Settings with these rate limits (instead of the adapter's hint).
     pub fn with_rate(mut self, rate: RateConfig) -> Self {
-        self.rate = rate;
+        self.rate = Some(rate);
         self
     }
 }
 
 pub(crate) struct ChannelEntry {
     pub(crate) adapter: Arc<dyn Adapter>,
+    pub(crate) rate: RateConfig,
     pub(crate) limits: ChannelLimits,
 }
 
@@ -204,8 +199,18 @@ impl SwitchboardBuilder {
             if channels.contains_key(&name) {
                 return Err(Error::config(&name, "channel defined twice"));
             }
-            let limits = ChannelLimits::new(&settings.rate);
-            channels.insert(name, ChannelEntry { adapter, limits });
+            let rate = settings
+                .rate
+                .unwrap_or_else(|| RateConfig::from_hint(&adapter.rate_hint()));
+            let limits = ChannelLimits::new(&rate);
+            channels.insert(
+                name,
+                ChannelEntry {
+                    adapter,
+                    rate,
+                    limits,
+                },
+            );
             Ok(())
         };
         for (table, settings) in self.tables {
@@ -301,6 +306,11 @@ impl Switchboard {
             .channels
             .get(channel.as_str())
             .map(|c| &c.adapter)
+    }
+
+    /// The outbound rate limits a channel runs with: its `rate` table, or the adapter's hint.
+    pub fn channel_rate(&self, channel: &ChannelName) -> Option<RateConfig> {
+        self.inner.channels.get(channel.as_str()).map(|c| c.rate)
     }
 
     /// Events and messages the engine gave up on, oldest first.

@@ -107,6 +107,19 @@ impl Adapter for MessengerAdapter {
         &self.info
     }
 
+    /// Well under the Send API's per-Page limits (Meta's platform rate limit scales with the
+    /// Page's audience; a few hundred calls per second for a large Page): 40 messages per second
+    /// for the Page (burst 40), and 1 per second per user with a burst of 3, which keeps a
+    /// multi-part reply together without flooding one person.
+    fn rate_hint(&self) -> switchboard_core::RateHint {
+        switchboard_core::RateHint {
+            per_second: Some(40.0),
+            burst: Some(40),
+            per_conversation_per_second: Some(1.0),
+            per_conversation_burst: Some(3),
+        }
+    }
+
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
         message.validate()?;
         let plan = render::plan(message, &self.info.capabilities, self.config.render)?;

@@ -191,6 +191,18 @@ impl Adapter for SlackAdapter {
         &self.info
     }
 
+    /// Slack's guidance for `chat.postMessage`: about one message per second per channel, with
+    /// short bursts allowed. A Slack conversation is a channel (threads share it), so: 1/s per
+    /// conversation with a burst of 3, no workspace-wide limit.
+    fn rate_hint(&self) -> switchboard_core::RateHint {
+        switchboard_core::RateHint {
+            per_second: None,
+            burst: None,
+            per_conversation_per_second: Some(1.0),
+            per_conversation_burst: Some(3),
+        }
+    }
+
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
         self.send_message(to, message).await
     }

@@ -84,6 +84,21 @@ impl Adapter for TwilioAdapter {
         &self.info
     }
 
+    /// Twilio sends from a US/Canada long code at 1 *segment* per second and queues the rest;
+    /// this hint counts *messages* (the engine paces whole sends), so it is 1 message per
+    /// second per conversation, burst 1, which equals Twilio's pace for single-segment
+    /// messages and lets multi-segment ones queue briefly at Twilio. No channel-wide limit:
+    /// short codes, toll-free numbers and Messaging Services allow more, and Twilio queues
+    /// rather than rejects above a sender's rate. Override in `[channels.NAME.rate]`.
+    fn rate_hint(&self) -> switchboard_core::RateHint {
+        switchboard_core::RateHint {
+            per_second: None,
+            burst: None,
+            per_conversation_per_second: Some(1.0),
+            per_conversation_burst: Some(1),
+        }
+    }
+
     fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
         capabilities_for(conversation.as_str())
     }
