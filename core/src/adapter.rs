@@ -9,8 +9,9 @@ use crate::capabilities::{Capabilities, RateHint};
 use crate::error::{Error, Result};
 use crate::model::{
     ChannelName, ConversationId, ConversationRef, InboundAttachment, MessageRef, OutboundMessage,
-    SendReceipt, SentMessage,
+    OutboxKey, SendReceipt, SentMessage,
 };
+use crate::reconcile::{PendingSend, Reconciled};
 use crate::webhook::{WebhookOutcome, WebhookRequest};
 
 /// Who an adapter is: its provider, the channel it serves and what it can do.
@@ -106,6 +107,15 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
         let _ = attachment;
         Err(unsupported(self.info(), "fetch_attachment"))
+    }
+
+    /// Looks up, at the provider, a send whose outcome is unknown (see [`crate::reconcile`]).
+    ///
+    /// Only adapters whose capabilities declare `reconcile` implement it; the default is
+    /// `Unsupported`.
+    async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
+        let _ = (key, pending);
+        Err(unsupported(self.info(), "reconcile"))
     }
 
     /// Answers a handshake, or verifies and decodes a webhook. Pure and synchronous: no I/O.

@@ -8,6 +8,7 @@ pub mod error;
 mod handle;
 pub mod memory;
 pub mod model;
+pub mod reconcile;
 pub mod registry;
 pub mod render;
 #[cfg(feature = "testkit")]
@@ -25,8 +26,9 @@ pub use handle::{Channel, Conversation};
 pub use memory::MemoryAdapter;
 pub use model::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, MessageRef,
-    OutboundMessage, SendReceipt, SentMessage, ThreadId, UserId,
+    OutboundMessage, OutboxKey, SendReceipt, SentMessage, ThreadId, UserId,
 };
+pub use reconcile::{PendingSend, Reconciled};
 pub use registry::{AdapterFactory, Registry};
 pub use render::{Degradation, RenderPlan, RenderPolicy};
 pub use webhook::{RejectReason, Rejection, WebhookOutcome, WebhookRequest, WebhookResponse};

@@ -26,8 +26,9 @@ use crate::error::{Error, ErrorKind, Result, Retry};
 use crate::model::{
     Action, ActionEvent, ActionSource, Attachment, ChannelName, ConversationId, ConversationRef,
     EventId, EventKind, InboundEvent, InboundMessage, MessageId, MessageRef, OtherEvent,
-    OutboundMessage, QuickReply, SendReceipt, Sender, SentMessage, UserId,
+    OutboundMessage, OutboxKey, QuickReply, SendReceipt, Sender, SentMessage, UserId,
 };
+use crate::reconcile::{PendingSend, Reconciled};
 use crate::render::{self, RenderPolicy, TextOption};
 use crate::webhook::{RejectReason, WebhookOutcome, WebhookRequest, WebhookResponse};
 
@@ -68,11 +69,20 @@ pub enum RecordedOp {
     Typing(ConversationRef),
 }
 
+/// What the next request does.
+#[derive(Debug)]
+enum Staged {
+    Pass,
+    Fail(Error),
+    /// The provider accepts the message but the answer is lost.
+    DeliverThenFail(Error),
+}
+
 #[derive(Debug, Default)]
 struct State {
     sent: Vec<RecordedSend>,
     ops: Vec<RecordedOp>,
-    staged: VecDeque<Option<Error>>,
+    staged: VecDeque<Staged>,
     requests: usize,
 }
 
@@ -116,7 +126,7 @@ pub fn default_capabilities() -> Capabilities {
         typing: true,
         receipts: false,
         messaging_window: None,
-        reconcile: false,
+        reconcile: true,
         idempotent_sends: false,
     }
 }
@@ -181,12 +191,20 @@ impl MemoryAdapter {
 
     /// Makes the next operation that reaches the "provider" fail with `error`.
     pub fn fail_next(&self, error: Error) {
-        self.state().staged.push_back(Some(error));
+        self.state().staged.push_back(Staged::Fail(error));
     }
 
     /// Lets the next staged request succeed (to fail a later one with [`fail_next`](Self::fail_next)).
     pub fn pass_next(&self) {
-        self.state().staged.push_back(None);
+        self.state().staged.push_back(Staged::Pass);
+    }
+
+    /// Makes the next send reach the "provider" (it is recorded) and then fail with `error`, as
+    /// when the provider's answer is lost: the case reconciliation exists for.
+    pub fn deliver_then_fail_next(&self, error: Error) {
+        self.state()
+            .staged
+            .push_back(Staged::DeliverThenFail(error));
     }
 
     /// Everything sent so far, one entry per provider message.
@@ -212,12 +230,22 @@ impl MemoryAdapter {
         s.requests = 0;
     }
 
-    /// A request that counts: a staged failure is returned instead of success.
-    fn request(&self) -> Result<()> {
+    /// A request that counts: `Err` for a staged failure; `Ok(Some(e))` when the request goes
+    /// through but its answer is to be lost with `e`.
+    fn request(&self) -> Result<Option<Error>> {
         let mut s = self.state();
         s.requests += 1;
-        match s.staged.pop_front().flatten() {
-            Some(e) => Err(e.with_provider("memory")),
+        match s.staged.pop_front() {
+            Some(Staged::Fail(e)) => Err(e.with_provider("memory")),
+            Some(Staged::DeliverThenFail(e)) => Ok(Some(e.with_provider("memory"))),
+            Some(Staged::Pass) | None => Ok(None),
+        }
+    }
+
+    /// A non-send request: a lost answer is reported as the failure it carries.
+    fn op_request(&self) -> Result<()> {
+        match self.request()? {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -411,9 +439,10 @@ impl Adapter for MemoryAdapter {
         let count = plan.parts.len().max(1);
         let mut sent = Vec::with_capacity(count);
         for i in 0..count {
-            if let Err(e) = self.request() {
-                return Err(e.with_partial(sent));
-            }
+            let lost_answer = match self.request() {
+                Ok(lost) => lost,
+                Err(e) => return Err(e.with_partial(sent)),
+            };
             let id = self.new_id()?;
             let last = i + 1 == count;
             let record = RecordedSend {
@@ -447,6 +476,9 @@ impl Adapter for MemoryAdapter {
                 idempotency_key: message.idempotency_key.clone(),
             };
             self.state().sent.push(record);
+            if let Some(e) = lost_answer {
+                return Err(e.with_retry(Retry::Ambiguous).with_partial(sent));
+            }
             let mut m = SentMessage::new(id, to.clone());
             m.segments = plan.parts.get(i).and_then(|p| p.sms.map(|s| s.segments));
             sent.push(m);
@@ -463,7 +495,7 @@ impl Adapter for MemoryAdapter {
                 "too long for one message; an edit cannot be split",
             ));
         }
-        self.request()?;
+        self.op_request()?;
         let text = plan
             .parts
             .first()
@@ -480,14 +512,14 @@ impl Adapter for MemoryAdapter {
 
     async fn delete(&self, target: &MessageRef) -> Result<()> {
         self.require(self.info.capabilities.delete, "delete")?;
-        self.request()?;
+        self.op_request()?;
         self.state().ops.push(RecordedOp::Delete(target.clone()));
         Ok(())
     }
 
     async fn react(&self, target: &MessageRef, reaction: &str, add: bool) -> Result<()> {
         self.require(self.info.capabilities.reactions, "react")?;
-        self.request()?;
+        self.op_request()?;
         self.state()
             .ops
             .push(RecordedOp::React(target.clone(), reaction.to_owned(), add));
@@ -496,9 +528,30 @@ impl Adapter for MemoryAdapter {
 
     async fn typing(&self, to: &ConversationRef) -> Result<()> {
         self.require(self.info.capabilities.typing, "typing")?;
-        self.request()?;
+        self.op_request()?;
         self.state().ops.push(RecordedOp::Typing(to.clone()));
         Ok(())
+    }
+
+    async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
+        let parts = render::render(&pending.message, &self.info.capabilities, self.policy)?
+            .parts
+            .len()
+            .max(1);
+        let found: Vec<SentMessage> = self
+            .sent()
+            .into_iter()
+            .filter(|s| {
+                s.idempotency_key.as_deref() == Some(key.as_str())
+                    && s.to.conversation == pending.to.conversation
+            })
+            .map(|s| SentMessage::new(s.id, s.to))
+            .collect();
+        Ok(match found.len() {
+            0 => Reconciled::NotDelivered,
+            n if n >= parts => Reconciled::Delivered(found),
+            _ => Reconciled::Partial(found),
+        })
     }
 
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {

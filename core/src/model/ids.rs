@@ -171,6 +171,17 @@ id_type!(
     check_id
 );
 
+id_type!(
+    /// The engine's key of one outbound send (`{channel}:{event id}:{reply index}` for replies).
+    ///
+    /// It travels with the message as [`OutboundMessage::idempotency_key`](crate::OutboundMessage)
+    /// and adapters that can reconcile carry it to the provider, so an interrupted send can be
+    /// looked up there before it is repeated.
+    OutboxKey,
+    "outbox key",
+    check_id
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

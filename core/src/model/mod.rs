@@ -10,7 +10,9 @@ pub mod time;
 
 pub use conversation::{ConversationRef, MessageRef};
 pub use extension::{Extension, Extensions};
-pub use ids::{ChannelName, ConversationId, EventId, MAX_ID_LEN, MessageId, ThreadId, UserId};
+pub use ids::{
+    ChannelName, ConversationId, EventId, MAX_ID_LEN, MessageId, OutboxKey, ThreadId, UserId,
+};
 pub use inbound::{
     ActionEvent, ActionSource, Command, DeletedEvent, DeliveryError, DeliveryEvent, DeliveryStatus,
     EditedEvent, EventKind, InboundAttachment, InboundEvent, InboundMessage, OtherEvent,

@@ -77,6 +77,10 @@ impl Harness for MemoryHarness {
             Staged::ServerError => faults::server_error(),
             Staged::AuthFailure => faults::unauthenticated(),
             Staged::UnknownRecipient => faults::unknown_recipient(),
+            Staged::LostAnswer => {
+                self.adapter.deliver_then_fail_next(faults::server_error());
+                return;
+            }
         });
     }
 

@@ -43,6 +43,10 @@ pub enum Staged {
     AuthFailure,
     /// The recipient does not exist.
     UnknownRecipient,
+    /// The provider accepts the message but its answer never arrives (the connection drops
+    /// after the request was written): the adapter must report `Ambiguous`. Harnesses of
+    /// adapters that declare `reconcile` must support it.
+    LostAnswer,
 }
 
 /// One message the provider received, decoded back to neutral form.
@@ -109,6 +113,10 @@ pub trait Harness: Sized + Send + Sync + 'static {
     /// Every secret value in [`config`](Self::config).
     fn secrets(&self) -> Vec<String>;
 
+    /// Delivers to the adapter whatever webhooks the provider sends after the sends so far
+    /// (echoes, status callbacks), as the engine would. The default does nothing.
+    async fn settle(&self) {}
+
     /// Whether the provider says how long to wait when it rate-limits (HTTP `Retry-After`).
     /// Providers that signal throttling without a delay (Meta's Graph API) return `false`, and
     /// the rate-limit check then asks only for `RateLimited` + `Safe`.
@@ -145,6 +153,9 @@ macro_rules! conformance_tests {
             handshake_answered,
             unknown_config_key_rejected,
             debug_shows_no_secret,
+            reconcile_finds_a_delivered_send,
+            reconcile_reports_a_missing_send,
+            reconcile_after_a_lost_answer,
         );
     };
     (@checks $harness:ty; $($check:ident),* $(,)?) => {

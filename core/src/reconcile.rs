@@ -1,0 +1,65 @@
+//! Reconciliation: asking the provider whether a send that may have reached it did.
+//!
+//! A send is ambiguous when the process died mid-request or the provider's answer was lost
+//! (`Retry::Ambiguous`). Resending doubles the message if the provider had it; not resending
+//! loses it if it did not. An adapter that declares [`Capabilities::reconcile`] carries the
+//! [`OutboxKey`](crate::model::OutboxKey) to the provider with every part it sends (in a field the provider echoes back or
+//! lets us search) and implements [`Adapter::reconcile`](crate::Adapter::reconcile) to look it up.
+//!
+//! Proof of a send may also arrive as a webhook (a Twilio status callback, a Messenger echo):
+//! adapters then emit a `Delivery` event whose attributes carry the key under
+//! [`OUTBOX_KEY_ATTRIBUTE`], which the engine records durably.
+//!
+//! [`Capabilities::reconcile`]: crate::Capabilities::reconcile
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ConversationRef, OutboundMessage, SentMessage};
+
+/// The event attribute under which adapters report the outbox key a provider echoed back.
+pub const OUTBOX_KEY_ATTRIBUTE: &str = "switchboard.outbox_key";
+
+/// What was being sent when the outcome became unknown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PendingSend {
+    /// Where it was going.
+    pub to: ConversationRef,
+    /// The message, with `idempotency_key` set to the outbox key.
+    pub message: OutboundMessage,
+    /// When the first attempt started; provider searches start just before it.
+    #[serde(with = "crate::model::time")]
+    pub first_attempt_at: SystemTime,
+}
+
+impl PendingSend {
+    /// A pending send of `message` to `to`, first attempted at `first_attempt_at`.
+    pub fn new(
+        to: ConversationRef,
+        message: OutboundMessage,
+        first_attempt_at: SystemTime,
+    ) -> Self {
+        PendingSend {
+            to,
+            message,
+            first_attempt_at,
+        }
+    }
+}
+
+/// What the provider has of a pending send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "messages", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reconciled {
+    /// Every part is there: record these messages as sent, send nothing.
+    Delivered(Vec<SentMessage>),
+    /// Some parts are there (listed, in order) and the rest are not.
+    Partial(Vec<SentMessage>),
+    /// Certainly not there: sending again is safe.
+    NotDelivered,
+    /// The provider cannot tell (yet); the channel's delivery policy decides.
+    Unknown(String),
+}
