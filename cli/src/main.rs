@@ -1,2 +1,161 @@
-//! placeholder
-fn main() {}
+#![doc = include_str!("../README.md")]
+
+mod check;
+mod logging;
+mod outcome;
+mod sandbox;
+mod send;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  switchboard sandbox                          # try everything locally, no accounts needed
+  switchboard check --config switchboard.toml  # validate a config (exit 2 lists every problem)
+  switchboard serve --config switchboard.toml  # run the webhooks, the engine and the bridge
+  switchboard send --config switchboard.toml --channel sms --to +15558675310 'Your order **shipped**'
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config.";
+
+/// Switchboard: one chat application served on Messenger, Twilio (SMS, WhatsApp) and Slack.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the engine: webhooks on `[server] listen`, workers, the sender, and the support
+    /// bridge when the config has a `[bridge]` section.
+    #[command(after_help = "\
+Examples:
+  switchboard serve --config switchboard.toml
+  RUST_LOG=switchboard=debug switchboard serve --config switchboard.toml --log-format json
+
+Providers call POST {public_url}/webhooks/{channel} (Meta's GET handshake too).
+Health: GET /healthz, readiness: GET /readyz, metrics: GET /metrics.
+Stops gracefully on Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 runtime failure, 2 bad config.")]
+    Serve(ServeArgs),
+    /// Validate a config file: every problem is listed, each naming the channel and the key.
+    #[command(after_help = "\
+Examples:
+  switchboard check --config switchboard.toml
+  SLACK_BOT_TOKEN=xoxb-… switchboard check --config switchboard.toml
+
+Secrets written \"${ENV_NAME}\" are read from the environment; a missing one is a problem.
+Exit codes: 0 valid, 2 problems found (listed on stderr).")]
+    Check(CheckArgs),
+    /// Send one message to a conversation, rendered for the channel (markdown converted or
+    /// stripped, long text split, buttons degraded where needed).
+    #[command(after_help = "\
+Examples:
+  switchboard send --config switchboard.toml --channel sms --to +15558675310 'Your order **shipped**'
+  switchboard send --config switchboard.toml --channel team --to C0AGENTS --thread 1700000000.000100 'Done'
+
+The message is sent directly by the channel's adapter (no engine, no outbox).
+Exit codes: 0 sent, 1 the provider refused or could not be reached, 2 bad usage or config.")]
+    Send(SendArgs),
+    /// Try everything locally: emulated Slack, Messenger and Twilio, the engine and the support
+    /// bridge on a temporary SQLite file, and a scripted conversation through signed webhooks.
+    #[command(after_help = "\
+Examples:
+  switchboard sandbox                 # play the script, print the transcript and the API calls
+  switchboard sandbox --interactive   # then keep running: type messages as customers or agents
+
+Needs no account and no network beyond 127.0.0.1.
+Exit codes: 0 the script ran as expected, 1 something did not happen.")]
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The TOML config file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Log format: human (the default; colours on a terminal) or json (one object per line).
+    #[arg(long, value_enum, default_value_t = logging::Format::Human)]
+    log_format: logging::Format,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The channel (a `[channels.NAME]` of the config).
+    #[arg(long, value_name = "NAME")]
+    channel: String,
+    /// The conversation in the provider's form: a Slack channel id, a PSID, a phone number.
+    #[arg(long, value_name = "ID")]
+    to: String,
+    /// A thread to post into (Slack: the parent's ts).
+    #[arg(long, value_name = "TS")]
+    thread: Option<String>,
+    /// The text, in markdown.
+    text: String,
+}
+
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    /// After the script, keep running, print the URLs and read messages from standard input.
+    #[arg(long)]
+    interactive: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::run(&a.config.config, a.log_format).await,
+            Command::Check(a) => check::run(&a.config.config).await,
+            Command::Send(a) => {
+                send::run(
+                    &a.config.config,
+                    &a.channel,
+                    &a.to,
+                    a.thread.as_deref(),
+                    &a.text,
+                )
+                .await
+            }
+            Command::Sandbox(a) => sandbox::run(a.interactive).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{failure}");
+            ExitCode::from(failure.code())
+        }
+    }
+}

@@ -68,7 +68,7 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
                 .as_deref()
                 .map(|t| to_commonmark(t, dialect))
                 .unwrap_or_default();
-            (quote(&text), &m.attachments)
+            (text, &m.attachments)
         }
         EventKind::Action(a) => {
             let label = a.label.as_deref().unwrap_or(&a.payload);
@@ -113,8 +113,8 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
     let (text, ext) = match &link {
         None => {
             let text = format!(
-                "**New conversation** on *{}* from **{who}**\n{body}{links}",
-                customer.channel
+                "**New conversation** on *{}* from **{who}**\n\n{}{links}",
+                customer.channel, body
             );
             let ext = ToAgents {
                 customer: customer.clone(),
@@ -141,16 +141,6 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
     }
     ctx.send(to, builder.build()?)?;
     Ok(())
-}
-
-fn quote(text: &str) -> String {
-    if text.trim().is_empty() {
-        return String::new();
-    }
-    text.lines()
-        .map(|l| format!("> {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A short notice in the customer's thread.

@@ -1,0 +1,203 @@
+//! `switchboard check`: every problem of a config file, each naming the channel (or section)
+//! and the key.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use switchboard::bridge::{Bridge, BridgeConfig};
+use switchboard::{Config, Env, MemoryStore, SwitchboardBuilder};
+
+use crate::outcome::{Failure, read_config};
+
+pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
+    let text = read_config(path)?;
+    let (problems, channels) = problems(&text, &Env::process()).await;
+    if problems.is_empty() {
+        println!(
+            "{}: ok ({} channel(s): {})",
+            path.display(),
+            channels.len(),
+            channels.join(", ")
+        );
+        return Ok(());
+    }
+    let mut out = format!("{}: {} problem(s)", path.display(), problems.len());
+    for p in &problems {
+        out.push_str("\n  - ");
+        out.push_str(p);
+    }
+    Err(Failure::Config(out))
+}
+
+const SECTIONS: [&str; 3] = ["server", "store", "engine"];
+
+/// Every problem of `text`, and the names of the channels that were built.
+pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>) {
+    let doc: toml::Table = match text.parse() {
+        Ok(doc) => doc,
+        Err(e) => return (vec![format!("invalid_config: config: {e}")], Vec::new()),
+    };
+    let mut problems = Vec::new();
+    for key in doc.keys() {
+        if !SECTIONS.contains(&key.as_str()) && key != "channels" && key != "bridge" {
+            problems.push(format!(
+                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, channels, bridge)"
+            ));
+        }
+    }
+    // Each section on its own, so that one bad section does not hide another.
+    for section in SECTIONS {
+        if let Some(v) = doc.get(section) {
+            let mut one = toml::Table::new();
+            one.insert(section.to_owned(), v.clone());
+            if let Err(e) = Config::from_document(&one) {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    let bridge = match BridgeConfig::from_document(&doc) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
+    // Each channel on its own, built with its adapter (no network, no store file).
+    let mut built = Vec::new();
+    let mut names = Vec::new();
+    match doc.get("channels") {
+        None => problems.push("invalid_config: no [channels.NAME] table".to_owned()),
+        Some(toml::Value::Table(channels)) => {
+            for (name, table) in channels {
+                names.push(name.clone());
+                match build(&one_channel(name, table), env).await {
+                    Ok(()) => built.push(name.clone()),
+                    Err(e) => {
+                        let behind = unknown_keys_behind(&e, name, table, env).await;
+                        problems.push(e);
+                        problems.extend(behind);
+                    }
+                }
+            }
+        }
+        Some(_) => problems.push("invalid_config: 'channels' must be a table of tables".to_owned()),
+    }
+    if let Some(bridge) = bridge {
+        problems.extend(
+            bridge
+                .check_channels(names.iter().map(String::as_str))
+                .into_iter()
+                .map(|e| e.to_string()),
+        );
+        // The checks that need the built channels (the agents' channel has threads).
+        if problems.is_empty() {
+            let mut engine_doc = doc.clone();
+            engine_doc.remove("bridge");
+            engine_doc.remove("store");
+            if let Ok(text) = toml::to_string(&engine_doc)
+                && let Ok(builder) = SwitchboardBuilder::from_config_str(&text, env)
+                && let Err(e) = Bridge::new(bridge)
+                    .build(builder.store(Arc::new(MemoryStore::new())))
+                    .await
+            {
+                problems.push(e.to_string());
+            }
+        }
+    }
+    (problems, built)
+}
+
+fn one_channel(name: &str, table: &toml::Value) -> toml::Table {
+    let mut chans = toml::Table::new();
+    chans.insert(name.to_owned(), table.clone());
+    let mut one = toml::Table::new();
+    one.insert("channels".to_owned(), toml::Value::Table(chans));
+    one
+}
+
+/// An adapter stops at the first missing key, so a typo of a required key hides behind it.
+/// Fills each missing key with a placeholder (a few times) and reports the unknown key found
+/// then, if any.
+async fn unknown_keys_behind(
+    first: &str,
+    name: &str,
+    table: &toml::Value,
+    env: &Env,
+) -> Vec<String> {
+    let mut table = table.clone();
+    let mut error = first.to_owned();
+    for _ in 0..5 {
+        let Some(key) = missing_key(&error) else {
+            break;
+        };
+        let Some(t) = table.as_table_mut() else {
+            break;
+        };
+        t.insert(key, toml::Value::String("placeholder".to_owned()));
+        match build(&one_channel(name, &table), env).await {
+            Ok(()) => break,
+            Err(e) if e.contains("unknown key") => return vec![e],
+            Err(e) => error = e,
+        }
+    }
+    Vec::new()
+}
+
+fn missing_key(error: &str) -> Option<String> {
+    let rest = error.split("missing key '").nth(1)?;
+    rest.split('\'').next().map(str::to_owned)
+}
+
+async fn build(doc: &toml::Table, env: &Env) -> Result<(), String> {
+    let text = toml::to_string(doc).map_err(|e| e.to_string())?;
+    SwitchboardBuilder::from_config_str(&text, env)
+        .map_err(|e| e.to_string())?
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_problem_is_listed_with_its_channel_and_key() {
+        let text = r#"
+[server]
+listn = "127.0.0.1:8080"
+
+[channels.sms]
+provider = "twilio"
+account_sid = "AC00000000000000000000000000000001"
+auth_tokn = "x"
+from = "+15005550006"
+
+[channels.team]
+provider = "slack"
+bot_token = "${NOT_SET_ANYWHERE_123}"
+signing_secret = "s"
+
+[bridge]
+agents = "team"
+agents_conversation = "C0AGENTS"
+customers = ["sms", "fbb"]
+"#;
+        let (problems, _) = problems(text, &Env::from_pairs::<_, &str, &str>([])).await;
+        let all = problems.join("\n");
+        assert!(all.contains("server: unknown field `listn`"), "{all}");
+        assert!(
+            all.contains("channels.sms: unknown key 'auth_tokn'"),
+            "{all}"
+        );
+        assert!(all.contains("channels.team: key 'bot_token'"), "{all}");
+        assert!(all.contains("NOT_SET_ANYWHERE_123"), "{all}");
+        assert!(
+            all.contains("bridge: key 'customers': no channel 'fbb'"),
+            "{all}"
+        );
+        assert_eq!(problems.len(), 5, "{all}");
+    }
+}

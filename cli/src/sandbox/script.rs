@@ -1,0 +1,153 @@
+//! The scripted conversation: two customers, one agent, every message a real signed webhook,
+//! every reply a real provider API call (to the emulators).
+
+use std::time::Duration;
+
+use switchboard::Running;
+
+use super::world::{AGENT, AGENTS, World, wait_for};
+use crate::outcome::Failure;
+
+pub(crate) const ANNA: &str = "6254710388245291";
+pub(crate) const BEN: &str = "+15558675310";
+
+fn show(label: &str, text: &str) {
+    let mut lines = text.lines();
+    println!("   {label}{}", lines.next().unwrap_or_default());
+    let pad = " ".repeat(label.chars().count());
+    for l in lines {
+        println!("   {pad}{l}");
+    }
+}
+
+fn step(n: u32, what: &str) {
+    println!("\n{n:>2}. {what}");
+}
+
+/// Plays the script against a running engine; returns the engine to keep (it is restarted once).
+pub(crate) async fn play(
+    w: &World,
+    mut running: Running,
+) -> Result<(switchboard::Switchboard, Running), Failure> {
+    step(1, "A Messenger customer writes to the Page");
+    let text = "Hi! My order #1042 hasn't arrived. Can you check?";
+    show(&format!("Messenger {ANNA} → fb: "), text);
+    w.messenger_customer(&running, ANNA, text).await?;
+    let t1 = wait_for("the first thread in Slack", || w.parents().first().cloned()).await?;
+    show(
+        &format!("Slack #{AGENTS}, new thread {}: ", t1.ts),
+        &t1.text,
+    );
+
+    step(2, "An SMS customer asks something too");
+    let text = "Hello, do you ship to Canada?";
+    show(&format!("SMS {BEN} → sms: "), text);
+    w.sms_customer(&running, BEN, text).await?;
+    let t2 = wait_for("the second thread in Slack", || w.parents().get(1).cloned()).await?;
+    show(
+        &format!("Slack #{AGENTS}, new thread {}: ", t2.ts),
+        &t2.text,
+    );
+
+    step(3, "The Messenger customer writes again: same thread");
+    let text = "It was supposed to come on Monday.";
+    show(&format!("Messenger {ANNA} → fb: "), text);
+    w.messenger_customer(&running, ANNA, text).await?;
+    let m = wait_for("the follow-up in thread 1", || {
+        w.in_thread(&t1.ts).first().cloned()
+    })
+    .await?;
+    show(&format!("Slack thread {}: ", t1.ts), &m.text);
+
+    step(
+        4,
+        "An agent answers in the Messenger customer's thread (Slack mrkdwn)",
+    );
+    let text = "Sorry about that! It is *out for delivery* today: <https://example.com/track/1042|track it>";
+    show(&format!("Slack {AGENT} in thread {}: ", t1.ts), text);
+    w.agent(&running, Some(&t1.ts), text).await?;
+    let sent = wait_for("the reply on Messenger", || w.meta.sent().first().cloned()).await?;
+    show(
+        &format!("Messenger → {} (plain text): ", sent.recipient),
+        sent.text().unwrap_or("(no text)"),
+    );
+
+    step(
+        5,
+        "An agent answers the SMS customer with buttons: SMS has none",
+    );
+    let text = "We do! Which shipping do you prefer?\n[[Standard, 5 days|SHIP_STANDARD]] [[Express, 2 days|SHIP_EXPRESS]]";
+    show(&format!("Slack {AGENT} in thread {}: ", t2.ts), text);
+    w.agent(&running, Some(&t2.ts), text).await?;
+    let sms = wait_for("the reply by SMS", || w.twilio.messages().first().cloned()).await?;
+    show(
+        &format!("SMS → {}: ", sms.to.as_deref().unwrap_or("?")),
+        sms.body.as_deref().unwrap_or(""),
+    );
+
+    step(
+        6,
+        "The SMS customer answers \"2\": it comes back as the button's payload",
+    );
+    show(&format!("SMS {BEN} → sms: "), "2");
+    w.sms_customer(&running, BEN, "2").await?;
+    let choice = wait_for("the choice in thread 2", || {
+        w.in_thread(&t2.ts)
+            .into_iter()
+            .find(|m| m.text.contains("SHIP_EXPRESS"))
+    })
+    .await?;
+    show(&format!("Slack thread {}: ", t2.ts), &choice.text);
+
+    step(
+        7,
+        "The bot's own message and a message outside the threads are ignored",
+    );
+    w.bot_echo(&running, &t1.ts).await?;
+    w.agent(&running, None, "Lunch, anyone?").await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let relayed = w.meta.sent().len() + w.twilio.messages().len();
+    if relayed != 2 {
+        return Err(Failure::Runtime(format!(
+            "an ignored message was relayed ({relayed} customer messages instead of 2)"
+        )));
+    }
+    println!(
+        "   Slack bot echo in thread {} and a top-level \"Lunch, anyone?\": nothing relayed",
+        t1.ts
+    );
+
+    step(
+        8,
+        "The engine restarts; the thread mapping is in the SQLite file",
+    );
+    running.shutdown().await?;
+    let (switchboard, restarted) = w.engine().await?;
+    running = restarted;
+    println!("   engine restarted at {}", running.url());
+    let text = "Thanks! Will it need a signature?";
+    show(&format!("Messenger {ANNA} → fb: "), text);
+    w.messenger_customer(&running, ANNA, text).await?;
+    let m = wait_for("the follow-up in thread 1 after the restart", || {
+        w.in_thread(&t1.ts).get(1).cloned()
+    })
+    .await?;
+    show(&format!("Slack thread {} (the same one): ", t1.ts), &m.text);
+    if w.parents().len() != 2 {
+        return Err(Failure::Runtime("the restart opened a new thread".into()));
+    }
+
+    step(9, "A reply the carrier cannot deliver: the thread is told");
+    w.twilio.fail_deliveries_to(BEN, 30003);
+    let text = "Express it is. The tracking link follows by SMS.";
+    show(&format!("Slack {AGENT} in thread {}: ", t2.ts), text);
+    w.agent(&running, Some(&t2.ts), text).await?;
+    let notice = wait_for("the failure notice in thread 2", || {
+        w.in_thread(&t2.ts)
+            .into_iter()
+            .find(|m| m.text.contains("Not delivered"))
+    })
+    .await?;
+    show(&format!("Slack thread {}: ", t2.ts), &notice.text);
+    Ok((switchboard, running))
+}

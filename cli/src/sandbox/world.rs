@@ -1,0 +1,267 @@
+//! The sandbox's world: three provider emulators on 127.0.0.1, a temporary SQLite file, and
+//! the engine with the support bridge configured to talk to them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard::bridge;
+use switchboard::messenger::emulator::{Emulator as Meta, EmulatorOptions};
+use switchboard::slack::emulator::{EmulatedMessage, EmulatorConfig as SlackConfig, SlackEmulator};
+use switchboard::twilio::emulator::{Emulator as Twilio, EmulatorConfig as TwilioConfig, Inbound};
+use switchboard::{Env, Running, Switchboard};
+
+use crate::outcome::Failure;
+
+/// The Slack channel id where the agents' threads are opened.
+pub(crate) const AGENTS: &str = "C0AGENTS";
+/// The Slack user who plays the agent.
+pub(crate) const AGENT: &str = "U0ALICE";
+
+pub(crate) struct World {
+    pub(crate) slack: SlackEmulator,
+    pub(crate) meta: Meta,
+    pub(crate) twilio: Twilio,
+    pub(crate) db: PathBuf,
+    /// The config the engine runs with (written next to the database for `send` and `check`).
+    pub(crate) config_path: PathBuf,
+    next_ts: std::sync::atomic::AtomicU64,
+}
+
+fn runtime(e: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(e.to_string())
+}
+
+impl World {
+    pub(crate) async fn start() -> Result<World, Failure> {
+        let slack = SlackEmulator::start_with(SlackConfig {
+            channels: vec![AGENTS.to_owned(), "C0GENERAL".to_owned()],
+            rate_limit: None,
+            retry_delays: vec![Duration::from_millis(100)],
+            ..SlackConfig::default()
+        })
+        .await
+        .map_err(runtime)?;
+        let meta = Meta::start(EmulatorOptions::default())
+            .await
+            .map_err(runtime)?;
+        let twilio = Twilio::start(TwilioConfig::default())
+            .await
+            .map_err(runtime)?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let base = std::env::temp_dir().join(format!(
+            "switchboard-sandbox-{}-{stamp}",
+            std::process::id()
+        ));
+        Ok(World {
+            slack,
+            meta,
+            twilio,
+            db: base.with_extension("db"),
+            config_path: base.with_extension("toml"),
+            next_ts: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// The engine's config for a server on `port`.
+    pub(crate) fn config(&self, port: u16) -> String {
+        let t = self.twilio.config();
+        format!(
+            r#"# The sandbox's config: every provider is an emulator on 127.0.0.1.
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://127.0.0.1:{port}"
+
+[store]
+url = "sqlite://{db}"
+
+[engine]
+poll_interval = "20ms"
+backoff_base = "100ms"
+backoff_max = "2s"
+
+[channels.team]
+provider = "slack"
+bot_token = "xoxb-emulator-token"
+signing_secret = "emulator-signing-secret"
+bot_user_id = "U0EMUBOT"
+bot_id = "B0EMUBOT"
+api_base_url = "{slack}"
+rate = {{ per_conversation_per_second = 20.0, per_conversation_burst = 20 }}
+
+[channels.fb]
+{meta}
+[channels.sms]
+provider = "twilio"
+account_sid = "{sid}"
+auth_token = "{token}"
+from = "{from}"
+api_base_url = "{twilio}"
+
+[bridge]
+agents = "team"
+agents_conversation = "{AGENTS}"
+customers = ["fb", "sms"]
+"#,
+            db = self.db.display(),
+            slack = self.slack.api_base_url(),
+            meta = self.meta.channel_toml(),
+            sid = t.account_sid,
+            token = t.auth_token,
+            from = t.numbers[0],
+            twilio = self.twilio.base_url(),
+        )
+    }
+
+    /// Builds the engine with the bridge and serves it on a free port.
+    pub(crate) async fn engine(&self) -> Result<(Switchboard, Running), Failure> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(runtime)?;
+        let port = listener.local_addr().map_err(runtime)?.port();
+        let config = self.config(port);
+        std::fs::write(&self.config_path, &config).map_err(runtime)?;
+        let (builder, bridge) =
+            bridge::from_config_str(&config, &Env::from_pairs::<_, &str, &str>([]))?;
+        let bridge = bridge.ok_or_else(|| Failure::Runtime("the sandbox has no bridge".into()))?;
+        let switchboard = bridge.build(builder).await?;
+        let running = switchboard.start(listener)?;
+        Ok((switchboard, running))
+    }
+
+    pub(crate) fn agents_messages(&self) -> Vec<EmulatedMessage> {
+        self.slack
+            .messages()
+            .into_iter()
+            .filter(|m| m.channel == AGENTS)
+            .collect()
+    }
+
+    pub(crate) fn parents(&self) -> Vec<EmulatedMessage> {
+        self.agents_messages()
+            .into_iter()
+            .filter(|m| m.thread_ts.is_none())
+            .collect()
+    }
+
+    pub(crate) fn in_thread(&self, ts: &str) -> Vec<EmulatedMessage> {
+        self.agents_messages()
+            .into_iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .collect()
+    }
+
+    /// A Messenger user writes to the Page (a signed webhook, as Meta sends it).
+    pub(crate) async fn messenger_customer(
+        &self,
+        running: &Running,
+        psid: &str,
+        text: &str,
+    ) -> Result<(), Failure> {
+        let url = format!("{}/webhooks/fb", running.url());
+        let d = self
+            .meta
+            .deliver(&url, &[self.meta.text_item(psid, text)], 1)
+            .await;
+        match d.first().map(|d| d.status) {
+            Some(200) => Ok(()),
+            other => Err(Failure::Runtime(format!(
+                "the engine answered Meta's webhook with {other:?}"
+            ))),
+        }
+    }
+
+    /// An SMS arrives at the account's number (a signed webhook, as Twilio sends it).
+    pub(crate) async fn sms_customer(
+        &self,
+        running: &Running,
+        from: &str,
+        text: &str,
+    ) -> Result<(), Failure> {
+        let url = format!("{}/webhooks/sms", running.url());
+        let msg = Inbound::text(from, &self.twilio.config().numbers[0], text);
+        match self.twilio.deliver_inbound(&url, &msg).await {
+            (200, _) => Ok(()),
+            (status, body) => Err(Failure::Runtime(format!(
+                "the engine answered Twilio's webhook with {status} {body}"
+            ))),
+        }
+    }
+
+    /// A Slack event (signed, with Slack's retries) to the agents' channel.
+    pub(crate) async fn slack_event(&self, running: &Running, event: Value) -> Result<(), Failure> {
+        let url = format!("{}/webhooks/team", running.url());
+        let body = self.slack.event_callback(event);
+        if self.slack.deliver(&url, &body).await.delivered() {
+            Ok(())
+        } else {
+            Err(Failure::Runtime("the engine refused a Slack event".into()))
+        }
+    }
+
+    /// A fresh Slack `ts`.
+    pub(crate) fn ts(&self) -> String {
+        let n = self
+            .next_ts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!("{secs}.{n:06}")
+    }
+
+    /// The agent writes `text` in `thread` (or at the top level with `None`).
+    pub(crate) async fn agent(
+        &self,
+        running: &Running,
+        thread: Option<&str>,
+        text: &str,
+    ) -> Result<(), Failure> {
+        let mut event = json!({"type": "message", "channel": AGENTS, "user": AGENT, "text": text,
+            "ts": self.ts(), "channel_type": "channel"});
+        if let Some(t) = thread {
+            event["thread_ts"] = json!(t);
+        }
+        self.slack_event(running, event).await
+    }
+
+    /// The bot's own message in `thread`, as Slack echoes it.
+    pub(crate) async fn bot_echo(&self, running: &Running, thread: &str) -> Result<(), Failure> {
+        let event = json!({"type": "message", "subtype": "bot_message", "channel": AGENTS,
+            "bot_id": "B0EMUBOT", "user": "U0EMUBOT", "text": "(the bot's own message)",
+            "ts": self.ts(), "thread_ts": thread, "channel_type": "channel"});
+        self.slack_event(running, event).await
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+        let _ = std::fs::remove_file(&self.config_path);
+    }
+}
+
+/// Polls `f` until it gives `Some`, for up to 10 seconds.
+pub(crate) async fn wait_for<T>(
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+) -> Result<T, Failure> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(Failure::Runtime(format!(
+                "the sandbox timed out waiting for {what}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -1,0 +1,48 @@
+//! `switchboard serve`: the engine, its webhooks, and the bridge when configured.
+
+use std::path::Path;
+
+use switchboard::Env;
+use switchboard::bridge;
+
+use crate::logging;
+use crate::outcome::{Failure, read_config};
+
+pub(crate) async fn run(path: &Path, format: logging::Format) -> Result<(), Failure> {
+    logging::init(format);
+    let text = read_config(path)?;
+    let (doc, _) = bridge::split_document(&text)?;
+    let names: Vec<String> = doc
+        .get("channels")
+        .and_then(|c| c.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    let (builder, bridge) = bridge::from_config_str(&text, &Env::process())?;
+    let switchboard = match &bridge {
+        Some(bridge) => bridge.build(builder).await?,
+        None => builder.build().await?,
+    };
+    let server = &switchboard.config().server;
+    let base = server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", server.listen));
+    for line in crate::sandbox::webhook_lines(&switchboard, &base, &names) {
+        tracing::info!("{line}");
+    }
+    match &bridge {
+        Some(b) => tracing::info!(
+            agents = %b.config().agents,
+            conversation = %b.config().agents_conversation,
+            customers = ?b.config().customers.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            "support bridge on"
+        ),
+        None => tracing::info!(
+            "no [bridge] section: events are stored and acknowledged, no handler runs"
+        ),
+    }
+    switchboard
+        .serve()
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))
+}

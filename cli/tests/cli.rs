@@ -1,0 +1,185 @@
+//! The `switchboard` binary, run as a process: exit codes, `check`, `send` and `sandbox`.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn switchboard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn write_config(name: &str, body: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "switchboard-cli-{}-{name}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+
+[channels.sms]
+provider = "twilio"
+account_sid = "AC00000000000000000000000000000001"
+auth_token = "not-a-real-token"
+from = "+15005550006"
+
+[channels.team]
+provider = "slack"
+bot_token = "xoxb-1"
+signing_secret = "s"
+
+[bridge]
+agents = "team"
+agents_conversation = "C0AGENTS"
+customers = ["sms"]
+"#;
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let path = write_config("valid", VALID);
+    let out = switchboard(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("ok (2 channel(s)"), "{}", text(&out));
+}
+
+#[test]
+fn check_names_the_channel_and_key_of_every_typo() {
+    let config = VALID
+        .replace("auth_token =", "auth_tokn =")
+        .replace("signing_secret", "signing_secrt");
+    let path = write_config("typo", &config);
+    let out = switchboard(&["check", "--config", path.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("4 problem(s)"), "{t}");
+    assert!(t.contains("channels.sms: missing key 'auth_token'"), "{t}");
+    assert!(t.contains("channels.sms: unknown key 'auth_tokn'"), "{t}");
+    assert!(
+        t.contains("channels.team: unknown key 'signing_secrt'"),
+        "{t}"
+    );
+    assert!(!t.contains("not-a-real-token"), "a secret was printed: {t}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_examples() {
+    let out = switchboard(&["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = switchboard(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = switchboard(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config"));
+    for cmd in ["serve", "check", "send", "sandbox"] {
+        let out = switchboard(&[cmd, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        assert!(text(&out).contains("Examples:"), "{cmd}: {}", text(&out));
+    }
+    let missing = switchboard(&["check", "--config", "/nonexistent/switchboard.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_renders_for_the_channel_and_reaches_the_provider() {
+    use switchboard::twilio::emulator::{Emulator, EmulatorConfig};
+    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let c = emulator.config();
+    let config = format!(
+        "[channels.sms]\nprovider = 'twilio'\naccount_sid = '{}'\nauth_token = '{}'\nfrom = '{}'\napi_base_url = '{}'\n",
+        c.account_sid,
+        c.auth_token,
+        c.numbers[0],
+        emulator.base_url()
+    );
+    let path = write_config("send", &config);
+    let p = path.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        switchboard(&[
+            "send",
+            "--config",
+            &p,
+            "--channel",
+            "sms",
+            "--to",
+            "+15558675310",
+            "Your order **shipped**",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("sent SM"), "{}", text(&out));
+    let calls = emulator.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].param("Body"), Some("Your order shipped"));
+    // An unknown channel is a usage error; a refused send is a runtime failure.
+    let p = path.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        switchboard(&[
+            "send",
+            "--config",
+            &p,
+            "--channel",
+            "nope",
+            "--to",
+            "+1",
+            "x",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    emulator.stage(switchboard::twilio::emulator::Fault::UnknownRecipient);
+    let p = path.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        switchboard(&[
+            "send",
+            "--config",
+            &p,
+            "--channel",
+            "sms",
+            "--to",
+            "+15558675310",
+            "x",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn sandbox_plays_the_script_and_exits_0() {
+    let out = switchboard(&["sandbox"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    for expected in [
+        "new thread",
+        "1. Standard, 5 days  2. Express, 2 days",
+        "SHIP_EXPRESS",
+        "(the same one)",
+        "Not delivered",
+        "POST /api/chat.postMessage",
+        "Messages.json",
+        "0 dead letters",
+        "Sandbox OK",
+    ] {
+        assert!(t.contains(expected), "missing {expected:?} in:\n{t}");
+    }
+}
