@@ -26,7 +26,8 @@ const SLACK_FILE_HOSTS: &[&str] = &["slack.com", "slack-edge.com"];
 
 /// What a Slack channel can do: 4,000 characters of mrkdwn per message, 25 buttons (link
 /// buttons too), no native quick replies (they become buttons, see the crate docs), images by
-/// URL and any file as bytes (10 per message), threads, edits, deletes and reactions; no typing
+/// URL and any file as bytes (10 per message), threads, edits, deletes and reactions;
+/// ambiguous sends can be reconciled (the outbox key travels as message metadata); no typing
 /// indicator and no delivery receipts.
 pub fn capabilities() -> Capabilities {
     Capabilities {
@@ -53,6 +54,7 @@ pub fn capabilities() -> Capabilities {
         edit: true,
         delete: true,
         reactions: true,
+        reconcile: true,
         ..Capabilities::default()
     }
 }
@@ -217,6 +219,16 @@ impl Adapter for SlackAdapter {
 
     async fn react(&self, target: &MessageRef, reaction: &str, add: bool) -> Result<()> {
         self.react_to(target, reaction, add).await
+    }
+
+    /// Looks the outbox key up in the message metadata of the conversation (or thread) history:
+    /// see the crate docs for how exact that is and what it costs.
+    async fn reconcile(
+        &self,
+        key: &switchboard_core::OutboxKey,
+        pending: &switchboard_core::PendingSend,
+    ) -> Result<switchboard_core::Reconciled> {
+        self.reconcile_send(key, pending).await
     }
 
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {

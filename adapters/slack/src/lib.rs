@@ -9,6 +9,7 @@ mod events;
 mod extensions;
 mod interactivity;
 mod outbound;
+mod reconcile;
 mod render;
 pub mod signature;
 mod webhook;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub use adapter::{BotIdentity, MAX_TEXT_CHARS, SlackAdapter, capabilities};
 pub use config::SlackConfig;
 pub use extensions::{SlackBlocks, SlackEphemeral, SlackPostOptions};
+pub use reconcile::{OUTBOX_EVENT_TYPE, RECONCILE_LOOKBACK};
 pub use webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};
 
 /// The provider's registry name: `provider = "slack"` in a channel table.

@@ -16,6 +16,7 @@ use crate::PROVIDER;
 use crate::adapter::SlackAdapter;
 use crate::error_map;
 use crate::extensions::{SlackEphemeral, SlackPostOptions};
+use crate::reconcile::outbox_metadata;
 use crate::render;
 use crate::webhook::ts_time;
 use crate::wire::id_of;
@@ -31,6 +32,31 @@ pub(crate) fn is_user_id(id: &str) -> bool {
 
 fn sent_at(ts: &str) -> SystemTime {
     ts_time(Some(ts)).unwrap_or_else(SystemTime::now)
+}
+
+/// The Slack message `ts` posted to `where_to`, as a [`SentMessage`].
+pub(crate) fn sent_message(ts: &str, where_to: &ConversationRef) -> Result<SentMessage> {
+    Ok(SentMessage::new(MessageId::new(ts.to_owned())?, where_to.clone()).at(sent_at(ts)))
+}
+
+/// The thread a send goes to: the message's thread, else the conversation's, else the message
+/// it replies to (Slack replies in a thread).
+pub(crate) fn thread_of(to: &ConversationRef, message: &OutboundMessage) -> Option<String> {
+    message
+        .thread
+        .clone()
+        .or(to.thread.clone())
+        .map(|t| t.into_string())
+        .or(message.reply_to.as_ref().map(|m| m.as_str().to_owned()))
+}
+
+/// `to` with its thread set to `thread`: where the sent messages are.
+pub(crate) fn located(to: &ConversationRef, thread: Option<&str>) -> Result<ConversationRef> {
+    let mut where_to = to.clone();
+    if let Some(t) = thread {
+        where_to.thread = Some(switchboard_core::ThreadId::new(t.to_owned())?);
+    }
+    Ok(where_to)
 }
 
 impl SlackAdapter {
@@ -91,21 +117,20 @@ impl SlackAdapter {
         }
         self.learn_identity().await;
         let channel = self.resolve_channel(to.conversation.as_str()).await?;
-        let thread = message
-            .thread
-            .clone()
-            .or(to.thread.clone())
-            .map(|t| t.into_string())
-            .or(message.reply_to.as_ref().map(|m| m.as_str().to_owned()));
-        let mut where_to = to.clone();
-        if let Some(t) = &thread {
-            where_to.thread = Some(switchboard_core::ThreadId::new(t.clone())?);
-        }
+        let thread = thread_of(to, message);
+        let where_to = located(to, thread.as_deref())?;
 
         let mut sent: Vec<SentMessage> = Vec::new();
-        for post in &plan.posts {
+        let parts = plan.posts.len();
+        for (part, post) in plan.posts.iter().enumerate() {
             let mut body = post.clone();
             body.insert("channel".into(), Value::String(channel.clone()));
+            if ephemeral.is_none()
+                && let Some(key) = &message.idempotency_key
+            {
+                // Every part carries the outbox key, so `reconcile` can find it later.
+                body.insert("metadata".into(), outbox_metadata(key, part, parts));
+            }
             if let Some(t) = &thread {
                 body.insert("thread_ts".into(), Value::String(t.clone()));
             }
@@ -121,10 +146,7 @@ impl SlackAdapter {
                 }
             };
             match result {
-                Ok(ts) => sent.push(
-                    SentMessage::new(MessageId::new(ts.clone())?, where_to.clone())
-                        .at(sent_at(&ts)),
-                ),
+                Ok(ts) => sent.push(sent_message(&ts, &where_to)?),
                 Err(e) => return Err(e.with_partial(sent)),
             }
         }

@@ -185,6 +185,32 @@ pub(crate) struct ApiResponse {
     /// `auth.test`.
     pub(crate) user_id: Option<String>,
     pub(crate) bot_id: Option<String>,
+    /// `conversations.history` / `conversations.replies`: one page of messages.
+    pub(crate) messages: Vec<HistoryMessage>,
+    /// Whether more pages follow.
+    pub(crate) has_more: bool,
+    /// `next_cursor` for the next page (and warnings, ignored).
+    pub(crate) response_metadata: Option<ResponseMetadata>,
+}
+
+/// A message as `conversations.history` / `conversations.replies` return it (the fields
+/// reconciliation reads).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct HistoryMessage {
+    pub(crate) ts: Option<String>,
+    pub(crate) thread_ts: Option<String>,
+    pub(crate) bot_id: Option<String>,
+    /// `{"event_type": …, "event_payload": {…}}` (the payload only with `include_all_metadata`).
+    pub(crate) metadata: Option<Value>,
+}
+
+/// `response_metadata` of a paginated answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ResponseMetadata {
+    /// Empty or absent on the last page.
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// Text of a `plain_text` object, or a plain string.

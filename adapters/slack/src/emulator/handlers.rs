@@ -183,7 +183,9 @@ pub(crate) fn run(
             });
             Reply::ok(json!({"upload_url": format!("{base_url}/upload/v1/{id}"), "file_id": id}))
         }
-        "files.completeUploadExternal" => complete_upload(s, a),
+        "files.completeUploadExternal" => complete_upload(s, me, a),
+        "conversations.history" => super::history::history(s, a),
+        "conversations.replies" => super::history::replies(s, a),
         _ => Reply::error("unknown_method"),
     }
 }
@@ -196,6 +198,26 @@ fn blocks_of(a: &Map<String, Value>) -> Result<Option<Vec<Value>>, &'static str>
         Some(Ok(Value::Array(b))) if b.iter().all(|x| x.get("type").is_some()) => Ok(Some(b)),
         Some(Ok(_)) => Err("invalid_blocks"),
     }
+}
+
+/// The `metadata` argument: a JSON object (or a JSON string of one, form-encoded) with a string
+/// `event_type` and an object `event_payload`; Slack's `invalid_metadata_format` /
+/// `invalid_metadata_schema` otherwise.
+fn metadata_of(a: &Map<String, Value>) -> Result<Option<Value>, &'static str> {
+    let m = match json_arg(a, "metadata") {
+        None => return Ok(None),
+        Some(Err(())) => return Err("invalid_metadata_format"),
+        Some(Ok(Value::Object(m))) => m,
+        Some(Ok(_)) => return Err("invalid_metadata_format"),
+    };
+    let typed = m
+        .get("event_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
+    if !typed || !m.get("event_payload").is_some_and(Value::is_object) {
+        return Err("invalid_metadata_schema");
+    }
+    Ok(Some(Value::Object(m)))
 }
 
 fn post(s: &mut State, me: &Identity, method: &str, a: &Map<String, Value>) -> Reply {
@@ -219,6 +241,10 @@ fn post(s: &mut State, me: &Identity, method: &str, a: &Map<String, Value>) -> R
     } else {
         None
     };
+    let metadata = match metadata_of(a) {
+        Ok(m) => m,
+        Err(code) => return Reply::error(code),
+    };
     if ephemeral_to.is_none()
         && let Err(wait) = s.take_token(&channel)
     {
@@ -231,6 +257,11 @@ fn post(s: &mut State, me: &Identity, method: &str, a: &Map<String, Value>) -> R
         channel: channel.clone(),
         ts: ts.clone(),
         thread_ts: thread_ts.clone(),
+        reply_broadcast: thread_ts.is_some()
+            && a.get("reply_broadcast").is_some_and(|v| v == true || v == "true"),
+        user: Some(me.bot_user_id.clone()),
+        bot_id: Some(me.bot_id.clone()),
+        metadata,
         text: text.clone(),
         blocks: blocks.clone().unwrap_or_default(),
         files: Vec::new(),
@@ -253,7 +284,7 @@ fn post(s: &mut State, me: &Identity, method: &str, a: &Map<String, Value>) -> R
     Reply::ok(json!({"channel": channel, "ts": ts, "message": message}))
 }
 
-fn complete_upload(s: &mut State, a: &Map<String, Value>) -> Reply {
+fn complete_upload(s: &mut State, me: &Identity, a: &Map<String, Value>) -> Reply {
     let Some(Ok(Value::Array(files))) = json_arg(a, "files") else {
         return Reply::error("invalid_arguments");
     };
@@ -280,6 +311,10 @@ fn complete_upload(s: &mut State, a: &Map<String, Value>) -> Reply {
             channel,
             ts,
             thread_ts: str_arg(a, "thread_ts"),
+            reply_broadcast: false,
+            user: Some(me.bot_user_id.clone()),
+            bot_id: Some(me.bot_id.clone()),
+            metadata: None,
             text: str_arg(a, "initial_comment").unwrap_or_default(),
             blocks: Vec::new(),
             files: done.iter().map(|(id, _)| id.clone()).collect(),

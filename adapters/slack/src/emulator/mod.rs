@@ -11,14 +11,18 @@
 //!   `{"ok":false,"error":"ratelimited"}`.
 //! - Methods: `auth.test`, `chat.postMessage`, `chat.postEphemeral`, `chat.update`,
 //!   `chat.delete`, `reactions.add`, `reactions.remove`, `conversations.open`,
-//!   `files.getUploadURLExternal`, `files.completeUploadExternal`; the upload URLs it hands out
-//!   take the bytes; `GET /files/{id}/{name}` serves them with the bot token.
-//! - Faults for the next calls ([`Fault`]): a 5xx, a delay, a dropped connection, any Slack
-//!   error, a 429. Every call is logged ([`SlackEmulator::calls`]).
+//!   `files.getUploadURLExternal`, `files.completeUploadExternal`, `conversations.history` and
+//!   `conversations.replies` (time window, `limit`, cursor pages, message `metadata` with
+//!   `include_all_metadata`); the upload URLs it hands out take the bytes; `GET
+//!   /files/{id}/{name}` serves them with the bot token. `chat.postMessage` keeps `metadata`
+//!   (`invalid_metadata_format` / `invalid_metadata_schema` when malformed).
+//! - Faults for the next calls ([`Fault`]): a 5xx, a delay, a dropped connection (before or
+//!   after the call takes effect), any Slack error, a 429. Every call is logged ([`SlackEmulator::calls`]).
 //! - [`SlackEmulator::deliver`] POSTs a correctly signed event to a URL and retries like Slack.
 
 mod deliver;
 mod handlers;
+mod history;
 mod listener;
 mod methods;
 mod server;

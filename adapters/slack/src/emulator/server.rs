@@ -98,6 +98,7 @@ async fn api(
         response: None,
     };
     let fault = inner.lock().faults.pop_front();
+    let lose_answer = fault == Some(Fault::LoseAnswer);
     let reply = match fault {
         Some(Fault::Delay(d)) => {
             tokio::time::sleep(d).await;
@@ -118,7 +119,7 @@ async fn api(
         }
         Some(Fault::SlackError(code)) => Some(Reply::error(&code)),
         Some(Fault::RateLimited(d)) => Some(Reply::rate_limited(d.as_secs_f64().ceil() as u64)),
-        None => None,
+        Some(Fault::LoseAnswer) | None => None,
     };
     let reply = reply.unwrap_or_else(|| {
         if token.is_none() {
@@ -142,6 +143,14 @@ async fn api(
         let mut state = inner.lock();
         handlers::run(&mut state, &inner.identity, &inner.base_url, &method, &args)
     });
+    if lose_answer {
+        // The call took effect; its answer is never written (status 0: dropped).
+        inner
+            .drops
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        inner.lock().calls.push(call);
+        return respond(&reply);
+    }
     call.status = reply.status;
     call.response = Some(reply.body.clone());
     inner.lock().calls.push(call);

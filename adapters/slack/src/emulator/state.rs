@@ -21,6 +21,9 @@ pub enum Fault {
     SlackError(String),
     /// Answer HTTP 429 with `Retry-After` and `{"ok":false,"error":"ratelimited"}`.
     RateLimited(Duration),
+    /// Handle the call normally (the workspace keeps its effect, e.g. the posted message), then
+    /// close the connection before the answer is written: the caller cannot know it worked.
+    LoseAnswer,
 }
 
 /// The per-channel `chat.postMessage` limit: `per_second` messages with bursts of `burst`.
@@ -67,6 +70,14 @@ pub struct EmulatedMessage {
     pub ts: String,
     /// The thread parent, for replies.
     pub thread_ts: Option<String>,
+    /// A thread reply also shown in the channel (`reply_broadcast`).
+    pub reply_broadcast: bool,
+    /// The author: the bot user for messages the bot posted, else the user.
+    pub user: Option<String>,
+    /// The bot's id, for messages the bot posted.
+    pub bot_id: Option<String>,
+    /// The message metadata (`{"event_type":…,"event_payload":{…}}`) given when posting.
+    pub metadata: Option<Value>,
     /// The text (after truncation at 40,000 characters).
     pub text: String,
     /// The blocks, as sent.
