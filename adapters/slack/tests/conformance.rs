@@ -109,6 +109,7 @@ impl Harness for SlackHarness {
             Staged::ServerError => Fault::Status(500),
             Staged::AuthFailure => Fault::SlackError("invalid_auth".into()),
             Staged::UnknownRecipient => Fault::SlackError("channel_not_found".into()),
+            Staged::LostAnswer => Fault::LoseAnswer,
             other => panic!("unknown staged outcome {other:?}"),
         });
     }
