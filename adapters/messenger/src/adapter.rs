@@ -7,20 +7,23 @@ use async_trait::async_trait;
 use switchboard_core::model::AttachmentSource;
 use switchboard_core::{
     Adapter, AdapterInfo, AttachmentCapabilities, Capabilities, ChannelTable, ConversationRef,
-    Error, ErrorKind, LengthUnit, MarkdownDialect, MessageId, OutboundMessage, Result, Retry,
-    SendReceipt, SentMessage, TextLimit, WebhookOutcome, WebhookRequest,
+    Error, ErrorKind, LengthUnit, MarkdownDialect, MessageId, OutboundMessage, OutboxKey,
+    PendingSend, Reconciled, Result, Retry, SendReceipt, SentMessage, TextLimit, WebhookOutcome,
+    WebhookRequest,
 };
 
 use crate::PROVIDER;
 use crate::api::GraphClient;
 use crate::config::MessengerConfig;
-use crate::render::{self, Content, METADATA_PREFIX};
+use crate::reconcile::{self, EchoLog};
+use crate::render::{self, Content};
 use crate::webhook;
 
 /// What a Messenger conversation can do: 2,000 characters of plain text, 3 buttons (button
 /// template), 13 quick replies, image/audio/video/file attachments by URL or upload (one message
 /// each), typing indicators and delivery/read receipts, the 24 h standard messaging window.
-/// No threads, edits, deletes or reactions sent by the Page.
+/// No threads, edits, deletes or reactions sent by the Page. `reconcile` is false here; an
+/// adapter whose configuration says `message_echoes = true` declares it.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         text: TextLimit {
@@ -50,6 +53,7 @@ pub struct MessengerAdapter {
     info: AdapterInfo,
     config: Arc<MessengerConfig>,
     client: GraphClient,
+    echoes: Arc<EchoLog>,
 }
 
 impl std::fmt::Debug for MessengerAdapter {
@@ -68,10 +72,13 @@ impl MessengerAdapter {
     /// An adapter for `config`.
     pub fn new(config: MessengerConfig) -> Result<Self> {
         let config = Arc::new(config);
+        let mut caps = capabilities();
+        caps.reconcile = config.message_echoes;
         Ok(MessengerAdapter {
-            info: AdapterInfo::new(PROVIDER, config.channel.clone(), capabilities()),
+            info: AdapterInfo::new(PROVIDER, config.channel.clone(), caps),
             client: GraphClient::new(config.clone())?,
             config,
+            echoes: Arc::default(),
         })
     }
 
@@ -151,14 +158,13 @@ impl Adapter for MessengerAdapter {
                 _ => None,
             });
         }
-        // Always marked, so this app's echoes are recognised even without `app_id`.
-        let metadata = format!(
-            "{METADATA_PREFIX}{}",
-            message.idempotency_key.as_deref().unwrap_or_default()
-        );
         let conversation = to.conversation.as_str();
-        let mut sent: Vec<SentMessage> = Vec::with_capacity(plan.messages.len());
-        for (p, attachment_id) in plan.messages.iter().zip(&uploaded) {
+        let parts = plan.messages.len();
+        let mut sent: Vec<SentMessage> = Vec::with_capacity(parts);
+        for (i, (p, attachment_id)) in plan.messages.iter().zip(&uploaded).enumerate() {
+            // Always marked, so this app's echoes are recognised even without `app_id`; with
+            // the outbox key and the part, so an echo proves which part was sent.
+            let metadata = reconcile::metadata(message.idempotency_key.as_deref(), i, parts);
             let body = render::request(
                 conversation,
                 &plan.options,
@@ -186,7 +192,46 @@ impl Adapter for MessengerAdapter {
         self.sender_action(to, "typing_on").await
     }
 
+    /// Waits up to `echo_wait` for the echoes of every part of the pending send (see the
+    /// README: echoes prove a send; their absence proves nothing, so it is `Unknown`).
+    async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
+        if !self.info.capabilities.reconcile {
+            return Err(switchboard_core::adapter::unsupported(
+                &self.info,
+                "reconcile",
+            ));
+        }
+        let parts = render::plan(
+            &pending.message,
+            &self.info.capabilities,
+            self.config.render,
+        )?
+        .messages
+        .len()
+        .max(1);
+        let since = pending
+            .first_attempt_at
+            .checked_sub(reconcile::SKEW)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        Ok(self
+            .echoes
+            .reconcile(
+                key.as_str(),
+                &pending.to,
+                since,
+                parts,
+                self.config.echo_wait,
+            )
+            .await)
+    }
+
+    /// Also remembers the echoes of this app's keyed sends, for `reconcile` (memory only: no
+    /// I/O).
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
-        webhook::handle(&self.config, request)
+        let outcome = webhook::handle(&self.config, request);
+        if let Some(events) = outcome.accepted_events() {
+            self.echoes.record_events(events);
+        }
+        outcome
     }
 }

@@ -1,10 +1,15 @@
 //! The `[channels.NAME]` table of a Messenger channel, and a builder for code.
 
+use std::time::Duration;
+
 use switchboard_core::{ChannelName, ChannelTable, Error, RenderPolicy, Result, Secret};
 
 /// The Graph API version used unless `api_version` says otherwise (the current version in Meta's
 /// Send API reference).
 pub const DEFAULT_API_VERSION: &str = "v25.0";
+
+/// How long `reconcile` waits for the echo of a send unless `echo_wait` says otherwise.
+pub const DEFAULT_ECHO_WAIT: Duration = Duration::from_secs(5);
 
 /// The Graph API host used unless `api_base_url` says otherwise.
 pub const DEFAULT_API_BASE_URL: &str = "https://graph.facebook.com";
@@ -14,7 +19,11 @@ pub const DEFAULT_API_BASE_URL: &str = "https://graph.facebook.com";
 /// Keys: `page_id`, `page_access_token` (secret), `app_secret` (secret), `verify_token` (secret),
 /// `app_id` (optional: echoes of this app's own sends are recognised by it), `api_version`
 /// (default [`DEFAULT_API_VERSION`]), `api_base_url` (default [`DEFAULT_API_BASE_URL`]),
-/// `appsecret_proof` (default `true`), `render` (`fallback`, `strict`, `drop`).
+/// `appsecret_proof` (default `true`), `render` (`fallback`, `strict`, `drop`),
+/// `message_echoes` (default `false`: set it when the app's webhook subscribes the Page's
+/// `message_echoes` field and reaches this channel; it turns on reconciliation) and `echo_wait`
+/// (how long `reconcile` waits for an echo: `"250ms"`, `"5s"`, or seconds; default
+/// [`DEFAULT_ECHO_WAIT`]).
 /// `Debug` prints `***` for the secrets.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -39,6 +48,11 @@ pub struct MessengerConfig {
     pub appsecret_proof: bool,
     /// What to do with content Messenger cannot carry.
     pub render: RenderPolicy,
+    /// The app's webhook receives the Page's `message_echoes` at this channel: echoes prove
+    /// sends, and the adapter declares `reconcile`.
+    pub message_echoes: bool,
+    /// How long `reconcile` waits for the echoes of a send before answering `Unknown`.
+    pub echo_wait: Duration,
 }
 
 impl MessengerConfig {
@@ -62,6 +76,8 @@ impl MessengerConfig {
                 api_base_url: DEFAULT_API_BASE_URL.to_owned(),
                 appsecret_proof: true,
                 render: RenderPolicy::Fallback,
+                message_echoes: false,
+                echo_wait: DEFAULT_ECHO_WAIT,
             },
         }
     }
@@ -89,6 +105,15 @@ impl MessengerConfig {
         let api_base_url = t.api_base_url(DEFAULT_API_BASE_URL)?;
         let appsecret_proof = t.optional_bool("appsecret_proof")?.unwrap_or(true);
         let render = t.render_policy()?;
+        let message_echoes = t.optional_bool("message_echoes")?.unwrap_or(false);
+        let echo_wait = match t.optional::<WaitValue>("echo_wait")? {
+            None => DEFAULT_ECHO_WAIT,
+            Some(v) => parse_wait(&v).ok_or_else(|| {
+                t.error(format_args!(
+                    "key 'echo_wait': {v:?} is not a duration like \"5s\" or \"250ms\" (at most 10 minutes)"
+                ))
+            })?,
+        };
         let channel = t.channel().clone();
         t.finish()?;
         Ok(MessengerConfig {
@@ -102,6 +127,8 @@ impl MessengerConfig {
             api_base_url,
             appsecret_proof,
             render,
+            message_echoes,
+            echo_wait,
         })
     }
 
@@ -112,6 +139,42 @@ impl MessengerConfig {
             self.api_base_url, self.api_version, self.page_id
         )
     }
+}
+
+/// Longest `echo_wait`: a reconciliation holds up the conversation's sends while it waits.
+const MAX_ECHO_WAIT: Duration = Duration::from_secs(600);
+
+/// `echo_wait` as written: seconds, or a string with a unit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum WaitValue {
+    Seconds(i64),
+    Fraction(f64),
+    Text(String),
+}
+
+/// `"250ms"`, `"5s"`, `"1m"`, or a number of seconds.
+fn parse_wait(v: &WaitValue) -> Option<Duration> {
+    let d = match v {
+        WaitValue::Seconds(n) => Duration::from_secs(u64::try_from(*n).ok()?),
+        WaitValue::Fraction(f) => Duration::try_from_secs_f64(*f).ok()?,
+        WaitValue::Text(s) => {
+            let s = s.trim();
+            let split = s
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(s.len());
+            let (num, unit) = s.split_at(split);
+            let n: f64 = num.parse().ok()?;
+            let secs = match unit.trim() {
+                "ms" => n / 1000.0,
+                "" | "s" => n,
+                "m" => n * 60.0,
+                _ => return None,
+            };
+            Duration::try_from_secs_f64(secs).ok()?
+        }
+    };
+    (d <= MAX_ECHO_WAIT).then_some(d)
 }
 
 fn valid_page_id(id: &str) -> bool {
@@ -156,6 +219,19 @@ impl MessengerConfigBuilder {
     /// Whether to send `appsecret_proof`.
     pub fn appsecret_proof(mut self, on: bool) -> Self {
         self.config.appsecret_proof = on;
+        self
+    }
+
+    /// Declares that the app's webhook receives the Page's `message_echoes` at this channel
+    /// (turns on reconciliation).
+    pub fn message_echoes(mut self, on: bool) -> Self {
+        self.config.message_echoes = on;
+        self
+    }
+
+    /// Sets how long `reconcile` waits for echoes.
+    pub fn echo_wait(mut self, wait: Duration) -> Self {
+        self.config.echo_wait = wait;
         self
     }
 
@@ -257,6 +333,33 @@ mod tests {
         );
         assert!(!c.appsecret_proof);
         assert_eq!(c.render, RenderPolicy::Strict);
+        assert!(!c.message_echoes);
+        assert_eq!(c.echo_wait, DEFAULT_ECHO_WAIT);
+    }
+
+    #[test]
+    fn echo_keys_are_read() {
+        for (wait, expected) in [
+            ("'250ms'", Duration::from_millis(250)),
+            ("'2s'", Duration::from_secs(2)),
+            ("'1m'", Duration::from_secs(60)),
+            ("3", Duration::from_secs(3)),
+            ("0.5", Duration::from_millis(500)),
+        ] {
+            let c = MessengerConfig::from_table(table(&format!(
+                "message_echoes = true\necho_wait = {wait}"
+            )))
+            .unwrap();
+            assert!(c.message_echoes);
+            assert_eq!(c.echo_wait, expected, "{wait}");
+        }
+        for wait in ["'5 parsecs'", "-1", "'11m'", "true"] {
+            let e = MessengerConfig::from_table(table(&format!("echo_wait = {wait}"))).unwrap_err();
+            assert!(
+                e.to_string().contains("channels.fb: key 'echo_wait'"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

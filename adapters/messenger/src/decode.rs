@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | `message` (text, attachments, `reply_to`) | `Message` | `mid` |
 //! | `message.quick_reply` | `Action` (quick reply; label = text) | `mid` |
-//! | `message.is_echo` of this app (`app_id`, or our `metadata` when no `app_id` is configured) | dropped | – |
+//! | `message.is_echo` of this app (`app_id`, or our `metadata` when no `app_id` is configured) with an outbox key in `metadata` | `Delivery(sent)` for the `mid`, key in `switchboard.outbox_key`, `messenger.part`/`messenger.parts` (from 1) | `mid` |
+//! | the same without a key | dropped | – |
 //! | other echoes (Page inbox, other apps) | `Message` with `from_business`, sender = the Page | `mid` |
 //! | `postback` | `Action` (button; label = title) | `mid`, else a hash |
 //! | `delivery` | `Delivery(delivered)` for `mids`, up to `watermark` | hash |
@@ -24,11 +25,13 @@ use switchboard_core::model::{
     ActionEvent, ActionSource, AttachmentKind, DeliveryEvent, DeliveryStatus, EditedEvent, EventId,
     InboundAttachment, InboundMessage, OtherEvent, ReactionEvent, Sender,
 };
+use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, UserId,
 };
 
 use crate::config::MessengerConfig;
+use crate::reconcile;
 use crate::render::METADATA_PREFIX;
 use crate::wire::{AttachmentIn, Item, MessageIn, Party};
 
@@ -160,7 +163,8 @@ impl Decoder<'_> {
         let decoded = if let Some(m) = &item.message {
             if m.is_echo {
                 if self.is_own_echo(m) {
-                    return None;
+                    let proof = self.own_echo(m, &recipient, &sender, at, &raw)?;
+                    return Some(self.with_origin(proof, &origin));
                 }
                 let kind = EventKind::Message(message(m, true));
                 let id = m.mid.clone().unwrap_or_else(|| hash_id("echo", &raw));
@@ -281,6 +285,31 @@ impl Decoder<'_> {
             Origin::Standby => e.with_attribute("messenger.standby", "true"),
             Origin::Change(field) => e.with_attribute("messenger.field", field.clone()),
         }
+    }
+
+    /// The echo of one of this app's sends: a `Delivery(sent)` proof carrying the outbox key
+    /// when the send had one, otherwise nothing (dropped).
+    fn own_echo(
+        &self,
+        m: &MessageIn,
+        user: &str,
+        page: &str,
+        at: SystemTime,
+        raw: &Value,
+    ) -> Option<InboundEvent> {
+        let marker = reconcile::parse(m.metadata.as_deref()?)?;
+        let mid = m.mid.clone()?;
+        let kind = EventKind::Delivery(DeliveryEvent::new(
+            DeliveryStatus::Sent,
+            vec![MessageId::new(mid.clone()).ok()?],
+        ));
+        let e = self.event(mid, user, page, true, at, kind, raw.clone())?;
+        Some(
+            e.with_attribute(OUTBOX_KEY_ATTRIBUTE, marker.key)
+                .with_attribute("messenger.part", (marker.part + 1).to_string())
+                .with_attribute("messenger.parts", marker.parts.to_string())
+                .with_attribute("messenger.is_echo", "true"),
+        )
     }
 
     fn is_own_echo(&self, m: &MessageIn) -> bool {

@@ -7,6 +7,7 @@ mod config;
 mod decode;
 mod error_map;
 mod extension;
+mod reconcile;
 mod render;
 pub mod signature;
 mod webhook;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 
 pub use adapter::{MessengerAdapter, capabilities};
 pub use config::{
-    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, MessengerConfig, MessengerConfigBuilder,
+    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, DEFAULT_ECHO_WAIT, MessengerConfig,
+    MessengerConfigBuilder,
 };
 pub use error_map::GraphError;
 pub use extension::{

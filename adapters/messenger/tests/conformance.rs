@@ -1,5 +1,7 @@
 //! The shared conformance kit, run against the Messenger adapter and the Graph API emulator on
-//! 127.0.0.1.
+//! 127.0.0.1. The Page subscribes to `message_echoes` and the channel says `message_echoes =
+//! true`, so the adapter declares `reconcile`; `settle` hands the emulator's echoes to the
+//! adapter as the engine's webhook route would.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // harness plumbing outside #[test] functions
 
@@ -34,7 +36,8 @@ impl MessengerHarness {
         let text = format!(
             "provider = 'messenger'\npage_id = '{}'\npage_access_token = '${{FB_TOKEN}}'\n\
              app_secret = '${{FB_APP_SECRET}}'\nverify_token = '${{FB_VERIFY}}'\n\
-             api_base_url = '{}'\nrender = '{render}'\n",
+             api_base_url = '{}'\nrender = '{render}'\nmessage_echoes = true\n\
+             echo_wait = '300ms'\n",
             o.page_id,
             emulator.base_url()
         );
@@ -51,7 +54,12 @@ impl MessengerHarness {
 #[switchboard_core::async_trait]
 impl Harness for MessengerHarness {
     async fn start(policy: RenderPolicy) -> Self {
-        let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
+        let emulator = Emulator::start(EmulatorOptions {
+            subscribed_fields: vec!["message_echoes".into()],
+            ..EmulatorOptions::default()
+        })
+        .await
+        .unwrap();
         emulator.add_user(PSID);
         let adapter = MessengerAdapter::from_table(Self::table(&emulator, policy)).unwrap();
         MessengerHarness {
@@ -75,6 +83,7 @@ impl Harness for MessengerHarness {
             Staged::ServerError => Fault::ServerError,
             Staged::AuthFailure => Fault::AuthFailure,
             Staged::UnknownRecipient => Fault::UnknownRecipient,
+            Staged::LostAnswer => Fault::LostAnswer,
             other => panic!("no emulator fault for {other:?}"),
         };
         self.emulator.stage(fault);
@@ -110,6 +119,18 @@ impl Harness for MessengerHarness {
             tampered,
             stale: None,
         }
+    }
+
+    async fn settle(&self) {
+        let items = self.emulator.take_webhooks();
+        if items.is_empty() {
+            return;
+        }
+        let body = self.emulator.webhook_body(&items);
+        let outcome = self
+            .adapter
+            .handle_webhook(&self.emulator.signed_request(WEBHOOK_URL, &body));
+        assert!(outcome.accepted_events().is_some(), "{outcome:?}");
     }
 
     fn handshake(&self) -> Option<(WebhookRequest, Bytes)> {

@@ -77,7 +77,8 @@ async fn buttons_and_quick_replies_arrive_natively() {
     assert_eq!(sent[0].text(), Some("Pick one"));
     assert_eq!(sent[0].buttons(), ["Yes", "Docs"]);
     assert_eq!(sent[0].quick_replies(), ["Later"]);
-    assert_eq!(sent[0].message["metadata"], "switchboard:outbox-9");
+    // The outbox key and the part (1 of 1): the echo proves which part was sent.
+    assert_eq!(sent[0].message["metadata"], "switchboard:outbox-9#1/1");
 }
 
 #[tokio::test]

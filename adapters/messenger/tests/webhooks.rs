@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use switchboard_core::model::{ActionSource, AttachmentKind, DeliveryStatus};
+use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
 use switchboard_core::{
     Adapter, ChannelName, EventKind, InboundEvent, RejectReason, Secret, WebhookRequest,
 };
@@ -222,11 +223,31 @@ fn own_echoes_are_dropped_and_others_are_business_messages() {
         Some("<DEVELOPER_DEFINED_METADATA_STRING>")
     );
 
-    // Without a configured app id, our own `switchboard:` metadata marks our echoes.
+    // Without a configured app id, our own `switchboard:` metadata marks our echoes: dropped
+    // without an outbox key, proof of the send (`Delivery(sent)` with the key) with one.
     assert_eq!(decode(&envelope(std::slice::from_ref(&item))).len(), 1);
     let mut ours = item;
-    ours["message"]["metadata"] = json!("switchboard:outbox-17");
-    assert!(decode(&envelope(&[ours])).is_empty());
+    ours["message"]["metadata"] = json!("switchboard:");
+    assert!(decode(&envelope(std::slice::from_ref(&ours))).is_empty());
+    ours["message"]["metadata"] = json!("switchboard:fb:m_17:0#2/3");
+    let proof = decode(&envelope(&[ours])).remove(0);
+    let EventKind::Delivery(d) = &proof.kind else {
+        panic!("{:?}", proof.kind)
+    };
+    assert_eq!(d.status, DeliveryStatus::Sent);
+    assert_eq!(
+        d.messages[0].as_str(),
+        "mid.1457764197618:41d102a3e1ae206a38"
+    );
+    assert_eq!(proof.id.as_str(), "mid.1457764197618:41d102a3e1ae206a38");
+    assert_eq!(proof.conversation.conversation.as_str(), "<PSID>");
+    assert!(proof.sender.is_bot);
+    let attr = |k: &str| proof.attributes.get(k).map(String::as_str);
+    assert_eq!(attr(OUTBOX_KEY_ATTRIBUTE), Some("fb:m_17:0"));
+    assert_eq!(
+        (attr("messenger.part"), attr("messenger.parts")),
+        (Some("2"), Some("3"))
+    );
 }
 
 #[test]

@@ -1,12 +1,15 @@
-//! Inbound side of the emulator: webhook items as Meta sends them, signed envelopes, and
-//! delivery to a URL with retries on non-2xx answers.
+//! Inbound side of the emulator: webhook items as Meta sends them, signed envelopes, delivery
+//! to a URL with retries on non-2xx answers, and the sender of webhooks the emulator causes
+//! itself (echoes) to the callback URL.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use switchboard_core::WebhookRequest;
 
-use super::{Emulator, SentRecord};
+use super::server::Shared;
+use super::{Emulator, EmulatorOptions, SentRecord};
 use crate::signature;
 
 /// The outcome of delivering one webhook `POST`.
@@ -49,6 +52,91 @@ fn escape_non_ascii(json: &str) -> String {
         }
     }
     out
+}
+
+/// The echo of `sent`, at `now` (see [`Emulator::echo_item`]).
+pub(crate) fn echo_value(options: &EmulatorOptions, sent: &SentRecord, now: SystemTime) -> Value {
+    let app_id = options
+        .app_id
+        .parse::<u64>()
+        .map_or_else(|_| json!(options.app_id), |n| json!(n));
+    let mut message = json!({ "is_echo": true, "app_id": app_id, "mid": sent.message_id });
+    for key in ["metadata", "text"] {
+        if let Some(v) = sent.message.get(key) {
+            message[key] = v.clone();
+        }
+    }
+    if let Some(a) = sent.message.get("attachment") {
+        message["attachments"] = json!([a]);
+    }
+    json!({
+        "sender": { "id": options.page_id },
+        "recipient": { "id": sent.recipient },
+        "timestamp": millis(now),
+        "message": message,
+    })
+}
+
+/// The signed-as-is body of a webhook POST carrying `items` (see [`Emulator::webhook_body`]).
+pub(crate) fn envelope(options: &EmulatorOptions, now: SystemTime, items: &[Value]) -> String {
+    let time = millis(now);
+    let entries: Vec<Value> = items
+        .iter()
+        .map(|i| json!({ "id": options.page_id, "time": time, "messaging": [i] }))
+        .collect();
+    escape_non_ascii(&json!({ "object": "page", "entry": entries }).to_string())
+}
+
+/// Posts queued webhook items to the callback URL as they come, oldest first, one per POST.
+/// A failed delivery is retried (immediately, then less often, at most a second apart) for
+/// [`EmulatorOptions::webhook_retry_for`], as Meta retries; later items wait their turn.
+pub(crate) async fn run_sender(shared: Arc<Shared>, http: reqwest::Client) {
+    loop {
+        shared.outgoing.notified().await;
+        let mut failing_since: Option<Instant> = None;
+        let mut attempts = 0_u32;
+        loop {
+            let next = {
+                let st = shared.state();
+                match (&st.callback_url, st.webhooks.front()) {
+                    (Some(url), Some(item)) => Some((url.clone(), item.clone(), st.now())),
+                    _ => None,
+                }
+            };
+            let Some((url, item, now)) = next else {
+                break;
+            };
+            let body = envelope(&shared.options, now, std::slice::from_ref(&item));
+            let sig = signature::sign(&shared.options.app_secret, body.as_bytes());
+            let status = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", &sig)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            let delivered = (200..300).contains(&status);
+            let started = *failing_since.get_or_insert_with(Instant::now);
+            if delivered || started.elapsed() >= shared.options.webhook_retry_for {
+                if !delivered {
+                    tracing::warn!(status, "messenger emulator: gave up delivering a webhook");
+                }
+                let mut st = shared.state();
+                if st.webhooks.front() == Some(&item) {
+                    st.webhooks.pop_front();
+                }
+                failing_since = None;
+                attempts = 0;
+            } else {
+                attempts = attempts.saturating_add(1);
+                let pause =
+                    Duration::from_millis(25 * u64::from(attempts)).min(Duration::from_secs(1));
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
 }
 
 impl Emulator {
@@ -114,26 +202,7 @@ impl Emulator {
     /// Page, `is_echo`, this app's `app_id` (a number), the `metadata` the send carried, its
     /// `mid`, and its text or (in the inbound `attachments[]` form) its attachment.
     pub fn echo_item(&self, sent: &SentRecord) -> Value {
-        let app_id = self
-            .options()
-            .app_id
-            .parse::<u64>()
-            .map_or_else(|_| json!(self.options().app_id), |n| json!(n));
-        let mut message = json!({ "is_echo": true, "app_id": app_id, "mid": sent.message_id });
-        for key in ["metadata", "text"] {
-            if let Some(v) = sent.message.get(key) {
-                message[key] = v.clone();
-            }
-        }
-        if let Some(a) = sent.message.get("attachment") {
-            message["attachments"] = json!([a]);
-        }
-        json!({
-            "sender": { "id": self.options().page_id },
-            "recipient": { "id": sent.recipient },
-            "timestamp": millis(self.now()),
-            "message": message,
-        })
+        echo_value(self.options(), sent, self.now())
     }
 
     /// A read receipt up to the emulator clock.
@@ -145,12 +214,7 @@ impl Emulator {
     /// it escapes every non-ASCII character (`ä` is sent as `\u00e4`): the signature is over
     /// these bytes, so a receiver that re-serialises the body fails verification.
     pub fn webhook_body(&self, items: &[Value]) -> String {
-        let time = millis(self.now());
-        let entries: Vec<Value> = items
-            .iter()
-            .map(|i| json!({ "id": self.options().page_id, "time": time, "messaging": [i] }))
-            .collect();
-        escape_non_ascii(&json!({ "object": "page", "entry": entries }).to_string())
+        envelope(self.options(), self.now(), items)
     }
 
     /// `body` posted to `url` with a correct `X-Hub-Signature-256`, received now.

@@ -12,16 +12,24 @@
 //! - `POST /{version}/{page_id|me}/message_attachments` (multipart `message` + `filedata`, or JSON
 //!   by URL): `{"attachment_id"}`.
 //! - Rate limiting (code 613, with `Retry-After` and `X-Business-Use-Case-Usage`), staged
-//!   [`Fault`]s, a settable clock, a log of every call, and [`Emulator::deliver`], which POSTs
-//!   correctly signed webhooks (several items per POST when asked) and retries non-2xx answers.
+//!   [`Fault`]s (including [`Fault::LostAnswer`]: the message is accepted but the connection
+//!   drops before the answer), a fixed [`EmulatorOptions::latency`], a settable clock, a log of
+//!   every call, and [`Emulator::deliver`], which POSTs correctly signed webhooks (several items
+//!   per POST when asked) and retries non-2xx answers.
+//! - Webhooks the Page causes itself: when the Page subscribes to `message_echoes`
+//!   ([`Emulator::subscribe`]), every accepted message is echoed with its `metadata`. Echoes go
+//!   to the callback URL ([`Emulator::set_callback_url`]) as they happen, signed, retried on
+//!   failure as Meta does; without a callback URL they wait for [`Emulator::take_webhooks`].
 
 mod deliver;
+mod listener;
 mod server;
 mod state;
 mod upload;
 mod validate;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -50,8 +58,17 @@ pub struct EmulatorOptions {
     pub rate_limit_per_second: Option<u32>,
     /// The standard messaging window.
     pub window: Duration,
-    /// Attempts per webhook delivery.
+    /// Attempts per webhook delivery by [`Emulator::deliver`].
     pub delivery_attempts: u32,
+    /// The webhook fields the Page subscribes the app to (e.g. `message_echoes`); see
+    /// [`Emulator::subscribe`].
+    pub subscribed_fields: Vec<String>,
+    /// Where webhooks the Page causes (echoes) are POSTed; see [`Emulator::set_callback_url`].
+    pub callback_url: Option<String>,
+    /// How long the sender keeps retrying a webhook the callback URL refuses (Meta: up to 36 h).
+    pub webhook_retry_for: Duration,
+    /// How long every API call takes before it is processed.
+    pub latency: Duration,
 }
 
 impl Default for EmulatorOptions {
@@ -66,6 +83,10 @@ impl Default for EmulatorOptions {
             rate_limit_per_second: None,
             window: Duration::from_secs(24 * 60 * 60),
             delivery_attempts: 3,
+            subscribed_fields: Vec::new(),
+            callback_url: None,
+            webhook_retry_for: Duration::from_secs(36 * 60 * 60),
+            latency: Duration::ZERO,
         }
     }
 }
@@ -78,6 +99,9 @@ impl std::fmt::Debug for EmulatorOptions {
             .field("require_appsecret_proof", &self.require_appsecret_proof)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("window", &self.window)
+            .field("subscribed_fields", &self.subscribed_fields)
+            .field("callback_url", &self.callback_url)
+            .field("latency", &self.latency)
             .finish_non_exhaustive()
     }
 }
@@ -88,25 +112,41 @@ pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    sender: tokio::task::JoinHandle<()>,
     http: reqwest::Client,
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.task.abort();
+        self.sender.abort();
     }
 }
 
 impl Emulator {
     /// Starts an emulator on `127.0.0.1` at a free port (needs a Tokio runtime).
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = tcp.local_addr()?;
+        let doomed = Arc::new(listener::Doomed::default());
+        let state = state::State {
+            subscribed: options.subscribed_fields.iter().cloned().collect(),
+            callback_url: options.callback_url.clone(),
+            ..state::State::default()
+        };
         let shared = Arc::new(Shared {
             options,
-            state: Mutex::new(state::State::default()),
+            state: Mutex::new(state),
+            doomed: doomed.clone(),
+            outgoing: tokio::sync::Notify::new(),
         });
-        let app = server::router(shared.clone());
+        let listener = listener::CuttingListener {
+            inner: tcp,
+            doomed,
+            next: AtomicU64::new(0),
+        };
+        let app = server::router(shared.clone())
+            .into_make_service_with_connect_info::<listener::ConnId>();
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "messenger emulator stopped");
@@ -116,10 +156,13 @@ impl Emulator {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(std::io::Error::other)?;
+        let sender = tokio::spawn(deliver::run_sender(shared.clone(), http.clone()));
+        shared.outgoing.notify_one();
         Ok(Emulator {
             shared,
             addr,
             task,
+            sender,
             http,
         })
     }
@@ -197,12 +240,40 @@ impl Emulator {
         self.shared.state().uploads.clone()
     }
 
-    /// Forgets calls, messages, uploads and staged faults (users and the clock stay).
+    /// Sets the webhook fields the Page subscribes the app to (Meta's `subscribed_fields`),
+    /// replacing the previous set. With `message_echoes`, every message the Page sends from now
+    /// on is echoed.
+    pub fn subscribe(&self, fields: &[&str]) {
+        self.shared.state().subscribed = fields.iter().map(|f| (*f).to_owned()).collect();
+    }
+
+    /// Sets where webhooks the Page causes are POSTed (`None`: they wait for
+    /// [`take_webhooks`](Self::take_webhooks)); waiting items go out at once.
+    pub fn set_callback_url(&self, url: Option<&str>) {
+        self.shared.state().callback_url = url.map(str::to_owned);
+        self.shared.outgoing.notify_one();
+    }
+
+    /// The webhook items (echoes) not delivered yet, oldest first, removed from the queue: hand
+    /// them to an adapter with [`webhook_body`](Self::webhook_body) and
+    /// [`signed_request`](Self::signed_request), or POST them with [`deliver`](Self::deliver).
+    pub fn take_webhooks(&self) -> Vec<serde_json::Value> {
+        self.shared.state().webhooks.drain(..).collect()
+    }
+
+    /// How many webhook items wait to be delivered.
+    pub fn pending_webhooks(&self) -> usize {
+        self.shared.state().webhooks.len()
+    }
+
+    /// Forgets calls, messages, uploads, staged faults and waiting webhooks (users, the clock
+    /// and the subscription stay).
     pub fn clear(&self) {
         let mut st = self.shared.state();
         st.calls.clear();
         st.sent.clear();
         st.uploads.clear();
         st.faults.clear();
+        st.webhooks.clear();
     }
 }

@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State as AxState};
+use axum::extract::{ConnectInfo, Path, RawQuery, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use super::EmulatorOptions;
+use super::deliver::echo_value;
+use super::listener::{ConnId, Doomed};
 use super::state::{Call, Fault, SentRecord, State, Upload};
 use super::validate::{self, GraphErr, Request};
 use crate::signature::{appsecret_proof, verify_token_matches};
@@ -23,6 +26,10 @@ use crate::signature::{appsecret_proof, verify_token_matches};
 pub(crate) struct Shared {
     pub(crate) options: EmulatorOptions,
     pub(crate) state: Mutex<State>,
+    /// Connections whose answer is to be lost.
+    pub(crate) doomed: Arc<Doomed>,
+    /// Wakes the webhook sender when an item is queued or the callback URL changes.
+    pub(crate) outgoing: Notify,
 }
 
 impl Shared {
@@ -51,14 +58,18 @@ fn query_map(q: Option<&str>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Token, proof, node and fault checks shared by both endpoints.
+/// Token, proof, node and fault checks shared by both endpoints; `Ok(true)` when the answer is
+/// to be lost after the call is processed.
 async fn admit(
     shared: &Shared,
     node: &str,
     query: &BTreeMap<String, String>,
     headers: &HeaderMap,
-) -> Result<(), (GraphErr, Option<Duration>)> {
+) -> Result<bool, (GraphErr, Option<Duration>)> {
     let fault = shared.state().faults.pop_front();
+    if !shared.options.latency.is_zero() {
+        tokio::time::sleep(shared.options.latency).await;
+    }
     if let Some(Fault::Slow(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
@@ -119,8 +130,9 @@ async fn admit(
             None,
         ));
     }
+    let lose_answer = fault == Some(Fault::LostAnswer);
     match fault {
-        None | Some(Fault::Slow(_)) => {}
+        None | Some(Fault::Slow(_) | Fault::LostAnswer) => {}
         Some(Fault::Graph {
             status,
             code,
@@ -164,7 +176,7 @@ async fn admit(
     if !shared.state().admit(o.rate_limit_per_second) {
         return Err((rate_limited(), Some(Duration::from_secs(1))));
     }
-    Ok(())
+    Ok(lose_answer)
 }
 
 fn rate_limited() -> GraphErr {
@@ -194,6 +206,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphErr> {
 
 async fn messages(
     AxState(shared): AxState<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnId>,
     Path((version, node)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -209,15 +222,23 @@ async fn messages(
             }
         }
     }
+    let mut lose = false;
     let answer: Answer = match admit(&shared, &node, &query, &headers).await {
         Err(e) => Err(e),
-        Ok(()) => match &decoded {
-            Err(e) => Err((e.clone(), None)),
-            Ok(b) => accept_send(&shared, b).map_err(|e| (e, None)),
-        },
+        Ok(l) => {
+            lose = l;
+            match &decoded {
+                Err(e) => Err((e.clone(), None)),
+                Ok(b) => accept_send(&shared, b).map_err(|e| (e, None)),
+            }
+        }
     };
     let path = format!("/{version}/{node}/messages");
-    finish(&shared, path, query, decoded.unwrap_or(Value::Null), answer)
+    let response = finish(&shared, path, query, decoded.unwrap_or(Value::Null), answer);
+    if lose {
+        shared.doomed.doom(conn);
+    }
+    response
 }
 
 fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
@@ -267,14 +288,19 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
         return Err(GraphErr::param(format!("Invalid attachment_id {id}")));
     }
     let message_id = format!("m_emu{:08}{}", st.next(), shared.options.page_id);
-    st.sent.push(SentRecord {
+    let record = SentRecord {
         message_id: message_id.clone(),
         recipient: recipient.clone(),
         messaging_type,
         tag,
         message,
         at: now,
-    });
+    };
+    // Meta echoes every message the Page sends to apps subscribed to `message_echoes`.
+    if st.queue_webhook("message_echoes", echo_value(&shared.options, &record, now)) {
+        shared.outgoing.notify_one();
+    }
+    st.sent.push(record);
     let mut answer = json!({ "message_id": message_id });
     if !recipient.starts_with("user_ref:") {
         answer["recipient_id"] = json!(recipient);
@@ -284,6 +310,7 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
 
 async fn attachments(
     AxState(shared): AxState<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnId>,
     Path((version, node)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -295,11 +322,13 @@ async fn attachments(
         .as_ref()
         .map(|u| u.message.clone())
         .unwrap_or(Value::Null);
+    let mut lose = false;
     let answer: Answer = match admit(&shared, &node, &query, &headers).await {
         Err(e) => Err(e),
-        Ok(()) => match parsed {
+        Ok(l) => match parsed {
             Err(e) => Err((e, None)),
             Ok(u) => {
+                lose = l;
                 let mut st = shared.state();
                 let id = format!("{}", 1_601_472_827_243_000_u64 + st.next());
                 st.uploads.push(Upload {
@@ -313,13 +342,17 @@ async fn attachments(
             }
         },
     };
-    finish(
+    let response = finish(
         &shared,
         format!("/{version}/{node}/message_attachments"),
         query,
         logged,
         answer,
-    )
+    );
+    if lose {
+        shared.doomed.doom(conn);
+    }
+    response
 }
 
 fn finish(

@@ -1,7 +1,7 @@
 //! What the emulator remembers: users and their messaging windows, the clock, staged faults,
 //! uploads, accepted messages and a log of every call.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -130,6 +130,9 @@ pub enum Fault {
     UnknownRecipient,
     /// Wait this long, then process the call normally.
     Slow(Duration),
+    /// Process the call normally (a message is accepted, recorded and echoed), then drop the
+    /// connection before the answer is written: the caller cannot know the outcome.
+    LostAnswer,
 }
 
 #[derive(Debug, Default)]
@@ -144,9 +147,31 @@ pub(crate) struct State {
     pub(crate) next_id: u64,
     /// Start of the current one-second rate window and the calls in it.
     pub(crate) window: Option<(SystemTime, u32)>,
+    /// The Page's subscribed webhook fields (`message_echoes`, …).
+    pub(crate) subscribed: BTreeSet<String>,
+    /// Where webhooks are POSTed as they happen (`None`: they wait in `webhooks`).
+    pub(crate) callback_url: Option<String>,
+    /// Webhook items not delivered yet, oldest first.
+    pub(crate) webhooks: VecDeque<Value>,
 }
 
+/// Most webhook items kept waiting; beyond it the oldest are dropped.
+pub(crate) const MAX_PENDING_WEBHOOKS: usize = 10_000;
+
 impl State {
+    /// Queues a webhook item if the Page subscribes to `field`; whether it was queued.
+    pub(crate) fn queue_webhook(&mut self, field: &str, item: Value) -> bool {
+        if !self.subscribed.contains(field) {
+            return false;
+        }
+        if self.webhooks.len() >= MAX_PENDING_WEBHOOKS {
+            tracing::warn!("messenger emulator: webhook queue full, dropping the oldest item");
+            self.webhooks.pop_front();
+        }
+        self.webhooks.push_back(item);
+        true
+    }
+
     pub(crate) fn now(&self) -> SystemTime {
         self.fixed_now.unwrap_or_else(SystemTime::now)
     }
