@@ -138,7 +138,12 @@ impl SlackAdapter {
 
     async fn look_up(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
         let message = &pending.message;
-        if message.extensions.get::<SlackEphemeral>().transpose()?.is_some() {
+        if message
+            .extensions
+            .get::<SlackEphemeral>()
+            .transpose()?
+            .is_some()
+        {
             return Ok(Reconciled::Unknown(
                 "ephemeral Slack messages are not kept in the conversation history".to_owned(),
             ));
@@ -220,11 +225,18 @@ mod tests {
     fn parts_are_read_from_our_metadata_only() {
         let ours = outbox_metadata("team:Ev1:0", 1, 2);
         assert_eq!(
-            part_of(&msg("1.000001", Some("B1"), ours.clone()), "team:Ev1:0", Some("B1")),
+            part_of(
+                &msg("1.000001", Some("B1"), ours.clone()),
+                "team:Ev1:0",
+                Some("B1")
+            ),
             Some((1, 2))
         );
         // Another key, another bot, another event type, or no payload: not ours.
-        assert_eq!(part_of(&msg("1.1", None, ours.clone()), "team:Ev2:0", None), None);
+        assert_eq!(
+            part_of(&msg("1.1", None, ours.clone()), "team:Ev2:0", None),
+            None
+        );
         assert_eq!(
             part_of(&msg("1.1", Some("B2"), ours), "team:Ev1:0", Some("B1")),
             None

@@ -237,7 +237,11 @@ async fn what_cannot_be_told_is_unknown() {
     // Files carry no metadata: text found, files unknown; files only: unknown at once.
     let with_file = OutboundMessage::builder()
         .text("the report")
-        .attachment(Attachment::bytes(b"%PDF".to_vec(), "application/pdf", "r.pdf"))
+        .attachment(Attachment::bytes(
+            b"%PDF".to_vec(),
+            "application/pdf",
+            "r.pdf",
+        ))
         .idempotency_key("team:Ev12:0")
         .build()
         .unwrap();
@@ -247,7 +251,11 @@ async fn what_cannot_be_told_is_unknown() {
         other => panic!("{other:?}"),
     }
     let file_only = OutboundMessage::builder()
-        .attachment(Attachment::bytes(b"%PDF".to_vec(), "application/pdf", "r.pdf"))
+        .attachment(Attachment::bytes(
+            b"%PDF".to_vec(),
+            "application/pdf",
+            "r.pdf",
+        ))
         .idempotency_key("team:Ev13:0")
         .build()
         .unwrap();

@@ -258,7 +258,8 @@ fn post(s: &mut State, me: &Identity, method: &str, a: &Map<String, Value>) -> R
         ts: ts.clone(),
         thread_ts: thread_ts.clone(),
         reply_broadcast: thread_ts.is_some()
-            && a.get("reply_broadcast").is_some_and(|v| v == true || v == "true"),
+            && a.get("reply_broadcast")
+                .is_some_and(|v| v == true || v == "true"),
         user: Some(me.bot_user_id.clone()),
         bot_id: Some(me.bot_id.clone()),
         metadata,

@@ -26,7 +26,11 @@ pub(crate) fn ts_micros(ts: &str) -> Option<u128> {
     if !digits(secs) || !digits(frac) {
         return None;
     }
-    let secs: u128 = if secs.is_empty() { 0 } else { secs.parse().ok()? };
+    let secs: u128 = if secs.is_empty() {
+        0
+    } else {
+        secs.parse().ok()?
+    };
     let micros: String = frac.chars().chain("000000".chars()).take(6).collect();
     Some(secs * 1_000_000 + micros.parse::<u128>().ok()?)
 }

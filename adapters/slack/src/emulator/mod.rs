@@ -237,4 +237,6 @@ impl SlackEmulator {
 }
 
 #[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod tests;
