@@ -204,3 +204,35 @@ async fn a_lost_answer_keeps_the_effect_and_drops_the_connection() {
 async fn call_ok(em: &SlackEmulator) -> Value {
     call(em, "auth.test", json!({})).await
 }
+
+#[tokio::test]
+async fn latency_splits_around_the_effect() {
+    use std::time::{Duration, Instant};
+    let em = SlackEmulator::start_with(EmulatorConfig {
+        latency: Duration::from_secs(2),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let url = format!("{}/chat.postMessage", em.api_base_url());
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(TOKEN)
+            .json(&json!({"channel": "C0GENERAL", "text": "slow"}))
+            .send()
+            .await
+    });
+    while em.messages().is_empty() && started.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(em.messages().len(), 1, "posted half-way");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        !pending.is_finished(),
+        "the answer comes after the second half"
+    );
+    assert!(pending.await.unwrap().is_ok());
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}

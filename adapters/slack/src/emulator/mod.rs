@@ -65,6 +65,10 @@ pub struct EmulatorConfig {
     pub delivery_timeout: Duration,
     /// The waits before each redelivery (Slack: at once, about 1 min, about 5 min).
     pub retry_delays: Vec<Duration>,
+    /// How long each Web API call takes: half before it takes effect, half after (so a client
+    /// killed mid-call may leave a message posted without having seen the answer). Zero by
+    /// default.
+    pub latency: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -85,6 +89,7 @@ impl Default for EmulatorConfig {
                 Duration::from_secs(60),
                 Duration::from_secs(300),
             ],
+            latency: Duration::ZERO,
         }
     }
 }

@@ -97,6 +97,10 @@ async fn api(
         status: 0,
         response: None,
     };
+    let half = inner.config.latency / 2;
+    if !half.is_zero() {
+        tokio::time::sleep(half).await;
+    }
     let fault = inner.lock().faults.pop_front();
     let lose_answer = fault == Some(Fault::LoseAnswer);
     let reply = match fault {
@@ -143,6 +147,9 @@ async fn api(
         let mut state = inner.lock();
         handlers::run(&mut state, &inner.identity, &inner.base_url, &method, &args)
     });
+    if !half.is_zero() {
+        tokio::time::sleep(half).await;
+    }
     if lose_answer {
         // The call took effect; its answer is never written (status 0: dropped).
         inner
