@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use switchboard_core::adapter::{Adapter, AdapterInfo, FetchedAttachment};
 use switchboard_core::model::{InboundAttachment, MessageId};
 use switchboard_core::{
-    Capabilities, ChannelTable, ConversationId, ConversationRef, Error, OutboundMessage, Result,
-    SendReceipt, SentMessage, WebhookOutcome, WebhookRequest,
+    Capabilities, ChannelTable, ConversationId, ConversationRef, Error, OutboundMessage, OutboxKey,
+    PendingSend, Reconciled, Result, SendReceipt, SentMessage, WebhookOutcome, WebhookRequest,
 };
 
 use crate::PROVIDER;
@@ -64,7 +64,7 @@ impl TwilioAdapter {
     }
 }
 
-fn sent_message(
+pub(crate) fn sent_message(
     to: &ConversationRef,
     resource: &MessageResource,
     segments: Option<u32>,
@@ -118,6 +118,12 @@ impl Adapter for TwilioAdapter {
             }
         }
         Ok(SendReceipt::from_plan(sent, &rendered.plan))
+    }
+
+    /// Lists `Messages.json` by `To`, `From` and `DateSent>=` and matches each part's text and
+    /// media count inside the time window (see the crate docs, "Reconciliation").
+    async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
+        crate::reconcile::reconcile(&self.api, &self.config, key, pending).await
     }
 
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {

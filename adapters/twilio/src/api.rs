@@ -1,4 +1,4 @@
-//! Outbound HTTP: Create Message, Fetch Message, and media downloads.
+//! Outbound HTTP: Create Message, Fetch Message, the Messages list, and media downloads.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use switchboard_core::{Error, ErrorKind, Result, Retry};
 use crate::PROVIDER;
 use crate::config::TwilioConfig;
 use crate::error_map::{api_error, classify_status, transport_error};
-use crate::wire::{CreateMessage, MessageResource};
+use crate::wire::{CreateMessage, MessagePage, MessageResource};
 
 /// The Twilio REST client of one channel.
 #[derive(Debug, Clone)]
@@ -71,6 +71,43 @@ impl Api {
         read_resource(response, StatusCode::OK).await
     }
 
+    /// `GET Messages.json?{filters}`: the first page of the Messages list.
+    pub(crate) async fn list_messages(
+        &self,
+        config: &TwilioConfig,
+        filters: &[(&str, String)],
+    ) -> Result<MessagePage> {
+        let request = self.http.get(config.messages_url()).query(filters);
+        self.read_page(config, request).await
+    }
+
+    /// The page at `next_page_uri` (a path on the API host, as Twilio gives it).
+    pub(crate) async fn next_page(&self, config: &TwilioConfig, uri: &str) -> Result<MessagePage> {
+        if !uri.starts_with('/') || uri.starts_with("//") {
+            return Err(Error::new(
+                ErrorKind::Provider,
+                "the Messages list named a next page that is not a path on the API host",
+            )
+            .with_provider(PROVIDER));
+        }
+        let request = self.http.get(format!("{}{uri}", config.api_base_url));
+        self.read_page(config, request).await
+    }
+
+    async fn read_page(
+        &self,
+        config: &TwilioConfig,
+        request: reqwest::RequestBuilder,
+    ) -> Result<MessagePage> {
+        let (user, pass) = config.basic_auth();
+        let response = request
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        read_json(response, StatusCode::OK, "Messages list page").await
+    }
+
     /// Downloads media; Basic auth is added only when `with_auth` (Twilio's own hosts).
     pub(crate) async fn fetch_media(
         &self,
@@ -110,6 +147,14 @@ async fn read_resource(
     response: reqwest::Response,
     expected: StatusCode,
 ) -> Result<MessageResource> {
+    read_json(response, expected, "Message resource").await
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    expected: StatusCode,
+    what: &str,
+) -> Result<T> {
     let status = response.status();
     let retry_after = retry_after(response.headers());
     let body = response
@@ -122,7 +167,7 @@ async fn read_resource(
     serde_json::from_slice(&body).map_err(|e| {
         Error::new(
             ErrorKind::Provider,
-            format!("HTTP {}: unreadable Message resource", status.as_u16()),
+            format!("HTTP {}: unreadable {what}", status.as_u16()),
         )
         .with_provider(PROVIDER)
         .with_retry(Retry::Ambiguous)

@@ -26,6 +26,31 @@ pub fn format_rfc2822(t: SystemTime) -> String {
     )
 }
 
+/// The GMT date of `t` as `YYYY-MM-DD`: the form the `DateSent` filters of the Messages list
+/// take.
+pub fn format_date(t: SystemTime) -> String {
+    let days = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parses `YYYY-MM-DD` as midnight GMT of that date; `None` for anything else.
+pub fn parse_date(s: &str) -> Option<SystemTime> {
+    let mut it = s.split('-');
+    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let y: i64 = y.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    let d: u32 = d.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let secs = u64::try_from(days_from_civil(y, m, d) * 86_400).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
 /// Parses `[Day, ]DD Mon YYYY HH:MM:SS ±hhmm`; `None` for anything else.
 pub fn parse_rfc2822(s: &str) -> Option<SystemTime> {
     let s = s.trim();
@@ -105,5 +130,23 @@ mod tests {
         let leap = parse_rfc2822("Thu, 29 Feb 2024 12:00:00 +0100").unwrap();
         assert_eq!(format_rfc2822(leap), "Thu, 29 Feb 2024 11:00:00 +0000");
         assert_eq!(parse_rfc2822("yesterday"), None);
+    }
+
+    #[test]
+    fn dates_of_the_date_sent_filter() {
+        let t = parse_rfc2822("Thu, 24 Aug 2023 05:01:45 +0000").unwrap();
+        assert_eq!(format_date(t), "2023-08-24");
+        let midnight = parse_date("2023-08-24").unwrap();
+        assert_eq!(format_rfc2822(midnight), "Thu, 24 Aug 2023 00:00:00 +0000");
+        assert_eq!(format_date(UNIX_EPOCH), "1970-01-01");
+        for bad in [
+            "2023-8-24",
+            "2023-13-01",
+            "24/08/2023",
+            "2023-08-24T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 }

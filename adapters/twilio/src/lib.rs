@@ -7,6 +7,7 @@ mod api;
 pub mod config;
 pub mod date;
 mod error_map;
+mod reconcile;
 pub mod render;
 pub mod signature;
 pub mod smart_encoding;
@@ -20,6 +21,10 @@ use std::sync::Arc;
 
 pub use adapter::TwilioAdapter;
 pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
+pub use reconcile::{
+    OUTBOX_KEY_QUERY, OUTBOX_PART_ATTRIBUTE, OUTBOX_PART_QUERY, OUTBOX_PARTS_ATTRIBUTE,
+    OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,
+};
 pub use render::TwilioContent;
 pub use webhook::EMPTY_TWIML;
 pub use wire::MessageResource;

@@ -12,6 +12,7 @@ use switchboard_core::{
 };
 
 use crate::config::TwilioConfig;
+use crate::reconcile::keyed_callback;
 use crate::smart_encoding::smart_encode;
 use crate::wire::CreateMessage;
 
@@ -47,7 +48,7 @@ pub fn is_whatsapp(conversation: &str) -> bool {
 }
 
 /// SMS/MMS: plain text up to 1,600 characters, no buttons (numbered options instead), up to
-/// 10 media by URL, delivery receipts.
+/// 10 media by URL, delivery receipts, reconciliation.
 pub fn sms_capabilities() -> Capabilities {
     Capabilities {
         text: TextLimit {
@@ -57,6 +58,8 @@ pub fn sms_capabilities() -> Capabilities {
         markdown: MarkdownDialect::Plain,
         attachments: url_media(MAX_MEDIA_SMS),
         receipts: true,
+        // By recipient, sender, time and content in the Messages list (see `reconcile`).
+        reconcile: true,
         ..Capabilities::default()
     }
 }
@@ -149,10 +152,9 @@ pub(crate) fn render_message(
             smart_encoded: false,
             ..base
         };
-        return Ok(Rendered {
-            requests: vec![request],
-            plan,
-        });
+        let mut requests = vec![request];
+        carry_outbox_key(&mut requests, message);
+        return Ok(Rendered { requests, plan });
     }
     let media: Vec<String> = plan
         .attachments
@@ -177,7 +179,23 @@ pub(crate) fn render_message(
     if let Some(first) = requests.first_mut() {
         first.media_urls = media;
     }
+    carry_outbox_key(&mut requests, message);
     Ok(Rendered { requests, plan })
+}
+
+/// Puts the message's outbox key (and each part's index) in the query of every request's
+/// `StatusCallback` URL, so that Twilio's status callbacks prove which send a message belongs to.
+/// Without a `StatusCallback` the key has nowhere to go at Twilio.
+fn carry_outbox_key(requests: &mut [CreateMessage], message: &OutboundMessage) {
+    let Some(key) = message.idempotency_key.as_deref() else {
+        return;
+    };
+    let parts = requests.len();
+    for (i, request) in requests.iter_mut().enumerate() {
+        if let Some(base) = &request.status_callback {
+            request.status_callback = Some(keyed_callback(base, key, i, parts));
+        }
+    }
 }
 
 /// Applies smart encoding to every text part of an SMS plan, so that its segment counts are
@@ -245,6 +263,40 @@ mod tests {
             r.requests[0].status_callback.as_deref(),
             Some("https://bot.test/webhooks/sms")
         );
+    }
+
+    #[test]
+    fn every_part_carries_the_outbox_key_in_its_status_callback() {
+        let long = "word ".repeat(700);
+        let msg = OutboundMessage::builder()
+            .text(long.trim())
+            .idempotency_key("sms:SM1:0")
+            .build()
+            .unwrap();
+        let r = render_message(&config(false, RenderPolicy::Fallback), "+1555", &msg).unwrap();
+        let urls: Vec<&str> = r
+            .requests
+            .iter()
+            .map(|q| q.status_callback.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            urls,
+            [0, 1, 2].map(|i| format!(
+                "https://bot.test/webhooks/sms?switchboard_outbox_key=sms%3ASM1%3A0\
+                 &switchboard_part={i}&switchboard_parts=3"
+            ))
+        );
+        // No key, or no callback: nothing added.
+        let plain = OutboundMessage::text("hi").unwrap();
+        let r = render_message(&config(false, RenderPolicy::Fallback), "+1555", &plain).unwrap();
+        assert_eq!(
+            r.requests[0].status_callback.as_deref(),
+            Some("https://bot.test/webhooks/sms")
+        );
+        let mut no_cb = config(false, RenderPolicy::Fallback);
+        no_cb.status_callback = None;
+        let r = render_message(&no_cb, "+1555", &msg).unwrap();
+        assert!(r.requests.iter().all(|q| q.status_callback.is_none()));
     }
 
     #[test]

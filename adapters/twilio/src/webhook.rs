@@ -6,14 +6,20 @@ use std::time::SystemTime;
 use http::Method;
 use switchboard_core::model::{
     ActionEvent, ActionSource, AttachmentKind, DeliveryEvent, DeliveryStatus, EventId, EventKind,
-    InboundAttachment, InboundEvent, InboundMessage, MessageId, OtherEvent, Sender, UserId,
+    InboundAttachment, InboundEvent, InboundMessage, MessageId, OtherEvent, OutboxKey, Sender,
+    UserId,
 };
+use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, RejectReason, WebhookOutcome, WebhookRequest,
     WebhookResponse,
 };
 
 use crate::error_map::delivery_error;
+use crate::reconcile::{
+    OUTBOX_KEY_QUERY, OUTBOX_PART_ATTRIBUTE, OUTBOX_PART_QUERY, OUTBOX_PARTS_ATTRIBUTE,
+    OUTBOX_PARTS_QUERY,
+};
 use crate::signature::{self, SignedContent};
 
 /// The empty TwiML answer: "received, send nothing".
@@ -66,9 +72,38 @@ pub(crate) fn handle(
         };
     }
     match decode(channel, &params, request.received_at) {
-        Ok(event) => accepted(event),
+        Ok(event) => accepted(with_outbox_key(event, request)),
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
     }
+}
+
+/// A status callback to a `StatusCallback` URL that carries an outbox key proves the send of that
+/// key's part: the key goes in [`OUTBOX_KEY_ATTRIBUTE`], the part's index and count in `twilio.*`
+/// attributes. The query is covered by the signature, so the key cannot be forged.
+fn with_outbox_key(mut event: InboundEvent, request: &WebhookRequest) -> InboundEvent {
+    if !event.attributes.contains_key("twilio.status") {
+        return event;
+    }
+    let query = request.query_pairs();
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(key) = get(OUTBOX_KEY_QUERY).and_then(|k| OutboxKey::new(k).ok()) else {
+        return event;
+    };
+    event = event.with_attribute(OUTBOX_KEY_ATTRIBUTE, key.as_str());
+    for (param, attribute) in [
+        (OUTBOX_PART_QUERY, OUTBOX_PART_ATTRIBUTE),
+        (OUTBOX_PARTS_QUERY, OUTBOX_PARTS_ATTRIBUTE),
+    ] {
+        if let Some(n) = get(param).filter(|n| n.parse::<usize>().is_ok()) {
+            event = event.with_attribute(attribute, n);
+        }
+    }
+    event
 }
 
 fn accepted(event: InboundEvent) -> WebhookOutcome {
@@ -296,6 +331,59 @@ mod tests {
         list.iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_keyed_status_callback_carries_the_outbox_key() {
+        let channel = ChannelName::new("sms").unwrap();
+        let params = pairs(&[
+            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+            ("MessageStatus", "sent"),
+            ("From", "+15005550006"),
+            ("To", "+15558675310"),
+        ]);
+        let url = "https://bot.test/webhooks/sms?switchboard_outbox_key=sms%3AEv1%3A0\
+                   &switchboard_part=1&switchboard_parts=2";
+        let signed = |url: &str, params: &[(String, String)]| {
+            WebhookRequest::post(url, serde_urlencoded::to_string(params).unwrap())
+                .with_header("content-type", "application/x-www-form-urlencoded")
+                .with_header("x-twilio-signature", &signature::sign("tok", url, params))
+        };
+        let outcome = handle(&channel, "tok", &signed(url, &params));
+        let a = &outcome.accepted_events().unwrap()[0].attributes;
+        assert_eq!(
+            a.get(OUTBOX_KEY_ATTRIBUTE).map(String::as_str),
+            Some("sms:Ev1:0")
+        );
+        assert_eq!(a.get(OUTBOX_PART_ATTRIBUTE).map(String::as_str), Some("1"));
+        assert_eq!(a.get(OUTBOX_PARTS_ATTRIBUTE).map(String::as_str), Some("2"));
+        // Unkeyed callbacks and inbound messages carry no key, even with the parameter.
+        let plain = handle(
+            &channel,
+            "tok",
+            &signed("https://bot.test/webhooks/sms", &params),
+        );
+        assert!(
+            !plain.accepted_events().unwrap()[0]
+                .attributes
+                .contains_key(OUTBOX_KEY_ATTRIBUTE)
+        );
+        let inbound = pairs(&[
+            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+            ("From", "+15558675310"),
+            ("To", "+15005550006"),
+            ("Body", "hi"),
+        ]);
+        let ev = handle(&channel, "tok", &signed(url, &inbound));
+        assert!(
+            !ev.accepted_events().unwrap()[0]
+                .attributes
+                .contains_key(OUTBOX_KEY_ATTRIBUTE)
+        );
+        // The key is signed: changing it breaks the signature.
+        let mut forged = signed(url, &params);
+        forged.url = url.replace("Ev1", "Ev2");
+        assert!(handle(&channel, "tok", &forged).accepted_events().is_none());
     }
 
     #[test]

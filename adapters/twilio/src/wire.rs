@@ -74,6 +74,37 @@ impl MessageResource {
     }
 }
 
+/// One page of the Messages list (`GET Messages.json`): newest `date_sent` first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagePage {
+    /// The messages of this page.
+    pub messages: Vec<MessageResource>,
+    /// The path (and query) of the next page; null on the last page.
+    #[serde(default)]
+    pub next_page_uri: Option<String>,
+    /// The path (and query) of the previous page; null on the first page.
+    #[serde(default)]
+    pub previous_page_uri: Option<String>,
+    /// The path (and query) of the first page.
+    #[serde(default)]
+    pub first_page_uri: Option<String>,
+    /// This page's path (and query).
+    #[serde(default)]
+    pub uri: Option<String>,
+    /// The page index.
+    #[serde(default)]
+    pub page: u64,
+    /// The page size.
+    #[serde(default)]
+    pub page_size: u64,
+    /// Index of the first message of this page in the whole list.
+    #[serde(default)]
+    pub start: u64,
+    /// Index of its last message.
+    #[serde(default)]
+    pub end: u64,
+}
+
 /// A Twilio error body, from either format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiErrorBody {

@@ -65,6 +65,7 @@ impl Harness for TwilioHarness {
             Staged::ServerError => Fault::ServerError,
             Staged::AuthFailure => Fault::AuthFailure,
             Staged::UnknownRecipient => Fault::UnknownRecipient,
+            Staged::LostAnswer => Fault::DropConnection,
             other => panic!("unknown staged outcome {other:?}"),
         };
         self.emulator.stage(fault);

@@ -163,11 +163,8 @@ pub(crate) fn spawn_progression(inner: Inner, mut p: Progression) {
                     m.num_segments = Some(segments.to_string());
                 }
                 m.status = status.to_owned();
-                let now = format_rfc2822(SystemTime::now());
-                m.date_updated = Some(now.clone());
-                if status == "sent" {
-                    m.date_sent = Some(now);
-                }
+                // `date_sent` was set at creation (the emulator does not schedule).
+                m.date_updated = Some(format_rfc2822(SystemTime::now()));
                 if status == "failed" {
                     m.error_code = fail_code.map(i64::from);
                 }

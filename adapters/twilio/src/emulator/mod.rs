@@ -6,18 +6,27 @@
 //!   or `MM…`, `queued`, `num_segments` computed, RFC 2822 dates).
 //! - `GET …/Messages/{Sid}.json` fetches it; `GET …/Messages/{Sid}/Media/{MediaSid}` serves
 //!   media registered with [`Emulator::add_media`] (Basic auth required).
+//! - `GET …/Messages.json` lists messages as documented: filters `To`, `From`, `DateSent`,
+//!   `DateSent<`, `DateSent>` (GMT dates `YYYY-MM-DD`; other date forms are refused with 400 /
+//!   20001), the most recent `date_sent` first, `PageSize` (default 50, at most 1000) and
+//!   `next_page_uri` / `previous_page_uri` with a `PageToken`. A message's `date_sent` is set when
+//!   it is created, as in the spec's examples (the emulator does not schedule).
 //! - Each message advances to `sent` then `delivered` (or `failed` with the code set by
 //!   [`Emulator::fail_deliveries_to`]); one sent through a Messaging Service starts `accepted`
 //!   with no `From`, then gets a sender of the recipient's channel from [`EmulatorConfig::numbers`]
 //!   and goes `queued` first. With a `StatusCallback`, each step after the first is a signed
-//!   status callback.
+//!   status callback, posted to the URL exactly as given (query included, and signed over it).
 //! - Errors use Twilio's legacy body; 429s carry `Retry-After`. Faults are staged with
-//!   [`Emulator::stage`]; a per-sender rate limit is set with [`EmulatorConfig::rate_limit`].
+//!   [`Emulator::stage`], including [`Fault::DropConnection`] (the request is carried out and
+//!   the connection closes before the answer); a per-sender rate limit is set with
+//!   [`EmulatorConfig::rate_limit`].
 //! - [`Emulator::deliver_inbound`] posts a signed inbound message to a webhook URL, and
 //!   [`Emulator::signed_inbound`] builds the same request without the network.
 //! - Every API call is recorded ([`Emulator::calls`]).
 
 mod callbacks;
+mod list;
+mod listener;
 mod routes;
 mod state;
 mod validate;
@@ -104,7 +113,9 @@ impl Emulator {
             base_url: format!("http://{addr}").into(),
         };
         let (tx, rx) = oneshot::channel::<()>();
-        let app = routes::router(inner.clone());
+        let app =
+            routes::router(inner.clone()).into_make_service_with_connect_info::<listener::Doom>();
+        let listener = listener::DroppingListener(listener);
         tokio::spawn(async move {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = rx.await;

@@ -1,10 +1,10 @@
-//! The emulator's HTTP routes: Create and Fetch Message, and media, with Basic auth.
+//! The emulator's HTTP routes: Create, List and Fetch Message, and media, with Basic auth.
 
 use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -13,13 +13,18 @@ use http::{HeaderMap, StatusCode, header};
 
 use super::Inner;
 use super::callbacks::{Progression, spawn_progression};
+use super::list::list_page;
+use super::listener::Doom;
 use super::state::{ApiFailure, Fault, RecordedCall};
 use super::validate::{resource, segments, validate_create};
 use crate::render::is_whatsapp;
 
 pub(crate) fn router(inner: Inner) -> Router {
     Router::new()
-        .route("/2010-04-01/Accounts/{account}/Messages.json", post(create))
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            post(create).get(list),
+        )
         .route("/2010-04-01/Accounts/{account}/Messages/{file}", get(fetch))
         .route(
             "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}",
@@ -40,6 +45,14 @@ fn failure(f: &ApiFailure) -> Response {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
+}
+
+/// What the next call does instead of answering normally.
+enum Next {
+    Answer,
+    Fail(ApiFailure),
+    /// Carry the request out, then drop the connection.
+    Drop,
 }
 
 /// Checks Basic auth against the account's token and API keys, and the path's account.
@@ -72,35 +85,48 @@ fn authorize(inner: &Inner, headers: &HeaderMap, account: &str) -> Result<(), Ap
     Ok(())
 }
 
-/// The next staged fault: a delay is slept here; an error is returned.
-async fn take_fault(inner: &Inner) -> Option<ApiFailure> {
-    let fault = inner.state.lock().faults.pop_front()?;
-    if let Fault::Delay(d) = fault {
-        tokio::time::sleep(d).await;
-        return None;
+/// The next staged fault: a delay is slept here; an error or a drop is returned.
+async fn take_fault(inner: &Inner) -> Next {
+    let Some(fault) = inner.state.lock().faults.pop_front() else {
+        return Next::Answer;
+    };
+    match fault {
+        Fault::Delay(d) => {
+            tokio::time::sleep(d).await;
+            Next::Answer
+        }
+        Fault::DropConnection => Next::Drop,
+        other => ApiFailure::from_fault(&other).map_or(Next::Answer, Next::Fail),
     }
-    ApiFailure::from_fault(&fault)
 }
 
-fn record(
-    inner: &Inner,
-    method: &str,
+/// One call as the emulator saw it, before it is recorded.
+struct Call {
+    method: &'static str,
     path: String,
     params: Vec<(String, String)>,
-    status: u16,
     authorized: bool,
-) {
+}
+
+/// Records `call` answered with `status`, and dooms the connection when the answer is dropped.
+fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: &Doom) {
+    let dropped = matches!(next, Next::Drop);
+    if dropped {
+        doom.drop_connection();
+    }
     inner.state.lock().calls.push(RecordedCall {
-        method: method.to_owned(),
-        path,
-        params,
+        method: call.method.to_owned(),
+        path: call.path,
+        params: call.params,
         status,
-        authorized,
+        authorized: call.authorized,
+        dropped,
     });
 }
 
 async fn create(
     State(inner): State<Inner>,
+    ConnectInfo(doom): ConnectInfo<Doom>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -108,22 +134,61 @@ async fn create(
     let path = format!("/2010-04-01/Accounts/{account}/Messages.json");
     let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let auth = authorize(&inner, &headers, &account);
-    let outcome = match (take_fault(&inner).await, &auth) {
-        (Some(f), _) => Err(f),
-        (None, Err(f)) => Err(f.clone()),
-        (None, Ok(())) => create_message(&inner, &params),
+    let next = take_fault(&inner).await;
+    let outcome = match (&next, &auth) {
+        (Next::Fail(f), _) => Err(f.clone()),
+        (_, Err(f)) => Err(f.clone()),
+        (_, Ok(())) => create_message(&inner, &params),
     };
-    let authorized = auth.is_ok();
+    let call = Call {
+        method: "POST",
+        path,
+        params,
+        authorized: auth.is_ok(),
+    };
     match outcome {
         Ok(resource) => {
             let body = serde_json::to_string(&resource).unwrap_or_default();
-            record(&inner, "POST", path, params, 201, authorized);
+            record(&inner, call, 201, &next, &doom);
             json(StatusCode::CREATED, body)
         }
         Err(f) => {
-            record(&inner, "POST", path, params, f.status.as_u16(), authorized);
+            record(&inner, call, f.status.as_u16(), &next, &doom);
             failure(&f)
         }
+    }
+}
+
+async fn list(
+    State(inner): State<Inner>,
+    ConnectInfo(doom): ConnectInfo<Doom>,
+    Path(account): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Messages.json");
+    let query = query.unwrap_or_default();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let auth = authorize(&inner, &headers, &account);
+    let next = take_fault(&inner).await;
+    let outcome = match (&next, &auth) {
+        (Next::Fail(f), _) => Err(f.clone()),
+        (_, Err(f)) => Err(f.clone()),
+        (_, Ok(())) => list_page(&inner.state.lock(), &path, &params),
+    };
+    let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
+    let call = Call {
+        method: "GET",
+        path,
+        params,
+        authorized: auth.is_ok(),
+    };
+    record(&inner, call, status, &next, &doom);
+    match outcome {
+        Ok(page) => json(StatusCode::OK, page.to_string()),
+        Err(f) => failure(&f),
     }
 }
 
@@ -177,15 +242,17 @@ fn create_message(
 
 async fn fetch(
     State(inner): State<Inner>,
+    ConnectInfo(doom): ConnectInfo<Doom>,
     Path((account, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     let path = format!("/2010-04-01/Accounts/{account}/Messages/{file}");
     let auth = authorize(&inner, &headers, &account);
-    let outcome = match (take_fault(&inner).await, &auth) {
-        (Some(f), _) => Err(f),
-        (None, Err(f)) => Err(f.clone()),
-        (None, Ok(())) => {
+    let next = take_fault(&inner).await;
+    let outcome = match (&next, &auth) {
+        (Next::Fail(f), _) => Err(f.clone()),
+        (_, Err(f)) => Err(f.clone()),
+        (_, Ok(())) => {
             let sid = file.strip_suffix(".json").unwrap_or(&file);
             inner
                 .state
@@ -203,7 +270,13 @@ async fn fetch(
         }
     };
     let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
-    record(&inner, "GET", path, Vec::new(), status, auth.is_ok());
+    let call = Call {
+        method: "GET",
+        path,
+        params: Vec::new(),
+        authorized: auth.is_ok(),
+    };
+    record(&inner, call, status, &next, &doom);
     match outcome {
         Ok(r) => json(
             StatusCode::OK,
@@ -236,13 +309,13 @@ async fn media(
             (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
         ),
     };
-    record(
-        &inner,
-        "GET",
+    inner.state.lock().calls.push(RecordedCall {
+        method: "GET".to_owned(),
         path,
-        Vec::new(),
-        status.as_u16(),
-        auth.is_ok(),
-    );
+        params: Vec::new(),
+        status: status.as_u16(),
+        authorized: auth.is_ok(),
+        dropped: false,
+    });
     response
 }

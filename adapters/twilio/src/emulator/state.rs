@@ -35,6 +35,9 @@ pub enum Fault {
     },
     /// Answer normally, after this delay (slowness; combine with a client timeout).
     Delay(Duration),
+    /// Carry the request out (a Create Message creates and records the message), then close the
+    /// connection before any byte of the answer: the client cannot tell whether it happened.
+    DropConnection,
 }
 
 /// One API call the emulator received.
@@ -50,6 +53,9 @@ pub struct RecordedCall {
     pub status: u16,
     /// The Basic auth credentials were accepted.
     pub authorized: bool,
+    /// The connection was dropped instead of answering ([`Fault::DropConnection`]); `status` is
+    /// what would have been answered.
+    pub dropped: bool,
 }
 
 impl RecordedCall {
@@ -186,7 +192,7 @@ impl ApiFailure {
                 code,
                 message,
             } => ApiFailure::new(*status, *code, message.clone()),
-            Fault::Delay(_) => return None,
+            Fault::Delay(_) | Fault::DropConnection => return None,
         })
     }
 }

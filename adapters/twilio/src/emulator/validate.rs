@@ -189,7 +189,8 @@ pub(crate) fn resource(
         to: Some(req.to.clone()),
         messaging_service_sid: req.service.clone(),
         date_created: Some(date.clone()),
-        date_sent: None,
+        // As in the spec's 201 examples: set at once unless the message is scheduled.
+        date_sent: Some(date.clone()),
         date_updated: Some(date),
         error_code: None,
         error_message: None,
