@@ -2,8 +2,11 @@
 //! answers 200), the engine with the memory store, and the engine with the SQLite store
 //! (synchronous FULL and NORMAL), measured in the same run with the same client.
 //!
-//! `cargo run --release -p switchboard --example ingest_load -- [requests] [in_flight]`
-//! (defaults: 20000 requests, 50 in flight).
+//! The SQLite store is also measured alone (`in_flight` tasks calling `insert_inbound`, no
+//! HTTP), to tell the store's cost from the HTTP stack's.
+//!
+//! `cargo run --release -p switchboard --example ingest_load -- [requests] [in_flight] [only]`
+//! (defaults: 20000 requests, 50 in flight; `only` runs the targets whose name contains it).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -12,7 +15,8 @@ use std::time::{Duration, Instant};
 use switchboard::core::memory::MemoryInbound;
 use switchboard::store::Synchronous;
 use switchboard::{
-    ChannelName, MemoryAdapter, MemoryStore, Secret, SqliteStore, Store, Switchboard,
+    Adapter, ChannelName, MemoryAdapter, MemoryStore, Secret, SqliteStore, Store, Switchboard,
+    WebhookOutcome,
 };
 
 struct Report {
@@ -78,6 +82,59 @@ async fn load(
     (total as f64 / secs, all)
 }
 
+/// `total` events inserted by `in_flight` concurrent callers of `insert_inbound`.
+async fn direct(
+    store: Arc<SqliteStore>,
+    mem: &MemoryAdapter,
+    total: usize,
+    in_flight: usize,
+) -> (f64, Vec<Duration>) {
+    let events: Arc<Vec<_>> = Arc::new(
+        (0..total)
+            .map(|i| {
+                let ev = MemoryInbound::message(
+                    &format!("d-{i}"),
+                    &format!("C{}", i % 100),
+                    "U1",
+                    "hello",
+                );
+                let req = mem.signed_request("http://localhost/webhooks/mem", &[ev]);
+                match mem.handle_webhook(&req) {
+                    WebhookOutcome::Accepted { mut events, .. } => events.remove(0),
+                    WebhookOutcome::Rejected(r) => panic!("{r:?}"),
+                }
+            })
+            .collect(),
+    );
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..in_flight {
+        let (store, events, next) = (store.clone(), events.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(ev) = events.get(i) else { break };
+                let t = Instant::now();
+                store
+                    .insert_inbound(std::slice::from_ref(ev))
+                    .await
+                    .unwrap();
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort();
+    (total as f64 / secs, all)
+}
+
 fn pct(v: &[Duration], p: f64) -> Duration {
     v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
 }
@@ -106,6 +163,8 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let in_flight: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
+    // Optional: run only the targets whose name contains this (e.g. "SQLite", "store only").
+    let only = args.next().unwrap_or_default();
     let mem = MemoryAdapter::new(ChannelName::new("mem").unwrap(), Secret::new("load"));
     let mut reports = Vec::new();
 
@@ -147,6 +206,9 @@ async fn main() {
     ];
     let mut servers = vec![h];
     for (name, store) in targets {
+        if !name.contains(only.as_str()) {
+            continue;
+        }
         let url = match store {
             None => url.clone(),
             Some(store) => {
@@ -164,6 +226,30 @@ async fn main() {
         )
         .await;
         let (per_sec, lat) = load(url, mem.clone(), total, in_flight, name).await;
+        reports.push(Report {
+            name,
+            per_sec,
+            p50: pct(&lat, 0.5),
+            p99: pct(&lat, 0.99),
+        });
+    }
+    // The store alone, without HTTP: `in_flight` tasks calling insert_inbound directly.
+    for (name, sync) in [
+        ("SQLite FULL, store only (no HTTP)", Synchronous::Full),
+        ("SQLite NORMAL, store only (no HTTP)", Synchronous::Normal),
+    ] {
+        if !name.contains(only.as_str()) {
+            continue;
+        }
+        let store = Arc::new(
+            SqliteStore::connect_with(
+                &format!("sqlite://{}/direct-{:?}.db", dir.display(), sync),
+                sync,
+            )
+            .await
+            .unwrap(),
+        );
+        let (per_sec, lat) = direct(store, &mem, total, in_flight).await;
         reports.push(Report {
             name,
             per_sec,

@@ -345,3 +345,42 @@ async fn sqlite_survives_reopen_and_recovers_leases() {
         vec![Inserted::Duplicate]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_commit_dedupes_concurrent_callers() {
+    let db = TempDb::new();
+    let store = std::sync::Arc::new(SqliteStore::connect(&db.url()).await.unwrap());
+    // 40 callers at once; keys k0..k9 are each delivered by 4 of them (retry storms), u{i} once.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let shared = format!("k{}", i % 10);
+            let own = format!("u{i}");
+            let r = store
+                .insert_inbound(&[ev(&shared, "G"), ev(&own, "G")])
+                .await
+                .unwrap();
+            (shared, r)
+        }));
+    }
+    let mut new_shared = std::collections::HashMap::new();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let (shared, r) = t.await.unwrap();
+        if let Inserted::New(seq) = r[0] {
+            *new_shared.entry(shared).or_insert(0) += 1;
+            seqs.push(seq);
+        }
+        match r[1] {
+            Inserted::New(seq) => seqs.push(seq),
+            Inserted::Duplicate => panic!("a unique event was reported duplicate"),
+        }
+    }
+    assert_eq!(new_shared.len(), 10);
+    assert!(new_shared.values().all(|&n| n == 1), "{new_shared:?}");
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 50);
+    assert_eq!(store.stats().await.unwrap().inbox_pending, 50);
+}

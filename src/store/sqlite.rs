@@ -6,6 +6,7 @@
 //! one transaction, then answers each request. Migrations are embedded in the binary and applied
 //! at connect.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -63,6 +64,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     inserts: mpsc::Sender<InsertJob>,
     url: String,
+    /// The checkpointer runs while this lives.
+    _alive: Arc<()>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -96,7 +99,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(sync)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run beside the writer (see `checkpointer`), not inside its commits.
+            .pragma("wal_autocheckpoint", "0");
         let mut writer = opts.clone().connect().await.map_err(db("open"))?;
         migrate(&mut writer).await?;
         let pool = SqlitePoolOptions::new()
@@ -107,11 +112,14 @@ impl SqliteStore {
         let writer = Arc::new(Mutex::new(writer));
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(group_commit(writer.clone(), rx));
+        let alive = Arc::new(());
+        tokio::spawn(checkpointer(pool.clone(), Arc::downgrade(&alive)));
         Ok(SqliteStore {
             writer,
             pool,
             inserts: tx,
             url: url.to_owned(),
+            _alive: alive,
         })
     }
 
@@ -161,6 +169,31 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<()> {
     Ok(())
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints the WAL from a pool connection, beside the writer: SQLite's automatic
+/// checkpoint would run inside whichever commit crosses 1000 WAL pages and stall every webhook
+/// of that group commit behind the database file's fsync. A `PASSIVE` checkpoint never blocks
+/// the writer; once it has copied every frame, the writer's next transaction restarts the WAL
+/// from its beginning, so the file stays small. Stops when the store is dropped.
+async fn checkpointer(pool: SqlitePool, alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
 /// The group-commit writer: one transaction for every insert waiting in the queue.
 async fn group_commit(writer: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::Receiver<InsertJob>) {
     while let Some(first) = rx.recv().await {
@@ -193,36 +226,81 @@ async fn group_commit(writer: Arc<Mutex<SqliteConnection>>, mut rx: mpsc::Receiv
     }
 }
 
+/// The whole batch in one statement: the rows arrive as one JSON array bound to `?1`
+/// (`[[channel, event id, conversation, event json, received at], …]`), so a batch of any size
+/// is one prepared statement, one round trip to SQLite's thread, and (outside an explicit
+/// transaction) one implicit transaction: atomic, and one commit. `ORDER BY key` keeps arrival
+/// order, so sequence numbers follow it.
+const INSERT_BATCH: &str = "INSERT INTO inbox (channel, event_id, conversation, event, received_at)
+     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4
+       FROM json_each(?1) AS j WHERE true ORDER BY j.key
+     ON CONFLICT (channel, event_id) DO NOTHING
+     RETURNING seq, channel, event_id";
+
+/// One row of the batch array.
+#[derive(serde::Serialize)]
+struct BatchRow<'a>(&'a str, &'a str, &'a str, &'a str, i64);
+
+/// Inserts every row of every job in one statement (one transaction). Answers per job and row:
+/// `New(seq)` for the first occurrence of a (channel, event id) that was not stored yet,
+/// `Duplicate` otherwise (also for a repeat inside the same batch: two concurrent deliveries of
+/// one webhook).
 async fn insert_batch(
     conn: &mut SqliteConnection,
     jobs: &[InsertJob],
 ) -> Result<Vec<Vec<Inserted>>> {
-    let mut tx = conn.begin().await.map_err(db("insert inbound"))?;
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let mut answers = Vec::with_capacity(job.rows.len());
-        for r in &job.rows {
-            let row = sqlx::query(
-                "INSERT INTO inbox (channel, event_id, conversation, event, received_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, event_id) DO NOTHING RETURNING seq",
-            )
-            .bind(&r.channel)
-            .bind(&r.event_id)
-            .bind(&r.conversation)
-            .bind(&r.json)
-            .bind(r.received_at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("insert inbound"))?;
-            answers.push(match row {
-                Some(row) => Inserted::New(row.try_get(0).map_err(db("insert inbound"))?),
-                None => Inserted::Duplicate,
+    // The first occurrence of each key in the batch is inserted; repeats are duplicates.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut unique: Vec<BatchRow<'_>> = Vec::new();
+    for r in jobs.iter().flat_map(|j| &j.rows) {
+        first
+            .entry((r.channel.as_str(), r.event_id.as_str()))
+            .or_insert_with(|| {
+                unique.push(BatchRow(
+                    &r.channel,
+                    &r.event_id,
+                    &r.conversation,
+                    &r.json,
+                    r.received_at,
+                ));
+                unique.len() - 1
             });
-        }
-        out.push(answers);
     }
-    tx.commit().await.map_err(db("insert inbound"))?;
-    Ok(out)
+    let batch = to_json("insert batch", &unique)?;
+    let rows = sqlx::query(INSERT_BATCH)
+        .bind(batch)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("insert inbound"))?;
+    let mut seqs: Vec<Option<i64>> = vec![None; unique.len()];
+    for row in &rows {
+        let seq: i64 = row.try_get(0).map_err(db("insert inbound"))?;
+        let channel: &str = row.try_get(1).map_err(db("insert inbound"))?;
+        let event_id: &str = row.try_get(2).map_err(db("insert inbound"))?;
+        if let Some(&i) = first.get(&(channel, event_id)) {
+            seqs[i] = Some(seq);
+        }
+    }
+    let mut claimed = vec![false; unique.len()];
+    Ok(jobs
+        .iter()
+        .map(|job| {
+            job.rows
+                .iter()
+                .map(|r| {
+                    let i = first
+                        .get(&(r.channel.as_str(), r.event_id.as_str()))
+                        .copied();
+                    match i.and_then(|i| seqs[i].map(|s| (i, s))) {
+                        Some((i, seq)) if !std::mem::replace(&mut claimed[i], true) => {
+                            Inserted::New(seq)
+                        }
+                        _ => Inserted::Duplicate,
+                    }
+                })
+                .collect()
+        })
+        .collect())
 }
 
 fn lease_until(now: SystemTime, lease: Duration) -> (i64, i64) {
