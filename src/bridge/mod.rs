@@ -159,7 +159,7 @@ impl Bridge {
             .on_event(move |ctx| relay::handle(c.clone(), ctx))
     }
 
-    /// [`handlers`](Self::handlers) plus the default registry ([`crate::registry`]) wrapped
+    /// [`handlers`](Self::handlers) plus the default registry ([`crate::registry()`]) wrapped
     /// with [`registry`](Self::registry).
     pub fn install(&self, builder: SwitchboardBuilder) -> SwitchboardBuilder {
         self.handlers(builder.registry(self.registry(crate::registry())))
