@@ -109,6 +109,12 @@ pub trait Adapter: Send + Sync + fmt::Debug {
         Err(unsupported(self.info(), "fetch_attachment"))
     }
 
+    /// Proves the credentials with the provider's cheapest authenticated call (what
+    /// `switchboard check --live` runs). The default is `Unsupported`.
+    async fn verify_credentials(&self) -> Result<()> {
+        Err(unsupported(self.info(), "verify_credentials"))
+    }
+
     /// Looks up, at the provider, a send whose outcome is unknown (see [`crate::reconcile`]).
     ///
     /// Only adapters whose capabilities declare `reconcile` implement it; the default is

@@ -533,6 +533,10 @@ impl Adapter for MemoryAdapter {
         Ok(())
     }
 
+    async fn verify_credentials(&self) -> Result<()> {
+        self.op_request()
+    }
+
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
         let parts = render::render(&pending.message, &self.info.capabilities, self.policy)?
             .parts

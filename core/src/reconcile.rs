@@ -21,6 +21,13 @@ use crate::model::{ConversationRef, OutboundMessage, SentMessage};
 /// The event attribute under which adapters report the outbox key a provider echoed back.
 pub const OUTBOX_KEY_ATTRIBUTE: &str = "switchboard.outbox_key";
 
+/// With [`OUTBOX_KEY_ATTRIBUTE`]: which part of the send the proof is for, counted from 0.
+pub const OUTBOX_PART_ATTRIBUTE: &str = "switchboard.outbox_part";
+
+/// With [`OUTBOX_KEY_ATTRIBUTE`]: how many parts the send has. A send is proven when every part
+/// is.
+pub const OUTBOX_PARTS_ATTRIBUTE: &str = "switchboard.outbox_parts";
+
 /// What was being sent when the outcome became unknown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -32,6 +39,11 @@ pub struct PendingSend {
     /// When the first attempt started; provider searches start just before it.
     #[serde(with = "crate::model::time")]
     pub first_attempt_at: SystemTime,
+    /// When the last attempt started. A provider may still be processing a create that began
+    /// moments ago, so adapters whose lookups can lag answer `Unknown` until their request
+    /// timeout has passed since this time.
+    #[serde(with = "crate::model::time")]
+    pub last_attempt_at: SystemTime,
 }
 
 impl PendingSend {

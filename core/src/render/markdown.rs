@@ -56,6 +56,7 @@ struct Writer {
     dialect: MarkdownDialect,
     out: String,
     pending_breaks: usize,
+    break_depth: usize,
     lists: Vec<Option<u64>>,
     quote_depth: usize,
     link: Option<LinkState>,
@@ -68,6 +69,7 @@ impl Writer {
             dialect,
             out: String::new(),
             pending_breaks: 0,
+            break_depth: 0,
             lists: Vec::new(),
             quote_depth: 0,
             link: None,
@@ -76,6 +78,12 @@ impl Writer {
     }
 
     fn block_break(&mut self, n: usize) {
+        // Blank lines between blocks belong to the shallower quote of the two sides.
+        self.break_depth = if self.pending_breaks == 0 {
+            self.quote_depth
+        } else {
+            self.break_depth.min(self.quote_depth)
+        };
         self.pending_breaks = self.pending_breaks.max(n);
     }
 
@@ -88,10 +96,13 @@ impl Writer {
             return;
         }
         if self.pending_breaks > 0 && !self.out.is_empty() {
-            for _ in 0..self.pending_breaks {
+            let blank = "> ".repeat(self.break_depth.min(self.quote_depth));
+            for _ in 1..self.pending_breaks {
                 self.out.push('\n');
-                self.quote_prefix();
+                self.out.push_str(blank.trim_end());
             }
+            self.out.push('\n');
+            self.quote_prefix();
         } else if self.out.is_empty() {
             self.quote_prefix();
         }
@@ -336,5 +347,26 @@ mod tests {
     #[test]
     fn commonmark_is_unchanged() {
         assert_eq!(convert("**x** [a](b)", CommonMark), "**x** [a](b)");
+    }
+}
+
+#[cfg(test)]
+mod quote_tests {
+    use super::*;
+
+    #[test]
+    fn block_quotes_after_a_paragraph_have_no_empty_quote_line() {
+        assert_eq!(
+            convert("intro\n\n> quoted", MarkdownDialect::SlackMrkdwn),
+            "intro\n\n> quoted"
+        );
+        assert_eq!(
+            convert("> one\n> two\n\nafter", MarkdownDialect::Plain),
+            "> one\n> two\n\nafter"
+        );
+        assert_eq!(
+            convert("> first\n>\n> second", MarkdownDialect::Plain),
+            "> first\n>\n> second"
+        );
     }
 }
