@@ -47,7 +47,7 @@ pub struct PendingSend {
 }
 
 impl PendingSend {
-    /// A pending send of `message` to `to`, first attempted at `first_attempt_at`.
+    /// A pending send of `message` to `to`, first (and last) attempted at `first_attempt_at`.
     pub fn new(
         to: ConversationRef,
         message: OutboundMessage,
@@ -57,7 +57,14 @@ impl PendingSend {
             to,
             message,
             first_attempt_at,
+            last_attempt_at: first_attempt_at,
         }
+    }
+
+    /// Sets when the last attempt started.
+    pub fn with_last_attempt_at(mut self, at: SystemTime) -> Self {
+        self.last_attempt_at = at;
+        self
     }
 }
 
