@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use switchboard::bridge::{Bridge, BridgeConfig};
-use switchboard::{Config, Env, MemoryStore, SwitchboardBuilder};
+use switchboard::{Config, Env, ErrorKind, MemoryStore, SwitchboardBuilder};
 
 use crate::outcome::{Failure, read_config};
 
-pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
+pub(crate) async fn run(path: &Path, live: bool) -> Result<(), Failure> {
     let text = read_config(path)?;
     let (problems, channels) = problems(&text, &Env::process()).await;
     if problems.is_empty() {
@@ -19,7 +19,11 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
             channels.len(),
             channels.join(", ")
         );
-        return Ok(());
+        return if live {
+            live_check(&text, &channels).await
+        } else {
+            Ok(())
+        };
     }
     let mut out = format!("{}: {} problem(s)", path.display(), problems.len());
     for p in &problems {
@@ -27,6 +31,51 @@ pub(crate) async fn run(path: &Path) -> Result<(), Failure> {
         out.push_str(p);
     }
     Err(Failure::Config(out))
+}
+
+/// Calls each channel's cheapest authenticated endpoint (`Adapter::verify_credentials`).
+/// Refused credentials are config problems (exit 2); an unreachable provider is a runtime
+/// failure (exit 1).
+async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
+    let (doc, _) = switchboard::bridge::split_document(text)?;
+    let engine_text = toml::to_string(&doc).map_err(|e| Failure::Config(e.to_string()))?;
+    let switchboard = SwitchboardBuilder::from_config_str(&engine_text, &Env::process())?
+        .store(Arc::new(MemoryStore::new()))
+        .build()
+        .await?;
+    let mut refused = Vec::new();
+    let mut unreachable = Vec::new();
+    for name in channels {
+        let Some(adapter) = switchboard::ChannelName::new(name)
+            .ok()
+            .and_then(|c| switchboard.adapter(&c).cloned())
+        else {
+            continue;
+        };
+        let provider = adapter.info().provider;
+        match adapter.verify_credentials().await {
+            Ok(()) => println!("channels.{name} ({provider}): credentials accepted"),
+            Err(e) if e.kind() == ErrorKind::Unsupported => {
+                println!("channels.{name} ({provider}): no live check for this provider")
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::Transport | ErrorKind::Timeout) => {
+                unreachable.push(format!("channels.{name} ({provider}): {e}"))
+            }
+            Err(e) => refused.push(format!("channels.{name} ({provider}): {e}")),
+        }
+    }
+    let list = |v: &[String]| v.iter().map(|p| format!("\n  - {p}")).collect::<String>();
+    if !refused.is_empty() {
+        refused.extend(unreachable);
+        return Err(Failure::Config(format!("live check:{}", list(&refused))));
+    }
+    if !unreachable.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "live check:{}",
+            list(&unreachable)
+        )));
+    }
+    Ok(())
 }
 
 const SECTIONS: [&str; 3] = ["server", "store", "engine"];

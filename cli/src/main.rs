@@ -47,9 +47,11 @@ Stops gracefully on Ctrl-C or SIGTERM. Exit codes: 0 stopped, 1 runtime failure,
 Examples:
   switchboard check --config switchboard.toml
   SLACK_BOT_TOKEN=xoxb-… switchboard check --config switchboard.toml
+  switchboard check --config switchboard.toml --live   # also prove the credentials
 
 Secrets written \"${ENV_NAME}\" are read from the environment; a missing one is a problem.
-Exit codes: 0 valid, 2 problems found (listed on stderr).")]
+With --live, each channel's adapter makes its provider's cheapest authenticated call.
+Exit codes: 0 valid, 1 a provider could not be reached (--live), 2 problems found (listed on stderr).")]
     Check(CheckArgs),
     /// Send one message to a conversation, rendered for the channel (markdown converted or
     /// stripped, long text split, buttons degraded where needed).
@@ -93,6 +95,9 @@ struct ServeArgs {
 struct CheckArgs {
     #[command(flatten)]
     config: ConfigArg,
+    /// Also call each provider's cheapest authenticated endpoint to prove the credentials.
+    #[arg(long)]
+    live: bool,
 }
 
 #[derive(Debug, Args)]
@@ -137,7 +142,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(a) => serve::run(&a.config.config, a.log_format).await,
-            Command::Check(a) => check::run(&a.config.config).await,
+            Command::Check(a) => check::run(&a.config.config, a.live).await,
             Command::Send(a) => {
                 send::run(
                     &a.config.config,

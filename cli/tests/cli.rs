@@ -183,3 +183,18 @@ fn sandbox_plays_the_script_and_exits_0() {
         assert!(t.contains(expected), "missing {expected:?} in:\n{t}");
     }
 }
+
+#[test]
+fn check_live_proves_credentials_where_the_adapter_can() {
+    let path = write_config(
+        "live",
+        "[channels.mem]\nprovider = 'memory'\nsigning_secret = 'x'\n",
+    );
+    let out = switchboard(&["check", "--live", "--config", path.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("channels.mem (memory): credentials accepted"),
+        "{t}"
+    );
+}

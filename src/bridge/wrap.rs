@@ -7,12 +7,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_core::model::{
-    EventId, Extension, Extensions, InboundAttachment, OtherEvent, Sender,
+    EventId, Extension, Extensions, InboundAttachment, OtherEvent, OutboxKey, Sender,
 };
 use switchboard_core::{
     Adapter, AdapterInfo, Capabilities, ConversationId, ConversationRef, Error, EventKind,
-    FetchedAttachment, InboundEvent, MessageRef, OutboundMessage, RateHint, Result, Retry,
-    SendReceipt, SentMessage, ThreadId, UserId, WebhookOutcome, WebhookRequest,
+    FetchedAttachment, InboundEvent, MessageRef, OutboundMessage, PendingSend, RateHint,
+    Reconciled, Result, Retry, SendReceipt, SentMessage, ThreadId, UserId, WebhookOutcome,
+    WebhookRequest,
 };
 
 use super::{DELIVERY_FAILED_EVENT, Shared};
@@ -301,6 +302,14 @@ impl Adapter for BridgeAdapter {
 
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
         self.inner.fetch_attachment(attachment).await
+    }
+
+    async fn verify_credentials(&self) -> Result<()> {
+        self.inner.verify_credentials().await
+    }
+
+    async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
+        self.inner.reconcile(key, pending).await
     }
 
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
