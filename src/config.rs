@@ -16,14 +16,18 @@
 //! [engine]
 //! workers = 16                       # conversations handled in parallel
 //! senders = 16                       # conversations sent to in parallel
-//! lease = "30s"                      # a crashed worker's event runs again after this
-//! handler_timeout = "20s"            # must be below `lease`
+//! lease = "30s"                      # renewed every lease/3 while a handler or send runs; a
+//!                                    # crashed engine's work runs again after at most this
+//! handler_timeout = "20s"            # a handler running longer fails (and is retried)
 //! handler_attempts = 5               # then the event is dead-lettered
 //! send_attempts = 8                  # then the message is dead-lettered
 //! backoff_base = "500ms"
 //! backoff_max = "5m"
 //! options_ttl = "24h"                # how long numbered options answer "2" → Action
 //! poll_interval = "200ms"
+//! retention = "7d"                   # handled events and sent messages are deleted after
+//!                                    # this; it is also the dedupe horizon (see below)
+//! prune_interval = "1h"              # how often old rows are pruned
 //!
 //! [channels.support.rate]            # beside the adapter's own keys; without this table the
 //!                                    # adapter's `rate_hint()` applies (see RateConfig::from_hint)
@@ -41,7 +45,7 @@ use switchboard_core::{Error, ErrorKind, RateHint, Result};
 
 use crate::store::Synchronous;
 
-/// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"` (a bare number is seconds).
+/// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"7d"` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -56,9 +60,10 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         other => {
             return Err(format!(
-                "unknown duration unit {other:?} (use ms, s, m or h)"
+                "unknown duration unit {other:?} (use ms, s, m, h or d)"
             ));
         }
     };
@@ -142,10 +147,11 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Conversations sent to in parallel.
     pub senders: usize,
-    /// Lease on a claimed row.
+    /// Lease on a claimed row; renewed every `lease / 3` while its handler or send runs, so
+    /// it bounds how long a crashed engine's work waits, not how long a handler may take.
     #[serde(deserialize_with = "duration")]
     pub lease: Duration,
-    /// Longest a handler may run (keep it below `lease`).
+    /// Longest a handler may run; then the run counts as failed.
     #[serde(deserialize_with = "duration")]
     pub handler_timeout: Duration,
     /// Handler runs before an event is dead-lettered.
@@ -164,6 +170,15 @@ pub struct EngineConfig {
     /// How often idle workers look for due retries and expired leases.
     #[serde(deserialize_with = "duration")]
     pub poll_interval: Duration,
+    /// How long handled inbox rows and sent outbox rows are kept. This is the *dedupe
+    /// horizon*: a provider redelivering an event received longer ago than this is not
+    /// recognised as a duplicate. Keep it well above every provider's retry window (Slack
+    /// retries for minutes, Meta for hours, Twilio within seconds).
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+    /// How often the engine prunes rows older than `retention` (and expired numbered options).
+    #[serde(deserialize_with = "duration")]
+    pub prune_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -179,6 +194,8 @@ impl Default for EngineConfig {
             backoff_max: Duration::from_secs(300),
             options_ttl: Duration::from_secs(24 * 3600),
             poll_interval: Duration::from_millis(200),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -285,10 +302,16 @@ impl Config {
         if let Some(v) = doc.get("engine") {
             config.engine = section("engine", v)?;
         }
-        if config.engine.handler_timeout >= config.engine.lease {
+        if config.engine.lease < Duration::from_millis(300) {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
-                "engine: handler_timeout must be shorter than lease",
+                "engine: lease must be at least 300ms (it is renewed every lease/3)",
+            ));
+        }
+        if config.engine.retention < Duration::from_secs(60) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "engine: retention must be at least 1m (it is the dedupe horizon)",
             ));
         }
         Ok(config)
@@ -344,9 +367,15 @@ mod tests {
         let bad: toml::Table = "[server]\nlistn = 'x'".parse().unwrap();
         let err = Config::from_document(&bad).unwrap_err().to_string();
         assert!(err.contains("server: unknown field `listn`"), "{err}");
-        let bad: toml::Table = "[engine]\nlease = '1s'\nhandler_timeout = '2s'"
+        // Leases are renewed, so a handler may run longer than the lease.
+        let long: toml::Table = "[engine]\nlease = '1s'\nhandler_timeout = '2s'\nretention = '2d'"
             .parse()
             .unwrap();
+        let c = Config::from_document(&long).unwrap();
+        assert_eq!(c.engine.retention, Duration::from_secs(2 * 86400));
+        let bad: toml::Table = "[engine]\nlease = '100ms'".parse().unwrap();
+        assert!(Config::from_document(&bad).is_err());
+        let bad: toml::Table = "[engine]\nretention = '10s'".parse().unwrap();
         assert!(Config::from_document(&bad).is_err());
         let bad: toml::Table = "[srever]\n".parse().unwrap();
         assert!(Config::from_document(&bad).is_err());

@@ -31,6 +31,10 @@
 //! - **Crash safety.** A crash mid-handler leaves the row leased; the lease runs out (or
 //!   `recover()` releases it at restart for the single-engine SQLite store) and the handler runs
 //!   again. Its replies were never written, because they are committed with the completion.
+//! - **Leases are renewed while work runs.** A running handler (and a send, including its wait
+//!   for the rate limiters) extends its lease every `engine.lease / 3`, so a handler may take
+//!   longer than the lease (up to `engine.handler_timeout`) without its event being claimed and
+//!   run a second time; the lease only bounds how long a *crashed* engine's rows wait.
 //! - **No duplicate replies from re-runs.** Replies get the idempotency key
 //!   `"{channel}:{event id}:{index}"`; the outbox ignores a key it already holds.
 //! - **Sends are not blindly retried.** `Retry::Safe` failures are retried with exponential
@@ -40,6 +44,35 @@
 //!   reason. A message that failed after some of its parts were sent is dead-lettered too.
 //! - **Nothing is dropped silently.** Every give-up is a dead letter with its error
 //!   ([`Switchboard::dead_letters`](crate::Switchboard::dead_letters)) and a metric.
+//!
+//! ## Sending from outside a handler
+//!
+//! [`Switchboard::send`](crate::Switchboard::send)`(conversation, message)` writes the message
+//! to the outbox and returns once it is committed (with its outbox key); the sender delivers it
+//! like a reply: in order per conversation, paced, retried, dead-lettered on permanent failure.
+//! Give the message an `idempotency_key` to make the call itself idempotent (the outbox key is
+//! `"{channel}:app:{key}"`, and a key already in the outbox is not queued again).
+//!
+//! ## Retention and the dedupe horizon
+//!
+//! The pruner (started with the workers) deletes, every `engine.prune_interval` (default 1 h),
+//! handled inbox rows received more than `engine.retention` ago (default 7 days), sent outbox
+//! rows sent more than `retention` ago (with their provider message ids), and expired numbered
+//! options. Pending rows and dead letters are never pruned. Deduplication is by the inbox row,
+//! so **`retention` is the dedupe horizon**: a provider redelivering an event first received
+//! longer ago than that is treated as new. Keep it far above every provider's retry window
+//! (Slack retries within minutes, Meta for up to hours, Twilio within seconds); at least 1
+//! minute is enforced.
+//!
+//! ## Delivery receipts
+//!
+//! Delivery events update the outbox rows that became the named provider messages, keeping the
+//! most advanced status (`queued < sent < delivered < failed < read`, the core's
+//! [`DeliveryStatus::advances`](crate::core::model::DeliveryStatus::advances)). A receipt with a
+//! *watermark* (Messenger's `delivery` and `read`: "everything up to this time") updates every
+//! sent row of that conversation whose `sent_at` is at or before the watermark; the watermark is
+//! the provider's clock and `sent_at` ours, so a skew of a few seconds can leave the very
+//! last message one receipt behind.
 //!
 //! ## Configuration
 //!

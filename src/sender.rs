@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::backoff;
 use crate::store::{OutboxItem, conversation_key};
 use crate::switchboard::Inner;
+use crate::worker::{Table, with_renewal};
 
 pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let capacity = inner.config.engine.senders.max(1);
@@ -93,10 +94,15 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
             .await;
             return;
         }
-        entry.limits.acquire(&conversation_key(&item.to)).await;
-        let start = Instant::now();
-        let result = entry.adapter.send(&item.to, &item.message).await;
-        let took = start.elapsed();
+        // The lease is renewed while waiting for the rate limiters (a provider pause can be
+        // longer than the lease) and while sending, so the row is never claimed twice.
+        let (result, took) = with_renewal(&inner, Table::Outbox, item.lease, async {
+            entry.limits.acquire(&conversation_key(&item.to)).await;
+            let start = Instant::now();
+            let result = entry.adapter.send(&item.to, &item.message).await;
+            (result, start.elapsed())
+        })
+        .await;
         match result {
             Ok(receipt) => {
                 inner.metrics.sent(channel, took);

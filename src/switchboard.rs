@@ -343,15 +343,60 @@ impl Switchboard {
         crate::server::router(self.inner.clone())
     }
 
-    /// Starts workers and the sender without a server; stop them with the returned handle.
+    /// Starts workers, the sender and the pruner (rows past `engine.retention`) without a
+    /// server; stop them with the returned handle.
     pub fn start_workers(&self) -> Workers {
         let (tx, rx) = watch::channel(false);
         let worker = tokio::spawn(crate::worker::run(self.inner.clone(), rx.clone()));
-        let sender = tokio::spawn(crate::sender::run(self.inner.clone(), rx));
+        let sender = tokio::spawn(crate::sender::run(self.inner.clone(), rx.clone()));
+        let pruner = tokio::spawn(crate::worker::prune(self.inner.clone(), rx));
         Workers {
             stop: tx,
-            tasks: vec![worker, sender],
+            tasks: vec![worker, sender, pruner],
         }
+    }
+
+    /// Sends `message` to `to` from outside a handler (a scheduled job, another service, a
+    /// bridge), durably: the message is written to the outbox and this returns once it is
+    /// committed; the sender then delivers it like a handler's reply (in order per
+    /// conversation, rate-limited, retried, dead-lettered on permanent failure). Returns the
+    /// outbox key, for [`Store::outbox_status`].
+    ///
+    /// The key is `"{channel}:app:{k}"` where `k` is `message.idempotency_key` if set, else
+    /// random. With your own key, calling again with the same key (after a crash, a retry)
+    /// sends once: the outbox ignores a key it already holds. Needs running workers
+    /// ([`start_workers`](Self::start_workers), [`run`](Self::run), [`serve`](Self::serve),
+    /// [`start`](Self::start)) to actually go out.
+    pub async fn send(
+        &self,
+        to: ConversationRef,
+        mut message: switchboard_core::OutboundMessage,
+    ) -> Result<String> {
+        message.validate()?;
+        if !self.inner.channels.contains_key(to.channel.as_str()) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no channel named '{}'", to.channel),
+            ));
+        }
+        let own = match &message.idempotency_key {
+            Some(k) => k.clone(),
+            None => format!(
+                "{}-{:016x}",
+                switchboard_core::model::time::to_millis(std::time::SystemTime::now()),
+                fastrand::u64(..)
+            ),
+        };
+        let key = format!("{}:app:{own}", to.channel);
+        message.idempotency_key = Some(key.clone());
+        let row = crate::store::NewOutbound {
+            key: key.clone(),
+            to,
+            message,
+        };
+        self.inner.store.enqueue_outbound(&[row]).await?;
+        self.inner.outbox_ready.notify_one();
+        Ok(key)
     }
 
     /// Serves on `listener` with workers and the sender until `shutdown` completes, then stops

@@ -2,6 +2,7 @@
 //! complete, retry or dead-letter. One event at a time per conversation (the store only hands
 //! out heads), up to `engine.workers` conversations in parallel.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,7 +14,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backoff;
-use crate::store::{InboxItem, conversation_key};
+use crate::store::{InboxItem, Lease, conversation_key};
 use crate::switchboard::Inner;
 
 pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
@@ -59,6 +60,77 @@ pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         }
     }
     drain(running, inner.config.server.shutdown_grace).await;
+}
+
+/// Which table a lease is on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Table {
+    Inbox,
+    Outbox,
+}
+
+/// Runs `work` while renewing `lease` every `engine.lease / 3`, so a handler or send that
+/// takes longer than the lease keeps it. A crashed engine stops renewing, and its rows come
+/// back after at most one lease.
+pub(crate) async fn with_renewal<F: Future>(
+    inner: &Inner,
+    table: Table,
+    lease: Lease,
+    work: F,
+) -> F::Output {
+    let length = inner.config.engine.lease;
+    let period = (length / 3).max(std::time::Duration::from_millis(50));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                let until = SystemTime::now() + length;
+                let renewed = match table {
+                    Table::Inbox => inner.store.renew_inbox(lease, until).await,
+                    Table::Outbox => inner.store.renew_outbox(lease, until).await,
+                };
+                match renewed {
+                    Ok(true) => tracing::trace!(?table, "lease renewed"),
+                    Ok(false) => tracing::warn!(?table, "lease lost while still running"),
+                    Err(e) => tracing::warn!(?table, error = %e, "renewing the lease failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Deletes handled events and sent messages older than `engine.retention` (and expired
+/// numbered options) now and every `engine.prune_interval`, until `stop`.
+pub(crate) async fn prune(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = SystemTime::now();
+        let before = now
+            .checked_sub(inner.config.engine.retention)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        match inner.store.prune(before, now).await {
+            Ok(p) => {
+                if p != crate::store::Pruned::default() {
+                    tracing::info!(
+                        inbox = p.inbox,
+                        outbox = p.outbox,
+                        options = p.options,
+                        "pruned rows past retention"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(inner.config.engine.prune_interval) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
 }
 
 /// Lets running tasks finish up to `grace`, then aborts the rest (their leases bring them back).
@@ -117,22 +189,36 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
         attempt = item.attempts,
     );
     async move {
-        if let EventKind::Delivery(d) = &item.event.kind
-            && let Err(e) = inner
-                .store
-                .record_delivery(&item.event.conversation.channel, &d.messages, d.status)
-                .await
+        if let EventKind::Delivery(d) = &item.event.kind {
+            if !d.messages.is_empty()
+                && let Err(e) = inner
+                    .store
+                    .record_delivery(&item.event.conversation.channel, &d.messages, d.status)
+                    .await
             {
                 tracing::warn!(error = %e, "recording delivery status failed");
             }
+            // "Everything sent up to here": every earlier message of the conversation.
+            if let Some(watermark) = d.watermark
+                && let Err(e) = inner
+                    .store
+                    .record_delivery_watermark(
+                        &conversation_key(&item.event.conversation),
+                        watermark,
+                        d.status,
+                    )
+                    .await
+            {
+                tracing::warn!(error = %e, "recording the delivery watermark failed");
+            }
+        }
         translate_options(&inner, &mut item.event).await;
         let ctx = inner.context(&item);
         let result = match inner.handlers.for_event(&item.event) {
             None => Ok(()),
             Some(h) => {
-                match tokio::time::timeout(inner.config.engine.handler_timeout, h.call(ctx.clone()))
-                    .await
-                {
+                let run = tokio::time::timeout(inner.config.engine.handler_timeout, h.call(ctx.clone()));
+                match with_renewal(&inner, Table::Inbox, item.lease, run).await {
                     Ok(r) => r.map_err(|e| e.to_string()),
                     Err(_) => Err("handler timed out".to_owned()),
                 }

@@ -297,6 +297,19 @@ async fn messenger_message_in_reply_out() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(delivered, "{:?}", store.outbox_status(&key).await);
+    // A read receipt names no message, only a watermark: every reply sent to the user up to
+    // it becomes Read.
+    assert!(emu.deliver(&url, &[emu.read_item(psid)], 1).await[0].delivered());
+    let mut read = false;
+    for _ in 0..250 {
+        let s = store.outbox_status(&key).await.unwrap().unwrap();
+        if s.delivery == Some(DeliveryStatus::Read) {
+            read = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(read, "{:?}", store.outbox_status(&key).await);
     running.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -256,6 +256,188 @@ pub(crate) async fn state_outside_handlers(store: &dyn Store) {
     assert_eq!(store.get_state("mem/S").await.unwrap(), None);
 }
 
+/// Sends the head of the outbox now, as provider message `id`.
+async fn send_head(store: &dyn Store, id: &str) -> String {
+    let out = store
+        .claim_outbox(SystemTime::now(), LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let sent = SentMessage::new(MessageId::new(id).unwrap(), out.to.clone());
+    assert!(
+        store
+            .outbox_sent(out.lease, &[sent], &[], SystemTime::now())
+            .await
+            .unwrap()
+    );
+    out.key
+}
+
+pub(crate) async fn enqueue_outside_handlers(store: &dyn Store) {
+    let rows = [reply("app:1", "Q", "one"), reply("app:2", "Q", "two")];
+    assert_eq!(
+        store.enqueue_outbound(&rows).await.unwrap(),
+        vec![true, true]
+    );
+    // A key already there is not written again.
+    assert_eq!(
+        store.enqueue_outbound(&rows[..1]).await.unwrap(),
+        vec![false]
+    );
+    assert_eq!(store.stats().await.unwrap().outbox_pending, 2);
+    assert_eq!(send_head(store, "q1").await, "app:1");
+    assert_eq!(send_head(store, "q2").await, "app:2");
+}
+
+pub(crate) async fn leases_are_renewed(store: &dyn Store) {
+    store.insert_inbound(&[ev("l1", "L")]).await.unwrap();
+    let now = SystemTime::now();
+    let short = Duration::from_secs(1);
+    let item = store.claim_inbox(now, short, 1).await.unwrap().remove(0);
+    let later = now + Duration::from_secs(5);
+    assert!(store.renew_inbox(item.lease, later + short).await.unwrap());
+    assert!(
+        store.claim_inbox(later, short, 1).await.unwrap().is_empty(),
+        "a renewed lease is not handed out again"
+    );
+    // A stale lease cannot be renewed.
+    let stale = Lease {
+        seq: item.lease.seq,
+        token: item.lease.token.wrapping_add(1),
+    };
+    assert!(!store.renew_inbox(stale, later).await.unwrap());
+    let c = Completion {
+        outbox: vec![reply("l1:0", "L", "hi")],
+        state: vec![],
+    };
+    assert!(store.complete_inbox(item.lease, c).await.unwrap());
+    let out = store.claim_outbox(now, short, 1).await.unwrap().remove(0);
+    assert!(store.renew_outbox(out.lease, later + short).await.unwrap());
+    assert!(
+        store
+            .claim_outbox(later, short, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .renew_outbox(
+                Lease {
+                    seq: out.lease.seq,
+                    token: 0
+                },
+                later
+            )
+            .await
+            .unwrap()
+    );
+}
+
+pub(crate) async fn delivery_watermarks(store: &dyn Store) {
+    let rows = [
+        reply("w:1", "W", "one"),
+        reply("w:2", "W", "two"),
+        reply("x:1", "X", "other conversation"),
+    ];
+    store.enqueue_outbound(&rows).await.unwrap();
+    // Heads go out in sequence order: w:1, then w:2 (before X's x:1).
+    assert_eq!(send_head(store, "w1").await, "w:1");
+    assert_eq!(send_head(store, "w2").await, "w:2");
+    let watermark = SystemTime::now() + Duration::from_secs(1);
+    // Every sent row of W up to the watermark; x:1 is another conversation (and pending).
+    let changed = store
+        .record_delivery_watermark("mem/W", watermark, DeliveryStatus::Delivered)
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    let sent_in_w = 2;
+    assert_eq!(
+        store.outbox_status("w:1").await.unwrap().unwrap().delivery,
+        Some(DeliveryStatus::Delivered)
+    );
+    assert_eq!(
+        store.outbox_status("x:1").await.unwrap().unwrap().delivery,
+        None
+    );
+    // Read advances; Delivered again does not go back.
+    assert_eq!(
+        store
+            .record_delivery_watermark("mem/W", watermark, DeliveryStatus::Read)
+            .await
+            .unwrap(),
+        sent_in_w
+    );
+    assert_eq!(
+        store
+            .record_delivery_watermark("mem/W", watermark, DeliveryStatus::Delivered)
+            .await
+            .unwrap(),
+        0
+    );
+    // A watermark before the sends changes nothing.
+    let early = SystemTime::now() - Duration::from_secs(3600);
+    assert_eq!(
+        store
+            .record_delivery_watermark("mem/W", early, DeliveryStatus::Failed)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+pub(crate) async fn pruning_keeps_pending_and_dead_rows(store: &dyn Store) {
+    store
+        .insert_inbound(&[ev("p1", "P"), ev("p2", "P"), ev("p3", "Z")])
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    assert_eq!(item.event.id.as_str(), "p1");
+    let c = Completion {
+        outbox: vec![reply("p1:0", "P", "hi")],
+        state: vec![],
+    };
+    assert!(store.complete_inbox(item.lease, c).await.unwrap());
+    send_head(store, "pm1").await;
+    let z = store.claim_inbox(now, LEASE, 10).await.unwrap();
+    let z = z.iter().find(|i| i.event.id.as_str() == "p3").unwrap();
+    assert!(store.dead_letter_inbox(z.lease, "dead").await.unwrap());
+    // Nothing is old enough yet.
+    let p = store
+        .prune(now - Duration::from_secs(60), now)
+        .await
+        .unwrap();
+    assert_eq!((p.inbox, p.outbox), (0, 0));
+    // Everything handled or sent before "later" goes; p2 (pending) and p3 (dead) stay.
+    let later = SystemTime::now() + Duration::from_secs(1);
+    let p = store.prune(later, later).await.unwrap();
+    assert_eq!((p.inbox, p.outbox), (1, 1));
+    let s = store.stats().await.unwrap();
+    assert_eq!((s.inbox_pending, s.inbox_done, s.dead), (1, 0, 1));
+    assert_eq!((s.outbox_pending, s.outbox_sent), (0, 0));
+    assert!(store.outbox_status("p1:0").await.unwrap().is_none());
+    assert_eq!(store.dead_letters(10).await.unwrap().len(), 1);
+    // Past the dedupe horizon the same event id is new again; within it, still a duplicate.
+    assert!(matches!(
+        store.insert_inbound(&[ev("p1", "P")]).await.unwrap()[0],
+        Inserted::New(_)
+    ));
+    assert_eq!(
+        store.insert_inbound(&[ev("p2", "P")]).await.unwrap(),
+        vec![Inserted::Duplicate]
+    );
+    // A delivery receipt for a pruned message changes nothing.
+    let ch = ChannelName::new("mem").unwrap();
+    assert_eq!(
+        store
+            .record_delivery(&ch, &[MessageId::new("pm1").unwrap()], DeliveryStatus::Read)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 macro_rules! store_tests {
     ($modname:ident, $make:expr) => {
         mod $modname {
@@ -263,7 +445,9 @@ macro_rules! store_tests {
             use super::*;
             store_tests!(@one $make; dedupe_and_insert, claims_keep_conversation_order,
                 expired_leases_are_reclaimed, completion_writes_outbox_and_state,
-                retries_and_dead_letters, interrupted_sends_are_flagged, state_outside_handlers);
+                retries_and_dead_letters, interrupted_sends_are_flagged, state_outside_handlers,
+                enqueue_outside_handlers, leases_are_renewed, delivery_watermarks,
+                pruning_keeps_pending_and_dead_rows);
         }
     };
     (@one $make:expr; $($name:ident),*) => {
@@ -284,7 +468,7 @@ async fn memory() -> (std::sync::Arc<dyn Store>, ()) {
 async fn sqlite() -> (std::sync::Arc<dyn Store>, TempDb) {
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     (std::sync::Arc::new(store), db)
 }
 

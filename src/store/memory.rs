@@ -10,8 +10,9 @@ use switchboard_core::render::TextOption;
 use switchboard_core::{ChannelName, InboundEvent, Result, SentMessage};
 
 use super::{
-    Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, OutboxItem, OutboxState,
-    OutboxStatus, Store, StoreStats, conversation_key, millis, new_token, store_error,
+    Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
+    OutboxState, OutboxStatus, Pruned, Store, StoreStats, conversation_key, millis, new_token,
+    store_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,10 @@ struct Row<T> {
     token: i64,
     inflight: bool,
     error: Option<String>,
+    /// When the row was written (ms).
+    created_at: i64,
+    /// When it became done/sent (ms).
+    done_at: i64,
     item: T,
 }
 
@@ -45,6 +50,8 @@ impl<T> Row<T> {
             token: 0,
             inflight: false,
             error: None,
+            created_at: millis(SystemTime::now()),
+            done_at: 0,
             item,
         }
     }
@@ -75,6 +82,50 @@ impl Inner {
     fn seq(&mut self) -> i64 {
         self.next_seq += 1;
         self.next_seq
+    }
+
+    /// Adds an outbox row unless its key is already there.
+    fn enqueue(&mut self, out: NewOutbound) -> bool {
+        if self.outbox_keys.contains_key(&out.key) {
+            return false;
+        }
+        let seq = self.seq();
+        self.outbox_keys.insert(out.key.clone(), seq);
+        let conv = conversation_key(&out.to);
+        let row = Row::new(
+            conv,
+            Outbound {
+                key: out.key,
+                to: out.to,
+                message: out.message,
+                message_ids: Vec::new(),
+                delivery: None,
+            },
+        );
+        self.outbox.insert(seq, row);
+        true
+    }
+}
+
+/// Sets `status` on the row unless it already has a more advanced one.
+fn advance(row: &mut Row<Outbound>, status: DeliveryStatus) -> bool {
+    let advance = match row.item.delivery {
+        None => true,
+        Some(old) => status.advances(old),
+    };
+    if advance {
+        row.item.delivery = Some(status);
+    }
+    advance
+}
+
+fn renew<T>(rows: &mut BTreeMap<i64, Row<T>>, lease: Lease, until: SystemTime) -> bool {
+    match leased(rows, lease) {
+        Some(row) => {
+            row.lease_until = millis(until);
+            true
+        }
+        None => false,
     }
 }
 
@@ -182,24 +233,9 @@ impl Store for MemoryStore {
         };
         row.state = RowState::Done;
         row.error = None;
+        row.done_at = millis(SystemTime::now());
         for out in completion.outbox {
-            if g.outbox_keys.contains_key(&out.key) {
-                continue;
-            }
-            let seq = g.seq();
-            g.outbox_keys.insert(out.key.clone(), seq);
-            let conv = conversation_key(&out.to);
-            let row = Row::new(
-                conv,
-                Outbound {
-                    key: out.key,
-                    to: out.to,
-                    message: out.message,
-                    message_ids: Vec::new(),
-                    delivery: None,
-                },
-            );
-            g.outbox.insert(seq, row);
+            g.enqueue(out);
         }
         for (conv, value) in completion.state {
             match value {
@@ -280,6 +316,7 @@ impl Store for MemoryStore {
         row.state = RowState::Done;
         row.inflight = false;
         row.error = None;
+        row.done_at = millis(SystemTime::now());
         row.item.message_ids = messages.iter().map(|m| m.id.clone()).collect();
         let channel = row.item.to.channel.as_str().to_owned();
         let conv = row.conversation.clone();
@@ -337,15 +374,10 @@ impl Store for MemoryStore {
             .collect();
         let mut changed = 0;
         for seq in seqs {
-            if let Some(row) = g.outbox.get_mut(&seq) {
-                let advance = match row.item.delivery {
-                    None => true,
-                    Some(old) => status.advances(old),
-                };
-                if advance {
-                    row.item.delivery = Some(status);
-                    changed += 1;
-                }
+            if let Some(row) = g.outbox.get_mut(&seq)
+                && advance(row, status)
+            {
+                changed += 1;
             }
         }
         Ok(changed)
@@ -451,5 +483,72 @@ impl Store for MemoryStore {
             }
         }
         Ok(s)
+    }
+
+    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
+        let mut g = self.lock();
+        Ok(rows.iter().map(|r| g.enqueue(r.clone())).collect())
+    }
+
+    async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
+        Ok(renew(&mut self.lock().inbox, lease, until))
+    }
+
+    async fn renew_outbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
+        Ok(renew(&mut self.lock().outbox, lease, until))
+    }
+
+    async fn record_delivery_watermark(
+        &self,
+        conversation: &str,
+        watermark: SystemTime,
+        status: DeliveryStatus,
+    ) -> Result<u64> {
+        let watermark = millis(watermark);
+        let mut g = self.lock();
+        let mut changed = 0;
+        for row in g.outbox.values_mut() {
+            if row.state == RowState::Done
+                && row.conversation == conversation
+                && row.done_at <= watermark
+                && advance(row, status)
+            {
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned> {
+        let (before, now) = (millis(done_before), millis(now));
+        let mut g = self.lock();
+        let g = &mut *g;
+        let mut pruned = Pruned::default();
+        g.inbox.retain(|_, row| {
+            let prune = row.state == RowState::Done && row.created_at < before;
+            if prune {
+                g.seen.remove(&(
+                    row.item.conversation.channel.as_str().to_owned(),
+                    row.item.id.as_str().to_owned(),
+                ));
+                pruned.inbox += 1;
+            }
+            !prune
+        });
+        let mut gone = HashSet::new();
+        g.outbox.retain(|seq, row| {
+            let prune = row.state == RowState::Done && row.done_at < before;
+            if prune {
+                g.outbox_keys.remove(&row.item.key);
+                gone.insert(*seq);
+                pruned.outbox += 1;
+            }
+            !prune
+        });
+        g.sent_ids.retain(|_, seq| !gone.contains(seq));
+        let options = g.options.len();
+        g.options.retain(|_, (_, expires)| *expires > now);
+        pruned.options = (options - g.options.len()) as u64;
+        Ok(pruned)
     }
 }

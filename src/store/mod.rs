@@ -258,6 +258,45 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Row counts.
     async fn stats(&self) -> Result<StoreStats>;
+
+    /// Inserts outbox rows written outside a handler
+    /// ([`Switchboard::send`](crate::Switchboard::send)), all in one transaction. Returns, per
+    /// row, whether it was new (`false`: its key was already there and nothing was written).
+    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>>;
+
+    /// Extends a held inbox lease to `until` (a handler still running). `Ok(false)` if the
+    /// lease was lost.
+    async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool>;
+
+    /// Extends a held outbox lease to `until` (a send still waiting or running). `Ok(false)` if
+    /// the lease was lost.
+    async fn renew_outbox(&self, lease: Lease, until: SystemTime) -> Result<bool>;
+
+    /// Applies a delivery status to every *sent* outbox row of `conversation` (a conversation
+    /// key) sent at or before `watermark` (Messenger's "everything up to here was delivered /
+    /// read"), keeping the most advanced status. Returns how many rows changed.
+    async fn record_delivery_watermark(
+        &self,
+        conversation: &str,
+        watermark: SystemTime,
+        status: DeliveryStatus,
+    ) -> Result<u64>;
+
+    /// Deletes what is no longer needed: handled inbox rows received before `done_before`
+    /// (their dedupe keys go with them), sent outbox rows sent before `done_before`, and
+    /// degraded options expired at `now`. Pending rows and dead letters are never pruned.
+    async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned>;
+}
+
+/// What [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Handled inbox rows (and their dedupe keys).
+    pub inbox: u64,
+    /// Sent outbox rows.
+    pub outbox: u64,
+    /// Expired degraded options.
+    pub options: u64,
 }
 
 /// A store error (I/O, SQL, corrupt row) as a Switchboard error.

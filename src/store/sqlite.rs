@@ -23,13 +23,19 @@ use switchboard_core::{ChannelName, InboundEvent, Result, SentMessage};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
-    Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, OutboxItem, OutboxState,
-    OutboxStatus, Store, StoreStats, conversation_key, from_json, millis, new_token, store_error,
-    to_json,
+    Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
+    OutboxState, OutboxStatus, Pruned, Store, StoreStats, conversation_key, from_json, millis,
+    new_token, store_error, to_json,
 };
 
 /// Embedded migrations: (version, SQL). Applied in order, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_retention_receipts.sql")),
+];
+
+/// Rows deleted per statement when pruning, so the writer is never held for long.
+const PRUNE_CHUNK: i64 = 2000;
 
 /// Most inserts committed in one transaction by the group-commit writer.
 const MAX_BATCH: usize = 512;
@@ -303,6 +309,79 @@ async fn insert_batch(
         .collect())
 }
 
+/// One outbox row (a key already present is skipped); whether it was written.
+async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    o: &NewOutbound,
+    target: &str,
+    message: &str,
+    now: i64,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO outbox (key, channel, conversation, target, message, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(&o.key)
+    .bind(o.to.channel.as_str())
+    .bind(conversation_key(&o.to))
+    .bind(target)
+    .bind(message)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(db("outbox insert"))?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Runs `sqls` (`DELETE … WHERE … IN (SELECT … ORDER BY … LIMIT ?2)` with the cutoff as `?1`)
+/// in one transaction per chunk until the last one deletes less than a chunk, releasing the
+/// writer between chunks. Returns the rows the last statement deleted.
+async fn delete_chunked(
+    writer: &Mutex<SqliteConnection>,
+    sqls: &[&'static str],
+    cutoff: i64,
+) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut conn = writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("prune"))?;
+        let mut n = 0;
+        for sql in sqls {
+            n = sqlx::query(*sql)
+                .bind(cutoff)
+                .bind(PRUNE_CHUNK)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("prune"))?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db("prune"))?;
+        drop(conn);
+        total += n;
+        if n < u64::try_from(PRUNE_CHUNK).unwrap_or(u64::MAX) {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn renew(
+    writer: &Mutex<SqliteConnection>,
+    sql: &'static str,
+    lease: Lease,
+    until: SystemTime,
+) -> Result<bool> {
+    let mut conn = writer.lock().await;
+    let r = sqlx::query(sql)
+        .bind(millis(until))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("renew lease"))?;
+    Ok(r.rows_affected() == 1)
+}
+
 fn lease_until(now: SystemTime, lease: Duration) -> (i64, i64) {
     let now = millis(now);
     (
@@ -427,19 +506,7 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         for (o, (target, message)) in completion.outbox.iter().zip(&outbox) {
-            sqlx::query(
-                "INSERT INTO outbox (key, channel, conversation, target, message, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&o.key)
-            .bind(o.to.channel.as_str())
-            .bind(conversation_key(&o.to))
-            .bind(target)
-            .bind(message)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("complete"))?;
+            insert_outbox(&mut tx, o, target, message, now).await?;
         }
         for (conv, value) in &completion.state {
             match value {
@@ -559,10 +626,11 @@ impl Store for SqliteStore {
         let mut conn = self.writer.lock().await;
         let mut tx = conn.begin().await.map_err(db("outbox sent"))?;
         let row = sqlx::query(
-            "UPDATE outbox SET state = 1, inflight = 0, error = NULL, message_ids = ?
+            "UPDATE outbox SET state = 1, inflight = 0, error = NULL, message_ids = ?, sent_at = ?
              WHERE seq = ? AND token = ? AND state = 0 RETURNING channel, conversation",
         )
         .bind(&ids_json)
+        .bind(millis(SystemTime::now()))
         .bind(lease.seq)
         .bind(lease.token)
         .fetch_optional(&mut *tx)
@@ -817,6 +885,116 @@ impl Store for SqliteStore {
             outbox_pending: count(&row, 2)?,
             outbox_sent: count(&row, 3)?,
             dead: count(&row, 4)?,
+        })
+    }
+
+    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
+        let encoded = rows
+            .iter()
+            .map(|o| Ok((to_json("target", &o.to)?, to_json("message", &o.message)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let now = millis(SystemTime::now());
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("enqueue"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (o, (target, message)) in rows.iter().zip(&encoded) {
+            out.push(insert_outbox(&mut tx, o, target, message, now).await?);
+        }
+        tx.commit().await.map_err(db("enqueue"))?;
+        Ok(out)
+    }
+
+    async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
+        renew(
+            &self.writer,
+            "UPDATE inbox SET lease_until = ? WHERE seq = ? AND token = ? AND state = 0",
+            lease,
+            until,
+        )
+        .await
+    }
+
+    async fn renew_outbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
+        renew(
+            &self.writer,
+            "UPDATE outbox SET lease_until = ? WHERE seq = ? AND token = ? AND state = 0",
+            lease,
+            until,
+        )
+        .await
+    }
+
+    async fn record_delivery_watermark(
+        &self,
+        conversation: &str,
+        watermark: SystemTime,
+        status: DeliveryStatus,
+    ) -> Result<u64> {
+        let status_json = to_json("delivery", &status)?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("delivery watermark"))?;
+        let rows = sqlx::query(
+            "SELECT seq, delivery FROM outbox
+             WHERE state = 1 AND conversation = ? AND sent_at <= ?",
+        )
+        .bind(conversation)
+        .bind(millis(watermark))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("delivery watermark"))?;
+        let mut changed = 0;
+        for row in rows {
+            let seq: i64 = row.try_get(0).map_err(db("delivery watermark"))?;
+            let old: Option<String> = row.try_get(1).map_err(db("delivery watermark"))?;
+            let old: Option<DeliveryStatus> = old.map(|s| from_json("delivery", &s)).transpose()?;
+            if old.is_none_or(|o| status.advances(o)) {
+                sqlx::query("UPDATE outbox SET delivery = ? WHERE seq = ?")
+                    .bind(&status_json)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("delivery watermark"))?;
+                changed += 1;
+            }
+        }
+        tx.commit().await.map_err(db("delivery watermark"))?;
+        Ok(changed)
+    }
+
+    async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned> {
+        let before = millis(done_before);
+        let inbox = delete_chunked(
+            &self.writer,
+            &["DELETE FROM inbox WHERE seq IN (SELECT seq FROM inbox
+                 WHERE state = 1 AND received_at < ?1 ORDER BY received_at LIMIT ?2)"],
+            before,
+        )
+        .await?;
+        // The same chunk of outbox rows loses its sent-message ids, then the rows themselves.
+        let outbox = delete_chunked(
+            &self.writer,
+            &[
+                "DELETE FROM sent_messages WHERE outbox_seq IN (SELECT seq FROM outbox
+                   WHERE state = 1 AND sent_at < ?1 ORDER BY seq LIMIT ?2)",
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox
+                   WHERE state = 1 AND sent_at < ?1 ORDER BY seq LIMIT ?2)",
+            ],
+            before,
+        )
+        .await?;
+        let options = delete_chunked(
+            &self.writer,
+            &[
+                "DELETE FROM degraded_options WHERE conversation IN (SELECT conversation
+                 FROM degraded_options WHERE expires_at <= ?1 LIMIT ?2)",
+            ],
+            millis(now),
+        )
+        .await?;
+        Ok(Pruned {
+            inbox,
+            outbox,
+            options,
         })
     }
 }
