@@ -1,4 +1,11 @@
+use std::time::{Duration, SystemTime};
+
 use super::*;
+use crate::adapter::Adapter;
+use crate::capabilities::{Capabilities, LengthUnit, TextLimit};
+use crate::error::{ErrorKind, Retry};
+use crate::model::{ChannelName, ConversationRef, OutboundMessage};
+use crate::webhook::{RejectReason, WebhookRequest};
 
 fn adapter() -> MemoryAdapter {
     MemoryAdapter::new(
