@@ -1,6 +1,8 @@
 //! The channel-neutral model: identifiers, conversations, outbound messages and inbound events.
 
+mod attachment;
 mod conversation;
+mod delivery;
 mod extension;
 mod ids;
 mod inbound;
@@ -8,18 +10,18 @@ mod outbound;
 mod sent;
 pub mod time;
 
+pub use attachment::{Attachment, AttachmentKind, AttachmentSource};
 pub use conversation::{ConversationRef, MessageRef};
+pub use delivery::{DeliveryError, DeliveryEvent, DeliveryStatus};
 pub use extension::{Extension, Extensions};
 pub use ids::{
     ChannelName, ConversationId, EventId, MAX_ID_LEN, MessageId, OutboxKey, ThreadId, UserId,
 };
 pub use inbound::{
-    ActionEvent, ActionSource, Command, DeletedEvent, DeliveryError, DeliveryEvent, DeliveryStatus,
-    EditedEvent, EventKind, InboundAttachment, InboundEvent, InboundMessage, OtherEvent,
-    ReactionEvent, Sender,
+    ActionEvent, ActionSource, Command, DeletedEvent, EditedEvent, EventKind, InboundAttachment,
+    InboundEvent, InboundMessage, OtherEvent, ReactionEvent, Sender,
 };
 pub use outbound::{
-    Action, Attachment, AttachmentKind, AttachmentSource, MAX_PAYLOAD_BYTES, OutboundMessage,
-    OutboundMessageBuilder, QuickReply,
+    Action, MAX_PAYLOAD_BYTES, OutboundMessage, OutboundMessageBuilder, QuickReply,
 };
 pub use sent::{SendReceipt, SentMessage};

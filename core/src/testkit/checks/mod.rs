@@ -4,16 +4,15 @@ use std::time::Duration;
 
 use super::{Harness, Staged};
 use crate::error::{ErrorKind, Retry};
-use crate::model::{EventKind, MessageId, MessageRef, OutboundMessage, OutboxKey};
-use crate::reconcile::{PendingSend, Reconciled};
+use crate::model::{EventKind, MessageId, MessageRef, OutboundMessage};
 use crate::render::RenderPolicy;
 use crate::webhook::{RejectReason, WebhookOutcome};
 
-fn skipped(check: &str, why: &str) {
+pub(super) fn skipped(check: &str, why: &str) {
     eprintln!("{check}: skipped: {why}");
 }
 
-fn message(b: crate::model::OutboundMessageBuilder) -> OutboundMessage {
+pub(super) fn message(b: crate::model::OutboundMessageBuilder) -> OutboundMessage {
     match b.build() {
         Ok(m) => m,
         Err(e) => panic!("conformance kit built an invalid message: {e}"),
@@ -366,105 +365,9 @@ pub async fn debug_shows_no_secret<H: Harness>() {
     }
 }
 
-fn keyed(text: &str, key: &str) -> OutboundMessage {
-    message(OutboundMessage::builder().text(text).idempotency_key(key))
-}
+mod reconcile;
 
-async fn reconcile<H: Harness>(
-    h: &H,
-    key: &str,
-    msg: &OutboundMessage,
-    since: std::time::SystemTime,
-) -> Reconciled {
-    let key = OutboxKey::new(key).unwrap_or_else(|e| panic!("{e}"));
-    let pending = PendingSend::new(h.conversation(), msg.clone(), since);
-    match h.adapter().reconcile(&key, &pending).await {
-        Ok(r) => r,
-        Err(e) => panic!("reconcile failed: {e}"),
-    }
-}
-
-/// A send that went through is found by its outbox key, with the provider's message ids.
-pub async fn reconcile_finds_a_delivered_send<H: Harness>() {
-    let h = H::start(RenderPolicy::Fallback).await;
-    if !h
-        .adapter()
-        .capabilities_for(&h.conversation().conversation)
-        .reconcile
-    {
-        return skipped(
-            "reconcile_finds_a_delivered_send",
-            "the adapter cannot reconcile",
-        );
-    }
-    let since = std::time::SystemTime::now() - Duration::from_secs(1);
-    let msg = keyed("reconcile me", "conformance:ev-1:0");
-    let receipt = h
-        .adapter()
-        .send(&h.conversation(), &msg)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    h.settle().await;
-    match reconcile(&h, "conformance:ev-1:0", &msg, since).await {
-        Reconciled::Delivered(found) => {
-            let ids: Vec<_> = found.iter().map(|m| &m.id).collect();
-            let sent: Vec<_> = receipt.messages.iter().map(|m| &m.id).collect();
-            assert_eq!(ids, sent, "reconcile must name the provider's message ids");
-        }
-        other => panic!("a delivered send reconciled as {other:?}"),
-    }
-}
-
-/// A key that was never sent is not reported as delivered.
-pub async fn reconcile_reports_a_missing_send<H: Harness>() {
-    let h = H::start(RenderPolicy::Fallback).await;
-    if !h
-        .adapter()
-        .capabilities_for(&h.conversation().conversation)
-        .reconcile
-    {
-        return skipped(
-            "reconcile_reports_a_missing_send",
-            "the adapter cannot reconcile",
-        );
-    }
-    let since = std::time::SystemTime::now() - Duration::from_secs(1);
-    let other = keyed("someone else's message", "conformance:ev-2:0");
-    h.adapter()
-        .send(&h.conversation(), &other)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    h.settle().await;
-    let msg = keyed("never sent", "conformance:ev-3:0");
-    match reconcile(&h, "conformance:ev-3:0", &msg, since).await {
-        Reconciled::NotDelivered | Reconciled::Unknown(_) => {}
-        found => panic!("a key that was never sent reconciled as {found:?}"),
-    }
-}
-
-/// A send whose answer was lost is `Ambiguous`, and reconciliation then finds it.
-pub async fn reconcile_after_a_lost_answer<H: Harness>() {
-    let h = H::start(RenderPolicy::Fallback).await;
-    if !h
-        .adapter()
-        .capabilities_for(&h.conversation().conversation)
-        .reconcile
-    {
-        return skipped(
-            "reconcile_after_a_lost_answer",
-            "the adapter cannot reconcile",
-        );
-    }
-    let since = std::time::SystemTime::now() - Duration::from_secs(1);
-    h.stage(Staged::LostAnswer).await;
-    let msg = keyed("answer lost", "conformance:ev-4:0");
-    match h.adapter().send(&h.conversation(), &msg).await {
-        Ok(r) => panic!("the answer was lost but the send succeeded: {r:?}"),
-        Err(e) => assert_eq!(e.retry(), Retry::Ambiguous, "{e:?}"),
-    }
-    h.settle().await;
-    match reconcile(&h, "conformance:ev-4:0", &msg, since).await {
-        Reconciled::Delivered(found) => assert!(!found.is_empty()),
-        other => panic!("a send the provider accepted reconciled as {other:?}"),
-    }
-}
+pub use reconcile::{
+    reconcile_after_a_lost_answer, reconcile_finds_a_delivered_send,
+    reconcile_reports_a_missing_send,
+};
