@@ -221,6 +221,13 @@ impl Adapter for SlackAdapter {
         self.react_to(target, reaction, add).await
     }
 
+    /// `auth.test`, the call [`SlackAdapter::connect`] makes: it also remembers the bot's ids
+    /// for the loop guard. A refused token (`invalid_auth`, `token_revoked`…) is
+    /// `Unauthenticated`; no connection is `Transport`.
+    async fn verify_credentials(&self) -> Result<()> {
+        self.connect().await.map(|_| ())
+    }
+
     /// Looks the outbox key up in the message metadata of the conversation (or thread) history:
     /// see the crate docs for how exact that is and what it costs.
     async fn reconcile(

@@ -1,77 +1,18 @@
-//! Every Events API, interactivity and slash-command fixture through `handle_webhook`.
+//! Events API payloads through `handle_webhook`: messages, mentions, reactions, edits, the
+//! loop guard, unknown events, retries and bad requests (interactivity and slash commands are in
+//! `interactivity.rs`).
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod signed;
 
-use serde_json::{Value, json};
-use switchboard_core::model::{ActionSource, AttachmentKind};
-use switchboard_core::{
-    Adapter, ChannelTable, EventKind, InboundEvent, RejectReason, WebhookOutcome, WebhookRequest,
-};
+use serde_json::json;
+use std::time::{Duration, UNIX_EPOCH};
+
+use signed::{URL, adapter, case, events_of, message, now_secs, signed, signed_at};
+use switchboard_core::model::AttachmentKind;
+use switchboard_core::{Adapter, EventKind, InboundEvent, RejectReason, WebhookRequest};
 use switchboard_slack::SlackAdapter;
-use switchboard_slack::signature::sign;
-
-const SECRET: &str = "test-signing-secret";
-const URL: &str = "https://bot.example.com/webhooks/team";
-
-fn fixture(name: &str) -> Vec<Value> {
-    let text = match name {
-        "events" => include_str!("fixtures/events_api_payloads.json"),
-        "interactivity" => include_str!("fixtures/interactivity_and_commands.json"),
-        _ => unreachable!(),
-    };
-    let v: Value = serde_json::from_str(text).unwrap();
-    v["cases"].as_array().unwrap().clone()
-}
-
-fn case(name: &str, id: &str) -> Value {
-    fixture(name)
-        .into_iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no fixture {id}"))
-}
-
-fn adapter(extra: &str) -> SlackAdapter {
-    let t = ChannelTable::from_toml_str(
-        "team",
-        &format!(
-            "provider = 'slack'\nbot_token = 'xoxb-test'\nsigning_secret = '{SECRET}'\n\
-             api_base_url = 'http://127.0.0.1:9/api'\n{extra}"
-        ),
-    )
-    .unwrap();
-    SlackAdapter::from_table(t).unwrap()
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn signed_at(body: &[u8], content_type: &str, ts: u64) -> WebhookRequest {
-    let sig = sign(SECRET, &ts.to_string(), body);
-    WebhookRequest::post(URL, body.to_vec())
-        .with_header("content-type", content_type)
-        .with_header("x-slack-request-timestamp", &ts.to_string())
-        .with_header("x-slack-signature", &sig)
-}
-
-fn signed(body: &[u8], content_type: &str) -> WebhookRequest {
-    signed_at(body, content_type, now_secs())
-}
-
-fn events_of(outcome: WebhookOutcome) -> Vec<InboundEvent> {
-    match outcome {
-        WebhookOutcome::Accepted { response, events } => {
-            assert_eq!(response.status, 200);
-            events
-        }
-        WebhookOutcome::Rejected(r) => panic!("rejected: {r:?}"),
-    }
-}
 
 fn decode_with(a: &SlackAdapter, id: &str) -> Vec<InboundEvent> {
     let c = case("events", id);
@@ -93,13 +34,6 @@ fn wrap_inner(id: &str) -> Vec<u8> {
         "event_id": format!("Ev-{id}"), "event_time": 1_360_782_804
     }))
     .unwrap()
-}
-
-fn message(ev: &InboundEvent) -> &switchboard_core::model::InboundMessage {
-    match &ev.kind {
-        EventKind::Message(m) => m,
-        other => panic!("expected a message, got {other:?}"),
-    }
 }
 
 #[test]
@@ -365,170 +299,6 @@ fn retries_are_kept_on_the_event() {
     assert_eq!(ev.id.as_str(), "Ev111");
     assert_eq!(ev.attributes["slack.retry_num"], "2");
     assert_eq!(ev.attributes["slack.retry_reason"], "http_timeout");
-}
-
-#[test]
-fn block_actions_become_actions() {
-    let a = adapter("");
-    let c = case("interactivity", "block_actions-button");
-    let body = c["raw_body"].as_str().unwrap().as_bytes();
-    let evs = events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded")));
-    assert_eq!(evs.len(), 1);
-    let ev = &evs[0];
-    assert_eq!(ev.id.as_str(), "111.222.valid");
-    assert_eq!(ev.conversation.conversation.as_str(), "C111");
-    assert_eq!(ev.sender.id.as_str(), "W111");
-    assert_eq!(ev.sender.name.as_deref(), Some("primary-owner"));
-    match &ev.kind {
-        EventKind::Action(act) => {
-            assert_eq!(act.payload, "click_me_123");
-            assert_eq!(act.action_id.as_deref(), Some("a"));
-            assert_eq!(act.label.as_deref(), Some("Button"));
-            assert_eq!(act.source, ActionSource::Button);
-            assert_eq!(act.message.as_ref().unwrap().as_str(), "111.222");
-        }
-        k => panic!("{k:?}"),
-    }
-    assert_eq!(
-        ev.attributes["slack.response_url"],
-        "https://hooks.slack.com/actions/T111/111/random-value"
-    );
-    assert_eq!(ev.attributes["slack.block_id"], "b");
-    assert_eq!(ev.raw, c["payload"]);
-}
-
-#[test]
-fn quick_reply_buttons_come_back_as_quick_replies() {
-    let a = adapter("");
-    let mut p = case("interactivity", "block_actions-button")["payload"].clone();
-    p["actions"][0]["action_id"] = json!("sb_qr_2");
-    let body = format!(
-        "payload={}",
-        url::form_urlencoded::byte_serialize(p.to_string().as_bytes()).collect::<String>()
-    );
-    let ev = events_of(a.handle_webhook(&signed(
-        body.as_bytes(),
-        "application/x-www-form-urlencoded",
-    )))
-    .remove(0);
-    assert!(
-        matches!(&ev.kind, EventKind::Action(x) if x.source == ActionSource::QuickReply && x.payload == "click_me_123")
-    );
-}
-
-/// A button in a view (App Home tab, modal) carries no channel and no message: still an Action,
-/// in the user's DM (a conversation given as a user id), never a 400.
-#[test]
-fn block_actions_in_views_are_actions_in_the_users_dm() {
-    let a = adapter("");
-    let mut p = case("interactivity", "block_actions-button")["payload"].clone();
-    let obj = p.as_object_mut().unwrap();
-    obj.remove("channel");
-    obj.remove("response_url");
-    obj.insert(
-        "container".into(),
-        json!({"type": "view", "view_id": "V111"}),
-    );
-    obj.insert("view".into(), json!({"id": "V111", "type": "home"}));
-    let body = format!(
-        "payload={}",
-        url::form_urlencoded::byte_serialize(p.to_string().as_bytes()).collect::<String>()
-    );
-    let evs = events_of(a.handle_webhook(&signed(
-        body.as_bytes(),
-        "application/x-www-form-urlencoded",
-    )));
-    assert_eq!(evs.len(), 1);
-    let ev = &evs[0];
-    assert_eq!(ev.id.as_str(), "111.222.valid");
-    assert_eq!(ev.conversation.conversation.as_str(), "W111");
-    assert_eq!(ev.sender.id.as_str(), "W111");
-    match &ev.kind {
-        EventKind::Action(act) => {
-            assert_eq!(act.payload, "click_me_123");
-            assert_eq!(act.action_id.as_deref(), Some("a"));
-            assert_eq!(act.message, None);
-        }
-        k => panic!("{k:?}"),
-    }
-    assert_eq!(ev.attributes["slack.view_id"], "V111");
-}
-
-#[test]
-fn shortcuts_and_views_are_other() {
-    let a = adapter("");
-    for (id, kind, conv) in [
-        ("shortcut-global", "shortcut", "T111"),
-        ("message_action", "message_action", "C111"),
-        ("view_submission", "view_submission", "T111"),
-        (
-            "view_submission-with-response_urls",
-            "view_submission",
-            "T111",
-        ),
-    ] {
-        let c = case("interactivity", id);
-        let body = c["raw_body"].as_str().unwrap().as_bytes();
-        let ev = events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded")))
-            .remove(0);
-        assert!(
-            matches!(&ev.kind, EventKind::Other(o) if o.event_type == kind),
-            "{id}"
-        );
-        assert_eq!(ev.conversation.conversation.as_str(), conv, "{id}");
-        assert_eq!(ev.raw, c["payload"], "{id}");
-        assert!(
-            ev.sender.id.as_str() == "W111" || ev.sender.id.as_str() == "U111",
-            "{id}"
-        );
-    }
-}
-
-#[test]
-fn slash_commands_are_messages_with_a_command() {
-    let a = adapter("");
-    let c = case("interactivity", "slash_command-bolt");
-    let body = c["raw_body"].as_str().unwrap().as_bytes();
-    let ev =
-        events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded"))).remove(0);
-    assert_eq!(ev.id.as_str(), "111.111.xxx");
-    assert_eq!(ev.conversation.conversation.as_str(), "C111");
-    assert_eq!(ev.sender.id.as_str(), "W111");
-    let m = message(&ev);
-    let cmd = m.command.as_ref().unwrap();
-    assert_eq!(
-        (cmd.name.as_str(), cmd.text.as_str()),
-        ("/hello-world", "Hi")
-    );
-    assert_eq!(m.text.as_deref(), Some("/hello-world Hi"));
-    assert_eq!(
-        ev.attributes["slack.response_url"],
-        "https://hooks.slack.com/commands/T111/111/xxxxx"
-    );
-    assert_eq!(ev.raw["enterprise_name"], "Org Name");
-
-    let c = case("interactivity", "slash_command-doc");
-    let body = c["raw_body"].as_str().unwrap().as_bytes();
-    let ev =
-        events_of(a.handle_webhook(&signed(body, "application/x-www-form-urlencoded"))).remove(0);
-    let cmd = message(&ev).command.clone().unwrap();
-    assert_eq!(
-        (cmd.name.as_str(), cmd.text.as_str()),
-        ("/webhook-collect", "")
-    );
-    assert_eq!(ev.conversation.conversation.as_str(), "G8PSS9T3V");
-    assert_eq!(ev.sender.name.as_deref(), Some("roadrunner"));
-}
-
-#[test]
-fn ssl_check_is_answered_without_events() {
-    let a = adapter("");
-    let c = case("interactivity", "ssl_check");
-    let req = WebhookRequest::post(URL, c["raw_body"].as_str().unwrap().to_owned())
-        .with_header("content-type", "application/x-www-form-urlencoded");
-    let out = a.handle_webhook(&req);
-    assert_eq!(out.response().status, 200);
-    assert_eq!(out.accepted_events().map(<[_]>::len), Some(0));
 }
 
 #[test]
