@@ -15,6 +15,8 @@
 //! | `switchboard_ack_latency_seconds` | channel |
 //! | `switchboard_send_latency_seconds` | channel |
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -31,8 +33,23 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 15))
 }
 
+/// One channel's series, resolved once: recording is an atomic add, with no label allocation
+/// or family lookup per event (the webhook path records three of them per request).
+struct ChannelMetrics {
+    webhooks: Counter,
+    received: Counter,
+    duplicates: Counter,
+    handled: Counter,
+    handler_failures: Counter,
+    sent: Counter,
+    retried: Counter,
+    ack_latency: Histogram,
+    send_latency: Histogram,
+}
+
 /// The engine's metrics.
 pub(crate) struct Metrics {
+    channels: RwLock<HashMap<String, ChannelMetrics>>,
     registry: Registry,
     webhooks: Family<Labels, Counter>,
     received: Family<Labels, Counter>,
@@ -73,6 +90,7 @@ impl Metrics {
             ack_latency: Family::new_with_constructor(latency_histogram),
             send_latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
+            channels: RwLock::default(),
         };
         registry.register(
             "webhooks_received",
@@ -128,14 +146,46 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Runs `f` on the channel's series, creating them on first use.
+    fn with<R>(&self, channel: &str, f: impl FnOnce(&ChannelMetrics) -> R) -> R {
+        {
+            let map = self
+                .channels
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(m) = map.get(channel) {
+                return f(m);
+            }
+        }
+        let mut map = self
+            .channels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = map.entry(channel.to_owned()).or_insert_with(|| {
+            let l = ch(channel);
+            ChannelMetrics {
+                webhooks: self.webhooks.get_or_create(&l).clone(),
+                received: self.received.get_or_create(&l).clone(),
+                duplicates: self.duplicates.get_or_create(&l).clone(),
+                handled: self.handled.get_or_create(&l).clone(),
+                handler_failures: self.handler_failures.get_or_create(&l).clone(),
+                sent: self.sent.get_or_create(&l).clone(),
+                retried: self.retried.get_or_create(&l).clone(),
+                ack_latency: self.ack_latency.get_or_create(&l).clone(),
+                send_latency: self.send_latency.get_or_create(&l).clone(),
+            }
+        });
+        f(m)
+    }
+
     pub(crate) fn webhook(&self, channel: &str) {
-        self.webhooks.get_or_create(&ch(channel)).inc();
+        self.with(channel, |m| m.webhooks.inc());
     }
     pub(crate) fn received(&self, channel: &str, new: u64, duplicates: u64) {
-        self.received.get_or_create(&ch(channel)).inc_by(new);
-        self.duplicates
-            .get_or_create(&ch(channel))
-            .inc_by(duplicates);
+        self.with(channel, |m| {
+            m.received.inc_by(new);
+            m.duplicates.inc_by(duplicates);
+        });
     }
     pub(crate) fn rejected(&self, channel: &str, reason: &str) {
         self.rejected
@@ -146,24 +196,22 @@ impl Metrics {
             .inc();
     }
     pub(crate) fn handled(&self, channel: &str) {
-        self.handled.get_or_create(&ch(channel)).inc();
+        self.with(channel, |m| m.handled.inc());
     }
     pub(crate) fn handler_failed(&self, channel: &str) {
-        self.handler_failures.get_or_create(&ch(channel)).inc();
+        self.with(channel, |m| m.handler_failures.inc());
     }
     pub(crate) fn sent(&self, channel: &str, took: Duration) {
-        self.sent.get_or_create(&ch(channel)).inc();
-        self.send_latency
-            .get_or_create(&ch(channel))
-            .observe(took.as_secs_f64());
+        self.with(channel, |m| {
+            m.sent.inc();
+            m.send_latency.observe(took.as_secs_f64());
+        });
     }
     pub(crate) fn send_failed(&self, channel: &str, took: Duration) {
-        self.send_latency
-            .get_or_create(&ch(channel))
-            .observe(took.as_secs_f64());
+        self.with(channel, |m| m.send_latency.observe(took.as_secs_f64()));
     }
     pub(crate) fn retried(&self, channel: &str) {
-        self.retried.get_or_create(&ch(channel)).inc();
+        self.with(channel, |m| m.retried.inc());
     }
     pub(crate) fn dead_lettered(&self, kind: &'static str) {
         self.dead
@@ -171,9 +219,7 @@ impl Metrics {
             .inc();
     }
     pub(crate) fn ack(&self, channel: &str, took: Duration) {
-        self.ack_latency
-            .get_or_create(&ch(channel))
-            .observe(took.as_secs_f64());
+        self.with(channel, |m| m.ack_latency.observe(took.as_secs_f64()));
     }
 
     /// The text exposition.

@@ -568,3 +568,44 @@ async fn sqlite_group_commit_dedupes_concurrent_callers() {
     assert_eq!(seqs.len(), 50);
     assert_eq!(store.stats().await.unwrap().inbox_pending, 50);
 }
+
+#[tokio::test]
+async fn sqlite_batches_of_any_size_keep_arrival_order() {
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    // 1 and 64 rows: one VALUES statement of that size; 65 and 300: the JSON-array statement.
+    for (n, size) in [1_usize, 64, 65, 300].into_iter().enumerate() {
+        let events: Vec<_> = (0..size).map(|i| ev(&format!("b{n}-{i}"), "B")).collect();
+        let mut with_repeat = events.clone();
+        with_repeat.push(events[0].clone());
+        let r = store.insert_inbound(&with_repeat).await.unwrap();
+        assert_eq!(r.len(), size + 1);
+        assert_eq!(r[size], Inserted::Duplicate, "size {size}");
+        let seqs: Vec<i64> = r[..size]
+            .iter()
+            .map(|x| match x {
+                Inserted::New(s) => *s,
+                Inserted::Duplicate => panic!("size {size}: a new event reported duplicate"),
+            })
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "size {size}: {seqs:?}"
+        );
+        // Offered again: all duplicates.
+        let again = store.insert_inbound(&events).await.unwrap();
+        assert!(
+            again.iter().all(|x| *x == Inserted::Duplicate),
+            "size {size}"
+        );
+    }
+    let claimed = store
+        .claim_inbox(SystemTime::now(), LEASE, 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].event.id.as_str(), "b0-0");
+    assert_eq!(
+        store.stats().await.unwrap().inbox_pending,
+        1 + 64 + 65 + 300
+    );
+}
