@@ -1,5 +1,8 @@
-//! The README's adapter table is the code's `Capabilities`, row for row.
+//! The README against the code: the adapter table is the code's `Capabilities`, row for row, and
+//! the configuration reference lists every key the code reads, and no other.
 #![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
 
 use switchboard::{Capabilities, ChannelTable, ConversationId, Env, LengthUnit};
 
@@ -87,5 +90,93 @@ fn the_adapter_table_matches_the_code() {
         missing.is_empty(),
         "README.md's adapter table differs from the code; expected rows:\n{}",
         missing.join("\n")
+    );
+}
+
+/// The keys an unknown key's error lists as known (`known keys: a, b` or serde's
+/// ``expected one of `a`, `b` `` and ``expected `a` or `b` ``).
+fn known_keys(error: &str) -> BTreeSet<String> {
+    let list = error
+        .split("known keys: ")
+        .nth(1)
+        .or_else(|| error.split("expected ").nth(1))
+        .unwrap_or_else(|| panic!("no key list in: {error}"));
+    list.trim_start_matches("one of ")
+        .trim_end_matches(')')
+        .split([',', ' ', '\n'])
+        .filter(|k| !k.is_empty() && *k != "or")
+        .map(|k| k.trim_matches('`').to_owned())
+        .collect()
+}
+
+fn keys(table: &toml::Value) -> BTreeSet<String> {
+    table.as_table().unwrap().keys().cloned().collect()
+}
+
+/// The README's ```toml blocks, parsed.
+fn reference_blocks(readme: &str) -> Vec<toml::Table> {
+    readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_config_reference_lists_every_key_and_only_real_ones() {
+    let readme = include_str!("../../README.md");
+    let blocks = reference_blocks(readme);
+    let mut differences = Vec::new();
+    let mut compare = |what: &str, documented: BTreeSet<String>, real: BTreeSet<String>| {
+        if documented != real {
+            differences.push(format!(
+                "{what}: documented but not real {:?}; real but not documented {:?}",
+                documented.difference(&real).collect::<Vec<_>>(),
+                real.difference(&documented).collect::<Vec<_>>()
+            ));
+        }
+    };
+    // [server], [store], [engine], [bridge] and [channels.NAME.rate].
+    let sections = blocks.iter().find(|b| b.contains_key("engine")).unwrap();
+    for section in ["server", "store", "engine"] {
+        let doc: toml::Table = format!("[{section}]\nzz_unknown = 1").parse().unwrap();
+        let error = switchboard::Config::from_document(&doc)
+            .unwrap_err()
+            .to_string();
+        compare(section, keys(&sections[section]), known_keys(&error));
+    }
+    let doc: toml::Table = "[bridge]\nzz_unknown = 1".parse().unwrap();
+    let error = switchboard::bridge::BridgeConfig::from_document(&doc)
+        .unwrap_err()
+        .to_string();
+    compare("bridge", keys(&sections["bridge"]), known_keys(&error));
+    let rate: toml::Value = "zz_unknown = 1".parse::<toml::Table>().unwrap().into();
+    let error = rate
+        .try_into::<switchboard::RateConfig>()
+        .unwrap_err()
+        .to_string();
+    compare(
+        "channels.NAME.rate",
+        keys(&sections["channels"]["NAME"]["rate"]),
+        known_keys(&error),
+    );
+    // Each provider's channel table.
+    let registry = switchboard::registry();
+    for (provider, _, table, _) in ROWS {
+        let documented = blocks
+            .iter()
+            .filter_map(|b| b.get("channels")?.as_table()?.values().next().cloned())
+            .find(|t| t.get("provider").and_then(|p| p.as_str()) == table.split('\'').nth(1))
+            .unwrap_or_else(|| panic!("no [channels.X] block for {provider}"));
+        let table = ChannelTable::from_toml_str("x", &format!("{table}\nzz_unknown = 1"))
+            .unwrap()
+            .with_env(Env::from_pairs::<_, &str, &str>([]));
+        let error = registry.build(table).unwrap_err().to_string();
+        compare(provider, keys(&documented), known_keys(&error));
+    }
+    assert!(
+        differences.is_empty(),
+        "README.md's configuration reference differs from the code:\n{}",
+        differences.join("\n")
     );
 }
