@@ -192,6 +192,24 @@ impl Adapter for MessengerAdapter {
         self.sender_action(to, "typing_on").await
     }
 
+    /// `GET /{api_version}/me?fields=id` with the Page token (and `appsecret_proof` when
+    /// enabled): Graph error 190 (a bad or expired token) is `Unauthenticated`, no connection is
+    /// `Transport`, and a token that belongs to another Page or to a user is `InvalidConfig`.
+    async fn verify_credentials(&self) -> Result<()> {
+        let id = self.client.me().await?;
+        if id == self.config.page_id {
+            return Ok(());
+        }
+        Err(Error::config(
+            self.info.channel.as_str(),
+            format_args!(
+                "page_access_token belongs to node {id}, not to Page {}",
+                self.config.page_id
+            ),
+        )
+        .with_provider(PROVIDER))
+    }
+
     /// Waits up to `echo_wait` for the echoes of every part of the pending send (see the
     /// README: echoes prove a send; their absence proves nothing, so it is `Unknown`).
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {

@@ -1,6 +1,6 @@
-//! Outbound HTTP to the Graph API: `POST /{version}/{page_id}/messages` and
-//! `POST /{version}/{page_id}/message_attachments`, with the Page token as the `access_token`
-//! query parameter and, when configured, `appsecret_proof`.
+//! Outbound HTTP to the Graph API: `POST /{version}/{page_id}/messages`,
+//! `POST /{version}/{page_id}/message_attachments` and `GET /{version}/me?fields=id`, with the
+//! Page token as the `access_token` query parameter and, when configured, `appsecret_proof`.
 //!
 //! Nothing is retried here: chat messages are not idempotent, the engine decides.
 
@@ -14,7 +14,7 @@ use crate::PROVIDER;
 use crate::config::MessengerConfig;
 use crate::error_map;
 use crate::signature::appsecret_proof;
-use crate::wire::{ErrorBody, SendResponse, UploadResponse};
+use crate::wire::{ErrorBody, NodeResponse, SendResponse, UploadResponse};
 
 /// How long one Graph call may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -55,19 +55,30 @@ impl GraphClient {
         Ok(GraphClient { http, config })
     }
 
-    fn url(&self, edge: &str) -> Result<url::Url> {
+    /// `url` with the token, and `appsecret_proof` when configured, as query parameters.
+    fn signed_url(&self, url: &str, extra: &[(&str, &str)]) -> Result<url::Url> {
         let token = self.config.page_access_token.expose();
-        let mut params = vec![("access_token", token.to_owned())];
+        let mut params: Vec<(&str, String)> =
+            extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        params.push(("access_token", token.to_owned()));
         if self.config.appsecret_proof {
             params.push((
                 "appsecret_proof",
                 appsecret_proof(self.config.app_secret.expose(), token),
             ));
         }
-        url::Url::parse_with_params(&self.config.page_url(edge), &params).map_err(|e| {
+        url::Url::parse_with_params(url, &params).map_err(|e| {
             Error::new(ErrorKind::InvalidConfig, format!("bad Graph URL: {e}"))
                 .with_provider(PROVIDER)
         })
+    }
+
+    /// `GET /me?fields=id`: the id of the node the token belongs to (the Page, for a Page token).
+    pub(crate) async fn me(&self) -> Result<String> {
+        let url = self.signed_url(&self.config.version_url("me"), &[("fields", "id")])?;
+        let resp = self.http.get(url).send().await.map_err(transport)?;
+        let r: NodeResponse = read("me", resp).await?;
+        Ok(r.id)
     }
 
     /// `POST /{page_id}/messages` with a JSON body; the `message_id`, if the answer has one.
@@ -92,7 +103,8 @@ impl GraphClient {
     }
 
     async fn post<T: DeserializeOwned>(&self, edge: &str, body: Body) -> Result<T> {
-        let req = self.http.post(self.url(edge)?);
+        let url = self.signed_url(&self.config.page_url(edge), &[])?;
+        let req = self.http.post(url);
         let req = match body {
             Body::Json(v) => req.json(&v),
             Body::Multipart { boundary, bytes } => req
@@ -103,24 +115,29 @@ impl GraphClient {
                 .body(bytes),
         };
         let resp = req.send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(transport)?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&bytes).map_err(|e| {
-                Error::new(
-                    ErrorKind::Provider,
-                    format!("unexpected answer from {edge}: {e}"),
-                )
-                .with_retry(Retry::Ambiguous)
-                .with_provider(PROVIDER)
-            });
-        }
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => error_map::from_graph(status, &b.error, &headers),
-            Err(_) => error_map::from_status(status, &headers),
-        })
+        read(edge, resp).await
     }
+}
+
+/// The answer of a call to `what`: its JSON on 2xx, else the Graph error it carries.
+async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Result<T> {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.map_err(transport)?;
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Provider,
+                format!("unexpected answer from {what}: {e}"),
+            )
+            .with_retry(Retry::Ambiguous)
+            .with_provider(PROVIDER)
+        });
+    }
+    Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(b) => error_map::from_graph(status, &b.error, &headers),
+        Err(_) => error_map::from_status(status, &headers),
+    })
 }
 
 /// A transport failure. The URL (which holds the token) is stripped from the source.

@@ -134,10 +134,12 @@ impl MessengerConfig {
 
     /// `{api_base_url}/{api_version}/{page_id}/{edge}`.
     pub(crate) fn page_url(&self, edge: &str) -> String {
-        format!(
-            "{}/{}/{}/{edge}",
-            self.api_base_url, self.api_version, self.page_id
-        )
+        self.version_url(&format!("{}/{edge}", self.page_id))
+    }
+
+    /// `{api_base_url}/{api_version}/{path}`.
+    pub(crate) fn version_url(&self, path: &str) -> String {
+        format!("{}/{}/{path}", self.api_base_url, self.api_version)
     }
 }
 

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `message` (text, attachments, `reply_to`) | `Message` | `mid` |
 //! | `message.quick_reply` | `Action` (quick reply; label = text) | `mid` |
-//! | `message.is_echo` of this app (`app_id`, or our `metadata` when no `app_id` is configured) with an outbox key in `metadata` | `Delivery(sent)` for the `mid`, key in `switchboard.outbox_key`, `messenger.part`/`messenger.parts` (from 1) | `mid` |
+//! | `message.is_echo` of this app (`app_id`, or our `metadata` when no `app_id` is configured) with an outbox key in `metadata` | `Delivery(sent)` for the `mid`, key in `switchboard.outbox_key`, part in `switchboard.outbox_part` (from 0) and `switchboard.outbox_parts` | `mid` |
 //! | the same without a key | dropped | – |
 //! | other echoes (Page inbox, other apps) | `Message` with `from_business`, sender = the Page | `mid` |
 //! | `postback` | `Action` (button; label = title) | `mid`, else a hash |
@@ -25,7 +25,9 @@ use switchboard_core::model::{
     ActionEvent, ActionSource, AttachmentKind, DeliveryEvent, DeliveryStatus, EditedEvent, EventId,
     InboundAttachment, InboundMessage, OtherEvent, ReactionEvent, Sender,
 };
-use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
+use switchboard_core::reconcile::{
+    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+};
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, UserId,
 };
@@ -306,8 +308,8 @@ impl Decoder<'_> {
         let e = self.event(mid, user, page, true, at, kind, raw.clone())?;
         Some(
             e.with_attribute(OUTBOX_KEY_ATTRIBUTE, marker.key)
-                .with_attribute("messenger.part", (marker.part + 1).to_string())
-                .with_attribute("messenger.parts", marker.parts.to_string())
+                .with_attribute(OUTBOX_PART_ATTRIBUTE, marker.part.to_string())
+                .with_attribute(OUTBOX_PARTS_ATTRIBUTE, marker.parts.to_string())
                 .with_attribute("messenger.is_echo", "true"),
         )
     }

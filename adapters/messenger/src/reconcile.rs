@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
+use switchboard_core::reconcile::{OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE};
 use switchboard_core::{
     ConversationRef, EventKind, InboundEvent, MessageId, Reconciled, SentMessage,
 };
@@ -132,7 +132,7 @@ impl EchoLog {
             let attr = |k: &str| e.attributes.get(k).map(String::as_str);
             let (Some(key), Some(part), Some(mid)) = (
                 attr(OUTBOX_KEY_ATTRIBUTE),
-                attr("messenger.part").and_then(|p| p.parse::<usize>().ok()),
+                attr(OUTBOX_PART_ATTRIBUTE).and_then(|p| p.parse::<usize>().ok()),
                 d.messages.first(),
             ) else {
                 continue;
@@ -141,7 +141,7 @@ impl EchoLog {
                 key,
                 Echo {
                     conversation: e.conversation.conversation.as_str().to_owned(),
-                    part: part.saturating_sub(1),
+                    part,
                     mid: mid.as_str().to_owned(),
                     at: e.at,
                 },

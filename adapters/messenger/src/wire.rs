@@ -21,6 +21,14 @@ pub(crate) struct UploadResponse {
     pub(crate) attachment_id: String,
 }
 
+/// `200 {"id": "…"}` from `GET /me?fields=id`: the node the token belongs to (a Page token's
+/// `/me` is the Page).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NodeResponse {
+    #[serde(deserialize_with = "string_or_number")]
+    pub(crate) id: String,
+}
+
 /// `{"error": {...}}`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ErrorBody {

@@ -8,7 +8,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use switchboard_core::model::{ActionSource, AttachmentKind, DeliveryStatus};
-use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
+use switchboard_core::reconcile::{
+    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+};
 use switchboard_core::{
     Adapter, ChannelName, EventKind, InboundEvent, RejectReason, Secret, WebhookRequest,
 };
@@ -245,8 +247,9 @@ fn own_echoes_are_dropped_and_others_are_business_messages() {
     let attr = |k: &str| proof.attributes.get(k).map(String::as_str);
     assert_eq!(attr(OUTBOX_KEY_ATTRIBUTE), Some("fb:m_17:0"));
     assert_eq!(
-        (attr("messenger.part"), attr("messenger.parts")),
-        (Some("2"), Some("3"))
+        (attr(OUTBOX_PART_ATTRIBUTE), attr(OUTBOX_PARTS_ATTRIBUTE)),
+        (Some("1"), Some("3")),
+        "the metadata's part 2 (counted from 1) is part 1 counted from 0"
     );
 }
 

@@ -11,6 +11,9 @@
 //!   `{"recipient_id", "message_id": "m_…"}`.
 //! - `POST /{version}/{page_id|me}/message_attachments` (multipart `message` + `filedata`, or JSON
 //!   by URL): `{"attachment_id"}`.
+//! - `GET /{version}/{page_id|me}?fields=id,name` (what `verify_credentials` calls): the Page
+//!   node with the fields asked for (without `fields`, `name` and `id`; another field: error
+//!   100). The same token and proof checks apply: a bad token is error 190.
 //! - Rate limiting (code 613, with `Retry-After` and `X-Business-Use-Case-Usage`), staged
 //!   [`Fault`]s (including [`Fault::LostAnswer`]: the message is accepted but the connection
 //!   drops before the answer), a fixed [`EmulatorOptions::latency`], a settable clock, a log of
@@ -21,6 +24,7 @@
 //!   to the callback URL ([`Emulator::set_callback_url`]) as they happen, signed, retried on
 //!   failure as Meta does; without a callback URL they wait for [`Emulator::take_webhooks`].
 
+mod call;
 mod deliver;
 mod listener;
 mod server;
@@ -44,6 +48,8 @@ use server::Shared;
 pub struct EmulatorOptions {
     /// The Page id.
     pub page_id: String,
+    /// The Page's name (the node's `name` field).
+    pub page_name: String,
     /// The only Page access token accepted.
     pub page_access_token: String,
     /// The App Secret (webhook signatures, `appsecret_proof`).
@@ -75,6 +81,7 @@ impl Default for EmulatorOptions {
     fn default() -> Self {
         EmulatorOptions {
             page_id: "1895382890692545".into(),
+            page_name: "Emulated Page".into(),
             page_access_token: "EAAemulatorPageToken".into(),
             app_secret: "emulator-app-secret".into(),
             verify_token: "emulator-verify-token".into(),

@@ -1,25 +1,25 @@
-//! The HTTP side of the emulator: `POST /{version}/{page_id|me}/messages` and
-//! `POST /{version}/{page_id|me}/message_attachments`, with Graph auth, faults and logging.
+//! The emulator's endpoints: `POST /{version}/{page_id|me}/messages`,
+//! `POST /{version}/{page_id|me}/message_attachments` and `GET /{version}/{page_id|me}` (the
+//! Page node); what every call shares (auth, faults, the log) is in `call.rs`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::EmulatorOptions;
+use super::call::{Request, query_map, serve};
 use super::deliver::echo_value;
 use super::listener::{ConnId, Doomed};
-use super::state::{Call, Fault, SentRecord, State, Upload};
-use super::validate::{self, GraphErr, Request};
-use crate::signature::{appsecret_proof, verify_token_matches};
+use super::state::{SentRecord, State, Upload};
+use super::validate::{self, GraphErr};
 
 /// Shared between the emulator handle and the server task.
 #[derive(Debug)]
@@ -44,148 +44,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{version}/{node}/messages", post(messages))
         .route("/{version}/{node}/message_attachments", post(attachments))
+        .route("/{version}/{node}", get(node))
         .with_state(shared)
 }
 
-type Answer = Result<Value, (GraphErr, Option<Duration>)>;
-
 /// How long after the user's last message the `HUMAN_AGENT` tag may be used.
 const HUMAN_AGENT_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-
-fn query_map(q: Option<&str>) -> BTreeMap<String, String> {
-    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-/// Token, proof, node and fault checks shared by both endpoints; `Ok(true)` when the answer is
-/// to be lost after the call is processed.
-async fn admit(
-    shared: &Shared,
-    node: &str,
-    query: &BTreeMap<String, String>,
-    headers: &HeaderMap,
-) -> Result<bool, (GraphErr, Option<Duration>)> {
-    let fault = shared.state().faults.pop_front();
-    if !shared.options.latency.is_zero() {
-        tokio::time::sleep(shared.options.latency).await;
-    }
-    if let Some(Fault::Slow(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
-    let o = &shared.options;
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let token = query.get("access_token").map(String::as_str).or(bearer);
-    let Some(token) = token else {
-        return Err((
-            GraphErr::new(
-                104,
-                None,
-                "An access token is required to request this resource.",
-            ),
-            None,
-        ));
-    };
-    if !verify_token_matches(&o.page_access_token, token) {
-        return Err((
-            GraphErr::new(
-                190,
-                None,
-                "Invalid OAuth access token - Cannot parse access token",
-            ),
-            None,
-        ));
-    }
-    if o.require_appsecret_proof {
-        match query.get("appsecret_proof") {
-            None => {
-                return Err((
-                    GraphErr::param(
-                        "API calls from the server require an appsecret_proof argument",
-                    ),
-                    None,
-                ));
-            }
-            Some(p) if !verify_token_matches(&appsecret_proof(&o.app_secret, token), p) => {
-                return Err((
-                    GraphErr::param("Invalid appsecret_proof provided in the API argument"),
-                    None,
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    if node != "me" && node != o.page_id {
-        return Err((
-            GraphErr::new(
-                100,
-                Some(33),
-                format!(
-                    "Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
-                ),
-            ),
-            None,
-        ));
-    }
-    let lose_answer = fault == Some(Fault::LostAnswer);
-    match fault {
-        None | Some(Fault::Slow(_) | Fault::LostAnswer) => {}
-        Some(Fault::Graph {
-            status,
-            code,
-            subcode,
-            message,
-        }) => {
-            let mut e = GraphErr::new(code, subcode, message);
-            e.status = status;
-            return Err((e, None));
-        }
-        Some(Fault::RateLimited { retry_after }) => {
-            return Err((rate_limited(), Some(retry_after)));
-        }
-        Some(Fault::ServerError) => {
-            return Err((
-                GraphErr::new(
-                    2,
-                    None,
-                    "An unexpected error has occurred. Please retry your request later.",
-                ),
-                None,
-            ));
-        }
-        Some(Fault::AuthFailure) => {
-            return Err((
-                GraphErr::new(
-                    190,
-                    Some(460),
-                    "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
-                ),
-                None,
-            ));
-        }
-        Some(Fault::UnknownRecipient) => {
-            return Err((
-                GraphErr::new(100, Some(2_018_001), "(#100) No matching user found"),
-                None,
-            ));
-        }
-    }
-    if !shared.state().admit(o.rate_limit_per_second) {
-        return Err((rate_limited(), Some(Duration::from_secs(1))));
-    }
-    Ok(lose_answer)
-}
-
-fn rate_limited() -> GraphErr {
-    GraphErr::new(
-        613,
-        None,
-        "(#613) Calls to this api have exceeded the rate limit.",
-    )
-}
 
 /// Decodes a JSON body, or form fields whose values are JSON (Meta's reference curl).
 fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphErr> {
@@ -222,23 +86,18 @@ async fn messages(
             }
         }
     }
-    let mut lose = false;
-    let answer: Answer = match admit(&shared, &node, &query, &headers).await {
-        Err(e) => Err(e),
-        Ok(l) => {
-            lose = l;
-            match &decoded {
-                Err(e) => Err((e.clone(), None)),
-                Ok(b) => accept_send(&shared, b).map_err(|e| (e, None)),
-            }
-        }
+    let request = Request {
+        method: "POST",
+        path: format!("/{version}/{node}/messages"),
+        node: &node,
+        query,
+        headers: &headers,
+        logged: decoded.clone().unwrap_or(Value::Null),
     };
-    let path = format!("/{version}/{node}/messages");
-    let response = finish(&shared, path, query, decoded.unwrap_or(Value::Null), answer);
-    if lose {
-        shared.doomed.doom(conn);
-    }
-    response
+    serve(&shared, conn, request, |shared| {
+        accept_send(shared, &decoded?)
+    })
+    .await
 }
 
 fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
@@ -246,9 +105,8 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
     let mut st = shared.state();
     let now = st.now();
     let recipient = match &request {
-        Request::Message { recipient, .. } | Request::SenderAction { recipient } => {
-            recipient.clone()
-        }
+        validate::Request::Message { recipient, .. }
+        | validate::Request::SenderAction { recipient } => recipient.clone(),
     };
     let known = st.users.get(&recipient).copied();
     let Some(last) = known else {
@@ -258,7 +116,7 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
             "(#100) No matching user found",
         ));
     };
-    let Request::Message {
+    let validate::Request::Message {
         messaging_type,
         tag,
         message,
@@ -316,83 +174,73 @@ async fn attachments(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let query = query_map(q.as_deref());
     let parsed = super::upload::parse(&headers, &body);
-    let logged = parsed
-        .as_ref()
-        .map(|u| u.message.clone())
-        .unwrap_or(Value::Null);
-    let mut lose = false;
-    let answer: Answer = match admit(&shared, &node, &query, &headers).await {
-        Err(e) => Err(e),
-        Ok(l) => match parsed {
-            Err(e) => Err((e, None)),
-            Ok(u) => {
-                lose = l;
-                let mut st = shared.state();
-                let id = format!("{}", 1_601_472_827_243_000_u64 + st.next());
-                st.uploads.push(Upload {
-                    attachment_id: id.clone(),
-                    kind: u.kind,
-                    mime_type: u.mime_type,
-                    size: u.size,
-                    url: u.url,
-                });
-                Ok(json!({ "attachment_id": id }))
-            }
-        },
+    let request = Request {
+        method: "POST",
+        path: format!("/{version}/{node}/message_attachments"),
+        node: &node,
+        query: query_map(q.as_deref()),
+        headers: &headers,
+        logged: parsed
+            .as_ref()
+            .map(|u| u.message.clone())
+            .unwrap_or(Value::Null),
     };
-    let response = finish(
-        &shared,
-        format!("/{version}/{node}/message_attachments"),
-        query,
-        logged,
-        answer,
-    );
-    if lose {
-        shared.doomed.doom(conn);
-    }
-    response
+    serve(&shared, conn, request, |shared| {
+        let u = parsed?;
+        let mut st = shared.state();
+        let id = format!("{}", 1_601_472_827_243_000_u64 + st.next());
+        st.uploads.push(Upload {
+            attachment_id: id.clone(),
+            kind: u.kind,
+            mime_type: u.mime_type,
+            size: u.size,
+            url: u.url,
+        });
+        Ok(json!({ "attachment_id": id }))
+    })
+    .await
 }
 
-fn finish(
-    shared: &Shared,
-    path: String,
-    query: BTreeMap<String, String>,
-    body: Value,
-    answer: Answer,
+/// `GET /{version}/{page_id|me}?fields=…`: the Page node, with the fields asked for (`id`,
+/// `name`; Graph's default without `fields` is both). Any other field is error 100, as Graph
+/// answers for a field the node type lacks.
+async fn node(
+    AxState(shared): AxState<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<ConnId>,
+    Path((version, node)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
-    let mut st = shared.state();
-    let trace = format!("Emu{:08}", st.next());
-    let (status, response, retry_after) = match answer {
-        Ok(v) => (200, v, None),
-        Err((e, after)) => (e.status, e.body(&trace), after),
-    };
-    let at = st.now();
-    st.calls.push(Call {
-        method: "POST".into(),
-        path,
+    let query = query_map(q.as_deref());
+    let fields = query
+        .get("fields")
+        .cloned()
+        .unwrap_or_else(|| "name,id".to_owned());
+    let request = Request {
+        method: "GET",
+        path: format!("/{version}/{node}"),
+        node: &node,
         query,
-        body,
-        status,
-        response: response.clone(),
-        at,
-    });
-    drop(st);
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = (code, axum::Json(response)).into_response();
-    if let Some(after) = retry_after {
-        let secs = after.as_secs().max(1);
-        let usage = json!({ shared.options.page_id.clone(): [{
-            "type": "messenger", "call_count": 100, "total_cputime": 100, "total_time": 100,
-            "estimated_time_to_regain_access": secs.div_ceil(60),
-        }]});
-        if let Ok(v) = secs.to_string().parse() {
-            resp.headers_mut().insert("retry-after", v);
+        headers: &headers,
+        logged: Value::Null,
+    };
+    serve(&shared, conn, request, |shared| {
+        let o = &shared.options;
+        let mut out = serde_json::Map::new();
+        for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let value = match field {
+                "id" => o.page_id.clone(),
+                "name" => o.page_name.clone(),
+                other => {
+                    return Err(GraphErr::param(format!(
+                        "Tried accessing nonexisting field ({other}) on node type (Page)"
+                    )));
+                }
+            };
+            out.insert(field.to_owned(), Value::String(value));
         }
-        if let Ok(v) = usage.to_string().parse() {
-            resp.headers_mut().insert("x-business-use-case-usage", v);
-        }
-    }
-    resp
+        Ok(Value::Object(out))
+    })
+    .await
 }

@@ -1,0 +1,224 @@
+//! One Graph call as the emulator serves it, whatever the endpoint: the token (query or
+//! `Authorization: Bearer`), `appsecret_proof`, the node, staged faults, the rate limit, the
+//! call log, Graph error bodies with their headers, and lost answers.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::listener::ConnId;
+use super::server::Shared;
+use super::state::{Call, Fault};
+use super::validate::GraphErr;
+use crate::signature::{appsecret_proof, verify_token_matches};
+
+/// What an endpoint answers: a JSON body, or a Graph error (with a `Retry-After` for limits).
+pub(crate) type Answer = Result<Value, (GraphErr, Option<Duration>)>;
+
+/// A request as an endpoint received it.
+pub(crate) struct Request<'a> {
+    /// `GET` or `POST`.
+    pub(crate) method: &'static str,
+    /// The path, for the log.
+    pub(crate) path: String,
+    /// The node addressed (`me` or the Page id).
+    pub(crate) node: &'a str,
+    /// The query parameters (and token fields of a form body).
+    pub(crate) query: BTreeMap<String, String>,
+    pub(crate) headers: &'a HeaderMap,
+    /// What the log keeps of the body.
+    pub(crate) logged: Value,
+}
+
+/// Admits `request`, lets `handle` answer it, logs the call and, for a staged
+/// [`Fault::LostAnswer`], drops the connection after the call took effect.
+pub(crate) async fn serve(
+    shared: &Shared,
+    conn: ConnId,
+    request: Request<'_>,
+    handle: impl FnOnce(&Shared) -> Result<Value, GraphErr>,
+) -> Response {
+    let (answer, lose) = match admit(shared, &request).await {
+        Err(e) => (Err(e), false),
+        Ok(lose) => (handle(shared).map_err(|e| (e, None)), lose),
+    };
+    let response = finish(shared, request, answer);
+    if lose {
+        shared.doomed.doom(conn);
+    }
+    response
+}
+
+pub(crate) fn query_map(q: Option<&str>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Token, proof, node and fault checks; `Ok(true)` when the answer is to be lost after the call
+/// is processed.
+async fn admit(
+    shared: &Shared,
+    request: &Request<'_>,
+) -> Result<bool, (GraphErr, Option<Duration>)> {
+    let (node, query, headers) = (request.node, &request.query, request.headers);
+    let fault = shared.state().faults.pop_front();
+    if !shared.options.latency.is_zero() {
+        tokio::time::sleep(shared.options.latency).await;
+    }
+    if let Some(Fault::Slow(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    let o = &shared.options;
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let token = query.get("access_token").map(String::as_str).or(bearer);
+    let Some(token) = token else {
+        return Err((
+            GraphErr::new(
+                104,
+                None,
+                "An access token is required to request this resource.",
+            ),
+            None,
+        ));
+    };
+    if !verify_token_matches(&o.page_access_token, token) {
+        return Err((
+            GraphErr::new(
+                190,
+                None,
+                "Invalid OAuth access token - Cannot parse access token",
+            ),
+            None,
+        ));
+    }
+    if o.require_appsecret_proof {
+        match query.get("appsecret_proof") {
+            None => {
+                return Err((
+                    GraphErr::param(
+                        "API calls from the server require an appsecret_proof argument",
+                    ),
+                    None,
+                ));
+            }
+            Some(p) if !verify_token_matches(&appsecret_proof(&o.app_secret, token), p) => {
+                return Err((
+                    GraphErr::param("Invalid appsecret_proof provided in the API argument"),
+                    None,
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if node != "me" && node != o.page_id {
+        return Err((
+            GraphErr::new(
+                100,
+                Some(33),
+                format!(
+                    "Unsupported {} request. Object with ID '{node}' does not exist, cannot be loaded due to missing permissions, or does not support this operation",
+                    request.method.to_ascii_lowercase()
+                ),
+            ),
+            None,
+        ));
+    }
+    let lose_answer = fault == Some(Fault::LostAnswer);
+    match fault {
+        None | Some(Fault::Slow(_) | Fault::LostAnswer) => {}
+        Some(Fault::Graph {
+            status,
+            code,
+            subcode,
+            message,
+        }) => {
+            let mut e = GraphErr::new(code, subcode, message);
+            e.status = status;
+            return Err((e, None));
+        }
+        Some(Fault::RateLimited { retry_after }) => {
+            return Err((rate_limited(), Some(retry_after)));
+        }
+        Some(Fault::ServerError) => {
+            return Err((
+                GraphErr::new(
+                    2,
+                    None,
+                    "An unexpected error has occurred. Please retry your request later.",
+                ),
+                None,
+            ));
+        }
+        Some(Fault::AuthFailure) => {
+            return Err((
+                GraphErr::new(
+                    190,
+                    Some(460),
+                    "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+                ),
+                None,
+            ));
+        }
+        Some(Fault::UnknownRecipient) => {
+            return Err((
+                GraphErr::new(100, Some(2_018_001), "(#100) No matching user found"),
+                None,
+            ));
+        }
+    }
+    if !shared.state().admit(o.rate_limit_per_second) {
+        return Err((rate_limited(), Some(Duration::from_secs(1))));
+    }
+    Ok(lose_answer)
+}
+
+fn rate_limited() -> GraphErr {
+    GraphErr::new(
+        613,
+        None,
+        "(#613) Calls to this api have exceeded the rate limit.",
+    )
+}
+
+fn finish(shared: &Shared, request: Request<'_>, answer: Answer) -> Response {
+    let mut st = shared.state();
+    let trace = format!("Emu{:08}", st.next());
+    let (status, response, retry_after) = match answer {
+        Ok(v) => (200, v, None),
+        Err((e, after)) => (e.status, e.body(&trace), after),
+    };
+    let at = st.now();
+    st.calls.push(Call {
+        method: request.method.into(),
+        path: request.path,
+        query: request.query,
+        body: request.logged,
+        status,
+        response: response.clone(),
+        at,
+    });
+    drop(st);
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = (code, axum::Json(response)).into_response();
+    if let Some(after) = retry_after {
+        let secs = after.as_secs().max(1);
+        let usage = json!({ shared.options.page_id.clone(): [{
+            "type": "messenger", "call_count": 100, "total_cputime": 100, "total_time": 100,
+            "estimated_time_to_regain_access": secs.div_ceil(60),
+        }]});
+        if let Ok(v) = secs.to_string().parse() {
+            resp.headers_mut().insert("retry-after", v);
+        }
+        if let Ok(v) = usage.to_string().parse() {
+            resp.headers_mut().insert("x-business-use-case-usage", v);
+        }
+    }
+    resp
+}
