@@ -113,8 +113,8 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let mut config = fast_config();
-    config.engine.lease = Duration::from_millis(300);
-    config.engine.handler_timeout = Duration::from_secs(5);
+    config.engine.lease = Duration::from_millis(600);
+    config.engine.handler_timeout = Duration::from_secs(10);
     let sb = Switchboard::builder()
         .config(config)
         .store(Arc::new(MemoryStore::new()))
@@ -123,8 +123,8 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
             let r = r.clone();
             async move {
                 r.fetch_add(1, Ordering::SeqCst);
-                // Four leases long: without renewal the row would be claimed again.
-                tokio::time::sleep(Duration::from_millis(1200)).await;
+                // Over three leases long: without renewal the row would be claimed again.
+                tokio::time::sleep(Duration::from_millis(2000)).await;
                 ctx.reply_text("done")?;
                 Ok(())
             }
@@ -139,15 +139,15 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
         post(&reqwest::Client::new(), &url, &req).await.status(),
         200
     );
-    assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(eventually(Duration::from_secs(10), || async { mem.sent().len() == 1 }).await);
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(mem.sent().len(), 1);
     assert!(sb.dead_letters(10).await.unwrap().is_empty());
     running.shutdown().await.unwrap();
 }
 
-/// A provider that takes 1 s to accept each message.
+/// A provider that takes 1.5 s to accept each message.
 #[derive(Debug, Clone)]
 struct Slow(Timed);
 
@@ -158,7 +158,7 @@ impl Adapter for Slow {
     }
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         self.0.send(to, message).await
     }
 
@@ -171,7 +171,7 @@ impl Adapter for Slow {
 async fn a_send_longer_than_the_lease_is_not_claimed_twice() {
     let timed = Timed::new(memory("mem"));
     let mut config = fast_config();
-    config.engine.lease = Duration::from_millis(300);
+    config.engine.lease = Duration::from_millis(600);
     let sb = Switchboard::builder()
         .config(config)
         .store(Arc::new(MemoryStore::new()))
@@ -188,12 +188,12 @@ async fn a_send_longer_than_the_lease_is_not_claimed_twice() {
         .await
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        eventually(Duration::from_secs(10), || async {
             timed.inner.sent().len() == 1
         })
         .await
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     // Attempts reaching the provider, and the row's attempts: one each.
     assert_eq!(timed.times.lock().unwrap().len(), 1);
     let st = sb.store().outbox_status(&key).await.unwrap().unwrap();
