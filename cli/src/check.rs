@@ -122,7 +122,7 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
                 match build(&one_channel(name, table), env).await {
                     Ok(()) => built.push(name.clone()),
                     Err(e) => {
-                        let behind = unknown_keys_behind(&e, name, table, env).await;
+                        let behind = problems_behind(&e, name, table, env).await;
                         problems.push(e);
                         problems.extend(behind);
                     }
@@ -164,36 +164,53 @@ fn one_channel(name: &str, table: &toml::Value) -> toml::Table {
     one
 }
 
-/// An adapter stops at the first missing key, so a typo of a required key hides behind it.
-/// Fills each missing key with a placeholder (a few times) and reports the unknown key found
-/// then, if any.
-async fn unknown_keys_behind(
-    first: &str,
-    name: &str,
-    table: &toml::Value,
-    env: &Env,
-) -> Vec<String> {
+/// An adapter stops at its first problem, so a second one (another unset variable, a typo)
+/// hides behind it. Puts a placeholder where each named key failed (or leaves the key out when
+/// the placeholder is refused too), a few times, and reports each new problem found then. It
+/// stops when a key takes neither: what hides behind that is found once it is fixed.
+async fn problems_behind(first: &str, name: &str, table: &toml::Value, env: &Env) -> Vec<String> {
     let mut table = table.clone();
     let mut error = first.to_owned();
-    for _ in 0..5 {
-        let Some(key) = missing_key(&error) else {
+    let mut patched: Vec<String> = Vec::new();
+    let mut found = Vec::new();
+    for _ in 0..12 {
+        let (Some(key), Some(t)) = (failing_key(&error), table.as_table_mut()) else {
             break;
         };
-        let Some(t) = table.as_table_mut() else {
-            break;
-        };
-        t.insert(key, toml::Value::String("placeholder".to_owned()));
+        match patched.iter().filter(|k| **k == key).count() {
+            0 => {
+                t.insert(key.clone(), toml::Value::String("placeholder".to_owned()));
+            }
+            1 if !error.contains("missing key") => {
+                t.remove(&key);
+            }
+            _ => break,
+        }
+        patched.push(key);
         match build(&one_channel(name, &table), env).await {
             Ok(()) => break,
-            Err(e) if e.contains("unknown key") => return vec![e],
-            Err(e) => error = e,
+            Err(e) => {
+                // An error about a patched key is what the patch caused, not a new problem.
+                let induced = failing_key(&e).is_some_and(|k| patched.contains(&k));
+                if !induced {
+                    found.push(e.clone());
+                }
+                if e.contains("unknown key") {
+                    break;
+                }
+                error = e;
+            }
         }
     }
-    Vec::new()
+    found
 }
 
-fn missing_key(error: &str) -> Option<String> {
-    let rest = error.split("missing key '").nth(1)?;
+/// The key a channel error names: `missing key 'x'` or `key 'x': …` (not an unknown key).
+fn failing_key(error: &str) -> Option<String> {
+    if error.contains("unknown key") {
+        return None;
+    }
+    let rest = error.split("key '").nth(1)?;
     rest.split('\'').next().map(str::to_owned)
 }
 
@@ -224,15 +241,23 @@ account_sid = "AC00000000000000000000000000000001"
 auth_tokn = "x"
 from = "+15005550006"
 
+[channels.wa]
+provider = "twilio"
+account_sid = "AC00000000000000000000000000000001"
+auth_token = "${NOT_SET_ANYWHERE_789}"
+smart_encoding = "yes"
+fromm = "whatsapp:+14155238886"
+
 [channels.team]
 provider = "slack"
 bot_token = "${NOT_SET_ANYWHERE_123}"
-signing_secret = "s"
+signing_secret = "${NOT_SET_ANYWHERE_456}"
+ignore_other_bots = "sometimes"
 
 [bridge]
 agents = "team"
 agents_conversation = "C0AGENTS"
-customers = ["sms", "fbb"]
+customers = ["sms", "wa", "fbb"]
 "#;
         let (problems, _) = problems(text, &Env::from_pairs::<_, &str, &str>([])).await;
         let all = problems.join("\n");
@@ -243,10 +268,23 @@ customers = ["sms", "fbb"]
         );
         assert!(all.contains("channels.team: key 'bot_token'"), "{all}");
         assert!(all.contains("NOT_SET_ANYWHERE_123"), "{all}");
+        // Behind the first problem of a channel: a second unset variable, a bad value, a typo.
+        assert!(
+            all.contains("channels.team: key 'signing_secret'")
+                && all.contains("NOT_SET_ANYWHERE_456"),
+            "{all}"
+        );
+        assert!(
+            all.contains("channels.team: key 'ignore_other_bots'"),
+            "{all}"
+        );
+        assert!(all.contains("channels.wa: key 'auth_token'"), "{all}");
+        assert!(all.contains("channels.wa: key 'smart_encoding'"), "{all}");
+        assert!(all.contains("channels.wa: unknown key 'fromm'"), "{all}");
         assert!(
             all.contains("bridge: key 'customers': no channel 'fbb'"),
             "{all}"
         );
-        assert_eq!(problems.len(), 5, "{all}");
+        assert_eq!(problems.len(), 11, "{all}");
     }
 }
