@@ -1,257 +1,18 @@
-//! Every webhook payload of `fixtures/webhook_payloads.json`, signed and decoded through
-//! `handle_webhook`. Fixture items are wrapped in the documented `{"object":"page","entry":[…]}`
-//! envelope; placeholders are kept as the ids they stand for.
+//! The other webhook items of `fixtures/webhook_payloads.json` through `handle_webhook`: reads
+//! and deliveries, reactions, edits, App Dashboard changes, Graph's generic sample, batches and
+//! standby (`message` items are in `webhook_messages.rs`).
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
+mod signed;
+
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::{Value, json};
-use switchboard_core::model::{ActionSource, AttachmentKind, DeliveryStatus};
-use switchboard_core::reconcile::{
-    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
-};
-use switchboard_core::{
-    Adapter, ChannelName, EventKind, InboundEvent, RejectReason, Secret, WebhookRequest,
-};
-use switchboard_messenger::{MessengerAdapter, MessengerConfig, signature};
-
-const SECRET: &str = "test_app_secret";
-
-fn case(id: &str) -> Value {
-    let all: Value = serde_json::from_str(include_str!("fixtures/webhook_payloads.json")).unwrap();
-    all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no case {id}"))
-        .clone()
-}
-
-fn adapter(app_id: Option<&str>) -> MessengerAdapter {
-    let mut b = MessengerConfig::builder(
-        ChannelName::new("fb").unwrap(),
-        "1895382890692545",
-        Secret::new("page-token"),
-        Secret::new(SECRET),
-        Secret::new("verify"),
-    );
-    if let Some(id) = app_id {
-        b = b.app_id(id);
-    }
-    MessengerAdapter::new(b.build().unwrap()).unwrap()
-}
-
-fn envelope(items: &[Value]) -> String {
-    json!({"object": "page", "entry": [{"id": "<PAGE_ID>", "time": 1458692752478_i64, "messaging": items}]})
-        .to_string()
-}
-
-fn decode_with(a: &MessengerAdapter, body: &str) -> Vec<InboundEvent> {
-    let req = WebhookRequest::post("https://bot.example/webhooks/fb", body.to_owned()).with_header(
-        "X-Hub-Signature-256",
-        &signature::sign(SECRET, body.as_bytes()),
-    );
-    let out = a.handle_webhook(&req);
-    assert_eq!(out.response().status, http::StatusCode::OK, "{out:?}");
-    out.accepted_events().unwrap().to_vec()
-}
-
-fn decode(body: &str) -> Vec<InboundEvent> {
-    decode_with(&adapter(None), body)
-}
-
-fn ms(t: i64) -> std::time::SystemTime {
-    UNIX_EPOCH + Duration::from_millis(t as u64)
-}
-
-#[test]
-fn quick_reply_is_an_action() {
-    let item = case("messages-text-quick_reply")["payload"].clone();
-    let ev = decode(&envelope(std::slice::from_ref(&item))).remove(0);
-    assert_eq!(ev.id.as_str(), "mid.1457764197618:41d102a3e1ae206a38");
-    assert_eq!(ev.conversation.conversation.as_str(), "<PSID>");
-    assert_eq!(ev.conversation.channel.as_str(), "fb");
-    assert_eq!(ev.sender.id.as_str(), "<PSID>");
-    assert!(!ev.sender.is_bot);
-    assert_eq!(ev.at, ms(1458692752478));
-    let EventKind::Action(a) = &ev.kind else {
-        panic!("{:?}", ev.kind)
-    };
-    assert_eq!(a.payload, "<DEVELOPER_DEFINED_PAYLOAD>");
-    assert_eq!(a.source, ActionSource::QuickReply);
-    assert_eq!(a.label.as_deref(), Some("hello, world!"));
-    assert_eq!(
-        a.message.as_ref().map(|m| m.as_str()),
-        Some("mid.1457764197618:41d102a3e1ae206a38")
-    );
-    assert_eq!(ev.raw, item);
-
-    // Without the quick reply it is a plain message.
-    let mut plain = item;
-    plain["message"]
-        .as_object_mut()
-        .unwrap()
-        .remove("quick_reply");
-    let ev = decode(&envelope(&[plain])).remove(0);
-    assert_eq!(ev.text(), Some("hello, world!"));
-    assert!(matches!(ev.kind, EventKind::Message(_)));
-}
-
-#[test]
-fn attachments_of_every_documented_type() {
-    let entry = case("messages-attachments-entry")["payload"].clone();
-    let placeholder = "<image|video|audio|file|reel|ig_reel>";
-    let expected = [
-        ("image", AttachmentKind::Image),
-        ("video", AttachmentKind::Video),
-        ("audio", AttachmentKind::Audio),
-        ("file", AttachmentKind::File),
-        ("reel", AttachmentKind::Video),
-        ("ig_reel", AttachmentKind::Video),
-    ];
-    for (ty, kind) in expected {
-        let text = entry.to_string().replace(placeholder, ty);
-        let body = format!("{{\"object\":\"page\",\"entry\":[{text}]}}");
-        let ev = decode(&body).remove(0);
-        assert_eq!(ev.id.as_str(), "mid.$cAAJdkrCd2ORnva8ErFhjGm0X_Q_c");
-        assert_eq!(ev.at, ms(1518479195308));
-        let EventKind::Message(m) = &ev.kind else {
-            panic!("{:?}", ev.kind)
-        };
-        assert_eq!(m.text, None);
-        assert_eq!(m.attachments.len(), 1);
-        assert_eq!(m.attachments[0].kind, kind, "{ty}");
-        assert_eq!(m.attachments[0].url.as_deref(), Some("<ATTACHMENT_URL>"));
-        assert_eq!(
-            ev.attributes
-                .get("messenger.attachment_types")
-                .map(String::as_str),
-            Some(ty)
-        );
-    }
-    // `fallback` (a shared link) may come without a payload; stickers carry a sticker id.
-    let item = json!({
-        "sender": {"id": "<PSID>"}, "recipient": {"id": "<PAGE_ID>"}, "timestamp": 1518479195308_i64,
-        "message": {"mid": "mid.2", "attachments": [
-            {"type": "fallback", "title": "A shared link"},
-            {"type": "fallback", "title": "Shared", "payload": {"url": "https://example.com/p"}},
-            {"type": "sticker", "payload": {"url": "https://scontent.example/sticker.png", "sticker_id": 369239263222822_i64}}
-        ]}
-    });
-    let ev = decode(&envelope(&[item])).remove(0);
-    let EventKind::Message(m) = &ev.kind else {
-        panic!("{:?}", ev.kind)
-    };
-    assert_eq!(m.attachments.len(), 3);
-    assert_eq!(
-        (m.attachments[0].kind, m.attachments[0].url.as_deref()),
-        (AttachmentKind::File, None)
-    );
-    assert_eq!(m.attachments[0].title.as_deref(), Some("A shared link"));
-    assert_eq!(
-        m.attachments[1].url.as_deref(),
-        Some("https://example.com/p")
-    );
-    assert_eq!(m.attachments[2].kind, AttachmentKind::Image);
-    assert_eq!(
-        m.attachments[2].provider_id.as_deref(),
-        Some("369239263222822")
-    );
-    assert_eq!(m.attachments[2].title.as_deref(), Some("sticker"));
-}
-
-#[test]
-fn reply_to_is_kept() {
-    let item = json!({
-        "sender": {"id": "<PSID>"}, "recipient": {"id": "<PAGE_ID>"}, "timestamp": 1458692752478_i64,
-        "message": {"mid": "m_2", "text": "this one", "reply_to": {"mid": "m_1", "is_self_reply": false}}
-    });
-    let ev = decode(&envelope(&[item])).remove(0);
-    let EventKind::Message(m) = &ev.kind else {
-        panic!("{:?}", ev.kind)
-    };
-    assert_eq!(m.reply_to.as_ref().map(|r| r.as_str()), Some("m_1"));
-    assert_eq!(
-        ev.attributes
-            .get("messenger.is_self_reply")
-            .map(String::as_str),
-        Some("false")
-    );
-}
-
-/// The published echo has a literal `...`; the repair drops that line.
-fn echo_item() -> Value {
-    let raw = case("message_echoes-example1")["raw_published"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let repaired = raw.replace(",\n    ...", "");
-    serde_json::from_str(&repaired).unwrap()
-}
-
-#[test]
-fn own_echoes_are_dropped_and_others_are_business_messages() {
-    let item = echo_item();
-    assert!(
-        decode_with(
-            &adapter(Some("1517776481860111")),
-            &envelope(std::slice::from_ref(&item))
-        )
-        .is_empty()
-    );
-
-    // Another app (or a person in the Page inbox): a message sent by the Page.
-    let ev = decode_with(
-        &adapter(Some("999")),
-        &envelope(std::slice::from_ref(&item)),
-    )
-    .remove(0);
-    assert_eq!(ev.id.as_str(), "mid.1457764197618:41d102a3e1ae206a38");
-    assert_eq!(ev.conversation.conversation.as_str(), "<PSID>");
-    assert_eq!(ev.sender.id.as_str(), "<PAGE_ID>");
-    assert!(ev.sender.is_bot);
-    let EventKind::Message(m) = &ev.kind else {
-        panic!("{:?}", ev.kind)
-    };
-    assert!(m.from_business);
-    assert_eq!(
-        ev.attributes.get("messenger.app_id").map(String::as_str),
-        Some("1517776481860111")
-    );
-    assert_eq!(
-        ev.attributes.get("messenger.metadata").map(String::as_str),
-        Some("<DEVELOPER_DEFINED_METADATA_STRING>")
-    );
-
-    // Without a configured app id, our own `switchboard:` metadata marks our echoes: dropped
-    // without an outbox key, proof of the send (`Delivery(sent)` with the key) with one.
-    assert_eq!(decode(&envelope(std::slice::from_ref(&item))).len(), 1);
-    let mut ours = item;
-    ours["message"]["metadata"] = json!("switchboard:");
-    assert!(decode(&envelope(std::slice::from_ref(&ours))).is_empty());
-    ours["message"]["metadata"] = json!("switchboard:fb:m_17:0#2/3");
-    let proof = decode(&envelope(&[ours])).remove(0);
-    let EventKind::Delivery(d) = &proof.kind else {
-        panic!("{:?}", proof.kind)
-    };
-    assert_eq!(d.status, DeliveryStatus::Sent);
-    assert_eq!(
-        d.messages[0].as_str(),
-        "mid.1457764197618:41d102a3e1ae206a38"
-    );
-    assert_eq!(proof.id.as_str(), "mid.1457764197618:41d102a3e1ae206a38");
-    assert_eq!(proof.conversation.conversation.as_str(), "<PSID>");
-    assert!(proof.sender.is_bot);
-    let attr = |k: &str| proof.attributes.get(k).map(String::as_str);
-    assert_eq!(attr(OUTBOX_KEY_ATTRIBUTE), Some("fb:m_17:0"));
-    assert_eq!(
-        (attr(OUTBOX_PART_ATTRIBUTE), attr(OUTBOX_PARTS_ATTRIBUTE)),
-        (Some("1"), Some("3")),
-        "the metadata's part 2 (counted from 1) is part 1 counted from 0"
-    );
-}
+use serde_json::json;
+use signed::{SECRET, adapter, case, decode, envelope, ms};
+use switchboard_core::model::{ActionSource, DeliveryStatus};
+use switchboard_core::{Adapter, EventKind, RejectReason, WebhookRequest};
+use switchboard_messenger::signature;
 
 #[test]
 fn reads_and_deliveries() {
@@ -419,4 +180,31 @@ fn message_edits_are_edited_events() {
         ("m_9", Some("fixed typo"))
     );
     assert_eq!(ev.text(), Some("fixed typo"));
+}
+
+/// A reaction or an edit naming no usable message (an empty `mid`) is kept as `Other` with its
+/// raw item, never dropped.
+#[test]
+fn reactions_and_edits_without_a_message_are_other() {
+    let base = json!({"sender": {"id": "111"}, "recipient": {"id": "1895382890692545"}, "timestamp": 1700000000000_i64});
+    for (key, value) in [
+        (
+            "reaction",
+            json!({"reaction": "like", "action": "react", "mid": ""}),
+        ),
+        (
+            "message_edit",
+            json!({"mid": "", "text": "x", "num_edit": 1}),
+        ),
+    ] {
+        let mut item = base.clone();
+        item[key] = value;
+        let evs = decode(&envelope(std::slice::from_ref(&item)));
+        assert_eq!(evs.len(), 1, "{key}");
+        let EventKind::Other(o) = &evs[0].kind else {
+            panic!("{key}: {:?}", evs[0].kind)
+        };
+        assert_eq!(o.event_type, key);
+        assert_eq!(evs[0].raw, item);
+    }
 }

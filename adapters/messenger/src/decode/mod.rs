@@ -17,25 +17,23 @@
 //! Hash ids are `<kind>:<hex>` of SHA-256 over the item's JSON, stable across Meta's retries.
 //! Timestamps are milliseconds; values below 10^11 are taken as seconds (dashboard samples).
 
+mod message;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::model::{
-    ActionEvent, ActionSource, AttachmentKind, DeliveryEvent, DeliveryStatus, EditedEvent, EventId,
-    InboundAttachment, InboundMessage, OtherEvent, ReactionEvent, Sender,
-};
-use switchboard_core::reconcile::{
-    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+    ActionSource, DeliveryEvent, DeliveryStatus, EditedEvent, EventId, OtherEvent, ReactionEvent,
+    Sender,
 };
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, UserId,
 };
 
+use self::message::{MessageItem, action};
 use crate::config::MessengerConfig;
-use crate::reconcile;
-use crate::render::METADATA_PREFIX;
-use crate::wire::{AttachmentIn, Item, MessageIn, Party};
+use crate::wire::{Item, Party};
 
 /// Where an item came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +144,27 @@ impl Decoder<'_> {
         ))
     }
 
+    /// An event of `kind` from the user `sender` in their conversation, under a hash id named
+    /// `name` (items without an id of their own).
+    fn user_event(
+        &self,
+        name: &str,
+        sender: &str,
+        at: SystemTime,
+        kind: EventKind,
+        raw: &Value,
+    ) -> Option<InboundEvent> {
+        self.event(
+            hash_id(name, raw),
+            sender,
+            sender,
+            false,
+            at,
+            kind,
+            raw.clone(),
+        )
+    }
+
     /// Decodes one item; `None` for this app's own echoes.
     pub(crate) fn item(
         &self,
@@ -163,23 +182,9 @@ impl Decoder<'_> {
             return Some(self.with_origin(self.other(&first_key(&raw), raw, page), &origin));
         };
         let decoded = if let Some(m) = &item.message {
-            if m.is_echo {
-                if self.is_own_echo(m) {
-                    let proof = self.own_echo(m, &recipient, &sender, at, &raw)?;
-                    return Some(self.with_origin(proof, &origin));
-                }
-                let kind = EventKind::Message(message(m, true));
-                let id = m.mid.clone().unwrap_or_else(|| hash_id("echo", &raw));
-                self.event(id, &recipient, &sender, true, at, kind, raw.clone())
-                    .map(|e| echo_attributes(e, m))
-            } else {
-                let kind = match &m.quick_reply {
-                    Some(q) => action(&q.payload, ActionSource::QuickReply, &m.text, &m.mid),
-                    None => EventKind::Message(message(m, false)),
-                };
-                let id = m.mid.clone().unwrap_or_else(|| hash_id("message", &raw));
-                self.event(id, &sender, &sender, false, at, kind, raw.clone())
-                    .map(|e| reply_attributes(e, m))
+            match self.message_item(m, &sender, &recipient, at, &raw) {
+                MessageItem::OwnEcho(proof) => return proof.map(|p| self.with_origin(p, &origin)),
+                MessageItem::Event(e) => e,
             }
         } else if let Some(p) = &item.postback {
             let kind = action(&p.payload, ActionSource::Button, &p.title, &p.mid);
@@ -213,69 +218,43 @@ impl Decoder<'_> {
                 .timestamp
                 .map(time_of)
                 .unwrap_or(ev.watermark.unwrap_or(at));
-            let id = hash_id(name, &raw);
-            self.event(
-                id,
-                &sender,
-                &sender,
-                false,
-                at,
-                EventKind::Delivery(ev),
-                raw.clone(),
-            )
+            self.user_event(name, &sender, at, EventKind::Delivery(ev), &raw)
         } else if let Some(r) = &item.reaction {
             let reaction = r
                 .reaction
                 .clone()
                 .or_else(|| r.emoji.clone())
                 .unwrap_or_else(|| "other".to_owned());
-            let kind = EventKind::Reaction(ReactionEvent {
-                message: MessageId::new(r.mid.clone()).ok()?,
-                reaction,
-                added: r.action != "unreact",
-            });
-            self.event(
-                hash_id("reaction", &raw),
-                &sender,
-                &sender,
-                false,
-                at,
-                kind,
-                raw.clone(),
-            )
-            .map(|e| match &r.emoji {
-                Some(emoji) => e.with_attribute("messenger.emoji", emoji.clone()),
-                None => e,
+            MessageId::new(r.mid.clone()).ok().and_then(|message| {
+                let kind = EventKind::Reaction(ReactionEvent {
+                    message,
+                    reaction,
+                    added: r.action != "unreact",
+                });
+                let e = self.user_event("reaction", &sender, at, kind, &raw)?;
+                Some(match &r.emoji {
+                    Some(emoji) => e.with_attribute("messenger.emoji", emoji.clone()),
+                    None => e,
+                })
             })
         } else if let Some(ed) = &item.message_edit {
-            let kind = EventKind::Edited(EditedEvent {
-                message: MessageId::new(ed.mid.clone()).ok()?,
-                text: ed.text.clone(),
-            });
-            self.event(
-                hash_id("edit", &raw),
-                &sender,
-                &sender,
-                false,
-                at,
-                kind,
-                raw.clone(),
-            )
-            .map(|e| match ed.num_edit {
-                Some(n) => e.with_attribute("messenger.num_edit", n.to_string()),
-                None => e,
+            MessageId::new(ed.mid.clone()).ok().and_then(|message| {
+                let kind = EventKind::Edited(EditedEvent {
+                    message,
+                    text: ed.text.clone(),
+                });
+                let e = self.user_event("edit", &sender, at, kind, &raw)?;
+                Some(match ed.num_edit {
+                    Some(n) => e.with_attribute("messenger.num_edit", n.to_string()),
+                    None => e,
+                })
             })
         } else {
             let name = first_key(&raw);
-            self.event(
-                hash_id(&name, &raw),
-                &sender,
-                &sender,
-                false,
-                at,
-                EventKind::Other(OtherEvent { event_type: name }),
-                raw.clone(),
-            )
+            let kind = EventKind::Other(OtherEvent {
+                event_type: name.clone(),
+            });
+            self.user_event(&name, &sender, at, kind, &raw)
         };
         let event = decoded.unwrap_or_else(|| self.other(&first_key(&raw), raw, page));
         Some(self.with_origin(event, &origin))
@@ -286,42 +265,6 @@ impl Decoder<'_> {
             Origin::Messaging => e,
             Origin::Standby => e.with_attribute("messenger.standby", "true"),
             Origin::Change(field) => e.with_attribute("messenger.field", field.clone()),
-        }
-    }
-
-    /// The echo of one of this app's sends: a `Delivery(sent)` proof carrying the outbox key
-    /// when the send had one, otherwise nothing (dropped).
-    fn own_echo(
-        &self,
-        m: &MessageIn,
-        user: &str,
-        page: &str,
-        at: SystemTime,
-        raw: &Value,
-    ) -> Option<InboundEvent> {
-        let marker = reconcile::parse(m.metadata.as_deref()?)?;
-        let mid = m.mid.clone()?;
-        let kind = EventKind::Delivery(DeliveryEvent::new(
-            DeliveryStatus::Sent,
-            vec![MessageId::new(mid.clone()).ok()?],
-        ));
-        let e = self.event(mid, user, page, true, at, kind, raw.clone())?;
-        Some(
-            e.with_attribute(OUTBOX_KEY_ATTRIBUTE, marker.key)
-                .with_attribute(OUTBOX_PART_ATTRIBUTE, marker.part.to_string())
-                .with_attribute(OUTBOX_PARTS_ATTRIBUTE, marker.parts.to_string())
-                .with_attribute("messenger.is_echo", "true"),
-        )
-    }
-
-    fn is_own_echo(&self, m: &MessageIn) -> bool {
-        match (&self.config.app_id, &m.app_id) {
-            (Some(ours), Some(theirs)) => ours == theirs,
-            (Some(_), None) => false,
-            (None, _) => m
-                .metadata
-                .as_deref()
-                .is_some_and(|md| md.starts_with(METADATA_PREFIX)),
         }
     }
 }
@@ -335,82 +278,6 @@ fn first_key(raw: &Value) -> String {
                 .cloned()
         })
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// An `Action` from a quick reply or a postback: its payload, label and message id.
-fn action(
-    payload: &str,
-    source: ActionSource,
-    label: &Option<String>,
-    mid: &Option<String>,
-) -> EventKind {
-    let mut a = ActionEvent::new(payload.to_owned(), source);
-    a.label = label.clone();
-    a.message = mid.as_ref().and_then(|id| MessageId::new(id.clone()).ok());
-    EventKind::Action(a)
-}
-
-fn attachment(a: &AttachmentIn) -> InboundAttachment {
-    let kind = match a.kind.as_str() {
-        "image" | "sticker" => AttachmentKind::Image,
-        "audio" => AttachmentKind::Audio,
-        "video" | "reel" | "ig_reel" => AttachmentKind::Video,
-        _ => AttachmentKind::File,
-    };
-    let payload = a.payload.as_ref();
-    let mut out = InboundAttachment::new(kind, payload.and_then(|p| p.url.clone()));
-    out.title = a
-        .title
-        .clone()
-        .or_else(|| payload.and_then(|p| p.title.clone()));
-    out.provider_id =
-        payload.and_then(|p| p.sticker_id.clone().or_else(|| p.attachment_id.clone()));
-    if !matches!(a.kind.as_str(), "image" | "audio" | "video" | "file") && out.title.is_none() {
-        // Keep the Messenger type (fallback, sticker, reel, template) visible.
-        out.title = Some(a.kind.clone());
-    }
-    out
-}
-
-fn message(m: &MessageIn, from_business: bool) -> InboundMessage {
-    let mut out = InboundMessage::default();
-    out.id = m
-        .mid
-        .as_ref()
-        .and_then(|id| MessageId::new(id.clone()).ok());
-    out.text = m.text.clone();
-    out.attachments = m.attachments.iter().map(attachment).collect();
-    out.reply_to = m
-        .reply_to
-        .as_ref()
-        .and_then(|r| MessageId::new(r.mid.clone()).ok());
-    out.from_business = from_business;
-    out
-}
-
-fn reply_attributes(mut e: InboundEvent, m: &MessageIn) -> InboundEvent {
-    if let Some(self_reply) = m.reply_to.as_ref().and_then(|r| r.is_self_reply) {
-        e.attributes
-            .insert("messenger.is_self_reply".into(), self_reply.to_string());
-    }
-    let types: Vec<&str> = m.attachments.iter().map(|a| a.kind.as_str()).collect();
-    if !types.is_empty() {
-        e.attributes
-            .insert("messenger.attachment_types".into(), types.join(","));
-    }
-    e
-}
-
-fn echo_attributes(mut e: InboundEvent, m: &MessageIn) -> InboundEvent {
-    e.attributes
-        .insert("messenger.is_echo".into(), "true".into());
-    if let Some(app) = &m.app_id {
-        e.attributes.insert("messenger.app_id".into(), app.clone());
-    }
-    if let Some(md) = &m.metadata {
-        e.attributes.insert("messenger.metadata".into(), md.clone());
-    }
-    reply_attributes(e, m)
 }
 
 fn unreachable_id<T>() -> T {
