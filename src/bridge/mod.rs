@@ -72,8 +72,6 @@ pub(crate) struct Shared {
     engine: OnceLock<Weak<Inner>>,
     /// Parent outbox key → the parent's `ts` (a cache of what the store holds).
     pub(crate) parents: Mutex<HashMap<String, String>>,
-    /// Outbox key → failed attempts seen by this process (for `Safe` failures).
-    pub(crate) failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Shared {
@@ -110,7 +108,6 @@ impl Bridge {
                 config,
                 engine: OnceLock::new(),
                 parents: Mutex::default(),
-                failures: Mutex::default(),
             }),
         }
     }

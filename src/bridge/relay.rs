@@ -33,6 +33,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, ctx: Context) -> HandlerResult {
     }
 }
 
+/// The first line of a customer's thread: which channel the customer is on.
+pub(crate) fn thread_header(customer: &ConversationRef) -> String {
+    format!("**New conversation** on *{}*", customer.channel)
+}
+
 fn who(event: &InboundEvent) -> String {
     match &event.sender.name {
         Some(name) => format!("{name} ({})", event.sender.id),
@@ -113,8 +118,8 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
     let (text, ext) = match &link {
         None => {
             let text = format!(
-                "**New conversation** on *{}* from **{who}**\n\n{}{links}",
-                customer.channel, body
+                "{} from **{who}**\n\n{body}{links}",
+                thread_header(&customer)
             );
             let ext = ToAgents {
                 customer: customer.clone(),

@@ -16,6 +16,7 @@ use switchboard_core::{
     WebhookRequest,
 };
 
+use super::relay::thread_header;
 use super::{DELIVERY_FAILED_EVENT, Shared};
 use crate::store::OutboxState;
 
@@ -133,18 +134,26 @@ impl BridgeAdapter {
             Some(parent) => self.resolve_parent(parent).await,
             None => None,
         };
-        if let Some(ts) = &parent_ts {
-            message.thread = Some(ThreadId::new(ts.as_str())?);
+        match (&ext.parent, &parent_ts) {
+            (Some(_), Some(ts)) => message.thread = Some(ThreadId::new(ts.as_str())?),
+            (Some(_), None) => {
+                // The parent was never posted (dead-lettered): this message opens the thread,
+                // so it says whose thread it is.
+                message.text = Some(format!(
+                    "{}\n\n{}",
+                    thread_header(&ext.customer),
+                    message.text.as_deref().unwrap_or_default()
+                ));
+            }
+            (None, _) => {}
         }
         let receipt = self.inner.send(to, &message).await?;
         match (&ext.parent, parent_ts) {
-            (Some(parent), Some(ts)) => {
+            (Some(_), Some(ts)) => {
                 // Make sure the reverse mapping exists (it may have been lost to a crash).
                 self.register(None, &ts, &ext.customer).await;
-                let _ = parent;
             }
             (Some(parent), None) => {
-                // The parent was never posted (dead-lettered): this message becomes the thread.
                 tracing::warn!(parent, "bridge: thread parent missing; opened a new thread");
                 if let Some(ts) = receipt.first_id() {
                     self.register(Some(parent), ts.as_str(), &ext.customer)
@@ -167,23 +176,19 @@ impl BridgeAdapter {
         message: OutboundMessage,
     ) -> Result<SendReceipt> {
         let key = message.idempotency_key.clone().unwrap_or_default();
-        match self.inner.send(to, &message).await {
-            Ok(receipt) => {
-                lock(&self.shared.failures).remove(&key);
-                Ok(receipt)
-            }
-            Err(e) => {
-                if self.is_final(to, &key, &e) {
-                    lock(&self.shared.failures).remove(&key);
-                    self.report_failure(to, &key, &e).await;
-                }
-                Err(e)
-            }
+        let result = self.inner.send(to, &message).await;
+        if let Err(e) = &result
+            && self.is_final(to, &key, e).await
+        {
+            self.report_failure(to, &key, e).await;
         }
+        result
     }
 
-    /// Whether the engine will give up on this message after this failure (see the sender).
-    fn is_final(&self, to: &ConversationRef, key: &str, e: &Error) -> bool {
+    /// Whether the engine will give up on this message after this failure (the sender's rule).
+    /// A retryable failure is final on the last attempt, counted by the store (durable, so a
+    /// restart between attempts does not lose the notice).
+    async fn is_final(&self, to: &ConversationRef, key: &str, e: &Error) -> bool {
         let idempotent = self
             .inner
             .capabilities_for(&to.conversation)
@@ -195,15 +200,17 @@ impl BridgeAdapter {
             Retry::Never => true,
             Retry::Ambiguous if !idempotent => true,
             _ => {
-                let attempts = self
-                    .shared
-                    .engine()
-                    .map(|i| i.config.engine.send_attempts)
-                    .unwrap_or(u32::MAX);
-                let mut failures = lock(&self.shared.failures);
-                let n = failures.entry(key.to_owned()).or_insert(0);
-                *n += 1;
-                *n >= attempts
+                let Ok(engine) = self.shared.engine() else {
+                    return false;
+                };
+                match engine.store.outbox_status(key).await {
+                    Ok(Some(status)) => status.attempts >= engine.config.engine.send_attempts,
+                    Ok(None) => false,
+                    Err(err) => {
+                        tracing::warn!(error = %err, key, "bridge: attempts unknown");
+                        false
+                    }
+                }
             }
         }
     }
