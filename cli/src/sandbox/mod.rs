@@ -72,11 +72,17 @@ pub(crate) async fn run(interactive: bool) -> Result<(), Failure> {
     for d in &dead {
         println!("   dead letter {}: {}", d.key, d.error);
     }
+    if !dead.is_empty() {
+        let _ = running.shutdown().await;
+        return Err(Failure::Runtime(
+            "the sandbox expected no dead letters".to_owned(),
+        ));
+    }
     if interactive {
         interact(&w, &switchboard, running).await
     } else {
         running.shutdown().await?;
-        println!("\nSandbox OK: every step happened as scripted.");
+        println!("\nSandbox OK: every step happened as scripted (each one was checked).");
         Ok(())
     }
 }

@@ -24,6 +24,17 @@ fn step(n: u32, what: &str) {
     println!("\n{n:>2}. {what}");
 }
 
+/// Fails the sandbox unless `ok`: what was seen is checked, not only printed.
+fn expect(ok: bool, what: &str, seen: &str) -> Result<(), Failure> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(format!(
+            "the sandbox expected {what}, got: {seen:?}"
+        )))
+    }
+}
+
 /// Plays the script against a running engine; returns the engine to keep (it is restarted once).
 pub(crate) async fn play(
     w: &World,
@@ -38,6 +49,11 @@ pub(crate) async fn play(
         &format!("Slack #{AGENTS}, new thread {}: ", t1.ts),
         &t1.text,
     );
+    expect(
+        t1.text.contains("_fb_") && t1.text.contains(ANNA) && t1.text.contains(text),
+        "a parent naming the channel and the customer, with the text",
+        &t1.text,
+    )?;
 
     step(2, "An SMS customer asks something too");
     let text = "Hello, do you ship to Canada?";
@@ -71,6 +87,15 @@ pub(crate) async fn play(
         &format!("Messenger → {} (plain text): ", sent.recipient),
         sent.text().unwrap_or("(no text)"),
     );
+    expect(
+        sent.recipient == ANNA
+            && sent.text()
+                == Some(
+                    "Sorry about that! It is out for delivery today: track it (https://example.com/track/1042)",
+                ),
+        "the reply to the Messenger customer, mrkdwn made plain",
+        sent.text().unwrap_or_default(),
+    )?;
 
     step(
         5,
@@ -84,6 +109,14 @@ pub(crate) async fn play(
         &format!("SMS → {}: ", sms.to.as_deref().unwrap_or("?")),
         sms.body.as_deref().unwrap_or(""),
     );
+    let body = sms.body.as_deref().unwrap_or_default();
+    expect(
+        sms.to.as_deref() == Some(BEN)
+            && body.contains("We do!")
+            && body.contains("1. Standard, 5 days  2. Express, 2 days"),
+        "the buttons as numbered options by SMS",
+        body,
+    )?;
 
     step(
         6,
@@ -133,9 +166,11 @@ pub(crate) async fn play(
     })
     .await?;
     show(&format!("Slack thread {} (the same one): ", t1.ts), &m.text);
-    if w.parents().len() != 2 {
-        return Err(Failure::Runtime("the restart opened a new thread".into()));
-    }
+    expect(
+        w.parents().len() == 2,
+        "no new thread after the restart",
+        &format!("{} threads", w.parents().len()),
+    )?;
 
     step(9, "A reply the carrier cannot deliver: the thread is told");
     w.twilio.fail_deliveries_to(BEN, 30003);
@@ -149,5 +184,10 @@ pub(crate) async fn play(
     })
     .await?;
     show(&format!("Slack thread {}: ", t2.ts), &notice.text);
+    expect(
+        notice.text.contains("30003"),
+        "the carrier's error code in the notice",
+        &notice.text,
+    )?;
     Ok((switchboard, running))
 }
