@@ -120,6 +120,22 @@ impl Adapter for TwilioAdapter {
         Ok(SendReceipt::from_plan(sent, &rendered.plan))
     }
 
+    /// With the auth token, Fetch Account (`GET Accounts/{AccountSid}.json`); with an API key,
+    /// which Twilio lets read `/Accounts` only when it is a Main key, the first entry of the
+    /// Messages list (`GET Messages.json?PageSize=1`), which `reconcile` needs anyway. Twilio's
+    /// 20003 is `Unauthenticated`, no connection `Transport`.
+    async fn verify_credentials(&self) -> Result<()> {
+        if self.config.api_key.is_some() {
+            let first = [("PageSize", "1".to_owned())];
+            return self
+                .api
+                .list_messages(&self.config, &first)
+                .await
+                .map(|_| ());
+        }
+        self.api.fetch_account(&self.config).await
+    }
+
     /// Lists `Messages.json` by `To`, `From` and `DateSent>=` and matches each part's text and
     /// media count inside the time window (see the crate docs, "Reconciliation").
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {

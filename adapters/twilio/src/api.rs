@@ -1,4 +1,5 @@
-//! Outbound HTTP: Create Message, Fetch Message, the Messages list, and media downloads.
+//! Outbound HTTP: Create Message, Fetch Message, the Messages list, Fetch Account, and media
+//! downloads.
 
 use std::time::Duration;
 
@@ -69,6 +70,26 @@ impl Api {
             .await
             .map_err(transport_error)?;
         read_resource(response, StatusCode::OK).await
+    }
+
+    /// `GET Accounts/{AccountSid}.json`: succeeds when the credentials may read the account (the
+    /// resource itself is not needed: it holds the auth token, so it is not kept either).
+    pub(crate) async fn fetch_account(&self, config: &TwilioConfig) -> Result<()> {
+        let (user, pass) = config.basic_auth();
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}.json",
+            config.api_base_url, config.account_sid
+        );
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        read_json::<serde::de::IgnoredAny>(response, StatusCode::OK, "Account resource")
+            .await
+            .map(|_| ())
     }
 
     /// `GET Messages.json?{filters}`: the first page of the Messages list.

@@ -22,8 +22,7 @@ use std::sync::Arc;
 pub use adapter::TwilioAdapter;
 pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
 pub use reconcile::{
-    OUTBOX_KEY_QUERY, OUTBOX_PART_ATTRIBUTE, OUTBOX_PART_QUERY, OUTBOX_PARTS_ATTRIBUTE,
-    OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,
+    OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,
 };
 pub use render::TwilioContent;
 pub use webhook::EMPTY_TWIML;

@@ -21,10 +21,6 @@ pub const OUTBOX_KEY_QUERY: &str = "switchboard_outbox_key";
 pub const OUTBOX_PART_QUERY: &str = "switchboard_part";
 /// Query parameter of the `StatusCallback` URL that carries how many parts the send has.
 pub const OUTBOX_PARTS_QUERY: &str = "switchboard_parts";
-/// Event attribute of a keyed status callback: the part's index (from 0).
-pub const OUTBOX_PART_ATTRIBUTE: &str = "twilio.outbox_part";
-/// Event attribute of a keyed status callback: how many parts the send has.
-pub const OUTBOX_PARTS_ATTRIBUTE: &str = "twilio.outbox_parts";
 /// How long before the first attempt the search starts: room for the difference between our
 /// clock and Twilio's, and for Twilio's dates being whole seconds.
 pub const RECONCILE_CLOCK_MARGIN: Duration = Duration::from_secs(2);
@@ -112,7 +108,32 @@ pub(crate) async fn reconcile(
     candidates.reverse();
     candidates.sort_by_key(created);
     let context = Context { key, to, since };
-    match_parts(&pending.to, &rendered.requests, candidates, &context)
+    let found = match_parts(&pending.to, &rendered.requests, candidates, &context)?;
+    Ok(unless_in_flight(
+        found,
+        pending.last_attempt_at,
+        config.timeout,
+    ))
+}
+
+/// A create Twilio is still processing is not listed yet: until the request timeout has passed
+/// since the last attempt began, what was not found may still arrive, so `NotDelivered` and
+/// `Partial` become `Unknown` (`Delivered` stands).
+fn unless_in_flight(found: Reconciled, last_attempt: SystemTime, timeout: Duration) -> Reconciled {
+    let elapsed = SystemTime::now()
+        .duration_since(last_attempt)
+        .unwrap_or_default();
+    match found {
+        Reconciled::NotDelivered | Reconciled::Partial(_) if elapsed < timeout => {
+            Reconciled::Unknown(format!(
+                "the last attempt began {} ms ago, within the {} ms request timeout: a create \
+                 may still be in flight at Twilio",
+                elapsed.as_millis(),
+                timeout.as_millis()
+            ))
+        }
+        other => other,
+    }
 }
 
 /// When a message was created (or, failing that, sent).
@@ -254,6 +275,38 @@ mod tests {
              &switchboard_part=1&switchboard_parts=2#rc=3"
         );
         assert!(keyed_callback("https://bot.test/cb?", k, 0, 1).contains("cb?switchboard_"));
+    }
+
+    #[test]
+    fn absence_is_unknown_while_a_create_may_be_in_flight() {
+        let timeout = Duration::from_secs(30);
+        let now = SystemTime::now();
+        let recent = now - Duration::from_secs(5);
+        let settled = now - Duration::from_secs(31);
+        assert!(matches!(
+            unless_in_flight(Reconciled::NotDelivered, recent, timeout),
+            Reconciled::Unknown(why) if why.contains("in flight")
+        ));
+        assert!(matches!(
+            unless_in_flight(Reconciled::Partial(Vec::new()), recent, timeout),
+            Reconciled::Unknown(_)
+        ));
+        assert!(matches!(
+            unless_in_flight(
+                Reconciled::NotDelivered,
+                now + Duration::from_secs(5),
+                timeout
+            ),
+            Reconciled::Unknown(_)
+        ));
+        assert_eq!(
+            unless_in_flight(Reconciled::NotDelivered, settled, timeout),
+            Reconciled::NotDelivered
+        );
+        assert_eq!(
+            unless_in_flight(Reconciled::Delivered(Vec::new()), recent, timeout),
+            Reconciled::Delivered(Vec::new())
+        );
     }
 
     #[test]

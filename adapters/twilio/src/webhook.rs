@@ -9,17 +9,16 @@ use switchboard_core::model::{
     InboundAttachment, InboundEvent, InboundMessage, MessageId, OtherEvent, OutboxKey, Sender,
     UserId,
 };
-use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
+use switchboard_core::reconcile::{
+    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+};
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, RejectReason, WebhookOutcome, WebhookRequest,
     WebhookResponse,
 };
 
 use crate::error_map::delivery_error;
-use crate::reconcile::{
-    OUTBOX_KEY_QUERY, OUTBOX_PART_ATTRIBUTE, OUTBOX_PART_QUERY, OUTBOX_PARTS_ATTRIBUTE,
-    OUTBOX_PARTS_QUERY,
-};
+use crate::reconcile::{OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY};
 use crate::signature::{self, SignedContent};
 
 /// The empty TwiML answer: "received, send nothing".
@@ -78,8 +77,8 @@ pub(crate) fn handle(
 }
 
 /// A status callback to a `StatusCallback` URL that carries an outbox key proves the send of that
-/// key's part: the key goes in [`OUTBOX_KEY_ATTRIBUTE`], the part's index and count in `twilio.*`
-/// attributes. The query is covered by the signature, so the key cannot be forged.
+/// key's part: the key goes in [`OUTBOX_KEY_ATTRIBUTE`], the part's index (from 0) and count in
+/// [`OUTBOX_PART_ATTRIBUTE`] and [`OUTBOX_PARTS_ATTRIBUTE`]. The query is covered by the signature, so the key cannot be forged.
 fn with_outbox_key(mut event: InboundEvent, request: &WebhookRequest) -> InboundEvent {
     if !event.attributes.contains_key("twilio.status") {
         return event;

@@ -10,16 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use switchboard_core::model::{EventKind, OutboxKey};
-use switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE;
+use switchboard_core::reconcile::{
+    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+};
 use switchboard_core::{
     Adapter, ChannelName, ErrorKind, OutboundMessage, PendingSend, Reconciled, Retry, Secret,
     SentMessage,
 };
 use switchboard_twilio::date::format_date;
 use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Fault, RecordedCall};
-use switchboard_twilio::{
-    OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE, TwilioAdapter, TwilioConfig, TwilioContent,
-};
+use switchboard_twilio::{TwilioAdapter, TwilioConfig, TwilioContent};
 
 fn keyed(text: &str, key: &str) -> OutboundMessage {
     OutboundMessage::builder()
@@ -29,14 +29,43 @@ fn keyed(text: &str, key: &str) -> OutboundMessage {
         .unwrap()
 }
 
+/// Reconciles `msg` as first attempted at `first_attempt` (where the search window starts), its
+/// last attempt over longer ago than the request timeout: no create can still be in flight, so
+/// what the list lacks is absent (the in-flight rule has its own test).
 async fn reconcile(
     adapter: &TwilioAdapter,
     msg: &OutboundMessage,
     first_attempt: SystemTime,
 ) -> Reconciled {
-    let key = OutboxKey::new(msg.idempotency_key.clone().unwrap()).unwrap();
-    let pending = PendingSend::new(to("sms", SMS_USER), msg.clone(), first_attempt);
-    adapter.reconcile(&key, &pending).await.unwrap()
+    let settled = SystemTime::now() - adapter.config().timeout - Duration::from_secs(1);
+    let pending = PendingSend::new(to("sms", SMS_USER), msg.clone(), first_attempt)
+        .with_last_attempt_at(settled);
+    reconcile_pending(adapter, &pending).await
+}
+
+async fn reconcile_pending(adapter: &TwilioAdapter, pending: &PendingSend) -> Reconciled {
+    let key = OutboxKey::new(pending.message.idempotency_key.clone().unwrap()).unwrap();
+    adapter.reconcile(&key, pending).await.unwrap()
+}
+
+/// Right after an attempt (a client timeout, a lost answer) Twilio may still be creating the
+/// message, so what is not listed yet is `Unknown`; what is listed is `Delivered` at once.
+#[tokio::test]
+async fn absence_right_after_an_attempt_is_unknown() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
+    let msg = keyed("maybe in flight", "sms:Ev16:0");
+    let just_now = PendingSend::new(to("sms", SMS_USER), msg.clone(), ago(1));
+    match reconcile_pending(&sms, &just_now).await {
+        Reconciled::Unknown(why) => assert!(why.contains("in flight"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lists(&emu).len(), 1, "the list was read all the same");
+    let receipt = sms.send(&to("sms", SMS_USER), &msg).await.unwrap();
+    match reconcile_pending(&sms, &just_now).await {
+        Reconciled::Delivered(found) => assert_eq!(ids(&found), ids(&receipt.messages)),
+        other => panic!("{other:?}"),
+    }
 }
 
 fn ids(found: &[SentMessage]) -> Vec<String> {

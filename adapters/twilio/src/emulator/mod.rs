@@ -6,6 +6,10 @@
 //!   or `MM…`, `queued`, `num_segments` computed, RFC 2822 dates).
 //! - `GET …/Messages/{Sid}.json` fetches it; `GET …/Messages/{Sid}/Media/{MediaSid}` serves
 //!   media registered with [`Emulator::add_media`] (Basic auth required).
+//! - `GET /2010-04-01/Accounts/{AccountSid}.json` (Fetch Account, what `verify_credentials`
+//!   calls) answers the Account resource as the OpenAPI spec shows it (`active`, `Full`, the
+//!   subresource URIs). With an API key it is 401 / 20003, as Twilio answers a Standard key, which
+//!   may not read `/Accounts`.
 //! - `GET …/Messages.json` lists messages as documented: filters `To`, `From`, `DateSent`,
 //!   `DateSent<`, `DateSent>` (GMT dates `YYYY-MM-DD`; other date forms are refused with 400 /
 //!   20001), the most recent `date_sent` first, `PageSize` (default 50, at most 1000) and
@@ -24,6 +28,7 @@
 //!   [`Emulator::signed_inbound`] builds the same request without the network.
 //! - Every API call is recorded ([`Emulator::calls`]).
 
+mod account;
 mod callbacks;
 mod list;
 mod listener;
@@ -33,7 +38,7 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use switchboard_core::WebhookRequest;
@@ -84,6 +89,8 @@ impl Default for EmulatorConfig {
 #[derive(Debug, Clone)]
 pub(crate) struct Inner {
     config: Arc<EmulatorConfig>,
+    /// When the emulator started: the account's `date_created`.
+    created: SystemTime,
     state: Shared,
     http: reqwest::Client,
     base_url: Arc<str>,
@@ -108,6 +115,7 @@ impl Emulator {
             .map_err(std::io::Error::other)?;
         let inner = Inner {
             config: Arc::new(config),
+            created: SystemTime::now(),
             state: Shared::default(),
             http,
             base_url: format!("http://{addr}").into(),

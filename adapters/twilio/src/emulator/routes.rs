@@ -1,4 +1,5 @@
-//! The emulator's HTTP routes: Create, List and Fetch Message, and media, with Basic auth.
+//! The emulator's HTTP routes: Create, List and Fetch Message, media, and Fetch Account (in
+//! `account.rs`), with Basic auth.
 
 use std::time::SystemTime;
 
@@ -25,6 +26,10 @@ pub(crate) fn router(inner: Inner) -> Router {
             "/2010-04-01/Accounts/{account}/Messages.json",
             post(create).get(list),
         )
+        .route(
+            "/2010-04-01/Accounts/{file}",
+            get(super::account::fetch_account),
+        )
         .route("/2010-04-01/Accounts/{account}/Messages/{file}", get(fetch))
         .route(
             "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}",
@@ -33,11 +38,11 @@ pub(crate) fn router(inner: Inner) -> Router {
         .with_state(inner)
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn failure(f: &ApiFailure) -> Response {
+pub(super) fn failure(f: &ApiFailure) -> Response {
     let mut r = json(f.status, f.body());
     if let Some(after) = f.retry_after
         && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string())
@@ -48,15 +53,28 @@ fn failure(f: &ApiFailure) -> Response {
 }
 
 /// What the next call does instead of answering normally.
-enum Next {
+pub(super) enum Next {
     Answer,
     Fail(ApiFailure),
     /// Carry the request out, then drop the connection.
     Drop,
 }
 
+/// Who a request authenticated as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Principal {
+    /// The account SID and auth token.
+    AuthToken,
+    /// An API key of [`EmulatorConfig::api_keys`](super::EmulatorConfig::api_keys).
+    ApiKey,
+}
+
 /// Checks Basic auth against the account's token and API keys, and the path's account.
-fn authorize(inner: &Inner, headers: &HeaderMap, account: &str) -> Result<(), ApiFailure> {
+pub(super) fn authorize(
+    inner: &Inner,
+    headers: &HeaderMap,
+    account: &str,
+) -> Result<Principal, ApiFailure> {
     let denied = || ApiFailure::new(401, 20003, "Authenticate");
     let value = headers
         .get(header::AUTHORIZATION)
@@ -67,14 +85,17 @@ fn authorize(inner: &Inner, headers: &HeaderMap, account: &str) -> Result<(), Ap
     let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
     let (user, pass) = decoded.split_once(':').ok_or_else(denied)?;
     let cfg = &inner.config;
-    let ok = (user == cfg.account_sid && pass == cfg.auth_token)
-        || cfg
-            .api_keys
-            .iter()
-            .any(|(sid, secret)| user == sid && pass == secret);
-    if !ok {
+    let principal = if user == cfg.account_sid && pass == cfg.auth_token {
+        Principal::AuthToken
+    } else if cfg
+        .api_keys
+        .iter()
+        .any(|(sid, secret)| user == sid && pass == secret)
+    {
+        Principal::ApiKey
+    } else {
         return Err(denied());
-    }
+    };
     if account != cfg.account_sid {
         return Err(ApiFailure::new(
             404,
@@ -82,11 +103,11 @@ fn authorize(inner: &Inner, headers: &HeaderMap, account: &str) -> Result<(), Ap
             format!("The requested resource /2010-04-01/Accounts/{account} was not found"),
         ));
     }
-    Ok(())
+    Ok(principal)
 }
 
 /// The next staged fault: a delay is slept here; an error or a drop is returned.
-async fn take_fault(inner: &Inner) -> Next {
+pub(super) async fn take_fault(inner: &Inner) -> Next {
     let Some(fault) = inner.state.lock().faults.pop_front() else {
         return Next::Answer;
     };
@@ -101,15 +122,15 @@ async fn take_fault(inner: &Inner) -> Next {
 }
 
 /// One call as the emulator saw it, before it is recorded.
-struct Call {
-    method: &'static str,
-    path: String,
-    params: Vec<(String, String)>,
-    authorized: bool,
+pub(super) struct Call {
+    pub(super) method: &'static str,
+    pub(super) path: String,
+    pub(super) params: Vec<(String, String)>,
+    pub(super) authorized: bool,
 }
 
 /// Records `call` answered with `status`, and dooms the connection when the answer is dropped.
-fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: &Doom) {
+pub(super) fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: &Doom) {
     let dropped = matches!(next, Next::Drop);
     if dropped {
         doom.drop_connection();
@@ -138,7 +159,7 @@ async fn create(
     let outcome = match (&next, &auth) {
         (Next::Fail(f), _) => Err(f.clone()),
         (_, Err(f)) => Err(f.clone()),
-        (_, Ok(())) => create_message(&inner, &params),
+        (_, Ok(_)) => create_message(&inner, &params),
     };
     let call = Call {
         method: "POST",
@@ -176,7 +197,7 @@ async fn list(
     let outcome = match (&next, &auth) {
         (Next::Fail(f), _) => Err(f.clone()),
         (_, Err(f)) => Err(f.clone()),
-        (_, Ok(())) => list_page(&inner.state.lock(), &path, &params),
+        (_, Ok(_)) => list_page(&inner.state.lock(), &path, &params),
     };
     let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     let call = Call {
@@ -252,7 +273,7 @@ async fn fetch(
     let outcome = match (&next, &auth) {
         (Next::Fail(f), _) => Err(f.clone()),
         (_, Err(f)) => Err(f.clone()),
-        (_, Ok(())) => {
+        (_, Ok(_)) => {
             let sid = file.strip_suffix(".json").unwrap_or(&file);
             inner
                 .state
@@ -296,7 +317,7 @@ async fn media(
     let found = inner.state.lock().media.get(&media).cloned();
     let (status, response) = match (auth.as_ref(), found) {
         (Err(f), _) => (f.status, failure(f)),
-        (Ok(()), None) => {
+        (Ok(_), None) => {
             let f = ApiFailure::new(
                 404,
                 20404,
@@ -304,7 +325,7 @@ async fn media(
             );
             (f.status, failure(&f))
         }
-        (Ok(()), Some((bytes, mime))) => (
+        (Ok(_), Some((bytes, mime))) => (
             StatusCode::OK,
             (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
         ),
