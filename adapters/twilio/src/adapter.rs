@@ -1,23 +1,83 @@
-//! `TwilioAdapter`: the `Adapter` implementation for one Twilio channel.
+//! `TwilioAdapter`: the `Adapter` implementation for one Twilio channel, and the capabilities of
+//! its conversations (SMS/MMS or WhatsApp).
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::adapter::{Adapter, AdapterInfo, FetchedAttachment};
-use switchboard_core::model::{InboundAttachment, MessageId};
+use switchboard_core::model::{AttachmentKind, InboundAttachment, MessageId};
 use switchboard_core::{
-    Capabilities, ChannelTable, ConversationId, ConversationRef, Error, OutboundMessage, OutboxKey,
-    PendingSend, Reconciled, Result, SendReceipt, SentMessage, WebhookOutcome, WebhookRequest,
+    AttachmentCapabilities, Capabilities, ChannelTable, ConversationId, ConversationRef, Error,
+    LengthUnit, MarkdownDialect, OutboundMessage, OutboxKey, PendingSend, Reconciled, Result,
+    SendReceipt, SentMessage, TextLimit, WebhookOutcome, WebhookRequest,
 };
 
 use crate::PROVIDER;
+use crate::address::is_whatsapp;
 use crate::api::{Api, is_twilio_host};
 use crate::config::TwilioConfig;
 use crate::date::parse_rfc2822;
-use crate::render::{capabilities_for, render_message, sms_capabilities};
+use crate::render::render_message;
 use crate::webhook;
 use crate::wire::MessageResource;
+
+/// Longest `Body`, in characters (error 21617 beyond; UTF-16 units, so emoji count twice).
+pub const MAX_BODY_CHARS: usize = 1600;
+
+/// Most `MediaUrl`s per SMS/MMS message.
+pub const MAX_MEDIA_SMS: usize = 10;
+
+/// SMS/MMS: plain text up to 1,600 characters, no buttons (numbered options instead), up to
+/// 10 media by URL, delivery receipts, reconciliation.
+pub fn sms_capabilities() -> Capabilities {
+    Capabilities {
+        text: TextLimit {
+            max: MAX_BODY_CHARS,
+            unit: LengthUnit::Utf16,
+        },
+        markdown: MarkdownDialect::Plain,
+        attachments: url_media(MAX_MEDIA_SMS),
+        receipts: true,
+        // By recipient, sender, time and content in the Messages list (see `reconcile`).
+        reconcile: true,
+        ..Capabilities::default()
+    }
+}
+
+/// WhatsApp: WhatsApp markup, 1 media per message, 24 h window, delivery and read receipts.
+pub fn whatsapp_capabilities() -> Capabilities {
+    Capabilities {
+        markdown: MarkdownDialect::WhatsApp,
+        attachments: url_media(1),
+        messaging_window: Some(Duration::from_secs(24 * 3600)),
+        ..sms_capabilities()
+    }
+}
+
+fn url_media(max: usize) -> AttachmentCapabilities {
+    AttachmentCapabilities {
+        kinds: vec![
+            AttachmentKind::Image,
+            AttachmentKind::Audio,
+            AttachmentKind::Video,
+            AttachmentKind::File,
+        ],
+        max_per_message: max,
+        by_url: true,
+        by_bytes: false,
+    }
+}
+
+/// The capabilities of one conversation.
+pub fn capabilities_for(conversation: &str) -> Capabilities {
+    if is_whatsapp(conversation) {
+        whatsapp_capabilities()
+    } else {
+        sms_capabilities()
+    }
+}
 
 /// The Twilio adapter: SMS, MMS and WhatsApp over the Messages API, and its webhooks.
 ///

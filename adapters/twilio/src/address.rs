@@ -1,5 +1,13 @@
 //! Twilio addresses and SIDs: what `From`, `To` and the configured SIDs may look like.
 
+/// The prefix of WhatsApp addresses.
+pub const WHATSAPP_PREFIX: &str = "whatsapp:";
+
+/// Whether a conversation id is a WhatsApp address.
+pub fn is_whatsapp(conversation: &str) -> bool {
+    conversation.starts_with(WHATSAPP_PREFIX)
+}
+
 /// `prefix` followed by 32 hex digits.
 pub(crate) fn is_sid(s: &str, prefix: &str) -> bool {
     s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -17,7 +25,7 @@ pub(crate) fn is_e164(s: &str) -> bool {
 
 /// An address a message can be sent to: E.164 or `whatsapp:` + E.164.
 pub(crate) fn is_recipient_address(s: &str) -> bool {
-    is_e164(s.strip_prefix("whatsapp:").unwrap_or(s))
+    is_e164(s.strip_prefix(WHATSAPP_PREFIX).unwrap_or(s))
 }
 
 /// A `From`: a recipient address, a short code (3–8 digits) or an alphanumeric sender id

@@ -38,15 +38,8 @@ impl Api {
         config: &TwilioConfig,
         message: &CreateMessage,
     ) -> Result<MessageResource> {
-        let (user, pass) = config.basic_auth();
-        let response = self
-            .http
-            .post(config.messages_url())
-            .basic_auth(user, Some(pass))
-            .form(&message.form())
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let request = self.http.post(config.messages_url()).form(&message.form());
+        let response = self.send(config, request).await?;
         // Created: from here on a failure to read the answer is ambiguous, not safe.
         read_resource(response, StatusCode::CREATED).await
     }
@@ -57,39 +50,38 @@ impl Api {
         config: &TwilioConfig,
         sid: &str,
     ) -> Result<MessageResource> {
-        let (user, pass) = config.basic_auth();
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Messages/{sid}.json",
             config.api_base_url, config.account_sid
         );
-        let response = self
-            .http
-            .get(url)
-            .basic_auth(user, Some(pass))
-            .send()
-            .await
-            .map_err(transport_error)?;
-        read_resource(response, StatusCode::OK).await
+        read_resource(self.send(config, self.http.get(url)).await?, StatusCode::OK).await
     }
 
     /// `GET Accounts/{AccountSid}.json`: succeeds when the credentials may read the account (the
     /// resource itself is not needed: it holds the auth token, so it is not kept either).
     pub(crate) async fn fetch_account(&self, config: &TwilioConfig) -> Result<()> {
-        let (user, pass) = config.basic_auth();
         let url = format!(
             "{}/2010-04-01/Accounts/{}.json",
             config.api_base_url, config.account_sid
         );
-        let response = self
-            .http
-            .get(url)
-            .basic_auth(user, Some(pass))
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let response = self.send(config, self.http.get(url)).await?;
         read_json::<serde::de::IgnoredAny>(response, StatusCode::OK, "Account resource")
             .await
             .map(|_| ())
+    }
+
+    /// Sends `request` with the channel's Basic auth.
+    async fn send(
+        &self,
+        config: &TwilioConfig,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response> {
+        let (user, pass) = config.basic_auth();
+        request
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .map_err(transport_error)
     }
 
     /// `GET Messages.json?{filters}`: the first page of the Messages list.
@@ -120,12 +112,7 @@ impl Api {
         config: &TwilioConfig,
         request: reqwest::RequestBuilder,
     ) -> Result<MessagePage> {
-        let (user, pass) = config.basic_auth();
-        let response = request
-            .basic_auth(user, Some(pass))
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let response = self.send(config, request).await?;
         read_json(response, StatusCode::OK, "Messages list page").await
     }
 

@@ -19,7 +19,11 @@ pub mod emulator;
 
 use std::sync::Arc;
 
-pub use adapter::TwilioAdapter;
+pub use adapter::{
+    MAX_BODY_CHARS, MAX_MEDIA_SMS, TwilioAdapter, capabilities_for, sms_capabilities,
+    whatsapp_capabilities,
+};
+pub use address::{WHATSAPP_PREFIX, is_whatsapp};
 pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
 pub use reconcile::{
     OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,

@@ -1,29 +1,20 @@
-//! From a neutral message to Create Message requests: per-conversation capabilities (SMS/MMS
-//! or WhatsApp), content templates, smart encoding and segment counts.
+//! From a neutral message to Create Message requests for the conversation's capabilities (SMS/MMS
+//! or WhatsApp, see [`crate::capabilities_for`]): content templates, smart
+//! encoding and segment counts.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_core::model::{AttachmentKind, AttachmentSource, Extension, OutboundMessage};
+use switchboard_core::model::{AttachmentSource, Extension, OutboundMessage};
 use switchboard_core::render::{self, Degradation, RenderPlan, RenderPolicy, TextPart, sms};
-use switchboard_core::{
-    AttachmentCapabilities, Capabilities, Error, LengthUnit, MarkdownDialect, Result, TextLimit,
-};
+use switchboard_core::{Capabilities, Error, Result};
 
+use crate::adapter::capabilities_for;
+use crate::address::is_whatsapp;
 use crate::config::TwilioConfig;
 use crate::reconcile::keyed_callback;
 use crate::smart_encoding::smart_encode;
 use crate::wire::CreateMessage;
-
-/// Longest `Body`, in characters (error 21617 beyond; UTF-16 units, so emoji count twice).
-pub const MAX_BODY_CHARS: usize = 1600;
-
-/// Most `MediaUrl`s per SMS/MMS message.
-pub const MAX_MEDIA_SMS: usize = 10;
-
-/// The prefix of WhatsApp addresses.
-pub const WHATSAPP_PREFIX: &str = "whatsapp:";
 
 /// A WhatsApp (or other) Content Template, sent with `ContentSid` and `ContentVariables`.
 ///
@@ -40,61 +31,6 @@ pub struct TwilioContent {
 
 impl Extension for TwilioContent {
     const KEY: &'static str = "twilio.content";
-}
-
-/// Whether a conversation id is a WhatsApp address.
-pub fn is_whatsapp(conversation: &str) -> bool {
-    conversation.starts_with(WHATSAPP_PREFIX)
-}
-
-/// SMS/MMS: plain text up to 1,600 characters, no buttons (numbered options instead), up to
-/// 10 media by URL, delivery receipts, reconciliation.
-pub fn sms_capabilities() -> Capabilities {
-    Capabilities {
-        text: TextLimit {
-            max: MAX_BODY_CHARS,
-            unit: LengthUnit::Utf16,
-        },
-        markdown: MarkdownDialect::Plain,
-        attachments: url_media(MAX_MEDIA_SMS),
-        receipts: true,
-        // By recipient, sender, time and content in the Messages list (see `reconcile`).
-        reconcile: true,
-        ..Capabilities::default()
-    }
-}
-
-/// WhatsApp: WhatsApp markup, 1 media per message, 24 h window, delivery and read receipts.
-pub fn whatsapp_capabilities() -> Capabilities {
-    Capabilities {
-        markdown: MarkdownDialect::WhatsApp,
-        attachments: url_media(1),
-        messaging_window: Some(Duration::from_secs(24 * 3600)),
-        ..sms_capabilities()
-    }
-}
-
-fn url_media(max: usize) -> AttachmentCapabilities {
-    AttachmentCapabilities {
-        kinds: vec![
-            AttachmentKind::Image,
-            AttachmentKind::Audio,
-            AttachmentKind::Video,
-            AttachmentKind::File,
-        ],
-        max_per_message: max,
-        by_url: true,
-        by_bytes: false,
-    }
-}
-
-/// The capabilities of one conversation.
-pub fn capabilities_for(conversation: &str) -> Capabilities {
-    if is_whatsapp(conversation) {
-        whatsapp_capabilities()
-    } else {
-        sms_capabilities()
-    }
 }
 
 /// A rendered message: the requests to make, in order, and the plan they came from.
@@ -226,7 +162,9 @@ fn smart_encode_parts(plan: &mut RenderPlan, caps: &Capabilities) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::MAX_BODY_CHARS;
     use switchboard_core::model::Attachment;
+    use switchboard_core::model::AttachmentKind;
     use switchboard_core::{ChannelName, ErrorKind, Secret};
 
     fn config(smart: bool, policy: RenderPolicy) -> TwilioConfig {

@@ -13,17 +13,28 @@ use switchboard_twilio::{TwilioAdapter, TwilioConfig};
 
 const KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
 
+/// An adapter for the emulator's account with `token`, calling `base`.
 fn with_token(emu: &Emulator, token: &str, base: &str) -> TwilioAdapter {
-    let cfg = TwilioConfig::builder(
+    adapter(emu, token, None, base)
+}
+
+/// An adapter for the emulator's account that calls the API with the key `KEY_SID`, `secret`.
+fn with_api_key(emu: &Emulator, secret: &str) -> TwilioAdapter {
+    adapter(emu, "unused-for-api", Some(secret), &emu.base_url())
+}
+
+fn adapter(emu: &Emulator, token: &str, key_secret: Option<&str>, base: &str) -> TwilioAdapter {
+    let mut b = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         emu.config().account_sid.clone(),
         Secret::new(token),
     )
-    .from("+15005550006")
-    .api_base_url(base)
-    .build()
-    .unwrap();
-    TwilioAdapter::new(cfg).unwrap()
+    .from(emu.config().numbers[0].clone())
+    .api_base_url(base);
+    if let Some(secret) = key_secret {
+        b = b.api_key(KEY_SID, Secret::new(secret));
+    }
+    TwilioAdapter::new(b.build().unwrap()).unwrap()
 }
 
 async fn emulator_with_key() -> Emulator {
@@ -55,18 +66,7 @@ async fn the_auth_token_fetches_the_account() {
 #[tokio::test]
 async fn an_api_key_reads_the_messages_list() {
     let emu = emulator_with_key().await;
-    let cfg = TwilioConfig::builder(
-        ChannelName::new("sms").unwrap(),
-        emu.config().account_sid.clone(),
-        Secret::new("unused-for-api"),
-    )
-    .api_key(KEY_SID, Secret::new("key-secret"))
-    .from("+15005550006")
-    .api_base_url(emu.base_url())
-    .build()
-    .unwrap();
-    TwilioAdapter::new(cfg)
-        .unwrap()
+    with_api_key(&emu, "key-secret")
         .verify_credentials()
         .await
         .unwrap();
@@ -80,18 +80,7 @@ async fn an_api_key_reads_the_messages_list() {
     assert_eq!(calls[0].param("PageSize"), Some("1"));
     assert_eq!(calls[0].status, 200);
 
-    let wrong = TwilioConfig::builder(
-        ChannelName::new("sms").unwrap(),
-        emu.config().account_sid.clone(),
-        Secret::new("unused-for-api"),
-    )
-    .api_key(KEY_SID, Secret::new("not-the-secret"))
-    .from("+15005550006")
-    .api_base_url(emu.base_url())
-    .build()
-    .unwrap();
-    let e = TwilioAdapter::new(wrong)
-        .unwrap()
+    let e = with_api_key(&emu, "not-the-secret")
         .verify_credentials()
         .await
         .unwrap_err();

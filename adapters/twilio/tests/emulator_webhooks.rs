@@ -10,9 +10,9 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use common::*;
 use switchboard_core::model::{DeliveryStatus, EventKind};
-use switchboard_core::{Adapter, ChannelName, ErrorKind, OutboundMessage, Secret};
+use switchboard_core::{Adapter, ErrorKind, OutboundMessage};
+use switchboard_twilio::TwilioAdapter;
 use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Inbound};
-use switchboard_twilio::{TwilioAdapter, TwilioConfig};
 
 #[tokio::test]
 async fn status_callbacks_arrive_signed_and_decode_in_order() {
@@ -77,17 +77,7 @@ async fn messaging_service_sends_get_a_sender_and_signed_callbacks() {
     let probe = Arc::new(TwilioAdapter::new(config(&emu, None)).unwrap());
     let (url, events) = receiver(probe).await;
     let c = emu.config();
-    let cfg = TwilioConfig::builder(
-        ChannelName::new("sms").unwrap(),
-        c.account_sid.clone(),
-        Secret::new(c.auth_token.clone()),
-    )
-    .messaging_service_sid(c.messaging_services[0].clone())
-    .api_base_url(emu.base_url())
-    .status_callback(&url)
-    .build()
-    .unwrap();
-    let service = TwilioAdapter::new(cfg).unwrap();
+    let service = TwilioAdapter::new(service_config(&emu, Some(&url))).unwrap();
     let sent = service
         .send(&to("sms", SMS_USER), &OutboundMessage::text("hi").unwrap())
         .await

@@ -14,12 +14,11 @@ use switchboard_core::reconcile::{
     OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
 };
 use switchboard_core::{
-    Adapter, ChannelName, ErrorKind, OutboundMessage, PendingSend, Reconciled, Retry, Secret,
-    SentMessage,
+    Adapter, ErrorKind, OutboundMessage, PendingSend, Reconciled, Retry, SentMessage,
 };
 use switchboard_twilio::date::format_date;
 use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Fault, RecordedCall};
-use switchboard_twilio::{TwilioAdapter, TwilioConfig, TwilioContent};
+use switchboard_twilio::{TwilioAdapter, TwilioContent};
 
 fn keyed(text: &str, key: &str) -> OutboundMessage {
     OutboundMessage::builder()
@@ -309,17 +308,7 @@ async fn the_search_follows_pages_and_stops_at_older_messages() {
 #[tokio::test]
 async fn a_messaging_service_send_is_matched_by_its_service() {
     let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let c = emu.config();
-    let cfg = TwilioConfig::builder(
-        ChannelName::new("sms").unwrap(),
-        c.account_sid.clone(),
-        Secret::new(c.auth_token.clone()),
-    )
-    .messaging_service_sid(c.messaging_services[0].clone())
-    .api_base_url(emu.base_url())
-    .build()
-    .unwrap();
-    let service = TwilioAdapter::new(cfg).unwrap();
+    let service = TwilioAdapter::new(service_config(&emu, None)).unwrap();
     let from_number = TwilioAdapter::new(config(&emu, None)).unwrap();
     let since = ago(1);
     let msg = keyed("via the pool", "sms:Ev14:0");

@@ -5,12 +5,12 @@
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use serde_json::{Map, Value, json};
 
 use super::Inner;
 use super::listener::Doom;
-use super::routes::{Call, Next, Principal, authorize, failure, json, record, take_fault};
+use super::routes::{Call, Next, Principal, answer_get, authorize, take_fault};
 use super::state::ApiFailure;
 use crate::date::format_rfc2822;
 
@@ -90,16 +90,12 @@ pub(super) async fn fetch_account(
         (_, Ok(Principal::AuthToken), None) => Err(not_found()),
         (_, Ok(Principal::AuthToken), Some(_)) => Ok(account_resource(&inner)),
     };
-    let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     let call = Call {
         method: "GET",
         path,
         params: Vec::new(),
         authorized: auth.is_ok(),
     };
-    record(&inner, call, status, &next, &doom);
-    match outcome {
-        Ok(account) => json(StatusCode::OK, account.to_string()),
-        Err(f) => failure(&f),
-    }
+    let body = outcome.map(|account| account.to_string());
+    answer_get(&inner, call, body, &next, &doom)
 }

@@ -7,8 +7,8 @@ use switchboard_core::WebhookRequest;
 
 use super::Inner;
 use super::state::DeliveredCallback;
+use crate::address::is_whatsapp;
 use crate::date::format_rfc2822;
-use crate::render::is_whatsapp;
 use crate::signature;
 
 /// An inbound message a user sends to one of the account's numbers.

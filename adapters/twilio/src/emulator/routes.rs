@@ -18,7 +18,7 @@ use super::list::list_page;
 use super::listener::Doom;
 use super::state::{ApiFailure, Fault, RecordedCall};
 use super::validate::{resource, segments, validate_create};
-use crate::render::is_whatsapp;
+use crate::address::is_whatsapp;
 
 pub(crate) fn router(inner: Inner) -> Router {
     Router::new()
@@ -145,6 +145,22 @@ pub(super) fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: 
     });
 }
 
+/// Records a read `call` and answers it: `200` with the JSON `body`, or the failure.
+pub(super) fn answer_get(
+    inner: &Inner,
+    call: Call,
+    body: Result<String, ApiFailure>,
+    next: &Next,
+    doom: &Doom,
+) -> Response {
+    let status = body.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
+    record(inner, call, status, next, doom);
+    match body {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(f) => failure(&f),
+    }
+}
+
 async fn create(
     State(inner): State<Inner>,
     ConnectInfo(doom): ConnectInfo<Doom>,
@@ -199,18 +215,19 @@ async fn list(
         (_, Err(f)) => Err(f.clone()),
         (_, Ok(_)) => list_page(&inner.state.lock(), &path, &params),
     };
-    let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     let call = Call {
         method: "GET",
         path,
         params,
         authorized: auth.is_ok(),
     };
-    record(&inner, call, status, &next, &doom);
-    match outcome {
-        Ok(page) => json(StatusCode::OK, page.to_string()),
-        Err(f) => failure(&f),
-    }
+    answer_get(
+        &inner,
+        call,
+        outcome.map(|page| page.to_string()),
+        &next,
+        &doom,
+    )
 }
 
 fn create_message(
@@ -290,21 +307,14 @@ async fn fetch(
                 })
         }
     };
-    let status = outcome.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     let call = Call {
         method: "GET",
         path,
         params: Vec::new(),
         authorized: auth.is_ok(),
     };
-    record(&inner, call, status, &next, &doom);
-    match outcome {
-        Ok(r) => json(
-            StatusCode::OK,
-            serde_json::to_string(&r).unwrap_or_default(),
-        ),
-        Err(f) => failure(&f),
-    }
+    let body = outcome.map(|r| serde_json::to_string(&r).unwrap_or_default());
+    answer_get(&inner, call, body, &next, &doom)
 }
 
 async fn media(

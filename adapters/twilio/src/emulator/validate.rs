@@ -5,9 +5,10 @@ use std::time::SystemTime;
 use switchboard_core::render::sms;
 
 use super::state::ApiFailure;
+use crate::adapter::{MAX_BODY_CHARS, MAX_MEDIA_SMS};
 use crate::address::is_recipient_address;
+use crate::address::is_whatsapp;
 use crate::date::format_rfc2822;
-use crate::render::{MAX_BODY_CHARS, MAX_MEDIA_SMS, is_whatsapp};
 use crate::smart_encoding::smart_encode;
 use crate::wire::MessageResource;
 

@@ -65,6 +65,22 @@ pub(crate) fn config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
     b.build().unwrap()
 }
 
+/// A channel that sends through the emulator's first Messaging Service (no `From`).
+pub(crate) fn service_config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
+    let c = emu.config();
+    let mut b = TwilioConfig::builder(
+        ChannelName::new("sms").unwrap(),
+        c.account_sid.clone(),
+        Secret::new(c.auth_token.clone()),
+    )
+    .messaging_service_sid(c.messaging_services[0].clone())
+    .api_base_url(emu.base_url());
+    if let Some(cb) = callback {
+        b = b.status_callback(cb);
+    }
+    b.build().unwrap()
+}
+
 pub(crate) fn whatsapp_adapter(emu: &Emulator) -> TwilioAdapter {
     let c = emu.config();
     let cfg = TwilioConfig::builder(

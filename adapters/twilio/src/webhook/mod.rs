@@ -1,24 +1,21 @@
-//! Inbound webhooks: verify `X-Twilio-Signature`, then decode incoming messages and status
-//! callbacks into neutral events. Pure: no I/O.
+//! Inbound webhooks: verify `X-Twilio-Signature`, then decode incoming messages (here) and status
+//! callbacks (`status.rs`) into neutral events. Pure: no I/O.
+
+mod status;
 
 use std::time::SystemTime;
 
 use http::Method;
 use switchboard_core::model::{
-    ActionEvent, ActionSource, AttachmentKind, DeliveryEvent, DeliveryStatus, EventId, EventKind,
-    InboundAttachment, InboundEvent, InboundMessage, MessageId, OtherEvent, OutboxKey, Sender,
-    UserId,
-};
-use switchboard_core::reconcile::{
-    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+    ActionEvent, ActionSource, AttachmentKind, EventId, EventKind, InboundAttachment, InboundEvent,
+    InboundMessage, MessageId, OtherEvent, Sender, UserId,
 };
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, RejectReason, WebhookOutcome, WebhookRequest,
     WebhookResponse,
 };
 
-use crate::error_map::delivery_error;
-use crate::reconcile::{OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY};
+use self::status::{status_callback, with_outbox_key};
 use crate::signature::{self, SignedContent};
 
 /// The empty TwiML answer: "received, send nothing".
@@ -74,35 +71,6 @@ pub(crate) fn handle(
         Ok(event) => accepted(with_outbox_key(event, request)),
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
     }
-}
-
-/// A status callback to a `StatusCallback` URL that carries an outbox key proves the send of that
-/// key's part: the key goes in [`OUTBOX_KEY_ATTRIBUTE`], the part's index (from 0) and count in
-/// [`OUTBOX_PART_ATTRIBUTE`] and [`OUTBOX_PARTS_ATTRIBUTE`]. The query is covered by the signature, so the key cannot be forged.
-fn with_outbox_key(mut event: InboundEvent, request: &WebhookRequest) -> InboundEvent {
-    if !event.attributes.contains_key("twilio.status") {
-        return event;
-    }
-    let query = request.query_pairs();
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let Some(key) = get(OUTBOX_KEY_QUERY).and_then(|k| OutboxKey::new(k).ok()) else {
-        return event;
-    };
-    event = event.with_attribute(OUTBOX_KEY_ATTRIBUTE, key.as_str());
-    for (param, attribute) in [
-        (OUTBOX_PART_QUERY, OUTBOX_PART_ATTRIBUTE),
-        (OUTBOX_PARTS_QUERY, OUTBOX_PARTS_ATTRIBUTE),
-    ] {
-        if let Some(n) = get(param).filter(|n| n.parse::<usize>().is_ok()) {
-            event = event.with_attribute(attribute, n);
-        }
-    }
-    event
 }
 
 fn accepted(event: InboundEvent) -> WebhookOutcome {
@@ -255,48 +223,6 @@ fn inbound_message(
     Ok(InboundEvent::new(id, conv, sender, at, kind, p.raw()).with_attribute("twilio.to", to))
 }
 
-/// Twilio's status values mapped to the neutral ones; `None` for values with no neutral form.
-pub(crate) fn map_status(status: &str) -> Option<DeliveryStatus> {
-    Some(match status {
-        "accepted" | "scheduled" | "queued" | "sending" => DeliveryStatus::Queued,
-        "sent" => DeliveryStatus::Sent,
-        "delivered" | "partially_delivered" => DeliveryStatus::Delivered,
-        "read" => DeliveryStatus::Read,
-        "failed" | "undelivered" | "canceled" => DeliveryStatus::Failed,
-        _ => return None,
-    })
-}
-
-fn status_callback(
-    channel: &ChannelName,
-    p: &Params<'_>,
-    sid: &str,
-    from: &str,
-    to: &str,
-    status: &str,
-    at: SystemTime,
-) -> Result<InboundEvent, String> {
-    let conv = conversation(channel, to)?;
-    let mut sender = Sender::user(UserId::new(from).map_err(|e| e.message().to_owned())?);
-    sender.is_bot = true;
-    let id = EventId::new(format!("{sid}:{status}")).map_err(|e| e.message().to_owned())?;
-    let kind = match map_status(status) {
-        Some(s) => {
-            let message = MessageId::new(sid).map_err(|e| e.message().to_owned())?;
-            let mut d = DeliveryEvent::new(s, vec![message]);
-            if s == DeliveryStatus::Failed || p.get("ErrorCode").is_some() {
-                d = d.with_error(delivery_error(p.get("ErrorCode"), p.get("ErrorMessage")));
-            }
-            EventKind::Delivery(d)
-        }
-        None => EventKind::Other(OtherEvent {
-            event_type: format!("status.{status}"),
-        }),
-    };
-    Ok(InboundEvent::new(id, conv, sender, at, kind, p.raw())
-        .with_attribute("twilio.status", status))
-}
-
 fn other_event(
     channel: &ChannelName,
     request: &WebhookRequest,
@@ -320,98 +246,4 @@ fn other_event(
         }),
         raw,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn a_keyed_status_callback_carries_the_outbox_key() {
-        let channel = ChannelName::new("sms").unwrap();
-        let params = pairs(&[
-            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-            ("MessageStatus", "sent"),
-            ("From", "+15005550006"),
-            ("To", "+15558675310"),
-        ]);
-        let url = "https://bot.test/webhooks/sms?switchboard_outbox_key=sms%3AEv1%3A0\
-                   &switchboard_part=1&switchboard_parts=2";
-        let signed = |url: &str, params: &[(String, String)]| {
-            WebhookRequest::post(url, serde_urlencoded::to_string(params).unwrap())
-                .with_header("content-type", "application/x-www-form-urlencoded")
-                .with_header("x-twilio-signature", &signature::sign("tok", url, params))
-        };
-        let outcome = handle(&channel, "tok", &signed(url, &params));
-        let a = &outcome.accepted_events().unwrap()[0].attributes;
-        assert_eq!(
-            a.get(OUTBOX_KEY_ATTRIBUTE).map(String::as_str),
-            Some("sms:Ev1:0")
-        );
-        assert_eq!(a.get(OUTBOX_PART_ATTRIBUTE).map(String::as_str), Some("1"));
-        assert_eq!(a.get(OUTBOX_PARTS_ATTRIBUTE).map(String::as_str), Some("2"));
-        // Unkeyed callbacks and inbound messages carry no key, even with the parameter.
-        let plain = handle(
-            &channel,
-            "tok",
-            &signed("https://bot.test/webhooks/sms", &params),
-        );
-        assert!(
-            !plain.accepted_events().unwrap()[0]
-                .attributes
-                .contains_key(OUTBOX_KEY_ATTRIBUTE)
-        );
-        let inbound = pairs(&[
-            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-            ("From", "+15558675310"),
-            ("To", "+15005550006"),
-            ("Body", "hi"),
-        ]);
-        let ev = handle(&channel, "tok", &signed(url, &inbound));
-        assert!(
-            !ev.accepted_events().unwrap()[0]
-                .attributes
-                .contains_key(OUTBOX_KEY_ATTRIBUTE)
-        );
-        // The key is signed: changing it breaks the signature.
-        let mut forged = signed(url, &params);
-        forged.url = url.replace("Ev1", "Ev2");
-        assert!(handle(&channel, "tok", &forged).accepted_events().is_none());
-    }
-
-    #[test]
-    fn a_status_callback_before_a_sender_was_picked_still_decodes() {
-        let channel = ChannelName::new("sms").unwrap();
-        let failed = pairs(&[
-            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-            ("MessageStatus", "failed"),
-            ("ErrorCode", "30001"),
-            ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
-            ("To", "+15558675310"),
-        ]);
-        let ev = decode(&channel, &failed, SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!(ev.sender.id.as_str(), "MG0123456789abcdef0123456789abcdef");
-        assert_eq!(ev.conversation.conversation.as_str(), "+15558675310");
-        let EventKind::Delivery(d) = &ev.kind else {
-            panic!("{:?}", ev.kind)
-        };
-        assert_eq!(d.status, DeliveryStatus::Failed);
-        // An inbound message still needs its sender.
-        let inbound = pairs(&[
-            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-            ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
-            ("To", "+15558675310"),
-            ("Body", "hi"),
-        ]);
-        assert_eq!(
-            decode(&channel, &inbound, SystemTime::UNIX_EPOCH).unwrap_err(),
-            "missing From"
-        );
-    }
 }
