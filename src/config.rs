@@ -1,4 +1,5 @@
-//! The engine's configuration: `[server]`, `[store]`, `[engine]` and each channel's `rate` table.
+//! The engine's configuration: `[server]`, `[store]`, `[engine]`, and each channel's `rate`
+//! table and `delivery` policy.
 //!
 //! ```toml
 //! [server]
@@ -28,6 +29,13 @@
 //! retention = "7d"                   # handled events and sent messages are deleted after
 //!                                    # this; it is also the dedupe horizon (see below)
 //! prune_interval = "1h"              # how often old rows are pruned
+//! reconcile_window = "60s"           # an `Unknown` reconciliation is asked again (with the
+//!                                    # retry backoff) until this long after the send's last
+//!                                    # attempt began; then the channel's delivery policy decides
+//!
+//! [channels.support]
+//! delivery = "at_least_once"         # or "at_most_once": what to do with a send that may have
+//!                                    # reached the provider when the provider cannot tell (below)
 //!
 //! [channels.support.rate]            # beside the adapter's own keys; without this table the
 //!                                    # adapter's `rate_hint()` applies (see RateConfig::from_hint)
@@ -40,7 +48,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use switchboard_core::{Error, ErrorKind, RateHint, Result};
 
 use crate::store::Synchronous;
@@ -179,6 +187,12 @@ pub struct EngineConfig {
     /// How often the engine prunes rows older than `retention` (and expired numbered options).
     #[serde(deserialize_with = "duration")]
     pub prune_interval: Duration,
+    /// How long after a send's last attempt began an `Unknown` answer of the adapter's
+    /// `reconcile` is asked again (with the retry backoff) before the channel's
+    /// [`DeliveryPolicy`] decides. Covers providers whose lookups lag (a Twilio create still in
+    /// flight) and late proofs (a Messenger echo). Reconciliation claims count as send attempts.
+    #[serde(deserialize_with = "duration")]
+    pub reconcile_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -196,8 +210,67 @@ impl Default for EngineConfig {
             poll_interval: Duration::from_millis(200),
             retention: Duration::from_secs(7 * 24 * 3600),
             prune_interval: Duration::from_secs(3600),
+            reconcile_window: Duration::from_secs(60),
         }
     }
+}
+
+/// `[channels.NAME] delivery`: what the sender does with a send that may have reached the
+/// provider (the process died mid-send, the answer was lost, a split message failed half-way)
+/// when the provider cannot say whether it has it.
+///
+/// The sender first settles such a send with what is certain: keyed proofs that webhooks
+/// brought (every part proven → sent, nothing resent), then the adapter's
+/// [`reconcile`](switchboard_core::Adapter::reconcile) when its capabilities declare it
+/// (`Delivered` → sent with the provider's ids; `NotDelivered` → sent again). The policy decides
+/// the rest:
+///
+/// | what is known | `at_least_once` (default) | `at_most_once` |
+/// |---|---|---|
+/// | `Unknown` (after [`EngineConfig::reconcile_window`]) | sent again: a duplicate is possible | dead-lettered with the reason: a loss is possible |
+/// | `Partial` (some parts there, the rest not) | the whole message sent again: its first parts appear twice | dead-lettered, naming how many parts were sent |
+/// | the adapter cannot reconcile | sent again, only when `delivery` is set explicitly (else as `at_most_once`, today's cautious default) | dead-lettered |
+///
+/// Adapters whose sends are idempotent at the provider (`idempotent_sends`) are resent in every
+/// case: the provider drops the repeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryPolicy {
+    /// Never lose a message the provider may not have: resend when in doubt.
+    #[default]
+    AtLeastOnce,
+    /// Never send a message twice: dead-letter when in doubt.
+    AtMostOnce,
+}
+
+impl DeliveryPolicy {
+    /// Its config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryPolicy::AtLeastOnce => "at_least_once",
+            DeliveryPolicy::AtMostOnce => "at_most_once",
+        }
+    }
+}
+
+/// Reads a channel's `delivery` key (already taken out of the channel table); `None` when the
+/// channel has none.
+pub(crate) fn delivery_from(
+    channel: &str,
+    v: Option<toml::Value>,
+) -> Result<Option<DeliveryPolicy>> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    DeliveryPolicy::deserialize(v).map(Some).map_err(|e| {
+        Error::config(
+            channel,
+            format_args!(
+                "key 'delivery': {} (use \"at_least_once\" or \"at_most_once\")",
+                e.message()
+            ),
+        )
+    })
 }
 
 /// `[channels.NAME.rate]`: outbound rate limits (GCRA via governor). Unset limits are off.
@@ -395,6 +468,33 @@ mod tests {
         let bad = toml::Value::Table("per_secnd = 1.0".parse().unwrap());
         let err = rate_from("sms", Some(bad)).unwrap_err().to_string();
         assert!(err.contains("channels.sms: key 'rate'"), "{err}");
+    }
+
+    #[test]
+    fn delivery_policies() {
+        assert_eq!(delivery_from("sms", None).unwrap(), None);
+        let v = |s: &str| Some(toml::Value::String(s.to_owned()));
+        assert_eq!(
+            delivery_from("sms", v("at_most_once")).unwrap(),
+            Some(DeliveryPolicy::AtMostOnce)
+        );
+        assert_eq!(
+            delivery_from("sms", v("at_least_once")).unwrap(),
+            Some(DeliveryPolicy::AtLeastOnce)
+        );
+        assert_eq!(DeliveryPolicy::default(), DeliveryPolicy::AtLeastOnce);
+        let err = delivery_from("sms", v("exactly_once"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("channels.sms: key 'delivery'"), "{err}");
+        assert!(err.contains("at_most_once"), "{err}");
+        let doc: toml::Table = "[engine]\nreconcile_window = '5s'".parse().unwrap();
+        let c = Config::from_document(&doc).unwrap();
+        assert_eq!(c.engine.reconcile_window, Duration::from_secs(5));
+        assert_eq!(
+            EngineConfig::default().reconcile_window,
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub(crate) struct Metrics {
     sent: Family<Labels, Counter>,
     retried: Family<Labels, Counter>,
     dead: Family<Labels, Counter>,
+    reconciled: Family<Labels, Counter>,
+    proofs: Family<Labels, Counter>,
     ack_latency: HistogramFamily,
     send_latency: HistogramFamily,
 }
@@ -87,6 +89,8 @@ impl Metrics {
             sent: Family::default(),
             retried: Family::default(),
             dead: Family::default(),
+            reconciled: Family::default(),
+            proofs: Family::default(),
             ack_latency: Family::new_with_constructor(latency_histogram),
             send_latency: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
@@ -133,6 +137,17 @@ impl Metrics {
             m.retried.clone(),
         );
         registry.register("dead_letters", "Rows given up, by kind", m.dead.clone());
+        registry.register(
+            "reconciliations",
+            "Sends that may have reached the provider, settled before any resend, by outcome \
+             (proven, delivered, not_delivered, partial, unknown, error)",
+            m.reconciled.clone(),
+        );
+        registry.register(
+            "send_proofs",
+            "Keyed proofs of sends recorded from provider webhooks",
+            m.proofs.clone(),
+        );
         registry.register(
             "ack_latency_seconds",
             "Webhook arrival to answer",
@@ -217,6 +232,17 @@ impl Metrics {
         self.dead
             .get_or_create(&vec![("kind", kind.to_owned())])
             .inc();
+    }
+    pub(crate) fn reconciled(&self, channel: &str, outcome: &'static str) {
+        self.reconciled
+            .get_or_create(&vec![
+                ("channel", channel.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+    }
+    pub(crate) fn proof(&self, channel: &str) {
+        self.proofs.get_or_create(&ch(channel)).inc();
     }
     pub(crate) fn ack(&self, channel: &str, took: Duration) {
         self.with(channel, |m| m.ack_latency.observe(took.as_secs_f64()));

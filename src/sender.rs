@@ -1,20 +1,28 @@
 //! The outbox sender: claims the head message of each conversation, waits for the rate
 //! limiters, sends through the adapter and records the outcome. Retries use exponential
-//! backoff with jitter and honour `retry_after`; an `Ambiguous` failure (or a send interrupted by
-//! a crash) is never resent unless the adapter declares `idempotent_sends`; permanent failures
-//! are dead-lettered with the error.
+//! backoff with jitter and honour `retry_after`; permanent failures are dead-lettered with the
+//! error.
+//!
+//! A send that may have reached the provider (the process died after it began, it failed
+//! `Ambiguous`, or it failed after some of its parts) is *settled* before anything is sent
+//! again: keyed proofs that webhooks brought first, then the adapter's `reconcile`, then the
+//! channel's [`DeliveryPolicy`] (see [`crate::docs`] and [`DeliveryPolicy`] for the table).
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use switchboard_core::Retry;
+use switchboard_core::model::OutboxKey;
+use switchboard_core::reconcile::{PendingSend, Reconciled};
+use switchboard_core::render::{self, RenderPolicy};
+use switchboard_core::{Capabilities, Error, Retry, SendReceipt, SentMessage};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backoff;
-use crate::store::{OutboxItem, conversation_key};
-use crate::switchboard::Inner;
+use crate::config::DeliveryPolicy;
+use crate::store::{OutboxItem, conversation_key, proven_ids};
+use crate::switchboard::{ChannelEntry, Inner};
 use crate::worker::{Table, with_renewal};
 
 pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
@@ -70,6 +78,252 @@ async fn dead(inner: &Inner, item: &OutboxItem, error: &str) {
     }
 }
 
+/// The retry delay after this claim, never sooner than `retry_after`.
+fn delay(inner: &Inner, item: &OutboxItem, retry_after: Option<Duration>) -> Duration {
+    let cfg = &inner.config.engine;
+    backoff::delay_after(
+        item.attempts,
+        cfg.backoff_base,
+        cfg.backoff_max,
+        retry_after,
+    )
+}
+
+/// Releases the row to be settled again later (it stays uncertain).
+async fn settle_later(inner: &Inner, item: &OutboxItem, why: &str, after: Duration) {
+    tracing::info!(%why, ?after, "send outcome still unknown; will ask again");
+    if let Err(e) = inner
+        .store
+        .retry_outbox_uncertain(item.lease, why, SystemTime::now() + after)
+        .await
+    {
+        tracing::error!(error = %e, "scheduling the reconciliation failed");
+    }
+}
+
+/// What the sender does after settling an uncertain row.
+enum Next {
+    /// Send (again).
+    Send,
+    /// Nothing more this claim: the row was marked sent, dead-lettered or rescheduled.
+    Done,
+}
+
+/// The numbered options `message` renders to in this conversation (what a send would have
+/// reported), for a row found delivered without a receipt of our own.
+fn options_of(item: &OutboxItem, caps: &Capabilities) -> Vec<render::TextOption> {
+    render::render(&item.message, caps, RenderPolicy::Fallback)
+        .map(|plan| plan.options)
+        .unwrap_or_default()
+}
+
+/// Marks the row sent with `messages` (found at the provider, or proven by webhooks).
+async fn mark_found(
+    inner: &Inner,
+    item: &OutboxItem,
+    caps: &Capabilities,
+    messages: &[SentMessage],
+) {
+    let expire = SystemTime::now() + inner.config.engine.options_ttl;
+    match inner
+        .store
+        .outbox_sent(item.lease, messages, &options_of(item, caps), expire)
+        .await
+    {
+        Ok(true) => tracing::info!(
+            parts = messages.len(),
+            "the provider already had the message; marked sent without sending"
+        ),
+        Ok(false) => tracing::warn!("lease lost while settling"),
+        Err(e) => tracing::error!(error = %e, "recording the settled send failed"),
+    }
+}
+
+/// Settles a row whose last attempt may have reached the provider: keyed proofs, then the
+/// adapter's `reconcile`, then the channel's delivery policy.
+async fn settle(
+    inner: &Inner,
+    entry: &ChannelEntry,
+    item: &OutboxItem,
+    caps: &Capabilities,
+) -> Next {
+    let channel = item.to.channel.as_str();
+    match inner.store.proofs(&item.key).await {
+        Ok(proofs) => {
+            if let Some(ids) = proven_ids(&proofs) {
+                inner.metrics.reconciled(channel, "proven");
+                let messages: Vec<SentMessage> = ids
+                    .into_iter()
+                    .map(|id| SentMessage::new(id, item.to.clone()))
+                    .collect();
+                mark_found(inner, item, caps, &messages).await;
+                return Next::Done;
+            }
+        }
+        Err(e) => {
+            settle_later(
+                inner,
+                item,
+                &format!("reading send proofs: {e}"),
+                delay(inner, item, None),
+            )
+            .await;
+            return Next::Done;
+        }
+    }
+    if caps.reconcile {
+        return reconcile(inner, entry, item, caps).await;
+    }
+    if caps.idempotent_sends {
+        return Next::Send;
+    }
+    match entry.delivery {
+        Some(DeliveryPolicy::AtLeastOnce) => {
+            tracing::info!(
+                "a previous attempt may have been delivered; resending (at_least_once; the adapter cannot reconcile)"
+            );
+            Next::Send
+        }
+        Some(DeliveryPolicy::AtMostOnce) => {
+            dead(
+                inner,
+                item,
+                "a previous attempt may have been delivered; not resent (at_most_once; the adapter cannot reconcile)",
+            )
+            .await;
+            Next::Done
+        }
+        None => {
+            dead(
+                inner,
+                item,
+                "a previous attempt may have been delivered; not resent (the adapter can neither reconcile nor deduplicate sends; set the channel's delivery = \"at_least_once\" to resend)",
+            )
+            .await;
+            Next::Done
+        }
+    }
+}
+
+/// Asks the adapter whether the provider has the row's message.
+async fn reconcile(
+    inner: &Inner,
+    entry: &ChannelEntry,
+    item: &OutboxItem,
+    caps: &Capabilities,
+) -> Next {
+    let channel = item.to.channel.as_str();
+    let cfg = &inner.config.engine;
+    let policy = entry.delivery.unwrap_or_default();
+    let now = SystemTime::now();
+    let first = item.first_attempt_at.unwrap_or(now);
+    let last = item.last_attempt_at.unwrap_or(first);
+    let can_ask_again = item.attempts < cfg.send_attempts;
+    let young = now < last + cfg.reconcile_window;
+    let answer = match OutboxKey::new(item.key.clone()) {
+        Ok(key) => {
+            let pending = PendingSend::new(item.to.clone(), item.message.clone(), first)
+                .with_last_attempt_at(last);
+            with_renewal(
+                inner,
+                Table::Outbox,
+                item.lease,
+                entry.adapter.reconcile(&key, &pending),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let unknown = match answer {
+        Ok(Reconciled::Delivered(messages)) => {
+            inner.metrics.reconciled(channel, "delivered");
+            mark_found(inner, item, caps, &messages).await;
+            return Next::Done;
+        }
+        Ok(Reconciled::NotDelivered) => {
+            inner.metrics.reconciled(channel, "not_delivered");
+            tracing::info!("the provider does not have the message; sending it again");
+            return Next::Send;
+        }
+        Ok(Reconciled::Partial(messages)) => {
+            inner.metrics.reconciled(channel, "partial");
+            if let Err(e) = inner.store.outbox_partial(item.lease, &messages).await {
+                tracing::warn!(error = %e, "recording the parts found failed");
+            }
+            return match policy {
+                DeliveryPolicy::AtLeastOnce => {
+                    tracing::warn!(
+                        found = messages.len(),
+                        "the provider has only the first parts; resending the whole message (at_least_once: they will appear twice)"
+                    );
+                    Next::Send
+                }
+                DeliveryPolicy::AtMostOnce => {
+                    let error = format!(
+                        "only {} part(s) of the message reached the provider; the rest not resent (at_most_once)",
+                        messages.len()
+                    );
+                    dead(inner, item, &error).await;
+                    Next::Done
+                }
+            };
+        }
+        Ok(Reconciled::Unknown(reason)) => {
+            inner.metrics.reconciled(channel, "unknown");
+            if young && can_ask_again {
+                settle_later(
+                    inner,
+                    item,
+                    &format!("reconcile: unknown: {reason}"),
+                    delay(inner, item, None),
+                )
+                .await;
+                return Next::Done;
+            }
+            reason
+        }
+        Ok(other) => {
+            inner.metrics.reconciled(channel, "unknown");
+            format!("an answer this engine does not know: {other:?}")
+        }
+        Err(e) => {
+            inner.metrics.reconciled(channel, "error");
+            if e.retry() != Retry::Never && can_ask_again {
+                settle_later(
+                    inner,
+                    item,
+                    &format!("reconcile failed: {e}"),
+                    delay(inner, item, e.retry_after()),
+                )
+                .await;
+                return Next::Done;
+            }
+            format!("reconcile failed: {e}")
+        }
+    };
+    match policy {
+        DeliveryPolicy::AtLeastOnce => {
+            tracing::warn!(%unknown, "the provider cannot tell whether it has the message; resending (at_least_once)");
+            Next::Send
+        }
+        DeliveryPolicy::AtMostOnce => {
+            let error = format!(
+                "may have been delivered and the provider cannot tell ({unknown}); not resent (at_most_once)"
+            );
+            dead(inner, item, &error).await;
+            Next::Done
+        }
+    }
+}
+
+/// What one send attempt came to.
+enum Attempt {
+    /// The adapter answered.
+    Sent(switchboard_core::Result<SendReceipt>, Duration),
+    /// The attempt could not be recorded, so nothing was sent.
+    NotStarted,
+}
+
 async fn process(inner: Arc<Inner>, item: OutboxItem) {
     let span = tracing::info_span!(
         "send",
@@ -85,87 +339,144 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
             return;
         };
         let caps = entry.adapter.capabilities_for(&item.to.conversation);
-        if item.interrupted && !caps.idempotent_sends {
-            dead(
-                &inner,
-                &item,
-                "a previous send was interrupted and may have been delivered; not resent (the adapter's sends are not idempotent)",
-            )
-            .await;
-            return;
-        }
-        // The lease is renewed while waiting for the rate limiters (a provider pause can be
-        // longer than the lease) and while sending, so the row is never claimed twice.
-        let (result, took) = with_renewal(&inner, Table::Outbox, item.lease, async {
-            entry.limits.acquire(&conversation_key(&item.to)).await;
-            let start = Instant::now();
-            let result = entry.adapter.send(&item.to, &item.message).await;
-            (result, start.elapsed())
-        })
-        .await;
-        match result {
-            Ok(receipt) => {
-                inner.metrics.sent(channel, took);
-                for d in &receipt.degradations {
-                    tracing::debug!(degradation = %d, "rendered with degradation");
-                }
-                let expire = SystemTime::now() + inner.config.engine.options_ttl;
-                match inner
-                    .store
-                    .outbox_sent(item.lease, &receipt.messages, &receipt.options, expire)
-                    .await
-                {
-                    Ok(true) => tracing::debug!(parts = receipt.messages.len(), "sent"),
-                    Ok(false) => tracing::warn!("lease lost after sending"),
-                    Err(e) => tracing::error!(error = %e, "recording the send failed"),
-                }
-            }
-            Err(e) => {
-                inner.metrics.send_failed(channel, took);
-                if let Some(after) = e.retry_after() {
-                    entry.limits.pause(after);
-                }
-                let cfg = &inner.config.engine;
-                let retryable = match e.retry() {
-                    Retry::Safe => true,
-                    Retry::Ambiguous => caps.idempotent_sends,
-                    Retry::Never => false,
-                };
-                if !e.partial().is_empty() && !caps.idempotent_sends {
-                    let msg = format!(
-                        "{e} (after {} of the message's parts were sent; not resent)",
-                        e.partial().len()
-                    );
-                    dead(&inner, &item, &msg).await;
-                } else if retryable && item.attempts < cfg.send_attempts {
-                    let delay = backoff::delay_after(
-                        item.attempts,
-                        cfg.backoff_base,
-                        cfg.backoff_max,
-                        e.retry_after(),
-                    );
-                    tracing::warn!(error = %e, ?delay, "send failed; will retry");
-                    inner.metrics.retried(channel);
-                    if let Err(err) = inner
-                        .store
-                        .retry_outbox(item.lease, &e.to_string(), SystemTime::now() + delay)
-                        .await
-                    {
-                        tracing::error!(error = %err, "scheduling the retry failed");
-                    }
-                } else if e.retry() == Retry::Ambiguous && !caps.idempotent_sends {
+        if item.uncertain {
+            match settle(&inner, entry, &item, &caps).await {
+                Next::Done => return,
+                Next::Send if item.attempts > inner.config.engine.send_attempts => {
                     dead(
                         &inner,
                         &item,
-                        &format!("{e} (may have been delivered; not resent to avoid a duplicate)"),
+                        "no send attempts left to send the message again (the provider may not have it)",
                     )
                     .await;
-                } else {
-                    dead(&inner, &item, &e.to_string()).await;
+                    return;
                 }
+                Next::Send => {}
             }
         }
+        send(&inner, entry, &item, &caps).await;
     }
     .instrument(span)
     .await;
+}
+
+async fn send(inner: &Inner, entry: &ChannelEntry, item: &OutboxItem, caps: &Capabilities) {
+    let channel = item.to.channel.as_str();
+    // The lease is renewed while waiting for the rate limiters (a provider pause can be
+    // longer than the lease) and while sending, so the row is never claimed twice.
+    let attempt = with_renewal(inner, Table::Outbox, item.lease, async {
+        entry.limits.acquire(&conversation_key(&item.to)).await;
+        // Durable before the request goes out: a crash from here on leaves the row uncertain.
+        match inner
+            .store
+            .outbox_attempt(item.lease, SystemTime::now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("lease lost before sending");
+                return Attempt::NotStarted;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording the attempt failed; not sending");
+                return Attempt::NotStarted;
+            }
+        }
+        let start = Instant::now();
+        let result = entry.adapter.send(&item.to, &item.message).await;
+        Attempt::Sent(result, start.elapsed())
+    })
+    .await;
+    let Attempt::Sent(result, took) = attempt else {
+        return;
+    };
+    match result {
+        Ok(receipt) => {
+            inner.metrics.sent(channel, took);
+            for d in &receipt.degradations {
+                tracing::debug!(degradation = %d, "rendered with degradation");
+            }
+            let expire = SystemTime::now() + inner.config.engine.options_ttl;
+            match inner
+                .store
+                .outbox_sent(item.lease, &receipt.messages, &receipt.options, expire)
+                .await
+            {
+                Ok(true) => tracing::debug!(parts = receipt.messages.len(), "sent"),
+                Ok(false) => tracing::warn!("lease lost after sending"),
+                Err(e) => tracing::error!(error = %e, "recording the send failed"),
+            }
+        }
+        Err(e) => failed(inner, entry, item, caps, &e, took).await,
+    }
+}
+
+async fn failed(
+    inner: &Inner,
+    entry: &ChannelEntry,
+    item: &OutboxItem,
+    caps: &Capabilities,
+    e: &Error,
+    took: Duration,
+) {
+    let channel = item.to.channel.as_str();
+    inner.metrics.send_failed(channel, took);
+    if let Some(after) = e.retry_after() {
+        entry.limits.pause(after);
+    }
+    let cfg = &inner.config.engine;
+    let partial = e.partial();
+    if !partial.is_empty()
+        && let Err(err) = inner.store.outbox_partial(item.lease, partial).await
+    {
+        tracing::warn!(error = %err, "recording the parts sent failed");
+    }
+    let maybe_delivered = e.retry() == Retry::Ambiguous || !partial.is_empty();
+    let retryable = match e.retry() {
+        Retry::Safe => true,
+        Retry::Ambiguous => caps.idempotent_sends,
+        Retry::Never => false,
+    };
+    if maybe_delivered && !caps.idempotent_sends {
+        if caps.reconcile || entry.delivery == Some(DeliveryPolicy::AtLeastOnce) {
+            // Settled (proofs, reconcile, policy) at the next claim, after the backoff: a
+            // create still in flight at the provider, or a late proof, has time to land. One
+            // settling claim is allowed even when the send attempts are used up, so a message
+            // that did arrive is recorded as sent rather than dead.
+            inner.metrics.retried(channel);
+            settle_later(
+                inner,
+                item,
+                &e.to_string(),
+                delay(inner, item, e.retry_after()),
+            )
+            .await;
+        } else if partial.is_empty() {
+            dead(
+                inner,
+                item,
+                &format!("{e} (may have been delivered; not resent to avoid a duplicate)"),
+            )
+            .await;
+        } else {
+            let msg = format!(
+                "{e} (after {} of the message's parts were sent; not resent)",
+                partial.len()
+            );
+            dead(inner, item, &msg).await;
+        }
+    } else if retryable && item.attempts < cfg.send_attempts {
+        let delay = delay(inner, item, e.retry_after());
+        tracing::warn!(error = %e, ?delay, "send failed; will retry");
+        inner.metrics.retried(channel);
+        if let Err(err) = inner
+            .store
+            .retry_outbox(item.lease, &e.to_string(), SystemTime::now() + delay)
+            .await
+        {
+            tracing::error!(error = %err, "scheduling the retry failed");
+        }
+    } else {
+        dead(inner, item, &e.to_string()).await;
+    }
 }

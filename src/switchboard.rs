@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, RateConfig, rate_from};
+use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
 use crate::handler::{Context, Handler, HandlerResult, Handlers};
 use crate::metrics::Metrics;
 use crate::ratelimit::ChannelLimits;
@@ -27,9 +27,20 @@ pub struct ChannelSettings {
     /// them from the adapter's [`rate_hint`](Adapter::rate_hint) via
     /// [`RateConfig::from_hint`].
     pub rate: Option<RateConfig>,
+    /// What to do with a send that may have reached the provider when it cannot tell
+    /// (`[channels.NAME] delivery`); `None` is [`DeliveryPolicy::AtLeastOnce`] for adapters
+    /// that reconcile, and the cautious dead letter for those that cannot (see
+    /// [`DeliveryPolicy`]).
+    pub delivery: Option<DeliveryPolicy>,
 }
 
 impl ChannelSettings {
+    /// Settings with this delivery policy.
+    pub fn with_delivery(mut self, delivery: DeliveryPolicy) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
     /// Settings with these rate limits (instead of the adapter's hint).
     pub fn with_rate(mut self, rate: RateConfig) -> Self {
         self.rate = Some(rate);
@@ -41,6 +52,7 @@ pub(crate) struct ChannelEntry {
     pub(crate) adapter: Arc<dyn Adapter>,
     pub(crate) rate: RateConfig,
     pub(crate) limits: ChannelLimits,
+    pub(crate) delivery: Option<DeliveryPolicy>,
 }
 
 pub(crate) struct Inner {
@@ -118,6 +130,8 @@ impl SwitchboardBuilder {
         for mut table in ChannelTable::parse_all(&doc, env)? {
             let rate_table = table.take("rate");
             let rate = rate_from(table.channel().as_str(), rate_table)?;
+            let delivery_key = table.take("delivery");
+            let delivery = delivery_from(table.channel().as_str(), delivery_key)?;
             if let Some(base) = &b.config.server.public_url {
                 let url = format!(
                     "{}/webhooks/{}",
@@ -126,7 +140,7 @@ impl SwitchboardBuilder {
                 );
                 table = table.with_public_webhook_url(url);
             }
-            b.tables.push((table, ChannelSettings { rate }));
+            b.tables.push((table, ChannelSettings { rate, delivery }));
         }
         Ok(b)
     }
@@ -209,6 +223,7 @@ impl SwitchboardBuilder {
                     adapter,
                     rate,
                     limits,
+                    delivery: settings.delivery,
                 },
             );
             Ok(())
@@ -311,6 +326,14 @@ impl Switchboard {
     /// The outbound rate limits a channel runs with: its `rate` table, or the adapter's hint.
     pub fn channel_rate(&self, channel: &ChannelName) -> Option<RateConfig> {
         self.inner.channels.get(channel.as_str()).map(|c| c.rate)
+    }
+
+    /// The delivery policy a channel runs with (its `delivery` key; the default when unset).
+    pub fn channel_delivery(&self, channel: &ChannelName) -> Option<DeliveryPolicy> {
+        self.inner
+            .channels
+            .get(channel.as_str())
+            .map(|c| c.delivery.unwrap_or_default())
     }
 
     /// Events and messages the engine gave up on, oldest first.

@@ -8,13 +8,16 @@ use std::time::SystemTime;
 
 use switchboard_core::InboundEvent;
 use switchboard_core::model::{ActionEvent, ActionSource, EventKind};
+use switchboard_core::reconcile::{
+    OUTBOX_KEY_ATTRIBUTE, OUTBOX_PART_ATTRIBUTE, OUTBOX_PARTS_ATTRIBUTE,
+};
 use switchboard_core::render::match_option;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backoff;
-use crate::store::{InboxItem, Lease, conversation_key};
+use crate::store::{InboxItem, Lease, SendProof, conversation_key};
 use crate::switchboard::Inner;
 
 pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
@@ -178,6 +181,57 @@ async fn translate_options(inner: &Inner, event: &mut InboundEvent) {
     }
 }
 
+/// A `Delivery` event carrying an outbox key (a Twilio keyed status callback, a Messenger echo
+/// of our own send) proves that part of that send reached the provider: recorded durably, so
+/// the sender marks the row sent without sending it again, even when the process died before
+/// it recorded the send.
+async fn record_proof(inner: &Inner, event: &InboundEvent) {
+    let EventKind::Delivery(d) = &event.kind else {
+        return;
+    };
+    let Some(key) = event.attributes.get(OUTBOX_KEY_ATTRIBUTE) else {
+        return;
+    };
+    let Some(message_id) = d.messages.first() else {
+        tracing::debug!(key = %key, "keyed delivery event without a message id; ignored");
+        return;
+    };
+    let number = |name: &str, default: u32| {
+        event
+            .attributes
+            .get(name)
+            .map_or(Some(default), |v| v.parse::<u32>().ok())
+    };
+    let (Some(part), Some(parts)) = (
+        number(OUTBOX_PART_ATTRIBUTE, 0),
+        number(OUTBOX_PARTS_ATTRIBUTE, 1),
+    ) else {
+        tracing::warn!(key = %key, "keyed delivery event with an unreadable part; ignored");
+        return;
+    };
+    if parts == 0 || part >= parts {
+        tracing::warn!(key = %key, part, parts, "keyed delivery event with an impossible part; ignored");
+        return;
+    }
+    let proof = SendProof {
+        key: key.clone(),
+        channel: event.conversation.channel.clone(),
+        part,
+        parts,
+        message_id: message_id.clone(),
+    };
+    match inner.store.record_proof(&proof, SystemTime::now()).await {
+        Ok(ready) => {
+            inner.metrics.proof(event.conversation.channel.as_str());
+            if ready {
+                tracing::debug!(key = %key, "every part of a pending send is proven");
+                inner.outbox_ready.notify_one();
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "recording a send proof failed"),
+    }
+}
+
 async fn process(inner: Arc<Inner>, mut item: InboxItem) {
     let channel = item.event.conversation.channel.as_str().to_owned();
     let span = tracing::info_span!(
@@ -189,6 +243,7 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
         attempt = item.attempts,
     );
     async move {
+        record_proof(&inner, &item.event).await;
         if let EventKind::Delivery(d) = &item.event.kind {
             if !d.messages.is_empty()
                 && let Err(e) = inner

@@ -314,7 +314,12 @@ async fn rate_limit_storm_sends_everything_once_within_the_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_and_permanent_failures_are_dead_lettered_not_resent() {
-    let mem = memory("mem");
+    // An adapter that can neither reconcile nor deduplicate, on a channel without an explicit
+    // delivery policy: an ambiguous send is not resent (tests/engine_reconcile.rs covers the
+    // adapters that reconcile).
+    let mut caps = switchboard::core::memory::default_capabilities();
+    caps.reconcile = false;
+    let mem = memory("mem").with_capabilities(caps);
     mem.fail_next(faults::server_error());
     mem.fail_next(faults::unknown_recipient());
     let sb = Switchboard::builder()

@@ -242,6 +242,175 @@ pub(crate) async fn interrupted_sends_are_flagged(store: &dyn Store) {
     assert_eq!(dead[0].kind, DeadLetterKind::Outbound);
 }
 
+/// A head row of conversation `conv` with key `key`, claimed.
+async fn claimed_reply(store: &dyn Store, key: &str, conv: &str, now: SystemTime) -> OutboxItem {
+    let ok = store
+        .enqueue_outbound(&[reply(key, conv, "hello")])
+        .await
+        .unwrap();
+    assert_eq!(ok, vec![true]);
+    store.claim_outbox(now, LEASE, 1).await.unwrap().remove(0)
+}
+
+pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
+    let t0 = SystemTime::now();
+    let first = claimed_reply(store, "u:0", "U", t0).await;
+    assert!(!first.uncertain && !first.interrupted);
+    assert_eq!(first.first_attempt_at, None);
+    // A claim that dies before a send begins is interrupted, not uncertain.
+    let t1 = t0 + LEASE + Duration::from_secs(1);
+    let second = store.claim_outbox(t1, LEASE, 1).await.unwrap().remove(0);
+    assert!(second.interrupted && !second.uncertain);
+    // A send begins (recorded), then the process dies: the next claim is uncertain and knows
+    // when the attempt began.
+    let a1 = t1 + Duration::from_secs(1);
+    assert!(store.outbox_attempt(second.lease, a1).await.unwrap());
+    let t2 = t1 + LEASE + Duration::from_secs(5);
+    let third = store.claim_outbox(t2, LEASE, 1).await.unwrap().remove(0);
+    assert!(third.interrupted && third.uncertain);
+    assert_eq!(third.first_attempt_at.map(millis), Some(millis(a1)));
+    assert_eq!(third.last_attempt_at.map(millis), Some(millis(a1)));
+    // The settling claim itself dies: still uncertain.
+    let t3 = t2 + LEASE + Duration::from_secs(1);
+    let fourth = store.claim_outbox(t3, LEASE, 1).await.unwrap().remove(0);
+    assert!(
+        fourth.uncertain,
+        "uncertainty survives a claim that did not settle it"
+    );
+    // Settled as not delivered: a new attempt clears it and moves only the last attempt.
+    let a2 = t3 + Duration::from_secs(1);
+    assert!(store.outbox_attempt(fourth.lease, a2).await.unwrap());
+    let st = store.outbox_status("u:0").await.unwrap().unwrap();
+    assert!(!st.uncertain);
+    assert_eq!(st.first_attempt_at.map(millis), Some(millis(a1)));
+    assert_eq!(st.last_attempt_at.map(millis), Some(millis(a2)));
+    // That attempt fails ambiguously: released uncertain, with the error.
+    assert!(
+        store
+            .retry_outbox_uncertain(fourth.lease, "answer lost", a2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .retry_outbox_uncertain(fourth.lease, "twice", a2)
+            .await
+            .unwrap(),
+        "a released lease cannot release again"
+    );
+    let fifth = store.claim_outbox(a2, LEASE, 1).await.unwrap().remove(0);
+    assert!(fifth.uncertain && !fifth.interrupted);
+    let st = store.outbox_status("u:0").await.unwrap().unwrap();
+    assert_eq!(st.error.as_deref(), Some("answer lost"));
+    // A lost lease records no attempt.
+    assert!(!store.outbox_attempt(fourth.lease, a2).await.unwrap());
+    // Sent: no longer uncertain.
+    let to = ConversationRef::parse("mem", "U").unwrap();
+    let msg = SentMessage::new(MessageId::new("m-u").unwrap(), to);
+    assert!(
+        store
+            .outbox_sent(fifth.lease, &[msg], &[], a2)
+            .await
+            .unwrap()
+    );
+    let st = store.outbox_status("u:0").await.unwrap().unwrap();
+    assert_eq!(st.state, OutboxState::Sent);
+    assert!(!st.uncertain);
+}
+
+pub(crate) async fn partial_sends_map_receipts(store: &dyn Store) {
+    let now = SystemTime::now();
+    let item = claimed_reply(store, "p:0", "P", now).await;
+    let to = ConversationRef::parse("mem", "P").unwrap();
+    let part = SentMessage::new(MessageId::new("m-p1").unwrap(), to);
+    assert!(store.outbox_partial(item.lease, &[part]).await.unwrap());
+    let st = store.outbox_status("p:0").await.unwrap().unwrap();
+    assert_eq!(st.state, OutboxState::Pending);
+    assert_eq!(st.message_ids, vec![MessageId::new("m-p1").unwrap()]);
+    let changed = store
+        .record_delivery(
+            &ChannelName::new("mem").unwrap(),
+            &[MessageId::new("m-p1").unwrap()],
+            DeliveryStatus::Delivered,
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1, "a receipt for a part sent finds the row");
+}
+
+fn proof(key: &str, part: u32, parts: u32, id: &str) -> SendProof {
+    SendProof {
+        key: key.to_owned(),
+        channel: ChannelName::new("mem").unwrap(),
+        part,
+        parts,
+        message_id: MessageId::new(id).unwrap(),
+    }
+}
+
+pub(crate) async fn proofs_are_durable_and_complete_rows(store: &dyn Store) {
+    let now = SystemTime::now();
+    let item = claimed_reply(store, "k:0", "K", now).await;
+    assert!(store.outbox_attempt(item.lease, now).await.unwrap());
+    // The process dies mid-send; the ambiguous row waits for a retry far ahead.
+    assert!(
+        store
+            .retry_outbox_uncertain(item.lease, "lost", now + Duration::from_secs(3600))
+            .await
+            .unwrap()
+    );
+    assert!(store.claim_outbox(now, LEASE, 1).await.unwrap().is_empty());
+    // Part 1 of 2 is proven (out of order), then again (the first proof wins), then part 0.
+    assert!(
+        !store
+            .record_proof(&proof("k:0", 1, 2, "m-b"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_proof(&proof("k:0", 1, 2, "m-b2"), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(proven_ids(&store.proofs("k:0").await.unwrap()), None);
+    assert!(
+        store
+            .record_proof(&proof("k:0", 0, 2, "m-a"), now)
+            .await
+            .unwrap(),
+        "every part proven and the row pending"
+    );
+    let proofs = store.proofs("k:0").await.unwrap();
+    assert_eq!(
+        proven_ids(&proofs),
+        Some(vec![
+            MessageId::new("m-a").unwrap(),
+            MessageId::new("m-b").unwrap()
+        ])
+    );
+    // The row is available at once (the sender settles it without waiting for the retry).
+    let again = store.claim_outbox(now, LEASE, 1).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].uncertain);
+    // Proofs of a key the outbox does not hold are kept but complete nothing.
+    assert!(
+        !store
+            .record_proof(&proof("other:0", 0, 1, "m-x"), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.proofs("other:0").await.unwrap().len(), 1);
+    assert!(store.proofs("none").await.unwrap().is_empty());
+    // Proofs go with retention.
+    let pruned = store
+        .prune(now + Duration::from_secs(1), now)
+        .await
+        .unwrap();
+    assert_eq!(pruned.proofs, 3);
+    assert!(store.proofs("k:0").await.unwrap().is_empty());
+}
+
 pub(crate) async fn state_outside_handlers(store: &dyn Store) {
     assert_eq!(store.get_state("mem/S").await.unwrap(), None);
     store
@@ -447,7 +616,8 @@ macro_rules! store_tests {
                 expired_leases_are_reclaimed, completion_writes_outbox_and_state,
                 retries_and_dead_letters, interrupted_sends_are_flagged, state_outside_handlers,
                 enqueue_outside_handlers, leases_are_renewed, delivery_watermarks,
-                pruning_keeps_pending_and_dead_rows);
+                pruning_keeps_pending_and_dead_rows, attempts_make_rows_uncertain,
+                partial_sends_map_receipts, proofs_are_durable_and_complete_rows);
         }
     };
     (@one $make:expr; $($name:ident),*) => {
@@ -468,8 +638,65 @@ async fn memory() -> (std::sync::Arc<dyn Store>, ()) {
 async fn sqlite() -> (std::sync::Arc<dyn Store>, TempDb) {
     let db = TempDb::new();
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     (std::sync::Arc::new(store), db)
+}
+
+/// A file written by a version-2 engine that died mid-send migrates to version 3 with the row
+/// uncertain: the new engine reconciles it instead of trusting it was never sent.
+#[tokio::test]
+async fn sqlite_v2_rows_in_flight_migrate_uncertain() {
+    use sqlx::{ConnectOptions, Connection};
+    let db = TempDb::new();
+    {
+        let opts: sqlx::sqlite::SqliteConnectOptions = db.url().parse().unwrap();
+        let mut conn = opts.create_if_missing(true).connect().await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE sb_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO sb_migrations VALUES (1, 0), (2, 0);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for sql in [
+            include_str!("migrations/0001_init.sql"),
+            include_str!("migrations/0002_retention_receipts.sql"),
+        ] {
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+        let to = serde_json::to_string(&ConversationRef::parse("mem", "V").unwrap()).unwrap();
+        let msg = serde_json::to_string(&OutboundMessage::text("hi").unwrap()).unwrap();
+        for (key, inflight) in [("v:0", 1), ("w:0", 0)] {
+            sqlx::query(
+                "INSERT INTO outbox (key, channel, conversation, target, message, created_at,
+                                     inflight, token, lease_until)
+                 VALUES (?, 'mem', ?, ?, ?, 1000, ?, 7, 99)",
+            )
+            .bind(key)
+            .bind(format!("mem/{key}"))
+            .bind(&to)
+            .bind(&msg)
+            .bind(inflight)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 3);
+    store.recover().await.unwrap();
+    let mut items = store
+        .claim_outbox(SystemTime::now(), LEASE, 10)
+        .await
+        .unwrap();
+    items.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(items.len(), 2);
+    assert!(items[0].uncertain, "{:?}", items[0]);
+    assert_eq!(items[0].first_attempt_at.map(millis), Some(1000));
+    assert!(items[0].last_attempt_at.is_some());
+    assert!(!items[1].uncertain);
+    assert_eq!(items[1].first_attempt_at, None);
 }
 
 /// A database file removed on drop.

@@ -11,9 +11,13 @@ use switchboard_core::{ChannelName, InboundEvent, Result, SentMessage};
 
 use super::{
     Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
-    OutboxState, OutboxStatus, Pruned, Store, StoreStats, conversation_key, millis, new_token,
-    store_error,
+    OutboxState, OutboxStatus, Pruned, SendProof, Store, StoreStats, conversation_key, millis,
+    new_token, proven_ids, store_error,
 };
+
+fn from_millis(ms: i64) -> SystemTime {
+    switchboard_core::model::time::from_millis(ms)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RowState {
@@ -30,7 +34,8 @@ struct Row<T> {
     available_at: i64,
     lease_until: i64,
     token: i64,
-    inflight: bool,
+    /// 0: not claimed; 1: claimed; 2: a send began under the claim.
+    inflight: u8,
     error: Option<String>,
     /// When the row was written (ms).
     created_at: i64,
@@ -48,7 +53,7 @@ impl<T> Row<T> {
             available_at: 0,
             lease_until: 0,
             token: 0,
-            inflight: false,
+            inflight: 0,
             error: None,
             created_at: millis(SystemTime::now()),
             done_at: 0,
@@ -64,6 +69,9 @@ struct Outbound {
     message: switchboard_core::OutboundMessage,
     message_ids: Vec<MessageId>,
     delivery: Option<DeliveryStatus>,
+    first_attempt_at: Option<i64>,
+    last_attempt_at: Option<i64>,
+    uncertain: bool,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +84,8 @@ struct Inner {
     sent_ids: HashMap<(String, String), i64>,
     state: HashMap<String, serde_json::Value>,
     options: HashMap<String, (Vec<TextOption>, i64)>,
+    /// Keyed proofs by outbox key and part, with when they were recorded.
+    proofs: HashMap<String, BTreeMap<u32, (SendProof, i64)>>,
 }
 
 impl Inner {
@@ -100,6 +110,9 @@ impl Inner {
                 message: out.message,
                 message_ids: Vec::new(),
                 delivery: None,
+                first_attempt_at: None,
+                last_attempt_at: None,
+                uncertain: false,
             },
         );
         self.outbox.insert(seq, row);
@@ -284,8 +297,9 @@ impl Store for MemoryStore {
                 row.token = new_token();
                 row.lease_until = until;
                 row.attempts += 1;
-                let interrupted = row.inflight;
-                row.inflight = true;
+                let interrupted = row.inflight != 0;
+                row.item.uncertain |= row.inflight == 2;
+                row.inflight = 1;
                 out.push(OutboxItem {
                     lease: Lease {
                         seq,
@@ -296,6 +310,9 @@ impl Store for MemoryStore {
                     message: row.item.message.clone(),
                     attempts: row.attempts,
                     interrupted,
+                    uncertain: row.item.uncertain,
+                    first_attempt_at: row.item.first_attempt_at.map(from_millis),
+                    last_attempt_at: row.item.last_attempt_at.map(from_millis),
                 });
             }
         }
@@ -314,7 +331,8 @@ impl Store for MemoryStore {
             return Ok(false);
         };
         row.state = RowState::Done;
-        row.inflight = false;
+        row.inflight = 0;
+        row.item.uncertain = false;
         row.error = None;
         row.done_at = millis(SystemTime::now());
         row.item.message_ids = messages.iter().map(|m| m.id.clone()).collect();
@@ -342,8 +360,85 @@ impl Store for MemoryStore {
         row.available_at = millis(at);
         row.lease_until = 0;
         row.token = 0;
-        row.inflight = false;
+        row.inflight = 0;
         Ok(true)
+    }
+
+    async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
+        let mut g = self.lock();
+        let Some(row) = leased(&mut g.outbox, lease) else {
+            return Ok(false);
+        };
+        let at = millis(at);
+        row.inflight = 2;
+        row.item.uncertain = false;
+        row.item.first_attempt_at.get_or_insert(at);
+        row.item.last_attempt_at = Some(at);
+        Ok(true)
+    }
+
+    async fn retry_outbox_uncertain(
+        &self,
+        lease: Lease,
+        error: &str,
+        at: SystemTime,
+    ) -> Result<bool> {
+        let mut g = self.lock();
+        let Some(row) = leased(&mut g.outbox, lease) else {
+            return Ok(false);
+        };
+        row.error = Some(error.to_owned());
+        row.available_at = millis(at);
+        row.lease_until = 0;
+        row.token = 0;
+        row.inflight = 0;
+        row.item.uncertain = true;
+        Ok(true)
+    }
+
+    async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
+        let mut g = self.lock();
+        let Some(row) = leased(&mut g.outbox, lease) else {
+            return Ok(false);
+        };
+        row.item.message_ids = messages.iter().map(|m| m.id.clone()).collect();
+        let channel = row.item.to.channel.as_str().to_owned();
+        for m in messages {
+            g.sent_ids
+                .insert((channel.clone(), m.id.as_str().to_owned()), lease.seq);
+        }
+        Ok(true)
+    }
+
+    async fn record_proof(&self, proof: &SendProof, now: SystemTime) -> Result<bool> {
+        let mut g = self.lock();
+        let parts = g.proofs.entry(proof.key.clone()).or_default();
+        parts
+            .entry(proof.part)
+            .or_insert_with(|| (proof.clone(), millis(now)));
+        let all: Vec<SendProof> = parts.values().map(|(p, _)| p.clone()).collect();
+        if proven_ids(&all).is_none() {
+            return Ok(false);
+        }
+        let Some(seq) = g.outbox_keys.get(&proof.key).copied() else {
+            return Ok(false);
+        };
+        match g.outbox.get_mut(&seq) {
+            Some(row) if row.state == RowState::Pending => {
+                row.available_at = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
+        Ok(self
+            .lock()
+            .proofs
+            .get(key)
+            .map(|parts| parts.values().map(|(p, _)| p.clone()).collect())
+            .unwrap_or_default())
     }
 
     async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool> {
@@ -353,7 +448,7 @@ impl Store for MemoryStore {
         };
         row.error = Some(error.to_owned());
         row.state = RowState::Dead;
-        row.inflight = false;
+        row.inflight = 0;
         Ok(true)
     }
 
@@ -402,6 +497,9 @@ impl Store for MemoryStore {
             message_ids: row.item.message_ids.clone(),
             delivery: row.item.delivery,
             error: row.error.clone(),
+            first_attempt_at: row.item.first_attempt_at.map(from_millis),
+            last_attempt_at: row.item.last_attempt_at.map(from_millis),
+            uncertain: row.item.uncertain,
         }))
     }
 
@@ -546,6 +644,12 @@ impl Store for MemoryStore {
             !prune
         });
         g.sent_ids.retain(|_, seq| !gone.contains(seq));
+        for parts in g.proofs.values_mut() {
+            let before_len = parts.len();
+            parts.retain(|_, (_, at)| *at >= before);
+            pruned.proofs += (before_len - parts.len()) as u64;
+        }
+        g.proofs.retain(|_, parts| !parts.is_empty());
         let options = g.options.len();
         g.options.retain(|_, (_, expires)| *expires > now);
         pruned.options = (options - g.options.len()) as u64;

@@ -101,9 +101,48 @@ pub struct OutboxItem {
     pub message: OutboundMessage,
     /// How many times it has been claimed, this claim included.
     pub attempts: u32,
-    /// A previous claim never recorded an outcome (the process died mid-send): the message may
-    /// have reached the provider.
+    /// A previous claim never recorded an outcome (the process died while it held the row).
     pub interrupted: bool,
+    /// The last send attempt may have reached the provider and its outcome is unknown: it was
+    /// interrupted after it began (the process died mid-send), or it failed `Ambiguous` or after
+    /// some of its parts ([`Store::retry_outbox_uncertain`]). The sender settles such a row
+    /// (keyed proofs, then the adapter's `reconcile`, then the channel's delivery policy) before
+    /// sending it again.
+    pub uncertain: bool,
+    /// When the first send attempt began (`None`: never attempted).
+    pub first_attempt_at: Option<SystemTime>,
+    /// When the last send attempt began.
+    pub last_attempt_at: Option<SystemTime>,
+}
+
+/// A keyed proof that one part of an outbox row's send reached the provider: an inbound
+/// `Delivery` event carrying [`OUTBOX_KEY_ATTRIBUTE`](switchboard_core::reconcile::OUTBOX_KEY_ATTRIBUTE)
+/// (a Twilio status callback, a Messenger echo), recorded durably by the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendProof {
+    /// The outbox key the provider echoed back.
+    pub key: String,
+    /// The channel it came in on.
+    pub channel: ChannelName,
+    /// Which part of the send, from 0.
+    pub part: u32,
+    /// How many parts the send has.
+    pub parts: u32,
+    /// The provider's id of that part.
+    pub message_id: MessageId,
+}
+
+/// Whether `proofs` (of one key) cover every part, and if so the message ids in part order.
+pub fn proven_ids(proofs: &[SendProof]) -> Option<Vec<MessageId>> {
+    let parts = proofs.iter().map(|p| p.parts).max()?;
+    (0..parts)
+        .map(|i| {
+            proofs
+                .iter()
+                .find(|p| p.part == i)
+                .map(|p| p.message_id.clone())
+        })
+        .collect()
 }
 
 /// The state of an outbox row.
@@ -131,6 +170,12 @@ pub struct OutboxStatus {
     pub delivery: Option<DeliveryStatus>,
     /// The last error, if any.
     pub error: Option<String>,
+    /// When the first send attempt began.
+    pub first_attempt_at: Option<SystemTime>,
+    /// When the last send attempt began.
+    pub last_attempt_at: Option<SystemTime>,
+    /// The last attempt's outcome is unknown (see [`OutboxItem::uncertain`]).
+    pub uncertain: bool,
 }
 
 /// Where a dead letter came from.
@@ -229,6 +274,34 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Releases the row to be retried at `at`, recording `error`.
     async fn retry_outbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool>;
 
+    /// Records, durably and before the request goes out, that a send of the leased row begins
+    /// at `at`: its last attempt (and first, if none), and that a crash from now on leaves the
+    /// row [`uncertain`](OutboxItem::uncertain). Clears the previous attempt's uncertainty (the
+    /// sender only sends again once it is settled). `Ok(false)` if the lease was lost.
+    async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool>;
+
+    /// Like [`retry_outbox`](Self::retry_outbox), for an attempt whose outcome is unknown (an
+    /// `Ambiguous` or partial failure, a reconciliation that must be asked again): the row stays
+    /// [`uncertain`](OutboxItem::uncertain) until settled.
+    async fn retry_outbox_uncertain(
+        &self,
+        lease: Lease,
+        error: &str,
+        at: SystemTime,
+    ) -> Result<bool>;
+
+    /// Records the provider messages some parts of the leased, still pending row became (a
+    /// partial send), so delivery receipts find the row. `Ok(false)` if the lease was lost.
+    async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool>;
+
+    /// Records a keyed proof (the first one of each part wins) at `now`. Returns `true` when
+    /// every part of its key is now proven and the key's row is still pending: the row is then
+    /// made available at once, so the sender settles it (as sent, without sending) soon.
+    async fn record_proof(&self, proof: &SendProof, now: SystemTime) -> Result<bool>;
+
+    /// The proofs recorded for an outbox key, by part.
+    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>>;
+
     /// Dead-letters the row; later messages of the conversation proceed.
     async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool>;
 
@@ -283,8 +356,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<u64>;
 
     /// Deletes what is no longer needed: handled inbox rows received before `done_before`
-    /// (their dedupe keys go with them), sent outbox rows sent before `done_before`, and
-    /// degraded options expired at `now`. Pending rows and dead letters are never pruned.
+    /// (their dedupe keys go with them), sent outbox rows sent before `done_before`, keyed proofs
+    /// recorded before `done_before`, and degraded options expired at `now`. Pending rows and dead letters are never pruned.
     async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned>;
 }
 
@@ -297,6 +370,8 @@ pub struct Pruned {
     pub outbox: u64,
     /// Expired degraded options.
     pub options: u64,
+    /// Keyed proofs past retention.
+    pub proofs: u64,
 }
 
 /// A store error (I/O, SQL, corrupt row) as a Switchboard error.

@@ -24,14 +24,15 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
     Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
-    OutboxState, OutboxStatus, Pruned, Store, StoreStats, conversation_key, from_json, millis,
-    new_token, store_error, to_json,
+    OutboxState, OutboxStatus, Pruned, SendProof, Store, StoreStats, conversation_key, from_json,
+    millis, new_token, proven_ids, store_error, to_json,
 };
 
 /// Embedded migrations: (version, SQL). Applied in order, each in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_retention_receipts.sql")),
+    (3, include_str!("migrations/0003_reconciliation.sql")),
 ];
 
 /// Rows deleted per statement when pruning, so the writer is never held for long.
@@ -402,6 +403,31 @@ async fn delete_chunked(
     }
 }
 
+async fn select_proofs(conn: &mut SqliteConnection, key: &str) -> Result<Vec<SendProof>> {
+    let rows = sqlx::query(
+        "SELECT key, part, parts, channel, message_id FROM outbox_proofs WHERE key = ? ORDER BY part",
+    )
+    .bind(key)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("proofs"))?;
+    rows.iter()
+        .map(|r| {
+            let part: i64 = r.try_get("part").map_err(db("proofs"))?;
+            let parts: i64 = r.try_get("parts").map_err(db("proofs"))?;
+            let channel: String = r.try_get("channel").map_err(db("proofs"))?;
+            let id: String = r.try_get("message_id").map_err(db("proofs"))?;
+            Ok(SendProof {
+                key: r.try_get("key").map_err(db("proofs"))?,
+                channel: ChannelName::new(channel)?,
+                part: u32::try_from(part).unwrap_or(u32::MAX),
+                parts: u32::try_from(parts).unwrap_or(u32::MAX),
+                message_id: MessageId::new(id)?,
+            })
+        })
+        .collect()
+}
+
 async fn renew(
     writer: &Mutex<SqliteConnection>,
     sql: &'static str,
@@ -430,6 +456,32 @@ fn lease_until(now: SystemTime, lease: Duration) -> (i64, i64) {
 fn count(row: &SqliteRow, i: usize) -> Result<u64> {
     let n: i64 = row.try_get(i).map_err(db("stats"))?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn time_col(row: &SqliteRow, col: &str) -> Result<Option<SystemTime>> {
+    let t: Option<i64> = row.try_get(col).map_err(db("row"))?;
+    Ok(t.map(switchboard_core::model::time::from_millis))
+}
+
+/// Records the provider ids of `messages` as parts of outbox row `seq` (receipts find it).
+async fn map_sent_ids(
+    conn: &mut SqliteConnection,
+    channel: &str,
+    ids: &[&MessageId],
+    seq: i64,
+) -> Result<()> {
+    for id in ids {
+        sqlx::query(
+            "INSERT OR REPLACE INTO sent_messages (channel, message_id, outbox_seq) VALUES (?, ?, ?)",
+        )
+        .bind(channel)
+        .bind(id.as_str())
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("sent messages"))?;
+    }
+    Ok(())
 }
 
 fn attempts(row: &SqliteRow, col: &str) -> Result<u32> {
@@ -612,16 +664,18 @@ impl Store for SqliteStore {
         let token = new_token();
         let mut conn = self.writer.lock().await;
         // In SET, `inflight` on the right is the old value: a claim that finds it set knows the
-        // previous attempt never recorded an outcome.
+        // previous claim never recorded an outcome, and one that finds 2 that a send had begun.
         let rows = sqlx::query(
             "UPDATE outbox SET lease_until = ?2, token = ?3, attempts = attempts + 1,
-                               interrupted = inflight, inflight = 1
+                               interrupted = inflight != 0,
+                               uncertain = (uncertain != 0 OR inflight = 2), inflight = 1
              WHERE seq IN (
                SELECT o.seq FROM (SELECT MIN(seq) AS head FROM outbox WHERE state = 0 GROUP BY conversation) h
                JOIN outbox o ON o.seq = h.head
                WHERE o.available_at <= ?1 AND o.lease_until <= ?1
                ORDER BY o.seq LIMIT ?4)
-             RETURNING seq, key, target, message, attempts, interrupted",
+             RETURNING seq, key, target, message, attempts, interrupted, uncertain,
+                       first_attempt_at, last_attempt_at",
         )
         .bind(now)
         .bind(until)
@@ -637,6 +691,7 @@ impl Store for SqliteStore {
             let target: String = row.try_get("target").map_err(db("claim outbox"))?;
             let message: String = row.try_get("message").map_err(db("claim outbox"))?;
             let interrupted: i64 = row.try_get("interrupted").map_err(db("claim outbox"))?;
+            let uncertain: i64 = row.try_get("uncertain").map_err(db("claim outbox"))?;
             out.push(OutboxItem {
                 lease: Lease { seq, token },
                 key: row.try_get("key").map_err(db("claim outbox"))?,
@@ -644,6 +699,9 @@ impl Store for SqliteStore {
                 message: from_json("message", &message)?,
                 attempts: attempts(&row, "attempts")?,
                 interrupted: interrupted != 0,
+                uncertain: uncertain != 0,
+                first_attempt_at: time_col(&row, "first_attempt_at")?,
+                last_attempt_at: time_col(&row, "last_attempt_at")?,
             });
         }
         out.sort_by_key(|i| i.lease.seq);
@@ -663,7 +721,7 @@ impl Store for SqliteStore {
         let mut conn = self.writer.lock().await;
         let mut tx = conn.begin().await.map_err(db("outbox sent"))?;
         let row = sqlx::query(
-            "UPDATE outbox SET state = 1, inflight = 0, error = NULL, message_ids = ?, sent_at = ?
+            "UPDATE outbox SET state = 1, inflight = 0, uncertain = 0, error = NULL, message_ids = ?, sent_at = ?
              WHERE seq = ? AND token = ? AND state = 0 RETURNING channel, conversation",
         )
         .bind(&ids_json)
@@ -679,17 +737,7 @@ impl Store for SqliteStore {
         };
         let channel: String = row.try_get("channel").map_err(db("outbox sent"))?;
         let conversation: String = row.try_get("conversation").map_err(db("outbox sent"))?;
-        for id in ids {
-            sqlx::query(
-                "INSERT OR REPLACE INTO sent_messages (channel, message_id, outbox_seq) VALUES (?, ?, ?)",
-            )
-            .bind(&channel)
-            .bind(id.as_str())
-            .bind(lease.seq)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("outbox sent"))?;
-        }
+        map_sent_ids(&mut tx, &channel, &ids, lease.seq).await?;
         if options.is_empty() {
             sqlx::query("DELETE FROM degraded_options WHERE conversation = ?")
                 .bind(&conversation)
@@ -725,6 +773,106 @@ impl Store for SqliteStore {
         .await
         .map_err(db("retry outbox"))?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
+        let at = millis(at);
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE outbox SET inflight = 2, uncertain = 0,
+                               first_attempt_at = COALESCE(first_attempt_at, ?1), last_attempt_at = ?1
+             WHERE seq = ?2 AND token = ?3 AND state = 0",
+        )
+        .bind(at)
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("outbox attempt"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn retry_outbox_uncertain(
+        &self,
+        lease: Lease,
+        error: &str,
+        at: SystemTime,
+    ) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0,
+                               uncertain = 1
+             WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(error)
+        .bind(millis(at))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("retry outbox"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
+        let ids: Vec<&MessageId> = messages.iter().map(|m| &m.id).collect();
+        let ids_json = to_json("message ids", &ids)?;
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("outbox partial"))?;
+        let row = sqlx::query(
+            "UPDATE outbox SET message_ids = ? WHERE seq = ? AND token = ? AND state = 0
+             RETURNING channel",
+        )
+        .bind(&ids_json)
+        .bind(lease.seq)
+        .bind(lease.token)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("outbox partial"))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(db("outbox partial"))?;
+            return Ok(false);
+        };
+        let channel: String = row.try_get("channel").map_err(db("outbox partial"))?;
+        map_sent_ids(&mut tx, &channel, &ids, lease.seq).await?;
+        tx.commit().await.map_err(db("outbox partial"))?;
+        Ok(true)
+    }
+
+    async fn record_proof(&self, proof: &SendProof, now: SystemTime) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let mut tx = conn.begin().await.map_err(db("record proof"))?;
+        sqlx::query(
+            "INSERT INTO outbox_proofs (key, part, parts, channel, message_id, proven_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, part) DO NOTHING",
+        )
+        .bind(&proof.key)
+        .bind(i64::from(proof.part))
+        .bind(i64::from(proof.parts))
+        .bind(proof.channel.as_str())
+        .bind(proof.message_id.as_str())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("record proof"))?;
+        let all = select_proofs(&mut tx, &proof.key).await?;
+        let mut ready = false;
+        if proven_ids(&all).is_some() {
+            ready = sqlx::query("UPDATE outbox SET available_at = 0 WHERE key = ? AND state = 0")
+                .bind(&proof.key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("record proof"))?
+                .rows_affected()
+                == 1;
+        }
+        tx.commit().await.map_err(db("record proof"))?;
+        Ok(ready)
+    }
+
+    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
+        let mut conn = self.pool.acquire().await.map_err(db("proofs"))?;
+        select_proofs(&mut conn, key).await
     }
 
     async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool> {
@@ -786,7 +934,9 @@ impl Store for SqliteStore {
 
     async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
         let row = sqlx::query(
-            "SELECT state, attempts, message_ids, delivery, error FROM outbox WHERE key = ?",
+            "SELECT state, attempts, message_ids, delivery, error, first_attempt_at, last_attempt_at,
+                    uncertain
+             FROM outbox WHERE key = ?",
         )
         .bind(key)
         .fetch_optional(&self.pool)
@@ -809,6 +959,12 @@ impl Store for SqliteStore {
                 .unwrap_or_default(),
             delivery: delivery.map(|s| from_json("delivery", &s)).transpose()?,
             error: row.try_get("error").map_err(db("outbox status"))?,
+            first_attempt_at: time_col(&row, "first_attempt_at")?,
+            last_attempt_at: time_col(&row, "last_attempt_at")?,
+            uncertain: row
+                .try_get::<i64, _>("uncertain")
+                .map_err(db("outbox status"))?
+                != 0,
         }))
     }
 
@@ -1019,6 +1175,15 @@ impl Store for SqliteStore {
             before,
         )
         .await?;
+        let proofs = delete_chunked(
+            &self.writer,
+            &[
+                "DELETE FROM outbox_proofs WHERE rowid IN (SELECT rowid FROM outbox_proofs
+                 WHERE proven_at < ?1 ORDER BY proven_at LIMIT ?2)",
+            ],
+            before,
+        )
+        .await?;
         let options = delete_chunked(
             &self.writer,
             &[
@@ -1032,6 +1197,7 @@ impl Store for SqliteStore {
             inbox,
             outbox,
             options,
+            proofs,
         })
     }
 }
