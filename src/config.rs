@@ -29,9 +29,9 @@
 //! retention = "7d"                   # handled events and sent messages are deleted after
 //!                                    # this; it is also the dedupe horizon (see below)
 //! prune_interval = "1h"              # how often old rows are pruned
-//! reconcile_window = "60s"           # an `Unknown` reconciliation is asked again (with the
-//!                                    # retry backoff) until this long after the send's last
-//!                                    # attempt began; then the channel's delivery policy decides
+//! reconcile_window = "60s"           # an `Unknown` reconciliation is asked again (about 8
+//!                                    # times) until this long after the send's last attempt
+//!                                    # began; then the channel's delivery policy decides
 //!
 //! [channels.support]
 //! delivery = "at_least_once"         # or "at_most_once": what to do with a send that may have
@@ -190,7 +190,10 @@ pub struct EngineConfig {
     /// How long after a send's last attempt began an `Unknown` answer of the adapter's
     /// `reconcile` is asked again (with the retry backoff) before the channel's
     /// [`DeliveryPolicy`] decides. Covers providers whose lookups lag (a Twilio create still in
-    /// flight) and late proofs (a Messenger echo). Reconciliation claims count as send attempts.
+    /// flight) and late proofs (a Messenger echo). Asking again does not use up send attempts;
+    /// it happens about 8 times across the window (never sooner than the retry backoff). Keep it
+    /// above the adapters' request timeouts (Twilio's lookup answers `Unknown` for a missing
+    /// message until its 30 s timeout has passed since the last attempt).
     #[serde(deserialize_with = "duration")]
     pub reconcile_window: Duration,
 }

@@ -171,11 +171,12 @@ async fn settle(
             return Next::Done;
         }
     }
+    if caps.idempotent_sends {
+        // The provider drops a repeat of the key: resending is the cheapest way to know.
+        return Next::Send;
+    }
     if caps.reconcile {
         return reconcile(inner, entry, item, caps).await;
-    }
-    if caps.idempotent_sends {
-        return Next::Send;
     }
     match entry.delivery {
         Some(DeliveryPolicy::AtLeastOnce) => {
@@ -270,14 +271,21 @@ async fn reconcile(
         }
         Ok(Reconciled::Unknown(reason)) => {
             inner.metrics.reconciled(channel, "unknown");
-            if young && can_ask_again {
-                settle_later(
-                    inner,
-                    item,
-                    &format!("reconcile: unknown: {reason}"),
-                    delay(inner, item, None),
-                )
-                .await;
+            if young {
+                // Asked again (without using up send attempts) until the window is over: a
+                // few times across it, never sooner than the retry backoff.
+                let after = delay(inner, item, None)
+                    .max(cfg.reconcile_window / 8)
+                    .min(cfg.backoff_max.max(cfg.reconcile_window / 8));
+                let why = format!("reconcile: unknown: {reason}");
+                tracing::info!(%why, ?after, "send outcome still unknown; will ask again");
+                if let Err(e) = inner
+                    .store
+                    .reconcile_outbox_later(item.lease, &why, SystemTime::now() + after)
+                    .await
+                {
+                    tracing::error!(error = %e, "scheduling the reconciliation failed");
+                }
                 return Next::Done;
             }
             reason

@@ -51,6 +51,8 @@ impl SinkAdapter {
     fn open(channel: ChannelName, path: &str) -> Self {
         let mut caps = default_capabilities();
         caps.idempotent_sends = true;
+        // It deduplicates instead of looking sends up (tests/crash_reconcile.rs reconciles).
+        caps.reconcile = false;
         let known: HashSet<String> = std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()

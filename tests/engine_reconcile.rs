@@ -316,8 +316,9 @@ async fn unknown_and_transient_errors_are_asked_again_within_the_window() {
         Error::new(ErrorKind::Transport, "connection reset").with_retry(Retry::Safe)
     ));
     // Then the memory adapter's own lookup finds it.
-    let (sb, running, url) =
-        engine(&provider, Some(DeliveryPolicy::AtLeastOnce), fast_config()).await;
+    let mut config = fast_config();
+    config.engine.reconcile_window = Duration::from_millis(800);
+    let (sb, running, url) = engine(&provider, Some(DeliveryPolicy::AtLeastOnce), config).await;
     say(&provider, &url, "e1", "hello").await;
     let st = settled(&sb, "mem:e1:0").await;
     assert_eq!(st.state, OutboxState::Sent, "{st:?}");

@@ -304,6 +304,21 @@ pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
     assert_eq!(st.error.as_deref(), Some("answer lost"));
     // A lost lease records no attempt.
     assert!(!store.outbox_attempt(fourth.lease, a2).await.unwrap());
+    // The provider cannot tell yet: asked again later, without using up an attempt.
+    assert_eq!(fifth.attempts, 5);
+    assert!(
+        store
+            .reconcile_outbox_later(fifth.lease, "unknown: lookup lags", a2)
+            .await
+            .unwrap()
+    );
+    let st = store.outbox_status("u:0").await.unwrap().unwrap();
+    assert!(st.uncertain);
+    assert_eq!(st.attempts, 4);
+    assert_eq!(st.error.as_deref(), Some("unknown: lookup lags"));
+    let fifth = store.claim_outbox(a2, LEASE, 1).await.unwrap().remove(0);
+    assert!(fifth.uncertain);
+    assert_eq!(fifth.attempts, 5);
     // Sent: no longer uncertain.
     let to = ConversationRef::parse("mem", "U").unwrap();
     let msg = SentMessage::new(MessageId::new("m-u").unwrap(), to);

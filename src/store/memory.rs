@@ -396,6 +396,26 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn reconcile_outbox_later(
+        &self,
+        lease: Lease,
+        why: &str,
+        at: SystemTime,
+    ) -> Result<bool> {
+        let mut g = self.lock();
+        let Some(row) = leased(&mut g.outbox, lease) else {
+            return Ok(false);
+        };
+        row.error = Some(why.to_owned());
+        row.available_at = millis(at);
+        row.lease_until = 0;
+        row.token = 0;
+        row.inflight = 0;
+        row.attempts = row.attempts.saturating_sub(1);
+        row.item.uncertain = true;
+        Ok(true)
+    }
+
     async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
         let mut g = self.lock();
         let Some(row) = leased(&mut g.outbox, lease) else {

@@ -290,6 +290,12 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         at: SystemTime,
     ) -> Result<bool>;
 
+    /// Releases an uncertain row to be reconciled again at `at` (the provider could not tell
+    /// yet, and its lookup may lag): it stays [`uncertain`](OutboxItem::uncertain), `why` is
+    /// recorded, and this claim does not count as a send attempt.
+    async fn reconcile_outbox_later(&self, lease: Lease, why: &str, at: SystemTime)
+    -> Result<bool>;
+
     /// Records the provider messages some parts of the leased, still pending row became (a
     /// partial send), so delivery receipts find the row. `Ok(false)` if the lease was lost.
     async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool>;

@@ -814,6 +814,28 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn reconcile_outbox_later(
+        &self,
+        lease: Lease,
+        why: &str,
+        at: SystemTime,
+    ) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0,
+                               uncertain = 1, attempts = MAX(attempts - 1, 0)
+             WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(why)
+        .bind(millis(at))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("reconcile later"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
         let ids: Vec<&MessageId> = messages.iter().map(|m| &m.id).collect();
         let ids_json = to_json("message ids", &ids)?;
