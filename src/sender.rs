@@ -419,6 +419,13 @@ async fn send(inner: &Inner, entry: &ChannelEntry, item: &OutboxItem, caps: &Cap
     }
 }
 
+/// Whether a send that may have reached the provider is settled later (keyed proofs, the
+/// adapter's `reconcile`, an explicit `at_least_once`) rather than given up at once. The bridge
+/// reads the same rule to know when a failure is final.
+pub(crate) fn settles_uncertain(caps: &Capabilities, delivery: Option<DeliveryPolicy>) -> bool {
+    caps.reconcile || delivery == Some(DeliveryPolicy::AtLeastOnce)
+}
+
 async fn failed(
     inner: &Inner,
     entry: &ChannelEntry,
@@ -446,7 +453,7 @@ async fn failed(
         Retry::Never => false,
     };
     if maybe_delivered && !caps.idempotent_sends {
-        if caps.reconcile || entry.delivery == Some(DeliveryPolicy::AtLeastOnce) {
+        if settles_uncertain(caps, entry.delivery) {
             // Settled (proofs, reconcile, policy) at the next claim, after the backoff: a
             // create still in flight at the provider, or a late proof, has time to land. One
             // settling claim is allowed even when the send attempts are used up, so a message

@@ -189,29 +189,29 @@ impl BridgeAdapter {
     /// A retryable failure is final on the last attempt, counted by the store (durable, so a
     /// restart between attempts does not lose the notice).
     async fn is_final(&self, to: &ConversationRef, key: &str, e: &Error) -> bool {
-        let idempotent = self
-            .inner
-            .capabilities_for(&to.conversation)
-            .idempotent_sends;
-        if !e.partial().is_empty() && !idempotent {
-            return true;
+        let Ok(engine) = self.shared.engine() else {
+            return false;
+        };
+        let caps = self.inner.capabilities_for(&to.conversation);
+        let delivery = engine
+            .channels
+            .get(to.channel.as_str())
+            .and_then(|c| c.delivery);
+        let maybe_delivered = e.retry() == Retry::Ambiguous || !e.partial().is_empty();
+        if maybe_delivered && !caps.idempotent_sends {
+            // Settled later (proofs, reconcile, at_least_once) unless the engine gives up now.
+            return !crate::sender::settles_uncertain(&caps, delivery);
         }
         match e.retry() {
             Retry::Never => true,
-            Retry::Ambiguous if !idempotent => true,
-            _ => {
-                let Ok(engine) = self.shared.engine() else {
-                    return false;
-                };
-                match engine.store.outbox_status(key).await {
-                    Ok(Some(status)) => status.attempts >= engine.config.engine.send_attempts,
-                    Ok(None) => false,
-                    Err(err) => {
-                        tracing::warn!(error = %err, key, "bridge: attempts unknown");
-                        false
-                    }
+            _ => match engine.store.outbox_status(key).await {
+                Ok(Some(status)) => status.attempts >= engine.config.engine.send_attempts,
+                Ok(None) => false,
+                Err(err) => {
+                    tracing::warn!(error = %err, key, "bridge: attempts unknown");
+                    false
                 }
-            }
+            },
         }
     }
 
