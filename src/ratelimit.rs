@@ -92,15 +92,32 @@ mod tests {
         for _ in 0..5 {
             limits.acquire("a").await;
         }
-        // 1 immediately, then 4 more at 50 ms intervals.
+        // 1 immediately, then 4 more at 50 ms intervals (a loaded machine is only slower).
         assert!(
             start.elapsed() >= Duration::from_millis(190),
             "{:?}",
             start.elapsed()
         );
-        let other = Instant::now();
-        limits.acquire("b").await;
-        assert!(other.elapsed() < Duration::from_millis(40));
+    }
+
+    #[tokio::test]
+    async fn conversations_are_limited_separately() {
+        // One send per 2 s per conversation: "a" is used up, "b" is not. The margins are
+        // seconds, so a stalled test thread cannot flip either check.
+        let limits = ChannelLimits::new(&RateConfig::new(None, Some(0.5)));
+        limits.acquire("a").await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(1500), limits.acquire("b"))
+                .await
+                .is_ok(),
+            "another conversation waited for the first one's limit"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), limits.acquire("a"))
+                .await
+                .is_err(),
+            "the first conversation was not limited"
+        );
     }
 
     #[tokio::test]

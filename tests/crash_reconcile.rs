@@ -21,6 +21,15 @@
 //! call takes effect, then the connection closes), so the running engine also reconciles
 //! ambiguous failures, not only sends left in flight at start-up.
 //!
+//! Every run also checks per-conversation order: the replies of each conversation reach the
+//! provider in the order their webhooks were sent (a copy of an earlier reply may follow where
+//! duplicates are allowed, but a first copy never overtakes an earlier message's).
+//!
+//! The runs take turns ([`SERIAL`]): each one is a child engine with two threads plus the
+//! emulators, and on a loaded 2-core machine two of them at once could starve a lease renewal
+//! long enough for a second claim, a real duplicate that would fail "exactly once" for reasons
+//! outside the code under test.
+//!
 //! The child is this test binary re-run with `SWITCHBOARD_CRASH_RECONCILE_CHILD` set to its
 //! config (see `crash_reconcile_child`).
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
@@ -60,6 +69,10 @@ const LOST_ANSWERS: usize = 3;
 const CHILD_ENV: &str = "SWITCHBOARD_CRASH_RECONCILE_CHILD";
 const BLIND_ENV: &str = "SWITCHBOARD_CRASH_RECONCILE_BLIND";
 const TWILIO_FROM: &str = "+15005550006";
+
+/// One run at a time (see the module docs). A tokio mutex: it is held across awaits, and a
+/// failed run does not poison it for the next.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 // ---------------------------------------------------------------------------------------------
 // The child
@@ -478,6 +491,45 @@ struct Figures {
     dead: i64,
 }
 
+/// The order violations in `replies` (provider order): per conversation, a reply seen for the
+/// first time after a later message's reply. Copies of a reply already seen are not counted
+/// (the duplicate counts report them).
+fn order_violations(replies: &[String]) -> Vec<String> {
+    let mut highest: HashMap<usize, usize> = HashMap::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut violations = Vec::new();
+    for r in replies {
+        // "reply c{c}-m{nn}"
+        let (c, n) = r
+            .strip_prefix("reply c")
+            .and_then(|rest| rest.split_once("-m"))
+            .map(|(c, n)| (c.parse::<usize>().unwrap(), n.parse::<usize>().unwrap()))
+            .unwrap_or_else(|| panic!("unexpected reply text {r:?}"));
+        if !seen.insert(r.as_str()) {
+            continue;
+        }
+        match highest.get(&c) {
+            Some(&h) if n < h => violations.push(format!("{r} after reply c{c}-m{h:02}")),
+            _ => {
+                highest.insert(c, n);
+            }
+        }
+    }
+    violations
+}
+
+#[test]
+fn order_violations_are_found() {
+    let texts = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert!(order_violations(&texts(&["reply c0-m00", "reply c1-m00", "reply c0-m01"])).is_empty());
+    // A copy of an earlier reply is a duplicate, not an order violation.
+    assert!(order_violations(&texts(&["reply c0-m00", "reply c0-m01", "reply c0-m00"])).is_empty());
+    assert_eq!(
+        order_violations(&texts(&["reply c0-m01", "reply c1-m00", "reply c0-m00"])),
+        vec!["reply c0-m00 after reply c0-m01".to_owned()]
+    );
+}
+
 async fn run(provider: Provider, reconcile: bool, delivery: &str) -> Figures {
     if std::env::var(CHILD_ENV).is_ok() {
         return Figures {
@@ -488,6 +540,7 @@ async fn run(provider: Provider, reconcile: bool, delivery: &str) -> Figures {
             dead: 0,
         };
     }
+    let _turn = SERIAL.lock().await;
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -627,6 +680,11 @@ async fn run(provider: Provider, reconcile: bool, delivery: &str) -> Figures {
     assert!(
         by_text.keys().all(|t| t.starts_with("reply c")),
         "{by_text:?}"
+    );
+    let violations = order_violations(&replies);
+    assert!(
+        violations.is_empty(),
+        "replies out of per-conversation order: {violations:?}"
     );
     drop(emu);
     let _ = std::fs::remove_dir_all(&dir);

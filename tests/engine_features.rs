@@ -25,6 +25,12 @@ fn fast_config() -> Config {
     c
 }
 
+/// The lease of the renewal tests: renewed every `LEASE / 3`, so only a stall of two thirds of
+/// it (1.6 s) on a loaded machine could lose it.
+const LEASE: Duration = Duration::from_millis(2400);
+/// How long the slow handler and the slow provider take: two and a half leases.
+const WORK: Duration = Duration::from_millis(6000);
+
 fn unlimited() -> ChannelSettings {
     ChannelSettings::default().with_rate(RateConfig::default())
 }
@@ -113,8 +119,9 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let mut config = fast_config();
-    config.engine.lease = Duration::from_millis(600);
-    config.engine.handler_timeout = Duration::from_secs(10);
+    // Renewed every 800 ms: only a stall of over 1.6 s on a loaded machine loses it.
+    config.engine.lease = LEASE;
+    config.engine.handler_timeout = Duration::from_secs(30);
     let sb = Switchboard::builder()
         .config(config)
         .store(Arc::new(MemoryStore::new()))
@@ -123,8 +130,8 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
             let r = r.clone();
             async move {
                 r.fetch_add(1, Ordering::SeqCst);
-                // Over three leases long: without renewal the row would be claimed again.
-                tokio::time::sleep(Duration::from_millis(2000)).await;
+                // Two and a half leases long: without renewal the row would be claimed again.
+                tokio::time::sleep(WORK).await;
                 ctx.reply_text("done")?;
                 Ok(())
             }
@@ -139,7 +146,7 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
         post(&reqwest::Client::new(), &url, &req).await.status(),
         200
     );
-    assert!(eventually(Duration::from_secs(10), || async { mem.sent().len() == 1 }).await);
+    assert!(eventually(Duration::from_secs(30), || async { mem.sent().len() == 1 }).await);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(mem.sent().len(), 1);
@@ -147,7 +154,7 @@ async fn a_handler_longer_than_the_lease_keeps_it_and_runs_once() {
     running.shutdown().await.unwrap();
 }
 
-/// A provider that takes 1.5 s to accept each message.
+/// A provider that takes [`WORK`] to accept each message.
 #[derive(Debug, Clone)]
 struct Slow(Timed);
 
@@ -158,7 +165,7 @@ impl Adapter for Slow {
     }
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(WORK).await;
         self.0.send(to, message).await
     }
 
@@ -171,7 +178,7 @@ impl Adapter for Slow {
 async fn a_send_longer_than_the_lease_is_not_claimed_twice() {
     let timed = Timed::new(memory("mem"));
     let mut config = fast_config();
-    config.engine.lease = Duration::from_millis(600);
+    config.engine.lease = LEASE;
     let sb = Switchboard::builder()
         .config(config)
         .store(Arc::new(MemoryStore::new()))
@@ -188,7 +195,7 @@ async fn a_send_longer_than_the_lease_is_not_claimed_twice() {
         .await
         .unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(Duration::from_secs(30), || async {
             timed.inner.sent().len() == 1
         })
         .await
