@@ -34,6 +34,10 @@
 //! - **Crash safety.** A crash mid-handler leaves the row leased; the lease runs out (or
 //!   `recover()` releases it at restart for the single-engine SQLite store) and the handler runs
 //!   again. Its replies were never written, because they are committed with the completion.
+//!   A handler that panics fails like one that returns `Err` (retried, then dead-lettered with
+//!   "handler panicked: …"). An event claimed more than `engine.handler_attempts` times without
+//!   any outcome (a handler that crashes the process) is dead-lettered at its next claim without
+//!   running ("gave up after N claims without an outcome"), so it cannot block its conversation.
 //! - **Leases are renewed while work runs.** A running handler (and a send, including its wait
 //!   for the rate limiters) extends its lease every `engine.lease / 3`, so a handler may take
 //!   longer than the lease (up to `engine.handler_timeout`) without its event being claimed and

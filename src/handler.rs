@@ -8,8 +8,10 @@
 //! [`Context::idempotency_key`].
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,6 +43,41 @@ impl Handler {
     pub(crate) fn call(&self, ctx: Context) -> BoxFuture {
         (self.0)(ctx)
     }
+}
+
+/// A handler's future with its panics caught: a panic while polling it ends it with
+/// `Err(the panic message)` instead of unwinding into the worker. The future is never polled
+/// again after it panicked.
+pub(crate) struct CatchPanic(BoxFuture);
+
+impl CatchPanic {
+    pub(crate) fn new(future: BoxFuture) -> Self {
+        CatchPanic(future)
+    }
+}
+
+impl Future for CatchPanic {
+    type Output = std::result::Result<HandlerResult, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let future = &mut self.get_mut().0;
+        // Unwind safety: after a panic the future is dropped unpolled, and the context's buffer
+        // (the only state shared with the engine) is discarded with the failed run.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+        }
+    }
+}
+
+/// The text of a panic payload (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The handlers of an engine: one for messages, one for actions, one for everything else

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backoff;
+use crate::handler::CatchPanic;
 use crate::store::{InboxItem, Lease, SendProof, conversation_key};
 use crate::switchboard::Inner;
 
@@ -243,6 +244,24 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
         attempt = item.attempts,
     );
     async move {
+        let cfg = &inner.config.engine;
+        if item.attempts > cfg.handler_attempts {
+            // Every earlier claim ended without an outcome (a handler that crashes or hangs the
+            // process, or shutdowns that kept cutting it short): running it again would block
+            // the conversation forever.
+            let error = format!(
+                "gave up after {} claims without an outcome (the handler never finished; it may crash the process)",
+                item.attempts - 1
+            );
+            tracing::error!(%error, "dead-lettering the event without running it");
+            inner.metrics.handler_failed(&channel);
+            match inner.store.dead_letter_inbox(item.lease, &error).await {
+                Ok(true) => inner.metrics.dead_lettered("inbound"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
+            }
+            return;
+        }
         record_proof(&inner, &item.event).await;
         if let EventKind::Delivery(d) = &item.event.kind {
             if !d.messages.is_empty()
@@ -272,9 +291,13 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
         let result = match inner.handlers.for_event(&item.event) {
             None => Ok(()),
             Some(h) => {
-                let run = tokio::time::timeout(inner.config.engine.handler_timeout, h.call(ctx.clone()));
+                let run = tokio::time::timeout(
+                    cfg.handler_timeout,
+                    CatchPanic::new(h.call(ctx.clone())),
+                );
                 match with_renewal(&inner, Table::Inbox, item.lease, run).await {
-                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Ok(Ok(r)) => r.map_err(|e| e.to_string()),
+                    Ok(Err(panic)) => Err(format!("handler panicked: {panic}")),
                     Err(_) => Err("handler timed out".to_owned()),
                 }
             }
@@ -297,7 +320,6 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
             }
             Err(error) => {
                 inner.metrics.handler_failed(&channel);
-                let cfg = &inner.config.engine;
                 if item.attempts >= cfg.handler_attempts {
                     tracing::error!(%error, "handler failed; dead-lettering the event");
                     match inner.store.dead_letter_inbox(item.lease, &error).await {
