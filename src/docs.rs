@@ -38,14 +38,16 @@
 //!   "handler panicked: …"). An event claimed more than `engine.handler_attempts` times without
 //!   any outcome (a handler that crashes the process) is dead-lettered at its next claim without
 //!   running ("gave up after N claims without an outcome"), so it cannot block its conversation.
-//! - **Leases are renewed while work runs.** A running handler (and a send, including its wait
-//!   for the rate limiters) extends its lease every `engine.lease / 3`, so a handler may take
+//! - **Leases are renewed while work runs.** A running handler (and a send, including its short
+//!   wait for the rate limiters) extends its lease every `engine.lease / 3`, so a handler may take
 //!   longer than the lease (up to `engine.handler_timeout`) without its event being claimed and
 //!   run a second time; the lease only bounds how long a *crashed* engine's rows wait.
 //! - **No duplicate replies from re-runs.** Replies get the idempotency key
 //!   `"{channel}:{event id}:{index}"`; the outbox ignores a key it already holds.
 //! - **Sends are not blindly retried.** `Retry::Safe` failures are retried with exponential
 //!   backoff and jitter, never sooner than `retry_after` (which also pauses the whole channel).
+//!   A `RateLimited` answer (429) uses up no send attempt, so a storm of any length ends with
+//!   everything sent.
 //!   A send that may have reached the provider is settled before it is sent again (see
 //!   [Exactly-once sends](#exactly-once-sends)).
 //! - **Exactly once, where the provider can tell.** With an adapter that reconciles (Slack,
@@ -170,6 +172,9 @@
 //! ([`RateConfig::from_hint`](crate::RateConfig::from_hint)), else
 //! [`RateConfig::conservative`](crate::RateConfig::conservative) (1/s per conversation, burst
 //! 3). [`Switchboard::channel_rate`](crate::Switchboard::channel_rate) tells which applies.
+//! A sender waits for the limiters holding its slot for at most 100 ms; a longer wait (a
+//! provider's pause, a busy channel-wide limit) releases the row until it may go, without
+//! using up a send attempt, so one paused channel never holds the slots other channels need.
 //! The shipped adapters hint:
 //!
 //! | provider  | channel-wide     | per conversation | why |

@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::RateConfig;
@@ -46,25 +47,43 @@ impl ChannelLimits {
         }
     }
 
-    /// Waits until a send to `conversation` is allowed.
+    /// How much of a provider's pause is left.
+    fn paused_for(&self) -> Option<Duration> {
+        let pause = *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pause
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Takes a send to `conversation` if it may go now; otherwise says how long until it may.
+    /// Nothing is taken while the channel is paused or the conversation is limited; when only
+    /// the channel-wide limit refuses, the conversation's token is spent (that conversation is
+    /// paced a little slower, never faster).
+    pub(crate) fn try_acquire(&self, conversation: &str) -> Result<(), Duration> {
+        if let Some(left) = self.paused_for() {
+            return Err(left);
+        }
+        if let Some(l) = &self.conversation
+            && let Err(not_until) = l.check_key(&conversation.to_owned())
+        {
+            return Err(not_until.wait_time_from(l.clock().now()));
+        }
+        if let Some(l) = &self.channel
+            && let Err(not_until) = l.check()
+        {
+            return Err(not_until.wait_time_from(l.clock().now()));
+        }
+        Ok(())
+    }
+
+    /// Waits until a send to `conversation` is allowed, and takes it.
+    #[cfg(test)]
     pub(crate) async fn acquire(&self, conversation: &str) {
-        loop {
-            let pause = *self
-                .paused_until
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match pause {
-                Some(until) if until > Instant::now() => {
-                    tokio::time::sleep_until(until.into()).await;
-                }
-                _ => break,
-            }
-        }
-        if let Some(l) = &self.conversation {
-            l.until_key_ready(&conversation.to_owned()).await;
-        }
-        if let Some(l) = &self.channel {
-            l.until_ready().await;
+        while let Err(wait) = self.try_acquire(conversation) {
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -118,6 +137,20 @@ mod tests {
                 .is_err(),
             "the first conversation was not limited"
         );
+    }
+
+    #[tokio::test]
+    async fn try_acquire_says_how_long_to_wait() {
+        let limits = ChannelLimits::new(&RateConfig::new(Some(0.5), None));
+        assert_eq!(limits.try_acquire("a"), Ok(()));
+        let wait = limits.try_acquire("b").unwrap_err();
+        assert!(
+            wait > Duration::from_secs(1) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
+        limits.pause(Duration::from_secs(30));
+        let wait = limits.try_acquire("b").unwrap_err();
+        assert!(wait > Duration::from_secs(20), "{wait:?}");
     }
 
     #[tokio::test]

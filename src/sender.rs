@@ -1,6 +1,7 @@
 //! The outbox sender: claims the head message of each conversation, waits for the rate
-//! limiters, sends through the adapter and records the outcome. Retries use exponential
-//! backoff with jitter and honour `retry_after`; permanent failures are dead-lettered with the
+//! limiters (briefly; a longer wait releases the row until it may go), sends through the
+//! adapter and records the outcome. Retries use exponential backoff with jitter and honour
+//! `retry_after` (a 429 uses up no attempt); permanent failures are dead-lettered with the
 //! error.
 //!
 //! A send that may have reached the provider (the process died after it began, it failed
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use switchboard_core::model::OutboxKey;
 use switchboard_core::reconcile::{PendingSend, Reconciled};
 use switchboard_core::render::{self, RenderPolicy};
-use switchboard_core::{Capabilities, Error, Retry, SendReceipt, SentMessage};
+use switchboard_core::{Capabilities, Error, ErrorKind, Retry, SendReceipt, SentMessage};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -330,6 +331,9 @@ enum Attempt {
     Sent(switchboard_core::Result<SendReceipt>, Duration),
     /// The attempt could not be recorded, so nothing was sent.
     NotStarted,
+    /// The rate limiters (or the provider's pause) ask for a wait longer than
+    /// [`HOLD_FOR_LIMITS`]: nothing was sent, the row is to be released until then.
+    Deferred(Duration),
 }
 
 async fn process(inner: Arc<Inner>, item: OutboxItem) {
@@ -368,12 +372,47 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
     .await;
 }
 
-async fn send(inner: &Inner, entry: &ChannelEntry, item: &OutboxItem, caps: &Capabilities) {
+/// The longest a sender waits for the rate limiters while holding its slot. A longer wait (a
+/// provider's `Retry-After` pause, a channel-wide limit with a queue of conversations behind
+/// it) releases the row to the time it may go instead, so one slow channel cannot hold every
+/// sender slot while other channels wait.
+const HOLD_FOR_LIMITS: Duration = Duration::from_millis(100);
+
+/// Releases the row until `after` from now without counting the claim as a send attempt (see
+/// [`Store::defer_outbox`](crate::store::Store::defer_outbox)), and wakes the sender then.
+async fn defer(inner: &Arc<Inner>, item: &OutboxItem, why: &str, after: Duration) {
+    tracing::debug!(%why, ?after, "send deferred");
+    match inner
+        .store
+        .defer_outbox(item.lease, why, SystemTime::now() + after)
+        .await
+    {
+        Ok(true) => {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                // A little after the row is due, so the claim finds it available.
+                tokio::time::sleep(after + Duration::from_millis(5)).await;
+                inner.outbox_ready.notify_one();
+            });
+        }
+        Ok(false) => tracing::warn!("lease lost before deferring"),
+        Err(e) => tracing::error!(error = %e, "deferring the send failed"),
+    }
+}
+
+async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps: &Capabilities) {
     let channel = item.to.channel.as_str();
-    // The lease is renewed while waiting for the rate limiters (a provider pause can be
-    // longer than the lease) and while sending, so the row is never claimed twice.
+    // The lease is renewed while waiting (briefly) for the rate limiters and while sending, so
+    // the row is never claimed twice.
     let attempt = with_renewal(inner, Table::Outbox, item.lease, async {
-        entry.limits.acquire(&conversation_key(&item.to)).await;
+        let conversation = conversation_key(&item.to);
+        loop {
+            match entry.limits.try_acquire(&conversation) {
+                Ok(()) => break,
+                Err(wait) if wait <= HOLD_FOR_LIMITS => tokio::time::sleep(wait).await,
+                Err(wait) => return Attempt::Deferred(wait),
+            }
+        }
         // Durable before the request goes out: a crash from here on leaves the row uncertain.
         match inner
             .store
@@ -395,8 +434,14 @@ async fn send(inner: &Inner, entry: &ChannelEntry, item: &OutboxItem, caps: &Cap
         Attempt::Sent(result, start.elapsed())
     })
     .await;
-    let Attempt::Sent(result, took) = attempt else {
-        return;
+    let (result, took) = match attempt {
+        Attempt::Sent(result, took) => (result, took),
+        Attempt::NotStarted => return,
+        Attempt::Deferred(wait) => {
+            let why = format!("waiting {wait:?} for the channel's rate limit or pause");
+            defer(inner, item, &why, wait).await;
+            return;
+        }
     };
     match result {
         Ok(receipt) => {
@@ -427,7 +472,7 @@ pub(crate) fn settles_uncertain(caps: &Capabilities, delivery: Option<DeliveryPo
 }
 
 async fn failed(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     entry: &ChannelEntry,
     item: &OutboxItem,
     caps: &Capabilities,
@@ -445,6 +490,16 @@ async fn failed(
         && let Err(err) = inner.store.outbox_partial(item.lease, partial).await
     {
         tracing::warn!(error = %err, "recording the parts sent failed");
+    }
+    if e.kind() == ErrorKind::RateLimited && e.retry() == Retry::Safe && partial.is_empty() {
+        // Not a failure of the message: the provider asked us to wait (and the channel is
+        // paused for `retry_after`). Not counted against `send_attempts`, so a 429 storm of any
+        // length ends with everything sent.
+        let delay = delay(inner, item, e.retry_after());
+        tracing::warn!(error = %e, ?delay, "rate limited by the provider; will send again");
+        inner.metrics.retried(channel);
+        defer(inner, item, &e.to_string(), delay).await;
+        return;
     }
     let maybe_delivered = e.retry() == Retry::Ambiguous || !partial.is_empty();
     let retryable = match e.retry() {

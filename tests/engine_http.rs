@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use switchboard::core::memory::{MemoryInbound, faults};
@@ -237,9 +237,13 @@ async fn bad_input_never_reaches_a_handler() {
 async fn rate_limit_storm_sends_everything_once_within_the_rate() {
     let mem = memory("mem");
     let timed = Timed::new(mem.clone());
-    // The provider answers 429 with Retry-After for a while.
-    for _ in 0..6 {
-        mem.fail_next(faults::rate_limited(Duration::from_millis(150)));
+    // The provider answers 429 with Retry-After for a while: more times than `send_attempts`
+    // (a 429 is not a failure of the message, so it uses none).
+    let storm = 12;
+    let retry_after = Duration::from_millis(400);
+    assert!(storm > fast_config().engine.send_attempts as usize);
+    for _ in 0..storm {
+        mem.fail_next(faults::rate_limited(retry_after));
     }
     let per_conv = 10.0;
     let channel_rate = 20.0;
@@ -272,7 +276,7 @@ async fn rate_limit_storm_sends_everything_once_within_the_rate() {
         assert_eq!(post(&client, &url, &req).await.status(), 200);
     }
     assert!(
-        eventually(Duration::from_secs(15), || async { mem.sent().len() >= 20 }).await,
+        eventually(Duration::from_secs(30), || async { mem.sent().len() >= 20 }).await,
         "sent {}",
         mem.sent().len()
     );
@@ -289,8 +293,37 @@ async fn rate_limit_storm_sends_everything_once_within_the_rate() {
         o.sort();
         assert_eq!(order, o, "per-conversation order for {conv}");
     }
-    // No more than the configured rate reached the provider in any window.
+    // No call reached the provider within Retry-After of a 429 answer: the channel is paused
+    // from the moment each came back. (A call that passed the limiters just before the answer
+    // arrived may start a moment after it: the first `SLACK` of each pause is not checked.)
+    const SLACK: Duration = Duration::from_millis(100);
     let times = timed.times.lock().unwrap().clone();
+    assert_eq!(
+        times.len(),
+        20 + storm,
+        "every 429 retried once, nothing more"
+    );
+    let limited: Vec<Instant> = timed
+        .answers
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, l)| *l)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(limited.len(), storm);
+    for a in &limited {
+        let early: Vec<Duration> = times
+            .iter()
+            .filter(|t| **t > *a + SLACK && **t < *a + retry_after)
+            .map(|t| t.duration_since(*a))
+            .collect();
+        assert!(
+            early.is_empty(),
+            "calls {early:?} after a 429 asking for {retry_after:?}"
+        );
+    }
+    // No more than the configured rate reached the provider in any window.
     let window = Duration::from_millis(500);
     let allowed = (channel_rate * window.as_secs_f64()).ceil() as usize + 2;
     for (i, t) in times.iter().enumerate() {
@@ -305,11 +338,100 @@ async fn rate_limit_storm_sends_everything_once_within_the_rate() {
     }
     let metrics = sb.metrics_text();
     assert!(
-        metrics.contains("switchboard_send_retries_total{channel=\"mem\"} 6"),
+        metrics.contains(&format!(
+            "switchboard_send_retries_total{{channel=\"mem\"}} {storm}"
+        )),
         "{metrics}"
     );
     assert!(sb.dead_letters(10).await.unwrap().is_empty());
     running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_longer_than_the_send_attempts_still_sends_the_message() {
+    let mem = memory("mem");
+    let mut config = fast_config();
+    config.engine.send_attempts = 3;
+    // Every call for a while is refused, all on the one message waiting.
+    for _ in 0..10 {
+        mem.fail_next(faults::rate_limited(Duration::from_millis(20)));
+    }
+    let sb = Switchboard::builder()
+        .config(config)
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .build()
+        .await
+        .unwrap();
+    let workers = sb.start_workers();
+    let key = sb
+        .send(
+            ConversationRef::parse("mem", "C1").unwrap(),
+            OutboundMessage::text("after the storm").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(eventually(Duration::from_secs(20), || async { mem.sent().len() == 1 }).await);
+    let st = sb.store().outbox_status(&key).await.unwrap().unwrap();
+    assert_eq!((st.state, st.attempts), (OutboxState::Sent, 1));
+    assert!(sb.dead_letters(10).await.unwrap().is_empty());
+    workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_channel_does_not_hold_the_sender_slots_of_others() {
+    // Two sender slots; the "slow" provider answers its first send with a long Retry-After.
+    let pause = Duration::from_secs(8);
+    let slow = memory("slow");
+    slow.fail_next(faults::rate_limited(pause));
+    let slow_timed = Timed::new(slow.clone());
+    let fast = memory("fast");
+    let mut config = fast_config();
+    config.engine.senders = 2;
+    let sb = Switchboard::builder()
+        .config(config)
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(slow_timed.clone()), unlimited())
+        .channel_with(Arc::new(fast.clone()), unlimited())
+        .build()
+        .await
+        .unwrap();
+    // Queued first: four conversations on the paused channel, then one on the other.
+    let mut slow_keys = Vec::new();
+    for c in 0..4 {
+        let to = ConversationRef::parse("slow", &format!("S{c}")).unwrap();
+        slow_keys.push(
+            sb.send(to, OutboundMessage::text(format!("s{c}")).unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    let to = ConversationRef::parse("fast", "F").unwrap();
+    sb.send(to, OutboundMessage::text("f").unwrap())
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    let workers = sb.start_workers();
+    // The other channel's message goes out long before the pause ends (before: both slots
+    // waited out the pause holding their rows).
+    assert!(
+        eventually(pause / 2, || async { fast.sent().len() == 1 }).await,
+        "the other channel waited for the paused one"
+    );
+    assert!(start.elapsed() < pause);
+    assert!(slow.sent().is_empty());
+    // After the pause everything on the paused channel is sent, and the wait used up no
+    // send attempts.
+    assert!(eventually(pause * 3, || async { slow.sent().len() == 4 }).await);
+    let times = slow_timed.times.lock().unwrap().clone();
+    assert_eq!(times.len(), 5, "one 429, then each message once");
+    assert!(times[1].duration_since(times[0]) >= pause);
+    for key in &slow_keys {
+        let st = sb.store().outbox_status(key).await.unwrap().unwrap();
+        assert_eq!((st.state, st.attempts), (OutboxState::Sent, 1), "{key}");
+    }
+    assert!(sb.dead_letters(10).await.unwrap().is_empty());
+    workers.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -333,6 +333,62 @@ pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
     assert!(!st.uncertain);
 }
 
+pub(crate) async fn deferred_sends_use_no_attempt(store: &dyn Store) {
+    let now = SystemTime::now();
+    // Deferred before any attempt began: certain, the claim not counted.
+    let first = claimed_reply(store, "d:0", "D", now).await;
+    assert_eq!(first.attempts, 1);
+    let later = now + Duration::from_secs(5);
+    assert!(
+        store
+            .defer_outbox(first.lease, "paused", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .defer_outbox(first.lease, "twice", later)
+            .await
+            .unwrap(),
+        "a released lease cannot release again"
+    );
+    assert!(store.claim_outbox(now, LEASE, 1).await.unwrap().is_empty());
+    let st = store.outbox_status("d:0").await.unwrap().unwrap();
+    assert_eq!((st.attempts, st.error.as_deref()), (0, Some("paused")));
+    let second = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert_eq!(second.attempts, 1);
+    assert!(!second.uncertain && !second.interrupted);
+    // Deferred after an attempt that the provider refused with a 429: still certain.
+    assert!(store.outbox_attempt(second.lease, later).await.unwrap());
+    assert!(
+        store
+            .defer_outbox(second.lease, "rate limited", later)
+            .await
+            .unwrap()
+    );
+    let third = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert_eq!(third.attempts, 1);
+    assert!(!third.uncertain && !third.interrupted);
+    // An uncertain row stays uncertain.
+    assert!(
+        store
+            .retry_outbox_uncertain(third.lease, "answer lost", later)
+            .await
+            .unwrap()
+    );
+    let fourth = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert!(fourth.uncertain);
+    assert!(
+        store
+            .defer_outbox(fourth.lease, "paused", later)
+            .await
+            .unwrap()
+    );
+    let fifth = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    assert!(fifth.uncertain);
+    assert_eq!(fifth.attempts, 2);
+}
+
 pub(crate) async fn partial_sends_map_receipts(store: &dyn Store) {
     let now = SystemTime::now();
     let item = claimed_reply(store, "p:0", "P", now).await;
@@ -632,7 +688,8 @@ macro_rules! store_tests {
                 retries_and_dead_letters, interrupted_sends_are_flagged, state_outside_handlers,
                 enqueue_outside_handlers, leases_are_renewed, delivery_watermarks,
                 pruning_keeps_pending_and_dead_rows, attempts_make_rows_uncertain,
-                partial_sends_map_receipts, proofs_are_durable_and_complete_rows);
+                partial_sends_map_receipts, proofs_are_durable_and_complete_rows,
+                deferred_sends_use_no_attempt);
         }
     };
     (@one $make:expr; $($name:ident),*) => {

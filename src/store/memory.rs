@@ -364,6 +364,20 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn defer_outbox(&self, lease: Lease, why: &str, at: SystemTime) -> Result<bool> {
+        let mut g = self.lock();
+        let Some(row) = leased(&mut g.outbox, lease) else {
+            return Ok(false);
+        };
+        row.error = Some(why.to_owned());
+        row.available_at = millis(at);
+        row.lease_until = 0;
+        row.token = 0;
+        row.inflight = 0;
+        row.attempts = row.attempts.saturating_sub(1);
+        Ok(true)
+    }
+
     async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
         let mut g = self.lock();
         let Some(row) = leased(&mut g.outbox, lease) else {

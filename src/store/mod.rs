@@ -296,6 +296,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn reconcile_outbox_later(&self, lease: Lease, why: &str, at: SystemTime)
     -> Result<bool>;
 
+    /// Releases the row to be claimed again at `at` without counting this claim as a send
+    /// attempt: the message did not fail, the provider or our limiter only asked us to wait (a
+    /// `RateLimited` answer, a channel paused by `Retry-After`, a rate limit further off than a
+    /// sender should wait holding its slot). `why` is recorded as its last error; the row's
+    /// [`uncertain`](OutboxItem::uncertain) flag is kept as this claim found it.
+    async fn defer_outbox(&self, lease: Lease, why: &str, at: SystemTime) -> Result<bool>;
+
     /// Records the provider messages some parts of the leased, still pending row became (a
     /// partial send), so delivery receipts find the row. `Ok(false)` if the lease was lost.
     async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool>;

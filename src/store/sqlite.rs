@@ -775,6 +775,23 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn defer_outbox(&self, lease: Lease, why: &str, at: SystemTime) -> Result<bool> {
+        let mut conn = self.writer.lock().await;
+        let r = sqlx::query(
+            "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0,
+                               attempts = MAX(attempts - 1, 0)
+             WHERE seq = ? AND token = ? AND state = 0",
+        )
+        .bind(why)
+        .bind(millis(at))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("defer outbox"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
         let at = millis(at);
         let mut conn = self.writer.lock().await;

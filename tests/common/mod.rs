@@ -50,11 +50,13 @@ where
     f().await
 }
 
-/// A MemoryAdapter that also records when each send reached the "provider".
+/// A MemoryAdapter that also records when each send reached the "provider", and when each
+/// answer came back (with whether it was a 429, `RateLimited`).
 #[derive(Debug, Clone)]
 pub struct Timed {
     pub inner: MemoryAdapter,
     pub times: Arc<Mutex<Vec<Instant>>>,
+    pub answers: Arc<Mutex<Vec<(Instant, bool)>>>,
 }
 
 impl Timed {
@@ -62,6 +64,7 @@ impl Timed {
         Timed {
             inner,
             times: Arc::default(),
+            answers: Arc::default(),
         }
     }
 }
@@ -74,7 +77,10 @@ impl Adapter for Timed {
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
         self.times.lock().unwrap().push(Instant::now());
-        self.inner.send(to, message).await
+        let result = self.inner.send(to, message).await;
+        let limited = matches!(&result, Err(e) if e.kind() == switchboard::ErrorKind::RateLimited);
+        self.answers.lock().unwrap().push((Instant::now(), limited));
+        result
     }
 
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
