@@ -46,8 +46,9 @@
 //!   `"{channel}:{event id}:{index}"`; the outbox ignores a key it already holds.
 //! - **Sends are not blindly retried.** `Retry::Safe` failures are retried with exponential
 //!   backoff and jitter, never sooner than `retry_after` (which also pauses the whole channel).
-//!   A `RateLimited` answer (429) uses up no send attempt, so a storm of any length ends with
-//!   everything sent.
+//!   A `RateLimited` answer (429) with a `retry_after` uses up no send attempt, so a storm of
+//!   any length ends with everything sent; one without a `retry_after` counts like any safe
+//!   failure (a provider that keeps refusing without saying when ends in a dead letter).
 //!   A send that may have reached the provider is settled before it is sent again (see
 //!   [Exactly-once sends](#exactly-once-sends)).
 //! - **Exactly once, where the provider can tell.** With an adapter that reconciles (Slack,

@@ -1,7 +1,7 @@
 //! The outbox sender: claims the head message of each conversation, waits for the rate
 //! limiters (briefly; a longer wait releases the row until it may go), sends through the
 //! adapter and records the outcome. Retries use exponential backoff with jitter and honour
-//! `retry_after` (a 429 uses up no attempt); permanent failures are dead-lettered with the
+//! `retry_after` (a 429 with a `Retry-After` uses up no attempt); permanent failures are dead-lettered with the
 //! error.
 //!
 //! A send that may have reached the provider (the process died after it began, it failed
@@ -491,11 +491,17 @@ async fn failed(
     {
         tracing::warn!(error = %err, "recording the parts sent failed");
     }
-    if e.kind() == ErrorKind::RateLimited && e.retry() == Retry::Safe && partial.is_empty() {
-        // Not a failure of the message: the provider asked us to wait (and the channel is
-        // paused for `retry_after`). Not counted against `send_attempts`, so a 429 storm of any
-        // length ends with everything sent.
-        let delay = delay(inner, item, e.retry_after());
+    if let Some(after) = e.retry_after()
+        && e.kind() == ErrorKind::RateLimited
+        && e.retry() == Retry::Safe
+        && partial.is_empty()
+    {
+        // Not a failure of the message: the provider said when to come back (and the channel
+        // is paused until then). Not counted against `send_attempts`, so a 429 storm of any
+        // length ends with everything sent. A `RateLimited` answer without a `Retry-After`
+        // gives no such schedule and counts like any safe failure, so a provider that keeps
+        // refusing without one ends in a dead letter.
+        let delay = delay(inner, item, Some(after));
         tracing::warn!(error = %e, ?delay, "rate limited by the provider; will send again");
         inner.metrics.retried(channel);
         defer(inner, item, &e.to_string(), delay).await;
