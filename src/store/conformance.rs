@@ -791,7 +791,7 @@ impl TempDb {
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }
@@ -801,6 +801,44 @@ mod suites {
     use super::*;
     store_tests!(memory_store, memory());
     store_tests!(sqlite_store, sqlite());
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_second_engine_on_the_same_file() {
+    let db = TempDb::new();
+    let first = SqliteStore::connect(&db.url()).await.unwrap();
+    first.insert_inbound(&[ev("l1", "L")]).await.unwrap();
+    let claimed = first
+        .claim_inbox(SystemTime::now(), LEASE, 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // A second store would release the live engine's leases in `recover`: refused at connect.
+    let err = SqliteStore::connect(&db.url()).await.unwrap_err();
+    assert_eq!(err.kind(), switchboard_core::ErrorKind::InvalidConfig);
+    assert!(
+        err.to_string().contains("in use by another engine"),
+        "{err}"
+    );
+    // The live engine's lease is untouched.
+    assert!(
+        first
+            .renew_inbox(claimed[0].lease, SystemTime::now() + LEASE)
+            .await
+            .unwrap()
+    );
+    // Once the first is gone, the file opens again.
+    drop(first);
+    let again = SqliteStore::connect(&db.url()).await.unwrap();
+    again.recover().await.unwrap();
+    assert_eq!(
+        again
+            .claim_inbox(SystemTime::now(), LEASE, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! `SqliteStore`: the embedded default store, one SQLite file in WAL mode via sqlx.
 //!
-//! One engine per file: writes go through a single connection (no `SQLITE_BUSY` between our own
+//! One engine per file, enforced: the store holds an exclusive lock on `{file}.lock` and a second
+//! store on the same file fails at connect. Writes go through a single connection (no `SQLITE_BUSY` between our own
 //! writers), reads through a small pool. Inbox inserts from concurrent webhook requests are
 //! *group committed*: a writer task takes every insert waiting in its queue and commits them in
 //! one transaction, then answers each request. Migrations are embedded in the binary and applied
@@ -73,6 +74,9 @@ pub struct SqliteStore {
     url: String,
     /// The checkpointer runs while this lives.
     _alive: Arc<()>,
+    /// The exclusive lock on `{file}.lock` (none for an in-memory database): one engine per
+    /// file, since `recover` releases every lease.
+    _lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -109,6 +113,7 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             // Checkpoints run beside the writer (see `checkpointer`), not inside its commits.
             .pragma("wal_autocheckpoint", "0");
+        let lock = lock_file(&opts)?;
         let mut writer = opts.clone().connect().await.map_err(db("open"))?;
         migrate(&mut writer).await?;
         let pool = SqlitePoolOptions::new()
@@ -127,6 +132,7 @@ impl SqliteStore {
             inserts: tx,
             url: url.to_owned(),
             _alive: alive,
+            _lock: lock,
         })
     }
 
@@ -137,6 +143,41 @@ impl SqliteStore {
             .await
             .and_then(|r| r.try_get::<i64, _>(0))
             .map_err(db("schema version"))
+    }
+}
+
+/// Takes the exclusive lock on `{file}.lock` beside the database, failing at once when another
+/// process (or another store in this one) holds it. `recover` releases every lease in the file,
+/// so a second engine would take over a live engine's sends and could resend one in flight.
+/// The lock is released when the store is dropped or the process dies (even by SIGKILL).
+fn lock_file(opts: &SqliteConnectOptions) -> Result<Option<std::fs::File>> {
+    let file = opts.get_filename();
+    let name = file.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
+        return Ok(None);
+    }
+    let mut path = file.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| store_error("open", format!("{}: {e}", path.display())))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(switchboard_core::Error::new(
+            switchboard_core::ErrorKind::InvalidConfig,
+            format!(
+                "store: {} is in use by another engine (it holds {}); one engine per SQLite file",
+                file.display(),
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(store_error("lock", format!("{}: {e}", path.display())))
+        }
     }
 }
 
