@@ -152,6 +152,11 @@
 //!
 //! ## Delivery receipts
 //!
+//! A receipt or keyed proof the store fails to record fails its event, which is retried like a
+//! failing handler (a lost proof could let a message be resent). A receipt naming a provider
+//! message no outbox row has recorded yet (one that overtakes our own record of the send)
+//! matches nothing and is dropped.
+//!
 //! Delivery events update the outbox rows that became the named provider messages, keeping the
 //! most advanced status (`queued < sent < delivered < failed < read`, the core's
 //! [`DeliveryStatus::advances`](crate::core::model::DeliveryStatus::advances)). A receipt with a

@@ -185,17 +185,18 @@ async fn translate_options(inner: &Inner, event: &mut InboundEvent) {
 /// A `Delivery` event carrying an outbox key (a Twilio keyed status callback, a Messenger echo
 /// of our own send) proves that part of that send reached the provider: recorded durably, so
 /// the sender marks the row sent without sending it again, even when the process died before
-/// it recorded the send.
-async fn record_proof(inner: &Inner, event: &InboundEvent) {
+/// it recorded the send. An error (the proof could not be stored) fails the event, so it is
+/// tried again: a lost proof could let the sender resend a message the provider has.
+async fn record_proof(inner: &Inner, event: &InboundEvent) -> Result<(), String> {
     let EventKind::Delivery(d) = &event.kind else {
-        return;
+        return Ok(());
     };
     let Some(key) = event.attributes.get(OUTBOX_KEY_ATTRIBUTE) else {
-        return;
+        return Ok(());
     };
     let Some(message_id) = d.messages.first() else {
         tracing::debug!(key = %key, "keyed delivery event without a message id; ignored");
-        return;
+        return Ok(());
     };
     let number = |name: &str, default: u32| {
         event
@@ -208,11 +209,11 @@ async fn record_proof(inner: &Inner, event: &InboundEvent) {
         number(OUTBOX_PARTS_ATTRIBUTE, 1),
     ) else {
         tracing::warn!(key = %key, "keyed delivery event with an unreadable part; ignored");
-        return;
+        return Ok(());
     };
     if parts == 0 || part >= parts {
         tracing::warn!(key = %key, part, parts, "keyed delivery event with an impossible part; ignored");
-        return;
+        return Ok(());
     }
     let proof = SendProof {
         key: key.clone(),
@@ -228,9 +229,35 @@ async fn record_proof(inner: &Inner, event: &InboundEvent) {
                 tracing::debug!(key = %key, "every part of a pending send is proven");
                 inner.outbox_ready.notify_one();
             }
+            Ok(())
         }
-        Err(e) => tracing::warn!(error = %e, "recording a send proof failed"),
+        Err(e) => Err(format!("recording a send proof failed: {e}")),
     }
+}
+
+/// Records what a `Delivery` event proves or reports: a keyed proof, the delivery status of
+/// the provider messages it names, its watermark. An error fails the event (it runs again).
+async fn record_receipts(inner: &Inner, event: &InboundEvent) -> Result<(), String> {
+    record_proof(inner, event).await?;
+    let EventKind::Delivery(d) = &event.kind else {
+        return Ok(());
+    };
+    if !d.messages.is_empty() {
+        inner
+            .store
+            .record_delivery(&event.conversation.channel, &d.messages, d.status)
+            .await
+            .map_err(|e| format!("recording the delivery status failed: {e}"))?;
+    }
+    // "Everything sent up to here": every earlier message of the conversation.
+    if let Some(watermark) = d.watermark {
+        inner
+            .store
+            .record_delivery_watermark(&conversation_key(&event.conversation), watermark, d.status)
+            .await
+            .map_err(|e| format!("recording the delivery watermark failed: {e}"))?;
+    }
+    Ok(())
 }
 
 async fn process(inner: Arc<Inner>, mut item: InboxItem) {
@@ -262,33 +289,12 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
             }
             return;
         }
-        record_proof(&inner, &item.event).await;
-        if let EventKind::Delivery(d) = &item.event.kind {
-            if !d.messages.is_empty()
-                && let Err(e) = inner
-                    .store
-                    .record_delivery(&item.event.conversation.channel, &d.messages, d.status)
-                    .await
-            {
-                tracing::warn!(error = %e, "recording delivery status failed");
-            }
-            // "Everything sent up to here": every earlier message of the conversation.
-            if let Some(watermark) = d.watermark
-                && let Err(e) = inner
-                    .store
-                    .record_delivery_watermark(
-                        &conversation_key(&item.event.conversation),
-                        watermark,
-                        d.status,
-                    )
-                    .await
-            {
-                tracing::warn!(error = %e, "recording the delivery watermark failed");
-            }
-        }
+        let recorded = record_receipts(&inner, &item.event).await;
         translate_options(&inner, &mut item.event).await;
         let ctx = inner.context(&item);
         let result = match inner.handlers.for_event(&item.event) {
+            // A receipt or proof that could not be stored: the event runs again later.
+            _ if recorded.is_err() => recorded,
             None => Ok(()),
             Some(h) => {
                 let run = tokio::time::timeout(

@@ -1,5 +1,6 @@
-//! Handler failures the engine must not let block a conversation: a handler that panics, and an
-//! event whose earlier claims all ended without an outcome (a handler that crashes the process).
+//! Failures the engine must not let block a conversation or lose silently: a handler that
+//! panics, an event whose earlier claims all ended without an outcome (a handler that crashes
+//! the process), and a delivery receipt the store could not record.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -9,9 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use switchboard::store::DeadLetterKind;
+use switchboard::core::model::{DeliveryEvent, DeliveryStatus, EventKind, MessageId};
+use switchboard::core::render::TextOption;
+use switchboard::store::{
+    Completion, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem, OutboxState,
+    OutboxStatus, Pruned, SendProof, StoreStats,
+};
 use switchboard::{
-    Adapter, ChannelSettings, Config, MemoryStore, RateConfig, Switchboard, WebhookOutcome,
+    Adapter, ChannelName, ChannelSettings, Config, ConversationRef, DeadLetter, InboundEvent,
+    MemoryStore, OutboundMessage, RateConfig, Result, SentMessage, Store, Switchboard,
+    WebhookOutcome,
 };
 
 fn fast_config() -> Config {
@@ -137,5 +145,259 @@ async fn an_event_whose_claims_never_finished_is_dead_lettered_without_running()
         "{}",
         dead[0].error
     );
+    workers.stop().await;
+}
+
+/// A MemoryStore whose `record_proof` and `record_delivery` fail the first
+/// `fail_receipts` times (a full disk, a locked file).
+#[derive(Debug)]
+struct FlakyStore {
+    inner: MemoryStore,
+    fail_receipts: AtomicUsize,
+}
+
+#[switchboard::async_trait]
+impl Store for FlakyStore {
+    async fn recover(&self) -> Result<()> {
+        self.inner.recover().await
+    }
+
+    async fn insert_inbound(&self, events: &[InboundEvent]) -> Result<Vec<Inserted>> {
+        self.inner.insert_inbound(events).await
+    }
+
+    async fn claim_inbox(
+        &self,
+        now: SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<InboxItem>> {
+        self.inner.claim_inbox(now, lease, limit).await
+    }
+
+    async fn complete_inbox(&self, lease: Lease, completion: Completion) -> Result<bool> {
+        self.inner.complete_inbox(lease, completion).await
+    }
+
+    async fn retry_inbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
+        self.inner.retry_inbox(lease, error, at).await
+    }
+
+    async fn dead_letter_inbox(&self, lease: Lease, error: &str) -> Result<bool> {
+        self.inner.dead_letter_inbox(lease, error).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: SystemTime,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>> {
+        self.inner.claim_outbox(now, lease, limit).await
+    }
+
+    async fn outbox_sent(
+        &self,
+        lease: Lease,
+        messages: &[SentMessage],
+        options: &[TextOption],
+        options_expire: SystemTime,
+    ) -> Result<bool> {
+        self.inner
+            .outbox_sent(lease, messages, options, options_expire)
+            .await
+    }
+
+    async fn retry_outbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
+        self.inner.retry_outbox(lease, error, at).await
+    }
+
+    async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
+        self.inner.outbox_attempt(lease, at).await
+    }
+
+    async fn retry_outbox_uncertain(
+        &self,
+        lease: Lease,
+        error: &str,
+        at: SystemTime,
+    ) -> Result<bool> {
+        self.inner.retry_outbox_uncertain(lease, error, at).await
+    }
+
+    async fn reconcile_outbox_later(
+        &self,
+        lease: Lease,
+        why: &str,
+        at: SystemTime,
+    ) -> Result<bool> {
+        self.inner.reconcile_outbox_later(lease, why, at).await
+    }
+
+    async fn defer_outbox(&self, lease: Lease, why: &str, at: SystemTime) -> Result<bool> {
+        self.inner.defer_outbox(lease, why, at).await
+    }
+
+    async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
+        self.inner.outbox_partial(lease, messages).await
+    }
+
+    async fn record_proof(&self, proof: &SendProof, now: SystemTime) -> Result<bool> {
+        if self.fail_receipts.load(Ordering::SeqCst) > 0 {
+            self.fail_receipts.fetch_sub(1, Ordering::SeqCst);
+            return Err(switchboard::Error::new(
+                switchboard::ErrorKind::Transport,
+                "store: disk full",
+            ));
+        }
+        self.inner.record_proof(proof, now).await
+    }
+
+    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
+        self.inner.proofs(key).await
+    }
+
+    async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool> {
+        self.inner.dead_letter_outbox(lease, error).await
+    }
+
+    async fn record_delivery(
+        &self,
+        channel: &ChannelName,
+        messages: &[MessageId],
+        status: DeliveryStatus,
+    ) -> Result<u64> {
+        if self.fail_receipts.load(Ordering::SeqCst) > 0 {
+            self.fail_receipts.fetch_sub(1, Ordering::SeqCst);
+            return Err(switchboard::Error::new(
+                switchboard::ErrorKind::Transport,
+                "store: disk full",
+            ));
+        }
+        self.inner.record_delivery(channel, messages, status).await
+    }
+
+    async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
+        self.inner.outbox_status(key).await
+    }
+
+    async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
+        self.inner.get_state(conversation).await
+    }
+
+    async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {
+        self.inner.set_state(conversation, value).await
+    }
+
+    async fn get_options(&self, conversation: &str, now: SystemTime) -> Result<Vec<TextOption>> {
+        self.inner.get_options(conversation, now).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.inner.dead_letters(limit).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        self.inner.stats().await
+    }
+
+    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
+        self.inner.enqueue_outbound(rows).await
+    }
+
+    async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
+        self.inner.renew_inbox(lease, until).await
+    }
+
+    async fn renew_outbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
+        self.inner.renew_outbox(lease, until).await
+    }
+
+    async fn record_delivery_watermark(
+        &self,
+        conversation: &str,
+        watermark: SystemTime,
+        status: DeliveryStatus,
+    ) -> Result<u64> {
+        self.inner
+            .record_delivery_watermark(conversation, watermark, status)
+            .await
+    }
+
+    async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned> {
+        self.inner.prune(done_before, now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_the_store_could_not_record_is_retried_not_dropped() {
+    let mem = memory("mem");
+    let store = Arc::new(FlakyStore {
+        inner: MemoryStore::new(),
+        fail_receipts: AtomicUsize::new(0),
+    });
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(store.clone())
+        .channel_with(Arc::new(mem.clone()), unlimited())
+        .build()
+        .await
+        .unwrap();
+    let workers = sb.start_workers();
+    let key = sb
+        .send(
+            ConversationRef::parse("mem", "C1").unwrap(),
+            OutboundMessage::text("hello").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            sb.store()
+                .outbox_status(&key)
+                .await
+                .unwrap()
+                .is_some_and(|s| s.state == OutboxState::Sent)
+        })
+        .await
+    );
+    let id = sb
+        .store()
+        .outbox_status(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .message_ids[0]
+        .clone();
+    // The provider reports it delivered; the store fails the first two times.
+    store.fail_receipts.store(2, Ordering::SeqCst);
+    let req = mem.signed_request(
+        "http://localhost/webhooks/mem",
+        &[inbound("receipt", "C1", "x")],
+    );
+    let WebhookOutcome::Accepted { mut events, .. } = mem.handle_webhook(&req) else {
+        panic!("not accepted");
+    };
+    events[0].kind = EventKind::Delivery(DeliveryEvent::new(
+        DeliveryStatus::Delivered,
+        vec![MessageId::new(id.as_str()).unwrap()],
+    ));
+    sb.store().insert_inbound(&events).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            sb.store()
+                .outbox_status(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .delivery
+                == Some(DeliveryStatus::Delivered)
+        })
+        .await,
+        "the receipt was dropped"
+    );
+    assert_eq!(store.fail_receipts.load(Ordering::SeqCst), 0);
+    assert!(sb.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(sb.stats().await.unwrap().inbox_pending, 0);
     workers.stop().await;
 }
