@@ -87,6 +87,22 @@ impl ChannelLimits {
         }
     }
 
+    /// Forgets the per-conversation limiter's state of conversations whose limit has fully
+    /// refilled (called by the pruner), so its memory does not grow with every conversation
+    /// ever seen.
+    pub(crate) fn forget_idle(&self) {
+        if let Some(l) = &self.conversation {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// How many conversations the per-conversation limiter remembers.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.conversation.as_ref().map_or(0, |l| l.len())
+    }
+
     /// The provider asked the channel to wait `after`.
     pub(crate) fn pause(&self, after: Duration) {
         let until = Instant::now() + after;
@@ -151,6 +167,19 @@ mod tests {
         limits.pause(Duration::from_secs(30));
         let wait = limits.try_acquire("b").unwrap_err();
         assert!(wait > Duration::from_secs(20), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn idle_conversations_are_forgotten() {
+        // 1000/s: every conversation's limit has refilled a few milliseconds after its send.
+        let limits = ChannelLimits::new(&RateConfig::new(None, Some(1000.0)));
+        for c in 0..100 {
+            limits.acquire(&format!("c{c}")).await;
+        }
+        assert_eq!(limits.remembered(), 100);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        limits.forget_idle();
+        assert_eq!(limits.remembered(), 0);
     }
 
     #[tokio::test]

@@ -107,7 +107,8 @@ pub(crate) async fn with_renewal<F: Future>(
 }
 
 /// Deletes handled events and sent messages older than `engine.retention` (and expired
-/// numbered options) now and every `engine.prune_interval`, until `stop`.
+/// numbered options), and lets the rate limiters forget idle conversations, now and every
+/// `engine.prune_interval`, until `stop`.
 pub(crate) async fn prune(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     loop {
         let now = SystemTime::now();
@@ -126,6 +127,10 @@ pub(crate) async fn prune(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "pruning failed"),
+        }
+        // The per-conversation limiters forget conversations whose limit has refilled.
+        for entry in inner.channels.values() {
+            entry.limits.forget_idle();
         }
         tokio::select! {
             () = tokio::time::sleep(inner.config.engine.prune_interval) => {}
