@@ -10,8 +10,10 @@
 //! | `switchboard_events_handled_total` | channel |
 //! | `switchboard_handler_failures_total` | channel |
 //! | `switchboard_messages_sent_total` | channel |
-//! | `switchboard_send_retries_total` | channel |
+//! | `switchboard_send_retries_total` | channel (429s included, though they use up no attempt) |
 //! | `switchboard_dead_letters_total` | kind (inbound, outbound) |
+//! | `switchboard_reconciliations_total` | channel, outcome (proven, delivered, not_delivered, partial, unknown, error) |
+//! | `switchboard_send_proofs_total` | channel |
 //! | `switchboard_ack_latency_seconds` | channel |
 //! | `switchboard_send_latency_seconds` | channel |
 
@@ -255,5 +257,56 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every metric the registry serves is in the table at the top of this file.
+    #[test]
+    fn the_docs_table_lists_every_metric() {
+        let m = Metrics::new();
+        let took = Duration::from_millis(1);
+        m.webhook("c");
+        m.received("c", 1, 1);
+        m.rejected("c", "signature");
+        m.handled("c");
+        m.handler_failed("c");
+        m.sent("c", took);
+        m.send_failed("c", took);
+        m.retried("c");
+        m.dead_lettered("inbound");
+        m.reconciled("c", "proven");
+        m.proof("c");
+        m.ack("c", took);
+        let doc: String = include_str!("metrics.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = m.encode();
+        let mut names = 0;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let mut parts = rest.split(' ');
+            let (Some(name), Some(kind)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let served = if kind == "counter" {
+                format!("`{name}_total`")
+            } else {
+                format!("`{name}`")
+            };
+            assert!(
+                doc.contains(&served),
+                "{served} is not in the metrics table"
+            );
+            names += 1;
+        }
+        assert!(names >= 13, "{text}");
     }
 }
