@@ -13,7 +13,10 @@ use switchboard_core::{
 use crate::config::MessengerConfig;
 use crate::decode::{Decoder, Origin};
 use crate::signature;
-use crate::wire::{Change, Entry, Envelope};
+use serde::Deserialize as _;
+use serde::de::IgnoredAny;
+
+use crate::wire::{Change, Entry, Envelope, take_array};
 
 /// Handles one webhook request for the channel configured by `config`.
 pub(crate) fn handle(config: &MessengerConfig, request: &WebhookRequest) -> WebhookOutcome {
@@ -66,9 +69,10 @@ fn decode_body(
     channel: &ChannelName,
     request: &WebhookRequest,
 ) -> Result<Vec<InboundEvent>, String> {
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_slice(&request.body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let envelope: Envelope = serde_json::from_value(value)
+    // The shape is checked on the tree; the entries and items are then moved out of it.
+    let envelope = Envelope::<IgnoredAny>::deserialize(&value)
         .map_err(|e| format!("expected {{\"object\":\"page\",\"entry\":[…]}}: {e}"))?;
     if envelope.object != "page" {
         return Err(format!(
@@ -81,18 +85,19 @@ fn decode_body(
         channel,
         received_at: request.received_at,
     };
-    let mut events = Vec::new();
-    for (i, raw_entry) in envelope.entry.into_iter().enumerate() {
-        let entry: Entry = serde_json::from_value(raw_entry)
+    let mut events = Vec::with_capacity(envelope.entry.len());
+    for (i, mut raw_entry) in take_array(&mut value, "entry").into_iter().enumerate() {
+        let entry = Entry::<IgnoredAny>::deserialize(&raw_entry)
             .map_err(|e| format!("entry[{i}] is not a Page entry: {e}"))?;
         let page = entry.id.as_deref();
-        for item in entry.messaging {
+        events.reserve(entry.messaging.len() + entry.standby.len() + entry.changes.len());
+        for item in take_array(&mut raw_entry, "messaging") {
             events.extend(decoder.item(item, page, Origin::Messaging));
         }
-        for item in entry.standby {
+        for item in take_array(&mut raw_entry, "standby") {
             events.extend(decoder.item(item, page, Origin::Standby));
         }
-        for raw in entry.changes {
+        for raw in take_array(&mut raw_entry, "changes") {
             match serde_json::from_value::<Change>(raw.clone()) {
                 Ok(change) if change.value.get("sender").is_some() => {
                     events.extend(decoder.item(change.value, page, Origin::Change(change.field)));

@@ -55,24 +55,36 @@ pub(crate) struct ErrorObject {
 }
 
 /// `{"object": "page", "entry": [...]}`.
+///
+/// Decoding reads it as `Envelope<IgnoredAny>` from the parsed body (checking the shape without
+/// copying anything) and then takes the entries out of that tree: deserialising a
+/// `serde_json::Value` field from a `Value` rebuilds every node.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Envelope {
+pub(crate) struct Envelope<E = serde_json::Value> {
     pub(crate) object: String,
-    pub(crate) entry: Vec<serde_json::Value>,
+    pub(crate) entry: Vec<E>,
 }
 
-/// One `entry[]` element: a Page and its batched items.
+/// One `entry[]` element: a Page and its batched items (read like [`Envelope`]).
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct Entry {
+pub(crate) struct Entry<E = serde_json::Value> {
     #[serde(default, deserialize_with = "opt_string_or_number")]
     pub(crate) id: Option<String>,
     #[serde(default)]
-    pub(crate) messaging: Vec<serde_json::Value>,
+    pub(crate) messaging: Vec<E>,
     #[serde(default)]
-    pub(crate) standby: Vec<serde_json::Value>,
+    pub(crate) standby: Vec<E>,
     /// App Dashboard test deliveries and other Graph subscriptions: `{field, value}`.
     #[serde(default)]
-    pub(crate) changes: Vec<serde_json::Value>,
+    pub(crate) changes: Vec<E>,
+}
+
+/// The array under `key` of `object`, moved out (empty when absent).
+pub(crate) fn take_array(object: &mut serde_json::Value, key: &str) -> Vec<serde_json::Value> {
+    match object.get_mut(key).map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
 }
 
 /// `{"field": "messaging_postbacks", "value": {...}}`.
@@ -209,11 +221,67 @@ pub(crate) struct EditIn {
     pub(crate) num_edit: Option<i64>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A JSON number or string. Deserialised with a visitor rather than `#[serde(untagged)]`, which
+/// buffers the value and builds an error for every variant that does not match (PSIDs are
+/// strings, so every `id` used to fail the number variant first).
 enum NumOrStr {
     Num(serde_json::Number),
     Str(String),
+}
+
+const NO_MATCH: &str = "data did not match any variant of untagged enum NumOrStr";
+
+impl<'de> Deserialize<'de> for NumOrStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = NumOrStr;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NumOrStr, E> {
+                Ok(NumOrStr::Num(v.into()))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NumOrStr, E> {
+                Ok(NumOrStr::Num(v.into()))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<NumOrStr, E> {
+                serde_json::Number::from_f64(v)
+                    .map(NumOrStr::Num)
+                    .ok_or_else(|| E::custom(NO_MATCH))
+            }
+
+            // Other types fail with the message the untagged enum gave.
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<NumOrStr, E> {
+                Err(E::custom(NO_MATCH))
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<NumOrStr, E> {
+                Err(E::custom(NO_MATCH))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<NumOrStr, A::Error> {
+                Err(serde::de::Error::custom(NO_MATCH))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<NumOrStr, A::Error> {
+                Err(serde::de::Error::custom(NO_MATCH))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NumOrStr, E> {
+                Ok(NumOrStr::Str(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<NumOrStr, E> {
+                Ok(NumOrStr::Str(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -36,7 +36,7 @@ impl Decoder<'_> {
         sender: &str,
         recipient: &str,
         at: SystemTime,
-        raw: &Value,
+        raw: &mut Value,
     ) -> MessageItem {
         if !m.is_echo {
             let kind = match &m.quick_reply {
@@ -45,7 +45,7 @@ impl Decoder<'_> {
             };
             let id = m.mid.clone().unwrap_or_else(|| hash_id("message", raw));
             return MessageItem::Event(
-                self.event(id, sender, sender, false, at, kind, raw.clone())
+                self.event(id, sender, sender, false, at, kind, raw)
                     .map(|e| reply_attributes(e, m)),
             );
         }
@@ -55,7 +55,7 @@ impl Decoder<'_> {
         let kind = EventKind::Message(message(m, true));
         let id = m.mid.clone().unwrap_or_else(|| hash_id("echo", raw));
         MessageItem::Event(
-            self.event(id, recipient, sender, true, at, kind, raw.clone())
+            self.event(id, recipient, sender, true, at, kind, raw)
                 .map(|e| echo_attributes(e, m)),
         )
     }
@@ -68,7 +68,7 @@ impl Decoder<'_> {
         user: &str,
         page: &str,
         at: SystemTime,
-        raw: &Value,
+        raw: &mut Value,
     ) -> Option<InboundEvent> {
         let marker = reconcile::parse(m.metadata.as_deref()?)?;
         let mid = m.mid.clone()?;
@@ -76,7 +76,7 @@ impl Decoder<'_> {
             DeliveryStatus::Sent,
             vec![MessageId::new(mid.clone()).ok()?],
         ));
-        let e = self.event(mid, user, page, true, at, kind, raw.clone())?;
+        let e = self.event(mid, user, page, true, at, kind, raw)?;
         Some(
             e.with_attribute(OUTBOX_KEY_ATTRIBUTE, marker.key)
                 .with_attribute(OUTBOX_PART_ATTRIBUTE, marker.part.to_string())

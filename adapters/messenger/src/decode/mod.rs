@@ -21,6 +21,7 @@ mod message;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::Deserialize as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use switchboard_core::model::{
@@ -83,7 +84,7 @@ impl Decoder<'_> {
         let who = party_id(who.as_ref())
             .or_else(|| page.map(str::to_owned))
             .unwrap_or_else(|| self.config.page_id.clone());
-        let raw_copy = raw.clone();
+        let mut raw = raw;
         self.event(
             hash_id(event_type, &raw),
             &who,
@@ -93,17 +94,17 @@ impl Decoder<'_> {
             EventKind::Other(OtherEvent {
                 event_type: event_type.to_owned(),
             }),
-            raw,
+            &mut raw,
         )
-        .unwrap_or_else(|| self.fallback_event(event_type, &raw_copy))
+        .unwrap_or_else(|| self.fallback_event(event_type, raw))
     }
 
     /// Only reached when ids fail validation (control characters, > 512 bytes): the event is
     /// attributed to the Page, under a hash id.
-    fn fallback_event(&self, event_type: &str, raw: &Value) -> InboundEvent {
+    fn fallback_event(&self, event_type: &str, raw: Value) -> InboundEvent {
         let page = self.config.page_id.as_str();
         InboundEvent::new(
-            EventId::new(hash_id("other", raw)).unwrap_or_else(|_| unreachable_id()),
+            EventId::new(hash_id("other", &raw)).unwrap_or_else(|_| unreachable_id()),
             ConversationRef::new(
                 self.channel.clone(),
                 ConversationId::new(page).unwrap_or_else(|_| unreachable_id()),
@@ -113,10 +114,12 @@ impl Decoder<'_> {
             EventKind::Other(OtherEvent {
                 event_type: event_type.to_owned(),
             }),
-            raw.clone(),
+            raw,
         )
     }
 
+    /// The event; `raw` is moved into it (left `Null`) only when it is built, so a caller can
+    /// still fall back to `other` with the payload when an id does not validate.
     #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
@@ -126,7 +129,7 @@ impl Decoder<'_> {
         from_page: bool,
         at: SystemTime,
         kind: EventKind,
-        raw: Value,
+        raw: &mut Value,
     ) -> Option<InboundEvent> {
         let conversation = ConversationRef::new(
             self.channel.clone(),
@@ -134,13 +137,14 @@ impl Decoder<'_> {
         );
         let mut sender = Sender::user(UserId::new(sender).ok()?);
         sender.is_bot = from_page;
+        let id = EventId::new(id).ok()?;
         Some(InboundEvent::new(
-            EventId::new(id).ok()?,
+            id,
             conversation,
             sender,
             at,
             kind,
-            raw,
+            std::mem::take(raw),
         ))
     }
 
@@ -152,17 +156,9 @@ impl Decoder<'_> {
         sender: &str,
         at: SystemTime,
         kind: EventKind,
-        raw: &Value,
+        raw: &mut Value,
     ) -> Option<InboundEvent> {
-        self.event(
-            hash_id(name, raw),
-            sender,
-            sender,
-            false,
-            at,
-            kind,
-            raw.clone(),
-        )
+        self.event(hash_id(name, raw), sender, sender, false, at, kind, raw)
     }
 
     /// Decodes one item; `None` for this app's own echoes.
@@ -172,7 +168,8 @@ impl Decoder<'_> {
         page: Option<&str>,
         origin: Origin,
     ) -> Option<InboundEvent> {
-        let Ok(item) = serde_json::from_value::<Item>(raw.clone()) else {
+        let mut raw = raw;
+        let Ok(item) = Item::deserialize(&raw) else {
             return Some(self.with_origin(self.other(&first_key(&raw), raw, page), &origin));
         };
         let at = item.timestamp.map(time_of).unwrap_or(self.received_at);
@@ -182,14 +179,14 @@ impl Decoder<'_> {
             return Some(self.with_origin(self.other(&first_key(&raw), raw, page), &origin));
         };
         let decoded = if let Some(m) = &item.message {
-            match self.message_item(m, &sender, &recipient, at, &raw) {
+            match self.message_item(m, &sender, &recipient, at, &mut raw) {
                 MessageItem::OwnEcho(proof) => return proof.map(|p| self.with_origin(p, &origin)),
                 MessageItem::Event(e) => e,
             }
         } else if let Some(p) = &item.postback {
             let kind = action(&p.payload, ActionSource::Button, &p.title, &p.mid);
             let id = p.mid.clone().unwrap_or_else(|| hash_id("postback", &raw));
-            self.event(id, &sender, &sender, false, at, kind, raw.clone())
+            self.event(id, &sender, &sender, false, at, kind, &mut raw)
                 .map(|mut e| {
                     if let Some(r) = &p.referral {
                         for (k, v) in [("ref", &r.r#ref), ("source", &r.source), ("type", &r.kind)]
@@ -218,7 +215,7 @@ impl Decoder<'_> {
                 .timestamp
                 .map(time_of)
                 .unwrap_or(ev.watermark.unwrap_or(at));
-            self.user_event(name, &sender, at, EventKind::Delivery(ev), &raw)
+            self.user_event(name, &sender, at, EventKind::Delivery(ev), &mut raw)
         } else if let Some(r) = &item.reaction {
             let reaction = r
                 .reaction
@@ -231,7 +228,7 @@ impl Decoder<'_> {
                     reaction,
                     added: r.action != "unreact",
                 });
-                let e = self.user_event("reaction", &sender, at, kind, &raw)?;
+                let e = self.user_event("reaction", &sender, at, kind, &mut raw)?;
                 Some(match &r.emoji {
                     Some(emoji) => e.with_attribute("messenger.emoji", emoji.clone()),
                     None => e,
@@ -243,7 +240,7 @@ impl Decoder<'_> {
                     message,
                     text: ed.text.clone(),
                 });
-                let e = self.user_event("edit", &sender, at, kind, &raw)?;
+                let e = self.user_event("edit", &sender, at, kind, &mut raw)?;
                 Some(match ed.num_edit {
                     Some(n) => e.with_attribute("messenger.num_edit", n.to_string()),
                     None => e,
@@ -254,7 +251,7 @@ impl Decoder<'_> {
             let kind = EventKind::Other(OtherEvent {
                 event_type: name.clone(),
             });
-            self.user_event(&name, &sender, at, kind, &raw)
+            self.user_event(&name, &sender, at, kind, &mut raw)
         };
         let event = decoded.unwrap_or_else(|| self.other(&first_key(&raw), raw, page));
         Some(self.with_origin(event, &origin))
