@@ -15,6 +15,7 @@ use switchboard_core::{
 use crate::PROVIDER;
 use crate::api::Api;
 use crate::config::SlackConfig;
+use crate::signature::{SigningKey, signing_key};
 use crate::webhook::{self, Inbound, LoopGuard};
 
 /// Longest text of one Slack message this adapter sends (Slack truncates at 40,000 and
@@ -75,6 +76,8 @@ pub struct SlackAdapter {
     pub(crate) api: Api,
     pub(crate) learned: RwLock<Option<BotIdentity>>,
     pub(crate) dm_channels: Mutex<HashMap<String, String>>,
+    /// The signing secret's HMAC key, for webhook verification.
+    pub(crate) signing_key: SigningKey,
 }
 
 impl std::fmt::Debug for SlackAdapter {
@@ -94,12 +97,14 @@ impl SlackAdapter {
             config.bot_token.clone(),
             config.timeout,
         )?;
+        let signing_key = signing_key(config.signing_secret.expose());
         Ok(SlackAdapter {
             info: AdapterInfo::new(PROVIDER, channel, capabilities()),
             config,
             api,
             learned: RwLock::new(None),
             dm_channels: Mutex::new(HashMap::new()),
+            signing_key,
         })
     }
 
@@ -251,7 +256,7 @@ impl Adapter for SlackAdapter {
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
         let inbound = Inbound {
             channel: &self.info.channel,
-            signing_secret: &self.config.signing_secret,
+            signing_key: &self.signing_key,
             guard: self.guard(),
         };
         webhook::handle(&inbound, request)

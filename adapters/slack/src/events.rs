@@ -14,6 +14,7 @@
 
 use std::time::SystemTime;
 
+use serde::Deserialize as _;
 use serde_json::Value;
 use switchboard_core::model::{
     AttachmentKind, DeletedEvent, EditedEvent, InboundAttachment, InboundMessage, OtherEvent,
@@ -22,7 +23,7 @@ use switchboard_core::model::{
 use switchboard_core::{EventKind, InboundEvent, MessageId};
 
 use crate::webhook::{Ctx, LoopGuard, ts_time, user_id};
-use crate::wire::{Envelope, SlackEvent, SlackFile};
+use crate::wire::{Head as Envelope, SlackEvent, SlackFile, inner_event};
 
 /// Message subtypes that carry a message from someone.
 const MESSAGE_SUBTYPES: &[&str] = &[
@@ -77,9 +78,11 @@ pub(crate) fn decode(
         .event_id
         .as_deref()
         .ok_or("event_callback without event_id")?;
-    let inner = env.event.as_ref().ok_or("event_callback without event")?;
-    let ev: SlackEvent =
-        serde_json::from_value(inner.clone()).map_err(|e| format!("invalid event: {e}"))?;
+    let inner = env
+        .event
+        .and(inner_event(&raw))
+        .ok_or("event_callback without event")?;
+    let ev = SlackEvent::deserialize(inner).map_err(|e| format!("invalid event: {e}"))?;
     if guard.drops(&ev, env.api_app_id.as_deref()) {
         tracing::debug!(event_id, "slack: dropped by the loop guard");
         return Ok(None);
@@ -122,7 +125,10 @@ pub(crate) fn decode(
         }
     };
     let mut event = ctx.event(event_id, conversation, sender, at, kind, raw)?;
-    event = event.with_attribute("slack.event_type", ev.kind.clone());
+    // Inserted in place: the builder would move the whole event for each attribute.
+    event
+        .attributes
+        .insert("slack.event_type".into(), ev.kind.clone());
     let optional = [
         ("slack.subtype", ev.subtype.as_deref()),
         ("slack.team_id", env.team_id.as_deref()),
@@ -133,7 +139,7 @@ pub(crate) fn decode(
     ];
     for (k, v) in optional {
         if let Some(v) = v {
-            event = event.with_attribute(k, v);
+            event.attributes.insert(k.into(), v.into());
         }
     }
     Ok(Some(event))

@@ -64,14 +64,34 @@ impl SignatureError {
 
 /// The `X-Slack-Signature` value for `body` sent at `timestamp` (the header's text).
 pub fn sign(signing_secret: &str, timestamp: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(signing_secret.as_bytes())
-        .expect("HMAC-SHA256 accepts keys of any length");
+    format!(
+        "{VERSION}={}",
+        hex::encode(mac(signing_secret, timestamp, body))
+    )
+}
+
+/// The HMAC state keyed with a signing secret: the adapter computes it once, not per request.
+pub(crate) type SigningKey = Hmac<Sha256>;
+
+/// The [`SigningKey`] of `signing_secret`.
+pub(crate) fn signing_key(signing_secret: &str) -> SigningKey {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(signing_secret.as_bytes())
+        .expect("HMAC-SHA256 accepts keys of any length")
+}
+
+/// HMAC-SHA256(signing_secret, "v0:{timestamp}:{body}").
+fn mac(signing_secret: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
+    mac_keyed(&signing_key(signing_secret), timestamp, body)
+}
+
+fn mac_keyed(key: &SigningKey, timestamp: &str, body: &[u8]) -> [u8; 32] {
+    let mut mac = key.clone();
     mac.update(VERSION.as_bytes());
     mac.update(b":");
     mac.update(timestamp.as_bytes());
     mac.update(b":");
     mac.update(body);
-    format!("{VERSION}={}", hex::encode(mac.finalize().into_bytes()))
+    mac.finalize().into_bytes().into()
 }
 
 /// Verifies a Slack request signature.
@@ -81,6 +101,23 @@ pub fn sign(signing_secret: &str, timestamp: &str, body: &[u8]) -> String {
 /// direction; a signature that does not start with `v0=` is refused.
 pub fn verify(
     signing_secret: &str,
+    timestamp: Option<&str>,
+    body: &[u8],
+    signature: Option<&str>,
+    now: SystemTime,
+) -> Result<(), SignatureError> {
+    verify_keyed(
+        &signing_key(signing_secret),
+        timestamp,
+        body,
+        signature,
+        now,
+    )
+}
+
+/// [`verify`] with the secret's [`SigningKey`].
+pub(crate) fn verify_keyed(
+    key: &SigningKey,
     timestamp: Option<&str>,
     body: &[u8],
     signature: Option<&str>,
@@ -103,10 +140,15 @@ pub fn verify(
     if version != VERSION {
         return Err(SignatureError::UnknownVersion);
     }
-    let expected = sign(signing_secret, timestamp, body);
+    // The lowercase hex of the MAC, compared in constant time with what follows `v0=` (upper
+    // case or another length does not match), without building the header text.
+    let mut expected = [0u8; 64];
+    hex::encode_to_slice(mac_keyed(key, timestamp, body), &mut expected)
+        .expect("64 hex digits for 32 bytes");
+    let given = signature.get(VERSION.len() + 1..).unwrap_or("");
     if bool::from(subtle::ConstantTimeEq::ct_eq(
-        expected.as_bytes(),
-        signature.as_bytes(),
+        expected.as_slice(),
+        given.as_bytes(),
     )) {
         Ok(())
     } else {

@@ -4,15 +4,16 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::Method;
+use serde::Deserialize as _;
 use serde_json::Value;
 use switchboard_core::model::{EventId, UserId};
 use switchboard_core::{
-    ChannelName, ConversationId, ConversationRef, InboundEvent, RejectReason, Secret, ThreadId,
+    ChannelName, ConversationId, ConversationRef, InboundEvent, RejectReason, ThreadId,
     WebhookOutcome, WebhookRequest, WebhookResponse,
 };
 
-use crate::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use crate::wire::Envelope;
+use crate::signature::{self, SIGNATURE_HEADER, SigningKey, TIMESTAMP_HEADER};
+use crate::wire::Head as Envelope;
 use crate::{events, interactivity};
 
 /// `X-Slack-Retry-Num`: present on Slack's redeliveries (1–3).
@@ -31,7 +32,7 @@ pub(crate) struct LoopGuard {
 /// Everything decoding needs from the adapter.
 pub(crate) struct Inbound<'a> {
     pub(crate) channel: &'a ChannelName,
-    pub(crate) signing_secret: &'a Secret,
+    pub(crate) signing_key: &'a SigningKey,
     pub(crate) guard: LoopGuard,
 }
 
@@ -68,11 +69,12 @@ impl Ctx<'_> {
     ) -> Result<InboundEvent, String> {
         let id = EventId::new(id).map_err(|e| e.to_string())?;
         let mut ev = InboundEvent::new(id, conversation, sender, at, kind, raw);
+        // Inserted in place: the builder would move the whole event for each attribute.
         if let Some(n) = self.request.header(RETRY_NUM_HEADER) {
-            ev = ev.with_attribute("slack.retry_num", n);
+            ev.attributes.insert("slack.retry_num".into(), n.into());
         }
         if let Some(r) = self.request.header(RETRY_REASON_HEADER) {
-            ev = ev.with_attribute("slack.retry_reason", r);
+            ev.attributes.insert("slack.retry_reason".into(), r.into());
         }
         Ok(ev)
     }
@@ -88,9 +90,13 @@ pub(crate) fn ts_time(ts: Option<&str>) -> Option<SystemTime> {
     let ts = ts?;
     let (secs, frac) = ts.split_once('.')?;
     let secs: u64 = secs.parse().ok()?;
-    let micros: u64 = format!("{:0<6}", frac.get(..6).unwrap_or(frac))
-        .parse()
-        .ok()?;
+    // The fraction's first six characters, padded with zeros on the right (`"0001"` → 100 µs).
+    let frac = frac.get(..6).unwrap_or(frac);
+    let mut padded = [b'0'; 6];
+    padded
+        .get_mut(..frac.len())?
+        .copy_from_slice(frac.as_bytes());
+    let micros: u64 = std::str::from_utf8(&padded).ok()?.parse().ok()?;
     Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
 }
 
@@ -110,8 +116,8 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
     if form.iter().any(|(k, v)| k == "ssl_check" && v == "1") {
         return WebhookOutcome::events(Vec::new());
     }
-    if let Err(e) = signature::verify(
-        inbound.signing_secret.expose(),
+    if let Err(e) = signature::verify_keyed(
+        inbound.signing_key,
         request.header(TIMESTAMP_HEADER),
         body,
         request.header(SIGNATURE_HEADER),
@@ -145,9 +151,9 @@ enum Decoded {
 }
 
 fn json_body(ctx: &Ctx<'_>, guard: &LoopGuard, body: &[u8]) -> Result<Decoded, String> {
+    // Parsed once: the typed envelope is read from the tree, which becomes the event's `raw`.
     let raw: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let envelope: Envelope =
-        serde_json::from_value(raw.clone()).map_err(|e| format!("invalid envelope: {e}"))?;
+    let envelope = Envelope::deserialize(&raw).map_err(|e| format!("invalid envelope: {e}"))?;
     match envelope.kind.as_str() {
         "url_verification" => envelope
             .challenge

@@ -5,9 +5,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The outer body of an Events API request.
+/// The outer body of an Events API request. Decoding reads it as [`Head`] from the parsed body
+/// and takes the inner event from that tree ([`inner_event`]), so nothing is copied.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Envelope {
+pub(crate) struct Envelope<E = Value> {
     /// `url_verification`, `event_callback`, `app_rate_limited`.
     #[serde(rename = "type")]
     pub(crate) kind: String,
@@ -16,7 +17,15 @@ pub(crate) struct Envelope {
     pub(crate) event_time: Option<i64>,
     pub(crate) team_id: Option<String>,
     pub(crate) api_app_id: Option<String>,
-    pub(crate) event: Option<Value>,
+    pub(crate) event: Option<E>,
+}
+
+/// The envelope without its inner event (skipped, not copied).
+pub(crate) type Head = Envelope<serde::de::IgnoredAny>;
+
+/// The inner `event` of a parsed body; `null` counts as absent, as for [`Envelope::event`].
+pub(crate) fn inner_event(raw: &Value) -> Option<&Value> {
+    raw.get("event").filter(|e| !e.is_null())
 }
 
 /// An inner event (`event` of an `event_callback`), or a message nested in `message_changed`.
