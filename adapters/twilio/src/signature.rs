@@ -39,19 +39,24 @@ pub enum SignedContent<'a> {
 
 /// The string Twilio signs for `url` and form `params`.
 pub fn string_to_sign(url: &str, params: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(url.len() + params.len() * 24);
+    out.push_str(url);
+    push_params(&mut out, params);
+    out
+}
+
+/// Appends the signed form of `params` (names and values sorted, de-duplicated, concatenated).
+fn push_params(out: &mut String, params: &[(String, String)]) {
     let mut sorted: Vec<(&str, &str)> = params
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut out = String::with_capacity(url.len() + params.len() * 24);
-    out.push_str(url);
     for (name, value) in sorted {
         out.push_str(name);
         out.push_str(value);
     }
-    out
 }
 
 /// `base64(HMAC-SHA1(auth_token, data))`.
@@ -94,11 +99,24 @@ pub fn validate(auth_token: &str, url: &str, content: SignedContent<'_>, signatu
             &[]
         }
     };
+    // The signed data is `candidate URL + params`: the params part and the keyed HMAC state are
+    // computed once and shared by every URL variant.
+    let mut signed_params =
+        String::with_capacity(params.iter().map(|(k, v)| k.len() + v.len()).sum());
+    push_params(&mut signed_params, params);
+    let keyed = <Hmac<Sha1> as KeyInit>::new_from_slice(auth_token.as_bytes())
+        .expect("HMAC takes keys of any length");
     let mut matched = false;
     for candidate in url_variants(url) {
-        let expected = sign(auth_token, &candidate, params);
+        let mut mac = keyed.clone();
+        mac.update(candidate.as_bytes());
+        mac.update(signed_params.as_bytes());
+        let mut expected = [0u8; 28];
+        let len = STANDARD
+            .encode_slice(mac.finalize().into_bytes(), &mut expected)
+            .expect("28 base64 characters for 20 bytes");
         // Keep checking every variant so timing does not tell which form matched.
-        matched |= bool::from(expected.as_bytes().ct_eq(signature.as_bytes()));
+        matched |= bool::from(expected[..len].ct_eq(signature.as_bytes()));
     }
     matched
 }
@@ -106,20 +124,23 @@ pub fn validate(auth_token: &str, url: &str, content: SignedContent<'_>, signatu
 /// Every form of `url` the official validators try, without duplicates, `url` itself first.
 pub fn url_variants(url: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(9);
-    let ports = match split_url(url) {
-        Some(parts) => vec![
-            url.to_owned(),
-            parts.join(parts.without_port()),
-            parts.join(&parts.with_default_port()),
-        ],
-        None => vec![url.to_owned()],
-    };
-    for u in ports {
-        for q in query_variants(&u) {
+    let mut add = |u: String| {
+        let mut push = |q: String| {
             if !out.contains(&q) {
                 out.push(q);
             }
+        };
+        if u.contains('?') {
+            query_variants(&u).into_iter().for_each(&mut push);
+        } else {
+            // Without a query the only variant is `u` itself.
+            push(u);
         }
+    };
+    add(url.to_owned());
+    if let Some(parts) = split_url(url) {
+        add(parts.join(parts.without_port()));
+        add(parts.join(&parts.with_default_port()));
     }
     out
 }
@@ -168,7 +189,11 @@ impl UrlParts<'_> {
     }
 
     fn join(&self, port: &str) -> String {
-        format!("{}{port}{}", self.before_port, self.rest)
+        let mut out = String::with_capacity(self.before_port.len() + port.len() + self.rest.len());
+        out.push_str(self.before_port);
+        out.push_str(port);
+        out.push_str(self.rest);
+        out
     }
 }
 

@@ -27,6 +27,16 @@ pub(crate) fn handle(
     auth_token: &str,
     request: &WebhookRequest,
 ) -> WebhookOutcome {
+    if !matches!(request.method, Method::POST | Method::GET) {
+        return WebhookOutcome::reject(RejectReason::MethodNotAllowed, "use POST or GET");
+    }
+    // The cheapest rejection first: no signature, no parsing.
+    let Some(sig) = request.header(signature::SIGNATURE_HEADER) else {
+        return WebhookOutcome::reject(
+            RejectReason::MissingSignature,
+            "missing X-Twilio-Signature",
+        );
+    };
     let params: Vec<(String, String)>;
     let content = match request.method {
         Method::POST => {
@@ -43,17 +53,10 @@ pub(crate) fn handle(
                 SignedContent::Form(&params)
             }
         }
-        Method::GET => {
+        _ => {
             params = request.query_pairs();
             SignedContent::UrlOnly
         }
-        _ => return WebhookOutcome::reject(RejectReason::MethodNotAllowed, "use POST or GET"),
-    };
-    let Some(sig) = request.header(signature::SIGNATURE_HEADER) else {
-        return WebhookOutcome::reject(
-            RejectReason::MissingSignature,
-            "missing X-Twilio-Signature",
-        );
     };
     if !signature::validate(auth_token, &request.url, content, sig) {
         return WebhookOutcome::reject(
@@ -135,7 +138,8 @@ pub(crate) fn decode(
     };
     for (param, attr) in ATTRIBUTES {
         if let Some(v) = p.get(param) {
-            event = event.with_attribute(*attr, v);
+            // In place: the builder would move the whole event for each attribute.
+            event.attributes.insert((*attr).to_owned(), v.to_owned());
         }
     }
     Ok(event)
