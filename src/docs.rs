@@ -192,8 +192,8 @@
 //! ## Stores
 //!
 //! [`MemoryStore`](crate::MemoryStore) for tests; [`SqliteStore`](crate::SqliteStore) (one
-//! engine per file, enforced by an exclusive lock on `{file}.lock`: a second engine on the same
-//! file fails at start instead of taking over the first one's leases; WAL, embedded
+//! engine per file, enforced by an exclusive lock on `{file}.lock`: an engine in a second
+//! process on the same file fails at start instead of taking over the first one's leases; WAL, embedded
 //! migrations, group-committed inbox inserts). The
 //! [`Store`](crate::Store) trait is lease-based so a PostgreSQL store (`FOR UPDATE SKIP
 //! LOCKED` claims) can serve several engines without engine changes.

@@ -804,41 +804,18 @@ mod suites {
 }
 
 #[tokio::test]
-async fn sqlite_refuses_a_second_engine_on_the_same_file() {
+async fn sqlite_lock_is_shared_in_process_and_released_with_the_last_store() {
+    // (Another process is refused: tests/engine_store_lock.rs.)
     let db = TempDb::new();
+    let lock = format!("{}.lock", db.0.display());
     let first = SqliteStore::connect(&db.url()).await.unwrap();
-    first.insert_inbound(&[ev("l1", "L")]).await.unwrap();
-    let claimed = first
-        .claim_inbox(SystemTime::now(), LEASE, 1)
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
-    // A second store would release the live engine's leases in `recover`: refused at connect.
-    let err = SqliteStore::connect(&db.url()).await.unwrap_err();
-    assert_eq!(err.kind(), switchboard_core::ErrorKind::InvalidConfig);
-    assert!(
-        err.to_string().contains("in use by another engine"),
-        "{err}"
-    );
-    // The live engine's lease is untouched.
-    assert!(
-        first
-            .renew_inbox(claimed[0].lease, SystemTime::now() + LEASE)
-            .await
-            .unwrap()
-    );
-    // Once the first is gone, the file opens again.
-    drop(first);
     let again = SqliteStore::connect(&db.url()).await.unwrap();
-    again.recover().await.unwrap();
-    assert_eq!(
-        again
-            .claim_inbox(SystemTime::now(), LEASE, 1)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let probe = std::fs::File::open(&lock).unwrap();
+    assert!(probe.try_lock().is_err(), "the lock is held");
+    drop(first);
+    assert!(probe.try_lock().is_err(), "held while a store lives");
+    drop(again);
+    assert!(probe.try_lock().is_ok(), "released with the last store");
 }
 
 #[tokio::test]

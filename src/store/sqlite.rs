@@ -1,7 +1,7 @@
 //! `SqliteStore`: the embedded default store, one SQLite file in WAL mode via sqlx.
 //!
-//! One engine per file, enforced: the store holds an exclusive lock on `{file}.lock` and a second
-//! store on the same file fails at connect. Writes go through a single connection (no `SQLITE_BUSY` between our own
+//! One engine per file, enforced across processes: the store holds an exclusive lock on
+//! `{file}.lock` and a store in another process fails at connect. Writes go through a single connection (no `SQLITE_BUSY` between our own
 //! writers), reads through a small pool. Inbox inserts from concurrent webhook requests are
 //! *group committed*: a writer task takes every insert waiting in its queue and commits them in
 //! one transaction, then answers each request. Migrations are embedded in the binary and applied
@@ -74,9 +74,10 @@ pub struct SqliteStore {
     url: String,
     /// The checkpointer runs while this lives.
     _alive: Arc<()>,
-    /// The exclusive lock on `{file}.lock` (none for an in-memory database): one engine per
-    /// file, since `recover` releases every lease.
-    _lock: Option<std::fs::File>,
+    /// The exclusive lock on `{file}.lock` (none for an in-memory database), shared with the
+    /// other stores of this process on the file: one engine per file, since `recover` releases
+    /// every lease.
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -146,11 +147,17 @@ impl SqliteStore {
     }
 }
 
+/// The lock files this process holds, shared by every store it opens on the same file.
+static HELD: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Weak<std::fs::File>)>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// Takes the exclusive lock on `{file}.lock` beside the database, failing at once when another
-/// process (or another store in this one) holds it. `recover` releases every lease in the file,
-/// so a second engine would take over a live engine's sends and could resend one in flight.
-/// The lock is released when the store is dropped or the process dies (even by SIGKILL).
-fn lock_file(opts: &SqliteConnectOptions) -> Result<Option<std::fs::File>> {
+/// process holds it. `recover` releases every lease in the file, so a second engine would take
+/// over a live engine's sends and could resend one in flight. The lock is released when the
+/// last store of this process on the file is dropped, or the process dies (even by SIGKILL).
+/// Stores opened again *in the same process* share it (a restart in place, as the sandbox does
+/// after stopping its first engine): excluding those is the application's business.
+fn lock_file(opts: &SqliteConnectOptions) -> Result<Option<Arc<std::fs::File>>> {
     let file = opts.get_filename();
     let name = file.to_string_lossy();
     if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
@@ -165,12 +172,28 @@ fn lock_file(opts: &SqliteConnectOptions) -> Result<Option<std::fs::File>> {
         .write(true)
         .open(&path)
         .map_err(|e| store_error("open", format!("{}: {e}", path.display())))?;
+    let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+    let mut held = HELD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    held.retain(|(_, f)| f.strong_count() > 0);
+    if let Some(shared) = held
+        .iter()
+        .find(|(p, _)| *p == key)
+        .and_then(|(_, f)| f.upgrade())
+    {
+        return Ok(Some(shared));
+    }
     match lock.try_lock() {
-        Ok(()) => Ok(Some(lock)),
+        Ok(()) => {
+            let lock = Arc::new(lock);
+            held.push((key, Arc::downgrade(&lock)));
+            Ok(Some(lock))
+        }
         Err(std::fs::TryLockError::WouldBlock) => Err(switchboard_core::Error::new(
             switchboard_core::ErrorKind::InvalidConfig,
             format!(
-                "store: {} is in use by another engine (it holds {}); one engine per SQLite file",
+                "store: {} is in use by another engine (a process holds {}); one engine per SQLite file",
                 file.display(),
                 path.display()
             ),
