@@ -3,6 +3,7 @@
 
 mod status;
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use http::Method;
@@ -70,7 +71,7 @@ pub(crate) fn handle(
             Err(_) => WebhookOutcome::reject(RejectReason::Malformed, "body is not JSON"),
         };
     }
-    match decode(channel, &params, request.received_at) {
+    match decode(channel, params, request.received_at) {
         Ok(event) => accepted(with_outbox_key(event, request)),
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
     }
@@ -94,19 +95,28 @@ impl Params<'_> {
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
     }
-
-    fn raw(&self) -> serde_json::Value {
-        let mut map = serde_json::Map::new();
-        for (k, v) in self.0 {
-            map.entry(k.clone())
-                .or_insert_with(|| serde_json::Value::String(v.clone()));
-        }
-        serde_json::Value::Object(map)
-    }
 }
 
-/// Decodes the parameters of a signed form webhook into one event.
-pub(crate) fn decode(
+/// Decodes the parameters of a signed form webhook into one event. Owned parameters are moved
+/// into the event's `raw` (borrowed ones are copied).
+pub(crate) fn decode<'a>(
+    channel: &ChannelName,
+    params: impl Into<Cow<'a, [(String, String)]>>,
+    received_at: SystemTime,
+) -> Result<InboundEvent, String> {
+    let params = params.into();
+    let mut event = decode_without_raw(channel, &params, received_at)?;
+    let mut map = serde_json::Map::new();
+    for (k, v) in params.into_owned() {
+        // The first value of a repeated name.
+        map.entry(k).or_insert(serde_json::Value::String(v));
+    }
+    event.raw = serde_json::Value::Object(map);
+    Ok(event)
+}
+
+/// The event of [`decode`] with a `null` raw payload (the caller sets it).
+fn decode_without_raw(
     channel: &ChannelName,
     params: &[(String, String)],
     received_at: SystemTime,
@@ -224,7 +234,8 @@ fn inbound_message(
         EventKind::Message(msg)
     };
     let id = EventId::new(sid).map_err(|e| e.message().to_owned())?;
-    Ok(InboundEvent::new(id, conv, sender, at, kind, p.raw()).with_attribute("twilio.to", to))
+    let raw = serde_json::Value::Null;
+    Ok(InboundEvent::new(id, conv, sender, at, kind, raw).with_attribute("twilio.to", to))
 }
 
 fn other_event(

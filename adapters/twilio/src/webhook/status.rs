@@ -55,8 +55,11 @@ pub(super) fn status_callback(
             event_type: format!("status.{status}"),
         }),
     };
-    Ok(InboundEvent::new(id, conv, sender, at, kind, p.raw())
-        .with_attribute("twilio.status", status))
+    // `decode` sets the raw parameters.
+    Ok(
+        InboundEvent::new(id, conv, sender, at, kind, serde_json::Value::Null)
+            .with_attribute("twilio.status", status),
+    )
 }
 
 /// A status callback to a `StatusCallback` URL that carries an outbox key proves the send of that
