@@ -6,9 +6,9 @@
 //! listen = "127.0.0.1:8080"          # default
 //! public_url = "https://bot.example.com"  # how providers reach us (signatures, callbacks)
 //! max_body_bytes = 1048576           # 413 above (default 1 MiB)
-//! request_timeout = "10s"            # a webhook not stored by then is answered 503
+//! request_timeout = "10s"            # body not received by then: 408; events not stored: 503
 //! max_in_flight = 512                # webhooks in progress before shedding load with 503
-//! shutdown_grace = "10s"             # how long running handlers may finish on shutdown
+//! shutdown_grace = "10s"             # on shutdown: for requests in flight, then for handlers
 //!
 //! [store]
 //! url = "sqlite://switchboard.db"    # or "memory:"
@@ -103,12 +103,14 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
-    /// Longest a webhook may take to be stored before it is answered 503.
+    /// Longest a webhook may take, from when it gets its load-shedding permit, to be received
+    /// (else 408, and the permit is released) and stored (else 503).
     #[serde(deserialize_with = "duration")]
     pub request_timeout: Duration,
     /// Webhooks in progress at once; more are answered 503 at once.
     pub max_in_flight: usize,
-    /// How long running handlers may finish after a shutdown signal.
+    /// After a shutdown signal: how long requests in flight may finish, then how long running
+    /// handlers may finish.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
 }

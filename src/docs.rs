@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! provider ──HTTP──▶ /webhooks/{channel}
-//!                     │ load shedding (503) · body limit (413) · timeout (503)
+//!                     │ load shedding (503) · body limit (413) · one deadline
+//!                     │ (request_timeout): body not received 408, not stored 503
 //!                     │ adapter.handle_webhook: verify (401) · decode (400) · handshake
 //!                     ▼
 //!                  inbox: dedupe (channel, event id) + insert, ONE transaction ──▶ 200 to provider
@@ -54,6 +55,11 @@
 //! - **Exactly once, where the provider can tell.** With an adapter that reconciles (Slack,
 //!   Twilio, Messenger with echoes), a reply interrupted by a crash or whose answer was lost
 //!   reaches the provider once: the crash test against the emulators checks it.
+//! - **Slow clients cannot starve the server.** A webhook holds one of `server.max_in_flight`
+//!   permits (more are answered 503 with `Retry-After: 1` at once) only until
+//!   `server.request_timeout` after it got it: a body still trickling in then is answered 408
+//!   (`tests/engine_server.rs`). On shutdown the HTTP drain waits at most
+//!   `server.shutdown_grace` for requests in flight, then handlers get their own grace.
 //! - **Nothing is dropped silently.** Every give-up is a dead letter with its error
 //!   ([`Switchboard::dead_letters`](crate::Switchboard::dead_letters)) and a metric.
 //!

@@ -1,9 +1,12 @@
 //! HTTP: `GET|POST /webhooks/{channel}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
 //! Layer order (outermost first) on the webhook route: load shedding (a fixed number of
-//! requests in flight, 503 beyond it, never an unbounded queue) → body limit (413) → request
-//! timeout (503: the provider retries, and dedupe keeps the retry from running twice). Inside:
-//! the adapter verifies and decodes (401/400/403/405; nothing is stored), then the events are
+//! requests in flight, 503 beyond it, never an unbounded queue) → body limit (413) → one
+//! deadline, `server.request_timeout` from when the request got its permit, for reading the
+//! body *and* storing the events. A body not fully received by then is answered **408** (a slow
+//! or stalled client; the permit is released at once); events not stored by then are answered
+//! **503** (the provider retries, and dedupe keeps the retry from running twice). Inside: the
+//! adapter verifies and decodes (401/400/403/405; nothing is stored), then the events are
 //! deduplicated and stored in one transaction, and only then is the adapter's answer sent.
 
 use std::sync::Arc;
@@ -11,8 +14,8 @@ use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -95,20 +98,42 @@ fn respond(r: WebhookResponse) -> Response {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// Reads the body of `req` (whose parts were taken apart by the caller) within the body limit
+/// the [`DefaultBodyLimit`] layer put into `extensions`.
+async fn read_body(body: Body, extensions: axum::http::Extensions) -> Result<Bytes, Response> {
+    let mut req = Request::new(body);
+    *req.extensions_mut() = extensions;
+    Bytes::from_request(req, &())
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
 async fn webhook(
     State(inner): State<Arc<Inner>>,
     Path(channel): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> Response {
     let start = Instant::now();
+    let deadline = tokio::time::Instant::from_std(start) + inner.config.server.request_timeout;
     let Some(entry) = inner.channels.get(&channel) else {
         return (StatusCode::NOT_FOUND, "unknown channel").into_response();
     };
     let span = tracing::info_span!("webhook", channel = %channel);
-    let timeout = inner.config.server.request_timeout;
+    let (mut parts, body) = req.into_parts();
+    let extensions = std::mem::take(&mut parts.extensions);
+    let body = match tokio::time::timeout_at(deadline, read_body(body, extensions)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => {
+            inner.metrics.ack(&channel, start.elapsed());
+            return rejection;
+        }
+        Err(_) => {
+            inner.metrics.ack(&channel, start.elapsed());
+            tracing::info!(parent: &span, "webhook body not received within request_timeout");
+            return (StatusCode::REQUEST_TIMEOUT, "timed out reading the body").into_response();
+        }
+    };
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let work = async {
         let request = WebhookRequest {
             method,
@@ -159,7 +184,7 @@ async fn webhook(
         }
     }
     .instrument(span);
-    let response = match tokio::time::timeout(timeout, work).await {
+    let response = match tokio::time::timeout_at(deadline, work).await {
         Ok(r) => r,
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

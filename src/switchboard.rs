@@ -1,7 +1,7 @@
 //! `Switchboard`: the engine value, its builder, and the handle of a running server.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -423,8 +423,10 @@ impl Switchboard {
     }
 
     /// Serves on `listener` with workers and the sender until `shutdown` completes, then stops
-    /// gracefully: no new connections, in-flight requests finish, running handlers get
-    /// `server.shutdown_grace`, the rest stays in the inbox.
+    /// gracefully: no new connections; in-flight requests get up to `server.shutdown_grace` to
+    /// finish (each is also bounded by `server.request_timeout`), after which `run` stops
+    /// waiting for them; then running handlers get `server.shutdown_grace`, the rest stays in
+    /// the inbox.
     pub async fn run(
         &self,
         listener: TcpListener,
@@ -432,9 +434,31 @@ impl Switchboard {
     ) -> Result<()> {
         let workers = self.start_workers();
         let router = self.router();
-        let served = axum::serve(listener, router)
+        let (fired, signalled) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = fired.send(());
+        };
+        let grace = self.inner.config.server.shutdown_grace;
+        let serve = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
-            .await;
+            .into_future();
+        let drain_deadline = async move {
+            if signalled.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            () = drain_deadline => {
+                tracing::warn!(
+                    grace = ?grace,
+                    "requests still in flight after shutdown_grace; no longer waiting for them"
+                );
+                Ok(())
+            }
+        };
         workers.stop().await;
         served.map_err(|e| Error::new(ErrorKind::Transport, format!("server: {e}")).with_source(e))
     }

@@ -419,13 +419,22 @@ async fn a_paused_channel_does_not_hold_the_sender_slots_of_others() {
         "the other channel waited for the paused one"
     );
     assert!(start.elapsed() < pause);
-    assert!(slow.sent().is_empty());
+    // The other slot may have had a send on the paused channel under way when the 429 came
+    // back (two slots claim two slow conversations at once); nothing else went out.
+    assert!(slow.sent().len() <= 1, "{:?}", slow.sent());
     // After the pause everything on the paused channel is sent, and the wait used up no
     // send attempts.
     assert!(eventually(pause * 3, || async { slow.sent().len() == 4 }).await);
     let times = slow_timed.times.lock().unwrap().clone();
     assert_eq!(times.len(), 5, "one 429, then each message once");
-    assert!(times[1].duration_since(times[0]) >= pause);
+    // No call on the paused channel starts within Retry-After of the 429 answer.
+    let answers = slow_timed.answers.lock().unwrap().clone();
+    let limited_at = answers.iter().find(|(_, limited)| *limited).unwrap().0;
+    let after: Vec<_> = times.iter().filter(|t| **t > limited_at).collect();
+    assert!(after.len() >= 3, "{after:?}");
+    for t in after {
+        assert!(t.duration_since(limited_at) >= pause);
+    }
     for key in &slow_keys {
         let st = sb.store().outbox_status(key).await.unwrap().unwrap();
         assert_eq!((st.state, st.attempts), (OutboxState::Sent, 1), "{key}");
