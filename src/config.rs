@@ -258,6 +258,52 @@ impl DeliveryPolicy {
     }
 }
 
+/// What the sender does, on one channel, with a send that may have reached the provider: what
+/// [`Switchboard::channel_delivery`](crate::Switchboard::channel_delivery) reports. Keyed proofs
+/// (every part proven by a webhook → sent, nothing resent) come first in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UncertainSends {
+    /// Sent again: the adapter declares `idempotent_sends`, so the provider drops a repeat.
+    Deduplicated,
+    /// The adapter's [`reconcile`](switchboard_core::Adapter::reconcile) asks the provider;
+    /// what it cannot tell (`Unknown` after the window, `Partial`) this policy decides (the
+    /// channel's `delivery`, `at_least_once` when unset).
+    Reconciled(DeliveryPolicy),
+    /// The adapter can neither reconcile nor deduplicate; the channel's explicitly set
+    /// `delivery` decides at once.
+    Policy(DeliveryPolicy),
+    /// Dead-lettered (a loss is possible, a duplicate is not): the adapter can neither
+    /// reconcile nor deduplicate sends and the channel sets no `delivery`.
+    DeadLettered,
+}
+
+impl UncertainSends {
+    /// What the sender does for an adapter with `caps` and a channel whose `delivery` key is
+    /// `delivery` (`None` when unset).
+    pub fn of(caps: &switchboard_core::Capabilities, delivery: Option<DeliveryPolicy>) -> Self {
+        if caps.idempotent_sends {
+            UncertainSends::Deduplicated
+        } else if caps.reconcile {
+            UncertainSends::Reconciled(delivery.unwrap_or_default())
+        } else {
+            match delivery {
+                Some(policy) => UncertainSends::Policy(policy),
+                None => UncertainSends::DeadLettered,
+            }
+        }
+    }
+
+    /// Whether such a send is settled later (resent, reconciled or resent by policy) rather
+    /// than given up at once.
+    pub fn settles_later(self) -> bool {
+        !matches!(
+            self,
+            UncertainSends::DeadLettered | UncertainSends::Policy(DeliveryPolicy::AtMostOnce)
+        )
+    }
+}
+
 /// Reads a channel's `delivery` key (already taken out of the channel table); `None` when the
 /// channel has none.
 pub(crate) fn delivery_from(
@@ -423,6 +469,45 @@ pub(crate) fn rate_from(channel: &str, v: Option<toml::Value>) -> Result<Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uncertain_sends_follow_the_senders_order_of_checks() {
+        use DeliveryPolicy::{AtLeastOnce, AtMostOnce};
+        let caps = |reconcile, idempotent_sends| switchboard_core::Capabilities {
+            reconcile,
+            idempotent_sends,
+            ..Default::default()
+        };
+        let of = UncertainSends::of;
+        // Idempotent sends are resent whatever the policy (checked before reconcile).
+        assert_eq!(
+            of(&caps(true, true), Some(AtMostOnce)),
+            UncertainSends::Deduplicated
+        );
+        assert_eq!(
+            of(&caps(true, false), None),
+            UncertainSends::Reconciled(AtLeastOnce)
+        );
+        assert_eq!(
+            of(&caps(true, false), Some(AtMostOnce)),
+            UncertainSends::Reconciled(AtMostOnce)
+        );
+        assert_eq!(of(&caps(false, false), None), UncertainSends::DeadLettered);
+        assert_eq!(
+            of(&caps(false, false), Some(AtLeastOnce)),
+            UncertainSends::Policy(AtLeastOnce)
+        );
+        let later: Vec<bool> = [
+            UncertainSends::Deduplicated,
+            UncertainSends::Reconciled(AtMostOnce),
+            UncertainSends::Policy(AtLeastOnce),
+            UncertainSends::Policy(AtMostOnce),
+            UncertainSends::DeadLettered,
+        ]
+        .map(UncertainSends::settles_later)
+        .into();
+        assert_eq!(later, [true, true, true, false, false]);
+    }
 
     #[test]
     fn durations() {

@@ -100,6 +100,8 @@
 //!      first parts of a partial send twice, is possible); `at_most_once` dead-letters it with
 //!      the reason (a loss is possible). An adapter that cannot reconcile keeps the cautious
 //!      behaviour (dead letter) unless `delivery` is set explicitly.
+//!      [`Switchboard::channel_delivery`](crate::Switchboard::channel_delivery) reports which of
+//!      these a channel gets ([`UncertainSends`](crate::config::UncertainSends)).
 //! - **How exact** depends on the provider: Slack's lookup matches the key in message metadata
 //!   (exact); Twilio's matches recipient, sender, body and time (see its README: identical
 //!   texts in quick succession are the weak spot) and keyed status callbacks are exact;

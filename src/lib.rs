@@ -16,7 +16,9 @@ pub mod store;
 mod switchboard;
 mod worker;
 
-pub use config::{Config, EngineConfig, RateConfig, ServerConfig, StoreConfig};
+pub use config::{
+    Config, DeliveryPolicy, EngineConfig, RateConfig, ServerConfig, StoreConfig, UncertainSends,
+};
 pub use handler::{BoxError, Context, HandlerResult};
 pub use store::{DeadLetter, DeadLetterKind, MemoryStore, SqliteStore, Store};
 pub use switchboard::{

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backoff;
-use crate::config::DeliveryPolicy;
+use crate::config::{DeliveryPolicy, UncertainSends};
 use crate::store::{OutboxItem, conversation_key, proven_ids};
 use crate::switchboard::{ChannelEntry, Inner};
 use crate::worker::{Table, with_renewal};
@@ -172,21 +172,17 @@ async fn settle(
             return Next::Done;
         }
     }
-    if caps.idempotent_sends {
+    match UncertainSends::of(caps, entry.delivery) {
         // The provider drops a repeat of the key: resending is the cheapest way to know.
-        return Next::Send;
-    }
-    if caps.reconcile {
-        return reconcile(inner, entry, item, caps).await;
-    }
-    match entry.delivery {
-        Some(DeliveryPolicy::AtLeastOnce) => {
+        UncertainSends::Deduplicated => Next::Send,
+        UncertainSends::Reconciled(_) => reconcile(inner, entry, item, caps).await,
+        UncertainSends::Policy(DeliveryPolicy::AtLeastOnce) => {
             tracing::info!(
                 "a previous attempt may have been delivered; resending (at_least_once; the adapter cannot reconcile)"
             );
             Next::Send
         }
-        Some(DeliveryPolicy::AtMostOnce) => {
+        UncertainSends::Policy(DeliveryPolicy::AtMostOnce) => {
             dead(
                 inner,
                 item,
@@ -195,7 +191,7 @@ async fn settle(
             .await;
             Next::Done
         }
-        None => {
+        UncertainSends::DeadLettered => {
             dead(
                 inner,
                 item,
@@ -468,7 +464,7 @@ async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps:
 /// adapter's `reconcile`, an explicit `at_least_once`) rather than given up at once. The bridge
 /// reads the same rule to know when a failure is final.
 pub(crate) fn settles_uncertain(caps: &Capabilities, delivery: Option<DeliveryPolicy>) -> bool {
-    caps.reconcile || delivery == Some(DeliveryPolicy::AtLeastOnce)
+    UncertainSends::of(caps, delivery).settles_later()
 }
 
 async fn failed(

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
+use crate::config::{Config, DeliveryPolicy, RateConfig, UncertainSends, delivery_from, rate_from};
 use crate::handler::{Context, Handler, HandlerResult, Handlers};
 use crate::metrics::Metrics;
 use crate::ratelimit::ChannelLimits;
@@ -328,12 +328,17 @@ impl Switchboard {
         self.inner.channels.get(channel.as_str()).map(|c| c.rate)
     }
 
-    /// The delivery policy a channel runs with (its `delivery` key; the default when unset).
-    pub fn channel_delivery(&self, channel: &ChannelName) -> Option<DeliveryPolicy> {
+    /// What the sender does on a channel with a send that may have reached the provider: from
+    /// the adapter's capabilities and the channel's `delivery` key (see [`UncertainSends`];
+    /// an unset key on an adapter that can neither reconcile nor deduplicate is
+    /// [`UncertainSends::DeadLettered`]). `None` for an unknown channel. Reads the channel's
+    /// capabilities; an adapter whose conversations differ
+    /// ([`capabilities_for`](Adapter::capabilities_for)) is decided per conversation.
+    pub fn channel_delivery(&self, channel: &ChannelName) -> Option<UncertainSends> {
         self.inner
             .channels
             .get(channel.as_str())
-            .map(|c| c.delivery.unwrap_or_default())
+            .map(|c| UncertainSends::of(&c.adapter.info().capabilities, c.delivery))
     }
 
     /// Events and messages the engine gave up on, oldest first.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use switchboard::config::DeliveryPolicy;
+use switchboard::config::{DeliveryPolicy, UncertainSends};
 use switchboard::core::memory::{default_capabilities, faults};
 use switchboard::core::model::{DeliveryEvent, DeliveryStatus, MessageId};
 use switchboard::core::reconcile::{
@@ -407,10 +407,17 @@ async fn without_reconcile_an_explicit_policy_decides_and_the_default_dead_lette
         assert_eq!(st.state, state, "{policy:?}: {st:?}");
         assert_eq!(provider.mem.sent().len(), sends, "{policy:?}");
         assert_eq!(provider.reconciles(), 0);
+        // What the sender did is what the engine reports: without a delivery key, an adapter
+        // that can neither reconcile nor deduplicate dead-letters (it is not at_least_once).
+        let expected = match policy {
+            Some(p) => UncertainSends::Policy(p),
+            None => UncertainSends::DeadLettered,
+        };
         assert_eq!(
             sb.channel_delivery(&switchboard::ChannelName::new("mem").unwrap()),
-            Some(policy.unwrap_or_default())
+            Some(expected)
         );
+        assert!(!expected.settles_later() || state == OutboxState::Sent);
         running.shutdown().await.unwrap();
     }
 }
@@ -429,14 +436,16 @@ async fn the_delivery_key_is_read_from_the_channel_table() {
     .await
     .unwrap();
     let name = |n: &str| switchboard::ChannelName::new(n).unwrap();
+    // The memory adapter reconciles: the policy decides only what it cannot tell.
     assert_eq!(
         sb.channel_delivery(&name("mem")),
-        Some(DeliveryPolicy::AtMostOnce)
+        Some(UncertainSends::Reconciled(DeliveryPolicy::AtMostOnce))
     );
     assert_eq!(
         sb.channel_delivery(&name("other")),
-        Some(DeliveryPolicy::AtLeastOnce)
+        Some(UncertainSends::Reconciled(DeliveryPolicy::AtLeastOnce))
     );
+    assert_eq!(sb.channel_delivery(&name("nope")), None);
     let bad = text.replace("at_most_once", "exactly_once");
     let err = switchboard::SwitchboardBuilder::from_config_str(
         &bad,
