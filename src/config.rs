@@ -426,19 +426,35 @@ impl Config {
         if let Some(v) = doc.get("engine") {
             config.engine = section("engine", v)?;
         }
-        if config.engine.lease < Duration::from_millis(300) {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "engine: lease must be at least 300ms (it is renewed every lease/3)",
-            ));
-        }
-        if config.engine.retention < Duration::from_secs(60) {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "engine: retention must be at least 1m (it is the dedupe horizon)",
-            ));
-        }
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Checks the values no engine can run with. [`Config::from_document`] and
+    /// [`SwitchboardBuilder::build`](crate::SwitchboardBuilder::build) (for a `Config` given
+    /// directly) both call it.
+    pub fn validate(&self) -> Result<()> {
+        let e = &self.engine;
+        let invalid = |msg: &str| Err(Error::new(ErrorKind::InvalidConfig, msg.to_owned()));
+        if e.lease < Duration::from_millis(300) {
+            return invalid("engine: lease must be at least 300ms (it is renewed every lease/3)");
+        }
+        if e.retention < Duration::from_secs(60) {
+            return invalid("engine: retention must be at least 1m (it is the dedupe horizon)");
+        }
+        if e.workers == 0 || e.senders == 0 {
+            return invalid("engine: workers and senders must be at least 1");
+        }
+        if e.handler_attempts == 0 || e.send_attempts == 0 {
+            return invalid("engine: handler_attempts and send_attempts must be at least 1");
+        }
+        if e.poll_interval.is_zero() || e.prune_interval.is_zero() {
+            return invalid("engine: poll_interval and prune_interval must be above zero");
+        }
+        if self.server.request_timeout.is_zero() || self.server.max_body_bytes == 0 {
+            return invalid("server: request_timeout and max_body_bytes must be above zero");
+        }
+        Ok(())
     }
 }
 

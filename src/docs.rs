@@ -44,7 +44,14 @@
 //!   longer than the lease (up to `engine.handler_timeout`) without its event being claimed and
 //!   run a second time; the lease only bounds how long a *crashed* engine's rows wait.
 //! - **No duplicate replies from re-runs.** Replies get the idempotency key
-//!   `"{channel}:{event id}:{index}"`; the outbox ignores a key it already holds.
+//!   `"{channel}:{event id}:{index}"` and are written only with the event's completion, so a
+//!   re-run writes them once. Application sends have keys of their own namespace
+//!   (`"{channel}/app/{key}"`), so they can never take a reply's key; a completion whose key
+//!   the outbox already holds is an error (the event fails and is retried, then
+//!   dead-lettered), never ignored.
+//! - **A handler's context lives as long as its handler.** Once the handler has returned
+//!   (or failed, timed out, panicked), a reply or state change through a copy of its
+//!   [`Context`](crate::Context) is an error, not silently dropped.
 //! - **Sends are not blindly retried.** `Retry::Safe` failures are retried with exponential
 //!   backoff and jitter, never sooner than `retry_after` (which also pauses the whole channel).
 //!   A `RateLimited` answer (429) with a `retry_after` uses up no send attempt, so a storm of
@@ -145,7 +152,8 @@
 //! to the outbox and returns once it is committed (with its outbox key); the sender delivers it
 //! like a reply: in order per conversation, paced, retried, dead-lettered on permanent failure.
 //! Give the message an `idempotency_key` to make the call itself idempotent (the outbox key is
-//! `"{channel}:app:{key}"`, and a key already in the outbox is not queued again).
+//! `"{channel}/app/{key}"`; the same key, conversation and message again is not queued again,
+//! and the same key with another conversation or message is an error).
 //!
 //! ## Retention and the dedupe horizon
 //!
@@ -175,7 +183,10 @@
 //!
 //! ## Configuration
 //!
-//! See [`config`](crate::config) for every key and its default.
+//! See [`config`](crate::config) for every key and its default. Values no engine can run with
+//! (a lease under 300 ms, a retention under 1 minute, no workers, zero intervals) are refused by
+//! [`Config::validate`](crate::Config::validate), which runs both when a config file is read
+//! and in [`build`](crate::SwitchboardBuilder::build) for a `Config` given directly.
 //!
 //! ## Outbound pacing
 //!

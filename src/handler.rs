@@ -6,6 +6,10 @@
 //! transaction: a handler that fails, times out or dies with the process leaves nothing behind,
 //! and runs again. Handlers should therefore keep other side effects idempotent, keyed by
 //! [`Context::idempotency_key`].
+//!
+//! A [`Context`] is `Clone` (a spawned task may hold a copy), but it only answers while its
+//! handler runs: once the handler has returned (or failed, timed out or panicked), queuing a
+//! reply or setting state through any copy is an error, never silently dropped.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -104,6 +108,8 @@ impl Handlers {
 struct Buffer {
     outbox: Vec<(ConversationRef, OutboundMessage)>,
     state: Option<Option<serde_json::Value>>,
+    /// The handler has returned: nothing more may be queued.
+    closed: bool,
 }
 
 /// What a handler gets: the event, and ways to answer that commit with its completion.
@@ -150,6 +156,21 @@ impl Context {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The buffer, if the handler is still running.
+    fn open_buffer(&self, what: &str) -> Result<std::sync::MutexGuard<'_, Buffer>> {
+        let b = self.buffer();
+        if b.closed {
+            return Err(Error::new(
+                ErrorKind::InvalidMessage,
+                format!(
+                    "{what} after the handler of event {} returned: a Context only answers while its handler runs",
+                    self.key
+                ),
+            ));
+        }
+        Ok(b)
+    }
+
     /// The event being handled.
     pub fn event(&self) -> &InboundEvent {
         &self.event
@@ -190,7 +211,7 @@ impl Context {
                 format!("no channel named '{}'", to.channel),
             ));
         }
-        self.buffer().outbox.push((to, message));
+        self.open_buffer("reply")?.outbox.push((to, message));
         Ok(())
     }
 
@@ -216,18 +237,21 @@ impl Context {
     pub fn set_state<T: Serialize>(&self, value: &T) -> Result<()> {
         let v = serde_json::to_value(value)
             .map_err(|e| Error::new(ErrorKind::InvalidMessage, format!("state: {e}")))?;
-        self.buffer().state = Some(Some(v));
+        self.open_buffer("set_state")?.state = Some(Some(v));
         Ok(())
     }
 
     /// Deletes the conversation's state (when the handler succeeds).
-    pub fn clear_state(&self) {
-        self.buffer().state = Some(None);
+    pub fn clear_state(&self) -> Result<()> {
+        self.open_buffer("clear_state")?.state = Some(None);
+        Ok(())
     }
 
-    /// Everything the handler queued, with outbox keys.
-    pub(crate) fn completion(&self) -> Completion {
+    /// Closes the context (every copy: later replies and state changes are errors) and
+    /// returns everything the handler queued, with outbox keys.
+    pub(crate) fn finish(&self) -> Completion {
         let mut b = self.buffer();
+        b.closed = true;
         let outbox = b
             .outbox
             .drain(..)

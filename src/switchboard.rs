@@ -205,8 +205,10 @@ impl SwitchboardBuilder {
         self
     }
 
-    /// Builds the adapters, opens the store and recovers it.
+    /// Checks the configuration ([`Config::validate`], also for a `Config` given with
+    /// [`config`](Self::config)), builds the adapters, opens the store and recovers it.
     pub async fn build(self) -> Result<Switchboard> {
+        self.config.validate()?;
         let mut channels = HashMap::new();
         let mut add = |adapter: Arc<dyn Adapter>, settings: ChannelSettings| -> Result<()> {
             let name = adapter.info().channel.as_str().to_owned();
@@ -390,9 +392,12 @@ impl Switchboard {
     /// conversation, rate-limited, retried, dead-lettered on permanent failure). Returns the
     /// outbox key, for [`Store::outbox_status`].
     ///
-    /// The key is `"{channel}:app:{k}"` where `k` is `message.idempotency_key` if set, else
-    /// random. With your own key, calling again with the same key (after a crash, a retry)
-    /// sends once: the outbox ignores a key it already holds. Needs running workers
+    /// The key is `"{channel}/app/{k}"` where `k` is `message.idempotency_key` if set, else
+    /// random: a namespace of its own (handler replies are `"{channel}:{event id}:{index}"`,
+    /// and a channel name holds neither `/` nor `:`), so no app key can take a reply's. With
+    /// your own key, calling again with the same key, conversation and message (after a crash,
+    /// a retry) sends once: the outbox keeps the row it already holds. The same key with
+    /// another conversation or message is an error (`InvalidMessage`), not ignored. Needs running workers
     /// ([`start_workers`](Self::start_workers), [`run`](Self::run), [`serve`](Self::serve),
     /// [`start`](Self::start)) to actually go out.
     pub async fn send(
@@ -415,7 +420,7 @@ impl Switchboard {
                 fastrand::u64(..)
             ),
         };
-        let key = format!("{}:app:{own}", to.channel);
+        let key = format!("{}/app/{own}", to.channel);
         message.idempotency_key = Some(key.clone());
         let row = crate::store::NewOutbound {
             key: key.clone(),

@@ -313,9 +313,11 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
                 }
             }
         };
-        match result {
+        // Whatever the outcome, the handler is over: a copy of its context that outlived it
+        // can no longer queue anything (an error, not a silent drop).
+        let completion = ctx.finish();
+        let result = match result {
             Ok(()) => {
-                let completion = ctx.completion();
                 let replies = completion.outbox.len();
                 match inner.store.complete_inbox(item.lease, completion).await {
                     Ok(true) => {
@@ -324,11 +326,21 @@ async fn process(inner: Arc<Inner>, mut item: InboxItem) {
                         if replies > 0 {
                             inner.outbox_ready.notify_one();
                         }
+                        Ok(())
                     }
-                    Ok(false) => tracing::warn!("lease lost before completion; another run owns it"),
-                    Err(e) => tracing::error!(error = %e, "completing the event failed; it will run again"),
+                    Ok(false) => {
+                        tracing::warn!("lease lost before completion; another run owns it");
+                        Ok(())
+                    }
+                    // Nothing was written (an outbox key already taken, a store failure): the
+                    // event fails like a handler error, retried and then dead-lettered.
+                    Err(e) => Err(format!("completing the event failed: {e}")),
                 }
             }
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(()) => {}
             Err(error) => {
                 inner.metrics.handler_failed(&channel);
                 if item.attempts >= cfg.handler_attempts {

@@ -66,15 +66,15 @@ async fn send_from_outside_a_handler_is_durable_and_idempotent() {
             .send(to.clone(), OutboundMessage::text("scheduled").unwrap())
             .await
             .unwrap();
-        assert!(key.starts_with("mem:app:"), "{key}");
+        assert!(key.starts_with("mem/app/"), "{key}");
         let mut keyed = OutboundMessage::text("keyed").unwrap();
         keyed.idempotency_key = Some("job-42".to_owned());
         assert_eq!(
             sb.send(to.clone(), keyed.clone()).await.unwrap(),
-            "mem:app:job-42"
+            "mem/app/job-42"
         );
         // The same key again (a retried job) is not queued twice.
-        assert_eq!(sb.send(to.clone(), keyed).await.unwrap(), "mem:app:job-42");
+        assert_eq!(sb.send(to.clone(), keyed).await.unwrap(), "mem/app/job-42");
         // Unknown channel.
         let err = sb
             .send(

@@ -525,8 +525,57 @@ pub(crate) async fn enqueue_outside_handlers(store: &dyn Store) {
         vec![false]
     );
     assert_eq!(store.stats().await.unwrap().outbox_pending, 2);
+    // The same key with another message or destination is an error, and the whole batch is
+    // refused (the new row before it is not written either).
+    for taken in [reply("app:1", "Q", "other"), reply("app:1", "R", "one")] {
+        let err = store
+            .enqueue_outbound(&[reply("app:3", "Q", "three"), taken])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidMessage, "{err}");
+    }
+    assert_eq!(store.stats().await.unwrap().outbox_pending, 2);
     assert_eq!(send_head(store, "q1").await, "app:1");
     assert_eq!(send_head(store, "q2").await, "app:2");
+    // A repeat of a row already sent is still a repeat.
+    assert_eq!(
+        store.enqueue_outbound(&rows[1..]).await.unwrap(),
+        vec![false]
+    );
+}
+
+pub(crate) async fn completion_with_a_taken_outbox_key_writes_nothing(store: &dyn Store) {
+    store
+        .enqueue_outbound(&[reply("k:0", "Q", "queued by the app")])
+        .await
+        .unwrap();
+    store.insert_inbound(&[ev("t1", "T")]).await.unwrap();
+    let item = store
+        .claim_inbox(SystemTime::now(), LEASE, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let c = Completion {
+        outbox: vec![reply("k:1", "T", "fresh"), reply("k:0", "T", "taken")],
+        state: vec![("mem/T".to_owned(), Some(serde_json::json!(1)))],
+    };
+    let err = store.complete_inbox(item.lease, c).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidMessage, "{err}");
+    // Nothing of the completion was written and the event is still pending under its lease.
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        (stats.inbox_pending, stats.outbox_pending),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(store.get_state("mem/T").await.unwrap(), None);
+    assert!(store.outbox_status("k:1").await.unwrap().is_none());
+    assert!(
+        store
+            .retry_inbox(item.lease, "conflict", SystemTime::now())
+            .await
+            .unwrap()
+    );
 }
 
 pub(crate) async fn leases_are_renewed(store: &dyn Store) {
@@ -689,7 +738,8 @@ macro_rules! store_tests {
                 enqueue_outside_handlers, leases_are_renewed, delivery_watermarks,
                 pruning_keeps_pending_and_dead_rows, attempts_make_rows_uncertain,
                 partial_sends_map_receipts, proofs_are_durable_and_complete_rows,
-                deferred_sends_use_no_attempt);
+                deferred_sends_use_no_attempt,
+                completion_with_a_taken_outbox_key_writes_nothing);
         }
     };
     (@one $make:expr; $($name:ident),*) => {

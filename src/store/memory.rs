@@ -12,7 +12,7 @@ use switchboard_core::{ChannelName, InboundEvent, Result, SentMessage};
 use super::{
     Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
     OutboxState, OutboxStatus, Pruned, SendProof, Store, StoreStats, conversation_key, millis,
-    new_token, proven_ids, store_error,
+    new_token, outbox_key_taken, proven_ids, store_error,
 };
 
 fn from_millis(ms: i64) -> SystemTime {
@@ -95,10 +95,25 @@ impl Inner {
     }
 
     /// Adds an outbox row unless its key is already there.
-    fn enqueue(&mut self, out: NewOutbound) -> bool {
-        if self.outbox_keys.contains_key(&out.key) {
-            return false;
+    /// Whether `out` can go in: `Ok(true)` for a new key, `Ok(false)` for a repeat of the row
+    /// the key holds, an error for a key holding another row.
+    fn check_new(&self, out: &NewOutbound) -> Result<bool> {
+        let Some(seq) = self.outbox_keys.get(&out.key) else {
+            return Ok(true);
+        };
+        let same = self
+            .outbox
+            .get(seq)
+            .is_some_and(|row| row.item.to == out.to && row.item.message == out.message);
+        if same {
+            Ok(false)
+        } else {
+            Err(outbox_key_taken(&out.key))
         }
+    }
+
+    /// Inserts a row whose key [`check_new`](Self::check_new) found new.
+    fn enqueue(&mut self, out: NewOutbound) {
         let seq = self.seq();
         self.outbox_keys.insert(out.key.clone(), seq);
         let conv = conversation_key(&out.to);
@@ -116,7 +131,6 @@ impl Inner {
             },
         );
         self.outbox.insert(seq, row);
-        true
     }
 }
 
@@ -241,6 +255,17 @@ impl Store for MemoryStore {
 
     async fn complete_inbox(&self, lease: Lease, completion: Completion) -> Result<bool> {
         let mut g = self.lock();
+        if leased(&mut g.inbox, lease).is_none() {
+            return Ok(false);
+        }
+        // All or nothing: every key must be new (a reply's key is never a repeat: its event's
+        // completion was never written, or the lease would be gone).
+        let mut keys = HashSet::new();
+        for out in &completion.outbox {
+            if !g.check_new(out)? || !keys.insert(out.key.as_str()) {
+                return Err(outbox_key_taken(&out.key));
+            }
+        }
         let Some(row) = leased(&mut g.inbox, lease) else {
             return Ok(false);
         };
@@ -619,7 +644,26 @@ impl Store for MemoryStore {
 
     async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
         let mut g = self.lock();
-        Ok(rows.iter().map(|r| g.enqueue(r.clone())).collect())
+        // All or nothing: check every row (against the outbox and the rows before it) first.
+        let mut new = Vec::with_capacity(rows.len());
+        let mut batch: HashMap<&str, &NewOutbound> = HashMap::new();
+        for r in rows {
+            let fresh = match batch.get(r.key.as_str()) {
+                Some(earlier) if earlier.to == r.to && earlier.message == r.message => false,
+                Some(_) => return Err(outbox_key_taken(&r.key)),
+                None => g.check_new(r)?,
+            };
+            if fresh {
+                batch.insert(&r.key, r);
+            }
+            new.push(fresh);
+        }
+        for (r, fresh) in rows.iter().zip(&new) {
+            if *fresh {
+                g.enqueue(r.clone());
+            }
+        }
+        Ok(new)
     }
 
     async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {

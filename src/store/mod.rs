@@ -222,6 +222,14 @@ pub struct StoreStats {
     pub dead: u64,
 }
 
+/// The error for an outbox key that already holds another row.
+pub(crate) fn outbox_key_taken(key: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidMessage,
+        format!("outbox key {key:?} already holds another message"),
+    )
+}
+
 /// The engine's durable state. All times are wall-clock; `now` is passed in where a decision
 /// depends on it so tests can move time.
 #[async_trait]
@@ -244,7 +252,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<InboxItem>>;
 
     /// Marks the row done and writes the completion, in one transaction. `Ok(false)` if the
-    /// lease was lost (nothing was written).
+    /// lease was lost (nothing was written). An outbox key of the completion that the outbox
+    /// already holds is an error (`InvalidMessage`), and nothing is written.
     async fn complete_inbox(&self, lease: Lease, completion: Completion) -> Result<bool>;
 
     /// Releases the row to run again at `at`, recording `error`.
@@ -347,7 +356,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Inserts outbox rows written outside a handler
     /// ([`Switchboard::send`](crate::Switchboard::send)), all in one transaction. Returns, per
-    /// row, whether it was new (`false`: its key was already there and nothing was written).
+    /// row, whether it was new (`false`: the key already holds the same destination and
+    /// message, a repeat, and nothing was written). A key holding another destination or
+    /// message is an error (`InvalidMessage`), and nothing is written.
     async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>>;
 
     /// Extends a held inbox lease to `until` (a handler still running). `Ok(false)` if the

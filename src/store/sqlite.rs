@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::{
     Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
     OutboxState, OutboxStatus, Pruned, SendProof, Store, StoreStats, conversation_key, from_json,
-    millis, new_token, proven_ids, store_error, to_json,
+    millis, new_token, outbox_key_taken, proven_ids, store_error, to_json,
 };
 
 /// Embedded migrations: (version, SQL). Applied in order, each in its own transaction.
@@ -435,6 +435,37 @@ async fn insert_outbox(
     Ok(r.rows_affected() == 1)
 }
 
+/// Inserts an outbox row: `Ok(true)` when new, `Ok(false)` when its key already holds the same
+/// destination and message (a repeat; nothing written), an error when the key holds another
+/// row.
+async fn insert_outbox_once(
+    conn: &mut SqliteConnection,
+    o: &NewOutbound,
+    target: &str,
+    message: &str,
+    now: i64,
+) -> Result<bool> {
+    if insert_outbox(conn, o, target, message, now).await? {
+        return Ok(true);
+    }
+    let (held_target, held_message): (String, String) =
+        sqlx::query_as("SELECT target, message FROM outbox WHERE key = ?")
+            .bind(&o.key)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("outbox insert"))?;
+    // Compared as JSON values, not text, so a different key order is still the same row.
+    let same = |held: &str, new: &str| {
+        serde_json::from_str::<serde_json::Value>(held).ok()
+            == serde_json::from_str::<serde_json::Value>(new).ok()
+    };
+    if same(&held_target, target) && same(&held_message, message) {
+        Ok(false)
+    } else {
+        Err(outbox_key_taken(&o.key))
+    }
+}
+
 /// Runs `sqls` (`DELETE … WHERE … IN (SELECT … ORDER BY … LIMIT ?2)` with the cutoff as `?1`)
 /// in one transaction per chunk until the last one deletes less than a chunk, releasing the
 /// writer between chunks. Returns the rows the last statement deleted.
@@ -659,7 +690,11 @@ impl Store for SqliteStore {
             return Ok(false);
         }
         for (o, (target, message)) in completion.outbox.iter().zip(&outbox) {
-            insert_outbox(&mut tx, o, target, message, now).await?;
+            // Every reply key must be new: the transaction is dropped (rolled back) otherwise.
+            if !insert_outbox(&mut tx, o, target, message, now).await? {
+                tx.rollback().await.map_err(db("complete"))?;
+                return Err(outbox_key_taken(&o.key));
+            }
         }
         for (conv, value) in &completion.state {
             match value {
@@ -1194,7 +1229,13 @@ impl Store for SqliteStore {
         let mut tx = conn.begin().await.map_err(db("enqueue"))?;
         let mut out = Vec::with_capacity(rows.len());
         for (o, (target, message)) in rows.iter().zip(&encoded) {
-            out.push(insert_outbox(&mut tx, o, target, message, now).await?);
+            match insert_outbox_once(&mut tx, o, target, message, now).await {
+                Ok(new) => out.push(new),
+                Err(e) => {
+                    tx.rollback().await.map_err(db("enqueue"))?;
+                    return Err(e);
+                }
+            }
         }
         tx.commit().await.map_err(db("enqueue"))?;
         Ok(out)
