@@ -336,7 +336,7 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
     let span = tracing::info_span!(
         "send",
         channel = %item.to.channel,
-        conversation = %item.to.conversation,
+        conversation = %crate::worker::redacted(item.to.conversation.as_str()),
         key = %item.key,
         attempt = item.attempts,
     );

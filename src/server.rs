@@ -56,7 +56,11 @@ async fn shed_load(State(limit): State<Arc<Semaphore>>, req: Request, next: Next
 async fn readyz(State(inner): State<Arc<Inner>>) -> Response {
     match inner.store.stats().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")).into_response(),
+        Err(e) => {
+            // The store's error (paths, SQL) is logged, not served to whoever asks.
+            tracing::warn!(error = %e, "readiness check: store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
     }
 }
 

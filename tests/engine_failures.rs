@@ -149,11 +149,13 @@ async fn an_event_whose_claims_never_finished_is_dead_lettered_without_running()
 }
 
 /// A MemoryStore whose `record_proof` and `record_delivery` fail the first
-/// `fail_receipts` times (a full disk, a locked file).
+/// `fail_receipts` times (a full disk, a locked file), and whose `stats` fails when
+/// `fail_stats` is set.
 #[derive(Debug)]
 struct FlakyStore {
     inner: MemoryStore,
     fail_receipts: AtomicUsize,
+    fail_stats: bool,
 }
 
 #[switchboard::async_trait]
@@ -298,6 +300,12 @@ impl Store for FlakyStore {
     }
 
     async fn stats(&self) -> Result<StoreStats> {
+        if self.fail_stats {
+            return Err(switchboard::Error::new(
+                switchboard::ErrorKind::Transport,
+                "store: unable to open /srv/secret/engine.db: disk I/O error",
+            ));
+        }
         self.inner.stats().await
     }
 
@@ -335,6 +343,7 @@ async fn a_receipt_the_store_could_not_record_is_retried_not_dropped() {
     let store = Arc::new(FlakyStore {
         inner: MemoryStore::new(),
         fail_receipts: AtomicUsize::new(0),
+        fail_stats: false,
     });
     let sb = Switchboard::builder()
         .config(fast_config())
@@ -400,4 +409,27 @@ async fn a_receipt_the_store_could_not_record_is_retried_not_dropped() {
     assert!(sb.dead_letters(10).await.unwrap().is_empty());
     assert_eq!(sb.stats().await.unwrap().inbox_pending, 0);
     workers.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_an_unavailable_store_without_its_error() {
+    let store = Arc::new(FlakyStore {
+        inner: MemoryStore::new(),
+        fail_receipts: AtomicUsize::new(0),
+        fail_stats: true,
+    });
+    let sb = Switchboard::builder()
+        .config(fast_config())
+        .store(store)
+        .build()
+        .await
+        .unwrap();
+    let running = sb.start(listener().await).unwrap();
+    let resp = reqwest::get(format!("{}/readyz", running.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let body = resp.text().await.unwrap();
+    assert_eq!(body, "store unavailable");
+    running.shutdown().await.unwrap();
 }
