@@ -1,0 +1,240 @@
+//! [`SwitchboardBuilder`]: channels (from a config file or adapters), settings, a store and
+//! handlers, built into a [`Switchboard`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use switchboard_core::{Adapter, ChannelTable, Env, Error, ErrorKind, Registry, Result};
+use tokio::sync::Notify;
+
+use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
+use crate::handler::{Context, Handler, HandlerResult, Handlers};
+use crate::metrics::Metrics;
+use crate::ratelimit::ChannelLimits;
+use crate::store::{MemoryStore, SqliteStore, Store};
+
+use super::{ChannelEntry, Inner, Switchboard};
+
+/// Engine-side settings of one channel (the adapter's own keys live in the adapter).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct ChannelSettings {
+    /// Outbound rate limits; `None` (the default, and a channel without a `rate` table) takes
+    /// them from the adapter's [`rate_hint`](Adapter::rate_hint) via
+    /// [`RateConfig::from_hint`].
+    pub rate: Option<RateConfig>,
+    /// What to do with a send that may have reached the provider when it cannot tell
+    /// (`[channels.NAME] delivery`); `None` is [`DeliveryPolicy::AtLeastOnce`] for adapters
+    /// that reconcile, and the cautious dead letter for those that cannot (see
+    /// [`DeliveryPolicy`]).
+    pub delivery: Option<DeliveryPolicy>,
+}
+
+impl ChannelSettings {
+    /// Settings with this delivery policy.
+    pub fn with_delivery(mut self, delivery: DeliveryPolicy) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Settings with these rate limits (instead of the adapter's hint).
+    pub fn with_rate(mut self, rate: RateConfig) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+}
+
+/// Builds a [`Switchboard`]: channels (from a config file or adapters), a store, handlers.
+#[must_use]
+pub struct SwitchboardBuilder {
+    config: Config,
+    registry: Registry,
+    tables: Vec<(ChannelTable, ChannelSettings)>,
+    adapters: Vec<(Arc<dyn Adapter>, ChannelSettings)>,
+    store: Option<Arc<dyn Store>>,
+    handlers: Handlers,
+}
+
+impl std::fmt::Debug for SwitchboardBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwitchboardBuilder")
+            .field("config", &self.config)
+            .field("registry", &self.registry)
+            .field("channels", &(self.tables.len() + self.adapters.len()))
+            .finish()
+    }
+}
+
+impl Default for SwitchboardBuilder {
+    fn default() -> Self {
+        SwitchboardBuilder::new()
+    }
+}
+
+impl SwitchboardBuilder {
+    /// An empty builder: default config, the default registry, a memory store unless the
+    /// config or [`store`](Self::store) says otherwise.
+    pub fn new() -> Self {
+        SwitchboardBuilder {
+            config: Config::default(),
+            registry: crate::registry(),
+            tables: Vec::new(),
+            adapters: Vec::new(),
+            store: None,
+            handlers: Handlers::default(),
+        }
+    }
+
+    /// Parses a whole config document (`[server]`, `[store]`, `[engine]`, `[channels.*]`),
+    /// substituting `${ENV}` from `env`. Adapters are built by [`build`](Self::build), so a
+    /// custom [`registry`](Self::registry) set afterwards still applies.
+    pub fn from_config_str(text: &str, env: &Env) -> Result<Self> {
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            Error::new(ErrorKind::InvalidConfig, format!("config: {}", e.message()))
+        })?;
+        let config = Config::from_document(&doc)?;
+        let mut b = SwitchboardBuilder::new().config(config);
+        for mut table in ChannelTable::parse_all(&doc, env)? {
+            let rate_table = table.take("rate");
+            let rate = rate_from(table.channel().as_str(), rate_table)?;
+            let delivery_key = table.take("delivery");
+            let delivery = delivery_from(table.channel().as_str(), delivery_key)?;
+            if let Some(base) = &b.config.server.public_url {
+                let url = format!(
+                    "{}/webhooks/{}",
+                    base.trim_end_matches('/'),
+                    table.channel()
+                );
+                table = table.with_public_webhook_url(url);
+            }
+            b.tables.push((table, ChannelSettings { rate, delivery }));
+        }
+        Ok(b)
+    }
+
+    /// Replaces the engine configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the registry used to build channels from config tables.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Adds a channel served by an adapter built in code, with default settings.
+    pub fn channel(self, adapter: Arc<dyn Adapter>) -> Self {
+        self.channel_with(adapter, ChannelSettings::default())
+    }
+
+    /// Adds a channel served by an adapter built in code.
+    pub fn channel_with(mut self, adapter: Arc<dyn Adapter>, settings: ChannelSettings) -> Self {
+        self.adapters.push((adapter, settings));
+        self
+    }
+
+    /// Uses this store instead of the one `[store] url` names.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The handler for `Message` events.
+    pub fn on_message<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.message = Some(Handler::new(f));
+        self
+    }
+
+    /// The handler for `Action` events (buttons, quick replies, and numbered text options
+    /// answered by number or label).
+    pub fn on_action<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.action = Some(Handler::new(f));
+        self
+    }
+
+    /// The handler for every other event (and for messages/actions without their own handler).
+    pub fn on_event<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        self.handlers.event = Some(Handler::new(f));
+        self
+    }
+
+    /// Checks the configuration ([`Config::validate`], also for a `Config` given with
+    /// [`config`](Self::config)), builds the adapters, opens the store and recovers it.
+    pub async fn build(self) -> Result<Switchboard> {
+        self.config.validate()?;
+        let mut channels = HashMap::new();
+        let mut add = |adapter: Arc<dyn Adapter>, settings: ChannelSettings| -> Result<()> {
+            let name = adapter.info().channel.as_str().to_owned();
+            if channels.contains_key(&name) {
+                return Err(Error::config(&name, "channel defined twice"));
+            }
+            let rate = settings
+                .rate
+                .unwrap_or_else(|| RateConfig::from_hint(&adapter.rate_hint()));
+            let limits = ChannelLimits::new(&rate);
+            channels.insert(
+                name,
+                ChannelEntry {
+                    adapter,
+                    rate,
+                    limits,
+                    delivery: settings.delivery,
+                },
+            );
+            Ok(())
+        };
+        for (table, settings) in self.tables {
+            add(self.registry.build(table)?, settings)?;
+        }
+        for (adapter, settings) in self.adapters {
+            add(adapter, settings)?;
+        }
+        let store: Arc<dyn Store> = match self.store {
+            Some(s) => s,
+            None => open_store(&self.config).await?,
+        };
+        store.recover().await?;
+        Ok(Switchboard {
+            inner: Arc::new(Inner {
+                config: self.config,
+                channels,
+                store,
+                handlers: self.handlers,
+                metrics: Metrics::new(),
+                inbox_ready: Notify::new(),
+                outbox_ready: Notify::new(),
+            }),
+        })
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.store.url.as_str();
+    if url == "memory:" {
+        Ok(Arc::new(MemoryStore::new()))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            SqliteStore::connect_with(url, config.store.synchronous).await?,
+        ))
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidConfig,
+            format!("store: url {url:?} is not supported (use sqlite://PATH or memory:)"),
+        ))
+    }
+}
