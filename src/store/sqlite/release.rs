@@ -11,25 +11,39 @@ use super::outbox::map_sent_ids;
 use super::{Lease, millis, to_json};
 use super::{SqliteStore, db};
 
+/// Releases a claimed row to be claimed again at `at`, recording `reason`; `extra` adds
+/// assignments (a constant SQL fragment, never input) to the common ones.
+async fn release(
+    store: &SqliteStore,
+    lease: Lease,
+    reason: &str,
+    at: SystemTime,
+    extra: &'static str,
+    what: &'static str,
+) -> Result<bool> {
+    let sql = format!(
+        "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0{extra}
+         WHERE seq = ? AND token = ? AND state = 0"
+    );
+    let mut conn = store.writer.lock().await;
+    let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(reason)
+        .bind(millis(at))
+        .bind(lease.seq)
+        .bind(lease.token)
+        .execute(&mut *conn)
+        .await
+        .map_err(db(what))?;
+    Ok(r.rows_affected() == 1)
+}
+
 pub(super) async fn retry_outbox(
     store: &SqliteStore,
     lease: Lease,
     error: &str,
     at: SystemTime,
 ) -> Result<bool> {
-    let mut conn = store.writer.lock().await;
-    let r = sqlx::query(
-        "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0
-         WHERE seq = ? AND token = ? AND state = 0",
-    )
-    .bind(error)
-    .bind(millis(at))
-    .bind(lease.seq)
-    .bind(lease.token)
-    .execute(&mut *conn)
-    .await
-    .map_err(db("retry outbox"))?;
-    Ok(r.rows_affected() == 1)
+    release(store, lease, error, at, "", "retry outbox").await
 }
 
 pub(super) async fn defer_outbox(
@@ -38,20 +52,15 @@ pub(super) async fn defer_outbox(
     why: &str,
     at: SystemTime,
 ) -> Result<bool> {
-    let mut conn = store.writer.lock().await;
-    let r = sqlx::query(
-        "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0,
-                           attempts = MAX(attempts - 1, 0)
-         WHERE seq = ? AND token = ? AND state = 0",
+    release(
+        store,
+        lease,
+        why,
+        at,
+        ", attempts = MAX(attempts - 1, 0)",
+        "defer outbox",
     )
-    .bind(why)
-    .bind(millis(at))
-    .bind(lease.seq)
-    .bind(lease.token)
-    .execute(&mut *conn)
     .await
-    .map_err(db("defer outbox"))?;
-    Ok(r.rows_affected() == 1)
 }
 
 pub(super) async fn outbox_attempt(
@@ -81,20 +90,7 @@ pub(super) async fn retry_outbox_uncertain(
     error: &str,
     at: SystemTime,
 ) -> Result<bool> {
-    let mut conn = store.writer.lock().await;
-    let r = sqlx::query(
-        "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0,
-                           uncertain = 1
-         WHERE seq = ? AND token = ? AND state = 0",
-    )
-    .bind(error)
-    .bind(millis(at))
-    .bind(lease.seq)
-    .bind(lease.token)
-    .execute(&mut *conn)
-    .await
-    .map_err(db("retry outbox"))?;
-    Ok(r.rows_affected() == 1)
+    release(store, lease, error, at, ", uncertain = 1", "retry outbox").await
 }
 
 pub(super) async fn reconcile_outbox_later(
@@ -103,20 +99,15 @@ pub(super) async fn reconcile_outbox_later(
     why: &str,
     at: SystemTime,
 ) -> Result<bool> {
-    let mut conn = store.writer.lock().await;
-    let r = sqlx::query(
-        "UPDATE outbox SET error = ?, available_at = ?, lease_until = 0, token = 0, inflight = 0,
-                           uncertain = 1, attempts = MAX(attempts - 1, 0)
-         WHERE seq = ? AND token = ? AND state = 0",
+    release(
+        store,
+        lease,
+        why,
+        at,
+        ", uncertain = 1, attempts = MAX(attempts - 1, 0)",
+        "reconcile later",
     )
-    .bind(why)
-    .bind(millis(at))
-    .bind(lease.seq)
-    .bind(lease.token)
-    .execute(&mut *conn)
     .await
-    .map_err(db("reconcile later"))?;
-    Ok(r.rows_affected() == 1)
 }
 
 pub(super) async fn outbox_partial(
