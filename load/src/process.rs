@@ -1,7 +1,8 @@
 //! Processes and cores: the benchmarks pin themselves (the load side) to one core and each
 //! server to the other with `taskset` (util-linux), read each process's CPU time from
-//! `/proc/PID/stat`, and show the core a server may run on (`Cpus_allowed_list`), so a reader
-//! can check the server really had one core.
+//! `/proc/PID/stat` and the time it waited for a CPU from `/proc/PID/task/*/schedstat`, and
+//! show the core a server may run on (`Cpus_allowed_list`), so a reader can check the server
+//! really had one core, and had it to itself.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -170,11 +171,32 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / CLK_TCK)
 }
 
-/// Measures the CPU a process uses over an interval, in % of one core.
+/// Seconds the process's threads have spent runnable but waiting for a CPU (the second field
+/// of `/proc/PID/task/TID/schedstat`, summed over its current threads): time other processes
+/// on the same core took from it.
+pub(crate) fn wait_seconds(pid: u32) -> Option<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(ns as f64 / 1e9)
+}
+
+/// Measures the CPU a process uses over an interval, and how long it waited for one, in % of
+/// the interval.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CpuMeter {
     pid: u32,
     start: Option<f64>,
+    waited: Option<f64>,
     at: Instant,
 }
 
@@ -183,6 +205,7 @@ impl CpuMeter {
         CpuMeter {
             pid,
             start: cpu_seconds(pid),
+            waited: wait_seconds(pid),
             at: Instant::now(),
         }
     }
@@ -192,10 +215,18 @@ impl CpuMeter {
         CpuMeter::start(std::process::id())
     }
 
+    /// CPU used since the start, in % of one core.
     pub(crate) fn percent(&self) -> Option<f64> {
         let used = cpu_seconds(self.pid)? - self.start?;
         let wall = self.at.elapsed().as_secs_f64();
         (wall > 0.0).then(|| used / wall * 100.0)
+    }
+
+    /// Time spent waiting for a CPU since the start, in % of the wall time (threads add up).
+    pub(crate) fn waited_percent(&self) -> Option<f64> {
+        let waited = wait_seconds(self.pid)? - self.waited?;
+        let wall = self.at.elapsed().as_secs_f64();
+        (wall > 0.0).then(|| waited / wall * 100.0)
     }
 }
 
@@ -222,5 +253,6 @@ mod tests {
         assert!(x != 1);
         assert!(cpu_seconds(std::process::id()).is_some());
         assert!(CpuMeter::own().percent().is_some());
+        assert!(wait_seconds(std::process::id()).is_some());
     }
 }

@@ -92,6 +92,10 @@ pub(crate) struct Round {
     pub(crate) server_cpu: Option<f64>,
     /// CPU used by this load generator over the round, in % of one core.
     pub(crate) client_cpu: Option<f64>,
+    /// Time the server's threads waited for a CPU (other processes had it), % of the round.
+    pub(crate) server_wait: Option<f64>,
+    /// Time this load generator's threads waited for a CPU, % of the round.
+    pub(crate) client_wait: Option<f64>,
 }
 
 impl Round {
@@ -146,11 +150,28 @@ pub(crate) fn cpu(c: Option<f64>) -> String {
     c.map_or_else(|| "-".to_owned(), |c| format!("{c:.0}%"))
 }
 
+/// The columns' meaning, printed under every table.
+pub(crate) const LEGEND: &str = "srvCPU/cliCPU: CPU the server / load generator used, % of one core; \
+srvWait/cliWait: time their threads waited for a CPU other processes held, % of the round \
+(above a few %, the machine was busy and the figure is low); errors: non-2xx answers and \
+requests without an answer.";
+
 /// The rounds as a table, one line each.
 pub(crate) fn print_rounds(rounds: &[Round]) {
     println!(
-        "{:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6}  statuses",
-        "round", "requests", "acks/s", "p50", "p90", "p99", "max", "errors", "srvCPU", "cliCPU"
+        "{:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7}  statuses",
+        "round",
+        "requests",
+        "acks/s",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "errors",
+        "srvCPU",
+        "cliCPU",
+        "srvWait",
+        "cliWait"
     );
     for r in rounds {
         let name = if r.round == 0 {
@@ -159,7 +180,7 @@ pub(crate) fn print_rounds(rounds: &[Round]) {
             r.round.to_string()
         };
         println!(
-            "{:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6}  {}{}",
+            "{:>5} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7}  {}{}",
             name,
             r.requests,
             rate(r.acks_per_sec()),
@@ -170,6 +191,8 @@ pub(crate) fn print_rounds(rounds: &[Round]) {
             r.errors(),
             cpu(r.server_cpu),
             cpu(r.client_cpu),
+            cpu(r.server_wait),
+            cpu(r.client_wait),
             r.status_line(),
             if r.pool_exhausted {
                 " (pre-signed pool used up: the round ended early)"

@@ -11,7 +11,7 @@ use crate::config::StoreKind;
 use crate::fill::fill;
 use crate::metrics::{HANDLED, scrape};
 use crate::process::CpuMeter;
-use crate::report::rate;
+use crate::report::{cpu, rate};
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -67,7 +67,7 @@ pub(crate) async fn bench(args: &DrainArgs) -> Result<()> {
             break;
         }
     }
-    let server_cpu = meter.percent();
+    let server_cpu = (meter.percent(), meter.waited_percent());
     engine.server.stop().await;
     report(&samples, filled.queued, ready, args.timeout, server_cpu);
     Ok(())
@@ -78,7 +78,7 @@ fn report(
     queued: u64,
     ready: Duration,
     timeout: Duration,
-    server_cpu: Option<f64>,
+    (server_cpu, server_wait): (Option<f64>, Option<f64>),
 ) {
     let (secs, handled) = samples.last().copied().unwrap_or_default();
     println!(
@@ -114,9 +114,10 @@ fn report(
         )
     };
     println!(
-        "{state}: {}/s overall; server CPU {} (from readiness on)",
+        "{state}: {}/s overall; from readiness on, server CPU {}, waited for a CPU {}",
         rate(overall),
-        server_cpu.map_or_else(|| "?".to_owned(), |c| format!("{c:.0}%"))
+        cpu(server_cpu),
+        cpu(server_wait)
     );
     if per_second.len() >= 4 {
         let n = (per_second.len() / 4).max(1);

@@ -69,6 +69,7 @@ pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
     let pool = Arc::new(hooks.presign(0, pool_size));
     let live = Arc::new(Live::default());
     let meter = CpuMeter::start(app.server.pid());
+    let own = CpuMeter::own();
     let start = Instant::now();
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = tokio::spawn(sample(
@@ -95,7 +96,8 @@ pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
     let load_secs = start.elapsed().as_secs_f64();
     let acked_during = live.acks.load(Ordering::Relaxed);
     let arrived_during = arrivals.count.load(Ordering::Relaxed);
-    let server_cpu = meter.percent();
+    let (server_cpu, server_wait) = (meter.percent(), meter.waited_percent());
+    let (client_cpu, client_wait) = (own.percent(), own.waited_percent());
     // Then wait for the replies still on their way.
     let load_end = Instant::now();
     while arrivals.count.load(Ordering::Relaxed) < acked_during
@@ -115,12 +117,18 @@ pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
         rate(arrived_during as f64 / load_secs)
     );
     println!(
-        "webhook answers: {}; latency p50 {} p99 {} max {}; app CPU during the load {}",
+        "webhook answers: {}; latency p50 {} p99 {} max {}",
         status_line(&result.statuses, result.transport_errors),
         micros(result.latency.quantile(0.5)),
         micros(result.latency.quantile(0.99)),
         micros(result.latency.quantile(1.0)),
-        cpu(server_cpu)
+    );
+    println!(
+        "during the load: app CPU {}, waited for a CPU {}; load generator and stub CPU {}, waited {}",
+        cpu(server_cpu),
+        cpu(server_wait),
+        cpu(client_cpu),
+        cpu(client_wait)
     );
     print_samples(&samples);
     if arrived >= acked_during {

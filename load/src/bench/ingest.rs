@@ -13,7 +13,7 @@ use crate::bench::{Running, Workdir, header, start_engine, start_noop, start_stu
 use crate::cli::{BenchIngestArgs, LoadArgs};
 use crate::config::{APP_SECRET, CHANNEL, PAGE_ID, StoreKind};
 use crate::ingest::{Plan, Stop, run};
-use crate::report::{Percentiles, Round, cpu, micros, print_rounds, rate};
+use crate::report::{LEGEND, Percentiles, Round, cpu, micros, print_rounds, rate};
 use crate::sign::Webhooks;
 
 /// Runs the benchmark and prints its table.
@@ -141,20 +141,25 @@ fn combine(all: Vec<Vec<Round>>) -> Vec<Round> {
                     o.transport_errors += r.transport_errors;
                     o.latency = worst(o.latency, r.latency);
                     o.pool_exhausted |= r.pool_exhausted;
-                    o.server_cpu = match (o.server_cpu, r.server_cpu) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
-                    o.client_cpu = match (o.client_cpu, r.client_cpu) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        (a, b) => a.or(b),
-                    };
+                    // The server is measured by each client over the same round: the most.
+                    o.server_cpu = both(o.server_cpu, r.server_cpu, f64::max);
+                    o.server_wait = both(o.server_wait, r.server_wait, f64::max);
+                    // The clients are separate processes: their sum.
+                    o.client_cpu = both(o.client_cpu, r.client_cpu, |a, b| a + b);
+                    o.client_wait = both(o.client_wait, r.client_wait, |a, b| a + b);
                 }
             }
         }
     }
     out.sort_by_key(|r| r.round);
     out
+}
+
+fn both(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn worst(a: Percentiles, b: Percentiles) -> Percentiles {
@@ -176,12 +181,22 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
     let noop = counted(noop);
     let reference = noop.iter().map(Round::acks_per_sec).sum::<f64>() / noop.len().max(1) as f64;
     println!(
-        "\n{:<14} {:>5} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7}",
-        "target", "round", "acks/s", "×no-op", "p50", "p99", "srvCPU", "cliCPU", "errors"
+        "\n{:<14} {:>5} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7}",
+        "target",
+        "round",
+        "acks/s",
+        "×no-op",
+        "p50",
+        "p99",
+        "srvCPU",
+        "cliCPU",
+        "srvWait",
+        "cliWait",
+        "errors"
     );
     let line = |name: &str, r: &Round| {
         println!(
-            "{:<14} {:>5} {:>9} {:>8.3} {:>8} {:>8} {:>6} {:>6} {:>7}",
+            "{:<14} {:>5} {:>9} {:>8.3} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7}",
             name,
             r.round,
             rate(r.acks_per_sec()),
@@ -194,6 +209,8 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
             micros(r.latency.p99_us),
             cpu(r.server_cpu),
             cpu(r.client_cpu),
+            cpu(r.server_wait),
+            cpu(r.client_wait),
             r.errors()
         );
     };
@@ -218,7 +235,7 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
         }
     }
     println!(
-        "(×no-op: against the no-op's mean over its rounds, {}/s; errors: non-2xx answers and requests without an answer)",
+        "×no-op: against the no-op's mean over its rounds, {}/s. {LEGEND}",
         rate(reference)
     );
 }
