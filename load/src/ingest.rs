@@ -114,7 +114,7 @@ async fn one_round(
         pool_exhausted: duration.is_some() && r.exhausted,
         server_cpu: server.and_then(|m| m.percent()),
         client_cpu: own.percent(),
-        server_wait: server.and_then(|m| m.waited_percent()),
-        client_wait: own.waited_percent(),
+        server_core_others: server.and_then(|m| m.others_percent()),
+        client_core_others: own.others_percent(),
     }
 }

@@ -42,10 +42,15 @@ fn main() -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The no-op server runs on the same runtime as `switchboard serve` (multi-thread: one worker
+    // per core it may use); the load side on one thread (it has one core).
+    let runtime = match &cli.command {
+        Command::Noop { .. } => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

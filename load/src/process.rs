@@ -1,8 +1,8 @@
 //! Processes and cores: the benchmarks pin themselves (the load side) to one core and each
 //! server to the other with `taskset` (util-linux), read each process's CPU time from
-//! `/proc/PID/stat` and the time it waited for a CPU from `/proc/PID/task/*/schedstat`, and
-//! show the core a server may run on (`Cpus_allowed_list`), so a reader can check the server
-//! really had one core, and had it to itself.
+//! `/proc/PID/stat` and what every other process used on its core from `/proc/stat`, and show
+//! the core a server may run on (`Cpus_allowed_list`), so a reader can check the server really
+//! had one core, and had it to itself.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -132,15 +132,7 @@ impl Server {
 
     /// Where the kernel lets it run (`Cpus_allowed_list` of `/proc/PID/status`).
     pub(crate) fn cpus_allowed(&self) -> String {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| {
-                    l.strip_prefix("Cpus_allowed_list:")
-                        .map(|v| v.trim().to_owned())
-                })
-            })
-            .unwrap_or_else(|| "?".to_owned())
+        cpus_allowed(self.pid).unwrap_or_else(|| "?".to_owned())
     }
 
     /// Stops it with SIGTERM (graceful), then SIGKILL after 10 s.
@@ -171,32 +163,46 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / CLK_TCK)
 }
 
-/// Seconds the process's threads have spent runnable but waiting for a CPU (the second field
-/// of `/proc/PID/task/TID/schedstat`, summed over its current threads): time other processes
-/// on the same core took from it.
-pub(crate) fn wait_seconds(pid: u32) -> Option<f64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .flatten()
-    {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        ns += stat
-            .split_whitespace()
-            .nth(1)
-            .and_then(|w| w.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Some(ns as f64 / 1e9)
+/// The one CPU a process may run on (`Cpus_allowed_list` of a pinned process), if it is one.
+pub(crate) fn pinned_cpu(pid: u32) -> Option<usize> {
+    cpus_allowed(pid)?.parse().ok()
 }
 
-/// Measures the CPU a process uses over an interval, and how long it waited for one, in % of
-/// the interval.
+/// `Cpus_allowed_list` of `/proc/PID/status` (`"0"`, `"0-1"`).
+pub(crate) fn cpus_allowed(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix("Cpus_allowed_list:")
+            .map(|v| v.trim().to_owned())
+    })
+}
+
+/// (busy, total) clock ticks of one CPU so far, from `/proc/stat`: busy is every state but
+/// idle and iowait.
+fn core_ticks(cpu: usize) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let name = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let t: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = t.iter().take(8).sum();
+    let idle = t.get(3)? + t.get(4)?;
+    Some((total - idle, total))
+}
+
+/// Measures, over an interval, the CPU a process uses and the CPU every other process used on
+/// the core it is pinned to (in % of one core): a figure taken while others held the core is
+/// a low one.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CpuMeter {
     pid: u32,
     start: Option<f64>,
-    waited: Option<f64>,
+    core: Option<(usize, (u64, u64))>,
     at: Instant,
 }
 
@@ -205,7 +211,7 @@ impl CpuMeter {
         CpuMeter {
             pid,
             start: cpu_seconds(pid),
-            waited: wait_seconds(pid),
+            core: pinned_cpu(pid).and_then(|c| Some((c, core_ticks(c)?))),
             at: Instant::now(),
         }
     }
@@ -215,18 +221,21 @@ impl CpuMeter {
         CpuMeter::start(std::process::id())
     }
 
-    /// CPU used since the start, in % of one core.
+    /// CPU the process used since the start, in % of one core.
     pub(crate) fn percent(&self) -> Option<f64> {
         let used = cpu_seconds(self.pid)? - self.start?;
         let wall = self.at.elapsed().as_secs_f64();
         (wall > 0.0).then(|| used / wall * 100.0)
     }
 
-    /// Time spent waiting for a CPU since the start, in % of the wall time (threads add up).
-    pub(crate) fn waited_percent(&self) -> Option<f64> {
-        let waited = wait_seconds(self.pid)? - self.waited?;
-        let wall = self.at.elapsed().as_secs_f64();
-        (wall > 0.0).then(|| waited / wall * 100.0)
+    /// CPU every other process used on the process's core since the start, in % of the core
+    /// (`None` when the process is not pinned to one core).
+    pub(crate) fn others_percent(&self) -> Option<f64> {
+        let (cpu, (busy0, total0)) = self.core?;
+        let (busy, total) = core_ticks(cpu)?;
+        let ticks = total.checked_sub(total0).filter(|t| *t > 0)?;
+        let busy = (busy - busy0) as f64 / ticks as f64 * 100.0;
+        Some((busy - self.percent()?).max(0.0))
     }
 }
 
@@ -253,6 +262,7 @@ mod tests {
         assert!(x != 1);
         assert!(cpu_seconds(std::process::id()).is_some());
         assert!(CpuMeter::own().percent().is_some());
-        assert!(wait_seconds(std::process::id()).is_some());
+        assert!(core_ticks(0).is_some_and(|(busy, total)| busy <= total));
+        assert!(cpus_allowed(std::process::id()).is_some());
     }
 }

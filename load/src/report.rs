@@ -92,10 +92,10 @@ pub(crate) struct Round {
     pub(crate) server_cpu: Option<f64>,
     /// CPU used by this load generator over the round, in % of one core.
     pub(crate) client_cpu: Option<f64>,
-    /// Time the server's threads waited for a CPU (other processes had it), % of the round.
-    pub(crate) server_wait: Option<f64>,
-    /// Time this load generator's threads waited for a CPU, % of the round.
-    pub(crate) client_wait: Option<f64>,
+    /// CPU every other process used on the server's core over the round, % of the core.
+    pub(crate) server_core_others: Option<f64>,
+    /// CPU every other process used on this load generator's core, % of the core.
+    pub(crate) client_core_others: Option<f64>,
 }
 
 impl Round {
@@ -152,9 +152,9 @@ pub(crate) fn cpu(c: Option<f64>) -> String {
 
 /// The columns' meaning, printed under every table.
 pub(crate) const LEGEND: &str = "srvCPU/cliCPU: CPU the server / load generator used, % of one core; \
-srvWait/cliWait: time their threads waited for a CPU other processes held, % of the round \
-(above a few %, the machine was busy and the figure is low); errors: non-2xx answers and \
-requests without an answer.";
+othSrv/othCli: CPU every other process used on the server's / the load generator's core, \
+% of the core (well above 0, the machine was busy and the figure is low); errors: non-2xx \
+answers and requests without an answer.";
 
 /// The rounds as a table, one line each.
 pub(crate) fn print_rounds(rounds: &[Round]) {
@@ -170,8 +170,8 @@ pub(crate) fn print_rounds(rounds: &[Round]) {
         "errors",
         "srvCPU",
         "cliCPU",
-        "srvWait",
-        "cliWait"
+        "othSrv",
+        "othCli"
     );
     for r in rounds {
         let name = if r.round == 0 {
@@ -191,8 +191,8 @@ pub(crate) fn print_rounds(rounds: &[Round]) {
             r.errors(),
             cpu(r.server_cpu),
             cpu(r.client_cpu),
-            cpu(r.server_wait),
-            cpu(r.client_wait),
+            cpu(r.server_core_others),
+            cpu(r.client_core_others),
             r.status_line(),
             if r.pool_exhausted {
                 " (pre-signed pool used up: the round ended early)"

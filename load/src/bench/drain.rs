@@ -67,7 +67,7 @@ pub(crate) async fn bench(args: &DrainArgs) -> Result<()> {
             break;
         }
     }
-    let server_cpu = (meter.percent(), meter.waited_percent());
+    let server_cpu = (meter.percent(), meter.others_percent());
     engine.server.stop().await;
     report(&samples, filled.queued, ready, args.timeout, server_cpu);
     Ok(())
@@ -78,7 +78,7 @@ fn report(
     queued: u64,
     ready: Duration,
     timeout: Duration,
-    (server_cpu, server_wait): (Option<f64>, Option<f64>),
+    (server_cpu, others): (Option<f64>, Option<f64>),
 ) {
     let (secs, handled) = samples.last().copied().unwrap_or_default();
     println!(
@@ -114,10 +114,10 @@ fn report(
         )
     };
     println!(
-        "{state}: {}/s overall; from readiness on, server CPU {}, waited for a CPU {}",
+        "{state}: {}/s overall; from readiness on, server CPU {}, other processes on its core {}",
         rate(overall),
         cpu(server_cpu),
-        cpu(server_wait)
+        cpu(others)
     );
     if per_second.len() >= 4 {
         let n = (per_second.len() / 4).max(1);

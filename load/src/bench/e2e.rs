@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::Result;
 use crate::bench::{Workdir, header, start_engine, start_stub};
 use crate::cli::E2eArgs;
-use crate::client::{ConnResult, Live, Pace, Target, run_round};
+use crate::client::{ConnResult, LATE, Live, Pace, Target, run_round};
 use crate::config::{APP_SECRET, CHANNEL, PAGE_ID};
 use crate::process::CpuMeter;
 use crate::report::{Latencies, cpu, micros, rate, status_line};
@@ -96,8 +96,8 @@ pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
     let load_secs = start.elapsed().as_secs_f64();
     let acked_during = live.acks.load(Ordering::Relaxed);
     let arrived_during = arrivals.count.load(Ordering::Relaxed);
-    let (server_cpu, server_wait) = (meter.percent(), meter.waited_percent());
-    let (client_cpu, client_wait) = (own.percent(), own.waited_percent());
+    let (server_cpu, server_others) = (meter.percent(), meter.others_percent());
+    let (client_cpu, client_others) = (own.percent(), own.others_percent());
     // Then wait for the replies still on their way.
     let load_end = Instant::now();
     while arrivals.count.load(Ordering::Relaxed) < acked_during
@@ -124,11 +124,11 @@ pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
         micros(result.latency.quantile(1.0)),
     );
     println!(
-        "during the load: app CPU {}, waited for a CPU {}; load generator and stub CPU {}, waited {}",
+        "during the load: app CPU {} (other processes on its core {}); load generator and stub CPU {} (others on its core {})",
         cpu(server_cpu),
-        cpu(server_wait),
+        cpu(server_others),
         cpu(client_cpu),
-        cpu(client_wait)
+        cpu(client_others)
     );
     print_samples(&samples);
     if arrived >= acked_during {
@@ -228,7 +228,7 @@ fn open_loop_latency(
 ) {
     let sent: u64 = result.statuses.values().sum();
     println!(
-        "open loop: {per_sec}/s offered, {}/s sent; {} requests went out more than 1 ms late (every connection was busy)",
+        "open loop: {per_sec}/s offered, {}/s sent; {} requests went out more than {LATE:?} late (every connection busy, or the client core busy elsewhere)",
         rate(sent as f64 / load_secs),
         result.late
     );

@@ -143,10 +143,15 @@ fn combine(all: Vec<Vec<Round>>) -> Vec<Round> {
                     o.pool_exhausted |= r.pool_exhausted;
                     // The server is measured by each client over the same round: the most.
                     o.server_cpu = both(o.server_cpu, r.server_cpu, f64::max);
-                    o.server_wait = both(o.server_wait, r.server_wait, f64::max);
+                    o.server_core_others =
+                        both(o.server_core_others, r.server_core_others, f64::min);
                     // The clients are separate processes: their sum.
                     o.client_cpu = both(o.client_cpu, r.client_cpu, |a, b| a + b);
-                    o.client_wait = both(o.client_wait, r.client_wait, |a, b| a + b);
+                    // Each client counts its siblings among the others on the core.
+                    o.client_core_others = o
+                        .client_core_others
+                        .zip(r.client_cpu)
+                        .map(|(others, sibling)| (others - sibling).max(0.0));
                 }
             }
         }
@@ -190,8 +195,8 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
         "p99",
         "srvCPU",
         "cliCPU",
-        "srvWait",
-        "cliWait",
+        "othSrv",
+        "othCli",
         "errors"
     );
     let line = |name: &str, r: &Round| {
@@ -209,8 +214,8 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
             micros(r.latency.p99_us),
             cpu(r.server_cpu),
             cpu(r.client_cpu),
-            cpu(r.server_wait),
-            cpu(r.client_wait),
+            cpu(r.server_core_others),
+            cpu(r.client_core_others),
             r.errors()
         );
     };
