@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod fill;
 mod ingest;
+mod machine;
 mod metrics;
 mod noop;
 mod process;

@@ -21,12 +21,12 @@ const POLL: Duration = Duration::from_millis(100);
 /// The fill fails, or the server does not start.
 pub(crate) async fn bench(args: &DrainArgs) -> Result<()> {
     let place = &args.placement;
-    header("bench drain", place);
+    let dir = Workdir::new(place.keep)?;
+    header("bench drain", place, &dir);
     println!(
         "   {} queued events over {} conversations, {} handled events retained; SQLite synchronous = \"full\", no handler",
         args.events, args.conversations, args.retained_handled
     );
-    let dir = Workdir::new(place.keep)?;
     let db = dir.path.join("bench-sqlite.db");
     let t = Instant::now();
     let filled = fill(&db, args.events, args.retained_handled, args.conversations).await?;

@@ -34,14 +34,14 @@ type Samples = Vec<(f64, u64, u64)>;
 /// The application does not start, or the URL is unusable.
 pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
     let place = &args.placement;
-    header("bench e2e", place);
+    let dir = Workdir::new(place.keep)?;
+    header("bench e2e", place, &dir);
     let duration = if args.backlog_check {
         BACKLOG_LOAD
     } else {
         args.duration
     };
     let (stub_url, arrivals) = start_stub().await?;
-    let dir = Workdir::new(place.keep)?;
     let app = start_engine(
         &dir,
         place,

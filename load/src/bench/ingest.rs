@@ -22,13 +22,13 @@ use crate::sign::Webhooks;
 /// A server does not start, or a client process fails.
 pub(crate) async fn bench(args: &BenchIngestArgs) -> Result<()> {
     let place = &args.placement;
-    header("bench ingest", place);
+    let dir = Workdir::new(place.keep)?;
+    header("bench ingest", place, &dir);
     let l = &args.load;
     println!(
         "   {} connections ({} client process(es)), {} rounds of {:?}, {} conversations, unique signed Messenger webhooks",
         l.connections, args.clients, l.rounds, l.duration, l.conversations
     );
-    let dir = Workdir::new(place.keep)?;
     let (stub_url, _arrivals) = start_stub().await?;
 
     let noop = start_noop(&dir, place).await?;
@@ -160,6 +160,15 @@ fn combine(all: Vec<Vec<Round>>) -> Vec<Round> {
     out
 }
 
+/// Acks per second of server CPU: the rate a whole core would give if the server scaled with
+/// the CPU it got (a figure less sensitive to the machine's other load, not a measurement).
+fn per_cpu_second(r: &Round) -> String {
+    match r.server_cpu {
+        Some(c) if c > 1.0 => rate(r.acks_per_sec() / (c / 100.0)),
+        _ => "-".to_owned(),
+    }
+}
+
 fn both(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(f(a, b)),
@@ -186,11 +195,12 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
     let noop = counted(noop);
     let reference = noop.iter().map(Round::acks_per_sec).sum::<f64>() / noop.len().max(1) as f64;
     println!(
-        "\n{:<14} {:>5} {:>9} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7}",
+        "\n{:<14} {:>5} {:>9} {:>8} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7}",
         "target",
         "round",
         "acks/s",
         "×no-op",
+        "acks/cpu",
         "p50",
         "p99",
         "srvCPU",
@@ -201,7 +211,7 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
     );
     let line = |name: &str, r: &Round| {
         println!(
-            "{:<14} {:>5} {:>9} {:>8.3} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7}",
+            "{:<14} {:>5} {:>9} {:>8.3} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7} {:>7} {:>7}",
             name,
             r.round,
             rate(r.acks_per_sec()),
@@ -210,6 +220,7 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
             } else {
                 0.0
             },
+            per_cpu_second(r),
             micros(r.latency.p50_us),
             micros(r.latency.p99_us),
             cpu(r.server_cpu),
@@ -240,7 +251,8 @@ fn table(noop: &[Round], engines: &[(StoreKind, Vec<Round>)]) {
         }
     }
     println!(
-        "×no-op: against the no-op's mean over its rounds, {}/s. {LEGEND}",
+        "×no-op: against the no-op's mean over its rounds, {}/s. acks/cpu: acks per second of \
+         server CPU. {LEGEND}",
         rate(reference)
     );
 }

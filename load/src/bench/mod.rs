@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::Result;
 use crate::cli::Placement;
 use crate::config::{EngineConfig, StoreKind};
+use crate::machine;
 use crate::process::{Server, free_port};
 use crate::stub::{self, Arrivals};
 
@@ -129,15 +130,18 @@ async fn start(
     Ok(Running { server, base })
 }
 
-/// The lines every report starts with.
-pub(crate) fn header(what: &str, place: &Placement) {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+/// The lines every report starts with (`dir`: where the databases go).
+pub(crate) fn header(what: &str, place: &Placement, dir: &Workdir) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("== switchboard-load {what}");
     println!(
         "   load average {} (before the run); this process may use {cores} core(s)",
-        load.join(" ")
+        machine::load_average()
+    );
+    println!(
+        "   fsync in {}: {}",
+        dir.path.display(),
+        machine::fsync_latency(&dir.path, machine::FSYNC_PROBES)
     );
     match (place.server(), place.client()) {
         (Some(s), Some(c)) => println!("   server pinned to core {s}, load generator to core {c}"),
