@@ -1,113 +1,193 @@
 //! Outbound rate limits of one channel: the whole channel, each conversation, and a pause the
 //! provider asked for (`Retry-After` on a 429 applies to the channel, not just one message).
+//!
+//! Without `[rate_limits]` the limits live in this process ([`local`]). With it (cargo feature
+//! `redis`), every instance shares them through Redis ([`shared`]): one Lua script checks the
+//! pause, the conversation's and the channel's limit in one round trip, on Redis' clock; what
+//! this process already knows must wait (the pause, a wait an earlier answer announced) is
+//! refused without asking; and while Redis does not answer, a local share of each limit
+//! (`1 / rate_limits.instances`) decides.
 
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use governor::clock::Clock;
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use switchboard_core::Result;
 
-use crate::config::RateConfig;
+use crate::config::{RateConfig, RateLimitsConfig};
+use crate::metrics::RateLimitMetrics;
+
+mod local;
+#[cfg(feature = "redis")]
+mod shared;
+
+use local::LocalLimits;
 
 /// The limiters of one channel.
 pub(crate) struct ChannelLimits {
-    channel: Option<DefaultDirectRateLimiter>,
-    conversation: Option<DefaultKeyedRateLimiter<String>>,
-    paused_until: Mutex<Option<Instant>>,
+    pause: Pause,
+    kind: Kind,
+}
+
+enum Kind {
+    /// This process's own limiters (no `[rate_limits]`).
+    Local(LocalLimits),
+    /// Shared through Redis.
+    #[cfg(feature = "redis")]
+    Shared(Box<shared::SharedChannel>),
 }
 
 impl std::fmt::Debug for ChannelLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            Kind::Local(_) => "local",
+            #[cfg(feature = "redis")]
+            Kind::Shared(_) => "shared",
+        };
         f.debug_struct("ChannelLimits")
-            .field("channel", &self.channel.is_some())
-            .field("conversation", &self.conversation.is_some())
+            .field("kind", &kind)
             .finish()
     }
 }
 
-fn quota(per_second: f64, burst: Option<u32>) -> Option<Quota> {
-    let period = Duration::try_from_secs_f64(1.0 / per_second).ok()?;
-    let burst = NonZeroU32::new(burst.unwrap_or(1).max(1))?;
-    Quota::with_period(period).map(|q| q.allow_burst(burst))
+/// Where the channels' limits live: in this process, or in the Redis of `[rate_limits]`.
+pub(crate) struct LimitsSource {
+    #[cfg(feature = "redis")]
+    link: Option<std::sync::Arc<shared::Link>>,
+    #[cfg(feature = "redis")]
+    metrics: RateLimitMetrics,
 }
 
-impl ChannelLimits {
-    pub(crate) fn new(rate: &RateConfig) -> Self {
-        ChannelLimits {
-            channel: rate
-                .per_second
-                .and_then(|r| quota(r, rate.burst))
-                .map(RateLimiter::direct),
-            conversation: rate
-                .per_conversation_per_second
-                .and_then(|r| quota(r, rate.per_conversation_burst))
-                .map(RateLimiter::keyed),
-            paused_until: Mutex::new(None),
+impl LimitsSource {
+    /// Connects to the Redis of `config` (when given). An unreachable Redis is no error: the
+    /// engine starts on the local share, warns, and reconnects in the background.
+    pub(crate) async fn new(
+        config: Option<&RateLimitsConfig>,
+        metrics: RateLimitMetrics,
+    ) -> Result<Self> {
+        #[cfg(feature = "redis")]
+        {
+            let link = match config {
+                Some(c) => Some(shared::Link::connect(c, metrics.clone()).await?),
+                None => None,
+            };
+            Ok(LimitsSource { link, metrics })
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = metrics;
+            match config {
+                // `Config::validate` refuses the table in such a build; this is its error.
+                Some(c) => c.validate().map(|()| LimitsSource {}),
+                None => Ok(LimitsSource {}),
+            }
         }
     }
 
-    /// How much of a provider's pause is left.
-    fn paused_for(&self) -> Option<Duration> {
-        let pause = *self
-            .paused_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pause
-            .and_then(|until| until.checked_duration_since(Instant::now()))
-            .filter(|left| !left.is_zero())
+    /// The limits of channel `name` running at `rate`.
+    pub(crate) fn channel(&self, name: &str, rate: &RateConfig) -> ChannelLimits {
+        #[cfg(feature = "redis")]
+        if let Some(link) = &self.link {
+            return ChannelLimits {
+                pause: Pause::default(),
+                kind: Kind::Shared(Box::new(shared::SharedChannel::new(
+                    link.clone(),
+                    name,
+                    rate,
+                    &self.metrics,
+                ))),
+            };
+        }
+        let _ = name;
+        ChannelLimits::new(rate)
+    }
+}
+
+impl ChannelLimits {
+    /// Limits kept in this process alone.
+    pub(crate) fn new(rate: &RateConfig) -> Self {
+        ChannelLimits {
+            pause: Pause::default(),
+            kind: Kind::Local(LocalLimits::new(rate)),
+        }
     }
 
     /// Takes a send to `conversation` if it may go now; otherwise says how long until it may.
     /// Nothing is taken while the channel is paused or the conversation is limited; when only
     /// the channel-wide limit refuses, the conversation's token is spent (that conversation is
-    /// paced a little slower, never faster).
-    pub(crate) fn try_acquire(&self, conversation: &str) -> Result<(), Duration> {
-        if let Some(left) = self.paused_for() {
+    /// paced a little slower, never faster). With shared limits this is at most one round trip
+    /// to Redis, bounded by `rate_limits.timeout`.
+    pub(crate) async fn try_acquire(&self, conversation: &str) -> Result<(), Duration> {
+        if let Some(left) = self.pause.left() {
             return Err(left);
         }
-        if let Some(l) = &self.conversation
-            && let Err(not_until) = l.check_key(&conversation.to_owned())
-        {
-            return Err(not_until.wait_time_from(l.clock().now()));
+        match &self.kind {
+            Kind::Local(l) => l.try_acquire(conversation),
+            #[cfg(feature = "redis")]
+            Kind::Shared(s) => s.try_acquire(conversation, &self.pause).await,
         }
-        if let Some(l) = &self.channel
-            && let Err(not_until) = l.check()
-        {
-            return Err(not_until.wait_time_from(l.clock().now()));
-        }
-        Ok(())
     }
 
     /// Waits until a send to `conversation` is allowed, and takes it.
     #[cfg(test)]
     pub(crate) async fn acquire(&self, conversation: &str) {
-        while let Err(wait) = self.try_acquire(conversation) {
+        while let Err(wait) = self.try_acquire(conversation).await {
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// Forgets the per-conversation limiter's state of conversations whose limit has fully
-    /// refilled (called by the pruner), so its memory does not grow with every conversation
-    /// ever seen.
+    /// Forgets the state of conversations whose limit has fully refilled (called by the
+    /// pruner), so memory does not grow with every conversation ever seen. Shared state in
+    /// Redis expires by itself.
     pub(crate) fn forget_idle(&self) {
-        if let Some(l) = &self.conversation {
-            l.retain_recent();
-            l.shrink_to_fit();
+        match &self.kind {
+            Kind::Local(l) => l.forget_idle(),
+            #[cfg(feature = "redis")]
+            Kind::Shared(s) => s.forget_idle(),
         }
     }
 
     /// How many conversations the per-conversation limiter remembers.
     #[cfg(test)]
     fn remembered(&self) -> usize {
-        self.conversation.as_ref().map_or(0, |l| l.len())
+        match &self.kind {
+            Kind::Local(l) => l.remembered(),
+            #[cfg(feature = "redis")]
+            Kind::Shared(_) => 0,
+        }
     }
 
-    /// The provider asked the channel to wait `after`.
-    pub(crate) fn pause(&self, after: Duration) {
+    /// The provider asked the channel to wait `after`: this process waits at once, and every
+    /// instance does when the limits are shared (the pause is stored in Redis, expiring then).
+    pub(crate) async fn pause(&self, after: Duration) {
+        self.pause.extend(after);
+        #[cfg(feature = "redis")]
+        if let Kind::Shared(s) = &self.kind {
+            s.pause(after).await;
+        }
+    }
+}
+
+/// The end of the provider's pause as this process knows it.
+#[derive(Default)]
+struct Pause(Mutex<Option<Instant>>);
+
+impl Pause {
+    /// How much of the pause is left.
+    fn left(&self) -> Option<Duration> {
+        let until = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        until
+            .and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Pauses for `after` from now, unless a longer pause is on.
+    fn extend(&self, after: Duration) {
         let until = Instant::now() + after;
         let mut p = self
-            .paused_until
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if p.is_none_or(|old| old < until) {
@@ -158,14 +238,14 @@ mod tests {
     #[tokio::test]
     async fn try_acquire_says_how_long_to_wait() {
         let limits = ChannelLimits::new(&RateConfig::new(Some(0.5), None));
-        assert_eq!(limits.try_acquire("a"), Ok(()));
-        let wait = limits.try_acquire("b").unwrap_err();
+        assert_eq!(limits.try_acquire("a").await, Ok(()));
+        let wait = limits.try_acquire("b").await.unwrap_err();
         assert!(
             wait > Duration::from_secs(1) && wait <= Duration::from_secs(2),
             "{wait:?}"
         );
-        limits.pause(Duration::from_secs(30));
-        let wait = limits.try_acquire("b").unwrap_err();
+        limits.pause(Duration::from_secs(30)).await;
+        let wait = limits.try_acquire("b").await.unwrap_err();
         assert!(wait > Duration::from_secs(20), "{wait:?}");
     }
 
@@ -185,7 +265,7 @@ mod tests {
     #[tokio::test]
     async fn pause_blocks_the_channel() {
         let limits = ChannelLimits::new(&RateConfig::default());
-        limits.pause(Duration::from_millis(100));
+        limits.pause(Duration::from_millis(100)).await;
         let start = Instant::now();
         limits.acquire("x").await;
         assert!(start.elapsed() >= Duration::from_millis(95));
