@@ -21,6 +21,12 @@
 --   wait: how long until it may go (0 when allowed)
 --   *_next: how long from now until that limit lets the next send through (0: at once), so
 --           the caller can refuse sooner checks without asking
+-- Redis before 5 replicates scripts verbatim and refuses writes after TIME unless told to
+-- replicate the effects instead (the default from Redis 5 on, where this call does nothing).
+if redis.replicate_commands then
+  redis.replicate_commands()
+end
+
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 
