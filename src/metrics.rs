@@ -92,7 +92,6 @@ impl RateLimitMetrics {
     }
 
     /// The value of the `rate_limits_shared` gauge.
-    #[cfg(test)]
     pub(crate) fn is_shared(&self) -> bool {
         self.shared.get() == 1
     }

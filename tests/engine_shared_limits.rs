@@ -52,6 +52,10 @@ async fn instance(adapter: &Timed, prefix: &str) -> Switchboard {
 async fn two_instances_send(adapter: &Timed, prefix: &str, per_instance: usize) {
     let a = instance(adapter, prefix).await;
     let b = instance(adapter, prefix).await;
+    assert_eq!(
+        (a.rate_limits_shared(), b.rate_limits_shared()),
+        (Some(true), Some(true))
+    );
     enqueue(&a, "a", per_instance).await;
     enqueue(&b, "b", per_instance).await;
     let (wa, wb) = (a.start_workers(), b.start_workers());

@@ -64,6 +64,21 @@ async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
             Err(e) => refused.push(format!("channels.{name} ({provider}): {e}")),
         }
     }
+    if let Some(shared) = switchboard.rate_limits_shared() {
+        let url = switchboard
+            .config()
+            .rate_limits
+            .as_ref()
+            .map(|r| r.redacted_url())
+            .unwrap_or_default();
+        if shared {
+            println!("rate_limits: Redis at {url} answered: limits are shared");
+        } else {
+            unreachable.push(format!(
+                "rate_limits: Redis at {url} is unreachable (each instance would send within its local share)"
+            ));
+        }
+    }
     let list = |v: &[String]| v.iter().map(|p| format!("\n  - {p}")).collect::<String>();
     if !refused.is_empty() {
         refused.extend(unreachable);

@@ -87,8 +87,8 @@ impl RateLimitsConfig {
         self
     }
 
-    /// The URL without its password (for logs and errors).
-    pub(crate) fn redacted_url(&self) -> String {
+    /// The URL without its password (for logs and messages).
+    pub fn redacted_url(&self) -> String {
         redact(&self.url)
     }
 
