@@ -32,8 +32,13 @@ fn prefix() -> String {
 async fn instance(adapter: &Timed, prefix: &str) -> Switchboard {
     let mut config = Config::default();
     config.engine.poll_interval = Duration::from_millis(20);
-    config.rate_limits =
-        Some(RateLimitsConfig::new(format!("redis://{REDIS_ADDR}")).with_key_prefix(prefix));
+    // A generous timeout: this tests sharing, not outages (a late answer on a loaded machine
+    // would put one instance on its local share for a moment).
+    config.rate_limits = Some(
+        RateLimitsConfig::new(format!("redis://{REDIS_ADDR}"))
+            .with_key_prefix(prefix)
+            .with_timeout(Duration::from_secs(1)),
+    );
     Switchboard::builder()
         .config(config)
         .store(Arc::new(MemoryStore::new()))

@@ -178,15 +178,16 @@ async fn the_conversation_token_is_spent_when_only_the_channel_refuses() {
         wait > Duration::from_secs(3),
         "the channel's wait: {wait:?}"
     );
+    // Two tokens spent: it expires about 2 s after the first check (one token: 1 s).
     let ttl = f.pttl("{ch}:c:x").await;
     assert!(
-        (1500..=2000).contains(&ttl),
+        (1001..=2000).contains(&ttl),
         "conversation state expires in {ttl} ms"
     );
     // The channel's state expires when its limit has refilled (5 s).
     let ttl = f.pttl("{ch}:rate").await;
     assert!(
-        (3000..=5000).contains(&ttl),
+        (2500..=5000).contains(&ttl),
         "channel state expires in {ttl} ms"
     );
     f.cleanup().await;
@@ -223,15 +224,22 @@ async fn idle_state_expires_by_itself() {
     let Some(mut f) = Fixture::new().await else {
         return;
     };
-    // 20/s on both limits: every key's TTL is 50 ms after a send.
-    let rate = RateConfig::new(Some(20.0), Some(20.0));
+    // 2/s per conversation and 20/s on the channel: each key lives until its limit has
+    // refilled (500 ms, 50 ms), the pause as long as it lasts.
+    let rate = RateConfig::new(Some(20.0), Some(2.0));
     let (a, _) = f.instance(&rate).await;
-    for c in 0..5 {
+    for c in 0..3 {
         a.acquire(&format!("c{c}")).await;
     }
-    a.pause(Duration::from_millis(100)).await;
-    assert!(f.keys().await.len() >= 2, "{:?}", f.keys().await);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    a.pause(Duration::from_millis(500)).await;
+    let keys = f.keys().await;
+    assert!(keys.iter().any(|k| k.ends_with(":pause")), "{keys:?}");
+    for key in keys {
+        let ttl: i64 = f.redis.pttl(&key).await.unwrap();
+        // -2: expired meanwhile; -1 (no TTL) would stay forever.
+        assert!(ttl == -2 || (1..=500).contains(&ttl), "{key}: {ttl}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(f.keys().await, Vec::<String>::new());
     f.cleanup().await;
 }
