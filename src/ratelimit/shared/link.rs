@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
+use redis::{AsyncConnectionConfig, Client, FromRedisValue, ScriptInvocation};
 use switchboard_core::{Error, ErrorKind, Result};
 
 use crate::config::RateLimitsConfig;
@@ -67,15 +67,29 @@ impl Link {
         Ok(link)
     }
 
-    /// The connection to use now and its generation; `None` while down.
-    pub(super) fn current(&self) -> Option<(MultiplexedConnection, u64)> {
-        let state = self.lock();
-        state.conn.clone().map(|c| (c, state.generation))
+    /// Runs a script within the timeout: its answer, or `None` when the link is down, or goes
+    /// down because Redis failed or did not answer in time.
+    pub(super) async fn run<T: FromRedisValue>(
+        self: &Arc<Self>,
+        call: &ScriptInvocation<'_>,
+    ) -> Option<T> {
+        let (mut conn, generation) = {
+            let state = self.lock();
+            (state.conn.clone()?, state.generation)
+        };
+        let timeout = self.config.timeout;
+        let error = match tokio::time::timeout(timeout, call.invoke_async(&mut conn)).await {
+            Ok(Ok(answer)) => return Some(answer),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {timeout:?}"),
+        };
+        self.failed(generation, &error);
+        None
     }
 
     /// A call on the connection of `generation` failed or came too late: the link goes down
     /// (unless that connection was already replaced), with one warning, and reconnects.
-    pub(super) fn failed(self: &Arc<Self>, generation: u64, error: &str) {
+    fn failed(self: &Arc<Self>, generation: u64, error: &str) {
         {
             let mut state = self.lock();
             if state.generation != generation || state.conn.is_none() {
@@ -87,11 +101,6 @@ impl Link {
         self.metrics.set_shared(false);
         self.warn_down(error);
         self.clone().reconnect_later();
-    }
-
-    /// How long one call may wait for Redis.
-    pub(super) fn timeout(&self) -> Duration {
-        self.config.timeout
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

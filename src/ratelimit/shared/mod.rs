@@ -120,9 +120,6 @@ impl SharedChannel {
         if let Some(wait) = self.known.wait(conversation) {
             return Err(wait);
         }
-        let Some((mut conn, generation)) = self.link.current() else {
-            return self.fallback(conversation);
-        };
         let mut call = CHECK.prepare_invoke();
         call.key(&self.keys.pause)
             .key(format!("{}{conversation}", self.keys.conversation_prefix))
@@ -131,29 +128,13 @@ impl SharedChannel {
             .arg(self.conversation.tau)
             .arg(self.channel.t)
             .arg(self.channel.tau);
-        let answer = tokio::time::timeout(
-            self.link.timeout(),
-            call.invoke_async::<Vec<i64>>(&mut conn),
-        )
-        .await;
-        let [status, wait, conversation_next, channel_next] = match answer {
-            Ok(Ok(v)) if v.len() == 4 => [v[0], v[1], v[2], v[3]],
-            Ok(Ok(v)) => {
-                self.link
-                    .failed(generation, &format!("unexpected answer {v:?}"));
-                return self.fallback(conversation);
-            }
-            Ok(Err(e)) => {
-                self.link.failed(generation, &e.to_string());
-                return self.fallback(conversation);
-            }
-            Err(_) => {
-                self.link.failed(
-                    generation,
-                    &format!("no answer within {:?}", self.link.timeout()),
-                );
-                return self.fallback(conversation);
-            }
+        let Some(answer) = self.link.run::<Vec<i64>>(&call).await else {
+            return self.fallback(conversation);
+        };
+        let Ok([status, wait, conversation_next, channel_next]) = <[i64; 4]>::try_from(answer)
+        else {
+            tracing::error!("the rate limit script answered in an unexpected shape");
+            return self.fallback(conversation);
         };
         let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
         let now = Instant::now();
@@ -183,16 +164,13 @@ impl SharedChannel {
     /// Stores the pause in Redis (extending, never shortening, one already there).
     pub(crate) async fn pause(&self, after: Duration) {
         let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-        let Some((mut conn, generation)) = self.link.current().filter(|_| ms > 0) else {
+        if ms == 0 {
             return;
-        };
+        }
         let mut call = PAUSE.prepare_invoke();
         call.key(&self.keys.pause).arg(ms);
-        match tokio::time::timeout(self.link.timeout(), call.invoke_async::<i64>(&mut conn)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => self.link.failed(generation, &e.to_string()),
-            Err(_) => self.link.failed(generation, "no answer to the pause"),
-        }
+        // Not stored when Redis does not answer: the pause then stays with this instance.
+        let _: Option<i64> = self.link.run(&call).await;
     }
 
     pub(crate) fn forget_idle(&self) {
