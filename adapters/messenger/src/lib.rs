@@ -4,7 +4,6 @@
 mod adapter;
 mod api;
 mod config;
-mod decode;
 mod error_map;
 mod extension;
 mod reconcile;

@@ -123,7 +123,7 @@ impl EchoLog {
         self.arrived.notify_waiters();
     }
 
-    /// Remembers the echo proofs among decoded `events` (see `decode.rs`).
+    /// Remembers the echo proofs among decoded `events` (see `webhook/message.rs`).
     pub(crate) fn record_events(&self, events: &[InboundEvent]) {
         for e in events {
             let EventKind::Delivery(d) = &e.kind else {

@@ -5,9 +5,7 @@ mod adapter;
 mod api;
 pub mod config;
 mod error_map;
-mod events;
-mod extensions;
-mod interactivity;
+mod extension;
 mod outbound;
 mod reconcile;
 mod render;
@@ -22,7 +20,7 @@ use std::sync::Arc;
 
 pub use adapter::{BotIdentity, MAX_TEXT_CHARS, SlackAdapter, capabilities};
 pub use config::SlackConfig;
-pub use extensions::{SlackBlocks, SlackEphemeral, SlackPostOptions};
+pub use extension::{SlackBlocks, SlackEphemeral, SlackPostOptions};
 pub use reconcile::{OUTBOX_EVENT_TYPE, RECONCILE_LOOKBACK};
 pub use webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};
 

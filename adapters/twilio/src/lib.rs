@@ -7,6 +7,7 @@ mod api;
 pub mod config;
 pub mod date;
 mod error_map;
+mod extension;
 mod reconcile;
 pub mod render;
 pub mod signature;
@@ -25,10 +26,10 @@ pub use adapter::{
 };
 pub use address::{WHATSAPP_PREFIX, is_whatsapp};
 pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
+pub use extension::TwilioContent;
 pub use reconcile::{
     OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,
 };
-pub use render::TwilioContent;
 pub use webhook::EMPTY_TWIML;
 pub use wire::MessageResource;
 

@@ -2,36 +2,17 @@
 //! or WhatsApp, see [`crate::capabilities_for`]): content templates, smart
 //! encoding and segment counts.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-use switchboard_core::model::{AttachmentSource, Extension, OutboundMessage};
+use switchboard_core::model::{AttachmentSource, OutboundMessage};
 use switchboard_core::render::{self, Degradation, RenderPlan, RenderPolicy, TextPart, sms};
 use switchboard_core::{Capabilities, Error, Result};
 
 use crate::adapter::capabilities_for;
 use crate::address::is_whatsapp;
 use crate::config::TwilioConfig;
+use crate::extension::TwilioContent;
 use crate::reconcile::keyed_callback;
 use crate::smart_encoding::smart_encode;
 use crate::wire::CreateMessage;
-
-/// A WhatsApp (or other) Content Template, sent with `ContentSid` and `ContentVariables`.
-///
-/// The template carries its own text: when present, Twilio sends the template and the
-/// message's text and attachments are not sent by this adapter (other adapters still use them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TwilioContent {
-    /// `HX…`: the approved template.
-    pub content_sid: String,
-    /// Values of the template's placeholders (`{"1": "Ada"}`), sent as a JSON string.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub variables: BTreeMap<String, String>,
-}
-
-impl Extension for TwilioContent {
-    const KEY: &'static str = "twilio.content";
-}
 
 /// A rendered message: the requests to make, in order, and the plan they came from.
 #[derive(Debug)]

@@ -242,6 +242,4 @@ impl SlackEmulator {
 }
 
 #[cfg(test)]
-mod history_tests;
-#[cfg(test)]
 mod tests;

@@ -1,3 +1,5 @@
+mod history;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::Inner;
 use super::listener::Doom;
-use super::routes::{Call, Next, Principal, answer_get, authorize, take_fault};
+use super::server::{Call, Next, Principal, answer_get, authorize, take_fault};
 use super::state::ApiFailure;
 use crate::date::format_rfc2822;
 

@@ -29,10 +29,10 @@
 //! - Every API call is recorded ([`Emulator::calls`]).
 
 mod account;
-mod callbacks;
+mod deliver;
 mod list;
 mod listener;
-mod routes;
+mod server;
 mod state;
 mod validate;
 
@@ -44,7 +44,7 @@ use bytes::Bytes;
 use switchboard_core::WebhookRequest;
 use tokio::sync::oneshot;
 
-pub use callbacks::Inbound;
+pub use deliver::Inbound;
 pub use state::{DeliveredCallback, Fault, RecordedCall};
 
 use crate::wire::MessageResource;
@@ -122,7 +122,7 @@ impl Emulator {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let app =
-            routes::router(inner.clone()).into_make_service_with_connect_info::<listener::Doom>();
+            server::router(inner.clone()).into_make_service_with_connect_info::<listener::Doom>();
         let listener = listener::DroppingListener(listener);
         tokio::spawn(async move {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -213,16 +213,16 @@ impl Emulator {
     /// The signed request Twilio makes to `url` for inbound `msg` (no network).
     pub fn signed_inbound(&self, url: &str, msg: &Inbound) -> WebhookRequest {
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = callbacks::inbound_params(&self.inner.config.account_sid, &sid, msg);
-        callbacks::signed_request(&self.inner.config.auth_token, url, &params)
+        let params = deliver::inbound_params(&self.inner.config.account_sid, &sid, msg);
+        deliver::signed_request(&self.inner.config.auth_token, url, &params)
     }
 
     /// Posts inbound `msg` to `url`, signed; the status and body answered (status 0 if `url`
     /// could not be reached).
     pub async fn deliver_inbound(&self, url: &str, msg: &Inbound) -> (u16, String) {
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = callbacks::inbound_params(&self.inner.config.account_sid, &sid, msg);
-        callbacks::post_signed(&self.inner, url, &params).await
+        let params = deliver::inbound_params(&self.inner.config.account_sid, &sid, msg);
+        deliver::post_signed(&self.inner, url, &params).await
     }
 }
 

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
 
 use super::Inner;
-use super::callbacks::{Progression, spawn_progression};
+use super::deliver::{Progression, spawn_progression};
 use super::list::list_page;
 use super::listener::Doom;
 use super::state::{ApiFailure, Fault, RecordedCall};
