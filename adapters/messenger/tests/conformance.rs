@@ -91,7 +91,7 @@ impl Harness for MessengerHarness {
 
     async fn received(&self) -> Vec<Received> {
         self.emulator
-            .sent()
+            .messages()
             .iter()
             .map(|s| Received {
                 to: s.recipient.clone(),

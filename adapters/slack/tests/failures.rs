@@ -20,8 +20,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 async fn failures_map_to_kinds_and_keep_partial_sends() {
     let (em, a) = setup(true, 10).await;
     let long = format!("{}\n\n{}", "a ".repeat(1900), "b ".repeat(1900));
-    em.fail_next(Fault::Delay(Duration::ZERO));
-    em.fail_next(Fault::RateLimited(Duration::from_secs(4)));
+    em.stage(Fault::Delay(Duration::ZERO));
+    em.stage(Fault::RateLimited(Duration::from_secs(4)));
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text(long).unwrap())
         .await
@@ -37,7 +37,7 @@ async fn failures_map_to_kinds_and_keep_partial_sends() {
         "a partial send is no longer safe to repeat whole"
     );
 
-    em.fail_next(Fault::Drop);
+    em.stage(Fault::Drop);
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text("x").unwrap())
         .await
@@ -85,10 +85,10 @@ async fn a_timeout_after_the_request_was_written_is_ambiguous() {
         Secret::new("emulator-signing-secret"),
     )
     .with_bot_identity("U0EMUBOT", "B0EMUBOT")
-    .with_api_base_url(em.api_base_url())
+    .with_api_base_url(em.base_url())
     .with_timeout(Duration::from_millis(200));
     let a = SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap();
-    em.fail_next(Fault::Delay(Duration::from_secs(2)));
+    em.stage(Fault::Delay(Duration::from_secs(2)));
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text("slow").unwrap())
         .await

@@ -13,11 +13,11 @@ use serde_json::Value;
 use switchboard_core::{Adapter, OutboundMessage};
 use switchboard_twilio::TwilioAdapter;
 use switchboard_twilio::date::format_date;
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig};
+use switchboard_twilio::emulator::{Emulator, EmulatorOptions};
 use switchboard_twilio::wire::MessagePage;
 
 async fn get(emu: &Emulator, path_and_query: &str) -> (u16, Value) {
-    let c = emu.config();
+    let c = emu.options();
     let r = reqwest::Client::new()
         .get(format!("{}{path_and_query}", emu.base_url()))
         .basic_auth(&c.account_sid, Some(&c.auth_token))
@@ -30,7 +30,7 @@ async fn get(emu: &Emulator, path_and_query: &str) -> (u16, Value) {
 fn list_path(emu: &Emulator) -> String {
     format!(
         "/2010-04-01/Accounts/{}/Messages.json",
-        emu.config().account_sid
+        emu.options().account_sid
     )
 }
 
@@ -45,7 +45,7 @@ fn bodies(page: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn filters_dates_order_and_stable_pages() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     for i in 0..5 {
         sms.send(
@@ -121,7 +121,7 @@ async fn filters_dates_order_and_stable_pages() {
 
 #[tokio::test]
 async fn a_page_has_the_shape_of_the_spec_examples() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     sms.send(&to("sms", SMS_USER), &OutboundMessage::text("hi").unwrap())
         .await
@@ -169,7 +169,7 @@ async fn a_page_has_the_shape_of_the_spec_examples() {
 
 #[tokio::test]
 async fn bad_parameters_and_credentials_are_refused() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let path = list_path(&emu);
     for query in [
         "DateSent%3E=2019-06-11+22%3A05%3A25.000",
@@ -186,7 +186,7 @@ async fn bad_parameters_and_credentials_are_refused() {
     }
     let r = reqwest::Client::new()
         .get(format!("{}{path}", emu.base_url()))
-        .basic_auth(&emu.config().account_sid, Some("wrong"))
+        .basic_auth(&emu.options().account_sid, Some("wrong"))
         .send()
         .await
         .unwrap();

@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 pub use deliver::Delivery;
-pub use state::{Call, Fault, SentRecord, Upload};
+pub use state::{Call, EmulatedMessage, Fault, Upload};
 
 use server::Shared;
 
@@ -131,7 +131,7 @@ impl Drop for Emulator {
 }
 
 impl Emulator {
-    /// Starts an emulator on `127.0.0.1` at a free port (needs a Tokio runtime).
+    /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
         let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = tcp.local_addr()?;
@@ -177,6 +177,11 @@ impl Emulator {
     /// `http://127.0.0.1:<port>`: the adapter's `api_base_url`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The options it runs with.
@@ -238,7 +243,7 @@ impl Emulator {
     }
 
     /// Every message accepted so far, in order.
-    pub fn sent(&self) -> Vec<SentRecord> {
+    pub fn messages(&self) -> Vec<EmulatedMessage> {
         self.shared.state().sent.clone()
     }
 

@@ -18,7 +18,7 @@ use super::EmulatorOptions;
 use super::call::{Request, query_map, serve};
 use super::deliver::echo_value;
 use super::listener::{ConnId, Doomed};
-use super::state::{SentRecord, State, Upload};
+use super::state::{EmulatedMessage, State, Upload};
 use super::validate::{self, GraphErr};
 
 /// Shared between the emulator handle and the server task.
@@ -146,7 +146,7 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
         return Err(GraphErr::param(format!("Invalid attachment_id {id}")));
     }
     let message_id = format!("m_emu{:08}{}", st.next(), shared.options.page_id);
-    let record = SentRecord {
+    let record = EmulatedMessage {
         message_id: message_id.clone(),
         recipient: recipient.clone(),
         messaging_type,

@@ -88,7 +88,7 @@ async fn api(
     let parsed = parse_args(&content_type, spec.is_none_or(|s| s.json), &body);
     let mut args = parsed.clone().unwrap_or_default();
     let token = bearer(&headers).or_else(|| methods::str_arg(&args, "token"));
-    let authorized = token.as_deref() == Some(inner.config.bot_token.as_str());
+    let authorized = token.as_deref() == Some(inner.options.bot_token.as_str());
     let mut call = Call {
         method: method.clone(),
         args: args.clone(),
@@ -97,7 +97,7 @@ async fn api(
         status: 0,
         response: None,
     };
-    let half = inner.config.latency / 2;
+    let half = inner.options.latency / 2;
     if !half.is_zero() {
         tokio::time::sleep(half).await;
     }
@@ -185,7 +185,7 @@ async fn download(
     Path((id, _name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if bearer(&headers).as_deref() != Some(inner.config.bot_token.as_str()) {
+    if bearer(&headers).as_deref() != Some(inner.options.bot_token.as_str()) {
         return (StatusCode::FORBIDDEN, "not authorized").into_response();
     }
     let state = inner.lock();

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::Inner;
 use super::listener::Doom;
-use super::server::{Call, Next, Principal, answer_get, authorize, take_fault};
+use super::server::{Incoming, Next, Principal, answer_get, authorize, take_fault};
 use super::state::ApiFailure;
 use crate::date::format_rfc2822;
 
@@ -43,7 +43,7 @@ const SUBRESOURCES: &[(&str, &str)] = &[
 
 /// The Account resource of the emulated account (a `Full`, `active` main account).
 fn account_resource(inner: &Inner) -> Value {
-    let cfg = &inner.config;
+    let cfg = &inner.options;
     let sid = cfg.account_sid.as_str();
     let created = format_rfc2822(inner.created);
     let uris: Map<String, Value> = SUBRESOURCES
@@ -90,7 +90,7 @@ pub(super) async fn fetch_account(
         (_, Ok(Principal::AuthToken), None) => Err(not_found()),
         (_, Ok(Principal::AuthToken), Some(_)) => Ok(account_resource(&inner)),
     };
-    let call = Call {
+    let call = Incoming {
         method: "GET",
         path,
         params: Vec::new(),

@@ -17,15 +17,15 @@
 //!   it is created, as in the spec's examples (the emulator does not schedule).
 //! - Each message advances to `sent` then `delivered` (or `failed` with the code set by
 //!   [`Emulator::fail_deliveries_to`]); one sent through a Messaging Service starts `accepted`
-//!   with no `From`, then gets a sender of the recipient's channel from [`EmulatorConfig::numbers`]
+//!   with no `From`, then gets a sender of the recipient's channel from [`EmulatorOptions::numbers`]
 //!   and goes `queued` first. With a `StatusCallback`, each step after the first is a signed
 //!   status callback, posted to the URL exactly as given (query included, and signed over it).
 //! - Errors use Twilio's legacy body; 429s carry `Retry-After`. Faults are staged with
 //!   [`Emulator::stage`], including [`Fault::DropConnection`] (the request is carried out and
 //!   the connection closes before the answer); a per-sender rate limit is set with
-//!   [`EmulatorConfig::rate_limit`].
-//! - [`Emulator::deliver_inbound`] posts a signed inbound message to a webhook URL, and
-//!   [`Emulator::signed_inbound`] builds the same request without the network.
+//!   [`EmulatorOptions::rate_limit`].
+//! - [`Emulator::deliver`] posts a signed inbound message to a webhook URL, and
+//!   [`Emulator::signed_request`] builds the same request without the network.
 //! - Every API call is recorded ([`Emulator::calls`]).
 
 mod account;
@@ -44,15 +44,15 @@ use bytes::Bytes;
 use switchboard_core::WebhookRequest;
 use tokio::sync::oneshot;
 
-pub use deliver::Inbound;
-pub use state::{DeliveredCallback, Fault, RecordedCall};
+pub use deliver::{Delivery, Inbound};
+pub use state::{Call, DeliveredCallback, Fault};
 
 use crate::wire::MessageResource;
 use state::Shared;
 
 /// What the emulated account owns and how it behaves.
 #[derive(Debug, Clone)]
-pub struct EmulatorConfig {
+pub struct EmulatorOptions {
     /// `AC…`.
     pub account_sid: String,
     /// The auth token: API auth and webhook signatures.
@@ -69,9 +69,9 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<(u32, Duration)>,
 }
 
-impl Default for EmulatorConfig {
+impl Default for EmulatorOptions {
     fn default() -> Self {
-        EmulatorConfig {
+        EmulatorOptions {
             account_sid: "AC00000000000000000000000000000001".to_owned(),
             auth_token: "emulator-auth-token-0000000000001".to_owned(),
             api_keys: Vec::new(),
@@ -88,7 +88,7 @@ impl Default for EmulatorConfig {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Inner {
-    config: Arc<EmulatorConfig>,
+    options: Arc<EmulatorOptions>,
     /// When the emulator started: the account's `date_created`.
     created: SystemTime,
     state: Shared,
@@ -105,8 +105,8 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Starts an emulator on `127.0.0.1` (a free port) with `config`.
-    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+    /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let http = reqwest::Client::builder()
@@ -114,7 +114,7 @@ impl Emulator {
             .build()
             .map_err(std::io::Error::other)?;
         let inner = Inner {
-            config: Arc::new(config),
+            options: Arc::new(options),
             created: SystemTime::now(),
             state: Shared::default(),
             http,
@@ -149,9 +149,9 @@ impl Emulator {
         self.addr
     }
 
-    /// The configuration it runs with.
-    pub fn config(&self) -> &EmulatorConfig {
-        &self.inner.config
+    /// The account it emulates.
+    pub fn options(&self) -> &EmulatorOptions {
+        &self.inner.options
     }
 
     /// Makes the next API call answer with `fault` (faults queue up, one per call).
@@ -169,7 +169,7 @@ impl Emulator {
     }
 
     /// Every API call so far, in order.
-    pub fn calls(&self) -> Vec<RecordedCall> {
+    pub fn calls(&self) -> Vec<Call> {
         self.inner.state.lock().calls.clone()
     }
 
@@ -201,7 +201,7 @@ impl Emulator {
             .insert(media.clone(), (bytes.into(), content_type.to_owned()));
         format!(
             "{}/2010-04-01/Accounts/{}/Messages/{message}/Media/{media}",
-            self.inner.base_url, self.inner.config.account_sid
+            self.inner.base_url, self.inner.options.account_sid
         )
     }
 
@@ -211,17 +211,17 @@ impl Emulator {
     }
 
     /// The signed request Twilio makes to `url` for inbound `msg` (no network).
-    pub fn signed_inbound(&self, url: &str, msg: &Inbound) -> WebhookRequest {
+    pub fn signed_request(&self, url: &str, msg: &Inbound) -> WebhookRequest {
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = deliver::inbound_params(&self.inner.config.account_sid, &sid, msg);
-        deliver::signed_request(&self.inner.config.auth_token, url, &params)
+        let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
+        deliver::signed_request(&self.inner.options.auth_token, url, &params)
     }
 
-    /// Posts inbound `msg` to `url`, signed; the status and body answered (status 0 if `url`
-    /// could not be reached).
-    pub async fn deliver_inbound(&self, url: &str, msg: &Inbound) -> (u16, String) {
+    /// Posts inbound `msg` to `url`, signed, once (Twilio does not retry an incoming message
+    /// webhook); what the receiver answered.
+    pub async fn deliver(&self, url: &str, msg: &Inbound) -> Delivery {
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = deliver::inbound_params(&self.inner.config.account_sid, &sid, msg);
+        let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
         deliver::post_signed(&self.inner, url, &params).await
     }
 }

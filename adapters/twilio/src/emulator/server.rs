@@ -16,7 +16,7 @@ use super::Inner;
 use super::deliver::{Progression, spawn_progression};
 use super::list::list_page;
 use super::listener::Doom;
-use super::state::{ApiFailure, Fault, RecordedCall};
+use super::state::{ApiFailure, Call, Fault};
 use super::validate::{resource, segments, validate_create};
 use crate::address::is_whatsapp;
 
@@ -65,7 +65,7 @@ pub(super) enum Next {
 pub(super) enum Principal {
     /// The account SID and auth token.
     AuthToken,
-    /// An API key of [`EmulatorConfig::api_keys`](super::EmulatorConfig::api_keys).
+    /// An API key of [`EmulatorOptions::api_keys`](super::EmulatorOptions::api_keys).
     ApiKey,
 }
 
@@ -84,7 +84,7 @@ pub(super) fn authorize(
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
     let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
     let (user, pass) = decoded.split_once(':').ok_or_else(denied)?;
-    let cfg = &inner.config;
+    let cfg = &inner.options;
     let principal = if user == cfg.account_sid && pass == cfg.auth_token {
         Principal::AuthToken
     } else if cfg
@@ -122,7 +122,7 @@ pub(super) async fn take_fault(inner: &Inner) -> Next {
 }
 
 /// One call as the emulator saw it, before it is recorded.
-pub(super) struct Call {
+pub(super) struct Incoming {
     pub(super) method: &'static str,
     pub(super) path: String,
     pub(super) params: Vec<(String, String)>,
@@ -130,12 +130,12 @@ pub(super) struct Call {
 }
 
 /// Records `call` answered with `status`, and dooms the connection when the answer is dropped.
-pub(super) fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: &Doom) {
+pub(super) fn record(inner: &Inner, call: Incoming, status: u16, next: &Next, doom: &Doom) {
     let dropped = matches!(next, Next::Drop);
     if dropped {
         doom.drop_connection();
     }
-    inner.state.lock().calls.push(RecordedCall {
+    inner.state.lock().calls.push(Call {
         method: call.method.to_owned(),
         path: call.path,
         params: call.params,
@@ -148,7 +148,7 @@ pub(super) fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: 
 /// Records a read `call` and answers it: `200` with the JSON `body`, or the failure.
 pub(super) fn answer_get(
     inner: &Inner,
-    call: Call,
+    call: Incoming,
     body: Result<String, ApiFailure>,
     next: &Next,
     doom: &Doom,
@@ -177,7 +177,7 @@ async fn create(
         (_, Err(f)) => Err(f.clone()),
         (_, Ok(_)) => create_message(&inner, &params),
     };
-    let call = Call {
+    let call = Incoming {
         method: "POST",
         path,
         params,
@@ -215,7 +215,7 @@ async fn list(
         (_, Err(f)) => Err(f.clone()),
         (_, Ok(_)) => list_page(&inner.state.lock(), &path, &params),
     };
-    let call = Call {
+    let call = Incoming {
         method: "GET",
         path,
         params,
@@ -234,7 +234,7 @@ fn create_message(
     inner: &Inner,
     params: &[(String, String)],
 ) -> Result<crate::wire::MessageResource, ApiFailure> {
-    let cfg = &inner.config;
+    let cfg = &inner.options;
     let req = validate_create(params, &cfg.numbers, &cfg.messaging_services)?;
     let mut state = inner.state.lock();
     if let Some((limit, window)) = cfg.rate_limit {
@@ -307,7 +307,7 @@ async fn fetch(
                 })
         }
     };
-    let call = Call {
+    let call = Incoming {
         method: "GET",
         path,
         params: Vec::new(),
@@ -340,7 +340,7 @@ async fn media(
             (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
         ),
     };
-    inner.state.lock().calls.push(RecordedCall {
+    inner.state.lock().calls.push(Call {
         method: "GET".to_owned(),
         path,
         params: Vec::new(),

@@ -42,7 +42,7 @@ pub enum Fault {
 
 /// One API call the emulator received.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedCall {
+pub struct Call {
     /// `POST`, `GET`, …
     pub method: String,
     /// The request path.
@@ -58,7 +58,7 @@ pub struct RecordedCall {
     pub dropped: bool,
 }
 
-impl RecordedCall {
+impl Call {
     /// The first value of parameter `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -95,7 +95,7 @@ pub struct DeliveredCallback {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) calls: Vec<RecordedCall>,
+    pub(crate) calls: Vec<Call>,
     pub(crate) messages: BTreeMap<String, MessageResource>,
     pub(crate) order: Vec<String>,
     pub(crate) faults: VecDeque<Fault>,

@@ -51,7 +51,7 @@ pub(crate) async fn receiver(adapter: Arc<TwilioAdapter>) -> (String, Events) {
 }
 
 pub(crate) fn config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
-    let c = emu.config();
+    let c = emu.options();
     let mut b = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         c.account_sid.clone(),
@@ -67,7 +67,7 @@ pub(crate) fn config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
 
 /// A channel that sends through the emulator's first Messaging Service (no `From`).
 pub(crate) fn service_config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
-    let c = emu.config();
+    let c = emu.options();
     let mut b = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         c.account_sid.clone(),
@@ -82,7 +82,7 @@ pub(crate) fn service_config(emu: &Emulator, callback: Option<&str>) -> TwilioCo
 }
 
 pub(crate) fn whatsapp_adapter(emu: &Emulator) -> TwilioAdapter {
-    let c = emu.config();
+    let c = emu.options();
     let cfg = TwilioConfig::builder(
         ChannelName::new("wa").unwrap(),
         c.account_sid.clone(),
