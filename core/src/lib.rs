@@ -4,6 +4,9 @@
 pub mod adapter;
 pub mod capabilities;
 pub mod config;
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
 pub mod error;
 mod handle;
 pub mod memory;

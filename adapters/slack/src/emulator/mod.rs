@@ -23,18 +23,17 @@
 mod deliver;
 mod handlers;
 mod history;
-mod listener;
 mod methods;
 mod server;
 mod state;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchboard_core::emulator::{Listener, Server};
 
 pub use deliver::{Attempt, Delivery};
 pub use handlers::{MAX_BLOCKS, MAX_POST_TEXT, MAX_UPDATE_TEXT};
@@ -99,7 +98,6 @@ pub(crate) struct Inner {
     pub(crate) options: EmulatorOptions,
     pub(crate) identity: handlers::Identity,
     pub(crate) base_url: String,
-    pub(crate) drops: Arc<AtomicUsize>,
     state: Mutex<state::State>,
 }
 
@@ -112,30 +110,21 @@ impl Inner {
 /// A running emulator. Dropping it stops the server.
 pub struct Emulator {
     inner: Arc<Inner>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
 impl Emulator {
     /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Self> {
-        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = tcp.local_addr()?;
-        let drops = Arc::new(AtomicUsize::new(0));
+        let listener = Listener::bind().await?;
         let state = state::State {
             channels: options.channels.iter().cloned().collect::<BTreeSet<_>>(),
             users: options.users.iter().cloned().collect(),
@@ -149,18 +138,11 @@ impl Emulator {
                 bot_id: options.bot_id.clone(),
             },
             options,
-            base_url: format!("http://{addr}"),
-            drops: drops.clone(),
+            base_url: listener.url(),
             state: Mutex::new(state),
         });
-        let listener = listener::DroppingListener { inner: tcp, drops };
-        let app = server::router(inner.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "slack emulator stopped");
-            }
-        });
-        Ok(Emulator { inner, addr, task })
+        let server = listener.serve(server::router(inner.clone()));
+        Ok(Emulator { inner, server })
     }
 
     /// The value for the adapter's `api_base_url`: `http://127.0.0.1:PORT/api`.
@@ -170,7 +152,7 @@ impl Emulator {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The workspace it emulates.

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State as AxumState};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
+use switchboard_core::emulator::{Connection, set_retry_after};
 
 use super::Inner;
 use super::handlers::{self, Reply};
@@ -65,16 +66,15 @@ fn respond(reply: &Reply) -> Response {
         reply.body.to_string(),
     )
         .into_response();
-    if let Some(secs) = reply.retry_after
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    if let Some(secs) = reply.retry_after {
+        set_retry_after(&mut resp, secs);
     }
     resp
 }
 
 async fn api(
     AxumState(inner): AxumState<Arc<Inner>>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
     Path(method): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -109,9 +109,7 @@ async fn api(
             None
         }
         Some(Fault::Drop) => {
-            inner
-                .drops
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            conn.lose_answer();
             inner.lock().calls.push(call);
             return (StatusCode::OK, "dropped").into_response();
         }
@@ -152,9 +150,7 @@ async fn api(
     }
     if lose_answer {
         // The call took effect; its answer is never written (status 0: dropped).
-        inner
-            .drops
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        conn.lose_answer();
         inner.lock().calls.push(call);
         return respond(&reply);
     }

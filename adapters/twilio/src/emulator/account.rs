@@ -8,10 +8,12 @@ use axum::response::Response;
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
 
+use switchboard_core::emulator::Connection;
+
 use super::Inner;
-use super::listener::Doom;
 use super::server::{Incoming, Next, Principal, answer_get, authorize, take_fault};
 use super::state::ApiFailure;
+
 use crate::date::format_rfc2822;
 
 /// The account's `friendly_name` (Twilio's default is the owner's email address).
@@ -69,7 +71,7 @@ fn account_resource(inner: &Inner) -> Value {
 
 pub(super) async fn fetch_account(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {

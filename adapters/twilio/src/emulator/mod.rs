@@ -31,7 +31,6 @@
 mod account;
 mod deliver;
 mod list;
-mod listener;
 mod server;
 mod state;
 mod validate;
@@ -42,7 +41,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use switchboard_core::WebhookRequest;
-use tokio::sync::oneshot;
+use switchboard_core::emulator::{Listener, Server};
 
 pub use deliver::{Delivery, Inbound};
 pub use state::{Call, DeliveredCallback, Fault};
@@ -100,15 +99,13 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub struct Emulator {
     inner: Inner,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Server,
 }
 
 impl Emulator {
     /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let listener = Listener::bind().await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -118,25 +115,10 @@ impl Emulator {
             created: SystemTime::now(),
             state: Shared::default(),
             http,
-            base_url: format!("http://{addr}").into(),
+            base_url: listener.url().into(),
         };
-        let (tx, rx) = oneshot::channel::<()>();
-        let app =
-            server::router(inner.clone()).into_make_service_with_connect_info::<listener::Doom>();
-        let listener = listener::DroppingListener(listener);
-        tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "twilio emulator stopped");
-            }
-        });
-        Ok(Emulator {
-            inner,
-            addr,
-            shutdown: Some(tx),
-        })
+        let server = listener.serve(server::router(inner.clone()));
+        Ok(Emulator { inner, server })
     }
 
     /// The base URL to configure as `api_base_url`: `http://127.0.0.1:PORT`.
@@ -146,7 +128,7 @@ impl Emulator {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// The account it emulates.
@@ -223,13 +205,5 @@ impl Emulator {
         let sid = self.next_message_sid(!msg.media.is_empty());
         let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
         deliver::post_signed(&self.inner, url, &params).await
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }

@@ -12,12 +12,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
 
+use switchboard_core::emulator::{Connection, set_retry_after};
+
 use super::Inner;
 use super::deliver::{Progression, spawn_progression};
 use super::list::list_page;
-use super::listener::Doom;
 use super::state::{ApiFailure, Call, Fault};
 use super::validate::{resource, segments, validate_create};
+
 use crate::address::is_whatsapp;
 
 pub(crate) fn router(inner: Inner) -> Router {
@@ -44,10 +46,8 @@ pub(super) fn json(status: StatusCode, body: String) -> Response {
 
 pub(super) fn failure(f: &ApiFailure) -> Response {
     let mut r = json(f.status, f.body());
-    if let Some(after) = f.retry_after
-        && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string())
-    {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
+    if let Some(after) = f.retry_after {
+        set_retry_after(&mut r, after.as_secs());
     }
     r
 }
@@ -130,10 +130,10 @@ pub(super) struct Incoming {
 }
 
 /// Records `call` answered with `status`, and dooms the connection when the answer is dropped.
-pub(super) fn record(inner: &Inner, call: Incoming, status: u16, next: &Next, doom: &Doom) {
+pub(super) fn record(inner: &Inner, call: Incoming, status: u16, next: &Next, doom: &Connection) {
     let dropped = matches!(next, Next::Drop);
     if dropped {
-        doom.drop_connection();
+        doom.lose_answer();
     }
     inner.state.lock().calls.push(Call {
         method: call.method.to_owned(),
@@ -151,7 +151,7 @@ pub(super) fn answer_get(
     call: Incoming,
     body: Result<String, ApiFailure>,
     next: &Next,
-    doom: &Doom,
+    doom: &Connection,
 ) -> Response {
     let status = body.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     record(inner, call, status, next, doom);
@@ -163,7 +163,7 @@ pub(super) fn answer_get(
 
 async fn create(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -198,7 +198,7 @@ async fn create(
 
 async fn list(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path(account): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -280,7 +280,7 @@ fn create_message(
 
 async fn fetch(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path((account, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
