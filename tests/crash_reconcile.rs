@@ -219,7 +219,7 @@ impl Emu {
                     emu.add_channel(&slack_channel(c));
                 }
                 for _ in 0..LOST_ANSWERS {
-                    emu.stage(SlackFault::LoseAnswer);
+                    emu.stage(SlackFault::LostAnswer);
                 }
                 Emu::Slack(emu)
             }
@@ -230,7 +230,7 @@ impl Emu {
                 let proxy = latency_proxy(emu.base_url()).await;
                 // Through the proxy, a dropped connection is answered 502: ambiguous.
                 for _ in 0..LOST_ANSWERS {
-                    emu.stage(TwilioFault::DropConnection);
+                    emu.stage(TwilioFault::LostAnswer);
                 }
                 Emu::Twilio(emu, proxy)
             }

@@ -188,7 +188,7 @@ async fn sender_actions() {
 async fn a_failure_after_the_first_part_reports_the_partial_send() {
     let (emu, a) = setup(EmulatorOptions::default(), "").await;
     let long = "word ".repeat(900); // 4,500 characters: 3 parts
-    emu.stage(Fault::Slow(Duration::ZERO));
+    emu.stage(Fault::Delay(Duration::ZERO));
     emu.stage(Fault::ServerError);
     let err = a
         .send(&to(), &OutboundMessage::text(long).unwrap())

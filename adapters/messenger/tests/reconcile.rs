@@ -181,7 +181,7 @@ async fn a_half_sent_message_is_unknown_and_names_the_echoed_part() {
     let (emu, a) = setup(true, "'200ms'").await;
     let since = SystemTime::now();
     let msg = keyed(&two_parts(), "fb:m_in5:0");
-    emu.stage(Fault::Slow(Duration::ZERO)); // part 1: accepted
+    emu.stage(Fault::Delay(Duration::ZERO)); // part 1: accepted
     emu.stage(Fault::ServerError); // part 2: refused (code 2)
     let err = a.send(&to(), &msg).await.unwrap_err();
     assert_eq!(err.partial().len(), 1);
@@ -197,7 +197,7 @@ async fn a_half_sent_message_is_unknown_and_names_the_echoed_part() {
         other => panic!("{other:?}"),
     }
     // Resending the missing part (as the engine would, marked as part 2) completes it.
-    emu.stage(Fault::Slow(Duration::ZERO));
+    emu.stage(Fault::Delay(Duration::ZERO));
     emu.stage(Fault::LostAnswer);
     a.send(&to(), &msg).await.unwrap_err();
     settle(&emu, &a);

@@ -105,11 +105,11 @@ impl Harness for SlackHarness {
 
     async fn stage(&self, outcome: Staged) {
         self.emulator.stage(match outcome {
-            Staged::RateLimited { retry_after } => Fault::RateLimited(retry_after),
+            Staged::RateLimited { retry_after } => Fault::RateLimited { retry_after },
             Staged::ServerError => Fault::Status(500),
             Staged::AuthFailure => Fault::SlackError("invalid_auth".into()),
             Staged::UnknownRecipient => Fault::SlackError("channel_not_found".into()),
-            Staged::LostAnswer => Fault::LoseAnswer,
+            Staged::LostAnswer => Fault::LostAnswer,
             other => panic!("unknown staged outcome {other:?}"),
         });
     }

@@ -21,7 +21,9 @@ async fn failures_map_to_kinds_and_keep_partial_sends() {
     let (em, a) = setup(true, 10).await;
     let long = format!("{}\n\n{}", "a ".repeat(1900), "b ".repeat(1900));
     em.stage(Fault::Delay(Duration::ZERO));
-    em.stage(Fault::RateLimited(Duration::from_secs(4)));
+    em.stage(Fault::RateLimited {
+        retry_after: Duration::from_secs(4),
+    });
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text(long).unwrap())
         .await

@@ -108,7 +108,7 @@ async fn a_lost_answer_is_ambiguous_and_then_found() {
     let (em, a) = setup(true, 10).await;
     let since = SystemTime::now();
     let msg = keyed("answer lost", "team:Ev4:0");
-    em.stage(Fault::LoseAnswer);
+    em.stage(Fault::LostAnswer);
     let e = a.send(&to("C0GENERAL"), &msg).await.unwrap_err();
     assert_eq!(e.retry(), Retry::Ambiguous, "{e:?}");
     let posted = em.messages();
@@ -275,7 +275,9 @@ async fn what_cannot_be_told_is_unknown() {
     }
 
     // A passing failure is an error to retry, not an answer.
-    em.stage(Fault::RateLimited(Duration::from_secs(30)));
+    em.stage(Fault::RateLimited {
+        retry_after: Duration::from_secs(30),
+    });
     let pending = PendingSend::new(c.clone(), msg.clone(), since);
     let e = a
         .reconcile(&OutboxKey::new("team:Ev14:0").unwrap(), &pending)

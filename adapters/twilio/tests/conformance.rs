@@ -65,7 +65,7 @@ impl Harness for TwilioHarness {
             Staged::ServerError => Fault::ServerError,
             Staged::AuthFailure => Fault::AuthFailure,
             Staged::UnknownRecipient => Fault::UnknownRecipient,
-            Staged::LostAnswer => Fault::DropConnection,
+            Staged::LostAnswer => Fault::LostAnswer,
             other => panic!("unknown staged outcome {other:?}"),
         };
         self.emulator.stage(fault);

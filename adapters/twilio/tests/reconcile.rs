@@ -215,7 +215,7 @@ async fn a_lost_answer_is_ambiguous_and_reconciles_as_delivered() {
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let since = ago(1);
     let msg = keyed("answer lost", "sms:Ev11:0");
-    emu.stage(Fault::DropConnection);
+    emu.stage(Fault::LostAnswer);
     let err = sms.send(&to("sms", SMS_USER), &msg).await.unwrap_err();
     assert_eq!(
         (err.kind(), err.retry()),

@@ -69,7 +69,7 @@ async fn admit(
     if !shared.options.latency.is_zero() {
         tokio::time::sleep(shared.options.latency).await;
     }
-    if let Some(Fault::Slow(d)) = &fault {
+    if let Some(Fault::Delay(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
     let o = &shared.options;
@@ -132,7 +132,7 @@ async fn admit(
     }
     let lose_answer = fault == Some(Fault::LostAnswer);
     match fault {
-        None | Some(Fault::Slow(_) | Fault::LostAnswer) => {}
+        None | Some(Fault::Delay(_) | Fault::LostAnswer) => {}
         Some(Fault::Graph {
             status,
             code,

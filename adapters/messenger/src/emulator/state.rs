@@ -129,7 +129,7 @@ pub enum Fault {
     /// Code 100, subcode 2018001: no matching user.
     UnknownRecipient,
     /// Wait this long, then process the call normally.
-    Slow(Duration),
+    Delay(Duration),
     /// Process the call normally (a message is accepted, recorded and echoed), then drop the
     /// connection before the answer is written: the caller cannot know the outcome.
     LostAnswer,

@@ -102,7 +102,7 @@ async fn api(
         tokio::time::sleep(half).await;
     }
     let fault = inner.lock().faults.pop_front();
-    let lose_answer = fault == Some(Fault::LoseAnswer);
+    let lose_answer = fault == Some(Fault::LostAnswer);
     let reply = match fault {
         Some(Fault::Delay(d)) => {
             tokio::time::sleep(d).await;
@@ -120,8 +120,10 @@ async fn api(
             return (status, "upstream service unavailable").into_response();
         }
         Some(Fault::SlackError(code)) => Some(Reply::error(&code)),
-        Some(Fault::RateLimited(d)) => Some(Reply::rate_limited(d.as_secs_f64().ceil() as u64)),
-        Some(Fault::LoseAnswer) | None => None,
+        Some(Fault::RateLimited { retry_after }) => {
+            Some(Reply::rate_limited(retry_after.as_secs_f64().ceil() as u64))
+        }
+        Some(Fault::LostAnswer) | None => None,
     };
     let reply = reply.unwrap_or_else(|| {
         if token.is_none() {

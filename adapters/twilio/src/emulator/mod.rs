@@ -21,7 +21,7 @@
 //!   and goes `queued` first. With a `StatusCallback`, each step after the first is a signed
 //!   status callback, posted to the URL exactly as given (query included, and signed over it).
 //! - Errors use Twilio's legacy body; 429s carry `Retry-After`. Faults are staged with
-//!   [`Emulator::stage`], including [`Fault::DropConnection`] (the request is carried out and
+//!   [`Emulator::stage`], including [`Fault::LostAnswer`] (the request is carried out and
 //!   the connection closes before the answer); a per-sender rate limit is set with
 //!   [`EmulatorOptions::rate_limit`].
 //! - [`Emulator::deliver`] posts a signed inbound message to a webhook URL, and

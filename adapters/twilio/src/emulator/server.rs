@@ -116,7 +116,7 @@ pub(super) async fn take_fault(inner: &Inner) -> Next {
             tokio::time::sleep(d).await;
             Next::Answer
         }
-        Fault::DropConnection => Next::Drop,
+        Fault::LostAnswer => Next::Drop,
         other => ApiFailure::from_fault(&other).map_or(Next::Answer, Next::Fail),
     }
 }

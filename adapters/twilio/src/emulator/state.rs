@@ -37,7 +37,7 @@ pub enum Fault {
     Delay(Duration),
     /// Carry the request out (a Create Message creates and records the message), then close the
     /// connection before any byte of the answer: the client cannot tell whether it happened.
-    DropConnection,
+    LostAnswer,
 }
 
 /// One API call the emulator received.
@@ -53,7 +53,7 @@ pub struct Call {
     pub status: u16,
     /// The Basic auth credentials were accepted.
     pub authorized: bool,
-    /// The connection was dropped instead of answering ([`Fault::DropConnection`]); `status` is
+    /// The connection was dropped instead of answering ([`Fault::LostAnswer`]); `status` is
     /// what would have been answered.
     pub dropped: bool,
 }
@@ -192,7 +192,7 @@ impl ApiFailure {
                 code,
                 message,
             } => ApiFailure::new(*status, *code, message.clone()),
-            Fault::Delay(_) | Fault::DropConnection => return None,
+            Fault::Delay(_) | Fault::LostAnswer => return None,
         })
     }
 }

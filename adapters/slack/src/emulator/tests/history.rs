@@ -185,7 +185,7 @@ async fn history_is_newest_first_in_its_window_and_paged() {
 #[tokio::test]
 async fn a_lost_answer_keeps_the_effect_and_drops_the_connection() {
     let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
-    em.stage(Fault::LoseAnswer);
+    em.stage(Fault::LostAnswer);
     let sent = reqwest::Client::new()
         .post(format!("{}/chat.postMessage", em.base_url()))
         .bearer_auth(TOKEN)
