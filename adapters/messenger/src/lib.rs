@@ -3,7 +3,7 @@
 
 mod adapter;
 mod api;
-mod config;
+pub mod config;
 mod error_map;
 mod extension;
 mod reconcile;
@@ -19,10 +19,7 @@ pub mod emulator;
 use std::sync::Arc;
 
 pub use adapter::{MessengerAdapter, capabilities};
-pub use config::{
-    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, DEFAULT_ECHO_WAIT, MessengerConfig,
-    MessengerConfigBuilder,
-};
+pub use config::{MessengerConfig, MessengerConfigBuilder};
 pub use error_map::GraphError;
 pub use extension::{
     DefaultAction, GenericElement, GenericTemplate, MessagingType, NotificationType, SendOptions,

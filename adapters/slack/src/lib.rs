@@ -14,6 +14,7 @@ mod webhook;
 mod wire;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
 use std::sync::Arc;

@@ -5,17 +5,18 @@ mod adapter;
 mod address;
 mod api;
 pub mod config;
-pub mod date;
+mod date;
 mod error_map;
 mod extension;
 mod reconcile;
-pub mod render;
+mod render;
 pub mod signature;
-pub mod smart_encoding;
+mod smart_encoding;
 mod webhook;
-pub mod wire;
+mod wire;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
 use std::sync::Arc;

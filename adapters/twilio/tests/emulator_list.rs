@@ -12,9 +12,7 @@ use common::*;
 use serde_json::Value;
 use switchboard_core::{Adapter, OutboundMessage};
 use switchboard_twilio::TwilioAdapter;
-use switchboard_twilio::date::format_date;
 use switchboard_twilio::emulator::{Emulator, EmulatorOptions};
-use switchboard_twilio::wire::MessagePage;
 
 async fn get(emu: &Emulator, path_and_query: &str) -> (u16, Value) {
     let c = emu.options();
@@ -62,10 +60,10 @@ async fn filters_dates_order_and_stable_pages() {
     .await
     .unwrap();
     let path = list_path(&emu);
-    let today = format_date(SystemTime::now());
+    let today = gmt_date(SystemTime::now());
     let day = Duration::from_secs(86_400);
-    let tomorrow = format_date(SystemTime::now() + day);
-    let yesterday = format_date(SystemTime::now() - day);
+    let tomorrow = gmt_date(SystemTime::now() + day);
+    let yesterday = gmt_date(SystemTime::now() - day);
 
     // Newest first; To narrows; DateSent is on / on and before / on and after a GMT date.
     let (status, all) = get(&emu, &format!("{path}?To=%2B15558675310")).await;
@@ -154,17 +152,6 @@ async fn a_page_has_the_shape_of_the_spec_examples() {
     // A created (not scheduled) message has date_sent at once, as in the 201 examples.
     assert!(ours["date_sent"].is_string());
     assert_eq!(page["page_size"], 50);
-    // Every list example of the spec parses as a page.
-    for case in fixtures["cases"].as_array().unwrap() {
-        if case["id"]
-            .as_str()
-            .unwrap()
-            .starts_with("get-Messages.json")
-        {
-            let p: MessagePage = serde_json::from_value(case["body"].clone()).unwrap();
-            assert_eq!(p.page, 0);
-        }
-    }
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use switchboard_core::reconcile::{
 use switchboard_core::{
     Adapter, ErrorKind, OutboundMessage, PendingSend, Reconciled, Retry, SentMessage,
 };
-use switchboard_twilio::date::format_date;
 use switchboard_twilio::emulator::{Call, Emulator, EmulatorOptions, Fault};
 use switchboard_twilio::{TwilioAdapter, TwilioContent};
 
@@ -114,7 +113,7 @@ async fn a_delivered_send_is_found_with_every_part_in_order() {
     assert_eq!(list.param("To"), Some(SMS_USER));
     assert_eq!(list.param("From"), Some(emu.options().numbers[0].as_str()));
     let window = since - switchboard_twilio::RECONCILE_CLOCK_MARGIN;
-    assert_eq!(list.param("DateSent>"), Some(format_date(window).as_str()));
+    assert_eq!(list.param("DateSent>"), Some(gmt_date(window).as_str()));
     assert_eq!(list.param("PageSize"), Some("100"));
 }
 
