@@ -165,4 +165,4 @@ impl Harness for MessengerHarness {
     }
 }
 
-switchboard_core::conformance_tests!(MessengerHarness);
+switchboard_core::conformance_tests!(MessengerHarness: Reconcile, Handshake, UnsupportedOperations);

@@ -191,4 +191,9 @@ impl Harness for SlackHarness {
     }
 }
 
-switchboard_core::conformance_tests!(SlackHarness);
+switchboard_core::conformance_tests!(
+    SlackHarness: Reconcile,
+    SignedTimestamp,
+    Handshake,
+    UnsupportedOperations
+);

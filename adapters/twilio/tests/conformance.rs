@@ -131,4 +131,4 @@ impl Harness for TwilioHarness {
     }
 }
 
-switchboard_core::conformance_tests!(TwilioHarness);
+switchboard_core::conformance_tests!(TwilioHarness: Reconcile, UnsupportedOperations);
