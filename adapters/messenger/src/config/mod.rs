@@ -62,6 +62,11 @@ pub struct MessengerConfig {
 
 impl MessengerConfig {
     /// Reads a `[channels.NAME]` table; unknown keys are rejected, naming the channel and key.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key: a missing or malformed key, an unset
+    /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(mut t: ChannelTable) -> Result<Self> {
         let page_id = t.required_str("page_id")?;
         if !valid_page_id(&page_id) {

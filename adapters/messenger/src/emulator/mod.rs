@@ -130,6 +130,10 @@ impl Drop for Emulator {
 
 impl Emulator {
     /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the local port, or of building its webhook client.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
         let listener = Listener::bind().await?;
         let state = state::State {

@@ -105,6 +105,11 @@ impl SlackConfig {
     }
 
     /// Reads the keys of a channel table and rejects unknown ones.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key: a missing or malformed key, an unset
+    /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(table: &mut ChannelTable) -> Result<Self> {
         let bot_token = table.secret("bot_token")?;
         let signing_secret = table.secret("signing_secret")?;

@@ -123,6 +123,10 @@ impl std::fmt::Debug for Emulator {
 
 impl Emulator {
     /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the local port.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Self> {
         let listener = Listener::bind().await?;
         let state = state::State {

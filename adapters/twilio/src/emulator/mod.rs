@@ -104,6 +104,10 @@ pub struct Emulator {
 
 impl Emulator {
     /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the local port, or of building its callback client.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
         let listener = Listener::bind().await?;
         let http = reqwest::Client::builder()
