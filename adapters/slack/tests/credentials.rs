@@ -7,8 +7,10 @@ use switchboard_slack::emulator::{Emulator, EmulatorOptions, Fault};
 use switchboard_slack::{BotIdentity, SlackAdapter, SlackConfig};
 
 fn adapter_at(base: &str, token: &str) -> SlackAdapter {
-    let config = SlackConfig::new(Secret::new(token), Secret::new("emulator-signing-secret"))
-        .with_api_base_url(base);
+    let config = SlackConfig::builder(Secret::new(token), Secret::new("emulator-signing-secret"))
+        .api_base_url(base)
+        .build()
+        .unwrap();
     SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap()
 }
 

@@ -78,7 +78,7 @@ impl TwilioConfigBuilder {
     }
 
     /// The render policy.
-    pub fn render_policy(mut self, policy: RenderPolicy) -> Self {
+    pub fn render(mut self, policy: RenderPolicy) -> Self {
         self.render = policy;
         self
     }

@@ -142,7 +142,7 @@ impl TwilioConfig {
         let mut b = TwilioConfig::builder(channel, account_sid, auth_token)
             .api_base_url(api_base_url)
             .smart_encoding(smart_encoding)
-            .render_policy(render);
+            .render(render);
         if let Some((sid, secret)) = api_key {
             b = b.api_key(sid, secret);
         }

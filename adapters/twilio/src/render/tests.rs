@@ -13,7 +13,7 @@ fn config(smart: bool, policy: RenderPolicy) -> TwilioConfig {
     .from("+15550001111")
     .status_callback("https://bot.test/webhooks/sms")
     .smart_encoding(smart)
-    .render_policy(policy)
+    .render(policy)
     .build()
     .unwrap()
 }
