@@ -97,9 +97,9 @@ fn usage_errors_exit_2_and_help_has_examples() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_renders_for_the_channel_and_reaches_the_provider() {
-    use switchboard::twilio::emulator::{Emulator, EmulatorConfig};
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let c = emulator.config();
+    use switchboard::twilio::emulator::{Emulator, EmulatorOptions};
+    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let c = emulator.options();
     let config = format!(
         "[channels.sms]\nprovider = 'twilio'\naccount_sid = '{}'\nauth_token = '{}'\nfrom = '{}'\napi_base_url = '{}'\n",
         c.account_sid,
