@@ -182,7 +182,7 @@ async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps:
     let attempt = with_renewal(inner, Table::Outbox, item.lease, async {
         let conversation = conversation_key(&item.to);
         loop {
-            match entry.limits.try_acquire(&conversation) {
+            match entry.limits.try_acquire(&conversation).await {
                 Ok(()) => break,
                 Err(wait) if wait <= HOLD_FOR_LIMITS => tokio::time::sleep(wait).await,
                 Err(wait) => return Attempt::Deferred(wait),
@@ -257,7 +257,7 @@ async fn failed(
     let channel = item.to.channel.as_str();
     inner.metrics.send_failed(channel, took);
     if let Some(after) = e.retry_after() {
-        entry.limits.pause(after);
+        entry.limits.pause(after).await;
     }
     let cfg = &inner.config.engine;
     let partial = e.partial();
