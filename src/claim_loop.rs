@@ -53,6 +53,9 @@ pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver
         if *stop.borrow() {
             break;
         }
+        // Every task already over frees its slot (not only the one that woke the loop), so a
+        // claim fills all free slots at once.
+        while running.try_join_next().is_some() {}
         let free = capacity - running.len();
         let mut claimed = 0;
         if free > 0 {

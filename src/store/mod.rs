@@ -4,8 +4,8 @@
 //! Two stores ship: [`MemoryStore`] (tests, one process, nothing survives a restart; it is the
 //! reference the other stores are checked against) and [`SqliteStore`] (the embedded default,
 //! one file, WAL). Others (a PostgreSQL store for several engine instances, a third party's)
-//! implement [`Store`] and prove themselves with the public conformance suite, [`testkit`]
-//! (feature `testkit`).
+//! implement [`Store`] and prove themselves with the public conformance suite,
+//! `switchboard::store::testkit` (feature `testkit`).
 //!
 //! # Two traits: [`Store`] for implementers, [`StoreExt`] for users
 //!
