@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use switchboard_core::InboundEvent;
 use switchboard_core::model::{ActionEvent, ActionSource, EventKind};
-use switchboard_core::render::match_option;
+use switchboard_core::render::{TextOption, match_option};
 use tracing::Instrument;
 
 use crate::backoff;
@@ -18,20 +18,13 @@ use crate::engine::Engine;
 use crate::handler::CatchPanic;
 use crate::inbox::finish;
 use crate::redact::redacted;
-use crate::store::{InboxItem, InboxOutcome, conversation_key};
+use crate::store::{InboxItem, InboxOutcome};
 
-/// A text answer to numbered options becomes the option's Action.
-async fn translate_options(engine: &Engine, event: &mut InboundEvent) {
+/// A text answer to the conversation's numbered options (read with the claim) becomes the
+/// option's Action.
+fn translate_options(options: &[TextOption], event: &mut InboundEvent) {
     let Some(text) = event.text() else { return };
-    let key = conversation_key(&event.conversation);
-    let options = match engine.store.get_options(&key, SystemTime::now()).await {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading degraded options failed");
-            return;
-        }
-    };
-    if let Some(o) = match_option(text, &options) {
+    if let Some(o) = match_option(text, options) {
         let original = match o.source {
             ActionSource::QuickReply => ActionSource::QuickReply,
             _ => ActionSource::Button,
@@ -83,7 +76,7 @@ pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem) {
             return;
         }
         let recorded = crate::receipts::record(&engine, &item.event).await;
-        translate_options(&engine, &mut item.event).await;
+        translate_options(&item.options, &mut item.event);
         let ctx = engine.context(&item);
         let result = match engine.handlers.for_event(&item.event) {
             // A receipt or proof that could not be stored: the event runs again later.

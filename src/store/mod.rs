@@ -119,7 +119,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// `Duplicate`). When this returns `Ok`, the new events are durable.
     async fn insert_inbound(&self, events: &[InboundEvent]) -> Result<Vec<Inserted>>;
 
-    /// Leases up to `claim.limit` ready inbox heads (see the module docs).
+    /// Leases up to `claim.limit` ready inbox heads (see the module docs), each with its
+    /// conversation's live degraded options ([`InboxItem::options`]).
     async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxItem>>;
 
     /// Finishes claimed inbox rows. One answer per item, in order: `Ok(true)` done,

@@ -97,15 +97,20 @@ pub struct InboxItem {
     pub event: InboundEvent,
     /// How many times it has been claimed, this claim included.
     pub attempts: u32,
+    /// The degraded numbered options live for the event's conversation at the claim's time
+    /// (what [`Store::get_options`](super::Store::get_options) answers), read with the claim
+    /// so a text answer ("2") is matched without another round trip.
+    pub options: Vec<TextOption>,
 }
 
 impl InboxItem {
-    /// A claimed event.
+    /// A claimed event (with no live options; set them after `new`).
     pub fn new(lease: Lease, event: InboundEvent, attempts: u32) -> Self {
         InboxItem {
             lease,
             event,
             attempts,
+            options: Vec::new(),
         }
     }
 }

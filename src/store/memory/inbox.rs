@@ -46,10 +46,16 @@ impl Inner {
         self.inbox_heads
             .claim(now, until, claim.limit)
             .into_iter()
-            .filter_map(|(_, head)| {
+            .filter_map(|(conversation, head)| {
                 let row = self.inbox.get(&head.seq)?;
                 let lease = Lease::new(head.seq, head.token);
-                Some(InboxItem::new(lease, row.event.clone(), head.attempts))
+                let mut item = InboxItem::new(lease, row.event.clone(), head.attempts);
+                if let Some((options, expires)) = self.options.get(conversation.as_ref())
+                    && *expires > now
+                {
+                    item.options.clone_from(options);
+                }
+                Some(item)
             })
             .collect()
     }

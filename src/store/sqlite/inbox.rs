@@ -139,20 +139,49 @@ pub(super) const CLAIM: &str = "UPDATE inbox_heads SET token = ?3, ready_at = ?2
 
 /// The events of the rows `?1` (a JSON array of seqs).
 pub(super) const EVENTS: &str =
-    "SELECT seq, event FROM inbox WHERE seq IN (SELECT value FROM json_each(?1))";
+    "SELECT seq, event, conversation FROM inbox WHERE seq IN (SELECT value FROM json_each(?1))";
+
+/// The options of the conversations `?1` (a JSON array) live at `?2`.
+pub(super) const OPTIONS: &str = "SELECT conversation, options FROM degraded_options
+      WHERE conversation IN (SELECT value FROM json_each(?1)) AND expires_at > ?2";
 
 pub(super) async fn claim(conn: &mut SqliteConnection, claim: &Claim) -> Result<Vec<InboxItem>> {
     let (token, claimed) = heads::claim(conn, claim, CLAIM, EVENTS).await?;
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conversations: Vec<&str> = Vec::with_capacity(claimed.len());
+    for (_, row) in &claimed {
+        conversations.push(row.try_get(2).map_err(db("claim inbox"))?);
+    }
+    let mut options: HashMap<String, String> = HashMap::new();
+    for row in sqlx::query(OPTIONS)
+        .bind(json("conversations", &conversations)?)
+        .bind(crate::store::millis(claim.now))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("claim inbox"))?
+    {
+        options.insert(
+            row.try_get(0).map_err(db("claim inbox"))?,
+            row.try_get(1).map_err(db("claim inbox"))?,
+        );
+    }
     claimed
         .iter()
-        .map(|(head, row)| {
+        .zip(conversations)
+        .map(|((head, row), conversation)| {
             let seq: i64 = row.try_get(0).map_err(db("claim inbox"))?;
             let event: &str = row.try_get(1).map_err(db("claim inbox"))?;
-            Ok(InboxItem::new(
+            let mut item = InboxItem::new(
                 Lease::new(seq, token),
                 from_json("event", event)?,
                 attempts(head, "attempts")?,
-            ))
+            );
+            if let Some(o) = options.get(conversation) {
+                item.options = from_json("options", o)?;
+            }
+            Ok(item)
         })
         .collect()
 }

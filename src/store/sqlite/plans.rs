@@ -13,6 +13,7 @@ const HOT: &[(&str, &str)] = &[
     ("insert inbox heads", inbox::INSERT_HEADS),
     ("claim inbox", inbox::CLAIM),
     ("claimed events", inbox::EVENTS),
+    ("claimed options", inbox::OPTIONS),
     ("inbox leases", inbox::LEASED),
     ("dead-letter inbox", inbox::BURY),
     ("delete handled", inbox::DELETE),

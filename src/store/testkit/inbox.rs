@@ -90,7 +90,8 @@ pub async fn expired_leases_are_reclaimed(store: &dyn Store) {
     );
 }
 
-/// A completion writes its outbox rows and state; sends, options and delivery statuses follow.
+/// A completion writes its outbox rows and state; sends, options (also read with a claim) and
+/// delivery statuses follow.
 pub async fn completion_writes_outbox_and_state(store: &dyn Store) {
     store.insert_inbound(&[ev("m1", "M")]).await.unwrap();
     let now = SystemTime::now();
@@ -166,6 +167,14 @@ pub async fn completion_writes_outbox_and_state(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(next[0].key, "m1:1");
+    // A claimed event carries its conversation's live options, and none once they expire.
+    store.insert_inbound(&[ev("m2", "M")]).await.unwrap();
+    let m2 = store.claim_inbox(Claim::new(now, LEASE, 1)).await.unwrap();
+    assert_eq!(m2[0].options, opts);
+    let late = now + Duration::from_secs(61);
+    assert!(store.retry_inbox(m2[0].lease, "later", late).await.unwrap());
+    let m2 = store.claim_inbox(Claim::new(late, LEASE, 1)).await.unwrap();
+    assert!(m2[0].options.is_empty(), "{:?}", m2[0].options);
 }
 
 /// A retrying head blocks its conversation until due; a dead letter frees it and is listed.
