@@ -8,7 +8,7 @@
 //!
 //! Run with: `cargo run --example echo` (or `cargo run --example echo -- switchboard.toml`)
 
-use switchboard::twilio::emulator::{Emulator, EmulatorConfig, Inbound};
+use switchboard::twilio::emulator::{Emulator, EmulatorOptions, Inbound};
 use switchboard::{Env, Switchboard, SwitchboardBuilder};
 
 /// The application: echo every message.
@@ -29,10 +29,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .serve()
             .await?);
     }
-    let twilio = Emulator::start(EmulatorConfig::default()).await?;
+    let twilio = Emulator::start(EmulatorOptions::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let c = twilio.config();
+    let c = twilio.options();
     let config = format!(
         r#"
 [server]
@@ -60,9 +60,10 @@ api_base_url = "{}"
     let running = switchboard.start(listener)?;
 
     let inbound = Inbound::text("+15558675310", &c.numbers[0], "Hello, echo!");
-    let (status, _) = twilio
-        .deliver_inbound(&format!("{url}/webhooks/sms"), &inbound)
-        .await;
+    let status = twilio
+        .deliver(&format!("{url}/webhooks/sms"), &inbound)
+        .await
+        .status;
     println!("SMS in → the engine answered Twilio's webhook with {status}");
     for _ in 0..200 {
         if let Some(m) = twilio.messages().first() {

@@ -9,8 +9,10 @@
 use std::time::Duration;
 
 use switchboard::messenger::emulator::{Emulator as Meta, EmulatorOptions};
-use switchboard::slack::emulator::SlackEmulator;
-use switchboard::twilio::emulator::{Emulator as Twilio, EmulatorConfig, Inbound};
+use switchboard::slack::emulator::{Emulator as SlackEmulator, EmulatorOptions as SlackOptions};
+use switchboard::twilio::emulator::{
+    Emulator as Twilio, EmulatorOptions as TwilioOptions, Inbound,
+};
 use switchboard::{Env, OutboundMessage, SwitchboardBuilder};
 
 type BoxError = Box<dyn std::error::Error>;
@@ -59,10 +61,10 @@ async fn main() -> Result<(), BoxError> {
     let wanted = |p: &str| only.as_deref().is_none_or(|o| o == p);
 
     if wanted("slack") {
-        let slack = SlackEmulator::start().await?;
+        let slack = SlackEmulator::start(SlackOptions::default()).await?;
         let keys = format!(
             "provider = \"slack\"\nbot_token = \"xoxb-emulator-token\"\nsigning_secret = \"emulator-signing-secret\"\nbot_user_id = \"U0EMUBOT\"\napi_base_url = \"{}\"",
-            slack.api_base_url()
+            slack.base_url()
         );
         let got = serve_on(
             &keys,
@@ -100,7 +102,7 @@ async fn main() -> Result<(), BoxError> {
                 meta.deliver(&url, &[item], 1).await;
             },
             || {
-                let m = meta.sent().into_iter().next()?;
+                let m = meta.messages().into_iter().next()?;
                 Some(format!(
                     "{}\n[native buttons: {}]",
                     m.text().unwrap_or_default(),
@@ -112,8 +114,8 @@ async fn main() -> Result<(), BoxError> {
         println!("── Messenger (plain text, button template):\n{got}\n");
     }
     if wanted("twilio") {
-        let twilio = Twilio::start(EmulatorConfig::default()).await?;
-        let c = twilio.config();
+        let twilio = Twilio::start(TwilioOptions::default()).await?;
+        let c = twilio.options();
         let keys = format!(
             "provider = \"twilio\"\naccount_sid = \"{}\"\nauth_token = \"{}\"\nfrom = \"{}\"\napi_base_url = \"{}\"",
             c.account_sid,
@@ -125,7 +127,7 @@ async fn main() -> Result<(), BoxError> {
             &keys,
             async |url| {
                 let msg = Inbound::text("+15558675310", &c.numbers[0], "where is my order?");
-                twilio.deliver_inbound(&url, &msg).await;
+                twilio.deliver(&url, &msg).await;
             },
             || twilio.messages().into_iter().next()?.body,
         )

@@ -9,13 +9,13 @@ use std::time::Duration;
 use serde_json::json;
 use switchboard::bridge;
 use switchboard::messenger::emulator::{Emulator as Meta, EmulatorOptions};
-use switchboard::slack::emulator::{EmulatorConfig, SlackEmulator};
+use switchboard::slack::emulator::{Emulator as SlackEmulator, EmulatorOptions as SlackOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let slack = SlackEmulator::start_with(EmulatorConfig {
+    let slack = SlackEmulator::start(SlackOptions {
         channels: vec!["C0AGENTS".into()],
-        ..EmulatorConfig::default()
+        ..SlackOptions::default()
     })
     .await?;
     let meta = Meta::start(EmulatorOptions::default()).await?;
@@ -40,7 +40,7 @@ agents = "team"
 agents_conversation = "C0AGENTS"
 customers = ["fb"]
 "#,
-        slack.api_base_url(),
+        slack.base_url(),
         meta.channel_toml()
     );
     // The whole integration: read the config, build the engine with the bridge, serve.
@@ -65,7 +65,7 @@ customers = ["fb"]
     slack.deliver(&format!("{url}/webhooks/team"), &reply).await;
 
     // … and the customer gets it on Messenger, as plain text.
-    let sent = wait(|| meta.sent().into_iter().next()).await?;
+    let sent = wait(|| meta.messages().into_iter().next()).await?;
     println!(
         "Messenger → {}: {:?}",
         sent.recipient,

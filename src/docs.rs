@@ -220,6 +220,34 @@
 //! | Messenger | 40/s, burst 40   | 1/s, burst 3     | well under the per-Page Send API limit |
 //! | Twilio    | none             | 1/s, burst 1     | a long code sends 1 *segment*/s; the hint counts *messages*, so multi-segment texts queue briefly at Twilio |
 //!
+//! ### Shared by several instances (`[rate_limits]`, feature `redis`)
+//!
+//! With `[rate_limits] url`, the limits above and the provider's pause live in Redis, so
+//! instances behind a load balancer share them (see
+//! [`RateLimitsConfig`](crate::config::RateLimitsConfig) for the keys):
+//!
+//! - **One round trip per check.** A Lua script takes the channel's pause, the conversation's
+//!   and the channel's GCRA state, decides on Redis' `TIME` (the instances' clocks do not
+//!   matter), and writes the new states. The GCRA is governor's (interval `T = 1/rate`,
+//!   tolerance `T·(burst−1)`), with the same rule when only the channel refuses: the
+//!   conversation's token is spent. Keys are `{key_prefix}:{channel}:pause`, `…:rate` and
+//!   `…:c:{channel}/{conversation}` (the channel in braces: a cluster hash tag), each with a TTL
+//!   that ends when its limit has refilled, so idle conversations cost nothing.
+//! - **The local view stays the fast path.** The local pause and the waits earlier answers
+//!   announced (a GCRA state only moves forward) refuse a check without asking Redis; the
+//!   pause a provider asked for is kept locally at once and stored in Redis (it only grows).
+//! - **Redis unreachable** (an error, or no answer within `timeout`, 100 ms by default): the
+//!   connection is dropped and reopened in the background (backoff 100 ms → 5 s); meanwhile
+//!   each instance decides with governor limiters at `1/instances` of each rate and burst
+//!   (bursts rounded up, at least 1). One warning per outage, one notice when it is back;
+//!   `switchboard_rate_limit_fallbacks_total{channel}` counts the checks decided locally and
+//!   `switchboard_rate_limits_shared` is 0 meanwhile. An unreachable Redis at start is not an
+//!   error: the engine starts on the local share. A check never waits longer than `timeout`.
+//! - Deliberate differences from one process: while Redis is down each instance's
+//!   per-conversation share is also `1/instances` (consecutive messages of one conversation
+//!   may be sent by different instances), and a pause answered during an outage stays with the
+//!   instance that got it.
+//!
 //! ## Stores
 //!
 //! [`MemoryStore`](crate::MemoryStore) for tests (the reference of the conformance suite);

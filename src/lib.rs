@@ -22,10 +22,13 @@ mod sender;
 mod server;
 pub mod store;
 mod switchboard;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod worker;
 
 pub use config::{
-    Config, DeliveryPolicy, EngineConfig, RateConfig, ServerConfig, StoreConfig, UncertainSends,
+    Config, DeliveryPolicy, EngineConfig, RateConfig, RateLimitsConfig, ServerConfig, StoreConfig,
+    UncertainSends,
 };
 pub use handler::{BoxError, Context, HandlerResult};
 pub use store::{DeadLetter, DeadLetterKind, MemoryStore, SqliteStore, Store, StoreExt};

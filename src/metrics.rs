@@ -16,6 +16,8 @@
 //! | `switchboard_send_proofs_total` | channel |
 //! | `switchboard_ack_latency_seconds` | channel |
 //! | `switchboard_send_latency_seconds` | channel |
+//! | `switchboard_rate_limit_fallbacks_total` | channel: sends decided by the local share because Redis (`[rate_limits]`) did not answer |
+//! | `switchboard_rate_limits_shared` | none: 1 while the limits are shared through Redis; 0 without `[rate_limits]` or while Redis is unreachable |
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -66,6 +69,32 @@ pub(crate) struct Metrics {
     proofs: Family<Labels, Counter>,
     ack_latency: HistogramFamily,
     send_latency: HistogramFamily,
+    rate_limits: RateLimitMetrics,
+}
+
+/// The series the shared rate limits record into; clones share the values.
+#[derive(Clone, Default)]
+pub(crate) struct RateLimitMetrics {
+    fallbacks: Family<Labels, Counter>,
+    shared: Gauge,
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl RateLimitMetrics {
+    /// The channel's count of sends decided by the local share.
+    pub(crate) fn fallbacks(&self, channel: &str) -> Counter {
+        self.fallbacks.get_or_create(&ch(channel)).clone()
+    }
+
+    /// Whether the limits are shared through Redis right now.
+    pub(crate) fn set_shared(&self, shared: bool) {
+        self.shared.set(i64::from(shared));
+    }
+
+    /// The value of the `rate_limits_shared` gauge.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.get() == 1
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -95,6 +124,7 @@ impl Metrics {
             proofs: Family::default(),
             ack_latency: Family::new_with_constructor(latency_histogram),
             send_latency: Family::new_with_constructor(latency_histogram),
+            rate_limits: RateLimitMetrics::default(),
             registry: Registry::default(),
             channels: RwLock::default(),
         };
@@ -160,7 +190,23 @@ impl Metrics {
             "Duration of one provider send",
             m.send_latency.clone(),
         );
+        registry.register(
+            "rate_limit_fallbacks",
+            "Sends decided by the local share of the limits because Redis did not answer",
+            m.rate_limits.fallbacks.clone(),
+        );
+        registry.register(
+            "rate_limits_shared",
+            "1 while the rate limits are shared through Redis, else 0",
+            m.rate_limits.shared.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// The series the shared rate limits record into.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn rate_limits(&self) -> RateLimitMetrics {
+        self.rate_limits.clone()
     }
 
     /// Runs `f` on the channel's series, creating them on first use.
@@ -281,6 +327,8 @@ mod tests {
         m.reconciled("c", "proven");
         m.proof("c");
         m.ack("c", took);
+        m.rate_limits().fallbacks("c").inc();
+        m.rate_limits().set_shared(true);
         let doc: String = include_str!("metrics.rs")
             .lines()
             .take_while(|l| l.starts_with("//!"))
@@ -307,6 +355,6 @@ mod tests {
             );
             names += 1;
         }
-        assert!(names >= 13, "{text}");
+        assert!(names >= 15, "{text}");
     }
 }

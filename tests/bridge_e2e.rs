@@ -54,10 +54,10 @@ async fn customers_and_agents_talk_through_threads_across_a_restart() {
     )
     .await;
     eventually("the reply on Messenger", || async {
-        w.meta.sent().len() == 1
+        w.meta.messages().len() == 1
     })
     .await;
-    let sent = w.meta.sent()[0].clone();
+    let sent = w.meta.messages()[0].clone();
     assert_eq!(sent.recipient, PSID);
     assert_eq!(
         sent.text(),
@@ -88,11 +88,11 @@ async fn customers_and_agents_talk_through_threads_across_a_restart() {
     // Then a marker reply, which must be the next thing Messenger gets.
     w.agent(&running, &parent.ts, "1700000104.000100", "marker")
         .await;
-    eventually("the marker", || async { w.meta.sent().len() == 2 }).await;
+    eventually("the marker", || async { w.meta.messages().len() == 2 }).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let texts: Vec<String> = w
         .meta
-        .sent()
+        .messages()
         .iter()
         .map(|s| s.text().unwrap_or_default().to_owned())
         .collect();
@@ -119,10 +119,10 @@ async fn customers_and_agents_talk_through_threads_across_a_restart() {
     )
     .await;
     eventually("the reply after the restart", || async {
-        w.meta.sent().len() == 3
+        w.meta.messages().len() == 3
     })
     .await;
-    assert_eq!(w.meta.sent()[2].text(), Some("It arrives at 5pm."));
+    assert_eq!(w.meta.messages()[2].text(), Some("It arrives at 5pm."));
 
     // 6. An SMS customer gets a thread of their own; buttons become numbered options and the
     //    answer "2" comes back into the thread as the button's payload.

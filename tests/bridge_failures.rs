@@ -80,7 +80,7 @@ async fn a_thread_parent_slack_refused_is_replaced_by_the_next_message() {
     let (_sb, running) = w.engine().await;
     // Slack refuses the parent for good: it is dead-lettered.
     w.slack
-        .fail_next(SlackFault::SlackError("channel_not_found".to_owned()));
+        .stage(SlackFault::SlackError("channel_not_found".to_owned()));
     w.customer_sms(&running, "Hello?").await;
     eventually("the refused parent", || async {
         !w.slack.calls().is_empty()

@@ -48,10 +48,10 @@ use switchboard::messenger::emulator::{
     Emulator as MessengerEmulator, EmulatorOptions, Fault as MessengerFault,
 };
 use switchboard::slack::emulator::{
-    EmulatorConfig as SlackConfig, Fault as SlackFault, SlackEmulator,
+    Emulator as SlackEmulator, EmulatorOptions as SlackOptions, Fault as SlackFault,
 };
 use switchboard::twilio::emulator::{
-    Emulator as TwilioEmulator, EmulatorConfig as TwilioConfig, Fault as TwilioFault, Inbound,
+    Emulator as TwilioEmulator, EmulatorOptions as TwilioOptions, Fault as TwilioFault, Inbound,
 };
 use switchboard::{
     Adapter, AdapterInfo, Capabilities, ConversationId, ConversationRef, Env, OutboundMessage,
@@ -208,27 +208,29 @@ impl Emu {
     async fn start(provider: Provider, webhook_url: &str, echoes: bool) -> Emu {
         match provider {
             Provider::Slack => {
-                let emu = SlackEmulator::start_with(SlackConfig {
+                let emu = SlackEmulator::start(SlackOptions {
                     rate_limit: None,
                     latency: LATENCY,
-                    ..SlackConfig::default()
+                    ..SlackOptions::default()
                 })
                 .await
                 .unwrap();
                 for c in 0..CONVERSATIONS {
                     emu.add_channel(&slack_channel(c));
                 }
-                emu.fail_next_n(LOST_ANSWERS, SlackFault::LoseAnswer);
+                for _ in 0..LOST_ANSWERS {
+                    emu.stage(SlackFault::LostAnswer);
+                }
                 Emu::Slack(emu)
             }
             Provider::Twilio => {
-                let emu = TwilioEmulator::start(TwilioConfig::default())
+                let emu = TwilioEmulator::start(TwilioOptions::default())
                     .await
                     .unwrap();
                 let proxy = latency_proxy(emu.base_url()).await;
                 // Through the proxy, a dropped connection is answered 502: ambiguous.
                 for _ in 0..LOST_ANSWERS {
-                    emu.stage(TwilioFault::DropConnection);
+                    emu.stage(TwilioFault::LostAnswer);
                 }
                 Emu::Twilio(emu, proxy)
             }
@@ -258,7 +260,7 @@ impl Emu {
     fn channel_keys(&self, echoes: bool) -> String {
         match self {
             Emu::Slack(emu) => {
-                let c = emu.config();
+                let c = emu.options();
                 format!(
                     "provider = \"slack\"\nbot_token = \"{}\"\nsigning_secret = \"{}\"\n\
                      bot_user_id = \"{}\"\nbot_id = \"{}\"\napi_base_url = \"{}\"\n",
@@ -266,11 +268,11 @@ impl Emu {
                     c.signing_secret,
                     c.bot_user_id,
                     c.bot_id,
-                    emu.api_base_url()
+                    emu.base_url()
                 )
             }
             Emu::Twilio(emu, proxy) => {
-                let c = emu.config();
+                let c = emu.options();
                 format!(
                     "provider = \"twilio\"\naccount_sid = \"{}\"\nauth_token = \"{}\"\n\
                      from = \"{TWILIO_FROM}\"\napi_base_url = \"{proxy}\"\n",
@@ -293,7 +295,7 @@ impl Emu {
                 emu.signed_request(url, serde_json::to_vec(&body).unwrap(), "application/json")
             }
             Emu::Twilio(emu, _) => {
-                emu.signed_inbound(url, &Inbound::text(&twilio_user(c), TWILIO_FROM, text))
+                emu.signed_request(url, &Inbound::text(&twilio_user(c), TWILIO_FROM, text))
             }
             Emu::Messenger(emu) => {
                 let item = emu.text_item(&messenger_user(c), text);
@@ -308,7 +310,7 @@ impl Emu {
             Emu::Slack(emu) => emu.messages().into_iter().map(|m| m.text).collect(),
             Emu::Twilio(emu, _) => emu.messages().into_iter().filter_map(|m| m.body).collect(),
             Emu::Messenger(emu) => emu
-                .sent()
+                .messages()
                 .iter()
                 .filter_map(|s| s.text().map(str::to_owned))
                 .collect(),

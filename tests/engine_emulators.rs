@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use switchboard::core::model::DeliveryStatus;
 use switchboard::messenger::emulator::{Emulator as MessengerEmulator, EmulatorOptions};
-use switchboard::slack::emulator::SlackEmulator;
+use switchboard::slack::emulator::{Emulator as SlackEmulator, EmulatorOptions as SlackOptions};
 use switchboard::store::OutboxState;
 use switchboard::twilio::emulator::{
-    Emulator as TwilioEmulator, EmulatorConfig as TwilioEmulatorConfig, Inbound,
+    Emulator as TwilioEmulator, EmulatorOptions as TwilioEmulatorOptions, Inbound,
 };
 use switchboard::{Env, Running, Switchboard, SwitchboardBuilder, WebhookRequest};
 
@@ -138,7 +138,7 @@ async fn storm(url: &str, req: &WebhookRequest) {
 // Slack
 
 fn slack_keys(emu: &SlackEmulator) -> String {
-    let c = emu.config();
+    let c = emu.options();
     format!(
         "provider = \"slack\"\nbot_token = \"{}\"\nsigning_secret = \"{}\"\nbot_user_id = \"{}\"\n\
          bot_id = \"{}\"\napi_base_url = \"{}\"\n",
@@ -146,7 +146,7 @@ fn slack_keys(emu: &SlackEmulator) -> String {
         c.signing_secret,
         c.bot_user_id,
         c.bot_id,
-        emu.api_base_url()
+        emu.base_url()
     )
 }
 
@@ -160,7 +160,7 @@ fn slack_posts(emu: &SlackEmulator) -> Vec<serde_json::Map<String, serde_json::V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_message_in_reply_out_in_channel_and_thread() {
-    let emu = SlackEmulator::start().await.unwrap();
+    let emu = SlackEmulator::start(SlackOptions::default()).await.unwrap();
     let (listener, base) = bind().await;
     let (db, dir) = sqlite_url("slack");
     let probe = Probe::default();
@@ -183,7 +183,7 @@ async fn slack_message_in_reply_out_in_channel_and_thread() {
     let threaded = emu.event_callback(json!({
         "type": "message", "channel": "C0GENERAL", "user": "U0ALICE", "text": "in thread",
         "ts": ts, "event_ts": ts, "thread_ts": parent_ts, "channel_type": "channel",
-        "team": emu.config().team_id,
+        "team": emu.options().team_id,
     }));
     assert!(emu.deliver(&url, &threaded).await.delivered());
     assert!(eventually(Duration::from_secs(10), || slack_posts(&emu).len() == 2).await);
@@ -222,7 +222,7 @@ async fn slack_message_in_reply_out_in_channel_and_thread() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_retry_storm_runs_the_handler_once() {
-    let emu = SlackEmulator::start().await.unwrap();
+    let emu = SlackEmulator::start(SlackOptions::default()).await.unwrap();
     let (listener, base) = bind().await;
     let probe = Probe::default();
     let (sb, running) = start(
@@ -273,9 +273,9 @@ async fn messenger_message_in_reply_out() {
     let delivered = emu.deliver(&url, &[emu.text_item(psid, "hello")], 1).await;
     assert!(delivered.iter().all(|d| d.delivered()), "{delivered:?}");
     assert_eq!(delivered[0].attempts, 1);
-    assert!(eventually(Duration::from_secs(10), || emu.sent().len() == 1).await);
+    assert!(eventually(Duration::from_secs(10), || emu.messages().len() == 1).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].recipient, psid);
     assert_eq!(sent[0].text(), Some("re: hello"));
@@ -330,9 +330,9 @@ async fn messenger_retry_storm_runs_the_handler_once() {
     let body = emu.webhook_body(&[emu.text_item(psid, "storm")]);
     let req = emu.signed_request(&url, &body);
     storm(&url, &req).await;
-    assert!(eventually(Duration::from_secs(10), || emu.sent().len() == 1).await);
+    assert!(eventually(Duration::from_secs(10), || emu.messages().len() == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].recipient, psid);
     assert_eq!(sent[0].text(), Some("re: storm"));
@@ -346,7 +346,7 @@ async fn messenger_retry_storm_runs_the_handler_once() {
 // Twilio
 
 fn twilio_keys(emu: &TwilioEmulator) -> String {
-    let c = emu.config();
+    let c = emu.options();
     format!(
         "provider = \"twilio\"\naccount_sid = \"{}\"\nauth_token = \"{}\"\nfrom = \"{TWILIO_FROM}\"\n\
          api_base_url = \"{}\"\n",
@@ -362,7 +362,7 @@ fn twilio_created(emu: &TwilioEmulator) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_message_in_reply_out_with_status_callbacks() {
-    let emu = TwilioEmulator::start(TwilioEmulatorConfig::default())
+    let emu = TwilioEmulator::start(TwilioEmulatorOptions::default())
         .await
         .unwrap();
     let (listener, base) = bind().await;
@@ -376,10 +376,10 @@ async fn twilio_message_in_reply_out_with_status_callbacks() {
     .await;
     let url = format!("{base}/webhooks/sms");
     let user = "+15551230001";
-    let (status, _) = emu
-        .deliver_inbound(&url, &Inbound::text(user, TWILIO_FROM, "hello"))
+    let delivery = emu
+        .deliver(&url, &Inbound::text(user, TWILIO_FROM, "hello"))
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(delivery.status, 200);
     assert!(eventually(Duration::from_secs(10), || emu.messages().len() == 1).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let messages = emu.messages();
@@ -417,7 +417,7 @@ async fn twilio_message_in_reply_out_with_status_callbacks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_retry_storm_runs_the_handler_once() {
-    let emu = TwilioEmulator::start(TwilioEmulatorConfig::default())
+    let emu = TwilioEmulator::start(TwilioEmulatorOptions::default())
         .await
         .unwrap();
     let (listener, base) = bind().await;
@@ -430,7 +430,7 @@ async fn twilio_retry_storm_runs_the_handler_once() {
     .await;
     let url = format!("{base}/webhooks/sms");
     let user = "+15551230002";
-    let req = emu.signed_inbound(&url, &Inbound::text(user, TWILIO_FROM, "storm"));
+    let req = emu.signed_request(&url, &Inbound::text(user, TWILIO_FROM, "storm"));
     storm(&url, &req).await;
     assert!(eventually(Duration::from_secs(10), || twilio_created(&emu) == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;

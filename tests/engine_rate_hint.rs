@@ -72,6 +72,8 @@ async fn an_adapter_with_a_hint_gets_those_limits() {
     // The MemoryAdapter gives no hint: the conservative default.
     let plain = ChannelName::new("plain").unwrap();
     assert_eq!(sb.channel_rate(&plain), Some(RateConfig::conservative()));
+    // Without [rate_limits] each engine limits its own sends.
+    assert_eq!(sb.rate_limits_shared(), None);
 
     // The hint is what the sender enforces: 5 replies to one conversation at 20/s, burst 1,
     // are spread over at least 4 × 50 ms.

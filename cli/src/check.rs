@@ -64,6 +64,21 @@ async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
             Err(e) => refused.push(format!("channels.{name} ({provider}): {e}")),
         }
     }
+    if let Some(shared) = switchboard.rate_limits_shared() {
+        let url = switchboard
+            .config()
+            .rate_limits
+            .as_ref()
+            .map(|r| r.redacted_url())
+            .unwrap_or_default();
+        if shared {
+            println!("rate_limits: Redis at {url} answered: limits are shared");
+        } else {
+            unreachable.push(format!(
+                "rate_limits: Redis at {url} is unreachable (each instance would send within its local share)"
+            ));
+        }
+    }
     let list = |v: &[String]| v.iter().map(|p| format!("\n  - {p}")).collect::<String>();
     if !refused.is_empty() {
         refused.extend(unreachable);
@@ -78,7 +93,7 @@ async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-const SECTIONS: [&str; 3] = ["server", "store", "engine"];
+const SECTIONS: [&str; 4] = ["server", "store", "engine", "rate_limits"];
 
 /// Every problem of `text`, and the names of the channels that were built.
 pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>) {
@@ -90,7 +105,7 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
     for key in doc.keys() {
         if !SECTIONS.contains(&key.as_str()) && key != "channels" && key != "bridge" {
             problems.push(format!(
-                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, channels, bridge)"
+                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels, bridge)"
             ));
         }
     }
@@ -99,7 +114,7 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
         if let Some(v) = doc.get(section) {
             let mut one = toml::Table::new();
             one.insert(section.to_owned(), v.clone());
-            if let Err(e) = Config::from_document(&one) {
+            if let Err(e) = Config::from_document_with_env(&one, env) {
                 problems.push(e.to_string());
             }
         }
@@ -143,6 +158,8 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
             let mut engine_doc = doc.clone();
             engine_doc.remove("bridge");
             engine_doc.remove("store");
+            // Checked above, without connecting (an offline check makes no network calls).
+            engine_doc.remove("rate_limits");
             if let Ok(text) = toml::to_string(&engine_doc)
                 && let Ok(builder) = SwitchboardBuilder::from_config_str(&text, env)
                 && let Err(e) = Bridge::new(bridge)
@@ -235,6 +252,9 @@ mod tests {
 [server]
 listn = "127.0.0.1:8080"
 
+[rate_limits]
+url = "localhost:6379"
+
 [channels.sms]
 provider = "twilio"
 account_sid = "AC00000000000000000000000000000001"
@@ -263,6 +283,10 @@ customers = ["sms", "wa", "fbb"]
         let all = problems.join("\n");
         assert!(all.contains("server: unknown field `listn`"), "{all}");
         assert!(
+            all.contains("rate_limits.url: \"localhost:6379\" is not a Redis URL"),
+            "{all}"
+        );
+        assert!(
             all.contains("channels.sms: unknown key 'auth_tokn'"),
             "{all}"
         );
@@ -285,6 +309,6 @@ customers = ["sms", "wa", "fbb"]
             all.contains("bridge: key 'customers': no channel 'fbb'"),
             "{all}"
         );
-        assert_eq!(problems.len(), 11, "{all}");
+        assert_eq!(problems.len(), 12, "{all}");
     }
 }

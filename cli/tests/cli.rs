@@ -97,9 +97,9 @@ fn usage_errors_exit_2_and_help_has_examples() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_renders_for_the_channel_and_reaches_the_provider() {
-    use switchboard::twilio::emulator::{Emulator, EmulatorConfig};
-    let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let c = emulator.config();
+    use switchboard::twilio::emulator::{Emulator, EmulatorOptions};
+    let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let c = emulator.options();
     let config = format!(
         "[channels.sms]\nprovider = 'twilio'\naccount_sid = '{}'\nauth_token = '{}'\nfrom = '{}'\napi_base_url = '{}'\n",
         c.account_sid,
@@ -197,4 +197,23 @@ fn check_live_proves_credentials_where_the_adapter_can() {
         t.contains("channels.mem (memory): credentials accepted"),
         "{t}"
     );
+}
+
+#[test]
+fn check_live_reports_an_unreachable_redis_as_a_runtime_failure() {
+    // Nothing listens on port 1: the engine starts on the local share, and the live check says so.
+    let path = write_config(
+        "live-redis",
+        "[rate_limits]\nurl = 'redis://:pw@127.0.0.1:1'\n\n[channels.mem]\nprovider = 'memory'\nsigning_secret = 'x'\n",
+    );
+    let offline = switchboard(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(offline.status.code(), Some(0), "{}", text(&offline));
+    let out = switchboard(&["check", "--live", "--config", path.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("rate_limits: Redis at redis://:***@127.0.0.1:1 is unreachable"),
+        "{t}"
+    );
+    assert!(!t.contains(":pw@"), "{t}");
 }

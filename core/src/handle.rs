@@ -72,16 +72,28 @@ impl Conversation {
     }
 
     /// Sends a message.
+    ///
+    /// # Errors
+    ///
+    /// The adapter's error (see [`Adapter::send`](crate::Adapter::send)).
     pub async fn send(&self, message: &OutboundMessage) -> Result<SendReceipt> {
         self.adapter.send(&self.reference, message).await
     }
 
     /// Sends plain markdown text.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` for empty text, else as [`send`](Self::send).
     pub async fn say(&self, text: &str) -> Result<SendReceipt> {
         self.send(&OutboundMessage::text(text)?).await
     }
 
     /// Edits a message of this conversation.
+    ///
+    /// # Errors
+    ///
+    /// The adapter's error; `Unsupported` where the channel cannot edit.
     pub async fn edit(&self, id: MessageId, message: &OutboundMessage) -> Result<SentMessage> {
         self.adapter
             .edit(&MessageRef::new(self.reference.clone(), id), message)
@@ -89,6 +101,10 @@ impl Conversation {
     }
 
     /// Deletes a message of this conversation.
+    ///
+    /// # Errors
+    ///
+    /// The adapter's error; `Unsupported` where the channel cannot delete.
     pub async fn delete(&self, id: MessageId) -> Result<()> {
         self.adapter
             .delete(&MessageRef::new(self.reference.clone(), id))
@@ -96,6 +112,10 @@ impl Conversation {
     }
 
     /// Adds or removes a reaction on a message of this conversation.
+    ///
+    /// # Errors
+    ///
+    /// The adapter's error; `Unsupported` where the channel has no reactions.
     pub async fn react(&self, id: MessageId, reaction: &str, add: bool) -> Result<()> {
         self.adapter
             .react(&MessageRef::new(self.reference.clone(), id), reaction, add)
@@ -103,6 +123,10 @@ impl Conversation {
     }
 
     /// Shows a typing indicator.
+    ///
+    /// # Errors
+    ///
+    /// The adapter's error; `Unsupported` where the channel has no typing indicator.
     pub async fn typing(&self) -> Result<()> {
         self.adapter.typing(&self.reference).await
     }

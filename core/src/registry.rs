@@ -54,6 +54,11 @@ impl Registry {
     }
 
     /// Builds the adapter for a channel table; an unknown provider is an error listing the known.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for an unknown provider (listing the known ones), or the factory's error
+    /// for a bad table.
     pub fn build(&self, table: ChannelTable) -> Result<Arc<dyn Adapter>> {
         match self.factories.get(table.provider()) {
             Some(factory) => factory(table),

@@ -3,4 +3,4 @@
 
 use switchboard_core::testkit::MemoryHarness;
 
-switchboard_core::conformance_tests!(MemoryHarness);
+switchboard_core::conformance_tests!(MemoryHarness: Reconcile, SignedTimestamp, Handshake, UnsupportedOperations);

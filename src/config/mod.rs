@@ -1,5 +1,5 @@
-//! The engine's configuration: `[server]`, `[store]`, `[engine]`, and each channel's `rate`
-//! table and `delivery` policy.
+//! The engine's configuration: `[server]`, `[store]`, `[engine]`, `[rate_limits]`, and each
+//! channel's `rate` table and `delivery` policy.
 //!
 //! ```toml
 //! [server]
@@ -35,6 +35,9 @@
 //!                                    # times) until this long after the send's last attempt
 //!                                    # began; then the channel's delivery policy decides
 //!
+//! [rate_limits]                      # optional (cargo feature `redis`): limits and provider
+//! url = "redis://127.0.0.1:6379"     # pauses shared by every instance; see RateLimitsConfig
+//!
 //! [channels.support]
 //! delivery = "at_least_once"         # or "at_most_once": what to do with a send that may have
 //!                                    # reached the provider when the provider cannot tell (below)
@@ -51,14 +54,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
-use switchboard_core::{Error, ErrorKind, Result};
+use switchboard_core::{Env, Error, ErrorKind, Result};
 
 use crate::store::Synchronous;
 
 mod channel;
+mod rate_limits;
 
 pub use channel::{DeliveryPolicy, RateConfig, UncertainSends};
 pub(crate) use channel::{delivery_from, rate_from};
+pub use rate_limits::RateLimitsConfig;
 
 /// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"7d"` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -241,18 +246,30 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[engine]`.
     pub engine: EngineConfig,
+    /// `[rate_limits]`: limits shared by every instance through Redis; `None` (no table): each
+    /// engine limits its own sends.
+    pub rate_limits: Option<RateLimitsConfig>,
 }
 
 impl Config {
-    /// Reads `[server]`, `[store]` and `[engine]` from a parsed document; other top-level
-    /// tables except `[channels]` are errors.
+    /// Reads `[server]`, `[store]`, `[engine]` and `[rate_limits]` from a parsed document
+    /// (`${ENV}` in `rate_limits.url` from the process environment); other top-level tables
+    /// except `[channels]` are errors.
     pub fn from_document(doc: &toml::Table) -> Result<Self> {
+        Config::from_document_with_env(doc, &Env::process())
+    }
+
+    /// [`from_document`](Self::from_document) with `${ENV}` values taken from `env`.
+    pub fn from_document_with_env(doc: &toml::Table, env: &Env) -> Result<Self> {
         for key in doc.keys() {
-            if !matches!(key.as_str(), "server" | "store" | "engine" | "channels") {
+            if !matches!(
+                key.as_str(),
+                "server" | "store" | "engine" | "rate_limits" | "channels"
+            ) {
                 return Err(Error::new(
                     ErrorKind::InvalidConfig,
                     format!(
-                        "unknown top-level table '{key}' (known: server, store, engine, channels)"
+                        "unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels)"
                     ),
                 ));
             }
@@ -266,6 +283,9 @@ impl Config {
         }
         if let Some(v) = doc.get("engine") {
             config.engine = section("engine", v)?;
+        }
+        if let Some(v) = doc.get("rate_limits") {
+            config.rate_limits = Some(rate_limits::rate_limits_from(v, env)?);
         }
         config.validate()?;
         Ok(config)
@@ -294,6 +314,9 @@ impl Config {
         }
         if self.server.request_timeout.is_zero() || self.server.max_body_bytes == 0 {
             return invalid("server: request_timeout and max_body_bytes must be above zero");
+        }
+        if let Some(r) = &self.rate_limits {
+            r.validate()?;
         }
         Ok(())
     }

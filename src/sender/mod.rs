@@ -133,7 +133,7 @@ async fn send(engine: &Arc<Engine>, entry: &ChannelEntry, item: &OutboxItem, cap
     let attempt = async {
         let conversation = conversation_key(&item.to);
         loop {
-            match entry.limits.try_acquire(&conversation) {
+            match entry.limits.try_acquire(&conversation).await {
                 Ok(()) => break,
                 Err(wait) if wait <= HOLD_FOR_LIMITS => tokio::time::sleep(wait).await,
                 Err(wait) => return Attempt::Deferred(wait),
@@ -208,7 +208,7 @@ async fn failed(
     let channel = item.to.channel.as_str();
     engine.metrics.send_failed(channel, took);
     if let Some(after) = e.retry_after() {
-        entry.limits.pause(after);
+        entry.limits.pause(after).await;
     }
     let cfg = &engine.config.engine;
     let partial = e.partial();

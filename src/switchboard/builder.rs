@@ -10,7 +10,7 @@ use switchboard_core::{Adapter, ChannelTable, Env, Error, ErrorKind, Registry, R
 use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
 use crate::handler::{Context, Handler, HandlerResult, Handlers};
 use crate::metrics::Metrics;
-use crate::ratelimit::ChannelLimits;
+use crate::ratelimit::LimitsSource;
 use crate::store::{MemoryStore, SqliteStore, Store};
 
 use super::Switchboard;
@@ -93,7 +93,7 @@ impl SwitchboardBuilder {
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             Error::new(ErrorKind::InvalidConfig, format!("config: {}", e.message()))
         })?;
-        let config = Config::from_document(&doc)?;
+        let config = Config::from_document_with_env(&doc, env)?;
         let mut b = SwitchboardBuilder::new().config(config);
         for mut table in ChannelTable::parse_all(&doc, env)? {
             let rate_table = table.take("rate");
@@ -177,6 +177,9 @@ impl SwitchboardBuilder {
     /// [`config`](Self::config)), builds the adapters, opens the store and recovers it.
     pub async fn build(self) -> Result<Switchboard> {
         self.config.validate()?;
+        let metrics = Metrics::new();
+        let limits =
+            LimitsSource::new(self.config.rate_limits.as_ref(), metrics.rate_limits()).await?;
         let mut channels = HashMap::new();
         let mut add = |adapter: Arc<dyn Adapter>, settings: ChannelSettings| -> Result<()> {
             let name = adapter.info().channel.as_str().to_owned();
@@ -186,7 +189,7 @@ impl SwitchboardBuilder {
             let rate = settings
                 .rate
                 .unwrap_or_else(|| RateConfig::from_hint(&adapter.rate_hint()));
-            let limits = ChannelLimits::new(&rate);
+            let limits = limits.channel(&name, &rate);
             channels.insert(
                 name,
                 ChannelEntry {
@@ -215,7 +218,7 @@ impl SwitchboardBuilder {
                 channels,
                 store,
                 handlers: self.handlers,
-                metrics: Metrics::new(),
+                metrics,
                 inbox_ready: Wake::default(),
                 outbox_ready: Wake::default(),
             }),

@@ -82,6 +82,17 @@ impl Switchboard {
         self.inner.channels.get(channel.as_str()).map(|c| c.rate)
     }
 
+    /// Whether the rate limits are shared through the Redis of `[rate_limits]` right now:
+    /// `None` without `[rate_limits]`, `Some(false)` while Redis is unreachable (each instance
+    /// sends within its local share meanwhile, and reconnects in the background).
+    pub fn rate_limits_shared(&self) -> Option<bool> {
+        self.inner
+            .config
+            .rate_limits
+            .as_ref()
+            .map(|_| self.inner.metrics.rate_limits().is_shared())
+    }
+
     /// What the sender does on a channel with a send that may have reached the provider: from
     /// the adapter's capabilities and the channel's `delivery` key (see [`UncertainSends`];
     /// an unset key on an adapter that can neither reconcile nor deduplicate is

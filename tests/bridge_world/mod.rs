@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use switchboard::bridge::{self, Bridge};
 use switchboard::messenger::emulator::{Emulator as Meta, EmulatorOptions};
-use switchboard::slack::emulator::{EmulatedMessage, EmulatorConfig as SlackConfig, SlackEmulator};
-use switchboard::twilio::emulator::{Emulator as Twilio, EmulatorConfig as TwilioConfig, Inbound};
+use switchboard::slack::emulator::{
+    EmulatedMessage, Emulator as SlackEmulator, EmulatorOptions as SlackOptions,
+};
+use switchboard::twilio::emulator::{
+    Emulator as Twilio, EmulatorOptions as TwilioOptions, Inbound,
+};
 use switchboard::{Env, Running, Switchboard};
 
 pub(crate) const AGENTS: &str = "C0AGENTS";
@@ -28,16 +32,16 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn start(name: &str) -> World {
-        let slack = SlackEmulator::start_with(SlackConfig {
+        let slack = SlackEmulator::start(SlackOptions {
             channels: vec![AGENTS.to_owned(), "C0GENERAL".to_owned()],
             rate_limit: None,
             retry_delays: vec![Duration::from_millis(50)],
-            ..SlackConfig::default()
+            ..SlackOptions::default()
         })
         .await
         .unwrap();
         let meta = Meta::start(EmulatorOptions::default()).await.unwrap();
-        let twilio = Twilio::start(TwilioConfig::default()).await.unwrap();
+        let twilio = Twilio::start(TwilioOptions::default()).await.unwrap();
         let db = std::env::temp_dir().join(format!(
             "switchboard-{name}-{}-{}.db",
             std::process::id(),
@@ -56,7 +60,7 @@ impl World {
     }
 
     pub(crate) fn config(&self, port: u16) -> String {
-        let t = self.twilio.config();
+        let t = self.twilio.options();
         format!(
             r#"
 [server]
@@ -97,7 +101,7 @@ customers = ["fb", "sms"]
 "#,
             db = self.db.display(),
             backoff = self.backoff_base,
-            slack = self.slack.api_base_url(),
+            slack = self.slack.base_url(),
             meta = self.meta.channel_toml(),
             sid = t.account_sid,
             token = t.auth_token,
@@ -151,8 +155,8 @@ customers = ["fb", "sms"]
 
     pub(crate) async fn customer_sms(&self, running: &Running, text: &str) {
         let url = format!("{}/webhooks/sms", running.url());
-        let msg = Inbound::text(PHONE, &self.twilio.config().numbers[0], text);
-        let (status, _) = self.twilio.deliver_inbound(&url, &msg).await;
+        let msg = Inbound::text(PHONE, &self.twilio.options().numbers[0], text);
+        let status = self.twilio.deliver(&url, &msg).await.status;
         assert_eq!(status, 200);
     }
 

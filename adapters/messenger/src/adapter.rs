@@ -70,6 +70,10 @@ impl std::fmt::Debug for MessengerAdapter {
 
 impl MessengerAdapter {
     /// An adapter for `config`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` when the HTTP client cannot be built.
     pub fn new(config: MessengerConfig) -> Result<Self> {
         let config = Arc::new(config);
         let mut caps = capabilities();
@@ -83,6 +87,11 @@ impl MessengerAdapter {
     }
 
     /// An adapter from a `[channels.NAME]` table (see [`MessengerConfig::from_table`]).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the table is not a valid Messenger
+    /// configuration (see [`MessengerConfig::from_table`]).
     pub fn from_table(table: ChannelTable) -> Result<Self> {
         MessengerAdapter::new(MessengerConfig::from_table(table)?)
     }
@@ -93,11 +102,19 @@ impl MessengerAdapter {
     }
 
     /// Marks the conversation's last message as seen (`sender_action: mark_seen`).
+    ///
+    /// # Errors
+    ///
+    /// The Send API's error, mapped like a send's (`Unauthenticated`, `RateLimited`, `Transport`, …).
     pub async fn mark_seen(&self, to: &ConversationRef) -> Result<()> {
         self.sender_action(to, "mark_seen").await
     }
 
     /// Hides the typing indicator (`sender_action: typing_off`).
+    ///
+    /// # Errors
+    ///
+    /// The Send API's error, mapped like a send's (`Unauthenticated`, `RateLimited`, `Transport`, …).
     pub async fn typing_off(&self, to: &ConversationRef) -> Result<()> {
         self.sender_action(to, "typing_off").await
     }

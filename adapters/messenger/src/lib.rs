@@ -1,10 +1,10 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::missing_errors_doc)]
 
 mod adapter;
 mod api;
-mod config;
-mod decode;
+pub mod config;
 mod error_map;
 mod extension;
 mod reconcile;
@@ -20,10 +20,7 @@ pub mod emulator;
 use std::sync::Arc;
 
 pub use adapter::{MessengerAdapter, capabilities};
-pub use config::{
-    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, DEFAULT_ECHO_WAIT, MessengerConfig,
-    MessengerConfigBuilder,
-};
+pub use config::{MessengerConfig, MessengerConfigBuilder};
 pub use error_map::GraphError;
 pub use extension::{
     DefaultAction, GenericElement, GenericTemplate, MessagingType, NotificationType, SendOptions,

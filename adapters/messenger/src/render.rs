@@ -233,5 +233,4 @@ pub(crate) fn message(p: &Planned, attachment_id: Option<&str>, metadata: Option
 }
 
 #[cfg(test)]
-#[path = "render_tests.rs"]
 mod tests;

@@ -41,6 +41,11 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
 /// with bad hex, or with a different MAC is [`RejectReason::BadSignature`]. Upper-case hex is
 /// accepted (the MAC bytes are compared, not the text). An empty `app_secret` verifies nothing:
 /// anyone could sign with it.
+///
+/// # Errors
+///
+/// [`RejectReason::MissingSignature`] without a header, [`RejectReason::BadSignature`] for a
+/// malformed or different signature or an empty `app_secret`.
 pub fn verify(app_secret: &str, body: &[u8], header: Option<&str>) -> Result<(), RejectReason> {
     let Some(value) = header else {
         return Err(RejectReason::MissingSignature);

@@ -91,7 +91,7 @@ impl Harness for MessengerHarness {
 
     async fn received(&self) -> Vec<Received> {
         self.emulator
-            .sent()
+            .messages()
             .iter()
             .map(|s| Received {
                 to: s.recipient.clone(),
@@ -165,4 +165,4 @@ impl Harness for MessengerHarness {
     }
 }
 
-switchboard_core::conformance_tests!(MessengerHarness);
+switchboard_core::conformance_tests!(MessengerHarness: Reconcile, Handshake, UnsupportedOperations);

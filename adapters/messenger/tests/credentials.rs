@@ -31,7 +31,7 @@ async fn the_page_token_is_accepted() {
         appsecret_proof(&o.app_secret, &o.page_access_token)
     );
     assert_eq!(c.response, serde_json::json!({"id": o.page_id}));
-    assert!(emu.sent().is_empty(), "nothing was sent");
+    assert!(emu.messages().is_empty(), "nothing was sent");
 }
 
 #[tokio::test]

@@ -46,7 +46,7 @@ async fn text_send_carries_token_proof_and_response_type() {
         c.body,
         json!({"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"text": "Hello there", "metadata": "switchboard:"}})
     );
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(
         receipt.first_id().map(|m| m.as_str()),
         Some(sent[0].message_id.as_str())
@@ -72,7 +72,7 @@ async fn buttons_and_quick_replies_arrive_natively() {
         "{:?}",
         receipt.degradations
     );
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].text(), Some("Pick one"));
     assert_eq!(sent[0].buttons(), ["Yes", "Docs"]);
@@ -103,7 +103,7 @@ async fn the_window_closes_after_24_hours_unless_tagged() {
         .build()
         .unwrap();
     a.send(&to(), &tagged).await.unwrap();
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(
         (sent[0].messaging_type.as_str(), sent[0].tag.as_deref()),
         ("MESSAGE_TAG", Some("HUMAN_AGENT"))
@@ -147,7 +147,7 @@ async fn byte_attachments_are_uploaded_then_sent_by_id() {
     assert_eq!(uploads.len(), 1);
     assert_eq!((uploads[0].kind.as_str(), uploads[0].size), ("file", 13));
     assert_eq!(uploads[0].mime_type.as_deref(), Some("application/pdf"));
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(sent[0].text(), Some("Your receipt"));
     assert_eq!(
         sent[1].attachment().as_deref(),
@@ -180,7 +180,7 @@ async fn sender_actions() {
         actions,
         [json!("typing_on"), json!("typing_off"), json!("mark_seen")]
     );
-    assert!(emu.sent().is_empty());
+    assert!(emu.messages().is_empty());
     assert_eq!(emu.calls()[0].response, json!({"recipient_id": PSID}));
 }
 
@@ -188,7 +188,7 @@ async fn sender_actions() {
 async fn a_failure_after_the_first_part_reports_the_partial_send() {
     let (emu, a) = setup(EmulatorOptions::default(), "").await;
     let long = "word ".repeat(900); // 4,500 characters: 3 parts
-    emu.stage(Fault::Slow(Duration::ZERO));
+    emu.stage(Fault::Delay(Duration::ZERO));
     emu.stage(Fault::ServerError);
     let err = a
         .send(&to(), &OutboundMessage::text(long).unwrap())
@@ -196,7 +196,7 @@ async fn a_failure_after_the_first_part_reports_the_partial_send() {
         .unwrap_err();
     assert_eq!(err.retry(), Retry::Ambiguous);
     assert_eq!(err.partial().len(), 1);
-    assert_eq!(err.partial()[0].id.as_str(), emu.sent()[0].message_id);
+    assert_eq!(err.partial()[0].id.as_str(), emu.messages()[0].message_id);
     assert_eq!(
         emu.calls().len(),
         2,
@@ -330,5 +330,5 @@ async fn the_emulator_enforces_documented_limits() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(emu.sent()[0].text(), Some("hello, world"));
+    assert_eq!(emu.messages()[0].text(), Some("hello, world"));
 }

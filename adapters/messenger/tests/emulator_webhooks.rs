@@ -62,7 +62,7 @@ async fn own_echoes_are_dropped_without_app_id_and_inbox_echoes_kept() {
     a.send(&to, &OutboundMessage::text("Hi from the bot").unwrap())
         .await
         .unwrap();
-    let sent = emu.sent().remove(0);
+    let sent = emu.messages().remove(0);
     let echo = emu.echo_item(&sent);
     assert_eq!(echo["message"]["metadata"], "switchboard:");
     assert_eq!(echo["message"]["app_id"], 1_517_776_481_860_111_u64);

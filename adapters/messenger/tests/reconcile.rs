@@ -78,7 +78,7 @@ async fn every_part_is_marked_and_found_in_order() {
     let receipt = a.send(&to(), &msg).await.unwrap();
     assert_eq!(receipt.messages.len(), 2);
     let metadata: Vec<_> = emu
-        .sent()
+        .messages()
         .iter()
         .map(|s| s.message["metadata"].as_str().unwrap().to_owned())
         .collect();
@@ -110,7 +110,7 @@ async fn every_part_is_marked_and_found_in_order() {
     }
     // Meta redelivers webhooks: the same echoes again change nothing.
     let again = emu.webhook_body(
-        &emu.sent()
+        &emu.messages()
             .iter()
             .map(|s| emu.echo_item(s))
             .collect::<Vec<_>>(),
@@ -165,7 +165,7 @@ async fn a_lost_answer_is_ambiguous_and_reconciles_as_delivered() {
     assert_eq!(err.retry(), Retry::Ambiguous, "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
     // Meta has it all the same.
-    let sent = emu.sent();
+    let sent = emu.messages();
     assert_eq!(sent.len(), 1);
     settle(&emu, &a);
     match reconcile(&a, &msg, since).await {
@@ -181,14 +181,14 @@ async fn a_half_sent_message_is_unknown_and_names_the_echoed_part() {
     let (emu, a) = setup(true, "'200ms'").await;
     let since = SystemTime::now();
     let msg = keyed(&two_parts(), "fb:m_in5:0");
-    emu.stage(Fault::Slow(Duration::ZERO)); // part 1: accepted
+    emu.stage(Fault::Delay(Duration::ZERO)); // part 1: accepted
     emu.stage(Fault::ServerError); // part 2: refused (code 2)
     let err = a.send(&to(), &msg).await.unwrap_err();
     assert_eq!(err.partial().len(), 1);
     settle(&emu, &a);
     match reconcile(&a, &msg, since).await {
         Reconciled::Unknown(why) => {
-            let first = &emu.sent()[0].message_id;
+            let first = &emu.messages()[0].message_id;
             assert!(
                 why.starts_with(&format!("1 of 2 parts echoed (part 1 ({first}))")),
                 "{why}"
@@ -197,13 +197,13 @@ async fn a_half_sent_message_is_unknown_and_names_the_echoed_part() {
         other => panic!("{other:?}"),
     }
     // Resending the missing part (as the engine would, marked as part 2) completes it.
-    emu.stage(Fault::Slow(Duration::ZERO));
+    emu.stage(Fault::Delay(Duration::ZERO));
     emu.stage(Fault::LostAnswer);
     a.send(&to(), &msg).await.unwrap_err();
     settle(&emu, &a);
     match reconcile(&a, &msg, since).await {
         Reconciled::Delivered(found) => {
-            let sent = emu.sent();
+            let sent = emu.messages();
             let ids: Vec<_> = found.iter().map(|m| m.id.as_str()).collect();
             // The first echo of each part counts.
             assert_eq!(
@@ -280,7 +280,7 @@ async fn echoes_pushed_to_the_callback_url_are_awaited_and_retried() {
     let started = Instant::now();
     match reconcile(&a, &msg, since).await {
         Reconciled::Delivered(found) => {
-            assert_eq!(found[0].id.as_str(), emu.sent()[0].message_id);
+            assert_eq!(found[0].id.as_str(), emu.messages()[0].message_id);
         }
         other => panic!("{other:?}"),
     }

@@ -91,6 +91,11 @@ impl std::fmt::Debug for SlackAdapter {
 
 impl SlackAdapter {
     /// An adapter serving `channel` with `config`.
+    ///
+    /// # Errors
+    ///
+    /// The error of building the HTTP client (mapped in `error_map`), which happens only when
+    /// the TLS backend cannot start.
     pub fn new(channel: ChannelName, config: SlackConfig) -> Result<Self> {
         let api = Api::new(
             &config.api_base_url,
@@ -109,6 +114,11 @@ impl SlackAdapter {
     }
 
     /// Builds from a `[channels.NAME]` table with `provider = "slack"` (see [`SlackConfig`]).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the table is not a valid Slack
+    /// configuration (see [`SlackConfig::from_table`]).
     pub fn from_table(mut table: ChannelTable) -> Result<Self> {
         let config = SlackConfig::from_table(&mut table)?;
         let channel = table.channel().clone();
@@ -139,6 +149,11 @@ impl SlackAdapter {
     ///
     /// `send` does this by itself on first use when the configuration lacks `bot_user_id` or
     /// `bot_id`; call it at startup to have the guard complete before the first event arrives.
+    ///
+    /// # Errors
+    ///
+    /// The error of `auth.test`: `Unauthenticated` for a refused token, `Transport` or `Timeout`
+    /// when Slack cannot be reached.
     pub async fn connect(&self) -> Result<BotIdentity> {
         let r = self
             .api

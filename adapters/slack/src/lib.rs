@@ -1,13 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::missing_errors_doc)]
 
 mod adapter;
 mod api;
 pub mod config;
 mod error_map;
-mod events;
-mod extensions;
-mod interactivity;
+mod extension;
 mod outbound;
 mod reconcile;
 mod render;
@@ -16,13 +15,14 @@ mod webhook;
 mod wire;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
 use std::sync::Arc;
 
 pub use adapter::{BotIdentity, MAX_TEXT_CHARS, SlackAdapter, capabilities};
-pub use config::SlackConfig;
-pub use extensions::{SlackBlocks, SlackEphemeral, SlackPostOptions};
+pub use config::{SlackConfig, SlackConfigBuilder};
+pub use extension::{SlackBlocks, SlackEphemeral, SlackPostOptions};
 pub use reconcile::{OUTBOX_EVENT_TYPE, RECONCILE_LOOKBACK};
 pub use webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};
 

@@ -15,7 +15,7 @@ use switchboard_core::{
 use crate::PROVIDER;
 use crate::adapter::SlackAdapter;
 use crate::error_map;
-use crate::extensions::{SlackEphemeral, SlackPostOptions};
+use crate::extension::{SlackEphemeral, SlackPostOptions};
 use crate::reconcile::outbox_metadata;
 use crate::render;
 use crate::webhook::ts_time;

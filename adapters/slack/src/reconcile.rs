@@ -13,7 +13,7 @@ use switchboard_core::{
 };
 
 use crate::adapter::SlackAdapter;
-use crate::extensions::SlackEphemeral;
+use crate::extension::SlackEphemeral;
 use crate::outbound::{located, sent_message, thread_of};
 use crate::render;
 use crate::wire::HistoryMessage;

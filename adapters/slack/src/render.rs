@@ -18,7 +18,7 @@ use switchboard_core::model::{Action, Attachment, AttachmentKind, AttachmentSour
 use switchboard_core::render::{self, Degradation, RenderPolicy, TextOption, markdown};
 use switchboard_core::{Capabilities, Error, LengthUnit, OutboundMessage, Result};
 
-use crate::extensions::SlackBlocks;
+use crate::extension::SlackBlocks;
 
 /// Most elements in one `actions` block.
 pub(crate) const MAX_ACTIONS: usize = 25;

@@ -99,6 +99,11 @@ fn mac_keyed(key: &SigningKey, timestamp: &str, body: &[u8]) -> [u8; 32] {
 /// `timestamp` and `signature` are the header values (`None` when absent); `now` is the receive
 /// time. The comparison is constant time; the timestamp must be within 300 s of `now` in either
 /// direction; a signature that does not start with `v0=` is refused.
+///
+/// # Errors
+///
+/// A [`SignatureError`]: a missing header, a malformed timestamp, a timestamp outside the
+/// window, or a signature that does not match.
 pub fn verify(
     signing_secret: &str,
     timestamp: Option<&str>,

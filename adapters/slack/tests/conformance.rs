@@ -13,21 +13,21 @@ use switchboard_core::{
     Adapter, ChannelTable, ConversationRef, Registry, RenderPolicy, WebhookRequest,
 };
 use switchboard_slack::SlackAdapter;
-use switchboard_slack::emulator::{EmulatorConfig, Fault, RateLimit, SlackEmulator};
+use switchboard_slack::emulator::{Emulator, EmulatorOptions, Fault, RateLimit};
 
 const CHANNEL: &str = "slack-conformance";
 const CONVERSATION: &str = "C0GENERAL";
 const WEBHOOK_URL: &str = "http://127.0.0.1/webhooks/slack-conformance";
 
 struct SlackHarness {
-    emulator: SlackEmulator,
+    emulator: Emulator,
     adapter: Arc<SlackAdapter>,
     policy: RenderPolicy,
 }
 
-fn table(emulator: &SlackEmulator, policy: RenderPolicy) -> ChannelTable {
+fn table(emulator: &Emulator, policy: RenderPolicy) -> ChannelTable {
     {
-        let c = emulator.config();
+        let c = emulator.options();
         let policy = match policy {
             RenderPolicy::Fallback => "fallback",
             RenderPolicy::Strict => "strict",
@@ -42,7 +42,7 @@ fn table(emulator: &SlackEmulator, policy: RenderPolicy) -> ChannelTable {
                 c.signing_secret,
                 c.bot_user_id,
                 c.bot_id,
-                emulator.api_base_url()
+                emulator.base_url()
             ),
         )
         .unwrap()
@@ -78,12 +78,12 @@ fn labels(blocks: &[Value]) -> (Vec<String>, Vec<String>) {
 #[async_trait]
 impl Harness for SlackHarness {
     async fn start(policy: RenderPolicy) -> Self {
-        let emulator = SlackEmulator::start_with(EmulatorConfig {
+        let emulator = Emulator::start(EmulatorOptions {
             rate_limit: Some(RateLimit {
                 per_second: 1.0,
                 burst: 100,
             }),
-            ..EmulatorConfig::default()
+            ..EmulatorOptions::default()
         })
         .await
         .unwrap();
@@ -104,12 +104,12 @@ impl Harness for SlackHarness {
     }
 
     async fn stage(&self, outcome: Staged) {
-        self.emulator.fail_next(match outcome {
-            Staged::RateLimited { retry_after } => Fault::RateLimited(retry_after),
+        self.emulator.stage(match outcome {
+            Staged::RateLimited { retry_after } => Fault::RateLimited { retry_after },
             Staged::ServerError => Fault::Status(500),
             Staged::AuthFailure => Fault::SlackError("invalid_auth".into()),
             Staged::UnknownRecipient => Fault::SlackError("channel_not_found".into()),
-            Staged::LostAnswer => Fault::LoseAnswer,
+            Staged::LostAnswer => Fault::LostAnswer,
             other => panic!("unknown staged outcome {other:?}"),
         });
     }
@@ -186,9 +186,14 @@ impl Harness for SlackHarness {
     }
 
     fn secrets(&self) -> Vec<String> {
-        let c = self.emulator.config();
+        let c = self.emulator.options();
         vec![c.bot_token.clone(), c.signing_secret.clone()]
     }
 }
 
-switchboard_core::conformance_tests!(SlackHarness);
+switchboard_core::conformance_tests!(
+    SlackHarness: Reconcile,
+    SignedTimestamp,
+    Handshake,
+    UnsupportedOperations
+);

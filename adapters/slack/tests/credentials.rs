@@ -3,19 +3,21 @@
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use switchboard_core::{Adapter, ChannelName, ErrorKind, Retry, Secret};
-use switchboard_slack::emulator::{Fault, SlackEmulator};
+use switchboard_slack::emulator::{Emulator, EmulatorOptions, Fault};
 use switchboard_slack::{BotIdentity, SlackAdapter, SlackConfig};
 
 fn adapter_at(base: &str, token: &str) -> SlackAdapter {
-    let config = SlackConfig::new(Secret::new(token), Secret::new("emulator-signing-secret"))
-        .with_api_base_url(base);
+    let config = SlackConfig::builder(Secret::new(token), Secret::new("emulator-signing-secret"))
+        .api_base_url(base)
+        .build()
+        .unwrap();
     SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap()
 }
 
 #[tokio::test]
 async fn good_credentials_pass_and_teach_the_bot_identity() {
-    let em = SlackEmulator::start().await.unwrap();
-    let a = adapter_at(&em.api_base_url(), "xoxb-emulator-token");
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let a = adapter_at(&em.base_url(), "xoxb-emulator-token");
     a.verify_credentials().await.unwrap();
     let calls = em.calls();
     assert_eq!(calls.len(), 1);
@@ -32,8 +34,8 @@ async fn good_credentials_pass_and_teach_the_bot_identity() {
 
 #[tokio::test]
 async fn a_refused_token_is_unauthenticated() {
-    let em = SlackEmulator::start().await.unwrap();
-    let a = adapter_at(&em.api_base_url(), "xoxb-not-the-token");
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let a = adapter_at(&em.base_url(), "xoxb-not-the-token");
     let e = a.verify_credentials().await.unwrap_err();
     assert_eq!(
         (e.kind(), e.retry(), e.provider_code()),
@@ -45,8 +47,8 @@ async fn a_refused_token_is_unauthenticated() {
         "{e:?}"
     );
 
-    let a = adapter_at(&em.api_base_url(), "xoxb-emulator-token");
-    em.fail_next(Fault::SlackError("token_revoked".into()));
+    let a = adapter_at(&em.base_url(), "xoxb-emulator-token");
+    em.stage(Fault::SlackError("token_revoked".into()));
     let e = a.verify_credentials().await.unwrap_err();
     assert_eq!(
         (e.kind(), e.provider_code()),

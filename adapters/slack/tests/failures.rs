@@ -20,8 +20,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 async fn failures_map_to_kinds_and_keep_partial_sends() {
     let (em, a) = setup(true, 10).await;
     let long = format!("{}\n\n{}", "a ".repeat(1900), "b ".repeat(1900));
-    em.fail_next(Fault::Delay(Duration::ZERO));
-    em.fail_next(Fault::RateLimited(Duration::from_secs(4)));
+    em.stage(Fault::Delay(Duration::ZERO));
+    em.stage(Fault::RateLimited {
+        retry_after: Duration::from_secs(4),
+    });
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text(long).unwrap())
         .await
@@ -37,7 +39,7 @@ async fn failures_map_to_kinds_and_keep_partial_sends() {
         "a partial send is no longer safe to repeat whole"
     );
 
-    em.fail_next(Fault::Drop);
+    em.stage(Fault::Drop);
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text("x").unwrap())
         .await
@@ -80,15 +82,18 @@ async fn failures_map_to_kinds_and_keep_partial_sends() {
 #[tokio::test]
 async fn a_timeout_after_the_request_was_written_is_ambiguous() {
     let (em, _) = setup(true, 10).await;
-    let config = SlackConfig::new(
+    let config = SlackConfig::builder(
         Secret::new("xoxb-emulator-token"),
         Secret::new("emulator-signing-secret"),
     )
-    .with_bot_identity("U0EMUBOT", "B0EMUBOT")
-    .with_api_base_url(em.api_base_url())
-    .with_timeout(Duration::from_millis(200));
+    .bot_user_id("U0EMUBOT")
+    .bot_id("B0EMUBOT")
+    .api_base_url(em.base_url())
+    .timeout(Duration::from_millis(200))
+    .build()
+    .unwrap();
     let a = SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap();
-    em.fail_next(Fault::Delay(Duration::from_secs(2)));
+    em.stage(Fault::Delay(Duration::from_secs(2)));
     let e = a
         .send(&to("C0GENERAL"), &OutboundMessage::text("slow").unwrap())
         .await
@@ -115,9 +120,12 @@ async fn a_failed_upload_does_not_reveal_the_upload_url() {
         )
         .mount(&server)
         .await;
-    let config = SlackConfig::new(Secret::new("xoxb-ref"), Secret::new("s"))
-        .with_bot_identity("U1", "B1")
-        .with_api_base_url(format!("{}/api", server.uri()));
+    let config = SlackConfig::builder(Secret::new("xoxb-ref"), Secret::new("s"))
+        .bot_user_id("U1")
+        .bot_id("B1")
+        .api_base_url(format!("{}/api", server.uri()))
+        .build()
+        .unwrap();
     let a = SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap();
     let msg = OutboundMessage::builder()
         .attachment(Attachment::bytes(b"abc".to_vec(), "text/plain", "a.txt"))

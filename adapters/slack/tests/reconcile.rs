@@ -93,7 +93,7 @@ async fn a_send_that_never_arrived_is_not_delivered() {
     let since = SystemTime::now();
     let msg = keyed("lost on the way", "team:Ev3:0");
     // The connection drops before Slack handles the call: nothing was posted.
-    em.fail_next(Fault::Drop);
+    em.stage(Fault::Drop);
     let e = a.send(&to("C0GENERAL"), &msg).await.unwrap_err();
     assert_eq!(e.retry(), Retry::Ambiguous);
     assert!(em.messages().is_empty());
@@ -108,7 +108,7 @@ async fn a_lost_answer_is_ambiguous_and_then_found() {
     let (em, a) = setup(true, 10).await;
     let since = SystemTime::now();
     let msg = keyed("answer lost", "team:Ev4:0");
-    em.fail_next(Fault::LoseAnswer);
+    em.stage(Fault::LostAnswer);
     let e = a.send(&to("C0GENERAL"), &msg).await.unwrap_err();
     assert_eq!(e.retry(), Retry::Ambiguous, "{e:?}");
     let posted = em.messages();
@@ -125,8 +125,8 @@ async fn a_split_message_cut_short_is_partial() {
     let (em, a) = setup(true, 10).await;
     let since = SystemTime::now();
     let msg = two_parts("team:Ev5:0");
-    em.fail_next(Fault::Delay(Duration::ZERO));
-    em.fail_next(Fault::Status(500));
+    em.stage(Fault::Delay(Duration::ZERO));
+    em.stage(Fault::Status(500));
     let e = a.send(&to("C0GENERAL"), &msg).await.unwrap_err();
     assert_eq!(e.partial().len(), 1);
     match reconcile(&a, "team:Ev5:0", &to("C0GENERAL"), &msg, since).await {
@@ -267,7 +267,7 @@ async fn what_cannot_be_told_is_unknown() {
     assert_eq!(em.calls().len(), calls, "nothing to look up");
 
     // A token without the history scopes: Slack refuses the lookup for good.
-    em.fail_next(Fault::SlackError("missing_scope".into()));
+    em.stage(Fault::SlackError("missing_scope".into()));
     let msg = keyed("x", "team:Ev14:0");
     match reconcile(&a, "team:Ev14:0", &c, &msg, since).await {
         Reconciled::Unknown(why) => assert!(why.contains("missing_scope"), "{why}"),
@@ -275,7 +275,9 @@ async fn what_cannot_be_told_is_unknown() {
     }
 
     // A passing failure is an error to retry, not an answer.
-    em.fail_next(Fault::RateLimited(Duration::from_secs(30)));
+    em.stage(Fault::RateLimited {
+        retry_after: Duration::from_secs(30),
+    });
     let pending = PendingSend::new(c.clone(), msg.clone(), since);
     let e = a
         .reconcile(&OutboxKey::new("team:Ev14:0").unwrap(), &pending)

@@ -99,6 +99,10 @@ impl fmt::Debug for TwilioAdapter {
 
 impl TwilioAdapter {
     /// An adapter for a validated configuration.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` when the HTTP client cannot be built.
     pub fn new(config: TwilioConfig) -> Result<Self> {
         let api = Api::new(&config)?;
         Ok(TwilioAdapter {
@@ -109,6 +113,11 @@ impl TwilioAdapter {
     }
 
     /// Builds from a `[channels.NAME]` table (see [`TwilioConfig`] for the keys).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the table is not a valid Twilio
+    /// configuration (see [`TwilioConfig::from_table`]).
     pub fn from_table(table: ChannelTable) -> Result<Self> {
         TwilioAdapter::new(TwilioConfig::from_table(table)?)
     }
@@ -119,6 +128,11 @@ impl TwilioAdapter {
     }
 
     /// Fetches a message's current resource (status, error code, segments) from Twilio.
+    ///
+    /// # Errors
+    ///
+    /// Twilio's error, mapped (`NotFound` for an unknown SID, `Unauthenticated`, `RateLimited`,
+    /// `Transport`, …).
     pub async fn fetch_message(&self, sid: &str) -> Result<MessageResource> {
         self.api.fetch_message(&self.config, sid).await
     }

@@ -9,7 +9,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// Formats `t` as RFC 2822 in UTC: `Thu, 24 Aug 2023 05:01:45 +0000`.
-pub fn format_rfc2822(t: SystemTime) -> String {
+pub(crate) fn format_rfc2822(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = secs / 86_400;
     let rem = secs % 86_400;
@@ -28,14 +28,14 @@ pub fn format_rfc2822(t: SystemTime) -> String {
 
 /// The GMT date of `t` as `YYYY-MM-DD`: the form the `DateSent` filters of the Messages list
 /// take.
-pub fn format_date(t: SystemTime) -> String {
+pub(crate) fn format_date(t: SystemTime) -> String {
     let days = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) / 86_400;
     let (y, m, d) = civil_from_days(days as i64);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Parses `YYYY-MM-DD` as midnight GMT of that date; `None` for anything else.
-pub fn parse_date(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_date(s: &str) -> Option<SystemTime> {
     let mut it = s.split('-');
     let (y, m, d) = (it.next()?, it.next()?, it.next()?);
     if it.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
@@ -52,7 +52,7 @@ pub fn parse_date(s: &str) -> Option<SystemTime> {
 }
 
 /// Parses `[Day, ]DD Mon YYYY HH:MM:SS ±hhmm`; `None` for anything else.
-pub fn parse_rfc2822(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc2822(s: &str) -> Option<SystemTime> {
     let s = s.trim();
     let s = match s.split_once(',') {
         Some((_, rest)) => rest.trim(),

@@ -1,20 +1,23 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(clippy::missing_errors_doc)]
 
 mod adapter;
 mod address;
 mod api;
 pub mod config;
-pub mod date;
+mod date;
 mod error_map;
+mod extension;
 mod reconcile;
-pub mod render;
+mod render;
 pub mod signature;
-pub mod smart_encoding;
+mod smart_encoding;
 mod webhook;
-pub mod wire;
+mod wire;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
 use std::sync::Arc;
@@ -25,10 +28,10 @@ pub use adapter::{
 };
 pub use address::{WHATSAPP_PREFIX, is_whatsapp};
 pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
+pub use extension::TwilioContent;
 pub use reconcile::{
     OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,
 };
-pub use render::TwilioContent;
 pub use webhook::EMPTY_TWIML;
 pub use wire::MessageResource;
 

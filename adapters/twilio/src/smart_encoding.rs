@@ -7,7 +7,7 @@
 
 /// `(look-alike, replacement)`, in the order of Twilio's table. A replacement may be empty
 /// (the character is removed) or longer than one character (`¼` → `1/4`).
-pub const SMART_ENCODING_MAP: &[(char, &str)] = &[
+pub(crate) const SMART_ENCODING_MAP: &[(char, &str)] = &[
     ('\u{ab}', "\""),     // LEFT-POINTING DOUBLE ANGLE QUOTATION MARK
     ('\u{bb}', "\""),     // RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK
     ('\u{201c}', "\""),   // LEFT DOUBLE QUOTATION MARK
@@ -281,7 +281,7 @@ pub const SMART_ENCODING_MAP: &[(char, &str)] = &[
 ];
 
 /// The replacement for `c`, if Twilio's table has one.
-pub fn replacement(c: char) -> Option<&'static str> {
+pub(crate) fn replacement(c: char) -> Option<&'static str> {
     SMART_ENCODING_MAP
         .iter()
         .find(|(from, _)| *from == c)
@@ -289,7 +289,7 @@ pub fn replacement(c: char) -> Option<&'static str> {
 }
 
 /// `text` with every look-alike in Twilio's table replaced.
-pub fn smart_encode(text: &str) -> String {
+pub(crate) fn smart_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match replacement(c) {
@@ -302,6 +302,9 @@ pub fn smart_encode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+    use switchboard_core::render::sms::{self, SmsEncoding};
+
     use super::*;
 
     #[test]
@@ -316,5 +319,29 @@ mod tests {
             switchboard_core::render::sms::is_gsm7(&encoded),
             "{encoded}"
         );
+    }
+
+    #[test]
+    fn smart_encoding_table_is_twilios() {
+        let v: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/smart_encoding_map.json"))
+                .unwrap();
+        let map = v["map"].as_array().unwrap();
+        assert_eq!(map.len(), SMART_ENCODING_MAP.len());
+        for (entry, (from, to)) in map.iter().zip(SMART_ENCODING_MAP) {
+            let f = entry["from"].as_str().unwrap();
+            assert_eq!(f.chars().collect::<Vec<_>>(), [*from], "{}", entry["name"]);
+            assert_eq!(entry["to"].as_str().unwrap(), *to, "{}", entry["name"]);
+            assert_eq!(smart_encode(f), *to);
+        }
+    }
+
+    #[test]
+    fn smart_encoding_turns_look_alikes_into_gsm7() {
+        let text = "\u{201c}Smart\u{201d} quotes \u{2014} and \u{2018}apostrophes\u{2019}\u{2026}";
+        assert_eq!(sms::analyze(text).encoding, SmsEncoding::Ucs2);
+        let encoded = smart_encode(text);
+        assert_eq!(encoded, "\"Smart\" quotes - and 'apostrophes'...");
+        assert_eq!(sms::analyze(&encoded).encoding, SmsEncoding::Gsm7);
     }
 }

@@ -76,7 +76,7 @@ impl MessageResource {
 
 /// One page of the Messages list (`GET Messages.json`): newest `date_sent` first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessagePage {
+pub(crate) struct MessagePage {
     /// The messages of this page.
     pub messages: Vec<MessageResource>,
     /// The path (and query) of the next page; null on the last page.
@@ -243,56 +243,4 @@ impl CreateMessage {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_error_formats_parse() {
-        let legacy = ApiErrorBody::parse(
-            br#"{"code":20001,"message":"Bad request","more_info":"https://www.twilio.com/docs/errors/20001","status":400}"#,
-        )
-        .unwrap();
-        assert_eq!(legacy.code, Some(20001));
-        assert_eq!(legacy.status, Some(400));
-        assert_eq!(legacy.message, "Bad request");
-        let problem = ApiErrorBody::parse(
-            br#"{"type":"https://www.twilio.com/docs/api/errors/20001","title":"Validation Error","status":422,"code":20001,"detail":"Request validation failed"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            problem.message,
-            "Validation Error: Request validation failed"
-        );
-        assert_eq!(problem.status, Some(422));
-        assert_eq!(
-            problem.more_info.as_deref(),
-            Some("https://www.twilio.com/docs/api/errors/20001")
-        );
-        assert_eq!(ApiErrorBody::parse(b"Invalid JSON {{{"), None);
-        assert_eq!(ApiErrorBody::parse(b"{}"), None);
-    }
-
-    #[test]
-    fn form_repeats_media_and_keeps_order() {
-        let m = CreateMessage {
-            to: "+15550002222".into(),
-            from: Some("+15550001111".into()),
-            body: Some("hi".into()),
-            media_urls: vec!["https://a.test/1.png".into(), "https://a.test/2.png".into()],
-            status_callback: Some("https://cb.test/s".into()),
-            ..Default::default()
-        };
-        let names: Vec<&str> = m.form().iter().map(|(k, _)| *k).collect();
-        assert_eq!(
-            names,
-            [
-                "To",
-                "From",
-                "Body",
-                "MediaUrl",
-                "MediaUrl",
-                "StatusCallback"
-            ]
-        );
-    }
-}
+mod tests;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use switchboard_core::render::RenderPolicy;
 use switchboard_core::testkit::{Harness, Received, SignedSet, Staged};
 use switchboard_core::{Adapter, ChannelTable, ConversationRef, Registry, WebhookRequest};
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Fault, Inbound};
+use switchboard_twilio::emulator::{Emulator, EmulatorOptions, Fault, Inbound};
 use switchboard_twilio::{TwilioAdapter, signature};
 
 const CHANNEL: &str = "support-sms";
@@ -23,7 +23,7 @@ struct TwilioHarness {
 
 /// A channel table pointing at `emulator`, with render `policy`.
 fn table(emulator: &Emulator, policy: RenderPolicy) -> ChannelTable {
-    let c = emulator.config();
+    let c = emulator.options();
     let policy = match policy {
         RenderPolicy::Fallback => "fallback",
         RenderPolicy::Strict => "strict",
@@ -42,7 +42,7 @@ fn table(emulator: &Emulator, policy: RenderPolicy) -> ChannelTable {
 #[switchboard_core::async_trait]
 impl Harness for TwilioHarness {
     async fn start(policy: RenderPolicy) -> Self {
-        let emulator = Emulator::start(EmulatorConfig::default()).await.unwrap();
+        let emulator = Emulator::start(EmulatorOptions::default()).await.unwrap();
         let adapter = Arc::new(TwilioAdapter::from_table(table(&emulator, policy)).unwrap());
         TwilioHarness {
             emulator,
@@ -65,7 +65,7 @@ impl Harness for TwilioHarness {
             Staged::ServerError => Fault::ServerError,
             Staged::AuthFailure => Fault::AuthFailure,
             Staged::UnknownRecipient => Fault::UnknownRecipient,
-            Staged::LostAnswer => Fault::DropConnection,
+            Staged::LostAnswer => Fault::LostAnswer,
             other => panic!("unknown staged outcome {other:?}"),
         };
         self.emulator.stage(fault);
@@ -95,10 +95,10 @@ impl Harness for TwilioHarness {
     }
 
     fn inbound_text(&self, text: &str) -> SignedSet {
-        let ours = &self.emulator.config().numbers[0];
+        let ours = &self.emulator.options().numbers[0];
         let valid = self
             .emulator
-            .signed_inbound(WEBHOOK_URL, &Inbound::text(USER, ours, text));
+            .signed_request(WEBHOOK_URL, &Inbound::text(USER, ours, text));
         let mut tampered = valid.clone();
         let body = String::from_utf8(valid.body.to_vec()).unwrap();
         tampered.body = Bytes::from(body.replace("Body=", "Body=tampered+"));
@@ -127,8 +127,8 @@ impl Harness for TwilioHarness {
     }
 
     fn secrets(&self) -> Vec<String> {
-        vec![self.emulator.config().auth_token.clone()]
+        vec![self.emulator.options().auth_token.clone()]
     }
 }
 
-switchboard_core::conformance_tests!(TwilioHarness);
+switchboard_core::conformance_tests!(TwilioHarness: Reconcile, UnsupportedOperations);

@@ -8,7 +8,7 @@ mod common;
 use common::config;
 use serde_json::Value;
 use switchboard_core::{Adapter, ChannelName, ErrorKind, Retry, Secret};
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Fault};
+use switchboard_twilio::emulator::{Emulator, EmulatorOptions, Fault};
 use switchboard_twilio::{TwilioAdapter, TwilioConfig};
 
 const KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
@@ -26,10 +26,10 @@ fn with_api_key(emu: &Emulator, secret: &str) -> TwilioAdapter {
 fn adapter(emu: &Emulator, token: &str, key_secret: Option<&str>, base: &str) -> TwilioAdapter {
     let mut b = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
-        emu.config().account_sid.clone(),
+        emu.options().account_sid.clone(),
         Secret::new(token),
     )
-    .from(emu.config().numbers[0].clone())
+    .from(emu.options().numbers[0].clone())
     .api_base_url(base);
     if let Some(secret) = key_secret {
         b = b.api_key(KEY_SID, Secret::new(secret));
@@ -38,9 +38,9 @@ fn adapter(emu: &Emulator, token: &str, key_secret: Option<&str>, base: &str) ->
 }
 
 async fn emulator_with_key() -> Emulator {
-    Emulator::start(EmulatorConfig {
+    Emulator::start(EmulatorOptions {
         api_keys: vec![(KEY_SID.into(), "key-secret".into())],
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap()
@@ -48,12 +48,12 @@ async fn emulator_with_key() -> Emulator {
 
 #[tokio::test]
 async fn the_auth_token_fetches_the_account() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     sms.verify_credentials().await.unwrap();
     let calls = emu.calls();
     assert_eq!(calls.len(), 1);
-    let sid = &emu.config().account_sid;
+    let sid = &emu.options().account_sid;
     assert_eq!(
         (calls[0].method.as_str(), calls[0].path.as_str()),
         ("GET", format!("/2010-04-01/Accounts/{sid}.json").as_str())
@@ -92,7 +92,7 @@ async fn an_api_key_reads_the_messages_list() {
 
 #[tokio::test]
 async fn a_refused_token_is_unauthenticated() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let e = with_token(&emu, "not-the-token", &emu.base_url())
         .verify_credentials()
         .await
@@ -115,14 +115,14 @@ async fn a_refused_token_is_unauthenticated() {
 
 #[tokio::test]
 async fn an_unreachable_api_is_a_transport_error() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
     let e = with_token(
         &emu,
-        &emu.config().auth_token.clone(),
+        &emu.options().auth_token.clone(),
         &format!("http://{closed}"),
     )
     .verify_credentials()
@@ -144,7 +144,7 @@ async fn the_emulated_account_resource_follows_the_spec() {
     ))
     .unwrap();
     let emu = emulator_with_key().await;
-    let c = emu.config().clone();
+    let c = emu.options().clone();
     let url = format!(
         "{}/2010-04-01/Accounts/{}.json",
         emu.base_url(),

@@ -12,12 +12,10 @@ use common::*;
 use serde_json::Value;
 use switchboard_core::{Adapter, OutboundMessage};
 use switchboard_twilio::TwilioAdapter;
-use switchboard_twilio::date::format_date;
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig};
-use switchboard_twilio::wire::MessagePage;
+use switchboard_twilio::emulator::{Emulator, EmulatorOptions};
 
 async fn get(emu: &Emulator, path_and_query: &str) -> (u16, Value) {
-    let c = emu.config();
+    let c = emu.options();
     let r = reqwest::Client::new()
         .get(format!("{}{path_and_query}", emu.base_url()))
         .basic_auth(&c.account_sid, Some(&c.auth_token))
@@ -30,7 +28,7 @@ async fn get(emu: &Emulator, path_and_query: &str) -> (u16, Value) {
 fn list_path(emu: &Emulator) -> String {
     format!(
         "/2010-04-01/Accounts/{}/Messages.json",
-        emu.config().account_sid
+        emu.options().account_sid
     )
 }
 
@@ -45,7 +43,7 @@ fn bodies(page: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn filters_dates_order_and_stable_pages() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     for i in 0..5 {
         sms.send(
@@ -62,10 +60,10 @@ async fn filters_dates_order_and_stable_pages() {
     .await
     .unwrap();
     let path = list_path(&emu);
-    let today = format_date(SystemTime::now());
+    let today = gmt_date(SystemTime::now());
     let day = Duration::from_secs(86_400);
-    let tomorrow = format_date(SystemTime::now() + day);
-    let yesterday = format_date(SystemTime::now() - day);
+    let tomorrow = gmt_date(SystemTime::now() + day);
+    let yesterday = gmt_date(SystemTime::now() - day);
 
     // Newest first; To narrows; DateSent is on / on and before / on and after a GMT date.
     let (status, all) = get(&emu, &format!("{path}?To=%2B15558675310")).await;
@@ -121,7 +119,7 @@ async fn filters_dates_order_and_stable_pages() {
 
 #[tokio::test]
 async fn a_page_has_the_shape_of_the_spec_examples() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     sms.send(&to("sms", SMS_USER), &OutboundMessage::text("hi").unwrap())
         .await
@@ -154,22 +152,11 @@ async fn a_page_has_the_shape_of_the_spec_examples() {
     // A created (not scheduled) message has date_sent at once, as in the 201 examples.
     assert!(ours["date_sent"].is_string());
     assert_eq!(page["page_size"], 50);
-    // Every list example of the spec parses as a page.
-    for case in fixtures["cases"].as_array().unwrap() {
-        if case["id"]
-            .as_str()
-            .unwrap()
-            .starts_with("get-Messages.json")
-        {
-            let p: MessagePage = serde_json::from_value(case["body"].clone()).unwrap();
-            assert_eq!(p.page, 0);
-        }
-    }
 }
 
 #[tokio::test]
 async fn bad_parameters_and_credentials_are_refused() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let path = list_path(&emu);
     for query in [
         "DateSent%3E=2019-06-11+22%3A05%3A25.000",
@@ -186,7 +173,7 @@ async fn bad_parameters_and_credentials_are_refused() {
     }
     let r = reqwest::Client::new()
         .get(format!("{}{path}", emu.base_url()))
-        .basic_auth(&emu.config().account_sid, Some("wrong"))
+        .basic_auth(&emu.options().account_sid, Some("wrong"))
         .send()
         .await
         .unwrap();

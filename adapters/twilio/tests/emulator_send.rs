@@ -10,12 +10,12 @@ use std::time::Duration;
 use common::*;
 use switchboard_core::model::{Attachment, AttachmentKind};
 use switchboard_core::{Adapter, ChannelName, ErrorKind, OutboundMessage, Retry, Secret};
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Fault};
+use switchboard_twilio::emulator::{Emulator, EmulatorOptions, Fault};
 use switchboard_twilio::{TwilioAdapter, TwilioConfig, TwilioContent};
 
 #[tokio::test]
 async fn sms_mms_whatsapp_and_templates_reach_the_emulator_as_documented() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms =
         TwilioAdapter::new(config(&emu, Some("https://bot.example.com/webhooks/sms"))).unwrap();
 
@@ -118,7 +118,7 @@ async fn sms_mms_whatsapp_and_templates_reach_the_emulator_as_documented() {
 
 #[tokio::test]
 async fn long_ucs2_text_splits_with_segments_and_partial_failure_is_ambiguous() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let text = "Grüße 😀 aus Köln. ".repeat(120);
     let r = sms
@@ -154,7 +154,7 @@ async fn long_ucs2_text_splits_with_segments_and_partial_failure_is_ambiguous() 
 
 #[tokio::test]
 async fn smart_encoding_that_lengthens_text_still_fits_twilios_limit() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let mut cfg = config(&emu, None);
     cfg.smart_encoding = true;
     let sms = TwilioAdapter::new(cfg).unwrap();
@@ -181,9 +181,9 @@ async fn smart_encoding_that_lengthens_text_still_fits_twilios_limit() {
 
 #[tokio::test]
 async fn documented_errors_map_to_kinds() {
-    let emu = Emulator::start(EmulatorConfig {
+    let emu = Emulator::start(EmulatorOptions {
         rate_limit: Some((1, Duration::from_secs(60))),
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();
@@ -197,7 +197,7 @@ async fn documented_errors_map_to_kinds() {
     );
     assert!(e.retry_after().unwrap() >= Duration::from_secs(1));
 
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let bad_to = sms.send(&to("sms", "555-1234"), &hi).await.unwrap_err();
     assert_eq!(
@@ -222,7 +222,7 @@ async fn documented_errors_map_to_kinds() {
         .unwrap_err();
     assert_eq!(window.kind(), ErrorKind::PolicyViolation);
 
-    let c = emu.config();
+    let c = emu.options();
     let wrong = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         c.account_sid.clone(),
@@ -255,16 +255,16 @@ async fn documented_errors_map_to_kinds() {
 
 #[tokio::test]
 async fn api_keys_timeouts_and_unreachable_hosts() {
-    let emu = Emulator::start(EmulatorConfig {
+    let emu = Emulator::start(EmulatorOptions {
         api_keys: vec![(
             "SK0123456789abcdef0123456789abcdef".into(),
             "key-secret".into(),
         )],
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();
-    let c = emu.config();
+    let c = emu.options();
     let keyed = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         c.account_sid.clone(),

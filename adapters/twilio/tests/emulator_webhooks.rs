@@ -12,11 +12,11 @@ use common::*;
 use switchboard_core::model::{DeliveryStatus, EventKind};
 use switchboard_core::{Adapter, ErrorKind, OutboundMessage};
 use switchboard_twilio::TwilioAdapter;
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Inbound};
+use switchboard_twilio::emulator::{Emulator, EmulatorOptions, Inbound};
 
 #[tokio::test]
 async fn status_callbacks_arrive_signed_and_decode_in_order() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     // The adapter that receives needs the same token; its callback URL is the receiver's.
     let probe = Arc::new(TwilioAdapter::new(config(&emu, None)).unwrap());
     let (url, events) = receiver(probe).await;
@@ -73,10 +73,10 @@ async fn status_callbacks_arrive_signed_and_decode_in_order() {
 
 #[tokio::test]
 async fn messaging_service_sends_get_a_sender_and_signed_callbacks() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let probe = Arc::new(TwilioAdapter::new(config(&emu, None)).unwrap());
     let (url, events) = receiver(probe).await;
-    let c = emu.config();
+    let c = emu.options();
     let service = TwilioAdapter::new(service_config(&emu, Some(&url))).unwrap();
     let sent = service
         .send(&to("sms", SMS_USER), &OutboundMessage::text("hi").unwrap())
@@ -113,31 +113,31 @@ async fn messaging_service_sends_get_a_sender_and_signed_callbacks() {
 
 #[tokio::test]
 async fn inbound_sms_mms_and_whatsapp_are_delivered_and_media_fetched() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let adapter = Arc::new(TwilioAdapter::new(config(&emu, None)).unwrap());
     let (url, events) = receiver(adapter.clone()).await;
 
-    let (status, body) = emu
-        .deliver_inbound(
+    let delivery = emu
+        .deliver(
             &url,
             &Inbound::text(SMS_USER, "+15005550006", "hello there"),
         )
         .await;
-    assert_eq!(status, StatusCode::OK.as_u16());
-    assert_eq!(body, switchboard_twilio::EMPTY_TWIML);
+    assert_eq!(delivery.status, StatusCode::OK.as_u16());
+    assert_eq!(delivery.answer, switchboard_twilio::EMPTY_TWIML);
 
     let media_url = emu.add_media(&b"\x89PNG fake"[..], "image/png");
     let mms = Inbound {
         media: vec![(media_url.clone(), "image/png".into())],
         ..Inbound::text(SMS_USER, "+15005550006", "see")
     };
-    emu.deliver_inbound(&url, &mms).await;
+    emu.deliver(&url, &mms).await;
     let wa = Inbound {
         profile_name: Some("Ada".into()),
         button: Some(("Yes".into(), "YES_PAYLOAD".into())),
         ..Inbound::text(WA_USER, "whatsapp:+14155238886", "Yes")
     };
-    emu.deliver_inbound(&url, &wa).await;
+    emu.deliver(&url, &wa).await;
 
     let got = wait_for(&events, 3).await;
     assert_eq!(got.len(), 3);
@@ -161,15 +161,15 @@ async fn inbound_sms_mms_and_whatsapp_are_delivered_and_media_fetched() {
     assert_eq!(got[2].conversation.conversation.as_str(), WA_USER);
 
     // A request not signed by the emulator's token is refused with 401.
-    let other = Emulator::start(EmulatorConfig {
+    let other = Emulator::start(EmulatorOptions {
         auth_token: "another-token".into(),
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();
-    let (status, _) = other
-        .deliver_inbound(&url, &Inbound::text(SMS_USER, "+15005550006", "forged"))
+    let delivery = other
+        .deliver(&url, &Inbound::text(SMS_USER, "+15005550006", "forged"))
         .await;
-    assert_eq!(status, 401);
+    assert_eq!(delivery.status, 401);
     assert_eq!(events.lock().unwrap().len(), 3);
 }

@@ -16,8 +16,7 @@ use switchboard_core::reconcile::{
 use switchboard_core::{
     Adapter, ErrorKind, OutboundMessage, PendingSend, Reconciled, Retry, SentMessage,
 };
-use switchboard_twilio::date::format_date;
-use switchboard_twilio::emulator::{Emulator, EmulatorConfig, Fault, RecordedCall};
+use switchboard_twilio::emulator::{Call, Emulator, EmulatorOptions, Fault};
 use switchboard_twilio::{TwilioAdapter, TwilioContent};
 
 fn keyed(text: &str, key: &str) -> OutboundMessage {
@@ -51,7 +50,7 @@ async fn reconcile_pending(adapter: &TwilioAdapter, pending: &PendingSend) -> Re
 /// message, so what is not listed yet is `Unknown`; what is listed is `Delivered` at once.
 #[tokio::test]
 async fn absence_right_after_an_attempt_is_unknown() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let msg = keyed("maybe in flight", "sms:Ev16:0");
     let just_now = PendingSend::new(to("sms", SMS_USER), msg.clone(), ago(1));
@@ -71,7 +70,7 @@ fn ids(found: &[SentMessage]) -> Vec<String> {
     found.iter().map(|m| m.id.as_str().to_owned()).collect()
 }
 
-fn lists(emu: &Emulator) -> Vec<RecordedCall> {
+fn lists(emu: &Emulator) -> Vec<Call> {
     emu.calls()
         .into_iter()
         .filter(|c| c.method == "GET" && c.path.ends_with("/Messages.json"))
@@ -84,7 +83,7 @@ fn ago(secs: u64) -> SystemTime {
 
 #[tokio::test]
 async fn a_delivered_send_is_found_with_every_part_in_order() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     assert!(
         sms.capabilities_for(&to("sms", SMS_USER).conversation)
@@ -112,15 +111,15 @@ async fn a_delivered_send_is_found_with_every_part_in_order() {
     assert_eq!(calls.len(), 1);
     let list = &calls[0];
     assert_eq!(list.param("To"), Some(SMS_USER));
-    assert_eq!(list.param("From"), Some(emu.config().numbers[0].as_str()));
+    assert_eq!(list.param("From"), Some(emu.options().numbers[0].as_str()));
     let window = since - switchboard_twilio::RECONCILE_CLOCK_MARGIN;
-    assert_eq!(list.param("DateSent>"), Some(format_date(window).as_str()));
+    assert_eq!(list.param("DateSent>"), Some(gmt_date(window).as_str()));
     assert_eq!(list.param("PageSize"), Some("100"));
 }
 
 #[tokio::test]
 async fn a_send_cut_after_its_first_part_is_partial() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let since = ago(1);
     let long = keyed("word ".repeat(700).trim(), "sms:Ev2:0");
@@ -136,7 +135,7 @@ async fn a_send_cut_after_its_first_part_is_partial() {
 
 #[tokio::test]
 async fn what_twilio_lacks_is_not_delivered() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let wa = whatsapp_adapter(&emu);
     let msg = keyed("see you at 5", "sms:Ev3:0");
@@ -173,7 +172,7 @@ async fn what_twilio_lacks_is_not_delivered() {
 
 #[tokio::test]
 async fn identical_messages_and_templates_are_unknown() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let user = to("sms", SMS_USER);
     let since = ago(1);
@@ -211,11 +210,11 @@ async fn identical_messages_and_templates_are_unknown() {
 
 #[tokio::test]
 async fn a_lost_answer_is_ambiguous_and_reconciles_as_delivered() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let since = ago(1);
     let msg = keyed("answer lost", "sms:Ev11:0");
-    emu.stage(Fault::DropConnection);
+    emu.stage(Fault::LostAnswer);
     let err = sms.send(&to("sms", SMS_USER), &msg).await.unwrap_err();
     assert_eq!(
         (err.kind(), err.retry()),
@@ -241,7 +240,7 @@ async fn a_lost_answer_is_ambiguous_and_reconciles_as_delivered() {
 
 #[tokio::test]
 async fn keyed_status_callbacks_prove_each_part() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let probe = Arc::new(TwilioAdapter::new(config(&emu, None)).unwrap());
     let (url, events) = receiver(probe).await;
     let sms = TwilioAdapter::new(config(&emu, Some(&url))).unwrap();
@@ -274,7 +273,7 @@ async fn keyed_status_callbacks_prove_each_part() {
 
 #[tokio::test]
 async fn the_search_follows_pages_and_stops_at_older_messages() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let user = to("sms", SMS_USER);
     let since = ago(1);
@@ -307,7 +306,7 @@ async fn the_search_follows_pages_and_stops_at_older_messages() {
 
 #[tokio::test]
 async fn a_messaging_service_send_is_matched_by_its_service() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let service = TwilioAdapter::new(service_config(&emu, None)).unwrap();
     let from_number = TwilioAdapter::new(config(&emu, None)).unwrap();
     let since = ago(1);
@@ -328,7 +327,7 @@ async fn a_messaging_service_send_is_matched_by_its_service() {
 
 #[tokio::test]
 async fn list_failures_are_errors_not_answers() {
-    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
     let key = OutboxKey::new("sms:Ev15:0").unwrap();
     let pending = PendingSend::new(to("sms", SMS_USER), keyed("x", "sms:Ev15:0"), ago(1));

@@ -1,11 +1,9 @@
-//! Every segment vector of Twilio's official segment calculator, against core's SMS counter,
-//! and Twilio's smart-encoding table against the fixture.
+//! Every segment vector of Twilio's official segment calculator, against core's SMS counter.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use serde_json::Value;
 use switchboard_core::render::sms::{self, SmsEncoding};
-use switchboard_twilio::smart_encoding::{SMART_ENCODING_MAP, smart_encode};
 
 fn cases() -> Vec<Value> {
     let v: Value = serde_json::from_str(include_str!("fixtures/sms_segment_vectors.json")).unwrap();
@@ -55,26 +53,4 @@ fn every_segment_vector_matches_core_counter() {
         }
     }
     assert_eq!(checked, 38);
-}
-
-#[test]
-fn smart_encoding_table_is_twilios() {
-    let v: Value = serde_json::from_str(include_str!("fixtures/smart_encoding_map.json")).unwrap();
-    let map = v["map"].as_array().unwrap();
-    assert_eq!(map.len(), SMART_ENCODING_MAP.len());
-    for (entry, (from, to)) in map.iter().zip(SMART_ENCODING_MAP) {
-        let f = entry["from"].as_str().unwrap();
-        assert_eq!(f.chars().collect::<Vec<_>>(), [*from], "{}", entry["name"]);
-        assert_eq!(entry["to"].as_str().unwrap(), *to, "{}", entry["name"]);
-        assert_eq!(smart_encode(f), *to);
-    }
-}
-
-#[test]
-fn smart_encoding_turns_look_alikes_into_gsm7() {
-    let text = "\u{201c}Smart\u{201d} quotes \u{2014} and \u{2018}apostrophes\u{2019}\u{2026}";
-    assert_eq!(sms::analyze(text).encoding, SmsEncoding::Ucs2);
-    let encoded = smart_encode(text);
-    assert_eq!(encoded, "\"Smart\" quotes - and 'apostrophes'...");
-    assert_eq!(sms::analyze(&encoded).encoding, SmsEncoding::Gsm7);
 }

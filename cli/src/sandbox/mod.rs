@@ -44,8 +44,8 @@ pub(crate) async fn run(interactive: bool) -> Result<(), Failure> {
         w.db.display()
     );
     println!(
-        "   slack      {}   channel 'team', agents work in #{AGENTS}",
-        w.slack.url()
+        "   slack      http://{}   channel 'team', agents work in #{AGENTS}",
+        w.slack.addr()
     );
     println!("   messenger  {}   channel 'fb'", w.meta.base_url());
     println!("   twilio     {}   channel 'sms'", w.twilio.base_url());
@@ -175,7 +175,7 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
 fn activity(w: &World) -> (usize, usize, usize) {
     (
         w.agents_messages().len(),
-        w.meta.sent().len(),
+        w.meta.messages().len(),
         w.twilio.messages().len(),
     )
 }
@@ -191,7 +191,7 @@ fn print_new(w: &World, (slack, meta, twilio): (usize, usize, usize)) {
             m.text.replace('\n', "\n      ")
         );
     }
-    for m in w.meta.sent().iter().skip(meta) {
+    for m in w.meta.messages().iter().skip(meta) {
         println!(
             "   Messenger → {}: {}",
             m.recipient,

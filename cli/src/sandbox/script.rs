@@ -82,7 +82,10 @@ pub(crate) async fn play(
     let text = "Sorry about that! It is *out for delivery* today: <https://example.com/track/1042|track it>";
     show(&format!("Slack {AGENT} in thread {}: ", t1.ts), text);
     w.agent(&running, Some(&t1.ts), text).await?;
-    let sent = wait_for("the reply on Messenger", || w.meta.sent().first().cloned()).await?;
+    let sent = wait_for("the reply on Messenger", || {
+        w.meta.messages().first().cloned()
+    })
+    .await?;
     show(
         &format!("Messenger → {} (plain text): ", sent.recipient),
         sent.text().unwrap_or("(no text)"),
@@ -139,7 +142,7 @@ pub(crate) async fn play(
     w.bot_echo(&running, &t1.ts).await?;
     w.agent(&running, None, "Lunch, anyone?").await?;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let relayed = w.meta.sent().len() + w.twilio.messages().len();
+    let relayed = w.meta.messages().len() + w.twilio.messages().len();
     if relayed != 2 {
         return Err(Failure::Runtime(format!(
             "an ignored message was relayed ({relayed} customer messages instead of 2)"

@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use switchboard::bridge;
 use switchboard::messenger::emulator::{Emulator as Meta, EmulatorOptions};
-use switchboard::slack::emulator::{EmulatedMessage, EmulatorConfig as SlackConfig, SlackEmulator};
-use switchboard::twilio::emulator::{Emulator as Twilio, EmulatorConfig as TwilioConfig, Inbound};
+use switchboard::slack::emulator::{
+    EmulatedMessage, Emulator as SlackEmulator, EmulatorOptions as SlackOptions,
+};
+use switchboard::twilio::emulator::{
+    Emulator as Twilio, EmulatorOptions as TwilioOptions, Inbound,
+};
 use switchboard::{Env, Running, Switchboard};
 
 use crate::outcome::Failure;
@@ -34,18 +38,18 @@ fn runtime(e: impl std::fmt::Display) -> Failure {
 
 impl World {
     pub(crate) async fn start() -> Result<World, Failure> {
-        let slack = SlackEmulator::start_with(SlackConfig {
+        let slack = SlackEmulator::start(SlackOptions {
             channels: vec![AGENTS.to_owned(), "C0GENERAL".to_owned()],
             rate_limit: None,
             retry_delays: vec![Duration::from_millis(100)],
-            ..SlackConfig::default()
+            ..SlackOptions::default()
         })
         .await
         .map_err(runtime)?;
         let meta = Meta::start(EmulatorOptions::default())
             .await
             .map_err(runtime)?;
-        let twilio = Twilio::start(TwilioConfig::default())
+        let twilio = Twilio::start(TwilioOptions::default())
             .await
             .map_err(runtime)?;
         let stamp = std::time::SystemTime::now()
@@ -68,7 +72,7 @@ impl World {
 
     /// The engine's config for a server on `port`.
     pub(crate) fn config(&self, port: u16) -> String {
-        let t = self.twilio.config();
+        let t = self.twilio.options();
         format!(
             r#"# The sandbox's config: every provider is an emulator on 127.0.0.1.
 [server]
@@ -107,7 +111,7 @@ agents_conversation = "{AGENTS}"
 customers = ["fb", "sms"]
 "#,
             db = self.db.display(),
-            slack = self.slack.api_base_url(),
+            slack = self.slack.base_url(),
             meta = self.meta.channel_toml(),
             sid = t.account_sid,
             token = t.auth_token,
@@ -182,11 +186,13 @@ customers = ["fb", "sms"]
         text: &str,
     ) -> Result<(), Failure> {
         let url = format!("{}/webhooks/sms", running.url());
-        let msg = Inbound::text(from, &self.twilio.config().numbers[0], text);
-        match self.twilio.deliver_inbound(&url, &msg).await {
-            (200, _) => Ok(()),
-            (status, body) => Err(Failure::Runtime(format!(
-                "the engine answered Twilio's webhook with {status} {body}"
+        let msg = Inbound::text(from, &self.twilio.options().numbers[0], text);
+        let delivery = self.twilio.deliver(&url, &msg).await;
+        match delivery.status {
+            200 => Ok(()),
+            status => Err(Failure::Runtime(format!(
+                "the engine answered Twilio's webhook with {status} {}",
+                delivery.answer
             ))),
         }
     }

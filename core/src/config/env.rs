@@ -35,6 +35,10 @@ impl Env {
     }
 
     /// Replaces every `${NAME}` in `value`; an unset variable is an error naming it.
+    ///
+    /// # Errors
+    ///
+    /// The name of the first `${NAME}` whose variable is unset, or of a `${` left unclosed.
     pub fn substitute(&self, value: &str) -> std::result::Result<String, String> {
         let mut out = String::with_capacity(value.len());
         let mut rest = value;

@@ -44,6 +44,10 @@ impl fmt::Debug for ChannelTable {
 
 impl ChannelTable {
     /// A table for `channel`; `values` must hold `provider`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel when `provider` is missing or not a string.
     pub fn new(channel: ChannelName, mut values: toml::Table, env: Env) -> Result<Self> {
         let provider = match values.remove("provider") {
             Some(toml::Value::String(p)) => p,
@@ -66,6 +70,11 @@ impl ChannelTable {
     }
 
     /// Parses the `[channels]` table of a whole config document, in name order.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` when `[channels]` is not a table of tables, a channel name is invalid, or a
+    /// channel has no `provider`.
     pub fn parse_all(doc: &toml::Table, env: &Env) -> Result<Vec<ChannelTable>> {
         let Some(channels) = doc.get("channels") else {
             return Ok(Vec::new());
@@ -89,6 +98,10 @@ impl ChannelTable {
     }
 
     /// Parses the `[channels]` tables of a whole TOML config text.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` when the text is not TOML, or as [`ChannelTable::parse_all`].
     pub fn parse_document(text: &str, env: &Env) -> Result<Vec<ChannelTable>> {
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             Error::new(
@@ -100,6 +113,11 @@ impl ChannelTable {
     }
 
     /// Parses a TOML text holding one channel's keys (tests and examples).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` when the channel name is invalid, the text is not TOML, or it has no
+    /// `provider`.
     pub fn from_toml_str(channel: &str, text: &str) -> Result<Self> {
         let channel = ChannelName::new(channel)?;
         let values: toml::Table = text
@@ -156,6 +174,11 @@ impl ChannelTable {
     }
 
     /// A string key (with `${ENV}` substituted), if present.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the value is not a string or names an unset `${ENV}`
+    /// variable.
     pub fn optional_str(&mut self, key: &str) -> Result<Option<String>> {
         match self.raw(key) {
             None => Ok(None),
@@ -172,6 +195,10 @@ impl ChannelTable {
     }
 
     /// A required string key.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the key is missing, empty or not a string.
     pub fn required_str(&mut self, key: &str) -> Result<String> {
         match self.optional_str(key)? {
             Some(s) if !s.is_empty() => Ok(s),
@@ -181,16 +208,28 @@ impl ChannelTable {
     }
 
     /// A secret key, if present.
+    ///
+    /// # Errors
+    ///
+    /// As [`optional_str`](Self::optional_str).
     pub fn optional_secret(&mut self, key: &str) -> Result<Option<Secret>> {
         Ok(self.optional_str(key)?.map(Secret::new))
     }
 
     /// A required secret key.
+    ///
+    /// # Errors
+    ///
+    /// As [`required_str`](Self::required_str).
     pub fn secret(&mut self, key: &str) -> Result<Secret> {
         self.required_str(key).map(Secret::new)
     }
 
     /// A boolean key, if present.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the value is not a boolean.
     pub fn optional_bool(&mut self, key: &str) -> Result<Option<bool>> {
         match self.raw(key) {
             None => Ok(None),
@@ -203,6 +242,10 @@ impl ChannelTable {
     }
 
     /// Any deserializable key, if present (strings are not `${ENV}`-substituted here).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the value does not deserialize into `T`.
     pub fn optional<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>> {
         match self.raw(key) {
             None => Ok(None),
@@ -213,6 +256,10 @@ impl ChannelTable {
     }
 
     /// The `render` key: `fallback` (default), `strict` or `drop`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the value is not `fallback`, `strict` or `drop`.
     pub fn render_policy(&mut self) -> Result<RenderPolicy> {
         match self.optional_str("render")? {
             None => Ok(RenderPolicy::default()),
@@ -224,6 +271,10 @@ impl ChannelTable {
 
     /// The `api_base_url` key, or `default`; must be an absolute http(s) URL. Returned without a
     /// trailing slash.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the value is not an absolute http(s) URL.
     pub fn api_base_url(&mut self, default: &str) -> Result<String> {
         let value = self
             .optional_str("api_base_url")?
@@ -239,6 +290,10 @@ impl ChannelTable {
     }
 
     /// Rejects every key that was not read: `channels.sms: unknown key 'auth_tokn'`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and every key that was not read.
     pub fn finish(self) -> Result<()> {
         let unknown: Vec<&String> = self
             .values

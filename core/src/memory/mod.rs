@@ -156,6 +156,10 @@ impl MemoryAdapter {
     /// (required), `text_limit`, `markdown` (`plain`, `slack_mrkdwn`, `whats_app`,
     /// `common_mark`), `max_buttons`, `max_quick_replies`, `render`, `api_base_url` (accepted,
     /// unused: nothing leaves the process).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when a key is missing, malformed or unknown.
     pub fn from_table(mut t: ChannelTable) -> Result<Self> {
         let secret = t.secret("signing_secret")?;
         let mut caps = default_capabilities();

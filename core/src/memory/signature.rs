@@ -25,6 +25,11 @@ pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
 }
 
 /// Verifies a memory signature in constant time, with a ±300 s window around `now`.
+///
+/// # Errors
+///
+/// [`RejectReason::BadSignature`] for a malformed timestamp or a signature that does not match,
+/// [`RejectReason::StaleTimestamp`] outside the window.
 pub fn verify(
     secret: &str,
     timestamp: &str,

@@ -36,6 +36,10 @@ impl ConversationRef {
     }
 
     /// Parses `channel`, `conversation` (and no thread) from strings.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when either id is empty, too long or holds control characters.
     pub fn parse(channel: &str, conversation: &str) -> crate::Result<Self> {
         Ok(ConversationRef::new(
             ChannelName::new(channel)?,

@@ -35,6 +35,10 @@ pub struct Extensions(BTreeMap<String, serde_json::Value>);
 
 impl Extensions {
     /// Adds or replaces the extension of type `E`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when the extension does not serialize to JSON.
     pub fn insert<E: Extension>(&mut self, ext: &E) -> crate::Result<()> {
         let value = serde_json::to_value(ext).map_err(|e| {
             Error::new(

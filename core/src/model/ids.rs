@@ -39,6 +39,12 @@ macro_rules! id_type {
 
         impl $name {
             #[doc = concat!("Validates and wraps a ", $what, ".")]
+            #[doc = ""]
+            #[doc = "# Errors"]
+            #[doc = ""]
+            #[doc = "`InvalidMessage` for an empty value, one over [`MAX_ID_LEN`] bytes or one with"]
+            #[doc = "control characters; for a [`ChannelName`], `InvalidConfig` unless it is 1–64"]
+            #[doc = "characters of `a-z`, `A-Z`, `0-9`, `-` and `_`."]
             pub fn new(value: impl Into<String>) -> Result<Self, Error> {
                 let value = value.into();
                 $check($what, &value)?;

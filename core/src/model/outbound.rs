@@ -46,12 +46,20 @@ impl OutboundMessage {
     }
 
     /// A message with just this text.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when `text` is empty.
     pub fn text(text: impl Into<String>) -> crate::Result<Self> {
         Self::builder().text(text).build()
     }
 
     /// Checks the rules [`OutboundMessageBuilder::build`] applies; for messages that were
     /// deserialized or edited after building.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` naming the field, as [`OutboundMessageBuilder::build`].
     pub fn validate(&self) -> crate::Result<()> {
         let has_text = self.text.as_deref().is_some_and(|t| !t.trim().is_empty());
         if !has_text && self.attachments.is_empty() && self.extensions.is_empty() {
@@ -158,6 +166,10 @@ impl OutboundMessageBuilder {
 
     /// Validates and returns the message: an empty message, a relative or non-http(s) attachment
     /// URL, an empty label or a payload over 1000 bytes is an `InvalidMessage` naming the field.
+    ///
+    /// # Errors
+    ///
+    /// The first `InvalidMessage` found, naming the field.
     pub fn build(mut self) -> crate::Result<OutboundMessage> {
         if !self.errors.is_empty() {
             return Err(self.errors.remove(0));

@@ -164,6 +164,11 @@ impl RenderPlan {
 }
 
 /// Renders `message` for a channel with `caps` under `policy`.
+///
+/// # Errors
+///
+/// `Unsupported` when `policy` is `strict` and the message would be degraded, or when an
+/// attachment cannot be carried at all (bytes where the channel cannot upload).
 pub fn render(
     message: &OutboundMessage,
     caps: &Capabilities,

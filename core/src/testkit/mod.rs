@@ -1,10 +1,14 @@
 //! The conformance kit: how an adapter proves it keeps the contract.
 //!
 //! An adapter's tests implement [`Harness`] over a provider emulator on 127.0.0.1 and invoke
-//! [`conformance_tests!`](crate::conformance_tests), which expands to one `#[tokio::test]` per
-//! check, named after the check. Each check reads the adapter's [`Capabilities`] and says
-//! `skipped: …` (and passes) when it does not apply. The checks are plain `pub async fn`s in
-//! [`checks`], so a harness can also call them one by one.
+//! [`conformance_tests!`](crate::conformance_tests) with the [`Ability`]s the adapter has. It
+//! expands to one `#[tokio::test]` per check that applies, named after the check: the checks
+//! every adapter must pass, plus those of each declared ability. A check that does not apply is
+//! not registered at all, and one more test, `declared_abilities_match_the_adapter`, fails when
+//! the declared abilities disagree with the adapter's [`Capabilities`] and the harness (so an
+//! ability can neither be claimed falsely nor forgotten). The checks are plain `pub async fn`s
+//! in [`checks`], so a harness can also call them one by one; called where it does not apply, a
+//! check panics rather than passing silently.
 //!
 //! The calling crate needs `tokio` (with `macros` and `rt`) as a dev-dependency.
 //!
@@ -76,6 +80,37 @@ pub struct SignedSet {
     pub stale: Option<WebhookRequest>,
 }
 
+/// An optional part of the contract. The checks of an ability run only for a harness that
+/// declares it in [`conformance_tests!`](crate::conformance_tests); the declaration is data,
+/// checked against the adapter by [`checks::declared_abilities_match`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Ability {
+    /// The adapter declares [`Capabilities::reconcile`](crate::Capabilities::reconcile) for the
+    /// harness's conversation. Checks: `reconcile_finds_a_delivered_send`,
+    /// `reconcile_reports_a_missing_send`, `reconcile_after_a_lost_answer`.
+    Reconcile,
+    /// The provider signs a timestamp, so [`SignedSet::stale`] exists. Check:
+    /// `stale_webhook_rejected`.
+    SignedTimestamp,
+    /// The provider has a verification handshake ([`Harness::handshake`] gives one). Check:
+    /// `handshake_answered`.
+    Handshake,
+    /// The adapter declares at least one of edit, delete, reactions and typing unsupported.
+    /// Check: `unsupported_operations_send_nothing`.
+    UnsupportedOperations,
+}
+
+impl Ability {
+    /// Every ability, in declaration order.
+    pub const ALL: [Ability; 4] = [
+        Ability::Reconcile,
+        Ability::SignedTimestamp,
+        Ability::Handshake,
+        Ability::UnsupportedOperations,
+    ];
+}
+
 /// What an adapter's tests provide so the shared checks can run against it.
 #[async_trait]
 pub trait Harness: Sized + Send + Sync + 'static {
@@ -125,38 +160,42 @@ pub trait Harness: Sized + Send + Sync + 'static {
     }
 }
 
-/// Expands to one `#[tokio::test]` per conformance check for a [`Harness`] type.
+/// Expands to one `#[tokio::test]` per conformance check that applies to a [`Harness`] type:
+/// the checks every adapter passes, those of each [`Ability`] listed after the colon, and
+/// `declared_abilities_match_the_adapter`, which fails when the list disagrees with the adapter.
 ///
 /// ```
 /// // The kit against the reference MemoryAdapter (as in core/tests/conformance_memory.rs).
 /// // Run with: cargo test -p switchboard-core --features testkit
 /// use switchboard_core::testkit::MemoryHarness;
-/// switchboard_core::conformance_tests!(MemoryHarness);
+/// switchboard_core::conformance_tests!(
+///     MemoryHarness: Reconcile,
+///     SignedTimestamp,
+///     Handshake,
+///     UnsupportedOperations
+/// );
 /// # fn main() {}
 /// ```
+///
+/// An adapter with no optional ability writes `conformance_tests!(MyHarness);`. An unknown
+/// ability name does not compile.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($harness:ty) => {
+    (@ability $harness:ty; Reconcile) => {
         $crate::conformance_tests!(@checks $harness;
-            text_round_trip,
-            long_text_split_in_order,
-            unsupported_operations_send_nothing,
-            buttons_degrade_to_numbered_options,
-            strict_policy_sends_nothing,
-            rate_limited_is_safe_with_retry_after,
-            auth_failure_is_unauthenticated,
-            unknown_recipient_is_not_found,
-            server_error_is_ambiguous,
-            valid_webhook_decodes,
-            tampered_webhook_rejected,
-            stale_webhook_rejected,
-            handshake_answered,
-            unknown_config_key_rejected,
-            debug_shows_no_secret,
             reconcile_finds_a_delivered_send,
             reconcile_reports_a_missing_send,
             reconcile_after_a_lost_answer,
         );
+    };
+    (@ability $harness:ty; SignedTimestamp) => {
+        $crate::conformance_tests!(@checks $harness; stale_webhook_rejected);
+    };
+    (@ability $harness:ty; Handshake) => {
+        $crate::conformance_tests!(@checks $harness; handshake_answered);
+    };
+    (@ability $harness:ty; UnsupportedOperations) => {
+        $crate::conformance_tests!(@checks $harness; unsupported_operations_send_nothing);
     };
     (@checks $harness:ty; $($check:ident),* $(,)?) => {
         $(
@@ -165,5 +204,30 @@ macro_rules! conformance_tests {
                 $crate::testkit::checks::$check::<$harness>().await;
             }
         )*
+    };
+    ($harness:ty $(: $($ability:ident),* $(,)?)?) => {
+        $crate::conformance_tests!(@checks $harness;
+            text_round_trip,
+            long_text_split_in_order,
+            buttons_degrade_to_numbered_options,
+            strict_policy_sends_nothing,
+            rate_limited_is_safe_with_retry_after,
+            auth_failure_is_unauthenticated,
+            unknown_recipient_is_not_found,
+            server_error_is_ambiguous,
+            valid_webhook_decodes,
+            tampered_webhook_rejected,
+            unknown_config_key_rejected,
+            debug_shows_no_secret,
+        );
+        $($($crate::conformance_tests!(@ability $harness; $ability);)*)?
+
+        #[tokio::test]
+        async fn declared_abilities_match_the_adapter() {
+            $crate::testkit::checks::declared_abilities_match::<$harness>(&[
+                $($($crate::testkit::Ability::$ability),*)?
+            ])
+            .await;
+        }
     };
 }

@@ -89,6 +89,12 @@ impl MessengerConfigBuilder {
     }
 
     /// Checks the values and returns the configuration.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the field: an empty token, App Secret or verify
+    /// token, a Page id that is not digits, an API version not like `v25.0`, or an
+    /// `api_base_url` that is not an absolute http(s) URL.
     pub fn build(self) -> Result<MessengerConfig> {
         let c = self.config;
         let channel = c.channel.as_str().to_owned();

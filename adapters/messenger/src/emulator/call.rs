@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use switchboard_core::emulator::{Connection, set_retry_after};
 
-use super::listener::ConnId;
 use super::server::Shared;
 use super::state::{Call, Fault};
 use super::validate::GraphErr;
@@ -37,7 +37,7 @@ pub(crate) struct Request<'a> {
 /// [`Fault::LostAnswer`], drops the connection after the call took effect.
 pub(crate) async fn serve(
     shared: &Shared,
-    conn: ConnId,
+    conn: Connection,
     request: Request<'_>,
     handle: impl FnOnce(&Shared) -> Result<Value, GraphErr>,
 ) -> Response {
@@ -47,7 +47,7 @@ pub(crate) async fn serve(
     };
     let response = finish(shared, request, answer);
     if lose {
-        shared.doomed.doom(conn);
+        conn.lose_answer();
     }
     response
 }
@@ -69,7 +69,7 @@ async fn admit(
     if !shared.options.latency.is_zero() {
         tokio::time::sleep(shared.options.latency).await;
     }
-    if let Some(Fault::Slow(d)) = &fault {
+    if let Some(Fault::Delay(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
     let o = &shared.options;
@@ -132,7 +132,7 @@ async fn admit(
     }
     let lose_answer = fault == Some(Fault::LostAnswer);
     match fault {
-        None | Some(Fault::Slow(_) | Fault::LostAnswer) => {}
+        None | Some(Fault::Delay(_) | Fault::LostAnswer) => {}
         Some(Fault::Graph {
             status,
             code,
@@ -213,9 +213,7 @@ fn finish(shared: &Shared, request: Request<'_>, answer: Answer) -> Response {
             "type": "messenger", "call_count": 100, "total_cputime": 100, "total_time": 100,
             "estimated_time_to_regain_access": secs.div_ceil(60),
         }]});
-        if let Ok(v) = secs.to_string().parse() {
-            resp.headers_mut().insert("retry-after", v);
-        }
+        set_retry_after(&mut resp, secs);
         if let Ok(v) = usage.to_string().parse() {
             resp.headers_mut().insert("x-business-use-case-usage", v);
         }

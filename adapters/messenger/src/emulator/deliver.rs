@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use switchboard_core::WebhookRequest;
 
 use super::server::Shared;
-use super::{Emulator, EmulatorOptions, SentRecord};
+use super::{EmulatedMessage, Emulator, EmulatorOptions};
 use crate::signature;
 
 /// The outcome of delivering one webhook `POST`.
@@ -55,7 +55,11 @@ fn escape_non_ascii(json: &str) -> String {
 }
 
 /// The echo of `sent`, at `now` (see [`Emulator::echo_item`]).
-pub(crate) fn echo_value(options: &EmulatorOptions, sent: &SentRecord, now: SystemTime) -> Value {
+pub(crate) fn echo_value(
+    options: &EmulatorOptions,
+    sent: &EmulatedMessage,
+    now: SystemTime,
+) -> Value {
     let app_id = options
         .app_id
         .parse::<u64>()
@@ -201,7 +205,7 @@ impl Emulator {
     /// The echo Meta sends (field `message_echoes`) of a message the Page sent: sender = the
     /// Page, `is_echo`, this app's `app_id` (a number), the `metadata` the send carried, its
     /// `mid`, and its text or (in the inbound `attachments[]` form) its attachment.
-    pub fn echo_item(&self, sent: &SentRecord) -> Value {
+    pub fn echo_item(&self, sent: &EmulatedMessage) -> Value {
         echo_value(self.options(), sent, self.now())
     }
 

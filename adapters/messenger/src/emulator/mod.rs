@@ -26,19 +26,19 @@
 
 mod call;
 mod deliver;
-mod listener;
 mod server;
 mod state;
 mod upload;
 mod validate;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use switchboard_core::emulator::{Listener, Server};
+
 pub use deliver::Delivery;
-pub use state::{Call, Fault, SentRecord, Upload};
+pub use state::{Call, EmulatedMessage, Fault, Upload};
 
 use server::Shared;
 
@@ -117,25 +117,25 @@ impl std::fmt::Debug for EmulatorOptions {
 #[derive(Debug)]
 pub struct Emulator {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
     sender: tokio::task::JoinHandle<()>,
     http: reqwest::Client,
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        self.task.abort();
         self.sender.abort();
     }
 }
 
 impl Emulator {
-    /// Starts an emulator on `127.0.0.1` at a free port (needs a Tokio runtime).
+    /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the local port, or of building its webhook client.
     pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
-        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = tcp.local_addr()?;
-        let doomed = Arc::new(listener::Doomed::default());
+        let listener = Listener::bind().await?;
         let state = state::State {
             subscribed: options.subscribed_fields.iter().cloned().collect(),
             callback_url: options.callback_url.clone(),
@@ -144,21 +144,9 @@ impl Emulator {
         let shared = Arc::new(Shared {
             options,
             state: Mutex::new(state),
-            doomed: doomed.clone(),
             outgoing: tokio::sync::Notify::new(),
         });
-        let listener = listener::CuttingListener {
-            inner: tcp,
-            doomed,
-            next: AtomicU64::new(0),
-        };
-        let app = server::router(shared.clone())
-            .into_make_service_with_connect_info::<listener::ConnId>();
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "messenger emulator stopped");
-            }
-        });
+        let server = listener.serve(server::router(shared.clone()));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -167,8 +155,7 @@ impl Emulator {
         shared.outgoing.notify_one();
         Ok(Emulator {
             shared,
-            addr,
-            task,
+            server,
             sender,
             http,
         })
@@ -176,7 +163,12 @@ impl Emulator {
 
     /// `http://127.0.0.1:<port>`: the adapter's `api_base_url`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
     }
 
     /// The options it runs with.
@@ -238,7 +230,7 @@ impl Emulator {
     }
 
     /// Every message accepted so far, in order.
-    pub fn sent(&self) -> Vec<SentRecord> {
+    pub fn messages(&self) -> Vec<EmulatedMessage> {
         self.shared.state().sent.clone()
     }
 

@@ -12,13 +12,13 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use switchboard_core::emulator::Connection;
 use tokio::sync::Notify;
 
 use super::EmulatorOptions;
 use super::call::{Request, query_map, serve};
 use super::deliver::echo_value;
-use super::listener::{ConnId, Doomed};
-use super::state::{SentRecord, State, Upload};
+use super::state::{EmulatedMessage, State, Upload};
 use super::validate::{self, GraphErr};
 
 /// Shared between the emulator handle and the server task.
@@ -26,8 +26,6 @@ use super::validate::{self, GraphErr};
 pub(crate) struct Shared {
     pub(crate) options: EmulatorOptions,
     pub(crate) state: Mutex<State>,
-    /// Connections whose answer is to be lost.
-    pub(crate) doomed: Arc<Doomed>,
     /// Wakes the webhook sender when an item is queued or the callback URL changes.
     pub(crate) outgoing: Notify,
 }
@@ -70,7 +68,7 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, GraphErr> {
 
 async fn messages(
     AxState(shared): AxState<Arc<Shared>>,
-    ConnectInfo(conn): ConnectInfo<ConnId>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
     Path((version, node)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -146,7 +144,7 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
         return Err(GraphErr::param(format!("Invalid attachment_id {id}")));
     }
     let message_id = format!("m_emu{:08}{}", st.next(), shared.options.page_id);
-    let record = SentRecord {
+    let record = EmulatedMessage {
         message_id: message_id.clone(),
         recipient: recipient.clone(),
         messaging_type,
@@ -168,7 +166,7 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
 
 async fn attachments(
     AxState(shared): AxState<Arc<Shared>>,
-    ConnectInfo(conn): ConnectInfo<ConnId>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
     Path((version, node)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -207,7 +205,7 @@ async fn attachments(
 /// answers for a field the node type lacks.
 async fn node(
     AxState(shared): AxState<Arc<Shared>>,
-    ConnectInfo(conn): ConnectInfo<ConnId>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
     Path((version, node)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,

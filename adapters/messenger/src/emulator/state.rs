@@ -29,7 +29,7 @@ pub struct Call {
 /// One message the emulator accepted (sender actions are only in the call log).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct SentRecord {
+pub struct EmulatedMessage {
     /// The `message_id` returned.
     pub message_id: String,
     /// The recipient: a PSID, or `user_ref:<ref>`.
@@ -44,7 +44,7 @@ pub struct SentRecord {
     pub at: SystemTime,
 }
 
-impl SentRecord {
+impl EmulatedMessage {
     /// The text shown: `message.text`, or a button template's `text`.
     pub fn text(&self) -> Option<&str> {
         self.message["text"]
@@ -129,7 +129,7 @@ pub enum Fault {
     /// Code 100, subcode 2018001: no matching user.
     UnknownRecipient,
     /// Wait this long, then process the call normally.
-    Slow(Duration),
+    Delay(Duration),
     /// Process the call normally (a message is accepted, recorded and echoed), then drop the
     /// connection before the answer is written: the caller cannot know the outcome.
     LostAnswer,
@@ -142,7 +142,7 @@ pub(crate) struct State {
     pub(crate) fixed_now: Option<SystemTime>,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) calls: Vec<Call>,
-    pub(crate) sent: Vec<SentRecord>,
+    pub(crate) sent: Vec<EmulatedMessage>,
     pub(crate) uploads: Vec<Upload>,
     pub(crate) next_id: u64,
     /// Start of the current one-second rate window and the calls in it.

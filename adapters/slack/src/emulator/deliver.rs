@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use switchboard_core::WebhookRequest;
 
-use super::SlackEmulator;
+use super::Emulator;
 use super::state::EmulatedMessage;
 use crate::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};
@@ -46,10 +46,10 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-impl SlackEmulator {
+impl Emulator {
     /// Wraps an inner event in an `event_callback` envelope with a fresh `event_id`.
     pub fn event_callback(&self, event: Value) -> Value {
-        let c = &self.inner.config;
+        let c = &self.inner.options;
         let id = self.inner.lock().new_id("Ev");
         json!({
             "token": "emulator-verification-token",
@@ -90,7 +90,7 @@ impl SlackEmulator {
         };
         self.event_callback(json!({
             "type": "message", "channel": channel, "user": user, "text": text,
-            "ts": ts, "event_ts": ts, "channel_type": "channel", "team": self.inner.config.team_id,
+            "ts": ts, "event_ts": ts, "channel_type": "channel", "team": self.inner.options.team_id,
         }))
     }
 
@@ -113,7 +113,7 @@ impl SlackEmulator {
         ts: u64,
     ) -> WebhookRequest {
         let body = body.into();
-        let sig = sign(&self.inner.config.signing_secret, &ts.to_string(), &body);
+        let sig = sign(&self.inner.options.signing_secret, &ts.to_string(), &body);
         WebhookRequest::post(url, body)
             .with_header("content-type", content_type)
             .with_header(TIMESTAMP_HEADER, &ts.to_string())
@@ -125,7 +125,7 @@ impl SlackEmulator {
     /// `X-Slack-Retry-Reason` (`http_timeout`, `http_error`, `connection_failed`), and stops
     /// early when the answer carries `X-Slack-No-Retry: 1`.
     pub async fn deliver(&self, url: &str, body: &Value) -> Delivery {
-        let c = &self.inner.config;
+        let c = &self.inner.options;
         let client = match reqwest::Client::builder()
             .timeout(c.delivery_timeout)
             .build()

@@ -17,23 +17,23 @@
 //!   /files/{id}/{name}` serves them with the bot token. `chat.postMessage` keeps `metadata`
 //!   (`invalid_metadata_format` / `invalid_metadata_schema` when malformed).
 //! - Faults for the next calls ([`Fault`]): a 5xx, a delay, a dropped connection (before or
-//!   after the call takes effect), any Slack error, a 429. Every call is logged ([`SlackEmulator::calls`]).
-//! - [`SlackEmulator::deliver`] POSTs a correctly signed event to a URL and retries like Slack.
+//!   after the call takes effect), any Slack error, a 429. Every call is logged ([`Emulator::calls`]).
+//! - [`Emulator::deliver`] POSTs a correctly signed event to a URL and retries like Slack.
 
 mod deliver;
 mod handlers;
 mod history;
-mod listener;
 mod methods;
 mod server;
 mod state;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicUsize;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchboard_core::emulator::{Listener, Server};
 
 pub use deliver::{Attempt, Delivery};
 pub use handlers::{MAX_BLOCKS, MAX_POST_TEXT, MAX_UPDATE_TEXT};
@@ -42,7 +42,7 @@ pub use state::{Call, EmulatedFile, EmulatedMessage, Fault, RateLimit};
 
 /// How the emulated workspace is set up.
 #[derive(Debug, Clone)]
-pub struct EmulatorConfig {
+pub struct EmulatorOptions {
     /// The only bot token accepted.
     pub bot_token: String,
     /// The signing secret of delivered events.
@@ -61,7 +61,7 @@ pub struct EmulatorConfig {
     pub users: Vec<String>,
     /// The per-channel posting limit; `None` disables it.
     pub rate_limit: Option<RateLimit>,
-    /// How long [`SlackEmulator::deliver`] waits for an answer (Slack: 3 s).
+    /// How long [`Emulator::deliver`] waits for an answer (Slack: 3 s).
     pub delivery_timeout: Duration,
     /// The waits before each redelivery (Slack: at once, about 1 min, about 5 min).
     pub retry_delays: Vec<Duration>,
@@ -71,9 +71,9 @@ pub struct EmulatorConfig {
     pub latency: Duration,
 }
 
-impl Default for EmulatorConfig {
+impl Default for EmulatorOptions {
     fn default() -> Self {
-        EmulatorConfig {
+        EmulatorOptions {
             bot_token: "xoxb-emulator-token".to_owned(),
             signing_secret: "emulator-signing-secret".to_owned(),
             team_id: "T0EMULATOR".to_owned(),
@@ -95,10 +95,9 @@ impl Default for EmulatorConfig {
 }
 
 pub(crate) struct Inner {
-    pub(crate) config: EmulatorConfig,
+    pub(crate) options: EmulatorOptions,
     pub(crate) identity: handlers::Identity,
     pub(crate) base_url: String,
-    pub(crate) drops: Arc<AtomicUsize>,
     state: Mutex<state::State>,
 }
 
@@ -109,89 +108,65 @@ impl Inner {
 }
 
 /// A running emulator. Dropping it stops the server.
-pub struct SlackEmulator {
+pub struct Emulator {
     inner: Arc<Inner>,
-    task: tokio::task::JoinHandle<()>,
+    server: Server,
 }
 
-impl std::fmt::Debug for SlackEmulator {
+impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackEmulator")
-            .field("url", &self.inner.base_url)
+        f.debug_struct("Emulator")
+            .field("addr", &self.server.addr())
             .finish()
     }
 }
 
-impl Drop for SlackEmulator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl SlackEmulator {
-    /// Starts an emulator with the default workspace on 127.0.0.1 (a free port).
-    pub async fn start() -> std::io::Result<Self> {
-        Self::start_with(EmulatorConfig::default()).await
-    }
-
-    /// Starts an emulator for `config` on 127.0.0.1 (a free port).
-    pub async fn start_with(config: EmulatorConfig) -> std::io::Result<Self> {
-        let tcp = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = tcp.local_addr()?;
-        let drops = Arc::new(AtomicUsize::new(0));
+impl Emulator {
+    /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the local port.
+    pub async fn start(options: EmulatorOptions) -> std::io::Result<Self> {
+        let listener = Listener::bind().await?;
         let state = state::State {
-            channels: config.channels.iter().cloned().collect::<BTreeSet<_>>(),
-            users: config.users.iter().cloned().collect(),
-            rate_limit: config.rate_limit,
+            channels: options.channels.iter().cloned().collect::<BTreeSet<_>>(),
+            users: options.users.iter().cloned().collect(),
+            rate_limit: options.rate_limit,
             ..state::State::default()
         };
         let inner = Arc::new(Inner {
             identity: handlers::Identity {
-                team_id: config.team_id.clone(),
-                bot_user_id: config.bot_user_id.clone(),
-                bot_id: config.bot_id.clone(),
+                team_id: options.team_id.clone(),
+                bot_user_id: options.bot_user_id.clone(),
+                bot_id: options.bot_id.clone(),
             },
-            config,
-            base_url: format!("http://{addr}"),
-            drops: drops.clone(),
+            options,
+            base_url: listener.url(),
             state: Mutex::new(state),
         });
-        let listener = listener::DroppingListener { inner: tcp, drops };
-        let app = server::router(inner.clone());
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::warn!(error = %e, "slack emulator stopped");
-            }
-        });
-        Ok(SlackEmulator { inner, task })
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> &str {
-        &self.inner.base_url
+        let server = listener.serve(server::router(inner.clone()));
+        Ok(Emulator { inner, server })
     }
 
     /// The value for the adapter's `api_base_url`: `http://127.0.0.1:PORT/api`.
-    pub fn api_base_url(&self) -> String {
+    pub fn base_url(&self) -> String {
         format!("{}/api", self.inner.base_url)
     }
 
-    /// The workspace configuration.
-    pub fn config(&self) -> &EmulatorConfig {
-        &self.inner.config
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
     }
 
-    /// Gives `fault` to the next Web API call (faults queue up in order).
-    pub fn fail_next(&self, fault: Fault) {
+    /// The workspace it emulates.
+    pub fn options(&self) -> &EmulatorOptions {
+        &self.inner.options
+    }
+
+    /// Makes the next Web API call answer with `fault` (faults queue up, one per call).
+    pub fn stage(&self, fault: Fault) {
         self.inner.lock().faults.push_back(fault);
-    }
-
-    /// Gives `fault` to each of the next `n` Web API calls.
-    pub fn fail_next_n(&self, n: usize, fault: Fault) {
-        let mut s = self.inner.lock();
-        for _ in 0..n {
-            s.faults.push_back(fault.clone());
-        }
     }
 
     /// Every Web API call so far, in order.
@@ -241,7 +216,5 @@ impl SlackEmulator {
     }
 }
 
-#[cfg(test)]
-mod history_tests;
 #[cfg(test)]
 mod tests;

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State as AxumState};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
+use switchboard_core::emulator::{Connection, set_retry_after};
 
 use super::Inner;
 use super::handlers::{self, Reply};
@@ -65,16 +66,15 @@ fn respond(reply: &Reply) -> Response {
         reply.body.to_string(),
     )
         .into_response();
-    if let Some(secs) = reply.retry_after
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    if let Some(secs) = reply.retry_after {
+        set_retry_after(&mut resp, secs);
     }
     resp
 }
 
 async fn api(
     AxumState(inner): AxumState<Arc<Inner>>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
     Path(method): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -88,7 +88,7 @@ async fn api(
     let parsed = parse_args(&content_type, spec.is_none_or(|s| s.json), &body);
     let mut args = parsed.clone().unwrap_or_default();
     let token = bearer(&headers).or_else(|| methods::str_arg(&args, "token"));
-    let authorized = token.as_deref() == Some(inner.config.bot_token.as_str());
+    let authorized = token.as_deref() == Some(inner.options.bot_token.as_str());
     let mut call = Call {
         method: method.clone(),
         args: args.clone(),
@@ -97,21 +97,19 @@ async fn api(
         status: 0,
         response: None,
     };
-    let half = inner.config.latency / 2;
+    let half = inner.options.latency / 2;
     if !half.is_zero() {
         tokio::time::sleep(half).await;
     }
     let fault = inner.lock().faults.pop_front();
-    let lose_answer = fault == Some(Fault::LoseAnswer);
+    let lose_answer = fault == Some(Fault::LostAnswer);
     let reply = match fault {
         Some(Fault::Delay(d)) => {
             tokio::time::sleep(d).await;
             None
         }
         Some(Fault::Drop) => {
-            inner
-                .drops
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            conn.lose_answer();
             inner.lock().calls.push(call);
             return (StatusCode::OK, "dropped").into_response();
         }
@@ -122,8 +120,10 @@ async fn api(
             return (status, "upstream service unavailable").into_response();
         }
         Some(Fault::SlackError(code)) => Some(Reply::error(&code)),
-        Some(Fault::RateLimited(d)) => Some(Reply::rate_limited(d.as_secs_f64().ceil() as u64)),
-        Some(Fault::LoseAnswer) | None => None,
+        Some(Fault::RateLimited { retry_after }) => {
+            Some(Reply::rate_limited(retry_after.as_secs_f64().ceil() as u64))
+        }
+        Some(Fault::LostAnswer) | None => None,
     };
     let reply = reply.unwrap_or_else(|| {
         if token.is_none() {
@@ -152,9 +152,7 @@ async fn api(
     }
     if lose_answer {
         // The call took effect; its answer is never written (status 0: dropped).
-        inner
-            .drops
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        conn.lose_answer();
         inner.lock().calls.push(call);
         return respond(&reply);
     }
@@ -185,7 +183,7 @@ async fn download(
     Path((id, _name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if bearer(&headers).as_deref() != Some(inner.config.bot_token.as_str()) {
+    if bearer(&headers).as_deref() != Some(inner.options.bot_token.as_str()) {
         return (StatusCode::FORBIDDEN, "not authorized").into_response();
     }
     let state = inner.lock();

@@ -20,10 +20,13 @@ pub enum Fault {
     /// Answer HTTP 200 `{"ok":false,"error":"<code>"}`.
     SlackError(String),
     /// Answer HTTP 429 with `Retry-After` and `{"ok":false,"error":"ratelimited"}`.
-    RateLimited(Duration),
+    RateLimited {
+        /// The `Retry-After` value (whole seconds, rounded up).
+        retry_after: Duration,
+    },
     /// Handle the call normally (the workspace keeps its effect, e.g. the posted message), then
     /// close the connection before the answer is written: the caller cannot know it worked.
-    LoseAnswer,
+    LostAnswer,
 }
 
 /// The per-channel `chat.postMessage` limit: `per_second` messages with bursts of `burst`.

@@ -1,3 +1,5 @@
+mod history;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -5,13 +7,13 @@ use serde_json::{Value, json};
 use super::*;
 
 async fn post(
-    em: &SlackEmulator,
+    em: &Emulator,
     method: &str,
     token: Option<&str>,
     body: Value,
 ) -> (u16, Option<String>, Value) {
     let mut req = reqwest::Client::new()
-        .post(format!("{}/{method}", em.api_base_url()))
+        .post(format!("{}/{method}", em.base_url()))
         .json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -28,7 +30,7 @@ async fn post(
 
 #[tokio::test]
 async fn tokens_are_checked_and_calls_logged() {
-    let em = SlackEmulator::start().await.unwrap();
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let msg = json!({"channel": "C0GENERAL", "text": "hi"});
     assert_eq!(
         post(&em, "chat.postMessage", None, msg.clone()).await.2["error"],
@@ -58,7 +60,7 @@ async fn tokens_are_checked_and_calls_logged() {
 
 #[tokio::test]
 async fn per_channel_rate_limit_answers_429() {
-    let em = SlackEmulator::start().await.unwrap();
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let t = Some("xoxb-emulator-token");
     let msg = json!({"channel": "C0GENERAL", "text": "hi"});
     for _ in 0..3 {
@@ -79,12 +81,12 @@ async fn per_channel_rate_limit_answers_429() {
 
 #[tokio::test]
 async fn faults_apply_to_the_next_calls_in_order() {
-    let em = SlackEmulator::start().await.unwrap();
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let t = Some("xoxb-emulator-token");
-    em.fail_next(Fault::Status(503));
-    em.fail_next(Fault::SlackError("fatal_error".into()));
-    em.fail_next(Fault::Drop);
-    em.fail_next(Fault::Delay(Duration::from_millis(50)));
+    em.stage(Fault::Status(503));
+    em.stage(Fault::SlackError("fatal_error".into()));
+    em.stage(Fault::Drop);
+    em.stage(Fault::Delay(Duration::from_millis(50)));
     let msg = json!({"channel": "C0GENERAL", "text": "hi"});
     assert_eq!(post(&em, "auth.test", t, json!({})).await.0, 503);
     assert_eq!(
@@ -92,7 +94,7 @@ async fn faults_apply_to_the_next_calls_in_order() {
         "fatal_error"
     );
     let dropped = reqwest::Client::new()
-        .post(format!("{}/chat.postMessage", em.api_base_url()))
+        .post(format!("{}/chat.postMessage", em.base_url()))
         .bearer_auth("xoxb-emulator-token")
         .json(&msg)
         .send()
@@ -154,14 +156,14 @@ async fn delivery_retries_like_slack() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let em = SlackEmulator::start_with(EmulatorConfig {
+    let em = Emulator::start(EmulatorOptions {
         delivery_timeout: Duration::from_millis(200),
         retry_delays: vec![
             Duration::ZERO,
             Duration::from_millis(10),
             Duration::from_millis(10),
         ],
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();

@@ -4,17 +4,17 @@
 
 use switchboard_core::{ChannelTable, ConversationRef};
 use switchboard_slack::SlackAdapter;
-use switchboard_slack::emulator::{EmulatorConfig, RateLimit, SlackEmulator};
+use switchboard_slack::emulator::{Emulator, EmulatorOptions, RateLimit};
 
 /// An emulator (posting limit `burst` per channel) and an adapter pointed at it, with the
 /// bot's ids configured when `identity`.
-pub(crate) async fn setup(identity: bool, burst: u32) -> (SlackEmulator, SlackAdapter) {
-    let em = SlackEmulator::start_with(EmulatorConfig {
+pub(crate) async fn setup(identity: bool, burst: u32) -> (Emulator, SlackAdapter) {
+    let em = Emulator::start(EmulatorOptions {
         rate_limit: Some(RateLimit {
             per_second: 1.0,
             burst,
         }),
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();
@@ -27,7 +27,7 @@ pub(crate) async fn setup(identity: bool, burst: u32) -> (SlackEmulator, SlackAd
         "team",
         &format!(
             "provider = 'slack'\nbot_token = 'xoxb-emulator-token'\nsigning_secret = 'emulator-signing-secret'\n{ids}api_base_url = '{}'",
-            em.api_base_url()
+            em.base_url()
         ),
     )
     .unwrap();

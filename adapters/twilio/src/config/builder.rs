@@ -78,7 +78,7 @@ impl TwilioConfigBuilder {
     }
 
     /// The render policy.
-    pub fn render_policy(mut self, policy: RenderPolicy) -> Self {
+    pub fn render(mut self, policy: RenderPolicy) -> Self {
         self.render = policy;
         self
     }
@@ -90,6 +90,12 @@ impl TwilioConfigBuilder {
     }
 
     /// Validates and returns the configuration.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key: a malformed account SID, API key SID,
+    /// sender or Messaging Service SID, an empty auth token, neither a sender nor a Messaging
+    /// Service, or a `status_callback` that is not an absolute http(s) URL.
     pub fn build(self) -> Result<TwilioConfig> {
         let ch = self.channel.as_str();
         if !is_sid(&self.account_sid, "AC") {

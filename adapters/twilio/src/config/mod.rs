@@ -113,6 +113,11 @@ impl TwilioConfig {
     }
 
     /// Reads and validates a channel table; unknown keys are errors naming channel and key.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key: a missing or malformed key, an unset
+    /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(mut t: ChannelTable) -> Result<Self> {
         let channel = t.channel().clone();
         let account_sid = t.required_str("account_sid")?;
@@ -137,7 +142,7 @@ impl TwilioConfig {
         let mut b = TwilioConfig::builder(channel, account_sid, auth_token)
             .api_base_url(api_base_url)
             .smart_encoding(smart_encoding)
-            .render_policy(render);
+            .render(render);
         if let Some((sid, secret)) = api_key {
             b = b.api_key(sid, secret);
         }

@@ -8,10 +8,12 @@ use axum::response::Response;
 use http::HeaderMap;
 use serde_json::{Map, Value, json};
 
+use switchboard_core::emulator::Connection;
+
 use super::Inner;
-use super::listener::Doom;
-use super::routes::{Call, Next, Principal, answer_get, authorize, take_fault};
+use super::server::{Incoming, Next, Principal, answer_get, authorize, take_fault};
 use super::state::ApiFailure;
+
 use crate::date::format_rfc2822;
 
 /// The account's `friendly_name` (Twilio's default is the owner's email address).
@@ -43,7 +45,7 @@ const SUBRESOURCES: &[(&str, &str)] = &[
 
 /// The Account resource of the emulated account (a `Full`, `active` main account).
 fn account_resource(inner: &Inner) -> Value {
-    let cfg = &inner.config;
+    let cfg = &inner.options;
     let sid = cfg.account_sid.as_str();
     let created = format_rfc2822(inner.created);
     let uris: Map<String, Value> = SUBRESOURCES
@@ -69,7 +71,7 @@ fn account_resource(inner: &Inner) -> Value {
 
 pub(super) async fn fetch_account(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -90,7 +92,7 @@ pub(super) async fn fetch_account(
         (_, Ok(Principal::AuthToken), None) => Err(not_found()),
         (_, Ok(Principal::AuthToken), Some(_)) => Ok(account_resource(&inner)),
     };
-    let call = Call {
+    let call = Incoming {
         method: "GET",
         path,
         params: Vec::new(),

@@ -17,22 +17,21 @@
 //!   it is created, as in the spec's examples (the emulator does not schedule).
 //! - Each message advances to `sent` then `delivered` (or `failed` with the code set by
 //!   [`Emulator::fail_deliveries_to`]); one sent through a Messaging Service starts `accepted`
-//!   with no `From`, then gets a sender of the recipient's channel from [`EmulatorConfig::numbers`]
+//!   with no `From`, then gets a sender of the recipient's channel from [`EmulatorOptions::numbers`]
 //!   and goes `queued` first. With a `StatusCallback`, each step after the first is a signed
 //!   status callback, posted to the URL exactly as given (query included, and signed over it).
 //! - Errors use Twilio's legacy body; 429s carry `Retry-After`. Faults are staged with
-//!   [`Emulator::stage`], including [`Fault::DropConnection`] (the request is carried out and
+//!   [`Emulator::stage`], including [`Fault::LostAnswer`] (the request is carried out and
 //!   the connection closes before the answer); a per-sender rate limit is set with
-//!   [`EmulatorConfig::rate_limit`].
-//! - [`Emulator::deliver_inbound`] posts a signed inbound message to a webhook URL, and
-//!   [`Emulator::signed_inbound`] builds the same request without the network.
+//!   [`EmulatorOptions::rate_limit`].
+//! - [`Emulator::deliver`] posts a signed inbound message to a webhook URL, and
+//!   [`Emulator::signed_request`] builds the same request without the network.
 //! - Every API call is recorded ([`Emulator::calls`]).
 
 mod account;
-mod callbacks;
+mod deliver;
 mod list;
-mod listener;
-mod routes;
+mod server;
 mod state;
 mod validate;
 
@@ -42,17 +41,17 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use switchboard_core::WebhookRequest;
-use tokio::sync::oneshot;
+use switchboard_core::emulator::{Listener, Server};
 
-pub use callbacks::Inbound;
-pub use state::{DeliveredCallback, Fault, RecordedCall};
+pub use deliver::{Delivery, Inbound};
+pub use state::{Call, DeliveredCallback, Fault};
 
 use crate::wire::MessageResource;
 use state::Shared;
 
 /// What the emulated account owns and how it behaves.
 #[derive(Debug, Clone)]
-pub struct EmulatorConfig {
+pub struct EmulatorOptions {
     /// `AC…`.
     pub account_sid: String,
     /// The auth token: API auth and webhook signatures.
@@ -69,9 +68,9 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<(u32, Duration)>,
 }
 
-impl Default for EmulatorConfig {
+impl Default for EmulatorOptions {
     fn default() -> Self {
-        EmulatorConfig {
+        EmulatorOptions {
             account_sid: "AC00000000000000000000000000000001".to_owned(),
             auth_token: "emulator-auth-token-0000000000001".to_owned(),
             api_keys: Vec::new(),
@@ -88,7 +87,7 @@ impl Default for EmulatorConfig {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Inner {
-    config: Arc<EmulatorConfig>,
+    options: Arc<EmulatorOptions>,
     /// When the emulator started: the account's `date_created`.
     created: SystemTime,
     state: Shared,
@@ -100,43 +99,30 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub struct Emulator {
     inner: Inner,
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
+    server: Server,
 }
 
 impl Emulator {
-    /// Starts an emulator on `127.0.0.1` (a free port) with `config`.
-    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+    /// Starts an emulator for `options` on 127.0.0.1 (a free port); needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding the local port, or of building its callback client.
+    pub async fn start(options: EmulatorOptions) -> std::io::Result<Emulator> {
+        let listener = Listener::bind().await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(std::io::Error::other)?;
         let inner = Inner {
-            config: Arc::new(config),
+            options: Arc::new(options),
             created: SystemTime::now(),
             state: Shared::default(),
             http,
-            base_url: format!("http://{addr}").into(),
+            base_url: listener.url().into(),
         };
-        let (tx, rx) = oneshot::channel::<()>();
-        let app =
-            routes::router(inner.clone()).into_make_service_with_connect_info::<listener::Doom>();
-        let listener = listener::DroppingListener(listener);
-        tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = rx.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "twilio emulator stopped");
-            }
-        });
-        Ok(Emulator {
-            inner,
-            addr,
-            shutdown: Some(tx),
-        })
+        let server = listener.serve(server::router(inner.clone()));
+        Ok(Emulator { inner, server })
     }
 
     /// The base URL to configure as `api_base_url`: `http://127.0.0.1:PORT`.
@@ -146,12 +132,12 @@ impl Emulator {
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
-    /// The configuration it runs with.
-    pub fn config(&self) -> &EmulatorConfig {
-        &self.inner.config
+    /// The account it emulates.
+    pub fn options(&self) -> &EmulatorOptions {
+        &self.inner.options
     }
 
     /// Makes the next API call answer with `fault` (faults queue up, one per call).
@@ -169,7 +155,7 @@ impl Emulator {
     }
 
     /// Every API call so far, in order.
-    pub fn calls(&self) -> Vec<RecordedCall> {
+    pub fn calls(&self) -> Vec<Call> {
         self.inner.state.lock().calls.clone()
     }
 
@@ -201,7 +187,7 @@ impl Emulator {
             .insert(media.clone(), (bytes.into(), content_type.to_owned()));
         format!(
             "{}/2010-04-01/Accounts/{}/Messages/{message}/Media/{media}",
-            self.inner.base_url, self.inner.config.account_sid
+            self.inner.base_url, self.inner.options.account_sid
         )
     }
 
@@ -211,25 +197,17 @@ impl Emulator {
     }
 
     /// The signed request Twilio makes to `url` for inbound `msg` (no network).
-    pub fn signed_inbound(&self, url: &str, msg: &Inbound) -> WebhookRequest {
+    pub fn signed_request(&self, url: &str, msg: &Inbound) -> WebhookRequest {
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = callbacks::inbound_params(&self.inner.config.account_sid, &sid, msg);
-        callbacks::signed_request(&self.inner.config.auth_token, url, &params)
+        let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
+        deliver::signed_request(&self.inner.options.auth_token, url, &params)
     }
 
-    /// Posts inbound `msg` to `url`, signed; the status and body answered (status 0 if `url`
-    /// could not be reached).
-    pub async fn deliver_inbound(&self, url: &str, msg: &Inbound) -> (u16, String) {
+    /// Posts inbound `msg` to `url`, signed, once (Twilio does not retry an incoming message
+    /// webhook); what the receiver answered.
+    pub async fn deliver(&self, url: &str, msg: &Inbound) -> Delivery {
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = callbacks::inbound_params(&self.inner.config.account_sid, &sid, msg);
-        callbacks::post_signed(&self.inner, url, &params).await
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
+        deliver::post_signed(&self.inner, url, &params).await
     }
 }

@@ -37,12 +37,12 @@ pub enum Fault {
     Delay(Duration),
     /// Carry the request out (a Create Message creates and records the message), then close the
     /// connection before any byte of the answer: the client cannot tell whether it happened.
-    DropConnection,
+    LostAnswer,
 }
 
 /// One API call the emulator received.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedCall {
+pub struct Call {
     /// `POST`, `GET`, …
     pub method: String,
     /// The request path.
@@ -53,12 +53,12 @@ pub struct RecordedCall {
     pub status: u16,
     /// The Basic auth credentials were accepted.
     pub authorized: bool,
-    /// The connection was dropped instead of answering ([`Fault::DropConnection`]); `status` is
+    /// The connection was dropped instead of answering ([`Fault::LostAnswer`]); `status` is
     /// what would have been answered.
     pub dropped: bool,
 }
 
-impl RecordedCall {
+impl Call {
     /// The first value of parameter `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params
@@ -95,7 +95,7 @@ pub struct DeliveredCallback {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub(crate) calls: Vec<RecordedCall>,
+    pub(crate) calls: Vec<Call>,
     pub(crate) messages: BTreeMap<String, MessageResource>,
     pub(crate) order: Vec<String>,
     pub(crate) faults: VecDeque<Fault>,
@@ -192,7 +192,7 @@ impl ApiFailure {
                 code,
                 message,
             } => ApiFailure::new(*status, *code, message.clone()),
-            Fault::Delay(_) | Fault::DropConnection => return None,
+            Fault::Delay(_) | Fault::LostAnswer => return None,
         })
     }
 }

@@ -1,21 +1,20 @@
-//! Inbound webhooks: verify `X-Twilio-Signature`, then decode incoming messages (here) and status
-//! callbacks (`status.rs`) into neutral events. Pure: no I/O.
+//! Inbound webhooks: verify `X-Twilio-Signature`, then decode incoming messages (`message.rs`) and
+//! status callbacks (`status.rs`) into neutral events. Pure: no I/O.
 
+mod message;
 mod status;
 
 use std::borrow::Cow;
 use std::time::SystemTime;
 
 use http::Method;
-use switchboard_core::model::{
-    ActionEvent, ActionSource, AttachmentKind, EventId, EventKind, InboundAttachment, InboundEvent,
-    InboundMessage, MessageId, OtherEvent, Sender, UserId,
-};
+use switchboard_core::model::{EventId, EventKind, InboundEvent, OtherEvent, Sender, UserId};
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, RejectReason, WebhookOutcome, WebhookRequest,
     WebhookResponse,
 };
 
+use self::message::inbound_message;
 use self::status::{status_callback, with_outbox_key};
 use crate::signature::{self, SignedContent};
 
@@ -178,64 +177,6 @@ const ATTRIBUTES: &[(&str, &str)] = &[
 fn conversation(channel: &ChannelName, their: &str) -> Result<ConversationRef, String> {
     let id = ConversationId::new(their).map_err(|e| e.message().to_owned())?;
     Ok(ConversationRef::new(channel.clone(), id))
-}
-
-fn inbound_message(
-    channel: &ChannelName,
-    p: &Params<'_>,
-    sid: &str,
-    from: &str,
-    to: &str,
-    at: SystemTime,
-) -> Result<InboundEvent, String> {
-    let conv = conversation(channel, from)?;
-    let mut sender = Sender::user(UserId::new(from).map_err(|e| e.message().to_owned())?);
-    if let Some(name) = p.get("ProfileName") {
-        sender = sender.with_name(name);
-    }
-    let message_id = MessageId::new(sid).map_err(|e| e.message().to_owned())?;
-    let kind = if let Some(payload) = p.get("ButtonPayload") {
-        let mut action = ActionEvent::new(payload, ActionSource::QuickReply);
-        if let Some(label) = p.get("ButtonText") {
-            action = action.with_label(label);
-        }
-        if let Some(orig) = p.get("OriginalRepliedMessageSid") {
-            action = action.with_message(MessageId::new(orig).map_err(|e| e.message().to_owned())?);
-        }
-        EventKind::Action(action)
-    } else {
-        let count: usize = match p.get("NumMedia") {
-            Some(n) => n
-                .parse()
-                .map_err(|_| format!("NumMedia {n:?} is not a number"))?,
-            None => 0,
-        };
-        let mut msg = InboundMessage::default();
-        msg.id = Some(message_id);
-        msg.text = p.get("Body").map(str::to_owned);
-        for i in 0..count.min(50) {
-            let Some(url) = p.get(&format!("MediaUrl{i}")) else {
-                return Err(format!("NumMedia is {count} but MediaUrl{i} is missing"));
-            };
-            let mime = p.get(&format!("MediaContentType{i}"));
-            let kind = mime.map_or(AttachmentKind::File, AttachmentKind::from_mime);
-            let mut a = InboundAttachment::new(kind, Some(url.to_owned()));
-            if let Some(m) = mime {
-                a = a.with_mime_type(m);
-            }
-            if let Some(media_sid) = url.rsplit('/').next().filter(|s| s.starts_with("ME")) {
-                a = a.with_provider_id(media_sid);
-            }
-            msg.attachments.push(a);
-        }
-        if let Some(orig) = p.get("OriginalRepliedMessageSid") {
-            msg.reply_to = Some(MessageId::new(orig).map_err(|e| e.message().to_owned())?);
-        }
-        EventKind::Message(msg)
-    };
-    let id = EventId::new(sid).map_err(|e| e.message().to_owned())?;
-    let raw = serde_json::Value::Null;
-    Ok(InboundEvent::new(id, conv, sender, at, kind, raw).with_attribute("twilio.to", to))
 }
 
 fn other_event(

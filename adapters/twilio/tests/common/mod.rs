@@ -51,7 +51,7 @@ pub(crate) async fn receiver(adapter: Arc<TwilioAdapter>) -> (String, Events) {
 }
 
 pub(crate) fn config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
-    let c = emu.config();
+    let c = emu.options();
     let mut b = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         c.account_sid.clone(),
@@ -67,7 +67,7 @@ pub(crate) fn config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
 
 /// A channel that sends through the emulator's first Messaging Service (no `From`).
 pub(crate) fn service_config(emu: &Emulator, callback: Option<&str>) -> TwilioConfig {
-    let c = emu.config();
+    let c = emu.options();
     let mut b = TwilioConfig::builder(
         ChannelName::new("sms").unwrap(),
         c.account_sid.clone(),
@@ -82,7 +82,7 @@ pub(crate) fn service_config(emu: &Emulator, callback: Option<&str>) -> TwilioCo
 }
 
 pub(crate) fn whatsapp_adapter(emu: &Emulator) -> TwilioAdapter {
-    let c = emu.config();
+    let c = emu.options();
     let cfg = TwilioConfig::builder(
         ChannelName::new("wa").unwrap(),
         c.account_sid.clone(),
@@ -162,4 +162,26 @@ pub(crate) fn assert_bodies_match_spec(emu: &Emulator) {
                 || call.param("ContentSid").is_some()
         );
     }
+}
+
+/// The GMT date of `t` as `YYYY-MM-DD` (the Messages list's `DateSent` form), counted year by
+/// year and month by month from 1970: an oracle independent of the adapter's date code.
+pub(crate) fn gmt_date(t: std::time::SystemTime) -> String {
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    let mut days = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    let mut year = 1970;
+    while days >= if leap(year) { 366 } else { 365 } {
+        days -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let february = if leap(year) { 29 } else { 28 };
+    let mut month = 1;
+    for length in [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
+        if days < length {
+            break;
+        }
+        days -= length;
+        month += 1;
+    }
+    format!("{year:04}-{month:02}-{:02}", days + 1)
 }

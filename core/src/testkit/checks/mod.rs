@@ -2,14 +2,18 @@
 
 use std::time::Duration;
 
-use super::{Harness, Staged};
+use super::{Ability, Harness, Staged};
 use crate::error::{ErrorKind, Retry};
 use crate::model::{EventKind, MessageId, MessageRef, OutboundMessage};
 use crate::render::RenderPolicy;
 use crate::webhook::{RejectReason, WebhookOutcome};
 
-pub(super) fn skipped(check: &str, why: &str) {
-    eprintln!("{check}: skipped: {why}");
+/// A check called for an adapter it does not apply to fails: it never passes silently.
+pub(super) fn does_not_apply(check: &str, ability: Ability, why: &str) -> ! {
+    panic!(
+        "{check} does not apply: {why}; register it only for a harness that declares \
+         Ability::{ability:?} (conformance_tests! does)"
+    )
 }
 
 pub(super) fn message(b: crate::model::OutboundMessageBuilder) -> OutboundMessage {
@@ -115,8 +119,9 @@ pub async fn unsupported_operations_send_nothing<H: Harness>() {
         checked += 1;
     }
     if checked == 0 {
-        return skipped(
+        does_not_apply(
             "unsupported_operations_send_nothing",
+            Ability::UnsupportedOperations,
             "every operation is supported",
         );
     }
@@ -285,7 +290,11 @@ pub async fn tampered_webhook_rejected<H: Harness>() {
 pub async fn stale_webhook_rejected<H: Harness>() {
     let h = H::start(RenderPolicy::Fallback).await;
     let Some(stale) = h.inbound_text("hello").stale else {
-        return skipped("stale_webhook_rejected", "the provider signs no timestamp");
+        does_not_apply(
+            "stale_webhook_rejected",
+            Ability::SignedTimestamp,
+            "the harness gives no stale request",
+        );
     };
     let out = h.adapter().handle_webhook(&stale);
     let r = out
@@ -298,7 +307,11 @@ pub async fn stale_webhook_rejected<H: Harness>() {
 pub async fn handshake_answered<H: Harness>() {
     let h = H::start(RenderPolicy::Fallback).await;
     let Some((request, expected)) = h.handshake() else {
-        return skipped("handshake_answered", "the provider has no handshake");
+        does_not_apply(
+            "handshake_answered",
+            Ability::Handshake,
+            "the harness gives no handshake",
+        );
     };
     let out = h.adapter().handle_webhook(&request);
     let resp = out.response();
@@ -371,3 +384,33 @@ pub use reconcile::{
     reconcile_after_a_lost_answer, reconcile_finds_a_delivered_send,
     reconcile_reports_a_missing_send,
 };
+
+/// The abilities a harness declares are exactly those its adapter and provider have: every
+/// [`Ability`] is compared with the adapter's capabilities and the harness's requests, so an
+/// ability can neither be claimed falsely (its checks would fail) nor forgotten (its checks
+/// would silently not run).
+pub async fn declared_abilities_match<H: Harness>(declared: &[Ability]) {
+    let h = H::start(RenderPolicy::Fallback).await;
+    let caps = h.adapter().capabilities_for(&h.conversation().conversation);
+    for ability in Ability::ALL {
+        let has = match ability {
+            Ability::Reconcile => caps.reconcile,
+            Ability::SignedTimestamp => h.inbound_text("hello").stale.is_some(),
+            Ability::Handshake => h.handshake().is_some(),
+            Ability::UnsupportedOperations => {
+                !(caps.edit && caps.delete && caps.reactions && caps.typing)
+            }
+        };
+        assert_eq!(
+            declared.contains(&ability),
+            has,
+            "Ability::{ability:?} is {} but the adapter {} it",
+            if declared.contains(&ability) {
+                "declared"
+            } else {
+                "not declared"
+            },
+            if has { "has" } else { "lacks" },
+        );
+    }
+}

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use super::{message, skipped};
+use super::{does_not_apply, message};
 use crate::error::Retry;
 use crate::model::{OutboundMessage, OutboxKey};
 use crate::reconcile::{PendingSend, Reconciled};
 use crate::render::RenderPolicy;
-use crate::testkit::{Harness, Staged};
+use crate::testkit::{Ability, Harness, Staged};
 
 fn keyed(text: &str, key: &str) -> OutboundMessage {
     message(OutboundMessage::builder().text(text).idempotency_key(key))
@@ -35,8 +35,9 @@ pub async fn reconcile_finds_a_delivered_send<H: Harness>() {
         .capabilities_for(&h.conversation().conversation)
         .reconcile
     {
-        return skipped(
+        does_not_apply(
             "reconcile_finds_a_delivered_send",
+            Ability::Reconcile,
             "the adapter cannot reconcile",
         );
     }
@@ -66,8 +67,9 @@ pub async fn reconcile_reports_a_missing_send<H: Harness>() {
         .capabilities_for(&h.conversation().conversation)
         .reconcile
     {
-        return skipped(
+        does_not_apply(
             "reconcile_reports_a_missing_send",
+            Ability::Reconcile,
             "the adapter cannot reconcile",
         );
     }
@@ -93,8 +95,9 @@ pub async fn reconcile_after_a_lost_answer<H: Harness>() {
         .capabilities_for(&h.conversation().conversation)
         .reconcile
     {
-        return skipped(
+        does_not_apply(
             "reconcile_after_a_lost_answer",
+            Ability::Reconcile,
             "the adapter cannot reconcile",
         );
     }

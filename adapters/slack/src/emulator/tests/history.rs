@@ -7,9 +7,9 @@ use super::*;
 
 const TOKEN: &str = "xoxb-emulator-token";
 
-async fn call(em: &SlackEmulator, method: &str, body: Value) -> Value {
+async fn call(em: &Emulator, method: &str, body: Value) -> Value {
     reqwest::Client::new()
-        .post(format!("{}/{method}", em.api_base_url()))
+        .post(format!("{}/{method}", em.base_url()))
         .bearer_auth(TOKEN)
         .json(&body)
         .send()
@@ -20,9 +20,9 @@ async fn call(em: &SlackEmulator, method: &str, body: Value) -> Value {
         .unwrap()
 }
 
-async fn form(em: &SlackEmulator, method: &str, args: &[(&str, &str)]) -> Value {
+async fn form(em: &Emulator, method: &str, args: &[(&str, &str)]) -> Value {
     reqwest::Client::new()
-        .post(format!("{}/{method}", em.api_base_url()))
+        .post(format!("{}/{method}", em.base_url()))
         .bearer_auth(TOKEN)
         .form(args)
         .send()
@@ -39,7 +39,7 @@ fn meta(id: &str) -> Value {
 
 #[tokio::test]
 async fn metadata_is_checked_and_returned_in_full_only_when_asked() {
-    let em = SlackEmulator::start().await.unwrap();
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
     let post = |m: Value| json!({"channel": "C0GENERAL", "text": "t", "metadata": m});
     let r = call(&em, "chat.postMessage", post(json!("{not json"))).await;
     assert_eq!(r["error"], "invalid_metadata_format");
@@ -76,9 +76,9 @@ async fn metadata_is_checked_and_returned_in_full_only_when_asked() {
 
 #[tokio::test]
 async fn history_is_newest_first_in_its_window_and_paged() {
-    let em = SlackEmulator::start_with(EmulatorConfig {
+    let em = Emulator::start(EmulatorOptions {
         rate_limit: None,
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();
@@ -184,10 +184,10 @@ async fn history_is_newest_first_in_its_window_and_paged() {
 
 #[tokio::test]
 async fn a_lost_answer_keeps_the_effect_and_drops_the_connection() {
-    let em = SlackEmulator::start().await.unwrap();
-    em.fail_next(Fault::LoseAnswer);
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    em.stage(Fault::LostAnswer);
     let sent = reqwest::Client::new()
-        .post(format!("{}/chat.postMessage", em.api_base_url()))
+        .post(format!("{}/chat.postMessage", em.base_url()))
         .bearer_auth(TOKEN)
         .json(&json!({"channel": "C0GENERAL", "text": "kept"}))
         .send()
@@ -201,21 +201,21 @@ async fn a_lost_answer_keeps_the_effect_and_drops_the_connection() {
     assert_eq!(r["ok"], true);
 }
 
-async fn call_ok(em: &SlackEmulator) -> Value {
+async fn call_ok(em: &Emulator) -> Value {
     call(em, "auth.test", json!({})).await
 }
 
 #[tokio::test]
 async fn latency_splits_around_the_effect() {
     use std::time::{Duration, Instant};
-    let em = SlackEmulator::start_with(EmulatorConfig {
+    let em = Emulator::start(EmulatorOptions {
         latency: Duration::from_secs(2),
-        ..EmulatorConfig::default()
+        ..EmulatorOptions::default()
     })
     .await
     .unwrap();
     let started = Instant::now();
-    let url = format!("{}/chat.postMessage", em.api_base_url());
+    let url = format!("{}/chat.postMessage", em.base_url());
     let pending = tokio::spawn(async move {
         reqwest::Client::new()
             .post(url)

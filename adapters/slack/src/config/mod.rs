@@ -1,9 +1,14 @@
-//! The configuration of one Slack channel: keys of a `[channels.NAME]` table, or a builder.
+//! The configuration of one Slack channel: keys of a `[channels.NAME]` table (the builder for
+//! code is in `builder.rs`).
 
 use std::fmt;
 use std::time::Duration;
 
 use switchboard_core::{ChannelTable, RenderPolicy, Result, Secret};
+
+mod builder;
+
+pub use builder::SlackConfigBuilder;
 
 /// Where the Web API lives unless `api_base_url` says otherwise.
 pub const DEFAULT_API_BASE_URL: &str = "https://slack.com/api";
@@ -55,9 +60,9 @@ impl fmt::Debug for SlackConfig {
 }
 
 impl SlackConfig {
-    /// A configuration with these credentials and every default.
-    pub fn new(bot_token: Secret, signing_secret: Secret) -> Self {
-        SlackConfig {
+    /// A builder with these credentials and every default (see [`SlackConfigBuilder`]).
+    pub fn builder(bot_token: Secret, signing_secret: Secret) -> SlackConfigBuilder {
+        SlackConfigBuilder::new(SlackConfig {
             bot_token,
             signing_secret,
             bot_user_id: None,
@@ -66,45 +71,15 @@ impl SlackConfig {
             ignore_other_bots: true,
             render: RenderPolicy::default(),
             timeout: DEFAULT_TIMEOUT,
-        }
-    }
-
-    /// Sets the bot's own user id and bot id (the loop guard uses them).
-    pub fn with_bot_identity(
-        mut self,
-        bot_user_id: impl Into<String>,
-        bot_id: impl Into<String>,
-    ) -> Self {
-        self.bot_user_id = Some(bot_user_id.into());
-        self.bot_id = Some(bot_id.into());
-        self
-    }
-
-    /// Points the adapter at another Web API base URL (an emulator, a proxy).
-    pub fn with_api_base_url(mut self, url: impl Into<String>) -> Self {
-        self.api_base_url = url.into().trim_end_matches('/').to_owned();
-        self
-    }
-
-    /// Keeps (`false`) or drops (`true`, the default) messages from other bots.
-    pub fn with_ignore_other_bots(mut self, ignore: bool) -> Self {
-        self.ignore_other_bots = ignore;
-        self
-    }
-
-    /// Sets the render policy.
-    pub fn with_render_policy(mut self, policy: RenderPolicy) -> Self {
-        self.render = policy;
-        self
-    }
-
-    /// Sets the timeout of one Web API request.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
+        })
     }
 
     /// Reads the keys of a channel table and rejects unknown ones.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key: a missing or malformed key, an unset
+    /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(table: &mut ChannelTable) -> Result<Self> {
         let bot_token = table.secret("bot_token")?;
         let signing_secret = table.secret("signing_secret")?;

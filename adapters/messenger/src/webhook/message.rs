@@ -15,7 +15,7 @@ use switchboard_core::reconcile::{
 };
 use switchboard_core::{EventKind, InboundEvent, MessageId};
 
-use super::{Decoder, hash_id};
+use super::messaging::{Decoder, hash_id};
 use crate::reconcile;
 use crate::render::METADATA_PREFIX;
 use crate::wire::{AttachmentIn, MessageIn};

@@ -12,12 +12,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, StatusCode, header};
 
+use switchboard_core::emulator::{Connection, set_retry_after};
+
 use super::Inner;
-use super::callbacks::{Progression, spawn_progression};
+use super::deliver::{Progression, spawn_progression};
 use super::list::list_page;
-use super::listener::Doom;
-use super::state::{ApiFailure, Fault, RecordedCall};
+use super::state::{ApiFailure, Call, Fault};
 use super::validate::{resource, segments, validate_create};
+
 use crate::address::is_whatsapp;
 
 pub(crate) fn router(inner: Inner) -> Router {
@@ -44,10 +46,8 @@ pub(super) fn json(status: StatusCode, body: String) -> Response {
 
 pub(super) fn failure(f: &ApiFailure) -> Response {
     let mut r = json(f.status, f.body());
-    if let Some(after) = f.retry_after
-        && let Ok(v) = http::HeaderValue::from_str(&after.as_secs().to_string())
-    {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
+    if let Some(after) = f.retry_after {
+        set_retry_after(&mut r, after.as_secs());
     }
     r
 }
@@ -65,7 +65,7 @@ pub(super) enum Next {
 pub(super) enum Principal {
     /// The account SID and auth token.
     AuthToken,
-    /// An API key of [`EmulatorConfig::api_keys`](super::EmulatorConfig::api_keys).
+    /// An API key of [`EmulatorOptions::api_keys`](super::EmulatorOptions::api_keys).
     ApiKey,
 }
 
@@ -84,7 +84,7 @@ pub(super) fn authorize(
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
     let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
     let (user, pass) = decoded.split_once(':').ok_or_else(denied)?;
-    let cfg = &inner.config;
+    let cfg = &inner.options;
     let principal = if user == cfg.account_sid && pass == cfg.auth_token {
         Principal::AuthToken
     } else if cfg
@@ -116,13 +116,13 @@ pub(super) async fn take_fault(inner: &Inner) -> Next {
             tokio::time::sleep(d).await;
             Next::Answer
         }
-        Fault::DropConnection => Next::Drop,
+        Fault::LostAnswer => Next::Drop,
         other => ApiFailure::from_fault(&other).map_or(Next::Answer, Next::Fail),
     }
 }
 
 /// One call as the emulator saw it, before it is recorded.
-pub(super) struct Call {
+pub(super) struct Incoming {
     pub(super) method: &'static str,
     pub(super) path: String,
     pub(super) params: Vec<(String, String)>,
@@ -130,12 +130,12 @@ pub(super) struct Call {
 }
 
 /// Records `call` answered with `status`, and dooms the connection when the answer is dropped.
-pub(super) fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: &Doom) {
+pub(super) fn record(inner: &Inner, call: Incoming, status: u16, next: &Next, doom: &Connection) {
     let dropped = matches!(next, Next::Drop);
     if dropped {
-        doom.drop_connection();
+        doom.lose_answer();
     }
-    inner.state.lock().calls.push(RecordedCall {
+    inner.state.lock().calls.push(Call {
         method: call.method.to_owned(),
         path: call.path,
         params: call.params,
@@ -148,10 +148,10 @@ pub(super) fn record(inner: &Inner, call: Call, status: u16, next: &Next, doom: 
 /// Records a read `call` and answers it: `200` with the JSON `body`, or the failure.
 pub(super) fn answer_get(
     inner: &Inner,
-    call: Call,
+    call: Incoming,
     body: Result<String, ApiFailure>,
     next: &Next,
-    doom: &Doom,
+    doom: &Connection,
 ) -> Response {
     let status = body.as_ref().map_or_else(|f| f.status.as_u16(), |_| 200);
     record(inner, call, status, next, doom);
@@ -163,7 +163,7 @@ pub(super) fn answer_get(
 
 async fn create(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path(account): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -177,7 +177,7 @@ async fn create(
         (_, Err(f)) => Err(f.clone()),
         (_, Ok(_)) => create_message(&inner, &params),
     };
-    let call = Call {
+    let call = Incoming {
         method: "POST",
         path,
         params,
@@ -198,7 +198,7 @@ async fn create(
 
 async fn list(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path(account): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -215,7 +215,7 @@ async fn list(
         (_, Err(f)) => Err(f.clone()),
         (_, Ok(_)) => list_page(&inner.state.lock(), &path, &params),
     };
-    let call = Call {
+    let call = Incoming {
         method: "GET",
         path,
         params,
@@ -234,7 +234,7 @@ fn create_message(
     inner: &Inner,
     params: &[(String, String)],
 ) -> Result<crate::wire::MessageResource, ApiFailure> {
-    let cfg = &inner.config;
+    let cfg = &inner.options;
     let req = validate_create(params, &cfg.numbers, &cfg.messaging_services)?;
     let mut state = inner.state.lock();
     if let Some((limit, window)) = cfg.rate_limit {
@@ -280,7 +280,7 @@ fn create_message(
 
 async fn fetch(
     State(inner): State<Inner>,
-    ConnectInfo(doom): ConnectInfo<Doom>,
+    ConnectInfo(doom): ConnectInfo<Connection>,
     Path((account, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -307,7 +307,7 @@ async fn fetch(
                 })
         }
     };
-    let call = Call {
+    let call = Incoming {
         method: "GET",
         path,
         params: Vec::new(),
@@ -340,7 +340,7 @@ async fn media(
             (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
         ),
     };
-    inner.state.lock().calls.push(RecordedCall {
+    inner.state.lock().calls.push(Call {
         method: "GET".to_owned(),
         path,
         params: Vec::new(),

@@ -104,13 +104,26 @@ pub(crate) fn signed_request(
         )
 }
 
-/// POSTs a signed form to `url`; the status answered (0 if unreachable) and the body.
-pub(crate) async fn post_signed(
-    inner: &Inner,
-    url: &str,
-    params: &[(String, String)],
-) -> (u16, String) {
-    let req = signed_request(&inner.config.auth_token, url, params);
+/// The outcome of posting one signed webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// The HTTP status answered (0 when the connection failed).
+    pub status: u16,
+    /// The body answered (TwiML, for an incoming message).
+    pub answer: String,
+}
+
+impl Delivery {
+    /// Whether the receiver answered 2xx.
+    pub fn delivered(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// POSTs a signed form to `url`, once.
+pub(crate) async fn post_signed(inner: &Inner, url: &str, params: &[(String, String)]) -> Delivery {
+    let req = signed_request(&inner.options.auth_token, url, params);
     let mut builder = inner.http.post(url).body(req.body.clone());
     for (name, value) in &req.headers {
         builder = builder.header(name, value);
@@ -118,9 +131,13 @@ pub(crate) async fn post_signed(
     match builder.send().await {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            (status, resp.text().await.unwrap_or_default())
+            let answer = resp.text().await.unwrap_or_default();
+            Delivery { status, answer }
         }
-        Err(_) => (0, String::new()),
+        Err(_) => Delivery {
+            status: 0,
+            answer: String::new(),
+        },
     }
 }
 
@@ -152,7 +169,7 @@ pub(crate) fn spawn_progression(inner: Inner, mut p: Progression) {
         };
         let (sid, fail_code) = (p.sid.as_str(), p.fail_code);
         for &status in steps {
-            tokio::time::sleep(inner.config.status_delay).await;
+            tokio::time::sleep(inner.options.status_delay).await;
             let params = {
                 let mut state = inner.state.lock();
                 let Some(m) = state.messages.get_mut(sid) else {
@@ -173,7 +190,7 @@ pub(crate) fn spawn_progression(inner: Inner, mut p: Progression) {
             let Some(url) = p.callback.as_deref() else {
                 continue;
             };
-            let (code, _) = post_signed(&inner, url, &params).await;
+            let code = post_signed(&inner, url, &params).await.status;
             inner.state.lock().callbacks.push(DeliveredCallback {
                 url: url.to_owned(),
                 params,

@@ -3,19 +3,21 @@
 //! Order of a `POST`: the `X-Hub-Signature-256` is checked over the raw bytes first (missing or
 //! wrong: 401), then the JSON is parsed (malformed, or `object` other than `page`: 400), then every
 //! `entry[].messaging[]`, `entry[].standby[]` and `entry[].changes[]` item becomes one event, in
-//! order (see `decode.rs`).
+//! order (see `messaging.rs` and `message.rs`).
+
+mod message;
+mod messaging;
 
 use http::Method;
+use serde::Deserialize as _;
+use serde::de::IgnoredAny;
 use switchboard_core::{
     ChannelName, InboundEvent, RejectReason, WebhookOutcome, WebhookRequest, WebhookResponse,
 };
 
+use self::messaging::{Decoder, Origin};
 use crate::config::MessengerConfig;
-use crate::decode::{Decoder, Origin};
 use crate::signature;
-use serde::Deserialize as _;
-use serde::de::IgnoredAny;
-
 use crate::wire::{Change, Entry, Envelope, take_array};
 
 /// Handles one webhook request for the channel configured by `config`.

@@ -1,6 +1,9 @@
 //! Inbound requests: `ssl_check`, signature verification, `url_verification`, and routing to the
 //! Events API and interactivity decoders. Pure: no I/O, the clock is the request's receive time.
 
+mod events;
+mod interactivity;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::Method;
@@ -14,7 +17,6 @@ use switchboard_core::{
 
 use crate::signature::{self, SIGNATURE_HEADER, SigningKey, TIMESTAMP_HEADER};
 use crate::wire::Head as Envelope;
-use crate::{events, interactivity};
 
 /// `X-Slack-Retry-Num`: present on Slack's redeliveries (1–3).
 pub const RETRY_NUM_HEADER: &str = "x-slack-retry-num";

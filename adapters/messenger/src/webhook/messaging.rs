@@ -17,8 +17,6 @@
 //! Hash ids are `<kind>:<hex>` of SHA-256 over the item's JSON, stable across Meta's retries.
 //! Timestamps are milliseconds; values below 10^11 are taken as seconds (dashboard samples).
 
-mod message;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize as _;
@@ -32,7 +30,7 @@ use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, UserId,
 };
 
-use self::message::{MessageItem, action};
+use super::message::{MessageItem, action};
 use crate::config::MessengerConfig;
 use crate::wire::{Item, Party};
 
@@ -64,7 +62,7 @@ fn time_of(ts: i64) -> SystemTime {
     }
 }
 
-fn hash_id(kind: &str, raw: &Value) -> String {
+pub(super) fn hash_id(kind: &str, raw: &Value) -> String {
     let digest = Sha256::digest(raw.to_string().as_bytes());
     format!("{kind}:{}", hex::encode(&digest[..16]))
 }
@@ -121,7 +119,7 @@ impl Decoder<'_> {
     /// The event; `raw` is moved into it (left `Null`) only when it is built, so a caller can
     /// still fall back to `other` with the payload when an id does not validate.
     #[allow(clippy::too_many_arguments)]
-    fn event(
+    pub(super) fn event(
         &self,
         id: String,
         conversation: &str,

@@ -14,7 +14,7 @@ use super::*;
 use crate::adapter::capabilities;
 use crate::extension::{DefaultAction, GenericElement, TemplateButton};
 
-const FIXTURES: &str = include_str!("../tests/fixtures/send_api_examples.json");
+const FIXTURES: &str = include_str!("../../tests/fixtures/send_api_examples.json");
 
 fn case(id: &str) -> Value {
     let all: Value = serde_json::from_str(FIXTURES).unwrap();
