@@ -276,7 +276,7 @@
 //!   transaction, merged by kind into set-based statements (one JSON array per statement):
 //!   one fsync carries every event of the batch. Callers get their answer after the commit:
 //!   a webhook's 200 still waits for its insert, a send still waits for its attempt record.
-//! - **One claim loop** ([`claim_loop`](crate::claim_loop)) for workers and the sender: it
+//! - **One claim loop** (`src/claim_loop.rs`) for workers and the sender: it
 //!   claims as many heads as it has free slots (after reaping every finished task), runs each
 //!   in a task, renews all their leases in one call every `lease / 3`, and sleeps until woken
 //!   (an insert, replies queued, a retry or deferral coming due through an alarm), polling

@@ -1,7 +1,7 @@
 //! The store conformance suite: behaviour every [`Store`] must have (feature `testkit`).
 //!
 //! Every check is a plain `pub async fn(&dyn Store)` that expects an empty store and panics
-//! on a violation, so a store's tests can call them one by one; [`store_conformance_tests!`]
+//! on a violation, so a store's tests can call them one by one; [`store_conformance_tests!`](crate::store_conformance_tests)
 //! expands to one `#[tokio::test]` per check, each with a fresh store from a [`Subject`]
 //! maker. This crate runs them against [`MemoryStore`] and [`SqliteStore`]; a PostgreSQL or a
 //! third party's store runs the same:
