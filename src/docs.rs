@@ -1,37 +1,45 @@
 //! # The engine, in one page
 //!
 //! ```text
-//! provider ──HTTP──▶ /webhooks/{channel}
+//! provider ──HTTP──▶ /webhooks/{channel}                                    (server)
 //!                     │ load shedding (503) · body limit (413) · one deadline
 //!                     │ (request_timeout): body not received 408, not stored 503
 //!                     │ adapter.handle_webhook: verify (401) · decode (400) · handshake
 //!                     ▼
-//!                  inbox: dedupe (channel, event id) + insert, ONE transaction ──▶ 200 to provider
-//!                     │
-//!                  workers: claim head of each conversation with a lease
+//!                  inbox: dedupe key + row + conversation head, group-committed ──▶ 200
+//!                     │                                                     (store, inbox)
+//!                  workers' claim loop: ready conversation heads, LIMIT free slots,
+//!                     │ leased; woken by inserts, retries coming due, polling as a net
+//!                     │                                                (claim_loop, lease)
+//!                  worker: receipts recorded (proofs, deliveries, watermarks)  (receipts)
 //!                     │ degraded-option answer ("2", "2.", label) → Action
 //!                     │ handler(ctx): ctx.reply / ctx.send / ctx.set_state (buffered)
-//!                     ▼
-//!                  complete inbox row + outbox rows + state, ONE transaction
-//!                     │
-//!                  sender: claim head of each destination conversation
+//!                     ▼                                                         (worker)
+//!                  finish: row handled + outbox rows + state, ONE item of a group commit;
+//!                     │ the conversation's next row becomes its head
+//!                  sender's claim loop: ready heads of destination conversations (outbox)
 //!                     │ rate limits (channel, conversation, provider pause)
 //!                     │ uncertain row? settle first: keyed proofs → adapter.reconcile → policy
 //!                     │ attempt recorded (durably) → adapter.send → sent | retry (backoff+jitter,
-//!                     │ Retry-After) | settle later (ambiguous) | dead letter
+//!                     │ Retry-After) | settle later (ambiguous) | dead letter       (sender)
 //!                     ▼
 //!                  provider; delivery receipts come back as events and update the outbox row;
 //!                  keyed receipts and echoes are recorded as proofs of the send
 //! ```
+//!
+//! Every room takes one context, the engine (`src/engine/`): configuration, channels, the
+//! store, handlers, metrics and the two loops' wake-ups. [`Switchboard`](crate::Switchboard)
+//! builds it and starts the rooms; none of them reaches back into it.
 //!
 //! ## Guarantees
 //!
 //! - **Acknowledged means stored.** The 200 goes out only after the inbox transaction commits
 //!   (SQLite `synchronous = FULL` by default). A provider retry of a stored event is answered 200
 //!   and not stored again.
-//! - **Per-conversation order.** The store hands out only the lowest pending row of each
-//!   conversation, and only when it is not leased. A failing event blocks its conversation while
-//!   it is retried (order is kept) and releases it once dead-lettered.
+//! - **Per-conversation order.** The store hands out only the head (the lowest pending row) of
+//!   each conversation, and only when it is ready (not leased, not waiting for a retry). A
+//!   failing event blocks its conversation while it is retried (order is kept) and releases it
+//!   once dead-lettered: the next row becomes the head, ready at once.
 //! - **Crash safety.** A crash mid-handler leaves the row leased; the lease runs out (or
 //!   `recover()` releases it at restart for the single-engine SQLite store) and the handler runs
 //!   again. Its replies were never written, because they are committed with the completion.
@@ -39,10 +47,12 @@
 //!   "handler panicked: …"). An event claimed more than `engine.handler_attempts` times without
 //!   any outcome (a handler that crashes the process) is dead-lettered at its next claim without
 //!   running ("gave up after N claims without an outcome"), so it cannot block its conversation.
-//! - **Leases are renewed while work runs.** A running handler (and a send, including its short
-//!   wait for the rate limiters) extends its lease every `engine.lease / 3`, so a handler may take
-//!   longer than the lease (up to `engine.handler_timeout`) without its event being claimed and
-//!   run a second time; the lease only bounds how long a *crashed* engine's rows wait.
+//! - **Leases are renewed while work runs.** Each claim loop renews every lease its running
+//!   handlers (or sends, including their short wait for the rate limiters) hold every
+//!   `engine.lease / 3`, in one batched store call, so a handler may take longer than the lease
+//!   (up to `engine.handler_timeout`) without its event being claimed and run a second time; the
+//!   lease only bounds how long a *crashed* engine's rows wait. A finish presents the lease's
+//!   token: a late finisher whose lease ran out and was claimed again writes nothing.
 //! - **No duplicate replies from re-runs.** Replies get the idempotency key
 //!   `"{channel}:{event id}:{index}"` and are written only with the event's completion, so a
 //!   re-run writes them once. Application sends have keys of their own namespace
@@ -157,11 +167,13 @@
 //!
 //! ## Retention and the dedupe horizon
 //!
-//! The pruner (started with the workers) deletes, every `engine.prune_interval` (default 1 h),
-//! handled inbox rows received more than `engine.retention` ago (default 7 days), sent outbox
-//! rows sent more than `retention` ago (with their provider message ids), and expired numbered
-//! options. Pending rows and dead letters are never pruned. Deduplication is by the inbox row,
-//! so **`retention` is the dedupe horizon**: a provider redelivering an event first received
+//! A handled event leaves the inbox at once (it is out of every claim's path); its dedupe key
+//! stays. The pruner (started with the workers) deletes, every `engine.prune_interval` (default
+//! 1 h), the dedupe keys of handled events received more than `engine.retention` ago (default
+//! 7 days), sent outbox rows sent more than `retention` ago (with their provider message ids),
+//! keyed proofs, and expired numbered options, in chunks. Pending rows and dead letters are
+//! never pruned (their keys neither). Deduplication is by the key, so **`retention` is the
+//! dedupe horizon**: a provider redelivering an event first received
 //! longer ago than that is treated as new. Keep it far above every provider's retry window
 //! (Slack retries within minutes, Meta for up to hours, Twilio within seconds); at least 1
 //! minute is enforced.
@@ -238,12 +250,41 @@
 //!
 //! ## Stores
 //!
-//! [`MemoryStore`](crate::MemoryStore) for tests; [`SqliteStore`](crate::SqliteStore) (one
-//! engine per file, enforced by an exclusive lock on `{file}.lock`: an engine in a second
-//! process on the same file fails at start instead of taking over the first one's leases; WAL, embedded
-//! migrations, group-committed inbox inserts). The
-//! [`Store`](crate::Store) trait is lease-based so a PostgreSQL store (`FOR UPDATE SKIP
-//! LOCKED` claims) can serve several engines without engine changes.
+//! [`MemoryStore`](crate::MemoryStore) for tests (the reference of the conformance suite);
+//! [`SqliteStore`](crate::SqliteStore) (one engine per file, enforced by an exclusive lock on
+//! `{file}.lock`: an engine in a second process on the same file fails at start instead of
+//! taking over the first one's leases; WAL, embedded migrations). The
+//! [`Store`](crate::Store) trait is small, batched and lease-based so a PostgreSQL store (`FOR
+//! UPDATE SKIP LOCKED` claims) can serve several engines without engine changes; its contract
+//! (atomicity, leases and fencing, lease-based recovery, complexity) is in
+//! [`store`](crate::store), and every store runs the public conformance suite
+//! (`switchboard::store::testkit`, feature `testkit`).
+//!
+//! ## Throughput: costs that do not grow with the backlog
+//!
+//! - **Claims read a ready queue of heads.** Each queue has one head per conversation with
+//!   pending rows, indexed by when it is ready: a claim is an index range scan `LIMIT n` (heads
+//!   whose retry or lease time came first, by time, then heads ready at once, by sequence), so
+//!   its cost depends on `n`, not on the backlog behind the heads nor on the handled rows kept
+//!   for the retention. Finishing a head moves it to its conversation's next row through a
+//!   (conversation, sequence) index. `src/store/sqlite/plans.rs` runs `EXPLAIN QUERY PLAN` on
+//!   every hot statement and fails on a scan of a queue table; the memory store has the same
+//!   bounds (ordered sets, no walk over rows).
+//! - **Group commit for every write.** All writes of the SQLite store (inserts, claims,
+//!   completions with their outbox rows and state, attempts, sends marked sent, releases,
+//!   renewals, receipts) go to one writer task, which commits everything waiting as one
+//!   transaction, merged by kind into set-based statements (one JSON array per statement):
+//!   one fsync carries every event of the batch. Callers get their answer after the commit:
+//!   a webhook's 200 still waits for its insert, a send still waits for its attempt record.
+//! - **One claim loop** (`src/claim_loop.rs`) for workers and the sender: it
+//!   claims as many heads as it has free slots (after reaping every finished task), runs each
+//!   in a task, renews all their leases in one call every `lease / 3`, and sleeps until woken
+//!   (an insert, replies queued, a retry or deferral coming due through an alarm), polling
+//!   every `engine.poll_interval` only as a safety net.
+//! - **The fsync bound.** With `synchronous = "full"` a batch commits once per fsync, and an
+//!   event needs two commits (its claim and its completion), so the drain rate is at most
+//!   `engine.workers / (2 × commit time)`: raise `engine.workers` (conversations in flight)
+//!   to carry more per fsync.
 //!
 //! ## Ingest performance
 //!

@@ -5,11 +5,19 @@ pub use switchboard_core::*;
 
 mod backoff;
 pub mod bridge;
+mod claim_loop;
 pub mod config;
 pub mod docs;
+mod engine;
 pub mod handler;
+mod inbox;
+mod lease;
 mod metrics;
+mod outbox;
+mod pruner;
 mod ratelimit;
+mod receipts;
+mod redact;
 mod sender;
 mod server;
 pub mod store;
@@ -23,7 +31,7 @@ pub use config::{
     UncertainSends,
 };
 pub use handler::{BoxError, Context, HandlerResult};
-pub use store::{DeadLetter, DeadLetterKind, MemoryStore, SqliteStore, Store};
+pub use store::{DeadLetter, DeadLetterKind, MemoryStore, SqliteStore, Store, StoreExt};
 pub use switchboard::{
     ChannelSettings, Running, Switchboard, SwitchboardBuilder, Workers, shutdown_signal,
 };

@@ -23,10 +23,10 @@ use switchboard_core::{WebhookOutcome, WebhookRequest, WebhookResponse};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::engine::Engine;
 use crate::store::Inserted;
-use crate::switchboard::Inner;
 
-pub(crate) fn router(inner: Arc<Inner>) -> Router {
+pub(crate) fn router(inner: Arc<Engine>) -> Router {
     let limit = Arc::new(Semaphore::new(inner.config.server.max_in_flight.max(1)));
     let webhooks = Router::new()
         .route("/webhooks/{channel}", any(webhook))
@@ -53,8 +53,8 @@ async fn shed_load(State(limit): State<Arc<Semaphore>>, req: Request, next: Next
     }
 }
 
-async fn readyz(State(inner): State<Arc<Inner>>) -> Response {
-    match inner.store.stats().await {
+async fn readyz(State(inner): State<Arc<Engine>>) -> Response {
+    match inner.store.ping().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             // The store's error (paths, SQL) is logged, not served to whoever asks.
@@ -64,7 +64,7 @@ async fn readyz(State(inner): State<Arc<Inner>>) -> Response {
     }
 }
 
-async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
+async fn metrics(State(inner): State<Arc<Engine>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -75,7 +75,7 @@ async fn metrics(State(inner): State<Arc<Inner>>) -> Response {
         .into_response()
 }
 
-fn public_url(inner: &Inner, channel: &str, uri: &Uri, headers: &HeaderMap) -> String {
+fn public_url(inner: &Engine, channel: &str, uri: &Uri, headers: &HeaderMap) -> String {
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     match &inner.config.server.public_url {
         Some(base) => format!("{}/webhooks/{channel}{query}", base.trim_end_matches('/')),
@@ -113,7 +113,7 @@ async fn read_body(body: Body, extensions: axum::http::Extensions) -> Result<Byt
 }
 
 async fn webhook(
-    State(inner): State<Arc<Inner>>,
+    State(inner): State<Arc<Engine>>,
     Path(channel): Path<String>,
     req: Request,
 ) -> Response {

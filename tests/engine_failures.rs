@@ -13,13 +13,12 @@ use common::*;
 use switchboard::core::model::{DeliveryEvent, DeliveryStatus, EventKind, MessageId};
 use switchboard::core::render::TextOption;
 use switchboard::store::{
-    Completion, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem, OutboxState,
-    OutboxStatus, Pruned, SendProof, StoreStats,
+    Claim, DeadLetterKind, InboxFinish, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
+    OutboxState, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, StoreStats,
 };
 use switchboard::{
-    Adapter, ChannelName, ChannelSettings, Config, ConversationRef, DeadLetter, InboundEvent,
-    MemoryStore, OutboundMessage, RateConfig, Result, SentMessage, Store, Switchboard,
-    WebhookOutcome,
+    Adapter, ChannelSettings, Config, ConversationRef, DeadLetter, InboundEvent, MemoryStore,
+    OutboundMessage, RateConfig, Result, Store, Switchboard, WebhookOutcome,
 };
 
 fn fast_config() -> Config {
@@ -121,11 +120,11 @@ async fn an_event_whose_claims_never_finished_is_dead_lettered_without_running()
     for i in 0..3 {
         let claimed = sb
             .store()
-            .claim_inbox(
+            .claim_inbox(Claim::new(
                 long_ago + Duration::from_secs(10 * i),
                 Duration::from_secs(1),
                 1,
-            )
+            ))
             .await
             .unwrap();
         assert_eq!(claimed.len(), 1);
@@ -148,14 +147,24 @@ async fn an_event_whose_claims_never_finished_is_dead_lettered_without_running()
     workers.stop().await;
 }
 
-/// A MemoryStore whose `record_proof` and `record_delivery` fail the first
-/// `fail_receipts` times (a full disk, a locked file), and whose `stats` fails when
-/// `fail_stats` is set.
+/// A MemoryStore whose `record_receipts` fails the first `fail_receipts` times (a full disk, a
+/// locked file), and whose `stats` and `ping` fail when `fail_stats` is set.
 #[derive(Debug)]
 struct FlakyStore {
     inner: MemoryStore,
     fail_receipts: AtomicUsize,
     fail_stats: bool,
+}
+
+fn disk_full() -> switchboard::Error {
+    switchboard::Error::new(switchboard::ErrorKind::Transport, "store: disk full")
+}
+
+fn unavailable() -> switchboard::Error {
+    switchboard::Error::new(
+        switchboard::ErrorKind::Transport,
+        "store: unable to open /srv/secret/engine.db: disk I/O error",
+    )
 }
 
 #[switchboard::async_trait]
@@ -168,115 +177,40 @@ impl Store for FlakyStore {
         self.inner.insert_inbound(events).await
     }
 
-    async fn claim_inbox(
-        &self,
-        now: SystemTime,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<InboxItem>> {
-        self.inner.claim_inbox(now, lease, limit).await
+    async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxItem>> {
+        self.inner.claim_inbox(claim).await
     }
 
-    async fn complete_inbox(&self, lease: Lease, completion: Completion) -> Result<bool> {
-        self.inner.complete_inbox(lease, completion).await
+    async fn finish_inbox(&self, finishes: Vec<InboxFinish>) -> Result<Vec<Result<bool>>> {
+        self.inner.finish_inbox(finishes).await
     }
 
-    async fn retry_inbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
-        self.inner.retry_inbox(lease, error, at).await
+    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
+        self.inner.enqueue_outbound(rows).await
     }
 
-    async fn dead_letter_inbox(&self, lease: Lease, error: &str) -> Result<bool> {
-        self.inner.dead_letter_inbox(lease, error).await
+    async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxItem>> {
+        self.inner.claim_outbox(claim).await
     }
 
-    async fn claim_outbox(
-        &self,
-        now: SystemTime,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<OutboxItem>> {
-        self.inner.claim_outbox(now, lease, limit).await
+    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<Vec<bool>> {
+        self.inner.update_outbox(updates).await
     }
 
-    async fn outbox_sent(
-        &self,
-        lease: Lease,
-        messages: &[SentMessage],
-        options: &[TextOption],
-        options_expire: SystemTime,
-    ) -> Result<bool> {
-        self.inner
-            .outbox_sent(lease, messages, options, options_expire)
-            .await
+    async fn renew(&self, queue: Queue, leases: &[Lease], until: SystemTime) -> Result<Vec<bool>> {
+        self.inner.renew(queue, leases, until).await
     }
 
-    async fn retry_outbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
-        self.inner.retry_outbox(lease, error, at).await
-    }
-
-    async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
-        self.inner.outbox_attempt(lease, at).await
-    }
-
-    async fn retry_outbox_uncertain(
-        &self,
-        lease: Lease,
-        error: &str,
-        at: SystemTime,
-    ) -> Result<bool> {
-        self.inner.retry_outbox_uncertain(lease, error, at).await
-    }
-
-    async fn reconcile_outbox_later(
-        &self,
-        lease: Lease,
-        why: &str,
-        at: SystemTime,
-    ) -> Result<bool> {
-        self.inner.reconcile_outbox_later(lease, why, at).await
-    }
-
-    async fn defer_outbox(&self, lease: Lease, why: &str, at: SystemTime) -> Result<bool> {
-        self.inner.defer_outbox(lease, why, at).await
-    }
-
-    async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
-        self.inner.outbox_partial(lease, messages).await
-    }
-
-    async fn record_proof(&self, proof: &SendProof, now: SystemTime) -> Result<bool> {
+    async fn record_receipts(&self, receipts: &[Receipt], now: SystemTime) -> Result<Vec<u64>> {
         if self.fail_receipts.load(Ordering::SeqCst) > 0 {
             self.fail_receipts.fetch_sub(1, Ordering::SeqCst);
-            return Err(switchboard::Error::new(
-                switchboard::ErrorKind::Transport,
-                "store: disk full",
-            ));
+            return Err(disk_full());
         }
-        self.inner.record_proof(proof, now).await
+        self.inner.record_receipts(receipts, now).await
     }
 
     async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
         self.inner.proofs(key).await
-    }
-
-    async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool> {
-        self.inner.dead_letter_outbox(lease, error).await
-    }
-
-    async fn record_delivery(
-        &self,
-        channel: &ChannelName,
-        messages: &[MessageId],
-        status: DeliveryStatus,
-    ) -> Result<u64> {
-        if self.fail_receipts.load(Ordering::SeqCst) > 0 {
-            self.fail_receipts.fetch_sub(1, Ordering::SeqCst);
-            return Err(switchboard::Error::new(
-                switchboard::ErrorKind::Transport,
-                "store: disk full",
-            ));
-        }
-        self.inner.record_delivery(channel, messages, status).await
     }
 
     async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
@@ -301,39 +235,20 @@ impl Store for FlakyStore {
 
     async fn stats(&self) -> Result<StoreStats> {
         if self.fail_stats {
-            return Err(switchboard::Error::new(
-                switchboard::ErrorKind::Transport,
-                "store: unable to open /srv/secret/engine.db: disk I/O error",
-            ));
+            return Err(unavailable());
         }
         self.inner.stats().await
     }
 
-    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
-        self.inner.enqueue_outbound(rows).await
+    async fn prune(&self, prune: Prune) -> Result<Pruned> {
+        self.inner.prune(prune).await
     }
 
-    async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
-        self.inner.renew_inbox(lease, until).await
-    }
-
-    async fn renew_outbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
-        self.inner.renew_outbox(lease, until).await
-    }
-
-    async fn record_delivery_watermark(
-        &self,
-        conversation: &str,
-        watermark: SystemTime,
-        status: DeliveryStatus,
-    ) -> Result<u64> {
-        self.inner
-            .record_delivery_watermark(conversation, watermark, status)
-            .await
-    }
-
-    async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned> {
-        self.inner.prune(done_before, now).await
+    async fn ping(&self) -> Result<()> {
+        if self.fail_stats {
+            return Err(unavailable());
+        }
+        self.inner.ping().await
     }
 }
 

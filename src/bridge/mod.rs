@@ -60,7 +60,8 @@ pub use text::{AgentButton, extract_buttons, to_commonmark};
 
 use switchboard_core::{Adapter, Env, Error, ErrorKind, Registry, Result};
 
-use crate::switchboard::{Inner, Switchboard, SwitchboardBuilder};
+use crate::engine::Engine;
+use crate::switchboard::{Switchboard, SwitchboardBuilder};
 
 /// The `event_type` of the event the bridge stores in a customer's conversation when a reply to
 /// that customer could not be sent (its `raw` holds `kind`, `error` and `key`).
@@ -69,13 +70,13 @@ pub const DELIVERY_FAILED_EVENT: &str = "switchboard.bridge.delivery_failed";
 /// State shared by the handlers and the adapter wrappers of one bridge.
 pub(crate) struct Shared {
     pub(crate) config: BridgeConfig,
-    engine: OnceLock<Weak<Inner>>,
+    engine: OnceLock<Weak<Engine>>,
     /// Parent outbox key → the parent's `ts` (a cache of what the store holds).
     pub(crate) parents: Mutex<HashMap<String, String>>,
 }
 
 impl Shared {
-    pub(crate) fn engine(&self) -> Result<Arc<Inner>> {
+    pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
         self.engine.get().and_then(Weak::upgrade).ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidConfig,

@@ -15,8 +15,10 @@
 //! synchronous = "full"               # or "normal" (WAL: crash safe, not power-loss safe)
 //!
 //! [engine]
-//! workers = 16                       # conversations handled in parallel
-//! senders = 16                       # conversations sent to in parallel
+//! workers = 64                       # conversations handled in parallel (rows in flight:
+//!                                    # with synchronous = "full" each fsync carries up to this
+//!                                    # many claims and completions, so it bounds the drain rate)
+//! senders = 64                       # conversations sent to in parallel
 //! lease = "30s"                      # renewed every lease/3 while a handler or send runs; a
 //!                                    # crashed engine's work runs again after at most this
 //! handler_timeout = "20s"            # a handler running longer fails (and is retried)
@@ -163,9 +165,12 @@ impl Default for StoreConfig {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct EngineConfig {
-    /// Conversations handled in parallel.
+    /// Conversations handled in parallel: the rows one claim loop keeps in flight (tasks, not
+    /// threads). Every claim and completion of them shares the store's group commits, so with
+    /// `synchronous = "full"` the drain rate is at most `workers / (2 × fsync time)`.
     pub workers: usize,
-    /// Conversations sent to in parallel.
+    /// Conversations sent to in parallel (the same bound for sends: claim, attempt and
+    /// outcome are three commits).
     pub senders: usize,
     /// Lease on a claimed row; renewed every `lease / 3` while its handler or send runs, so
     /// it bounds how long a crashed engine's work waits, not how long a handler may take.
@@ -213,8 +218,8 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            workers: 16,
-            senders: 16,
+            workers: 64,
+            senders: 64,
             lease: Duration::from_secs(30),
             handler_timeout: Duration::from_secs(20),
             handler_attempts: 5,

@@ -1,6 +1,7 @@
-//! The outbox sender: claims the head message of each conversation, waits for the rate
-//! limiters (briefly; a longer wait releases the row until it may go), sends through the
-//! adapter and records the outcome. Retries use exponential backoff with jitter and honour
+//! The sender sends one claimed outbox row (the claim loop, [`claim_loop`](crate::claim_loop),
+//! runs up to `engine.senders` at once and renews their leases): it waits for the rate
+//! limiters (briefly; a longer wait releases the row until it may go), records the attempt,
+//! sends through the adapter and records the outcome. Retries use exponential backoff with jitter and honour
 //! `retry_after` (a 429 with a `Retry-After` uses up no attempt); permanent failures are
 //! dead-lettered with the error.
 //!
@@ -14,76 +15,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use switchboard_core::{Capabilities, Error, ErrorKind, Retry, SendReceipt};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::backoff;
 use crate::config::{DeliveryPolicy, UncertainSends};
-use crate::store::{OutboxItem, conversation_key};
-use crate::switchboard::{ChannelEntry, Inner};
-use crate::worker::{Table, with_renewal};
+use crate::engine::{ChannelEntry, Engine};
+use crate::outbox::release;
+use crate::redact::redacted;
+use crate::store::{OutboxChange, OutboxItem, StoreExt, conversation_key};
 
 mod settle;
 
 use settle::{settle, settle_later};
 
-pub(crate) async fn run(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    let capacity = inner.config.engine.senders.max(1);
-    let mut running = JoinSet::new();
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        let free = capacity - running.len();
-        let mut claimed = 0;
-        if free > 0 {
-            match inner
-                .store
-                .claim_outbox(SystemTime::now(), inner.config.engine.lease, free)
-                .await
-            {
-                Ok(items) => {
-                    claimed = items.len();
-                    for item in items {
-                        running.spawn(process(inner.clone(), item));
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "claiming outbox rows failed"),
-            }
-        }
-        if claimed > 0 && claimed == free {
-            tokio::select! {
-                _ = running.join_next() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        if claimed > 0 {
-            continue;
-        }
-        tokio::select! {
-            () = inner.outbox_ready.notified() => {}
-            () = tokio::time::sleep(inner.config.engine.poll_interval) => {}
-            Some(_) = running.join_next(), if !running.is_empty() => {}
-            _ = stop.changed() => {}
-        }
-    }
-    crate::worker::drain(running, inner.config.server.shutdown_grace).await;
-}
-
-async fn dead(inner: &Inner, item: &OutboxItem, error: &str) {
+async fn dead(engine: &Engine, item: &OutboxItem, error: &str) {
     tracing::error!(%error, "giving up on the message");
-    match inner.store.dead_letter_outbox(item.lease, error).await {
-        Ok(true) => inner.metrics.dead_lettered("outbound"),
+    match engine.store.dead_letter_outbox(item.lease, error).await {
+        Ok(true) => engine.metrics.dead_lettered("outbound"),
         Ok(false) => {}
         Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
     }
 }
 
 /// The retry delay after this claim, never sooner than `retry_after`.
-fn delay(inner: &Inner, item: &OutboxItem, retry_after: Option<Duration>) -> Duration {
-    let cfg = &inner.config.engine;
+fn delay(engine: &Engine, item: &OutboxItem, retry_after: Option<Duration>) -> Duration {
+    let cfg = &engine.config.engine;
     backoff::delay_after(
         item.attempts,
         cfg.backoff_base,
@@ -111,27 +67,28 @@ enum Attempt {
     Deferred(Duration),
 }
 
-async fn process(inner: Arc<Inner>, item: OutboxItem) {
+/// Sends one claimed row to its end (sent, released, settled or dead-lettered).
+pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem) {
     let span = tracing::info_span!(
         "send",
         channel = %item.to.channel,
-        conversation = %crate::worker::redacted(item.to.conversation.as_str()),
+        conversation = %redacted(item.to.conversation.as_str()),
         key = %item.key,
         attempt = item.attempts,
     );
     async move {
         let channel = item.to.channel.as_str();
-        let Some(entry) = inner.channels.get(channel) else {
-            dead(&inner, &item, &format!("no channel named '{channel}'")).await;
+        let Some(entry) = engine.channels.get(channel) else {
+            dead(&engine, &item, &format!("no channel named '{channel}'")).await;
             return;
         };
         let caps = entry.adapter.capabilities_for(&item.to.conversation);
         if item.uncertain {
-            match settle(&inner, entry, &item, &caps).await {
+            match settle(&engine, entry, &item, &caps).await {
                 Next::Done => return,
-                Next::Send if item.attempts > inner.config.engine.send_attempts => {
+                Next::Send if item.attempts > engine.config.engine.send_attempts => {
                     dead(
-                        &inner,
+                        &engine,
                         &item,
                         "no send attempts left to send the message again (the provider may not have it)",
                     )
@@ -141,7 +98,7 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
                 Next::Send => {}
             }
         }
-        send(&inner, entry, &item, &caps).await;
+        send(&engine, entry, &item, &caps).await;
     }
     .instrument(span)
     .await;
@@ -154,32 +111,26 @@ async fn process(inner: Arc<Inner>, item: OutboxItem) {
 const HOLD_FOR_LIMITS: Duration = Duration::from_millis(100);
 
 /// Releases the row until `after` from now without counting the claim as a send attempt (see
-/// [`Store::defer_outbox`](crate::store::Store::defer_outbox)), and wakes the sender then.
-async fn defer(inner: &Arc<Inner>, item: &OutboxItem, why: &str, after: Duration) {
+/// [`OutboxChange::Defer`]); the sender wakes then.
+async fn defer(engine: &Engine, item: &OutboxItem, why: &str, after: Duration) {
     tracing::debug!(%why, ?after, "send deferred");
-    match inner
-        .store
-        .defer_outbox(item.lease, why, SystemTime::now() + after)
-        .await
-    {
-        Ok(true) => {
-            let inner = inner.clone();
-            tokio::spawn(async move {
-                // A little after the row is due, so the claim finds it available.
-                tokio::time::sleep(after + Duration::from_millis(5)).await;
-                inner.outbox_ready.notify_one();
-            });
-        }
+    let at = SystemTime::now() + after;
+    let change = OutboxChange::Defer {
+        at,
+        why: why.to_owned(),
+    };
+    match release(engine, item.lease, at, change).await {
+        Ok(true) => {}
         Ok(false) => tracing::warn!("lease lost before deferring"),
         Err(e) => tracing::error!(error = %e, "deferring the send failed"),
     }
 }
 
-async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps: &Capabilities) {
+async fn send(engine: &Arc<Engine>, entry: &ChannelEntry, item: &OutboxItem, caps: &Capabilities) {
     let channel = item.to.channel.as_str();
-    // The lease is renewed while waiting (briefly) for the rate limiters and while sending, so
-    // the row is never claimed twice.
-    let attempt = with_renewal(inner, Table::Outbox, item.lease, async {
+    // The claim loop renews the lease while this waits (briefly) for the rate limiters and
+    // while it sends, so the row is never claimed twice.
+    let attempt = async {
         let conversation = conversation_key(&item.to);
         loop {
             match entry.limits.try_acquire(&conversation).await {
@@ -189,7 +140,7 @@ async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps:
             }
         }
         // Durable before the request goes out: a crash from here on leaves the row uncertain.
-        match inner
+        match engine
             .store
             .outbox_attempt(item.lease, SystemTime::now())
             .await
@@ -207,25 +158,25 @@ async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps:
         let start = Instant::now();
         let result = entry.adapter.send(&item.to, &item.message).await;
         Attempt::Sent(result, start.elapsed())
-    })
+    }
     .await;
     let (result, took) = match attempt {
         Attempt::Sent(result, took) => (result, took),
         Attempt::NotStarted => return,
         Attempt::Deferred(wait) => {
             let why = format!("waiting {wait:?} for the channel's rate limit or pause");
-            defer(inner, item, &why, wait).await;
+            defer(engine, item, &why, wait).await;
             return;
         }
     };
     match result {
         Ok(receipt) => {
-            inner.metrics.sent(channel, took);
+            engine.metrics.sent(channel, took);
             for d in &receipt.degradations {
                 tracing::debug!(degradation = %d, "rendered with degradation");
             }
-            let expire = SystemTime::now() + inner.config.engine.options_ttl;
-            match inner
+            let expire = SystemTime::now() + engine.config.engine.options_ttl;
+            match engine
                 .store
                 .outbox_sent(item.lease, &receipt.messages, &receipt.options, expire)
                 .await
@@ -235,7 +186,7 @@ async fn send(inner: &Arc<Inner>, entry: &ChannelEntry, item: &OutboxItem, caps:
                 Err(e) => tracing::error!(error = %e, "recording the send failed"),
             }
         }
-        Err(e) => failed(inner, entry, item, caps, &e, took).await,
+        Err(e) => failed(engine, entry, item, caps, &e, took).await,
     }
 }
 
@@ -247,7 +198,7 @@ pub(crate) fn settles_uncertain(caps: &Capabilities, delivery: Option<DeliveryPo
 }
 
 async fn failed(
-    inner: &Arc<Inner>,
+    engine: &Arc<Engine>,
     entry: &ChannelEntry,
     item: &OutboxItem,
     caps: &Capabilities,
@@ -255,14 +206,14 @@ async fn failed(
     took: Duration,
 ) {
     let channel = item.to.channel.as_str();
-    inner.metrics.send_failed(channel, took);
+    engine.metrics.send_failed(channel, took);
     if let Some(after) = e.retry_after() {
         entry.limits.pause(after).await;
     }
-    let cfg = &inner.config.engine;
+    let cfg = &engine.config.engine;
     let partial = e.partial();
     if !partial.is_empty()
-        && let Err(err) = inner.store.outbox_partial(item.lease, partial).await
+        && let Err(err) = engine.store.outbox_partial(item.lease, partial).await
     {
         tracing::warn!(error = %err, "recording the parts sent failed");
     }
@@ -276,10 +227,10 @@ async fn failed(
         // length ends with everything sent. A `RateLimited` answer without a `Retry-After`
         // gives no such schedule and counts like any safe failure, so a provider that keeps
         // refusing without one ends in a dead letter.
-        let delay = delay(inner, item, Some(after));
+        let delay = delay(engine, item, Some(after));
         tracing::warn!(error = %e, ?delay, "rate limited by the provider; will send again");
-        inner.metrics.retried(channel);
-        defer(inner, item, &e.to_string(), delay).await;
+        engine.metrics.retried(channel);
+        defer(engine, item, &e.to_string(), delay).await;
         return;
     }
     let maybe_delivered = e.retry() == Retry::Ambiguous || !partial.is_empty();
@@ -294,17 +245,17 @@ async fn failed(
             // create still in flight at the provider, or a late proof, has time to land. One
             // settling claim is allowed even when the send attempts are used up, so a message
             // that did arrive is recorded as sent rather than dead.
-            inner.metrics.retried(channel);
+            engine.metrics.retried(channel);
             settle_later(
-                inner,
+                engine,
                 item,
                 &e.to_string(),
-                delay(inner, item, e.retry_after()),
+                delay(engine, item, e.retry_after()),
             )
             .await;
         } else if partial.is_empty() {
             dead(
-                inner,
+                engine,
                 item,
                 &format!("{e} (may have been delivered; not resent to avoid a duplicate)"),
             )
@@ -314,20 +265,18 @@ async fn failed(
                 "{e} (after {} of the message's parts were sent; not resent)",
                 partial.len()
             );
-            dead(inner, item, &msg).await;
+            dead(engine, item, &msg).await;
         }
     } else if retryable && item.attempts < cfg.send_attempts {
-        let delay = delay(inner, item, e.retry_after());
+        let delay = delay(engine, item, e.retry_after());
         tracing::warn!(error = %e, ?delay, "send failed; will retry");
-        inner.metrics.retried(channel);
-        if let Err(err) = inner
-            .store
-            .retry_outbox(item.lease, &e.to_string(), SystemTime::now() + delay)
-            .await
-        {
+        engine.metrics.retried(channel);
+        let at = SystemTime::now() + delay;
+        let error = e.to_string();
+        if let Err(err) = release(engine, item.lease, at, OutboxChange::Retry { at, error }).await {
             tracing::error!(error = %err, "scheduling the retry failed");
         }
     } else {
-        dead(inner, item, &e.to_string()).await;
+        dead(engine, item, &e.to_string()).await;
     }
 }

@@ -10,19 +10,24 @@ use switchboard_core::render::{self, RenderPolicy};
 use switchboard_core::{Capabilities, Retry, SentMessage};
 
 use crate::config::{DeliveryPolicy, UncertainSends};
-use crate::store::{OutboxItem, proven_ids};
-use crate::switchboard::{ChannelEntry, Inner};
-use crate::worker::{Table, with_renewal};
+use crate::engine::{ChannelEntry, Engine};
+use crate::outbox::release;
+use crate::store::{OutboxChange, OutboxItem, StoreExt, proven_ids};
 
 use super::{Next, dead, delay};
 
 /// Releases the row to be settled again later (it stays uncertain).
-pub(super) async fn settle_later(inner: &Inner, item: &OutboxItem, why: &str, after: Duration) {
+pub(super) async fn settle_later(engine: &Engine, item: &OutboxItem, why: &str, after: Duration) {
     tracing::info!(%why, ?after, "send outcome still unknown; will ask again");
-    if let Err(e) = inner
-        .store
-        .retry_outbox_uncertain(item.lease, why, SystemTime::now() + after)
-        .await
+    let at = SystemTime::now() + after;
+    let error = why.to_owned();
+    if let Err(e) = release(
+        engine,
+        item.lease,
+        at,
+        OutboxChange::RetryUncertain { at, error },
+    )
+    .await
     {
         tracing::error!(error = %e, "scheduling the reconciliation failed");
     }
@@ -38,13 +43,13 @@ fn options_of(item: &OutboxItem, caps: &Capabilities) -> Vec<render::TextOption>
 
 /// Marks the row sent with `messages` (found at the provider, or proven by webhooks).
 async fn mark_found(
-    inner: &Inner,
+    engine: &Engine,
     item: &OutboxItem,
     caps: &Capabilities,
     messages: &[SentMessage],
 ) {
-    let expire = SystemTime::now() + inner.config.engine.options_ttl;
-    match inner
+    let expire = SystemTime::now() + engine.config.engine.options_ttl;
+    match engine
         .store
         .outbox_sent(item.lease, messages, &options_of(item, caps), expire)
         .await
@@ -61,30 +66,30 @@ async fn mark_found(
 /// Settles a row whose last attempt may have reached the provider: keyed proofs, then the
 /// adapter's `reconcile`, then the channel's delivery policy.
 pub(super) async fn settle(
-    inner: &Inner,
+    engine: &Engine,
     entry: &ChannelEntry,
     item: &OutboxItem,
     caps: &Capabilities,
 ) -> Next {
     let channel = item.to.channel.as_str();
-    match inner.store.proofs(&item.key).await {
+    match engine.store.proofs(&item.key).await {
         Ok(proofs) => {
             if let Some(ids) = proven_ids(&proofs) {
-                inner.metrics.reconciled(channel, "proven");
+                engine.metrics.reconciled(channel, "proven");
                 let messages: Vec<SentMessage> = ids
                     .into_iter()
                     .map(|id| SentMessage::new(id, item.to.clone()))
                     .collect();
-                mark_found(inner, item, caps, &messages).await;
+                mark_found(engine, item, caps, &messages).await;
                 return Next::Done;
             }
         }
         Err(e) => {
             settle_later(
-                inner,
+                engine,
                 item,
                 &format!("reading send proofs: {e}"),
-                delay(inner, item, None),
+                delay(engine, item, None),
             )
             .await;
             return Next::Done;
@@ -93,7 +98,7 @@ pub(super) async fn settle(
     match UncertainSends::of(caps, entry.delivery) {
         // The provider drops a repeat of the key: resending is the cheapest way to know.
         UncertainSends::Deduplicated => Next::Send,
-        UncertainSends::Reconciled(_) => reconcile(inner, entry, item, caps).await,
+        UncertainSends::Reconciled(_) => reconcile(engine, entry, item, caps).await,
         UncertainSends::Policy(DeliveryPolicy::AtLeastOnce) => {
             tracing::info!(
                 "a previous attempt may have been delivered; resending (at_least_once; the adapter cannot reconcile)"
@@ -102,7 +107,7 @@ pub(super) async fn settle(
         }
         UncertainSends::Policy(DeliveryPolicy::AtMostOnce) => {
             dead(
-                inner,
+                engine,
                 item,
                 "a previous attempt may have been delivered; not resent (at_most_once; the adapter cannot reconcile)",
             )
@@ -111,7 +116,7 @@ pub(super) async fn settle(
         }
         UncertainSends::DeadLettered => {
             dead(
-                inner,
+                engine,
                 item,
                 "a previous attempt may have been delivered; not resent (the adapter can neither reconcile nor deduplicate sends; set the channel's delivery = \"at_least_once\" to resend)",
             )
@@ -123,13 +128,13 @@ pub(super) async fn settle(
 
 /// Asks the adapter whether the provider has the row's message.
 async fn reconcile(
-    inner: &Inner,
+    engine: &Engine,
     entry: &ChannelEntry,
     item: &OutboxItem,
     caps: &Capabilities,
 ) -> Next {
     let channel = item.to.channel.as_str();
-    let cfg = &inner.config.engine;
+    let cfg = &engine.config.engine;
     let policy = entry.delivery.unwrap_or_default();
     let now = SystemTime::now();
     let first = item.first_attempt_at.unwrap_or(now);
@@ -140,30 +145,24 @@ async fn reconcile(
         Ok(key) => {
             let pending = PendingSend::new(item.to.clone(), item.message.clone(), first)
                 .with_last_attempt_at(last);
-            with_renewal(
-                inner,
-                Table::Outbox,
-                item.lease,
-                entry.adapter.reconcile(&key, &pending),
-            )
-            .await
+            entry.adapter.reconcile(&key, &pending).await
         }
         Err(e) => Err(e),
     };
     let unknown = match answer {
         Ok(Reconciled::Delivered(messages)) => {
-            inner.metrics.reconciled(channel, "delivered");
-            mark_found(inner, item, caps, &messages).await;
+            engine.metrics.reconciled(channel, "delivered");
+            mark_found(engine, item, caps, &messages).await;
             return Next::Done;
         }
         Ok(Reconciled::NotDelivered) => {
-            inner.metrics.reconciled(channel, "not_delivered");
+            engine.metrics.reconciled(channel, "not_delivered");
             tracing::info!("the provider does not have the message; sending it again");
             return Next::Send;
         }
         Ok(Reconciled::Partial(messages)) => {
-            inner.metrics.reconciled(channel, "partial");
-            if let Err(e) = inner.store.outbox_partial(item.lease, &messages).await {
+            engine.metrics.reconciled(channel, "partial");
+            if let Err(e) = engine.store.outbox_partial(item.lease, &messages).await {
                 tracing::warn!(error = %e, "recording the parts found failed");
             }
             return match policy {
@@ -179,26 +178,24 @@ async fn reconcile(
                         "only {} part(s) of the message reached the provider; the rest not resent (at_most_once)",
                         messages.len()
                     );
-                    dead(inner, item, &error).await;
+                    dead(engine, item, &error).await;
                     Next::Done
                 }
             };
         }
         Ok(Reconciled::Unknown(reason)) => {
-            inner.metrics.reconciled(channel, "unknown");
+            engine.metrics.reconciled(channel, "unknown");
             if young {
                 // Asked again (without using up send attempts) until the window is over: a
                 // few times across it, never sooner than the retry backoff.
-                let after = delay(inner, item, None)
+                let after = delay(engine, item, None)
                     .max(cfg.reconcile_window / 8)
                     .min(cfg.backoff_max.max(cfg.reconcile_window / 8));
                 let why = format!("reconcile: unknown: {reason}");
                 tracing::info!(%why, ?after, "send outcome still unknown; will ask again");
-                if let Err(e) = inner
-                    .store
-                    .reconcile_outbox_later(item.lease, &why, SystemTime::now() + after)
-                    .await
-                {
+                let at = SystemTime::now() + after;
+                let change = OutboxChange::ReconcileLater { at, why };
+                if let Err(e) = release(engine, item.lease, at, change).await {
                     tracing::error!(error = %e, "scheduling the reconciliation failed");
                 }
                 return Next::Done;
@@ -206,17 +203,17 @@ async fn reconcile(
             reason
         }
         Ok(other) => {
-            inner.metrics.reconciled(channel, "unknown");
+            engine.metrics.reconciled(channel, "unknown");
             format!("an answer this engine does not know: {other:?}")
         }
         Err(e) => {
-            inner.metrics.reconciled(channel, "error");
+            engine.metrics.reconciled(channel, "error");
             if e.retry() != Retry::Never && can_ask_again {
                 settle_later(
-                    inner,
+                    engine,
                     item,
                     &format!("reconcile failed: {e}"),
-                    delay(inner, item, e.retry_after()),
+                    delay(engine, item, e.retry_after()),
                 )
                 .await;
                 return Next::Done;
@@ -233,7 +230,7 @@ async fn reconcile(
             let error = format!(
                 "may have been delivered and the provider cannot tell ({unknown}); not resent (at_most_once)"
             );
-            dead(inner, item, &error).await;
+            dead(engine, item, &error).await;
             Next::Done
         }
     }

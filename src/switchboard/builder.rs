@@ -6,7 +6,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use switchboard_core::{Adapter, ChannelTable, Env, Error, ErrorKind, Registry, Result};
-use tokio::sync::Notify;
 
 use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
 use crate::handler::{Context, Handler, HandlerResult, Handlers};
@@ -14,7 +13,8 @@ use crate::metrics::Metrics;
 use crate::ratelimit::LimitsSource;
 use crate::store::{MemoryStore, SqliteStore, Store};
 
-use super::{ChannelEntry, Inner, Switchboard};
+use super::Switchboard;
+use crate::engine::{ChannelEntry, Engine, Wake};
 
 /// Engine-side settings of one channel (the adapter's own keys live in the adapter).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -213,14 +213,14 @@ impl SwitchboardBuilder {
         };
         store.recover().await?;
         Ok(Switchboard {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Engine {
                 config: self.config,
                 channels,
                 store,
                 handlers: self.handlers,
                 metrics,
-                inbox_ready: Notify::new(),
-                outbox_ready: Notify::new(),
+                inbox_ready: Wake::default(),
+                outbox_ready: Wake::default(),
             }),
         })
     }

@@ -1,19 +1,20 @@
 //! `Switchboard`: the engine value (here), its builder ([`builder`]), and the handles of
-//! what it starts ([`running`]).
+//! what it starts ([`running`]). It builds the engine's context ([`Engine`]) and starts the
+//! rooms that take it; none of them reaches back in here.
 
-use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::path::Path;
 use std::sync::Arc;
 
 use switchboard_core::{Adapter, ChannelName, ConversationRef, Env, Error, ErrorKind, Result};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
-use crate::config::{Config, DeliveryPolicy, RateConfig, UncertainSends};
-use crate::handler::{Context, Handlers};
-use crate::metrics::Metrics;
-use crate::ratelimit::ChannelLimits;
+use crate::claim_loop;
+use crate::config::{Config, RateConfig, UncertainSends};
+use crate::engine::Engine;
+use crate::inbox::Inbox;
+use crate::outbox::Outbox;
 use crate::store::{DeadLetter, Store, StoreStats, conversation_key};
 
 mod builder;
@@ -22,40 +23,11 @@ mod running;
 pub use builder::{ChannelSettings, SwitchboardBuilder};
 pub use running::{Running, Workers, shutdown_signal};
 
-pub(crate) struct ChannelEntry {
-    pub(crate) adapter: Arc<dyn Adapter>,
-    pub(crate) rate: RateConfig,
-    pub(crate) limits: ChannelLimits,
-    pub(crate) delivery: Option<DeliveryPolicy>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: Config,
-    pub(crate) channels: HashMap<String, ChannelEntry>,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) handlers: Handlers,
-    pub(crate) metrics: Metrics,
-    pub(crate) inbox_ready: Notify,
-    pub(crate) outbox_ready: Notify,
-}
-
-impl Inner {
-    pub(crate) fn context(self: &Arc<Self>, item: &crate::store::InboxItem) -> Context {
-        let me = Arc::downgrade(self);
-        Context::new(
-            item.event.clone(),
-            item.attempts,
-            self.store.clone(),
-            Arc::new(move |name| me.upgrade().is_some_and(|i| i.channels.contains_key(name))),
-        )
-    }
-}
-
 /// The engine: channels, a store, handlers, and the server, workers and sender that run them.
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct Switchboard {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) inner: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Switchboard {
@@ -168,9 +140,9 @@ impl Switchboard {
     /// server; stop them with the returned handle.
     pub fn start_workers(&self) -> Workers {
         let (tx, rx) = watch::channel(false);
-        let worker = tokio::spawn(crate::worker::run(self.inner.clone(), rx.clone()));
-        let sender = tokio::spawn(crate::sender::run(self.inner.clone(), rx.clone()));
-        let pruner = tokio::spawn(crate::worker::prune(self.inner.clone(), rx));
+        let worker = tokio::spawn(claim_loop::run::<Inbox>(self.inner.clone(), rx.clone()));
+        let sender = tokio::spawn(claim_loop::run::<Outbox>(self.inner.clone(), rx.clone()));
+        let pruner = tokio::spawn(crate::pruner::run(self.inner.clone(), rx));
         Workers {
             stop: tx,
             tasks: vec![worker, sender, pruner],
@@ -194,33 +166,9 @@ impl Switchboard {
     pub async fn send(
         &self,
         to: ConversationRef,
-        mut message: switchboard_core::OutboundMessage,
+        message: switchboard_core::OutboundMessage,
     ) -> Result<String> {
-        message.validate()?;
-        if !self.inner.channels.contains_key(to.channel.as_str()) {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no channel named '{}'", to.channel),
-            ));
-        }
-        let own = match &message.idempotency_key {
-            Some(k) => k.clone(),
-            None => format!(
-                "{}-{:016x}",
-                switchboard_core::model::time::to_millis(std::time::SystemTime::now()),
-                fastrand::u64(..)
-            ),
-        };
-        let key = format!("{}/app/{own}", to.channel);
-        message.idempotency_key = Some(key.clone());
-        let row = crate::store::NewOutbound {
-            key: key.clone(),
-            to,
-            message,
-        };
-        self.inner.store.enqueue_outbound(&[row]).await?;
-        self.inner.outbox_ready.notify_one();
-        Ok(key)
+        crate::outbox::enqueue(&self.inner, to, message).await
     }
 
     /// Serves on `listener` with workers and the sender until `shutdown` completes, then stops

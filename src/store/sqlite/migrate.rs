@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_retention_receipts.sql")),
     (3, include_str!("../migrations/0003_reconciliation.sql")),
+    (4, include_str!("../migrations/0004_heads.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

@@ -1,17 +1,23 @@
 //! `SqliteStore`: the embedded default store, one SQLite file in WAL mode via sqlx.
 //!
 //! One engine per file, enforced across processes: the store holds an exclusive lock on
-//! `{file}.lock` and a store in another process fails at connect. Writes go through a single
-//! connection (no `SQLITE_BUSY` between our own writers), reads through a small pool. Inbox
-//! inserts from concurrent webhook requests are *group committed*: a writer task takes every
-//! insert waiting in its queue and commits them in one transaction, then answers each request.
-//! Migrations are embedded in the binary and applied at connect.
+//! `{file}.lock` and a store in another process fails at connect. Every write goes through
+//! one writer task that owns the write connection and *group commits* whatever is waiting
+//! (inserts, claims, completions, sends marked sent, attempts, releases, renewals, receipts)
+//! as one transaction, so one fsync carries many events ([`writer`]); reads go through a small
+//! pool. Migrations are embedded in the binary and applied at connect.
 //!
-//! This module opens the store and maps the [`Store`] trait onto the modules that implement
-//! it, one concept each: [`lock`] (one engine per file), [`migrate`], [`writer`] (group commit,
-//! checkpoints), [`inbox`], [`outbox`] (inserting, claiming, sending), [`release`] (letting a
-//! claimed outbox row go unsent), [`receipts`] (proofs, delivery receipts), [`state`]
-//! (conversation state, numbered options) and [`maintenance`] (recovery, pruning, counts).
+//! Each queue is a table of rows plus a table of conversation heads ([`heads`]): a claim is a
+//! range scan of the heads' `ready_at` index (LIMIT n), a finish moves the head to its
+//! conversation's next row through a (conversation, seq) index. Handled events leave the inbox
+//! (their dedupe keys stay in `inbox_keys` until pruned). Every hot statement is checked with
+//! `EXPLAIN QUERY PLAN` for full scans (the `plans` test).
+//!
+//! By concept: [`lock`] (one engine per file), [`migrate`], [`writer`] (group commit,
+//! checkpoints), [`inbox`], [`outbox`] (inserting, claiming, status), [`update`] (attempts,
+//! sends, releases, dead letters), [`heads`], [`receipts`] (proofs, delivery receipts),
+//! [`state`] (conversation state, numbered options) and [`maintenance`] (recovery, pruning,
+//! dead letters, counts).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,33 +25,39 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Row};
-use switchboard_core::model::{DeliveryStatus, MessageId};
 use switchboard_core::render::TextOption;
-use switchboard_core::{ChannelName, InboundEvent, Result, SentMessage};
-use tokio::sync::{Mutex, mpsc};
+use switchboard_core::{InboundEvent, Result};
 
 use super::{
-    Completion, DeadLetter, DeadLetterKind, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
-    OutboxState, OutboxStatus, Pruned, SendProof, Store, StoreStats, conversation_key, from_json,
-    millis, new_token, outbox_key_taken, proven_ids, store_error, to_json,
+    Claim, DeadLetter, InboxFinish, InboxItem, InboxOutcome, Inserted, Lease, NewOutbound,
+    OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
+    StoreStats, conversation_key, millis, store_error, to_json,
 };
 
+mod heads;
 mod inbox;
 mod lock;
 mod maintenance;
 mod migrate;
 mod outbox;
+#[cfg(test)]
+mod plans;
 mod receipts;
-mod release;
 mod state;
+#[cfg(test)]
+pub(crate) mod tests;
+mod update;
 mod writer;
 
+use inbox::{PreparedEvent, PreparedFinish};
 use lock::lock_file;
-use writer::{InsertJob, checkpointer, group_commit};
+use maintenance::{PRUNE_CHUNK, PruneStep};
+use outbox::PreparedOutbound;
+use writer::{Answer, Job, Writer, checkpointer};
 
 /// SQLite's `synchronous` setting: how hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -60,9 +72,8 @@ pub enum Synchronous {
 
 /// The SQLite store.
 pub struct SqliteStore {
-    writer: Arc<Mutex<SqliteConnection>>,
+    writer: Writer,
     pool: SqlitePool,
-    inserts: mpsc::Sender<InsertJob>,
     url: String,
     /// The checkpointer runs while this lives.
     _alive: Arc<()>,
@@ -104,6 +115,8 @@ impl SqliteStore {
             .synchronous(sync)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory")
+            // The dedupe keys and heads are random-access B-trees: keep their pages cached.
+            .pragma("cache_size", "-65536")
             // Checkpoints run beside the writer (see `checkpointer`), not inside its commits.
             .pragma("wal_autocheckpoint", "0");
         let lock = lock_file(&opts)?;
@@ -114,15 +127,18 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(db("open pool"))?;
-        let writer = Arc::new(Mutex::new(writer));
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(group_commit(writer.clone(), rx));
+        let last_seq: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'inbox'")
+                .fetch_one(&mut writer)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(db("open"))?;
+        let writer = Writer::start(writer, last_seq);
         let alive = Arc::new(());
         tokio::spawn(checkpointer(pool.clone(), Arc::downgrade(&alive)));
         Ok(SqliteStore {
             writer,
             pool,
-            inserts: tx,
             url: url.to_owned(),
             _alive: alive,
             _lock: lock,
@@ -139,29 +155,16 @@ impl SqliteStore {
     }
 }
 
-async fn renew(
-    writer: &Mutex<SqliteConnection>,
-    sql: &'static str,
-    lease: Lease,
-    until: SystemTime,
-) -> Result<bool> {
-    let mut conn = writer.lock().await;
-    let r = sqlx::query(sql)
-        .bind(millis(until))
-        .bind(lease.seq)
-        .bind(lease.token)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("renew lease"))?;
-    Ok(r.rows_affected() == 1)
+/// A claim's `now` and lease end, in milliseconds.
+fn lease_span(claim: &Claim) -> (i64, i64) {
+    let now = millis(claim.now);
+    let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);
+    (now, now.saturating_add(lease))
 }
 
-fn lease_until(now: SystemTime, lease: Duration) -> (i64, i64) {
-    let now = millis(now);
-    (
-        now,
-        now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)),
-    )
+/// A batch as one JSON array, bound to one statement parameter.
+fn json<T: serde::Serialize + ?Sized>(what: &str, v: &T) -> Result<String> {
+    to_json(what, v)
 }
 
 fn count(row: &SqliteRow, i: usize) -> Result<u64> {
@@ -179,157 +182,224 @@ fn attempts(row: &SqliteRow, col: &str) -> Result<u32> {
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+fn unexpected() -> switchboard_core::Error {
+    store_error("write", "the writer answered another job")
+}
+
+impl SqliteStore {
+    async fn prune_all(&self, step: PruneStep, cutoff: i64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = match self.writer.run(Job::Prune(step, cutoff)).await? {
+                Answer::Count(n) => n,
+                _ => return Err(unexpected()),
+            };
+            total += n;
+            if n < u64::try_from(PRUNE_CHUNK).unwrap_or(u64::MAX) {
+                return Ok(total);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn recover(&self) -> Result<()> {
-        maintenance::recover(self).await
+        let now = millis(SystemTime::now());
+        match self.writer.run(Job::Recover(now)).await? {
+            Answer::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn insert_inbound(&self, events: &[InboundEvent]) -> Result<Vec<Inserted>> {
-        writer::insert_inbound(self, events).await
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = millis(SystemTime::now());
+        let rows = events
+            .iter()
+            .map(|ev| {
+                Ok(PreparedEvent {
+                    channel: ev.conversation.channel.as_str().to_owned(),
+                    event_id: ev.id.as_str().to_owned(),
+                    conversation: conversation_key(&ev.conversation),
+                    json: to_json("event", ev)?,
+                    received_at: now,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self.writer.run(Job::Insert(rows)).await? {
+            Answer::Inserted(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn claim_inbox(
-        &self,
-        now: SystemTime,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<InboxItem>> {
-        inbox::claim_inbox(self, now, lease, limit).await
+    async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxItem>> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self.writer.run(Job::ClaimInbox(claim)).await? {
+            Answer::Inbox(items) => Ok(items),
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn complete_inbox(&self, lease: Lease, completion: Completion) -> Result<bool> {
-        inbox::complete_inbox(self, lease, completion).await
-    }
-
-    async fn retry_inbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
-        inbox::retry_inbox(self, lease, error, at).await
-    }
-
-    async fn dead_letter_inbox(&self, lease: Lease, error: &str) -> Result<bool> {
-        inbox::dead_letter_inbox(self, lease, error).await
-    }
-
-    async fn claim_outbox(
-        &self,
-        now: SystemTime,
-        lease: Duration,
-        limit: usize,
-    ) -> Result<Vec<OutboxItem>> {
-        outbox::claim_outbox(self, now, lease, limit).await
-    }
-
-    async fn outbox_sent(
-        &self,
-        lease: Lease,
-        messages: &[SentMessage],
-        options: &[TextOption],
-        options_expire: SystemTime,
-    ) -> Result<bool> {
-        outbox::outbox_sent(self, lease, messages, options, options_expire).await
-    }
-
-    async fn retry_outbox(&self, lease: Lease, error: &str, at: SystemTime) -> Result<bool> {
-        release::retry_outbox(self, lease, error, at).await
-    }
-
-    async fn defer_outbox(&self, lease: Lease, why: &str, at: SystemTime) -> Result<bool> {
-        release::defer_outbox(self, lease, why, at).await
-    }
-
-    async fn outbox_attempt(&self, lease: Lease, at: SystemTime) -> Result<bool> {
-        release::outbox_attempt(self, lease, at).await
-    }
-
-    async fn retry_outbox_uncertain(
-        &self,
-        lease: Lease,
-        error: &str,
-        at: SystemTime,
-    ) -> Result<bool> {
-        release::retry_outbox_uncertain(self, lease, error, at).await
-    }
-
-    async fn reconcile_outbox_later(
-        &self,
-        lease: Lease,
-        why: &str,
-        at: SystemTime,
-    ) -> Result<bool> {
-        release::reconcile_outbox_later(self, lease, why, at).await
-    }
-
-    async fn outbox_partial(&self, lease: Lease, messages: &[SentMessage]) -> Result<bool> {
-        release::outbox_partial(self, lease, messages).await
-    }
-
-    async fn record_proof(&self, proof: &SendProof, now: SystemTime) -> Result<bool> {
-        receipts::record_proof(self, proof, now).await
-    }
-
-    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
-        receipts::proofs(self, key).await
-    }
-
-    async fn dead_letter_outbox(&self, lease: Lease, error: &str) -> Result<bool> {
-        release::dead_letter_outbox(self, lease, error).await
-    }
-
-    async fn record_delivery(
-        &self,
-        channel: &ChannelName,
-        messages: &[MessageId],
-        status: DeliveryStatus,
-    ) -> Result<u64> {
-        receipts::record_delivery(self, channel, messages, status).await
-    }
-
-    async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
-        outbox::outbox_status(self, key).await
-    }
-
-    async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
-        state::get_state(self, conversation).await
-    }
-
-    async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {
-        state::set_state(self, conversation, value).await
-    }
-
-    async fn get_options(&self, conversation: &str, now: SystemTime) -> Result<Vec<TextOption>> {
-        state::get_options(self, conversation, now).await
-    }
-
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
-        maintenance::dead_letters(self, limit).await
-    }
-
-    async fn stats(&self) -> Result<StoreStats> {
-        maintenance::stats(self).await
+    async fn finish_inbox(&self, finishes: Vec<InboxFinish>) -> Result<Vec<Result<bool>>> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = millis(SystemTime::now());
+        let prepared = finishes
+            .into_iter()
+            .map(|f| {
+                let outcome = match f.outcome {
+                    InboxOutcome::Done(c) => inbox::Prepared::Done {
+                        outbox: c
+                            .outbox
+                            .iter()
+                            .map(PreparedOutbound::new)
+                            .collect::<Result<_>>()?,
+                        state: c
+                            .state
+                            .into_iter()
+                            .map(|(k, v)| Ok((k, v.map(|v| to_json("state", &v)).transpose()?)))
+                            .collect::<Result<_>>()?,
+                        now,
+                    },
+                    InboxOutcome::Retry { at, error } => inbox::Prepared::Retry {
+                        at: millis(at),
+                        error,
+                    },
+                    InboxOutcome::DeadLetter { error } => inbox::Prepared::Dead { error },
+                };
+                Ok(PreparedFinish {
+                    lease: f.lease,
+                    outcome,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self.writer.run(Job::FinishInbox(prepared)).await? {
+            Answer::Finished(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
     }
 
     async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
-        outbox::enqueue_outbound(self, rows).await
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = rows
+            .iter()
+            .map(PreparedOutbound::new)
+            .collect::<Result<Vec<_>>>()?;
+        let now = millis(SystemTime::now());
+        match self.writer.run(Job::Enqueue(prepared, now)).await? {
+            Answer::Enqueued(r) => r,
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn renew_inbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
-        inbox::renew_inbox(self, lease, until).await
+    async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxItem>> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self.writer.run(Job::ClaimOutbox(claim)).await? {
+            Answer::Outbox(items) => Ok(items),
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn renew_outbox(&self, lease: Lease, until: SystemTime) -> Result<bool> {
-        outbox::renew_outbox(self, lease, until).await
+    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<Vec<bool>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.writer.run(Job::UpdateOutbox(updates)).await? {
+            Answer::Flags(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn record_delivery_watermark(
-        &self,
-        conversation: &str,
-        watermark: SystemTime,
-        status: DeliveryStatus,
-    ) -> Result<u64> {
-        receipts::record_delivery_watermark(self, conversation, watermark, status).await
+    async fn renew(&self, queue: Queue, leases: &[Lease], until: SystemTime) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let job = Job::Renew(queue, leases.to_vec(), millis(until));
+        match self.writer.run(job).await? {
+            Answer::Flags(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
     }
 
-    async fn prune(&self, done_before: SystemTime, now: SystemTime) -> Result<Pruned> {
-        maintenance::prune(self, done_before, now).await
+    async fn record_receipts(&self, receipts: &[Receipt], now: SystemTime) -> Result<Vec<u64>> {
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .writer
+            .run(Job::Receipts(receipts.to_vec(), millis(now)))
+            .await?
+        {
+            Answer::Counts(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
+        let mut conn = self.pool.acquire().await.map_err(db("proofs"))?;
+        receipts::select_proofs(&mut conn, key).await
+    }
+
+    async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
+        outbox::status(&self.pool, key).await
+    }
+
+    async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
+        state::get_state(&self.pool, conversation).await
+    }
+
+    async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {
+        let value = value.map(|v| to_json("state", &v)).transpose()?;
+        let now = millis(SystemTime::now());
+        match self
+            .writer
+            .run(Job::SetState(conversation.to_owned(), value, now))
+            .await?
+        {
+            Answer::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_options(&self, conversation: &str, now: SystemTime) -> Result<Vec<TextOption>> {
+        state::get_options(&self.pool, conversation, now).await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        maintenance::dead_letters(&self.pool, limit).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        maintenance::stats(&self.pool).await
+    }
+
+    async fn prune(&self, prune: Prune) -> Result<Pruned> {
+        let before = millis(prune.done_before);
+        Ok(Pruned {
+            inbox: self.prune_all(PruneStep::Keys, before).await?,
+            outbox: self.prune_all(PruneStep::Sent, before).await?,
+            proofs: self.prune_all(PruneStep::Proofs, before).await?,
+            options: self
+                .prune_all(PruneStep::Options, millis(prune.now))
+                .await?,
+        })
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db("ping"))
     }
 }

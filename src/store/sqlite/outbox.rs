@@ -1,272 +1,231 @@
-//! Outbox rows: inserting (handler replies, application sends), claiming conversation heads,
-//! recording a send, reading a row's status.
+//! Outbox rows: inserting (handler replies, application sends), claiming heads, reading a
+//! row's status.
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Row};
-use switchboard_core::model::MessageId;
-use switchboard_core::render::TextOption;
-use switchboard_core::{Result, SentMessage};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use switchboard_core::Result;
 
-use super::{
-    Lease, NewOutbound, OutboxItem, OutboxState, OutboxStatus, conversation_key, from_json, millis,
-    new_token, outbox_key_taken, to_json,
+use super::{attempts, db, heads, json, time_col};
+use crate::store::{
+    Claim, Lease, NewOutbound, OutboxItem, OutboxState, OutboxStatus, conversation_key, from_json,
+    outbox_key_taken, to_json,
 };
-use super::{SqliteStore, attempts, db, lease_until, renew, time_col};
 
-/// One outbox row (a key already present is skipped); whether it was written.
-pub(super) async fn insert_outbox(
-    conn: &mut SqliteConnection,
-    o: &NewOutbound,
-    target: &str,
-    message: &str,
-    now: i64,
-) -> Result<bool> {
-    let r = sqlx::query(
-        "INSERT INTO outbox (key, channel, conversation, target, message, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(&o.key)
-    .bind(o.to.channel.as_str())
-    .bind(conversation_key(&o.to))
-    .bind(target)
-    .bind(message)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(db("outbox insert"))?;
-    Ok(r.rows_affected() == 1)
+/// An outbox row ready for the writer: key, destination and message as JSON.
+pub(super) struct PreparedOutbound {
+    pub(super) key: String,
+    channel: String,
+    conversation: String,
+    target: String,
+    message: String,
 }
 
-/// Inserts an outbox row: `Ok(true)` when new, `Ok(false)` when its key already holds the same
-/// destination and message (a repeat; nothing written), an error when the key holds another
-/// row.
-async fn insert_outbox_once(
-    conn: &mut SqliteConnection,
-    o: &NewOutbound,
-    target: &str,
-    message: &str,
-    now: i64,
-) -> Result<bool> {
-    if insert_outbox(conn, o, target, message, now).await? {
-        return Ok(true);
-    }
-    let (held_target, held_message): (String, String) =
-        sqlx::query_as("SELECT target, message FROM outbox WHERE key = ?")
-            .bind(&o.key)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db("outbox insert"))?;
-    // Compared as JSON values, not text, so a different key order is still the same row.
-    let same = |held: &str, new: &str| {
-        serde_json::from_str::<serde_json::Value>(held).ok()
-            == serde_json::from_str::<serde_json::Value>(new).ok()
-    };
-    if same(&held_target, target) && same(&held_message, message) {
-        Ok(false)
-    } else {
-        Err(outbox_key_taken(&o.key))
+impl PreparedOutbound {
+    pub(super) fn new(o: &NewOutbound) -> Result<Self> {
+        Ok(PreparedOutbound {
+            key: o.key.clone(),
+            channel: o.to.channel.as_str().to_owned(),
+            conversation: conversation_key(&o.to),
+            target: to_json("target", &o.to)?,
+            message: to_json("message", &o.message)?,
+        })
     }
 }
 
-/// Records the provider ids of `messages` as parts of outbox row `seq` (receipts find it).
-pub(super) async fn map_sent_ids(
+/// `[[key, channel, conversation, target, message], …]` at `?2`, in order; returns the seqs.
+pub(super) const INSERT_ROWS: &str =
+    "INSERT INTO outbox (key, channel, conversation, target, message, created_at)
+     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, ?2
+       FROM json_each(?1) AS j WHERE true ORDER BY j.key
+     RETURNING seq, conversation";
+
+/// `[[conversation, seq], …]` (each conversation's first new row): the row becomes the
+/// conversation's head unless it has one.
+pub(super) const INSERT_HEADS: &str = "INSERT INTO outbox_heads (conversation, seq)
+     SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) AS j WHERE true
+     ON CONFLICT (conversation) DO NOTHING";
+
+/// Inserts rows whose keys are known to be new, at the end of their conversations.
+pub(super) async fn insert_rows(
     conn: &mut SqliteConnection,
-    channel: &str,
-    ids: &[&MessageId],
-    seq: i64,
+    rows: &[&PreparedOutbound],
+    now: i64,
 ) -> Result<()> {
-    for id in ids {
-        sqlx::query(
-            "INSERT OR REPLACE INTO sent_messages (channel, message_id, outbox_seq) VALUES (?, ?, ?)",
-        )
-        .bind(channel)
-        .bind(id.as_str())
-        .bind(seq)
+    let values: Vec<(&str, &str, &str, &str, &str)> = rows
+        .iter()
+        .map(|o| {
+            let (k, ch, c) = (&o.key, &o.channel, &o.conversation);
+            (
+                k.as_str(),
+                ch.as_str(),
+                c.as_str(),
+                o.target.as_str(),
+                o.message.as_str(),
+            )
+        })
+        .collect();
+    let seqs = sqlx::query(INSERT_ROWS)
+        .bind(json("outbox rows", &values)?)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("outbox insert"))?;
+    let mut heads: HashMap<String, i64> = HashMap::new();
+    for row in &seqs {
+        let seq: i64 = row.try_get(0).map_err(db("outbox insert"))?;
+        let conversation: String = row.try_get(1).map_err(db("outbox insert"))?;
+        let first = heads.entry(conversation).or_insert(seq);
+        *first = (*first).min(seq);
+    }
+    let heads: Vec<(String, i64)> = heads.into_iter().collect();
+    sqlx::query(INSERT_HEADS)
+        .bind(json("heads", &heads)?)
         .execute(&mut *conn)
         .await
-        .map_err(db("sent messages"))?;
-    }
+        .map_err(db("outbox insert"))?;
     Ok(())
 }
 
-pub(super) async fn claim_outbox(
-    store: &SqliteStore,
-    now: SystemTime,
-    lease: Duration,
-    limit: usize,
-) -> Result<Vec<OutboxItem>> {
-    let (now, until) = lease_until(now, lease);
-    let token = new_token();
-    let mut conn = store.writer.lock().await;
-    // In SET, `inflight` on the right is the old value: a claim that finds it set knows the
-    // previous claim never recorded an outcome, and one that finds 2 that a send had begun.
-    let rows = sqlx::query(
-        "UPDATE outbox SET lease_until = ?2, token = ?3, attempts = attempts + 1,
-                           interrupted = inflight != 0,
-                           uncertain = (uncertain != 0 OR inflight = 2), inflight = 1
-         WHERE seq IN (
-           SELECT o.seq FROM (SELECT MIN(seq) AS head FROM outbox WHERE state = 0 GROUP BY conversation) h
-           JOIN outbox o ON o.seq = h.head
-           WHERE o.available_at <= ?1 AND o.lease_until <= ?1
-           ORDER BY o.seq LIMIT ?4)
-         RETURNING seq, key, target, message, attempts, interrupted, uncertain,
-                   first_attempt_at, last_attempt_at",
-    )
-    .bind(now)
-    .bind(until)
-    .bind(token)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("claim outbox"))?;
-    drop(conn);
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get("seq").map_err(db("claim outbox"))?;
-        let target: String = row.try_get("target").map_err(db("claim outbox"))?;
-        let message: String = row.try_get("message").map_err(db("claim outbox"))?;
-        let interrupted: i64 = row.try_get("interrupted").map_err(db("claim outbox"))?;
-        let uncertain: i64 = row.try_get("uncertain").map_err(db("claim outbox"))?;
-        out.push(OutboxItem {
-            lease: Lease { seq, token },
-            key: row.try_get("key").map_err(db("claim outbox"))?,
-            to: from_json("target", &target)?,
-            message: from_json("message", &message)?,
-            attempts: attempts(&row, "attempts")?,
-            interrupted: interrupted != 0,
-            uncertain: uncertain != 0,
-            first_attempt_at: time_col(&row, "first_attempt_at")?,
-            last_attempt_at: time_col(&row, "last_attempt_at")?,
-        });
+/// What the keys `?1` (a JSON array) hold.
+pub(super) const HELD: &str =
+    "SELECT key, target, message FROM outbox WHERE key IN (SELECT value FROM json_each(?1))";
+
+/// Application sends: all or nothing. `Ok(Err(..))` when a key holds another row (nothing
+/// written); per row, whether it was new.
+pub(super) async fn enqueue(
+    conn: &mut SqliteConnection,
+    rows: &[PreparedOutbound],
+    now: i64,
+) -> Result<Result<Vec<bool>>> {
+    let keys: Vec<&str> = rows.iter().map(|o| o.key.as_str()).collect();
+    let mut held: HashMap<String, (String, String)> = HashMap::new();
+    for row in sqlx::query(HELD)
+        .bind(json("keys", &keys)?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("enqueue"))?
+    {
+        let key: String = row.try_get(0).map_err(db("enqueue"))?;
+        let target: String = row.try_get(1).map_err(db("enqueue"))?;
+        let message: String = row.try_get(2).map_err(db("enqueue"))?;
+        held.insert(key, (target, message));
     }
-    out.sort_by_key(|i| i.lease.seq);
+    // Compared as JSON values, not text, so a different key order is still the same row.
+    let same = |a: &str, b: &str| {
+        serde_json::from_str::<serde_json::Value>(a).ok()
+            == serde_json::from_str::<serde_json::Value>(b).ok()
+    };
+    let mut new = Vec::with_capacity(rows.len());
+    let mut fresh: Vec<&PreparedOutbound> = Vec::new();
+    for o in rows {
+        let earlier = fresh
+            .iter()
+            .find(|f| f.key == o.key)
+            .map(|f| (f.target.as_str(), f.message.as_str()));
+        let holder = earlier.or_else(|| held.get(&o.key).map(|(t, m)| (t.as_str(), m.as_str())));
+        match holder {
+            Some((t, m)) if same(t, &o.target) && same(m, &o.message) => new.push(false),
+            Some(_) => return Ok(Err(outbox_key_taken(&o.key))),
+            None => {
+                fresh.push(o);
+                new.push(true);
+            }
+        }
+    }
+    if !fresh.is_empty() {
+        insert_rows(conn, &fresh, now).await?;
+    }
+    Ok(Ok(new))
+}
+
+/// Leases up to `?4` ready heads until `?2` with token `?3` (see the inbox's claim). In SET,
+/// `inflight` on the right is the old value: a claim that finds it set knows the previous
+/// claim never recorded an outcome, and one that finds 2 that a send had begun.
+pub(super) const CLAIM: &str =
+    "UPDATE outbox_heads SET token = ?3, ready_at = ?2, attempts = attempts + 1,
+                             interrupted = inflight != 0,
+                             uncertain = (uncertain != 0 OR inflight = 2), inflight = 1
+     WHERE conversation IN (
+       SELECT conversation FROM (SELECT conversation FROM outbox_heads
+                                  WHERE ready_at > 0 AND ready_at <= ?1 ORDER BY ready_at, seq LIMIT ?4)
+       UNION ALL
+       SELECT conversation FROM (SELECT conversation FROM outbox_heads
+                                  WHERE ready_at = 0 ORDER BY seq LIMIT ?4)
+       LIMIT ?4)
+     RETURNING seq, attempts, interrupted, uncertain, first_attempt_at, last_attempt_at";
+
+/// The rows `?1` (a JSON array of seqs).
+pub(super) const ROWS: &str = "SELECT seq, key, target, message FROM outbox
+     WHERE seq IN (SELECT value FROM json_each(?1))";
+
+pub(super) async fn claim(conn: &mut SqliteConnection, claim: &Claim) -> Result<Vec<OutboxItem>> {
+    let (token, claimed) = heads::claim(conn, claim, CLAIM, ROWS).await?;
+    let mut out = Vec::with_capacity(claimed.len());
+    for (head, row) in &claimed {
+        let seq: i64 = row.try_get("seq").map_err(db("claim outbox"))?;
+        let target: &str = row.try_get("target").map_err(db("claim outbox"))?;
+        let message: &str = row.try_get("message").map_err(db("claim outbox"))?;
+        let flag = |col: &str| -> Result<bool> {
+            Ok(head.try_get::<i64, _>(col).map_err(db("claim outbox"))? != 0)
+        };
+        let mut item = OutboxItem::new(
+            Lease::new(seq, token),
+            row.try_get::<String, _>("key")
+                .map_err(db("claim outbox"))?,
+            from_json("target", target)?,
+            from_json("message", message)?,
+            attempts(head, "attempts")?,
+        );
+        item.interrupted = flag("interrupted")?;
+        item.uncertain = flag("uncertain")?;
+        item.first_attempt_at = time_col(head, "first_attempt_at")?;
+        item.last_attempt_at = time_col(head, "last_attempt_at")?;
+        out.push(item);
+    }
     Ok(out)
 }
 
-pub(super) async fn outbox_sent(
-    store: &SqliteStore,
-    lease: Lease,
-    messages: &[SentMessage],
-    options: &[TextOption],
-    options_expire: SystemTime,
-) -> Result<bool> {
-    let ids: Vec<&MessageId> = messages.iter().map(|m| &m.id).collect();
-    let ids_json = to_json("message ids", &ids)?;
-    let options_json = to_json("options", &options)?;
-    let mut conn = store.writer.lock().await;
-    let mut tx = conn.begin().await.map_err(db("outbox sent"))?;
-    let row = sqlx::query(
-        "UPDATE outbox SET state = 1, inflight = 0, uncertain = 0, error = NULL, message_ids = ?, sent_at = ?
-         WHERE seq = ? AND token = ? AND state = 0 RETURNING channel, conversation",
-    )
-    .bind(&ids_json)
-    .bind(millis(SystemTime::now()))
-    .bind(lease.seq)
-    .bind(lease.token)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db("outbox sent"))?;
-    let Some(row) = row else {
-        tx.rollback().await.map_err(db("outbox sent"))?;
-        return Ok(false);
-    };
-    let channel: String = row.try_get("channel").map_err(db("outbox sent"))?;
-    let conversation: String = row.try_get("conversation").map_err(db("outbox sent"))?;
-    map_sent_ids(&mut tx, &channel, &ids, lease.seq).await?;
-    if options.is_empty() {
-        sqlx::query("DELETE FROM degraded_options WHERE conversation = ?")
-            .bind(&conversation)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("outbox sent"))?;
-    } else {
-        sqlx::query(
-            "INSERT OR REPLACE INTO degraded_options (conversation, options, expires_at) VALUES (?, ?, ?)",
-        )
-        .bind(&conversation)
-        .bind(&options_json)
-        .bind(millis(options_expire))
-        .execute(&mut *tx)
-        .await
-        .map_err(db("outbox sent"))?;
-    }
-    tx.commit().await.map_err(db("outbox sent"))?;
-    Ok(true)
-}
+/// The row with key `?1` and, while it is its conversation's head, the head's claim state.
+pub(super) const STATUS: &str = "SELECT o.state, o.message_ids, o.delivery,
+            COALESCE(h.attempts, o.attempts) AS attempts,
+            CASE WHEN h.seq IS NULL THEN o.error ELSE h.error END AS error,
+            CASE WHEN h.seq IS NULL THEN o.first_attempt_at ELSE h.first_attempt_at END AS first_attempt_at,
+            CASE WHEN h.seq IS NULL THEN o.last_attempt_at ELSE h.last_attempt_at END AS last_attempt_at,
+            COALESCE(h.uncertain, o.uncertain) AS uncertain
+       FROM outbox AS o
+       LEFT JOIN outbox_heads AS h ON h.conversation = o.conversation AND h.seq = o.seq
+                                  AND o.state = 0
+      WHERE o.key = ?1";
 
-pub(super) async fn outbox_status(store: &SqliteStore, key: &str) -> Result<Option<OutboxStatus>> {
-    let row = sqlx::query(
-        "SELECT state, attempts, message_ids, delivery, error, first_attempt_at, last_attempt_at,
-                uncertain
-         FROM outbox WHERE key = ?",
-    )
-    .bind(key)
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(db("outbox status"))?;
+pub(super) async fn status(pool: &SqlitePool, key: &str) -> Result<Option<OutboxStatus>> {
+    let row = sqlx::query(STATUS)
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .map_err(db("outbox status"))?;
     let Some(row) = row else { return Ok(None) };
     let state: i64 = row.try_get("state").map_err(db("outbox status"))?;
     let ids: Option<String> = row.try_get("message_ids").map_err(db("outbox status"))?;
     let delivery: Option<String> = row.try_get("delivery").map_err(db("outbox status"))?;
-    Ok(Some(OutboxStatus {
-        state: match state {
-            0 => OutboxState::Pending,
-            1 => OutboxState::Sent,
-            _ => OutboxState::Dead,
-        },
-        attempts: attempts(&row, "attempts")?,
-        message_ids: ids
-            .map(|s| from_json("message ids", &s))
-            .transpose()?
-            .unwrap_or_default(),
-        delivery: delivery.map(|s| from_json("delivery", &s)).transpose()?,
-        error: row.try_get("error").map_err(db("outbox status"))?,
-        first_attempt_at: time_col(&row, "first_attempt_at")?,
-        last_attempt_at: time_col(&row, "last_attempt_at")?,
-        uncertain: row
-            .try_get::<i64, _>("uncertain")
-            .map_err(db("outbox status"))?
-            != 0,
-    }))
-}
-
-pub(super) async fn enqueue_outbound(
-    store: &SqliteStore,
-    rows: &[NewOutbound],
-) -> Result<Vec<bool>> {
-    let encoded = rows
-        .iter()
-        .map(|o| Ok((to_json("target", &o.to)?, to_json("message", &o.message)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let now = millis(SystemTime::now());
-    let mut conn = store.writer.lock().await;
-    let mut tx = conn.begin().await.map_err(db("enqueue"))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (o, (target, message)) in rows.iter().zip(&encoded) {
-        match insert_outbox_once(&mut tx, o, target, message, now).await {
-            Ok(new) => out.push(new),
-            Err(e) => {
-                tx.rollback().await.map_err(db("enqueue"))?;
-                return Err(e);
-            }
-        }
-    }
-    tx.commit().await.map_err(db("enqueue"))?;
-    Ok(out)
-}
-
-pub(super) async fn renew_outbox(
-    store: &SqliteStore,
-    lease: Lease,
-    until: SystemTime,
-) -> Result<bool> {
-    renew(
-        &store.writer,
-        "UPDATE outbox SET lease_until = ? WHERE seq = ? AND token = ? AND state = 0",
-        lease,
-        until,
-    )
-    .await
+    let mut st = OutboxStatus::new(match state {
+        0 => OutboxState::Pending,
+        1 => OutboxState::Sent,
+        _ => OutboxState::Dead,
+    });
+    st.attempts = attempts(&row, "attempts")?;
+    st.message_ids = ids
+        .map(|s| from_json("message ids", &s))
+        .transpose()?
+        .unwrap_or_default();
+    st.delivery = delivery.map(|s| from_json("delivery", &s)).transpose()?;
+    st.error = row.try_get("error").map_err(db("outbox status"))?;
+    st.first_attempt_at = time_col(&row, "first_attempt_at")?;
+    st.last_attempt_at = time_col(&row, "last_attempt_at")?;
+    st.uncertain = row
+        .try_get::<i64, _>("uncertain")
+        .map_err(db("outbox status"))?
+        != 0;
+    Ok(Some(st))
 }

@@ -1,156 +1,168 @@
 //! What providers report about our sends: keyed send proofs, delivery receipts and watermarks.
 
-use std::time::SystemTime;
-
+use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Row};
 use switchboard_core::model::{DeliveryStatus, MessageId};
 use switchboard_core::{ChannelName, Result};
 
-use super::{SendProof, from_json, millis, proven_ids, to_json};
-use super::{SqliteStore, db};
+use super::{db, json};
+use crate::store::{Receipt, SendProof, from_json, millis, proven_ids, to_json};
 
-async fn select_proofs(conn: &mut SqliteConnection, key: &str) -> Result<Vec<SendProof>> {
-    let rows = sqlx::query(
-        "SELECT key, part, parts, channel, message_id FROM outbox_proofs WHERE key = ? ORDER BY part",
-    )
-    .bind(key)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("proofs"))?;
+/// The proofs of key `?1`, by part.
+pub(super) const PROOFS: &str =
+    "SELECT key, part, parts, channel, message_id FROM outbox_proofs WHERE key = ?1 ORDER BY part";
+
+/// A proof; the first of each part wins.
+pub(super) const INSERT_PROOF: &str =
+    "INSERT INTO outbox_proofs (key, part, parts, channel, message_id, proven_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key, part) DO NOTHING";
+
+/// The pending row with key `?1`.
+pub(super) const PENDING: &str =
+    "SELECT seq, conversation FROM outbox WHERE key = ?1 AND state = 0";
+
+/// The head row `?2` of conversation `?1`, unless a live lease (at `?3`) holds it, is ready at
+/// once.
+pub(super) const READY_NOW: &str = "UPDATE outbox_heads SET ready_at = 0
+      WHERE conversation = ?1 AND seq = ?2 AND (token = 0 OR ready_at <= ?3)";
+
+/// The rows that became the messages `?2` (a JSON array of ids) on channel `?1`.
+pub(super) const DELIVERED: &str = "SELECT DISTINCT o.seq, o.delivery FROM json_each(?2) AS j
+       CROSS JOIN sent_messages AS s ON s.channel = ?1 AND s.message_id = j.value
+       JOIN outbox AS o ON o.seq = s.outbox_seq";
+
+/// The sent rows of conversation `?1` sent at or before `?2`.
+pub(super) const WATERMARK: &str =
+    "SELECT seq, delivery FROM outbox WHERE state = 1 AND conversation = ?1 AND sent_at <= ?2";
+
+/// Status `?1` on the rows `?2` (a JSON array of seqs).
+pub(super) const SET_DELIVERY: &str =
+    "UPDATE outbox SET delivery = ?1 WHERE seq IN (SELECT value FROM json_each(?2))";
+
+pub(super) async fn select_proofs(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> Result<Vec<SendProof>> {
+    let rows = sqlx::query(PROOFS)
+        .bind(key)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("proofs"))?;
     rows.iter()
         .map(|r| {
             let part: i64 = r.try_get("part").map_err(db("proofs"))?;
             let parts: i64 = r.try_get("parts").map_err(db("proofs"))?;
             let channel: String = r.try_get("channel").map_err(db("proofs"))?;
             let id: String = r.try_get("message_id").map_err(db("proofs"))?;
-            Ok(SendProof {
-                key: r.try_get("key").map_err(db("proofs"))?,
-                channel: ChannelName::new(channel)?,
-                part: u32::try_from(part).unwrap_or(u32::MAX),
-                parts: u32::try_from(parts).unwrap_or(u32::MAX),
-                message_id: MessageId::new(id)?,
-            })
+            Ok(SendProof::new(
+                r.try_get::<String, _>("key").map_err(db("proofs"))?,
+                ChannelName::new(channel)?,
+                u32::try_from(part).unwrap_or(u32::MAX),
+                u32::try_from(parts).unwrap_or(u32::MAX),
+                MessageId::new(id)?,
+            ))
         })
         .collect()
 }
 
-pub(super) async fn record_proof(
-    store: &SqliteStore,
-    proof: &SendProof,
-    now: SystemTime,
-) -> Result<bool> {
-    let mut conn = store.writer.lock().await;
-    let mut tx = conn.begin().await.map_err(db("record proof"))?;
-    sqlx::query(
-        "INSERT INTO outbox_proofs (key, part, parts, channel, message_id, proven_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, part) DO NOTHING",
-    )
-    .bind(&proof.key)
-    .bind(i64::from(proof.part))
-    .bind(i64::from(proof.parts))
-    .bind(proof.channel.as_str())
-    .bind(proof.message_id.as_str())
-    .bind(millis(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(db("record proof"))?;
-    let all = select_proofs(&mut tx, &proof.key).await?;
-    let mut ready = false;
-    if proven_ids(&all).is_some() {
-        ready = sqlx::query("UPDATE outbox SET available_at = 0 WHERE key = ? AND state = 0")
-            .bind(&proof.key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("record proof"))?
-            .rows_affected()
-            == 1;
-    }
-    tx.commit().await.map_err(db("record proof"))?;
-    Ok(ready)
-}
-
-pub(super) async fn proofs(store: &SqliteStore, key: &str) -> Result<Vec<SendProof>> {
-    let mut conn = store.pool.acquire().await.map_err(db("proofs"))?;
-    select_proofs(&mut conn, key).await
-}
-
-pub(super) async fn record_delivery(
-    store: &SqliteStore,
-    channel: &ChannelName,
-    messages: &[MessageId],
-    status: DeliveryStatus,
-) -> Result<u64> {
-    let mut conn = store.writer.lock().await;
-    let mut tx = conn.begin().await.map_err(db("delivery"))?;
-    let mut seqs = Vec::new();
-    for m in messages {
-        let row = sqlx::query(
-            "SELECT o.seq, o.delivery FROM sent_messages s JOIN outbox o ON o.seq = s.outbox_seq
-             WHERE s.channel = ? AND s.message_id = ?",
-        )
-        .bind(channel.as_str())
-        .bind(m.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db("delivery"))?;
-        if let Some(row) = row {
-            let seq: i64 = row.try_get(0).map_err(db("delivery"))?;
-            let old: Option<String> = row.try_get(1).map_err(db("delivery"))?;
-            if !seqs.contains(&seq) {
-                seqs.push(seq);
-                let old: Option<DeliveryStatus> =
-                    old.map(|s| from_json("delivery", &s)).transpose()?;
-                if old.is_none_or(|o| status.advances(o)) {
-                    sqlx::query("UPDATE outbox SET delivery = ? WHERE seq = ?")
-                        .bind(to_json("delivery", &status)?)
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("delivery"))?;
-                } else {
-                    seqs.pop();
-                }
+/// Records the receipts in order; one count per receipt.
+pub(super) async fn record(
+    conn: &mut SqliteConnection,
+    receipts: &[Receipt],
+    now: i64,
+) -> Result<Vec<u64>> {
+    let mut counts = Vec::with_capacity(receipts.len());
+    for r in receipts {
+        counts.push(match r {
+            Receipt::Proof(proof) => u64::from(record_proof(conn, proof, now).await?),
+            Receipt::Delivery {
+                channel,
+                messages,
+                status,
+            } => {
+                let rows = sqlx::query(DELIVERED)
+                    .bind(channel.as_str())
+                    .bind(json("message ids", messages)?)
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db("delivery"))?;
+                advance(conn, &rows, *status).await?
             }
-        }
+            Receipt::Watermark {
+                conversation,
+                watermark,
+                status,
+            } => {
+                let rows = sqlx::query(WATERMARK)
+                    .bind(conversation)
+                    .bind(millis(*watermark))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(db("delivery watermark"))?;
+                advance(conn, &rows, *status).await?
+            }
+        });
     }
-    tx.commit().await.map_err(db("delivery"))?;
-    Ok(seqs.len() as u64)
+    Ok(counts)
 }
 
-pub(super) async fn record_delivery_watermark(
-    store: &SqliteStore,
-    conversation: &str,
-    watermark: SystemTime,
+/// Sets `status` on the rows (seq, delivery) it advances; how many.
+async fn advance(
+    conn: &mut SqliteConnection,
+    rows: &[sqlx::sqlite::SqliteRow],
     status: DeliveryStatus,
 ) -> Result<u64> {
-    let status_json = to_json("delivery", &status)?;
-    let mut conn = store.writer.lock().await;
-    let mut tx = conn.begin().await.map_err(db("delivery watermark"))?;
-    let rows = sqlx::query(
-        "SELECT seq, delivery FROM outbox
-         WHERE state = 1 AND conversation = ? AND sent_at <= ?",
-    )
-    .bind(conversation)
-    .bind(millis(watermark))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("delivery watermark"))?;
-    let mut changed = 0;
+    let mut changed = Vec::new();
     for row in rows {
-        let seq: i64 = row.try_get(0).map_err(db("delivery watermark"))?;
-        let old: Option<String> = row.try_get(1).map_err(db("delivery watermark"))?;
-        let old: Option<DeliveryStatus> = old.map(|s| from_json("delivery", &s)).transpose()?;
+        let seq: i64 = row.try_get(0).map_err(db("delivery"))?;
+        let old: Option<&str> = row.try_get(1).map_err(db("delivery"))?;
+        let old: Option<DeliveryStatus> = old.map(|s| from_json("delivery", s)).transpose()?;
         if old.is_none_or(|o| status.advances(o)) {
-            sqlx::query("UPDATE outbox SET delivery = ? WHERE seq = ?")
-                .bind(&status_json)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("delivery watermark"))?;
-            changed += 1;
+            changed.push(seq);
         }
     }
-    tx.commit().await.map_err(db("delivery watermark"))?;
-    Ok(changed)
+    if !changed.is_empty() {
+        sqlx::query(SET_DELIVERY)
+            .bind(to_json("delivery", &status)?)
+            .bind(json("seqs", &changed)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(db("delivery"))?;
+    }
+    Ok(changed.len() as u64)
+}
+
+async fn record_proof(conn: &mut SqliteConnection, proof: &SendProof, now: i64) -> Result<bool> {
+    sqlx::query(INSERT_PROOF)
+        .bind(&proof.key)
+        .bind(i64::from(proof.part))
+        .bind(i64::from(proof.parts))
+        .bind(proof.channel.as_str())
+        .bind(proof.message_id.as_str())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("record proof"))?;
+    let all = select_proofs(conn, &proof.key).await?;
+    if proven_ids(&all).is_none() {
+        return Ok(false);
+    }
+    let Some(row) = sqlx::query(PENDING)
+        .bind(&proof.key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("record proof"))?
+    else {
+        return Ok(false);
+    };
+    let seq: i64 = row.try_get(0).map_err(db("record proof"))?;
+    let conversation: String = row.try_get(1).map_err(db("record proof"))?;
+    sqlx::query(READY_NOW)
+        .bind(conversation)
+        .bind(seq)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db("record proof"))?;
+    Ok(true)
 }

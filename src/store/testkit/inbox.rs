@@ -1,9 +1,10 @@
 //! Inbox rows: dedupe, conversation order, leases and their renewal, completion, retries and
 //! dead letters.
 
-use super::*;
+use super::prelude::*;
 
-pub(crate) async fn dedupe_and_insert(store: &dyn Store) {
+/// (channel, event id) is stored once; the same id on another channel is another event.
+pub async fn dedupe_and_insert(store: &dyn Store) {
     let r = store
         .insert_inbound(&[ev("e1", "c1"), ev("e2", "c1"), ev("e1", "c1")])
         .await
@@ -24,16 +25,23 @@ pub(crate) async fn dedupe_and_insert(store: &dyn Store) {
     assert_eq!(s.inbox_pending, 3);
 }
 
-pub(crate) async fn claims_keep_conversation_order(store: &dyn Store) {
+/// A claim hands out only heads; a finished lease cannot finish again; the next row follows.
+pub async fn claims_keep_conversation_order(store: &dyn Store) {
     store
         .insert_inbound(&[ev("a1", "A"), ev("a2", "A"), ev("b1", "B"), ev("a3", "A")])
         .await
         .unwrap();
     let now = SystemTime::now();
-    let first = store.claim_inbox(now, LEASE, 10).await.unwrap();
+    let first = store.claim_inbox(Claim::new(now, LEASE, 10)).await.unwrap();
     let ids: Vec<&str> = first.iter().map(|i| i.event.id.as_str()).collect();
     assert_eq!(ids, ["a1", "b1"], "one head per conversation");
-    assert!(store.claim_inbox(now, LEASE, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_inbox(Claim::new(now, LEASE, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let a1 = &first[0];
     assert_eq!(a1.attempts, 1);
     assert!(
@@ -49,18 +57,22 @@ pub(crate) async fn claims_keep_conversation_order(store: &dyn Store) {
             .await
             .unwrap()
     );
-    let next = store.claim_inbox(now, LEASE, 10).await.unwrap();
+    let next = store.claim_inbox(Claim::new(now, LEASE, 10)).await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].event.id.as_str(), "a2");
 }
 
-pub(crate) async fn expired_leases_are_reclaimed(store: &dyn Store) {
+/// An expired lease is claimed again (attempts counted), and the first holder is fenced off.
+pub async fn expired_leases_are_reclaimed(store: &dyn Store) {
     store.insert_inbound(&[ev("x1", "X")]).await.unwrap();
     let t0 = SystemTime::now();
-    let first = store.claim_inbox(t0, LEASE, 10).await.unwrap();
+    let first = store.claim_inbox(Claim::new(t0, LEASE, 10)).await.unwrap();
     assert_eq!(first.len(), 1);
     let later = t0 + LEASE + Duration::from_secs(1);
-    let second = store.claim_inbox(later, LEASE, 10).await.unwrap();
+    let second = store
+        .claim_inbox(Claim::new(later, LEASE, 10))
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].attempts, 2);
     // The first worker lost its lease: its completion writes nothing.
@@ -78,10 +90,16 @@ pub(crate) async fn expired_leases_are_reclaimed(store: &dyn Store) {
     );
 }
 
-pub(crate) async fn completion_writes_outbox_and_state(store: &dyn Store) {
+/// A completion writes its outbox rows and state; sends, options (also read with a claim) and
+/// delivery statuses follow.
+pub async fn completion_writes_outbox_and_state(store: &dyn Store) {
     store.insert_inbound(&[ev("m1", "M")]).await.unwrap();
     let now = SystemTime::now();
-    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let item = store
+        .claim_inbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     let c = Completion {
         outbox: vec![reply("m1:0", "M", "one"), reply("m1:1", "M", "two")],
         state: vec![("mem/M".to_owned(), Some(serde_json::json!({"n": 1})))],
@@ -91,7 +109,10 @@ pub(crate) async fn completion_writes_outbox_and_state(store: &dyn Store) {
         store.get_state("mem/M").await.unwrap(),
         Some(serde_json::json!({"n": 1}))
     );
-    let out = store.claim_outbox(now, LEASE, 10).await.unwrap();
+    let out = store
+        .claim_outbox(Claim::new(now, LEASE, 10))
+        .await
+        .unwrap();
     assert_eq!(out.len(), 1, "outbox heads only");
     assert_eq!(out[0].key, "m1:0");
     assert!(!out[0].interrupted);
@@ -141,24 +162,48 @@ pub(crate) async fn completion_writes_outbox_and_state(store: &dyn Store) {
     let st = store.outbox_status("m1:0").await.unwrap().unwrap();
     assert_eq!(st.delivery, Some(DeliveryStatus::Read));
     // Next in order.
-    let next = store.claim_outbox(now, LEASE, 10).await.unwrap();
+    let next = store
+        .claim_outbox(Claim::new(now, LEASE, 10))
+        .await
+        .unwrap();
     assert_eq!(next[0].key, "m1:1");
+    // A claimed event carries its conversation's live options, and none once they expire.
+    store.insert_inbound(&[ev("m2", "M")]).await.unwrap();
+    let m2 = store.claim_inbox(Claim::new(now, LEASE, 1)).await.unwrap();
+    assert_eq!(m2[0].options, opts);
+    let late = now + Duration::from_secs(61);
+    assert!(store.retry_inbox(m2[0].lease, "later", late).await.unwrap());
+    let m2 = store.claim_inbox(Claim::new(late, LEASE, 1)).await.unwrap();
+    assert!(m2[0].options.is_empty(), "{:?}", m2[0].options);
 }
 
-pub(crate) async fn retries_and_dead_letters(store: &dyn Store) {
+/// A retrying head blocks its conversation until due; a dead letter frees it and is listed.
+pub async fn retries_and_dead_letters(store: &dyn Store) {
     store
         .insert_inbound(&[ev("d1", "D"), ev("d2", "D")])
         .await
         .unwrap();
     let now = SystemTime::now();
-    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let item = store
+        .claim_inbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     let later = now + Duration::from_secs(5);
     assert!(store.retry_inbox(item.lease, "boom", later).await.unwrap());
     assert!(
-        store.claim_inbox(now, LEASE, 10).await.unwrap().is_empty(),
+        store
+            .claim_inbox(Claim::new(now, LEASE, 10))
+            .await
+            .unwrap()
+            .is_empty(),
         "a retrying head blocks its conversation until it is due"
     );
-    let item = store.claim_inbox(later, LEASE, 1).await.unwrap().remove(0);
+    let item = store
+        .claim_inbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(item.event.id.as_str(), "d1");
     assert_eq!(item.attempts, 2);
     assert!(
@@ -167,7 +212,10 @@ pub(crate) async fn retries_and_dead_letters(store: &dyn Store) {
             .await
             .unwrap()
     );
-    let next = store.claim_inbox(later, LEASE, 1).await.unwrap();
+    let next = store
+        .claim_inbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap();
     assert_eq!(next[0].event.id.as_str(), "d2");
     let dead = store.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
@@ -177,14 +225,15 @@ pub(crate) async fn retries_and_dead_letters(store: &dyn Store) {
     assert_eq!(dead[0].attempts, 2);
 }
 
-pub(crate) async fn completion_with_a_taken_outbox_key_writes_nothing(store: &dyn Store) {
+/// A completion with an outbox key already taken is refused and writes nothing.
+pub async fn completion_with_a_taken_outbox_key_writes_nothing(store: &dyn Store) {
     store
         .enqueue_outbound(&[reply("k:0", "Q", "queued by the app")])
         .await
         .unwrap();
     store.insert_inbound(&[ev("t1", "T")]).await.unwrap();
     let item = store
-        .claim_inbox(SystemTime::now(), LEASE, 1)
+        .claim_inbox(Claim::new(SystemTime::now(), LEASE, 1))
         .await
         .unwrap()
         .remove(0);
@@ -211,15 +260,24 @@ pub(crate) async fn completion_with_a_taken_outbox_key_writes_nothing(store: &dy
     );
 }
 
-pub(crate) async fn leases_are_renewed(store: &dyn Store) {
+/// Renewed leases are not handed out again; stale leases cannot renew.
+pub async fn leases_are_renewed(store: &dyn Store) {
     store.insert_inbound(&[ev("l1", "L")]).await.unwrap();
     let now = SystemTime::now();
     let short = Duration::from_secs(1);
-    let item = store.claim_inbox(now, short, 1).await.unwrap().remove(0);
+    let item = store
+        .claim_inbox(Claim::new(now, short, 1))
+        .await
+        .unwrap()
+        .remove(0);
     let later = now + Duration::from_secs(5);
     assert!(store.renew_inbox(item.lease, later + short).await.unwrap());
     assert!(
-        store.claim_inbox(later, short, 1).await.unwrap().is_empty(),
+        store
+            .claim_inbox(Claim::new(later, short, 1))
+            .await
+            .unwrap()
+            .is_empty(),
         "a renewed lease is not handed out again"
     );
     // A stale lease cannot be renewed.
@@ -233,11 +291,15 @@ pub(crate) async fn leases_are_renewed(store: &dyn Store) {
         state: vec![],
     };
     assert!(store.complete_inbox(item.lease, c).await.unwrap());
-    let out = store.claim_outbox(now, short, 1).await.unwrap().remove(0);
+    let out = store
+        .claim_outbox(Claim::new(now, short, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(store.renew_outbox(out.lease, later + short).await.unwrap());
     assert!(
         store
-            .claim_outbox(later, short, 1)
+            .claim_outbox(Claim::new(later, short, 1))
             .await
             .unwrap()
             .is_empty()

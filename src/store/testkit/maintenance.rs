@@ -1,8 +1,9 @@
 //! Conversation state outside handlers, and pruning.
 
-use super::*;
+use super::prelude::*;
 
-pub(crate) async fn state_outside_handlers(store: &dyn Store) {
+/// Conversation state written and deleted outside handlers.
+pub async fn state_outside_handlers(store: &dyn Store) {
     assert_eq!(store.get_state("mem/S").await.unwrap(), None);
     store
         .set_state("mem/S", Some(serde_json::json!([1, 2])))
@@ -16,13 +17,18 @@ pub(crate) async fn state_outside_handlers(store: &dyn Store) {
     assert_eq!(store.get_state("mem/S").await.unwrap(), None);
 }
 
-pub(crate) async fn pruning_keeps_pending_and_dead_rows(store: &dyn Store) {
+/// Pruning deletes handled and sent rows past retention, never pending rows or dead letters.
+pub async fn pruning_keeps_pending_and_dead_rows(store: &dyn Store) {
     store
         .insert_inbound(&[ev("p1", "P"), ev("p2", "P"), ev("p3", "Z")])
         .await
         .unwrap();
     let now = SystemTime::now();
-    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let item = store
+        .claim_inbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(item.event.id.as_str(), "p1");
     let c = Completion {
         outbox: vec![reply("p1:0", "P", "hi")],
@@ -30,18 +36,18 @@ pub(crate) async fn pruning_keeps_pending_and_dead_rows(store: &dyn Store) {
     };
     assert!(store.complete_inbox(item.lease, c).await.unwrap());
     send_head(store, "pm1").await;
-    let z = store.claim_inbox(now, LEASE, 10).await.unwrap();
+    let z = store.claim_inbox(Claim::new(now, LEASE, 10)).await.unwrap();
     let z = z.iter().find(|i| i.event.id.as_str() == "p3").unwrap();
     assert!(store.dead_letter_inbox(z.lease, "dead").await.unwrap());
     // Nothing is old enough yet.
     let p = store
-        .prune(now - Duration::from_secs(60), now)
+        .prune(Prune::new(now - Duration::from_secs(60), now))
         .await
         .unwrap();
     assert_eq!((p.inbox, p.outbox), (0, 0));
     // Everything handled or sent before "later" goes; p2 (pending) and p3 (dead) stay.
     let later = SystemTime::now() + Duration::from_secs(1);
-    let p = store.prune(later, later).await.unwrap();
+    let p = store.prune(Prune::new(later, later)).await.unwrap();
     assert_eq!((p.inbox, p.outbox), (1, 1));
     let s = store.stats().await.unwrap();
     assert_eq!((s.inbox_pending, s.inbox_done, s.dead), (1, 0, 1));

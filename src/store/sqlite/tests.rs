@@ -1,7 +1,12 @@
 //! What only the SQLite store has: migrations of rows in flight, the per-file lock, reopening,
 //! group commit.
 
-use super::*;
+use std::time::SystemTime;
+
+use switchboard_core::{ConversationRef, OutboundMessage};
+
+use crate::store::testkit::{LEASE, event as ev};
+use crate::store::{Claim, Inserted, SqliteStore, Store, millis};
 
 /// A file written by a version-2 engine that died mid-send migrates to version 3 with the row
 /// uncertain: the new engine reconciles it instead of trusting it was never sent.
@@ -45,10 +50,10 @@ async fn sqlite_v2_rows_in_flight_migrate_uncertain() {
         conn.close().await.unwrap();
     }
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(store.schema_version().await.unwrap(), 4);
     store.recover().await.unwrap();
     let mut items = store
-        .claim_outbox(SystemTime::now(), LEASE, 10)
+        .claim_outbox(Claim::new(SystemTime::now(), LEASE, 10))
         .await
         .unwrap();
     items.sort_by(|a, b| a.key.cmp(&b.key));
@@ -61,7 +66,7 @@ async fn sqlite_v2_rows_in_flight_migrate_uncertain() {
 }
 
 /// A database file removed on drop.
-pub(crate) struct TempDb(std::path::PathBuf);
+pub(crate) struct TempDb(pub(crate) std::path::PathBuf);
 
 impl TempDb {
     pub(crate) fn new() -> Self {
@@ -107,18 +112,24 @@ async fn sqlite_survives_reopen_and_recovers_leases() {
     {
         let s = SqliteStore::connect(&db.url()).await.unwrap();
         s.insert_inbound(&[ev("r1", "R")]).await.unwrap();
-        let claimed = s.claim_inbox(SystemTime::now(), LEASE, 1).await.unwrap();
+        let claimed = s
+            .claim_inbox(Claim::new(SystemTime::now(), LEASE, 1))
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 1);
     }
     let s = SqliteStore::connect(&db.url()).await.unwrap();
     assert!(
-        s.claim_inbox(SystemTime::now(), LEASE, 1)
+        s.claim_inbox(Claim::new(SystemTime::now(), LEASE, 1))
             .await
             .unwrap()
             .is_empty()
     );
     s.recover().await.unwrap();
-    let again = s.claim_inbox(SystemTime::now(), LEASE, 1).await.unwrap();
+    let again = s
+        .claim_inbox(Claim::new(SystemTime::now(), LEASE, 1))
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
     assert_eq!(
@@ -197,7 +208,7 @@ async fn sqlite_batches_of_any_size_keep_arrival_order() {
         );
     }
     let claimed = store
-        .claim_inbox(SystemTime::now(), LEASE, 1)
+        .claim_inbox(Claim::new(SystemTime::now(), LEASE, 1))
         .await
         .unwrap();
     assert_eq!(claimed[0].event.id.as_str(), "b0-0");

@@ -1,6 +1,6 @@
 //! Keyed send proofs and delivery watermarks.
 
-use super::*;
+use super::prelude::*;
 
 fn proof(key: &str, part: u32, parts: u32, id: &str) -> SendProof {
     SendProof {
@@ -12,7 +12,8 @@ fn proof(key: &str, part: u32, parts: u32, id: &str) -> SendProof {
     }
 }
 
-pub(crate) async fn proofs_are_durable_and_complete_rows(store: &dyn Store) {
+/// Keyed proofs are kept per part; the last one makes a pending row ready at once.
+pub async fn proofs_are_durable_and_complete_rows(store: &dyn Store) {
     let now = SystemTime::now();
     let item = claimed_reply(store, "k:0", "K", now).await;
     assert!(store.outbox_attempt(item.lease, now).await.unwrap());
@@ -23,7 +24,13 @@ pub(crate) async fn proofs_are_durable_and_complete_rows(store: &dyn Store) {
             .await
             .unwrap()
     );
-    assert!(store.claim_outbox(now, LEASE, 1).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(Claim::new(now, LEASE, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Part 1 of 2 is proven (out of order), then again (the first proof wins), then part 0.
     assert!(
         !store
@@ -54,7 +61,7 @@ pub(crate) async fn proofs_are_durable_and_complete_rows(store: &dyn Store) {
         ])
     );
     // The row is available at once (the sender settles it without waiting for the retry).
-    let again = store.claim_outbox(now, LEASE, 1).await.unwrap();
+    let again = store.claim_outbox(Claim::new(now, LEASE, 1)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert!(again[0].uncertain);
     // Proofs of a key the outbox does not hold are kept but complete nothing.
@@ -68,14 +75,15 @@ pub(crate) async fn proofs_are_durable_and_complete_rows(store: &dyn Store) {
     assert!(store.proofs("none").await.unwrap().is_empty());
     // Proofs go with retention.
     let pruned = store
-        .prune(now + Duration::from_secs(1), now)
+        .prune(Prune::new(now + Duration::from_secs(1), now))
         .await
         .unwrap();
     assert_eq!(pruned.proofs, 3);
     assert!(store.proofs("k:0").await.unwrap().is_empty());
 }
 
-pub(crate) async fn delivery_watermarks(store: &dyn Store) {
+/// A watermark advances every sent row of its conversation up to it, never back.
+pub async fn delivery_watermarks(store: &dyn Store) {
     let rows = [
         reply("w:1", "W", "one"),
         reply("w:2", "W", "two"),

@@ -1,21 +1,34 @@
 //! Outbox rows: interrupted and uncertain sends, deferral, partial sends, application sends.
 
-use super::*;
+use super::prelude::*;
 
-pub(crate) async fn interrupted_sends_are_flagged(store: &dyn Store) {
+/// A claim that never recorded an outcome leaves the row interrupted.
+pub async fn interrupted_sends_are_flagged(store: &dyn Store) {
     store.insert_inbound(&[ev("i1", "I")]).await.unwrap();
     let now = SystemTime::now();
-    let item = store.claim_inbox(now, LEASE, 1).await.unwrap().remove(0);
+    let item = store
+        .claim_inbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     let c = Completion {
         outbox: vec![reply("i1:0", "I", "hi")],
         state: vec![],
     };
     assert!(store.complete_inbox(item.lease, c).await.unwrap());
-    let first = store.claim_outbox(now, LEASE, 1).await.unwrap().remove(0);
+    let first = store
+        .claim_outbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(!first.interrupted);
     // The process "dies"; the lease expires.
     let later = now + LEASE + Duration::from_secs(1);
-    let second = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    let second = store
+        .claim_outbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(second.interrupted);
     assert!(
         store
@@ -23,7 +36,11 @@ pub(crate) async fn interrupted_sends_are_flagged(store: &dyn Store) {
             .await
             .unwrap()
     );
-    let third = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    let third = store
+        .claim_outbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(!third.interrupted, "a recorded outcome clears the flag");
     assert!(
         store
@@ -38,27 +55,40 @@ pub(crate) async fn interrupted_sends_are_flagged(store: &dyn Store) {
     assert_eq!(dead[0].kind, DeadLetterKind::Outbound);
 }
 
-pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
+/// A send that began and never ended makes the row uncertain until settled.
+pub async fn attempts_make_rows_uncertain(store: &dyn Store) {
     let t0 = SystemTime::now();
     let first = claimed_reply(store, "u:0", "U", t0).await;
     assert!(!first.uncertain && !first.interrupted);
     assert_eq!(first.first_attempt_at, None);
     // A claim that dies before a send begins is interrupted, not uncertain.
     let t1 = t0 + LEASE + Duration::from_secs(1);
-    let second = store.claim_outbox(t1, LEASE, 1).await.unwrap().remove(0);
+    let second = store
+        .claim_outbox(Claim::new(t1, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(second.interrupted && !second.uncertain);
     // A send begins (recorded), then the process dies: the next claim is uncertain and knows
     // when the attempt began.
     let a1 = t1 + Duration::from_secs(1);
     assert!(store.outbox_attempt(second.lease, a1).await.unwrap());
     let t2 = t1 + LEASE + Duration::from_secs(5);
-    let third = store.claim_outbox(t2, LEASE, 1).await.unwrap().remove(0);
+    let third = store
+        .claim_outbox(Claim::new(t2, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(third.interrupted && third.uncertain);
     assert_eq!(third.first_attempt_at.map(millis), Some(millis(a1)));
     assert_eq!(third.last_attempt_at.map(millis), Some(millis(a1)));
     // The settling claim itself dies: still uncertain.
     let t3 = t2 + LEASE + Duration::from_secs(1);
-    let fourth = store.claim_outbox(t3, LEASE, 1).await.unwrap().remove(0);
+    let fourth = store
+        .claim_outbox(Claim::new(t3, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(
         fourth.uncertain,
         "uncertainty survives a claim that did not settle it"
@@ -84,7 +114,11 @@ pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
             .unwrap(),
         "a released lease cannot release again"
     );
-    let fifth = store.claim_outbox(a2, LEASE, 1).await.unwrap().remove(0);
+    let fifth = store
+        .claim_outbox(Claim::new(a2, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(fifth.uncertain && !fifth.interrupted);
     let st = store.outbox_status("u:0").await.unwrap().unwrap();
     assert_eq!(st.error.as_deref(), Some("answer lost"));
@@ -102,7 +136,11 @@ pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
     assert!(st.uncertain);
     assert_eq!(st.attempts, 4);
     assert_eq!(st.error.as_deref(), Some("unknown: lookup lags"));
-    let fifth = store.claim_outbox(a2, LEASE, 1).await.unwrap().remove(0);
+    let fifth = store
+        .claim_outbox(Claim::new(a2, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(fifth.uncertain);
     assert_eq!(fifth.attempts, 5);
     // Sent: no longer uncertain.
@@ -119,7 +157,8 @@ pub(crate) async fn attempts_make_rows_uncertain(store: &dyn Store) {
     assert!(!st.uncertain);
 }
 
-pub(crate) async fn deferred_sends_use_no_attempt(store: &dyn Store) {
+/// Deferring uses up no attempt and keeps the uncertainty as it was.
+pub async fn deferred_sends_use_no_attempt(store: &dyn Store) {
     let now = SystemTime::now();
     // Deferred before any attempt began: certain, the claim not counted.
     let first = claimed_reply(store, "d:0", "D", now).await;
@@ -138,10 +177,20 @@ pub(crate) async fn deferred_sends_use_no_attempt(store: &dyn Store) {
             .unwrap(),
         "a released lease cannot release again"
     );
-    assert!(store.claim_outbox(now, LEASE, 1).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(Claim::new(now, LEASE, 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let st = store.outbox_status("d:0").await.unwrap().unwrap();
     assert_eq!((st.attempts, st.error.as_deref()), (0, Some("paused")));
-    let second = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    let second = store
+        .claim_outbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(second.attempts, 1);
     assert!(!second.uncertain && !second.interrupted);
     // Deferred after an attempt that the provider refused with a 429: still certain.
@@ -152,7 +201,11 @@ pub(crate) async fn deferred_sends_use_no_attempt(store: &dyn Store) {
             .await
             .unwrap()
     );
-    let third = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    let third = store
+        .claim_outbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(third.attempts, 1);
     assert!(!third.uncertain && !third.interrupted);
     // An uncertain row stays uncertain.
@@ -162,7 +215,11 @@ pub(crate) async fn deferred_sends_use_no_attempt(store: &dyn Store) {
             .await
             .unwrap()
     );
-    let fourth = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    let fourth = store
+        .claim_outbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(fourth.uncertain);
     assert!(
         store
@@ -170,12 +227,17 @@ pub(crate) async fn deferred_sends_use_no_attempt(store: &dyn Store) {
             .await
             .unwrap()
     );
-    let fifth = store.claim_outbox(later, LEASE, 1).await.unwrap().remove(0);
+    let fifth = store
+        .claim_outbox(Claim::new(later, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
     assert!(fifth.uncertain);
     assert_eq!(fifth.attempts, 2);
 }
 
-pub(crate) async fn partial_sends_map_receipts(store: &dyn Store) {
+/// The ids of the parts sent before a failure find the row for receipts.
+pub async fn partial_sends_map_receipts(store: &dyn Store) {
     let now = SystemTime::now();
     let item = claimed_reply(store, "p:0", "P", now).await;
     let to = ConversationRef::parse("mem", "P").unwrap();
@@ -195,7 +257,8 @@ pub(crate) async fn partial_sends_map_receipts(store: &dyn Store) {
     assert_eq!(changed, 1, "a receipt for a part sent finds the row");
 }
 
-pub(crate) async fn enqueue_outside_handlers(store: &dyn Store) {
+/// Application sends are all or nothing; a repeat of a key is not written again.
+pub async fn enqueue_outside_handlers(store: &dyn Store) {
     let rows = [reply("app:1", "Q", "one"), reply("app:2", "Q", "two")];
     assert_eq!(
         store.enqueue_outbound(&rows).await.unwrap(),

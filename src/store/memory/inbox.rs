@@ -1,0 +1,124 @@
+//! Inbox rows of the memory store: dedupe and insert, claiming heads, finishing them.
+
+use std::collections::HashSet;
+
+use switchboard_core::{InboundEvent, Result};
+
+use super::{InboxRow, Inner, span};
+use crate::store::{
+    Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
+    Lease, conversation_key, millis, outbox_key_taken, store_error,
+};
+
+impl Inner {
+    pub(super) fn insert_inbound(&mut self, events: &[InboundEvent], now: i64) -> Vec<Inserted> {
+        events
+            .iter()
+            .map(|ev| {
+                let key = (
+                    ev.conversation.channel.as_str().to_owned(),
+                    ev.id.as_str().to_owned(),
+                );
+                if self.keys.contains(&key) {
+                    return Inserted::Duplicate;
+                }
+                let seq = self.seq();
+                self.keys.insert(key.clone());
+                self.keys_by_age.insert((now, seq), key);
+                let conversation = self
+                    .inbox_heads
+                    .push(&conversation_key(&ev.conversation), seq);
+                let event = ev.clone();
+                self.inbox.insert(
+                    seq,
+                    InboxRow {
+                        conversation,
+                        event,
+                    },
+                );
+                Inserted::New(seq)
+            })
+            .collect()
+    }
+
+    pub(super) fn claim_inbox(&mut self, claim: &Claim) -> Vec<InboxItem> {
+        let (now, until) = span(claim);
+        self.inbox_heads
+            .claim(now, until, claim.limit)
+            .into_iter()
+            .filter_map(|(conversation, head)| {
+                let row = self.inbox.get(&head.seq)?;
+                let lease = Lease::new(head.seq, head.token);
+                let mut item = InboxItem::new(lease, row.event.clone(), head.attempts);
+                if let Some((options, expires)) = self.options.get(conversation.as_ref())
+                    && *expires > now
+                {
+                    item.options.clone_from(options);
+                }
+                Some(item)
+            })
+            .collect()
+    }
+
+    /// Every outbox key of `completion` is new and none repeats: all or nothing.
+    fn check_completion(&self, completion: &Completion) -> Result<()> {
+        let mut keys = HashSet::new();
+        for out in &completion.outbox {
+            if self.outbox_keys.contains_key(&out.key) || !keys.insert(out.key.as_str()) {
+                return Err(outbox_key_taken(&out.key));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish_inbox(&mut self, finish: InboxFinish) -> Result<bool> {
+        let seq = finish.lease.seq;
+        let Some(conversation) = self.inbox.get(&seq).map(|r| r.conversation.clone()) else {
+            return Ok(false);
+        };
+        let Some(head) = self.inbox_heads.leased(&conversation, finish.lease) else {
+            return Ok(false);
+        };
+        match finish.outcome {
+            InboxOutcome::Done(completion) => {
+                self.check_completion(&completion)?;
+                self.inbox_heads.pop(&conversation);
+                self.inbox.remove(&seq);
+                for out in completion.outbox {
+                    self.enqueue(out);
+                }
+                for (conversation, value) in completion.state {
+                    self.write_state(conversation, value);
+                }
+            }
+            InboxOutcome::Retry { at, error } => {
+                head.error = Some(error);
+                head.token = 0;
+                self.inbox_heads.set_ready(&conversation, millis(at));
+            }
+            InboxOutcome::DeadLetter { error } => {
+                let payload = match self.inbox.get(&seq) {
+                    Some(row) => {
+                        serde_json::to_value(&row.event).map_err(|e| store_error("inbox", e))?
+                    }
+                    None => return Ok(false),
+                };
+                let attempts = head.attempts;
+                self.inbox_heads.pop(&conversation);
+                if let Some(row) = self.inbox.remove(&seq) {
+                    let mut dead = DeadLetter::new(
+                        DeadLetterKind::Inbound,
+                        seq,
+                        conversation.as_ref(),
+                        row.event.id.as_str(),
+                        payload,
+                    );
+                    dead.error = error;
+                    dead.attempts = attempts;
+                    self.dead.insert(seq, dead);
+                }
+            }
+        }
+        Ok(true)
+    }
+}

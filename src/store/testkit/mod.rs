@@ -1,0 +1,237 @@
+//! The store conformance suite: behaviour every [`Store`] must have (feature `testkit`).
+//!
+//! Every check is a plain `pub async fn(&dyn Store)` that expects an empty store and panics
+//! on a violation, so a store's tests can call them one by one; [`store_conformance_tests!`](crate::store_conformance_tests)
+//! expands to one `#[tokio::test]` per check, each with a fresh store from a [`Subject`]
+//! maker. This crate runs them against [`MemoryStore`] and [`SqliteStore`]; a PostgreSQL or a
+//! third party's store runs the same:
+//!
+//! ```
+//! // In a store's tests (needs `switchboard` with feature `testkit`, and tokio with
+//! // `macros` and `rt`): cargo test -p switchboard --features testkit
+//! use std::sync::Arc;
+//! use switchboard::store::testkit::Subject;
+//!
+//! async fn memory() -> Subject {
+//!     Subject::new(Arc::new(switchboard::MemoryStore::new()))
+//! }
+//!
+//! switchboard::store_conformance_tests!(memory);
+//! # fn main() {}
+//! ```
+//!
+//! By topic: [`inbox`] (dedupe, order, leases, completion, retries, dead letters), [`heads`]
+//! (the ready queue: one head per conversation, the next row after a finish, batches),
+//! [`sends`] (the outbox), [`receipts`] (proofs, delivery receipts), [`maintenance`] (state,
+//! pruning).
+//!
+//! [`MemoryStore`]: crate::MemoryStore
+//! [`SqliteStore`]: crate::SqliteStore
+// The checks panic on a violation (that is how a test fails).
+#![allow(clippy::unwrap_used)]
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use switchboard_core::model::{EventId, EventKind, InboundMessage, MessageId, Sender};
+use switchboard_core::{ConversationRef, InboundEvent, OutboundMessage, SentMessage, UserId};
+
+use super::{Claim, NewOutbound, OutboxItem, Store, StoreExt};
+
+/// What every check module uses.
+mod prelude {
+    pub(super) use std::time::{Duration, SystemTime};
+
+    pub(super) use switchboard_core::model::{ActionSource, DeliveryStatus, MessageId};
+    pub(super) use switchboard_core::render::TextOption;
+    pub(super) use switchboard_core::{ChannelName, ConversationRef, ErrorKind, SentMessage};
+
+    pub(super) use super::{LEASE, claimed_reply, ev, reply, send_head};
+    pub(super) use crate::store::{
+        Claim, Completion, DeadLetterKind, InboxFinish, InboxOutcome, Inserted, Lease,
+        OutboxChange, OutboxState, OutboxUpdate, Prune, Queue, SendProof, Store, StoreExt, millis,
+        proven_ids,
+    };
+}
+
+pub mod heads;
+pub mod inbox;
+pub mod maintenance;
+pub mod receipts;
+pub mod sends;
+
+pub use heads::{
+    a_batch_with_a_lost_lease_writes_nothing_for_that_row,
+    a_claim_hands_out_one_head_per_conversation, due_heads_are_claimed_before_new_ones,
+    handled_events_deduplicate_until_pruned, the_next_row_becomes_ready_after_a_finish,
+};
+pub use inbox::{
+    claims_keep_conversation_order, completion_with_a_taken_outbox_key_writes_nothing,
+    completion_writes_outbox_and_state, dedupe_and_insert, expired_leases_are_reclaimed,
+    leases_are_renewed, retries_and_dead_letters,
+};
+pub use maintenance::{pruning_keeps_pending_and_dead_rows, state_outside_handlers};
+pub use receipts::{delivery_watermarks, proofs_are_durable_and_complete_rows};
+pub use sends::{
+    attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
+    interrupted_sends_are_flagged, partial_sends_map_receipts,
+};
+
+/// A store under test, and whatever must live as long as it (a temporary file, a test
+/// database's handle), dropped after the check.
+pub struct Subject {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn Any + Send>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl Subject {
+    /// A store with nothing else to keep alive.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Subject::with_guard(store, ())
+    }
+
+    /// A store and a guard dropped after it.
+    pub fn with_guard(store: Arc<dyn Store>, guard: impl Any + Send) -> Self {
+        Subject {
+            store,
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance check, each calling `$make().await` (an
+/// `async fn() -> Subject` giving an empty store) and running the check on it. See
+/// [`testkit`](crate::store::testkit).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:path) => {
+        $crate::store_conformance_tests!(@checks $make;
+            dedupe_and_insert,
+            claims_keep_conversation_order,
+            expired_leases_are_reclaimed,
+            completion_writes_outbox_and_state,
+            retries_and_dead_letters,
+            completion_with_a_taken_outbox_key_writes_nothing,
+            leases_are_renewed,
+            a_claim_hands_out_one_head_per_conversation,
+            the_next_row_becomes_ready_after_a_finish,
+            due_heads_are_claimed_before_new_ones,
+            handled_events_deduplicate_until_pruned,
+            a_batch_with_a_lost_lease_writes_nothing_for_that_row,
+            interrupted_sends_are_flagged,
+            attempts_make_rows_uncertain,
+            deferred_sends_use_no_attempt,
+            partial_sends_map_receipts,
+            enqueue_outside_handlers,
+            proofs_are_durable_and_complete_rows,
+            delivery_watermarks,
+            state_outside_handlers,
+            pruning_keeps_pending_and_dead_rows,
+        );
+    };
+    (@checks $make:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let subject = $make().await;
+                $crate::store::testkit::$check(subject.store()).await;
+            }
+        )*
+    };
+}
+
+/// A text message event `id` from user u1 in conversation `conv` of channel `mem`.
+pub fn event(id: &str, conv: &str) -> InboundEvent {
+    InboundEvent::new(
+        EventId::new(id).unwrap(),
+        ConversationRef::parse("mem", conv).unwrap(),
+        Sender::user(UserId::new("u1").unwrap()),
+        SystemTime::now(),
+        EventKind::Message(InboundMessage::text(format!("text {id}"))),
+        serde_json::json!({ "id": id }),
+    )
+}
+
+fn ev(id: &str, conv: &str) -> InboundEvent {
+    event(id, conv)
+}
+
+/// An outbox row `key` with `text` to conversation `conv` of channel `mem`.
+pub fn reply(key: &str, conv: &str, text: &str) -> NewOutbound {
+    NewOutbound::new(
+        key,
+        ConversationRef::parse("mem", conv).unwrap(),
+        OutboundMessage::text(text).unwrap(),
+    )
+}
+
+/// The lease the checks claim with.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// A head row of conversation `conv` with key `key`, claimed.
+async fn claimed_reply(store: &dyn Store, key: &str, conv: &str, now: SystemTime) -> OutboxItem {
+    let ok = store
+        .enqueue_outbound(&[reply(key, conv, "hello")])
+        .await
+        .unwrap();
+    assert_eq!(ok, vec![true]);
+    store
+        .claim_outbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+/// Sends the head of the outbox now, as provider message `id`.
+async fn send_head(store: &dyn Store, id: &str) -> String {
+    let out = store
+        .claim_outbox(Claim::new(SystemTime::now(), LEASE, 1))
+        .await
+        .unwrap()
+        .remove(0);
+    let sent = SentMessage::new(MessageId::new(id).unwrap(), out.to.clone());
+    assert!(
+        store
+            .outbox_sent(out.lease, &[sent], &[], SystemTime::now())
+            .await
+            .unwrap()
+    );
+    out.key
+}
+
+#[cfg(test)]
+mod suites {
+    use super::Subject;
+
+    async fn memory() -> Subject {
+        Subject::new(std::sync::Arc::new(crate::MemoryStore::new()))
+    }
+
+    async fn sqlite() -> Subject {
+        let db = crate::store::sqlite::tests::TempDb::new();
+        let store = crate::SqliteStore::connect(&db.url()).await.unwrap();
+        Subject::with_guard(std::sync::Arc::new(store), db)
+    }
+
+    mod memory_store {
+        crate::store_conformance_tests!(super::memory);
+    }
+
+    mod sqlite_store {
+        crate::store_conformance_tests!(super::sqlite);
+    }
+}
