@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use switchboard::messenger::{MessengerAdapter, MessengerConfig};
-use switchboard::store::{Completion, Synchronous};
+use switchboard::store::{Claim, Completion, InboxFinish, InboxOutcome, Synchronous};
 use switchboard::{Adapter, ChannelName, InboundEvent, Secret, SqliteStore, Store, WebhookRequest};
 
 use crate::Result;
@@ -88,16 +88,22 @@ async fn handle_all(
     let mut done = 0;
     while done < expected {
         let items = store
-            .claim_inbox(SystemTime::now(), Duration::from_secs(3600), 10_000)
+            .claim_inbox(Claim::new(
+                SystemTime::now(),
+                Duration::from_secs(3600),
+                10_000,
+            ))
             .await?;
         if items.is_empty() {
             break;
         }
-        for item in items {
-            if store
-                .complete_inbox(item.lease, Completion::default())
-                .await?
-            {
+        // The whole claim finished in one call: the store commits it as one batch.
+        let finishes = items
+            .into_iter()
+            .map(|item| InboxFinish::new(item.lease, InboxOutcome::Done(Completion::default())))
+            .collect();
+        for finished in store.finish_inbox(finishes).await? {
+            if finished? {
                 done += 1;
             }
         }
