@@ -19,9 +19,10 @@ use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use switchboard::RenderPolicy;
 use switchboard::core::model::{EventId, InboundMessage, Sender};
+use switchboard::core::render::render;
 use switchboard::core::testkit::{Ability, Harness, Received, SignedSet, Staged, checks};
-use switchboard::render::{RenderPolicy, render};
 use switchboard::{
     Adapter, AdapterInfo, Capabilities, ChannelTable, ConversationId, ConversationRef, Env, Error,
     ErrorKind, EventKind, InboundEvent, MessageId, OutboundMessage, Registry, RejectReason, Retry,

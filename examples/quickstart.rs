@@ -9,8 +9,9 @@
 
 use std::sync::Arc;
 
-use switchboard::memory::{MemoryAdapter, MemoryInbound};
-use switchboard::render::match_option;
+use switchboard::MemoryAdapter;
+use switchboard::core::memory::MemoryInbound;
+use switchboard::core::render::match_option;
 use switchboard::{
     Adapter, ChannelTable, ConversationId, Env, OutboundMessage, Registry, WebhookOutcome,
 };

@@ -1,7 +1,29 @@
 #![doc = include_str!("../README.md")]
 
+/// The channel-neutral contract every adapter implements (`switchboard-core`): modules such as
+/// `switchboard::core::model` and `switchboard::core::testkit` are reached through it.
 pub use switchboard_core as core;
-pub use switchboard_core::*;
+
+// What an application names most, re-exported by name (not a glob) so the root has one
+// `config` module (the engine's) and no `registry` module beside the `registry()` function.
+// Conversations, messages and the handles an application replies through.
+pub use switchboard_core::{
+    Channel, ChannelName, Conversation, ConversationId, ConversationRef, EventKind, InboundEvent,
+    MessageId, MessageRef, OutboundMessage, OutboxKey, SendReceipt, SentMessage, ThreadId, UserId,
+};
+// Errors, configuration values and secrets shared by the engine and every adapter.
+pub use switchboard_core::{ChannelTable, Env, Error, ErrorKind, Result, Retry, Secret};
+// What a channel can carry, and how content it cannot carry is degraded, refused or dropped.
+pub use switchboard_core::{
+    AttachmentCapabilities, Capabilities, Degradation, LengthUnit, MarkdownDialect, RateHint,
+    RenderPlan, RenderPolicy, TextLimit,
+};
+// The adapter contract, for custom adapters and the providers' registry.
+pub use switchboard_core::{
+    Adapter, AdapterFactory, AdapterInfo, FetchedAttachment, MemoryAdapter, PendingSend,
+    Reconciled, Registry, RejectReason, Rejection, WebhookOutcome, WebhookRequest, WebhookResponse,
+    async_trait,
+};
 
 mod backoff;
 pub mod bridge;
