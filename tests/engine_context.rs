@@ -10,23 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use switchboard::{
-    ChannelSettings, Config, ConversationRef, ErrorKind, MemoryStore, OutboundMessage, RateConfig,
-    Switchboard,
-};
+use switchboard::{Config, ConversationRef, ErrorKind, MemoryStore, OutboundMessage, Switchboard};
 use tokio::sync::{mpsc, oneshot};
-
-fn fast_config() -> Config {
-    let mut c = Config::default();
-    c.engine.poll_interval = Duration::from_millis(20);
-    c.engine.backoff_base = Duration::from_millis(20);
-    c.engine.backoff_max = Duration::from_millis(200);
-    c
-}
-
-fn unlimited() -> ChannelSettings {
-    ChannelSettings::default().with_rate(RateConfig::default())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_context_copy_used_after_its_handler_returned_is_refused() {
@@ -35,10 +20,7 @@ async fn a_context_copy_used_after_its_handler_returned_is_refused() {
     // has returned and its event is complete.
     let (copies_tx, mut copies) = mpsc::unbounded_channel();
     let copies_tx = Arc::new(Mutex::new(copies_tx));
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
+    let sb = builder(&mem)
         .on_message(move |ctx| {
             let copies_tx = copies_tx.clone();
             async move {
@@ -105,10 +87,7 @@ async fn a_context_copy_used_after_its_handler_returned_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_and_application_sends_never_share_an_outbox_key() {
     let mem = memory("mem");
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
+    let sb = builder(&mem)
         .on_message(|ctx| async move {
             ctx.reply_text("reply")?;
             Ok(())

@@ -17,21 +17,15 @@ use switchboard::store::{
     OutboxState, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, StoreStats,
 };
 use switchboard::{
-    Adapter, ChannelSettings, Config, ConversationRef, DeadLetter, InboundEvent, MemoryStore,
-    OutboundMessage, RateConfig, Result, Store, Switchboard, WebhookOutcome,
+    Adapter, Config, ConversationRef, DeadLetter, InboundEvent, MemoryStore, OutboundMessage,
+    Result, Store, Switchboard, WebhookOutcome,
 };
 
-fn fast_config() -> Config {
-    let mut c = Config::default();
-    c.engine.poll_interval = Duration::from_millis(20);
-    c.engine.backoff_base = Duration::from_millis(20);
-    c.engine.backoff_max = Duration::from_millis(100);
+/// The engine's test timings, with three handler attempts before a dead letter.
+fn three_attempts() -> Config {
+    let mut c = fast_config();
     c.engine.handler_attempts = 3;
     c
-}
-
-fn unlimited() -> ChannelSettings {
-    ChannelSettings::default().with_rate(RateConfig::default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,10 +33,8 @@ async fn a_panicking_handler_is_retried_then_dead_lettered_and_the_conversation_
     let mem = memory("mem");
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
+    let sb = builder(&mem)
+        .config(three_attempts())
         .on_message(move |ctx| {
             let r = r.clone();
             async move {
@@ -92,7 +84,7 @@ async fn an_event_whose_claims_never_finished_is_dead_lettered_without_running()
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let sb = Switchboard::builder()
-        .config(fast_config())
+        .config(three_attempts())
         .store(store.clone())
         .channel_with(Arc::new(mem.clone()), unlimited())
         .on_message(move |ctx| {
@@ -261,7 +253,7 @@ async fn a_receipt_the_store_could_not_record_is_retried_not_dropped() {
         fail_stats: false,
     });
     let sb = Switchboard::builder()
-        .config(fast_config())
+        .config(three_attempts())
         .store(store.clone())
         .channel_with(Arc::new(mem.clone()), unlimited())
         .build()
@@ -334,7 +326,7 @@ async fn readiness_reports_an_unavailable_store_without_its_error() {
         fail_stats: true,
     });
     let sb = Switchboard::builder()
-        .config(fast_config())
+        .config(three_attempts())
         .store(store)
         .build()
         .await

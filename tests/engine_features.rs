@@ -12,28 +12,15 @@ use std::time::Duration;
 use common::*;
 use switchboard::store::{OutboxState, Synchronous};
 use switchboard::{
-    Adapter, AdapterInfo, ChannelSettings, Config, ConversationRef, ErrorKind, MemoryStore,
-    OutboundMessage, RateConfig, Result, SendReceipt, SqliteStore, Switchboard, WebhookOutcome,
-    WebhookRequest,
+    Adapter, AdapterInfo, ConversationRef, ErrorKind, MemoryStore, OutboundMessage, Result,
+    SendReceipt, SqliteStore, Switchboard, WebhookOutcome, WebhookRequest,
 };
-
-fn fast_config() -> Config {
-    let mut c = Config::default();
-    c.engine.poll_interval = Duration::from_millis(20);
-    c.engine.backoff_base = Duration::from_millis(20);
-    c.engine.backoff_max = Duration::from_millis(200);
-    c
-}
 
 /// The lease of the renewal tests: renewed every `LEASE / 3`, so only a stall of two thirds of
 /// it (1.6 s) on a loaded machine could lose it.
 const LEASE: Duration = Duration::from_millis(2400);
 /// How long the slow handler and the slow provider take: two and a half leases.
 const WORK: Duration = Duration::from_millis(6000);
-
-fn unlimited() -> ChannelSettings {
-    ChannelSettings::default().with_rate(RateConfig::default())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_from_outside_a_handler_is_durable_and_idempotent() {

@@ -10,46 +10,26 @@ use common::*;
 use switchboard::core::memory::{MemoryInbound, faults};
 use switchboard::store::{DeadLetterKind, OutboxState};
 use switchboard::{
-    ChannelSettings, Config, ConversationRef, MemoryStore, OutboundMessage, RateConfig, Switchboard,
+    ChannelSettings, ConversationRef, MemoryStore, OutboundMessage, RateConfig, Switchboard,
 };
-
-fn fast_config() -> Config {
-    let mut c = Config::default();
-    c.engine.poll_interval = Duration::from_millis(20);
-    c.engine.backoff_base = Duration::from_millis(20);
-    c.engine.backoff_max = Duration::from_millis(200);
-    c.server.max_body_bytes = 64 * 1024;
-    c
-}
-
-fn unlimited() -> ChannelSettings {
-    ChannelSettings::default().with_rate(RateConfig::default())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_in_handler_reply_out() {
     let mem = memory("mem");
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .on_message(|ctx| async move {
+    let app = Served::start(
+        builder(&mem).on_message(|ctx| async move {
             let text = ctx.event().text().unwrap_or_default().to_owned();
             let n: u32 = ctx.state().await?.unwrap_or(0);
             ctx.set_state(&(n + 1))?;
             ctx.reply_text(format!("echo {text} #{}", n + 1))?;
             Ok(())
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
+        }),
+        "mem",
+    )
+    .await;
     for (i, text) in ["hello", "again"].iter().enumerate() {
-        let req = mem.signed_request(&url, &[inbound(&format!("ev{i}"), "C1", text)]);
-        let resp = post(&client, &url, &req).await;
-        assert_eq!(resp.status(), 200);
+        let events = [inbound(&format!("ev{i}"), "C1", text)];
+        assert_eq!(app.deliver(&mem, &events).await.status(), 200);
     }
     assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 2 }).await);
     let sent = mem.sent();
@@ -58,32 +38,18 @@ async fn message_in_handler_reply_out() {
     assert_eq!(sent[0].idempotency_key.as_deref(), Some("mem:ev0:0"));
     assert_eq!(sent[0].to, ConversationRef::parse("mem", "C1").unwrap());
     assert_eq!(
-        sb.state(&ConversationRef::parse("mem", "C1").unwrap())
+        app.sb
+            .state(&ConversationRef::parse("mem", "C1").unwrap())
             .await
             .unwrap(),
         Some(serde_json::json!(2))
     );
     // Health, readiness and metrics.
-    let health = client
-        .get(format!("{}/healthz", running.url()))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
-    let ready = client
-        .get(format!("{}/readyz", running.url()))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
-    let metrics = client
-        .get(format!("{}/metrics", running.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("switchboard_events_received_total{channel=\"mem\"} 2"),
         "{metrics}"
@@ -96,7 +62,7 @@ async fn message_in_handler_reply_out() {
         metrics.contains("switchboard_ack_latency_seconds_count{channel=\"mem\"} 2"),
         "{metrics}"
     );
-    running.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,40 +70,34 @@ async fn retry_storm_runs_the_handler_once() {
     let mem = memory("mem");
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .on_message(move |ctx| {
+    let app = Served::start(
+        builder(&mem).on_message(move |ctx| {
             let c = c.clone();
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
                 ctx.reply_text("once")?;
                 Ok(())
             }
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
-    let req = mem.signed_request(&url, &[inbound("same-event", "C1", "hi")]);
-    let (a, b) = tokio::join!(post(&client, &url, &req), post(&client, &url, &req));
+        }),
+        "mem",
+    )
+    .await;
+    let req = mem.signed_request(&app.url, &[inbound("same-event", "C1", "hi")]);
+    let (a, b) = tokio::join!(app.post(&req), app.post(&req));
     assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
     for _ in 0..2 {
-        assert_eq!(post(&client, &url, &req).await.status(), 200);
+        assert_eq!(app.post(&req).await.status(), 200);
     }
     assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(mem.sent().len(), 1);
-    let metrics = sb.metrics_text();
+    let metrics = app.sb.metrics_text();
     assert!(
         metrics.contains("switchboard_events_duplicate_total{channel=\"mem\"} 3"),
         "{metrics}"
     );
-    running.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,44 +105,40 @@ async fn bad_input_never_reaches_a_handler() {
     let mem = memory("mem");
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .on_event(move |_ctx| {
+    let app = Served::start(
+        builder(&mem).on_event(move |_ctx| {
             let c = c.clone();
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
+        }),
+        "mem",
+    )
+    .await;
 
     // Wrong signature → 401.
-    let mut req = mem.signed_request(&url, &[inbound("e1", "C1", "hi")]);
+    let mut req = mem.signed_request(&app.url, &[inbound("e1", "C1", "hi")]);
     req.headers
         .insert("x-memory-signature", "v1=00".parse().unwrap());
-    assert_eq!(post(&client, &url, &req).await.status(), 401);
+    assert_eq!(app.post(&req).await.status(), 401);
     // No signature → 401.
-    let resp = client.post(&url).body("[]").send().await.unwrap();
+    let resp = app.client.post(&app.url).body("[]").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     // Oversized body → 413.
-    let big = "x".repeat(100 * 1024);
-    let req = mem.signed_request(&url, &[inbound("e2", "C1", &big)]);
-    assert_eq!(post(&client, &url, &req).await.status(), 413);
+    // Larger than the default `server.max_body_bytes` (1 MiB).
+    let big = "x".repeat(1024 * 1024 + 1);
+    let req = mem.signed_request(&app.url, &[inbound("e2", "C1", &big)]);
+    assert_eq!(app.post(&req).await.status(), 413);
     // Well signed but malformed → 400.
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     let body = b"{not json";
-    let resp = client
-        .post(&url)
+    let resp = app
+        .client
+        .post(&app.url)
         .header("x-memory-timestamp", ts.to_string())
         .header("x-memory-signature", mem.signature(ts, body))
         .body(&body[..])
@@ -191,12 +147,13 @@ async fn bad_input_never_reaches_a_handler() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     // Unknown channel → 404.
-    let other = format!("{}/webhooks/nope", running.url());
+    let other = format!("{}/webhooks/nope", app.running.url());
     let req = mem.signed_request(&other, &[inbound("e3", "C1", "hi")]);
-    assert_eq!(post(&client, &other, &req).await.status(), 404);
+    assert_eq!(post(&app.client, &other, &req).await.status(), 404);
     // A handshake is answered and stores nothing.
-    let hs = client
-        .get(format!("{url}?challenge=abc123"))
+    let hs = app
+        .client
+        .get(format!("{}?challenge=abc123", app.url))
         .send()
         .await
         .unwrap();
@@ -205,9 +162,9 @@ async fn bad_input_never_reaches_a_handler() {
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    let stats = sb.stats().await.unwrap();
+    let stats = app.sb.stats().await.unwrap();
     assert_eq!(stats.inbox_pending + stats.inbox_done, 0);
-    let metrics = sb.metrics_text();
+    let metrics = app.sb.metrics_text();
     assert!(
         metrics.contains(
             "switchboard_webhooks_rejected_total{channel=\"mem\",reason=\"bad_signature\"} 1"
@@ -222,15 +179,14 @@ async fn bad_input_never_reaches_a_handler() {
         event_type: Some("member_joined".into()),
         ..Default::default()
     };
-    let req = mem.signed_request(&url, &[unknown]);
-    assert_eq!(post(&client, &url, &req).await.status(), 200);
+    assert_eq!(app.deliver(&mem, &[unknown]).await.status(), 200);
     assert!(
         eventually(Duration::from_secs(5), || async {
             calls.load(Ordering::SeqCst) == 1
         })
         .await
     );
-    running.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,28 +208,30 @@ async fn rate_limit_storm_sends_everything_once_within_the_rate() {
             .with_burst(2)
             .with_conversation_burst(1),
     );
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(timed.clone()), settings)
-        .on_message(|ctx| async move {
-            let text = ctx.event().text().unwrap_or_default().to_owned();
-            ctx.reply_text(format!("re {text}"))?;
-            Ok(())
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
+    let app = Served::start(
+        Switchboard::builder()
+            .config(fast_config())
+            .store(Arc::new(MemoryStore::new()))
+            .channel_with(Arc::new(timed.clone()), settings)
+            .on_message(|ctx| async move {
+                let text = ctx.event().text().unwrap_or_default().to_owned();
+                ctx.reply_text(format!("re {text}"))?;
+                Ok(())
+            }),
+        "mem",
+    )
+    .await;
     let mut expected = Vec::new();
     for i in 0..20 {
         let conv = format!("C{}", i % 3);
         let text = format!("{conv}-{i:02}");
         expected.push(format!("re {text}"));
-        let req = mem.signed_request(&url, &[inbound(&format!("e{i}"), &conv, &text)]);
-        assert_eq!(post(&client, &url, &req).await.status(), 200);
+        assert_eq!(
+            app.deliver(&mem, &[inbound(&format!("e{i}"), &conv, &text)])
+                .await
+                .status(),
+            200
+        );
     }
     assert!(
         eventually(Duration::from_secs(30), || async { mem.sent().len() >= 20 }).await,
@@ -336,15 +294,15 @@ async fn rate_limit_storm_sends_everything_once_within_the_rate() {
             "{in_window} sends in {window:?} (allowed {allowed})"
         );
     }
-    let metrics = sb.metrics_text();
+    let metrics = app.sb.metrics_text();
     assert!(
         metrics.contains(&format!(
             "switchboard_send_retries_total{{channel=\"mem\"}} {storm}"
         )),
         "{metrics}"
     );
-    assert!(sb.dead_letters(10).await.unwrap().is_empty());
-    running.shutdown().await.unwrap();
+    assert!(app.sb.dead_letters(10).await.unwrap().is_empty());
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,13 +314,7 @@ async fn a_429_storm_longer_than_the_send_attempts_still_sends_the_message() {
     for _ in 0..10 {
         mem.fail_next(faults::rate_limited(Duration::from_millis(20)));
     }
-    let sb = Switchboard::builder()
-        .config(config)
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .build()
-        .await
-        .unwrap();
+    let sb = builder(&mem).config(config).build().await.unwrap();
     let workers = sb.start_workers();
     let key = sb
         .send(
@@ -465,37 +417,35 @@ async fn ambiguous_and_permanent_failures_are_dead_lettered_not_resent() {
     let mem = memory("mem").with_capabilities(caps);
     mem.fail_next(faults::server_error());
     mem.fail_next(faults::unknown_recipient());
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .on_message(|ctx| async move {
+    let app = Served::start(
+        builder(&mem).on_message(|ctx| async move {
             ctx.reply_text("a")?;
             Ok(())
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
+        }),
+        "mem",
+    )
+    .await;
     for (i, conv) in ["C1", "C2", "C3"].iter().enumerate() {
-        let req = mem.signed_request(&url, &[inbound(&format!("e{i}"), conv, "x")]);
-        assert_eq!(post(&client, &url, &req).await.status(), 200);
+        assert_eq!(
+            app.deliver(&mem, &[inbound(&format!("e{i}"), conv, "x")])
+                .await
+                .status(),
+            200
+        );
         // One at a time so the staged failures hit e0 and e1.
         let n = i + 1;
         assert!(eventually(Duration::from_secs(5), || async { mem.requests() == n }).await);
     }
     assert!(
         eventually(Duration::from_secs(5), || async {
-            sb.dead_letters(10).await.unwrap().len() == 2
+            app.sb.dead_letters(10).await.unwrap().len() == 2
         })
         .await
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(mem.requests(), 3, "nothing was resent");
     assert_eq!(mem.sent().len(), 1);
-    let dead = sb.dead_letters(10).await.unwrap();
+    let dead = app.sb.dead_letters(10).await.unwrap();
     assert!(dead.iter().all(|d| d.kind == DeadLetterKind::Outbound));
     assert!(
         dead[0].error.contains("may have been delivered"),
@@ -507,9 +457,15 @@ async fn ambiguous_and_permanent_failures_are_dead_lettered_not_resent() {
         "{}",
         dead[1].error
     );
-    let st = sb.store().outbox_status("mem:e0:0").await.unwrap().unwrap();
+    let st = app
+        .sb
+        .store()
+        .outbox_status("mem:e0:0")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(st.state, OutboxState::Dead);
-    running.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,11 +475,8 @@ async fn failing_handlers_are_retried_then_dead_lettered_in_order() {
     config.engine.handler_attempts = 3;
     let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let s = seen.clone();
-    let sb = Switchboard::builder()
-        .config(config)
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .on_message(move |ctx| {
+    let app = Served::start(
+        builder(&mem).config(config).on_message(move |ctx| {
             let s = s.clone();
             async move {
                 let text = ctx.event().text().unwrap_or_default().to_owned();
@@ -534,31 +487,25 @@ async fn failing_handlers_are_retried_then_dead_lettered_in_order() {
                 ctx.reply_text(format!("ok {text}"))?;
                 Ok(())
             }
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
-    let req = mem.signed_request(
-        &url,
-        &[inbound("p1", "C1", "poison"), inbound("p2", "C1", "after")],
-    );
-    assert_eq!(post(&client, &url, &req).await.status(), 200);
+        }),
+        "mem",
+    )
+    .await;
+    let both = [inbound("p1", "C1", "poison"), inbound("p2", "C1", "after")];
+    assert_eq!(app.deliver(&mem, &both).await.status(), 200);
     assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
     assert_eq!(
         *seen.lock().unwrap(),
         ["poison@1", "poison@2", "poison@3", "after@1"],
         "the conversation waits for its head"
     );
-    let dead = sb.dead_letters(10).await.unwrap();
+    let dead = app.sb.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].kind, DeadLetterKind::Inbound);
     assert_eq!(dead[0].key, "p1");
     assert_eq!(dead[0].error, "cannot handle poison");
     assert_eq!(dead[0].attempts, 3);
-    running.shutdown().await.unwrap();
+    app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -573,41 +520,42 @@ async fn degraded_options_come_back_as_actions() {
     let mem = memory("mem").with_capabilities(caps);
     let actions = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
     let a = actions.clone();
-    let sb = Switchboard::builder()
-        .config(fast_config())
-        .store(Arc::new(MemoryStore::new()))
-        .channel_with(Arc::new(mem.clone()), unlimited())
-        .on_message(|ctx| async move {
-            let msg = OutboundMessage::builder()
-                .text("Pick a size")
-                .button("Small", "SIZE_S")
-                .button("Large cup", "SIZE_L")
-                .build()?;
-            ctx.reply(msg)?;
-            Ok(())
-        })
-        .on_action(move |ctx| {
-            let a = a.clone();
-            async move {
-                let ev = ctx.event();
-                let label = match &ev.kind {
-                    switchboard::EventKind::Action(act) => act.label.clone().unwrap_or_default(),
-                    _ => String::new(),
-                };
-                a.lock()
-                    .unwrap()
-                    .push((ev.action_payload().unwrap_or_default().to_owned(), label));
+    let app = Served::start(
+        builder(&mem)
+            .on_message(|ctx| async move {
+                let msg = OutboundMessage::builder()
+                    .text("Pick a size")
+                    .button("Small", "SIZE_S")
+                    .button("Large cup", "SIZE_L")
+                    .build()?;
+                ctx.reply(msg)?;
                 Ok(())
-            }
-        })
-        .build()
-        .await
-        .unwrap();
-    let running = sb.start(listener().await).unwrap();
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/mem", running.url());
-    let req = mem.signed_request(&url, &[inbound("q1", "C1", "menu")]);
-    assert_eq!(post(&client, &url, &req).await.status(), 200);
+            })
+            .on_action(move |ctx| {
+                let a = a.clone();
+                async move {
+                    let ev = ctx.event();
+                    let label = match &ev.kind {
+                        switchboard::EventKind::Action(act) => {
+                            act.label.clone().unwrap_or_default()
+                        }
+                        _ => String::new(),
+                    };
+                    a.lock()
+                        .unwrap()
+                        .push((ev.action_payload().unwrap_or_default().to_owned(), label));
+                    Ok(())
+                }
+            }),
+        "mem",
+    )
+    .await;
+    assert_eq!(
+        app.deliver(&mem, &[inbound("q1", "C1", "menu")])
+            .await
+            .status(),
+        200
+    );
     assert!(eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await);
     let sent = &mem.sent()[0];
     assert!(
@@ -616,8 +564,12 @@ async fn degraded_options_come_back_as_actions() {
         sent.text
     );
     for (i, answer) in ["2.", "large CUP", "1"].iter().enumerate() {
-        let req = mem.signed_request(&url, &[inbound(&format!("a{i}"), "C1", answer)]);
-        assert_eq!(post(&client, &url, &req).await.status(), 200);
+        assert_eq!(
+            app.deliver(&mem, &[inbound(&format!("a{i}"), "C1", answer)])
+                .await
+                .status(),
+            200
+        );
     }
     assert!(
         eventually(Duration::from_secs(5), || async {
@@ -633,5 +585,5 @@ async fn degraded_options_come_back_as_actions() {
             ("SIZE_S".to_owned(), "Small".to_owned()),
         ]
     );
-    running.shutdown().await.unwrap();
+    app.shutdown().await;
 }

@@ -103,14 +103,6 @@ impl Adapter for Provider {
     }
 }
 
-fn fast_config() -> Config {
-    let mut c = Config::default();
-    c.engine.poll_interval = Duration::from_millis(20);
-    c.engine.backoff_base = Duration::from_millis(20);
-    c.engine.backoff_max = Duration::from_millis(100);
-    c
-}
-
 /// Replies "re: {text}"; "split" gets a reply of two parts (the channel takes 100 characters),
 /// "menu" one with two buttons the channel shows as numbered options.
 async fn engine(

@@ -7,14 +7,92 @@ use std::time::{Duration, Instant};
 
 use switchboard::core::memory::MemoryInbound;
 use switchboard::{
-    Adapter, AdapterInfo, ChannelName, ConversationRef, MemoryAdapter, OutboundMessage, Result,
-    Secret, SendReceipt, WebhookOutcome, WebhookRequest,
+    Adapter, AdapterInfo, ChannelName, ChannelSettings, Config, ConversationRef, MemoryAdapter,
+    MemoryStore, OutboundMessage, RateConfig, Result, Running, Secret, SendReceipt, Switchboard,
+    SwitchboardBuilder, WebhookOutcome, WebhookRequest,
 };
 
 pub const SECRET: &str = "test-secret";
 
 pub fn memory(channel: &str) -> MemoryAdapter {
     MemoryAdapter::new(ChannelName::new(channel).unwrap(), Secret::new(SECRET))
+}
+
+/// The engine's timings shortened for tests: polling every 20 ms, retries backing off from 20 ms
+/// to 100 ms; every other setting is the default.
+pub fn fast_config() -> Config {
+    let mut c = Config::default();
+    c.engine.poll_interval = Duration::from_millis(20);
+    c.engine.backoff_base = Duration::from_millis(20);
+    c.engine.backoff_max = Duration::from_millis(100);
+    c
+}
+
+/// A channel's settings without rate limits.
+pub fn unlimited() -> ChannelSettings {
+    ChannelSettings::default().with_rate(RateConfig::default())
+}
+
+/// The usual engine under test: [`fast_config`], a memory store, and `mem` as a channel without
+/// rate limits. Add handlers, or override any of those, on the builder it returns.
+pub fn builder(mem: &MemoryAdapter) -> SwitchboardBuilder {
+    Switchboard::builder()
+        .config(fast_config())
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(mem.clone()), unlimited())
+}
+
+/// An engine serving HTTP on 127.0.0.1, with a client and the URL of one channel's webhooks.
+pub struct Served {
+    pub sb: Switchboard,
+    pub running: Running,
+    pub client: reqwest::Client,
+    /// `{base}/webhooks/{channel}`.
+    pub url: String,
+}
+
+impl Served {
+    /// Builds the engine and serves it; `channel` names the webhook URL kept in [`Served::url`].
+    pub async fn start(builder: SwitchboardBuilder, channel: &str) -> Served {
+        let sb = builder.build().await.unwrap();
+        let running = sb.start(listener().await).unwrap();
+        let url = format!("{}/webhooks/{channel}", running.url());
+        Served {
+            sb,
+            running,
+            client: reqwest::Client::new(),
+            url,
+        }
+    }
+
+    /// Posts `events` signed by `mem` to the webhook URL.
+    pub async fn deliver(
+        &self,
+        mem: &MemoryAdapter,
+        events: &[MemoryInbound],
+    ) -> reqwest::Response {
+        let req = mem.signed_request(&self.url, events);
+        post(&self.client, &self.url, &req).await
+    }
+
+    /// Posts a prepared request to the webhook URL.
+    pub async fn post(&self, req: &WebhookRequest) -> reqwest::Response {
+        post(&self.client, &self.url, req).await
+    }
+
+    /// `GET {base}{path}`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.running.url()))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops serving and the engine's loops.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await.unwrap();
+    }
 }
 
 pub async fn listener() -> tokio::net::TcpListener {
