@@ -1,5 +1,6 @@
 //! `WebchatAdapter`: the [`Adapter`] implementation and its capabilities.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,6 +16,7 @@ use switchboard_core::{
 use crate::PROVIDER;
 use crate::config::WebchatConfig;
 use crate::error::WebchatError;
+use crate::limit::Limits;
 use crate::log::{ConversationLog, MemoryLog};
 use crate::render::{author, plan};
 use crate::reply::Handled;
@@ -76,6 +78,7 @@ pub struct WebchatAdapter {
     config: WebchatConfig,
     key: TokenKey,
     log: Arc<dyn ConversationLog>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for WebchatAdapter {
@@ -85,6 +88,7 @@ impl std::fmt::Debug for WebchatAdapter {
             .field("config", &self.config)
             .field("key", &self.key)
             .field("log", &self.log)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -100,6 +104,7 @@ impl WebchatAdapter {
     pub fn new(channel: ChannelName, config: WebchatConfig) -> Result<Self> {
         Ok(WebchatAdapter {
             info: AdapterInfo::new(PROVIDER, channel, capabilities()),
+            limits: Limits::new(config.visitor_rate),
             config,
             key: TokenKey::random()?,
             log: Arc::new(MemoryLog::new()),
@@ -142,19 +147,28 @@ impl WebchatAdapter {
         &self.log
     }
 
-    fn endpoint(&self) -> Endpoint<'_> {
+    fn endpoint(&self, peer: Option<IpAddr>) -> Endpoint<'_> {
         Endpoint {
             channel: &self.info.channel,
             config: &self.config,
             key: &self.key,
+            limits: &self.limits,
+            peer,
         }
     }
 
     /// Answers a request to `/webchat/{channel}/…`: `OPTIONS` preflights, `POST sessions`,
-    /// `messages`, `typing` and `read`, with the protocol's statuses and headers. Pure: store
-    /// [`Handled::events`] (and append [`Handled::echo`]) before sending the reply.
+    /// `messages`, `typing` and `read`, with the protocol's statuses and headers. No I/O: store
+    /// [`Handled::events`] (and append [`Handled::echo`]) before sending the reply. Requests
+    /// of one visitor are limited to `visitor_rate` (429 with `Retry-After`).
     pub fn handle(&self, request: &WebhookRequest) -> Handled {
-        self.endpoint().handle(request)
+        self.endpoint(None).handle(request)
+    }
+
+    /// [`handle`](Self::handle) for a client at `peer` (the address the server trusts, after
+    /// its proxies): new sessions are also capped per address (10 a minute, burst 20).
+    pub fn handle_from(&self, request: &WebhookRequest, peer: IpAddr) -> Handled {
+        self.endpoint(Some(peer)).handle(request)
     }
 
     /// Answers `POST sessions` at `now` (what [`handle`](Self::handle) does for that path).
@@ -186,7 +200,7 @@ impl WebchatAdapter {
         &self,
         request: &WebhookRequest,
     ) -> std::result::Result<SessionClaims, WebchatError> {
-        self.endpoint().authorize(request)
+        self.endpoint(None).authorize(request)
     }
 
     async fn append_message(

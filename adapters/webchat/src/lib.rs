@@ -6,6 +6,7 @@ mod adapter;
 pub mod config;
 mod error;
 mod extension;
+mod limit;
 mod log;
 mod origin;
 mod render;
@@ -24,6 +25,7 @@ pub use adapter::{
 pub use config::{VisitorRate, WebchatConfig, WebchatConfigBuilder};
 pub use error::{Reason, WebchatError};
 pub use extension::WebchatAuthor;
+pub use limit::{SESSIONS_PER_IP_BURST, SESSIONS_PER_IP_PER_MINUTE};
 pub use log::{ConversationLog, MemoryLog};
 pub use reply::{Handled, Reply};
 pub use session::{

@@ -416,3 +416,35 @@ fn the_generic_webhook_path_maps_refusals() {
         Some(RejectReason::Forbidden)
     );
 }
+
+#[test]
+fn visitors_and_new_sessions_are_rate_limited_with_retry_after() {
+    let a = adapter("site", "visitor_rate = { per_second = 1.0, burst = 3 }");
+    let s = session(&a, "{}");
+    let m = |i: usize| {
+        a.handle(&post_as(
+            &s.token,
+            "site",
+            "messages",
+            &format!(r#"{{"client_id":"c{i}","text":"hi"}}"#),
+        ))
+    };
+    for i in 0..3 {
+        assert_eq!(m(i).reply.status, 202, "request {i} of the burst");
+    }
+    let over = m(3);
+    refused(&over, 429, "rate_limited");
+    assert_eq!(over.reply.headers["retry-after"], "1");
+    let other = session(&a, "{}");
+    let h = a.handle(&post_as(&other.token, "site", "typing", ""));
+    assert_eq!(h.reply.status, 204, "another visitor has its own budget");
+
+    let ip: std::net::IpAddr = [198, 51, 100, 7].into();
+    let new_session = || a.handle_from(&post("site", "sessions", "{}"), ip);
+    for _ in 0..switchboard_webchat::SESSIONS_PER_IP_BURST {
+        assert_eq!(new_session().reply.status, 200);
+    }
+    let h = new_session();
+    refused(&h, 429, "rate_limited");
+    assert_eq!(h.reply.headers["retry-after"], "6");
+}

@@ -5,6 +5,7 @@
 //! The endpoints that need the durable log (`GET events`, `GET messages`, uploads) are served
 //! by the engine's web chat module, which authenticates with [`Endpoint::authorize`].
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use http::header;
@@ -14,6 +15,7 @@ use switchboard_core::{ChannelName, WebhookRequest};
 
 use crate::config::WebchatConfig;
 use crate::error::{Reason, WebchatError};
+use crate::limit::Limits;
 use crate::origin;
 use crate::reply::{Handled, Reply};
 use crate::session::SessionIssuer;
@@ -32,6 +34,9 @@ pub(crate) struct Endpoint<'a> {
     pub(crate) channel: &'a ChannelName,
     pub(crate) config: &'a WebchatConfig,
     pub(crate) key: &'a TokenKey,
+    pub(crate) limits: &'a Limits,
+    /// The client's address, when the server knows it (the per-IP cap on new sessions).
+    pub(crate) peer: Option<IpAddr>,
 }
 
 /// Where a request goes: the path after `/webchat/{channel}/`, and the URL up to it.
@@ -74,6 +79,9 @@ impl Endpoint<'_> {
             }
             (&Method::POST, "sessions") => {
                 let body: SessionRequest = self.json(request)?;
+                if let Some(ip) = self.peer {
+                    self.limits.session(ip, request.received_at)?;
+                }
                 let issuer = SessionIssuer {
                     channel: self.channel.as_str(),
                     config: self.config,
@@ -84,16 +92,22 @@ impl Endpoint<'_> {
             }
             (&Method::POST, "messages") => {
                 let claims = self.authorize(request)?;
+                self.limits
+                    .visitor(&claims.conversation, request.received_at)?;
                 let body = self.json(request)?;
                 self.message(&claims, body, &route, request)?
             }
             (&Method::POST, "typing") => {
                 let claims = self.authorize(request)?;
+                self.limits
+                    .visitor(&claims.conversation, request.received_at)?;
                 let body = self.json(request)?;
                 self.typing(&claims, body, request.received_at)?
             }
             (&Method::POST, "read") => {
                 let claims = self.authorize(request)?;
+                self.limits
+                    .visitor(&claims.conversation, request.received_at)?;
                 let body = self.json(request)?;
                 self.read(&claims, body, request.received_at)?
             }

@@ -8,10 +8,13 @@ fn with_endpoint<T>(f: impl FnOnce(&Endpoint<'_>) -> T) -> T {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let key = TokenKey::from_bytes([0; 32]);
+    let limits = crate::limit::Limits::new(config.visitor_rate);
     f(&Endpoint {
         channel: &channel,
         config: &config,
         key: &key,
+        limits: &limits,
+        peer: None,
     })
 }
 
