@@ -448,3 +448,12 @@ fn visitors_and_new_sessions_are_rate_limited_with_retry_after() {
     refused(&h, 429, "rate_limited");
     assert_eq!(h.reply.headers["retry-after"], "6");
 }
+
+#[test]
+fn events_keep_the_body_as_sent() {
+    let a = adapter("site", "");
+    let s = session(&a, "{}");
+    let body = r#"{"client_id":"c1","text":"hi","widget_version":"1.2"}"#;
+    let h = a.handle(&post_as(&s.token, "site", "messages", body));
+    assert_eq!(h.events[0].raw["widget_version"], "1.2");
+}

@@ -109,7 +109,8 @@ impl Endpoint<'_> {
         {
             return Err(invalid("'client_id' must be 1-64 of A-Z a-z 0-9 - _"));
         }
-        let raw = serde_json::to_value(&body).unwrap_or_default();
+        // The body as the visitor sent it (it parsed as a PostMessage, so it is JSON).
+        let raw = serde_json::from_slice(&request.body).unwrap_or_default();
         let id = visitor_message_id(&claims.conversation, client_id);
         let at = request.received_at;
         let (_, author) = self.sender(claims)?;
