@@ -274,7 +274,7 @@
 //! from, uploads, shared rate limits, the routes) becomes an engine module after the PostgreSQL
 //! store lands, behind the crate's `ConversationLog` trait (its `MemoryLog` is the non-durable
 //! reference, not a production store). Until then the provider is not in
-//! [`registry()`](crate::registry) and `switchboard serve` does not serve `/webchat/…`. The
+//! [`registry()`](crate::registry()) and `switchboard serve` does not serve `/webchat/…`. The
 //! crate's README gives the reasons in full.
 //!
 //! ## Throughput: costs that do not grow with the backlog

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
-use switchboard_core::model::AttachmentKind;
 use switchboard_core::model::time::to_millis;
 use switchboard_core::{
     Adapter, AdapterInfo, AttachmentCapabilities, Capabilities, ChannelName, ChannelTable,
@@ -52,15 +51,8 @@ pub fn capabilities() -> Capabilities {
         link_buttons: true,
         max_quick_replies: MAX_QUICK_REPLIES,
         attachments: AttachmentCapabilities {
-            kinds: vec![
-                AttachmentKind::Image,
-                AttachmentKind::Audio,
-                AttachmentKind::Video,
-                AttachmentKind::File,
-            ],
-            max_per_message: MAX_ATTACHMENTS,
-            by_url: true,
             by_bytes: false,
+            ..AttachmentCapabilities::all(MAX_ATTACHMENTS)
         },
         edit: true,
         delete: true,
