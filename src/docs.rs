@@ -260,6 +260,23 @@
 //! [`store`](crate::store), and every store runs the public conformance suite
 //! (`switchboard::store::testkit`, feature `testkit`).
 //!
+//! ## Web chat
+//!
+//! The website's own channel (issue 13) is split in two. The provider crate
+//! `switchboard-webchat` (`adapters/webchat`, re-exported as `switchboard::webchat` behind the
+//! non-default feature `webchat`) holds everything that stands on core alone: the open protocol
+//! (`adapters/webchat/PROTOCOL.md`, version 1: sessions, idempotent messages by `client_id`,
+//! the SSE stream resumed with `Last-Event-ID`, uploads, errors, CORS, limits) and its serde
+//! types, HMAC-signed expiring tokens bound to their channel, verified users (`user_hash`
+//! compared in constant time), the channel's configuration, rendering of neutral messages into
+//! stream records (buttons and quick replies native) and decoding of visitors' requests into
+//! inbound events. What needs the durable store (the per-conversation log the stream resumes
+//! from, uploads, shared rate limits, the routes) becomes an engine module after the PostgreSQL
+//! store lands, behind the crate's `ConversationLog` trait (its `MemoryLog` is the non-durable
+//! reference, not a production store). Until then the provider is not in
+//! [`registry()`](crate::registry()) and `switchboard serve` does not serve `/webchat/…`. The
+//! crate's README gives the reasons in full.
+//!
 //! ## Throughput: costs that do not grow with the backlog
 //!
 //! - **Claims read a ready queue of heads.** Each queue has one head per conversation with
