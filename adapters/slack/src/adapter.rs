@@ -262,10 +262,9 @@ impl Adapter for SlackAdapter {
         let Some(raw) = attachment.url.as_deref() else {
             return Err(unsupported(&self.info, "fetch_attachment without a URL"));
         };
-        let url = url::Url::parse(raw).map_err(|e| {
-            switchboard_core::Error::invalid_message("attachment.url", e).with_provider(PROVIDER)
-        })?;
-        self.api.download(raw, self.is_slack_file_host(&url)).await
+        self.api
+            .download(raw, &|u: &url::Url| self.is_slack_file_host(u))
+            .await
     }
 
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {

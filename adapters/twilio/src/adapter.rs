@@ -16,7 +16,7 @@ use switchboard_core::{
 
 use crate::PROVIDER;
 use crate::address::is_whatsapp;
-use crate::api::{Api, is_twilio_host};
+use crate::api::Api;
 use crate::config::TwilioConfig;
 use crate::date::parse_rfc2822;
 use crate::render::render_message;
@@ -222,8 +222,7 @@ impl Adapter for TwilioAdapter {
                 Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER)
             );
         };
-        let with_auth = is_twilio_host(&self.config, url);
-        let (bytes, mime) = self.api.fetch_media(&self.config, url, with_auth).await?;
+        let (bytes, mime) = self.api.fetch_media(&self.config, url).await?;
         Ok(FetchedAttachment {
             bytes,
             mime_type: mime.or_else(|| attachment.mime_type.clone()),
