@@ -316,7 +316,11 @@ async fn a_delivered_event_round_trips_through_handle_webhook() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].text(), Some("hello bot"));
-    assert_eq!(seen[0].id.as_str(), body["event_id"].as_str().unwrap());
+    assert_eq!(
+        seen[0].attributes["slack.event_id"],
+        body["event_id"].as_str().unwrap()
+    );
+    assert!(seen[0].id.as_str().starts_with("msg:C0GENERAL:"));
     assert!(matches!(seen[0].kind, EventKind::Message(_)));
     let msg = OutboundMessage::builder()
         .attachment(Attachment::url(
