@@ -248,6 +248,13 @@ impl Adapter for SlackAdapter {
         self.connect().await.map(|_| ())
     }
 
+    /// The configured `timeout` of one Web API request. A send of several parts makes several
+    /// requests, but each part is looked up by its own metadata, so the last attempt's request
+    /// is what can still be in flight.
+    fn send_timeout(&self) -> std::time::Duration {
+        self.config.timeout
+    }
+
     /// Looks the outbox key up in the message metadata of the conversation (or thread) history:
     /// see the crate docs for how exact that is and what it costs.
     async fn reconcile(

@@ -210,6 +210,12 @@ impl Adapter for TwilioAdapter {
         self.api.fetch_account(&self.config).await
     }
 
+    /// The configured `timeout` of one request: a send's single create can be in flight at
+    /// Twilio that long.
+    fn send_timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
     /// Lists `Messages.json` by `To`, `From` and `DateSent>=` and matches each part's text and
     /// media count inside the time window (see the crate docs, "Reconciliation").
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {

@@ -21,7 +21,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// TOML keys: `bot_token` (secret, `xoxb-…`), `signing_secret` (secret), optional `bot_user_id`
 /// and `bot_id` (for the loop guard; learned with `auth.test` when absent), `api_base_url`
 /// (default `https://slack.com/api`; a method URL is `{api_base_url}/{method}`),
-/// `ignore_other_bots` (default `true`) and `render` (`fallback`, `strict` or `drop`).
+/// `ignore_other_bots` (default `true`), `render` (`fallback`, `strict` or `drop`) and
+/// `timeout` (one Web API request, default `"30s"`; also how long reconciliation treats a send
+/// as possibly still in flight).
 ///
 /// `Debug` prints `***` for both secrets.
 #[derive(Clone)]
@@ -88,6 +90,9 @@ impl SlackConfig {
         let api_base_url = table.api_base_url(DEFAULT_API_BASE_URL)?;
         let ignore_other_bots = table.optional_bool("ignore_other_bots")?.unwrap_or(true);
         let render = table.render_policy()?;
+        let timeout = table
+            .optional_duration("timeout")?
+            .unwrap_or(DEFAULT_TIMEOUT);
         if !bot_token.expose().starts_with("xox") {
             return Err(table.error("key 'bot_token': expected a Slack token (xoxb-…)"));
         }
@@ -99,7 +104,7 @@ impl SlackConfig {
             api_base_url,
             ignore_other_bots,
             render,
-            timeout: DEFAULT_TIMEOUT,
+            timeout,
         })
     }
 }
