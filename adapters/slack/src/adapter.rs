@@ -279,6 +279,8 @@ impl Adapter for SlackAdapter {
             channel: &self.info.channel,
             signing_key: &self.signing_key,
             guard: self.guard(),
+            team_id: self.config.team_id.as_deref(),
+            app_id: self.config.app_id.as_deref(),
         };
         webhook::handle(&inbound, request)
     }

@@ -386,3 +386,50 @@ fn a_mention_delivered_as_message_and_app_mention_is_one_event() {
     assert!(message(&from_mention[0]).mention);
     assert_eq!(from_message[0].attributes["slack.event_id"], "Ev0MESSAGE");
 }
+
+/// Issue 15, item 11: with `team_id` and `app_id` configured, an event of another workspace or
+/// app is refused (200, nothing stored); this channel's events pass; without the keys nothing
+/// is checked.
+#[test]
+fn events_of_another_workspace_or_app_are_refused() {
+    let a = adapter("team_id = 'T123ABC456'\napp_id = 'A0APP'");
+    let body = |team: &str, app: &str| {
+        serde_json::to_vec(&json!({
+            "token": "x", "team_id": team, "api_app_id": app, "type": "event_callback",
+            "event_id": "Ev0TENANT", "event_time": 1_700_000_000,
+            "event": {"type": "message", "channel": "C1", "user": "U1", "text": "hi",
+                "ts": "1700000000.000100"}
+        }))
+        .unwrap()
+    };
+    for (team, app) in [("T999OTHER", "A0APP"), ("T123ABC456", "A0OTHER")] {
+        let out = a.handle_webhook(&signed(&body(team, app), "application/json"));
+        assert_eq!(
+            out.rejection().map(|r| r.reason),
+            Some(RejectReason::ForeignTenant),
+            "{team} {app}"
+        );
+        assert_eq!(
+            out.response().status,
+            200,
+            "acknowledged so Slack does not retry"
+        );
+        assert_eq!(out.accepted_events(), None);
+    }
+    let ours = a.handle_webhook(&signed(&body("T123ABC456", "A0APP"), "application/json"));
+    assert_eq!(events_of(ours).len(), 1);
+    let unchecked = adapter("");
+    let any = unchecked.handle_webhook(&signed(&body("T999OTHER", "A0OTHER"), "application/json"));
+    assert_eq!(events_of(any).len(), 1);
+}
+
+#[test]
+fn tenant_keys_are_validated() {
+    let t = switchboard_core::ChannelTable::from_toml_str(
+        "team",
+        "provider = 'slack'\nbot_token = 'xoxb-1'\nsigning_secret = 's'\nteam_id = 'not-a-team'",
+    )
+    .unwrap();
+    let e = SlackAdapter::from_table(t).err().unwrap();
+    assert!(e.to_string().contains("key 'team_id'"), "{e}");
+}

@@ -238,6 +238,7 @@ impl Adapter for TwilioAdapter {
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
         webhook::handle(
             &self.config.channel,
+            &self.config.account_sid,
             self.config.auth_token.expose(),
             request,
         )
