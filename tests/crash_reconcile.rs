@@ -5,6 +5,13 @@
 //! the Twilio emulator, half before the call takes effect and half after), so kills land inside
 //! sends: the provider has the message, the outbox does not know.
 //!
+//! The Slack run is the issue 15 run: the channel paced at [`SLACK_RATE`] messages per second,
+//! calls of about 50 ms, at least six SIGKILLs during 60 customer messages, zero doubled. Its
+//! `timeout` ([`SLACK_TIMEOUT`]) is the in-flight window: right after a restart (SQLite
+//! releases every lease at once) a send the killed process had begun may still be running, and
+//! the engine holds a reconciliation that finds nothing until that window is over
+//! (`hold_in_flight`; `tests/crash_in_flight.rs` pins the window down deterministically).
+//!
 //! Afterwards every reply the provider received is counted by its text (each is unique):
 //! *duplicates* are copies beyond the first, *losses* replies it never got. With reconciliation
 //! on (keyed proofs + the adapter's `reconcile`), every reply reaches the provider exactly once:
@@ -58,8 +65,15 @@ use switchboard::{
     RateHint, Result, SendReceipt, Switchboard, SwitchboardBuilder, WebhookOutcome, WebhookRequest,
 };
 
-/// How long each provider call takes.
-const LATENCY: Duration = Duration::from_millis(40);
+/// How long each provider call takes (Slack's, as the issue 15 run had it: about 50 ms).
+const LATENCY: Duration = Duration::from_millis(50);
+/// The Slack channel's `timeout`: how long a killed process's request may still be in flight,
+/// during which a reconciliation that finds nothing is held, not answered "not delivered"
+/// (issue 15, item 10).
+const SLACK_TIMEOUT: &str = "2s";
+/// The Slack channel's rate, messages per second (the agents' channel of the issue 15 run):
+/// sends queue behind it, so kills land while many are waiting and some are in flight.
+const SLACK_RATE: f64 = 5.0;
 const CONVERSATIONS: usize = 6;
 const PER_CONVERSATION: usize = 10;
 const MIN_KILLS: usize = 6;
@@ -263,7 +277,8 @@ impl Emu {
                 let c = emu.options();
                 format!(
                     "provider = \"slack\"\nbot_token = \"{}\"\nsigning_secret = \"{}\"\n\
-                     bot_user_id = \"{}\"\nbot_id = \"{}\"\napi_base_url = \"{}\"\n",
+                     bot_user_id = \"{}\"\nbot_id = \"{}\"\napi_base_url = \"{}\"\n\
+                     timeout = \"{SLACK_TIMEOUT}\"\n",
                     c.bot_token,
                     c.signing_secret,
                     c.bot_user_id,
@@ -394,7 +409,9 @@ async fn latency_proxy(upstream: String) -> String {
     url
 }
 
-fn child_config(port: u16, db: &str, keys: &str, delivery: &str) -> String {
+fn child_config(port: u16, db: &str, keys: &str, delivery: &str, rate: f64) -> String {
+    // A paced channel allows no burst beyond one message.
+    let burst = if rate < 100.0 { 1 } else { 100 };
     format!(
         r#"
 [server]
@@ -420,8 +437,8 @@ reconcile_window = "2s"
 {keys}delivery = "{delivery}"
 
 [channels.crash.rate]
-per_second = 5000.0
-burst = 100
+per_second = {rate:?}
+burst = {burst}
 per_conversation_per_second = 1000.0
 per_conversation_burst = 10
 "#
@@ -564,6 +581,11 @@ async fn run(provider: Provider, reconcile: bool, delivery: &str) -> Figures {
         &db.display().to_string(),
         &emu.channel_keys(echoes),
         delivery,
+        if provider == Provider::Slack {
+            SLACK_RATE
+        } else {
+            5000.0
+        },
     );
     let blind = !reconcile && provider != Provider::Messenger;
     let client = reqwest::Client::builder()

@@ -247,6 +247,39 @@ async fn slack_retry_storm_runs_the_handler_once() {
     running.shutdown().await.unwrap();
 }
 
+/// Issue 15, item 8: one post that mentions the bot arrives as `message` and as
+/// `app_mention`, with different event ids; the handler runs once and one reply is posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_mention_delivered_as_message_and_app_mention_runs_the_handler_once() {
+    let emu = SlackEmulator::start(SlackOptions::default()).await.unwrap();
+    let (listener, base) = bind().await;
+    let probe = Probe::default();
+    let (sb, running) = start(
+        &config(&base, "memory:", "team", &slack_keys(&emu)),
+        &probe,
+        listener,
+    )
+    .await;
+    let url = format!("{base}/webhooks/team");
+    let bot = emu.options().bot_user_id.clone();
+    let message = emu.user_message("C0AGENTS", "U0ALICE", &format!("<@{bot}> hello"));
+    let mut mention = message.clone();
+    mention["event"]["type"] = serde_json::json!("app_mention");
+    mention["event_id"] = serde_json::json!("Ev0OTHERDELIVERY");
+    assert_ne!(message["event_id"], mention["event_id"]);
+    let client = reqwest::Client::new();
+    for body in [&message, &mention] {
+        let req = emu.signed_request(&url, body.to_string(), "application/json");
+        assert_eq!(post(&client, &url, &req).await, 200);
+    }
+    assert!(eventually(Duration::from_secs(10), || slack_posts(&emu).len() == 1).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(slack_posts(&emu).len(), 1);
+    assert_eq!(probe.runs(), 1);
+    assert_eq!(sb.stats().await.unwrap().inbox_done, 1);
+    running.shutdown().await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Messenger
 

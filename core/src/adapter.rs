@@ -1,6 +1,7 @@
 //! The contract every provider implements.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -113,6 +114,17 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     /// `switchboard check --live` runs). The default is `Unsupported`.
     async fn verify_credentials(&self) -> Result<()> {
         Err(unsupported(self.info(), "verify_credentials"))
+    }
+
+    /// How long one send may be in progress at the provider: the adapter's request timeout
+    /// (its longest, for sends of several requests). A process killed mid-send leaves its
+    /// request running at the provider until then, so the engine holds a "not delivered"
+    /// reconciliation of a send whose last attempt began less than this long ago and asks
+    /// again later (see [`crate::reconcile::hold_in_flight`]). The default is
+    /// [`DEFAULT_SEND_TIMEOUT`](crate::reconcile::DEFAULT_SEND_TIMEOUT); an in-process adapter
+    /// whose send is over when `send` returns may answer zero.
+    fn send_timeout(&self) -> Duration {
+        crate::reconcile::DEFAULT_SEND_TIMEOUT
     }
 
     /// Looks up, at the provider, a send whose outcome is unknown (see [`crate::reconcile`]).

@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Provider,
     /// An inbound webhook was rejected.
     Webhook,
+    /// A URL was refused before any request: an internal address (loopback, private,
+    /// link-local…), a scheme other than `https`, or too many redirects (see `fetch`).
+    UnsafeUrl,
 }
 
 impl ErrorKind {
@@ -55,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Provider => "provider",
             ErrorKind::Webhook => "webhook",
+            ErrorKind::UnsafeUrl => "unsafe_url",
         }
     }
 }

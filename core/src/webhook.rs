@@ -141,10 +141,16 @@ pub enum RejectReason {
     Forbidden,
     /// The HTTP method is not one this endpoint takes.
     MethodNotAllowed,
+    /// Well signed, but for another tenant than the channel's (another Page, Slack workspace
+    /// or app, Twilio account): nothing is stored, and the answer is `200 OK` so the provider
+    /// does not retry it (Meta and Slack retry any other status for hours, and may switch the
+    /// subscription off, which would hurt this channel's own events too).
+    ForeignTenant,
 }
 
 impl RejectReason {
-    /// The status to answer with: 401 for signature problems, 400 malformed, 403 forbidden, 405.
+    /// The status to answer with: 401 for signature problems, 400 malformed, 403 forbidden, 405,
+    /// and 200 for a foreign tenant (acknowledged, not stored).
     pub fn status(self) -> StatusCode {
         match self {
             RejectReason::MissingSignature
@@ -153,6 +159,7 @@ impl RejectReason {
             RejectReason::Malformed => StatusCode::BAD_REQUEST,
             RejectReason::Forbidden => StatusCode::FORBIDDEN,
             RejectReason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RejectReason::ForeignTenant => StatusCode::OK,
         }
     }
 
@@ -165,6 +172,7 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::Forbidden => "forbidden",
             RejectReason::MethodNotAllowed => "method_not_allowed",
+            RejectReason::ForeignTenant => "foreign_tenant",
         }
     }
 }

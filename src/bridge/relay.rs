@@ -290,6 +290,12 @@ async fn relay_attachments(
                     files.push(Attachment::bytes(fetched.bytes, mime, name.clone()));
                     continue;
                 }
+                Err(e) if e.kind() == switchboard_core::ErrorKind::UnsafeUrl => {
+                    // Issue 15, item 7: the agent learns it was refused; no link to follow.
+                    tracing::warn!(error = %e, "bridge: attachment refused");
+                    links.push(format!("- {} {name}: refused ({e})", a.kind.as_str()));
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "bridge: attachment not fetched; relayed as a link")
                 }
@@ -306,4 +312,59 @@ async fn relay_attachments(
         format!("\n\nAttachments:\n{}", links.join("\n"))
     };
     (files, links)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::model::AttachmentKind;
+    use switchboard_core::{
+        AdapterInfo, ChannelName, ConversationId, Error, ErrorKind, FetchedAttachment,
+        MemoryAdapter, Result, Secret, SendReceipt, WebhookOutcome, WebhookRequest,
+    };
+
+    use super::*;
+
+    /// A customer channel whose every download is refused as unsafe.
+    #[derive(Debug)]
+    struct Refusing(MemoryAdapter);
+
+    #[async_trait::async_trait]
+    impl Adapter for Refusing {
+        fn info(&self) -> &AdapterInfo {
+            self.0.info()
+        }
+        async fn send(&self, to: &ConversationRef, m: &OutboundMessage) -> Result<SendReceipt> {
+            self.0.send(to, m).await
+        }
+        async fn fetch_attachment(&self, _: &InboundAttachment) -> Result<FetchedAttachment> {
+            Err(Error::new(
+                ErrorKind::UnsafeUrl,
+                "attachment URL refused: host 169.254.169.254 is a link-local address",
+            ))
+        }
+        fn handle_webhook(&self, r: &WebhookRequest) -> WebhookOutcome {
+            self.0.handle_webhook(r)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_attachment_is_reported_to_the_agent_not_linked() {
+        let memory =
+            |name: &str| MemoryAdapter::new(ChannelName::new(name).unwrap(), Secret::new("s"));
+        let from = Refusing(memory("sms"));
+        let agents = memory("agents");
+        let to = ConversationRef::new(
+            ChannelName::new("agents").unwrap(),
+            ConversationId::new("C1").unwrap(),
+        );
+        let url = "http://169.254.169.254/latest/meta-data/".to_owned();
+        let attachment = InboundAttachment::new(AttachmentKind::Image, Some(url.clone()));
+        let (files, text) = relay_attachments(Some(&from), Some(&agents), &to, &[attachment]).await;
+        assert!(files.is_empty());
+        assert!(
+            text.contains("- image image: refused (unsafe_url: attachment URL refused"),
+            "{text}"
+        );
+        assert!(!text.contains(&url), "{text}");
+    }
 }

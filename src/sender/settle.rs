@@ -16,6 +16,10 @@ use crate::store::{OutboxChange, OutboxItem, StoreExt, proven_ids};
 
 use super::{Next, dead, delay};
 
+/// Asked again this long after the send timeout has passed, so the provider has surely
+/// listed a send that finished just in time.
+const IN_FLIGHT_MARGIN: Duration = Duration::from_millis(100);
+
 /// Releases the row to be settled again later (it stays uncertain).
 pub(super) async fn settle_later(engine: &Engine, item: &OutboxItem, why: &str, after: Duration) {
     tracing::info!(%why, ?after, "send outcome still unknown; will ask again");
@@ -141,18 +145,36 @@ async fn reconcile(
     let last = item.last_attempt_at.unwrap_or(first);
     let can_ask_again = item.attempts < cfg.send_attempts;
     let young = now < last + cfg.reconcile_window;
+    let pending =
+        PendingSend::new(item.to.clone(), item.message.clone(), first).with_last_attempt_at(last);
     let answer = match OutboxKey::new(item.key.clone()) {
-        Ok(key) => {
-            let pending = PendingSend::new(item.to.clone(), item.message.clone(), first)
-                .with_last_attempt_at(last);
-            entry.adapter.reconcile(&key, &pending).await
-        }
+        Ok(key) => entry.adapter.reconcile(&key, &pending).await,
         Err(e) => Err(e),
     };
+    let in_flight = &pending;
     let unknown = match answer {
         Ok(Reconciled::Delivered(messages)) => {
             engine.metrics.reconciled(channel, "delivered");
             mark_found(engine, item, caps, &messages).await;
+            return Next::Done;
+        }
+        // The in-flight rule (core's `hold_in_flight`, issue 15 item 10): the provider may not
+        // have a send yet whose request is still running (a killed process's, say); ask again
+        // once the adapter's send timeout has passed since the attempt began, never resend now.
+        Ok(Reconciled::NotDelivered | Reconciled::Partial(_))
+            if let Some(left) = in_flight.in_flight_for(entry.adapter.send_timeout(), now) =>
+        {
+            engine.metrics.reconciled(channel, "in_flight");
+            let at = SystemTime::now() + left + IN_FLIGHT_MARGIN;
+            let why = format!(
+                "reconcile: the last attempt may still be in flight ({} ms of the send timeout left)",
+                left.as_millis()
+            );
+            tracing::info!(%why, "not found yet; will ask again");
+            let change = OutboxChange::ReconcileLater { at, why };
+            if let Err(e) = release(engine, item.lease, at, change).await {
+                tracing::error!(error = %e, "scheduling the reconciliation failed");
+            }
             return Next::Done;
         }
         Ok(Reconciled::NotDelivered) => {

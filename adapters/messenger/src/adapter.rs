@@ -229,6 +229,11 @@ impl Adapter for MessengerAdapter {
 
     /// Waits up to `echo_wait` for the echoes of every part of the pending send (see the
     /// README: echoes prove a send; their absence proves nothing, so it is `Unknown`).
+    /// The Graph client's request timeout: a send can be in flight at Meta that long.
+    fn send_timeout(&self) -> std::time::Duration {
+        crate::api::TIMEOUT
+    }
+
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
         if !self.info.capabilities.reconcile {
             return Err(switchboard_core::adapter::unsupported(

@@ -17,7 +17,7 @@ use crate::signature::appsecret_proof;
 use crate::wire::{ErrorBody, NodeResponse, SendResponse, UploadResponse};
 
 /// How long one Graph call may take.
-const TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A Graph API client for one Page.
 #[derive(Clone)]

@@ -248,6 +248,13 @@ impl Adapter for SlackAdapter {
         self.connect().await.map(|_| ())
     }
 
+    /// The configured `timeout` of one Web API request. A send of several parts makes several
+    /// requests, but each part is looked up by its own metadata, so the last attempt's request
+    /// is what can still be in flight.
+    fn send_timeout(&self) -> std::time::Duration {
+        self.config.timeout
+    }
+
     /// Looks the outbox key up in the message metadata of the conversation (or thread) history:
     /// see the crate docs for how exact that is and what it costs.
     async fn reconcile(
@@ -262,10 +269,9 @@ impl Adapter for SlackAdapter {
         let Some(raw) = attachment.url.as_deref() else {
             return Err(unsupported(&self.info, "fetch_attachment without a URL"));
         };
-        let url = url::Url::parse(raw).map_err(|e| {
-            switchboard_core::Error::invalid_message("attachment.url", e).with_provider(PROVIDER)
-        })?;
-        self.api.download(raw, self.is_slack_file_host(&url)).await
+        self.api
+            .download(raw, &|u: &url::Url| self.is_slack_file_host(u))
+            .await
     }
 
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
@@ -273,6 +279,8 @@ impl Adapter for SlackAdapter {
             channel: &self.info.channel,
             signing_key: &self.signing_key,
             guard: self.guard(),
+            team_id: self.config.team_id.as_deref(),
+            app_id: self.config.app_id.as_deref(),
         };
         webhook::handle(&inbound, request)
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::Value;
+use switchboard_core::fetch::{Credentials, FetchPolicy, MediaFetcher};
 use switchboard_core::{FetchedAttachment, Result, Secret};
 
 use crate::error_map;
@@ -15,6 +16,7 @@ use crate::wire::ApiResponse;
 #[derive(Clone)]
 pub(crate) struct Api {
     http: reqwest::Client,
+    media: MediaFetcher,
     base: String,
     token: Secret,
 }
@@ -36,8 +38,14 @@ impl Api {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| error_map::transport("client", e))?;
+        let media = MediaFetcher::new(
+            FetchPolicy::new(timeout).trusting(base),
+            concat!("switchboard-slack/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(|e| e.with_provider(crate::PROVIDER))?;
         Ok(Api {
             http,
+            media,
             base: base.trim_end_matches('/').to_owned(),
             token,
         })
@@ -117,17 +125,21 @@ impl Api {
         }
     }
 
-    /// GETs a file, with the bot token when `authorized` (Slack's own file hosts only).
-    pub(crate) async fn download(&self, url: &str, authorized: bool) -> Result<FetchedAttachment> {
+    /// GETs a file through the channel's [`MediaFetcher`] (internal addresses, plain `http`
+    /// and unsafe redirects refused as `UnsafeUrl`), with the bot token only on hops that
+    /// `is_slack_host` accepts.
+    pub(crate) async fn download(
+        &self,
+        url: &str,
+        is_slack_host: &(dyn Fn(&url::Url) -> bool + Send + Sync),
+    ) -> Result<FetchedAttachment> {
         let what = "file download";
-        let mut req = self.http.get(url);
-        if authorized {
-            req = req.bearer_auth(self.token.expose());
-        }
-        let resp = req
-            .send()
+        let credentials = Credentials::Bearer(self.token.clone());
+        let resp = self
+            .media
+            .get(url, Some(&credentials), is_slack_host)
             .await
-            .map_err(|e| error_map::transport(what, e))?;
+            .map_err(|e| e.with_provider(crate::PROVIDER))?;
         let status = resp.status().as_u16();
         if status != 200 {
             let after = retry_after(&resp);

@@ -62,7 +62,8 @@ fn url_verification_answers_the_challenge_after_the_signature() {
 fn app_mentions_are_messages_marked_as_mentions() {
     let a = adapter("");
     let ev = one(&a, "app_mention-doc");
-    assert_eq!(ev.id.as_str(), "Ev123ABC456");
+    assert_eq!(ev.id.as_str(), "msg:C123ABC456:1515449522.000016");
+    assert_eq!(ev.attributes["slack.event_id"], "Ev123ABC456");
     assert_eq!(ev.conversation.channel.as_str(), "team");
     assert_eq!(ev.conversation.conversation.as_str(), "C123ABC456");
     assert_eq!(ev.conversation.thread, None);
@@ -83,7 +84,10 @@ fn app_mentions_are_messages_marked_as_mentions() {
     assert_eq!(ev.attributes["slack.team_id"], "T123ABC456");
 
     let ev = one(&a, "app_mention-bolt");
-    assert_eq!((ev.id.as_str(), ev.sender.id.as_str()), ("Ev111", "W222"));
+    assert_eq!(
+        (ev.id.as_str(), ev.sender.id.as_str()),
+        ("msg:C111:1595926230.009600", "W222")
+    );
     assert_eq!(ev.conversation.conversation.as_str(), "C111");
     assert!(message(&ev).mention);
     assert_eq!(ev.text(), Some("<@W111> Hi there!"));
@@ -127,7 +131,8 @@ fn reactions_added_and_removed() {
 fn plain_messages() {
     let a = adapter("bot_user_id = 'W23456789'\nbot_id = 'BZYBOTHED'");
     let ev = one(&a, "event-wrapper-field-examples");
-    assert_eq!(ev.id.as_str(), "Ev0PV52K25");
+    assert_eq!(ev.id.as_str(), "msg:D0PNCRP9N:1525215129.000001");
+    assert_eq!(ev.attributes["slack.event_id"], "Ev0PV52K25");
     assert_eq!(ev.conversation.conversation.as_str(), "D0PNCRP9N");
     assert_eq!(ev.text(), Some("How many cats did we herd yesterday?"));
     assert_eq!(ev.attributes["slack.channel_type"], "app_home");
@@ -181,7 +186,8 @@ fn thread_replies_broadcasts_and_me_messages() {
 fn file_shares_carry_attachments() {
     let a = adapter("");
     let ev = one(&a, "message-subtype-file_share-bolt");
-    assert_eq!(ev.id.as_str(), "Ev03EGJQAVMM");
+    assert_eq!(ev.id.as_str(), "msg:C111:1652227646.593159");
+    assert_eq!(ev.attributes["slack.event_id"], "Ev03EGJQAVMM");
     let m = message(&ev);
     assert_eq!(m.text.as_deref(), Some("Hi there!"));
     assert_eq!(m.attachments.len(), 1);
@@ -296,7 +302,8 @@ fn retries_are_kept_on_the_event() {
         .with_header("X-Slack-Retry-Num", "2")
         .with_header("X-Slack-Retry-Reason", "http_timeout");
     let ev = events_of(a.handle_webhook(&req)).remove(0);
-    assert_eq!(ev.id.as_str(), "Ev111");
+    assert_eq!(ev.id.as_str(), "msg:C111:1610261659.001400");
+    assert_eq!(ev.attributes["slack.event_id"], "Ev111");
     assert_eq!(ev.attributes["slack.retry_num"], "2");
     assert_eq!(ev.attributes["slack.retry_reason"], "http_timeout");
 }
@@ -339,4 +346,90 @@ fn bad_requests_are_rejected_with_no_event() {
     let mut get = signed(&body, "application/json");
     get.method = http::Method::GET;
     assert_eq!(a.handle_webhook(&get).response().status, 405);
+}
+
+/// Issue 15, item 8: one post mentioning the bot arrives as `message` and as `app_mention`,
+/// with different event ids; both decode to the same event id (the engine stores one), and both
+/// are marked as a mention, so whichever arrives first is the same message.
+#[test]
+fn a_mention_delivered_as_message_and_app_mention_is_one_event() {
+    let a = adapter("bot_user_id = 'U0BOT'\nbot_id = 'B0BOT'");
+    let inner = |kind: &str| {
+        json!({"type": kind, "channel": "C0AGENTS", "user": "U0ALICE",
+            "text": "<@U0BOT> please answer", "ts": "1700000000.000200",
+            "event_ts": "1700000000.000200", "channel_type": "channel"})
+    };
+    let envelope = |kind: &str, event_id: &str| {
+        serde_json::to_vec(&json!({
+            "token": "x", "team_id": "T123ABC456", "api_app_id": "A0APP",
+            "event": inner(kind), "type": "event_callback",
+            "event_id": event_id, "event_time": 1_700_000_000
+        }))
+        .unwrap()
+    };
+    let from_message = events_of(a.handle_webhook(&signed(
+        &envelope("message", "Ev0MESSAGE"),
+        "application/json",
+    )));
+    let from_mention = events_of(a.handle_webhook(&signed(
+        &envelope("app_mention", "Ev0MENTION"),
+        "application/json",
+    )));
+    assert_eq!(from_message.len(), 1);
+    assert_eq!(from_mention.len(), 1);
+    assert_eq!(from_message[0].id, from_mention[0].id);
+    assert_eq!(
+        from_message[0].id.as_str(),
+        "msg:C0AGENTS:1700000000.000200"
+    );
+    assert!(message(&from_message[0]).mention);
+    assert!(message(&from_mention[0]).mention);
+    assert_eq!(from_message[0].attributes["slack.event_id"], "Ev0MESSAGE");
+}
+
+/// Issue 15, item 11: with `team_id` and `app_id` configured, an event of another workspace or
+/// app is refused (200, nothing stored); this channel's events pass; without the keys nothing
+/// is checked.
+#[test]
+fn events_of_another_workspace_or_app_are_refused() {
+    let a = adapter("team_id = 'T123ABC456'\napp_id = 'A0APP'");
+    let body = |team: &str, app: &str| {
+        serde_json::to_vec(&json!({
+            "token": "x", "team_id": team, "api_app_id": app, "type": "event_callback",
+            "event_id": "Ev0TENANT", "event_time": 1_700_000_000,
+            "event": {"type": "message", "channel": "C1", "user": "U1", "text": "hi",
+                "ts": "1700000000.000100"}
+        }))
+        .unwrap()
+    };
+    for (team, app) in [("T999OTHER", "A0APP"), ("T123ABC456", "A0OTHER")] {
+        let out = a.handle_webhook(&signed(&body(team, app), "application/json"));
+        assert_eq!(
+            out.rejection().map(|r| r.reason),
+            Some(RejectReason::ForeignTenant),
+            "{team} {app}"
+        );
+        assert_eq!(
+            out.response().status,
+            200,
+            "acknowledged so Slack does not retry"
+        );
+        assert_eq!(out.accepted_events(), None);
+    }
+    let ours = a.handle_webhook(&signed(&body("T123ABC456", "A0APP"), "application/json"));
+    assert_eq!(events_of(ours).len(), 1);
+    let unchecked = adapter("");
+    let any = unchecked.handle_webhook(&signed(&body("T999OTHER", "A0OTHER"), "application/json"));
+    assert_eq!(events_of(any).len(), 1);
+}
+
+#[test]
+fn tenant_keys_are_validated() {
+    let t = switchboard_core::ChannelTable::from_toml_str(
+        "team",
+        "provider = 'slack'\nbot_token = 'xoxb-1'\nsigning_secret = 's'\nteam_id = 'not-a-team'",
+    )
+    .unwrap();
+    let e = SlackAdapter::from_table(t).err().unwrap();
+    assert!(e.to_string().contains("key 'team_id'"), "{e}");
 }

@@ -260,14 +260,21 @@ async fn inbound_files_are_fetched_with_the_token_only_from_slack_hosts() {
     let att = InboundAttachment::new(AttachmentKind::Image, Some(url));
     let got = a.fetch_attachment(&att).await.unwrap();
     assert_eq!(got.bytes.as_ref(), b"\x89PNG");
-    // A host that is neither Slack's nor the configured API host gets no token: the emulator
-    // (reached by another name) refuses the download.
+    // Any origin but the configured API host is checked (issue 15, item 7): the emulator
+    // reached by another name is plain http on loopback, refused before any request, as are
+    // the metadata address and private addresses.
     let other = att.url.clone().unwrap().replace("127.0.0.1", "localhost");
-    let e = a
-        .fetch_attachment(&InboundAttachment::new(AttachmentKind::Image, Some(other)))
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    for url in [
+        other,
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://10.1.2.3/files-pri/x".to_owned(),
+    ] {
+        let e = a
+            .fetch_attachment(&InboundAttachment::new(AttachmentKind::Image, Some(url)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnsafeUrl, "{e}");
+    }
 }
 
 #[tokio::test]
@@ -309,7 +316,11 @@ async fn a_delivered_event_round_trips_through_handle_webhook() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].text(), Some("hello bot"));
-    assert_eq!(seen[0].id.as_str(), body["event_id"].as_str().unwrap());
+    assert_eq!(
+        seen[0].attributes["slack.event_id"],
+        body["event_id"].as_str().unwrap()
+    );
+    assert!(seen[0].id.as_str().starts_with("msg:C0GENERAL:"));
     assert!(matches!(seen[0].kind, EventKind::Message(_)));
     let msg = OutboundMessage::builder()
         .attachment(Attachment::url(

@@ -16,7 +16,7 @@ use switchboard_core::{
 
 use crate::PROVIDER;
 use crate::address::is_whatsapp;
-use crate::api::{Api, is_twilio_host};
+use crate::api::Api;
 use crate::config::TwilioConfig;
 use crate::date::parse_rfc2822;
 use crate::render::render_message;
@@ -210,6 +210,12 @@ impl Adapter for TwilioAdapter {
         self.api.fetch_account(&self.config).await
     }
 
+    /// The configured `timeout` of one request: a send's single create can be in flight at
+    /// Twilio that long.
+    fn send_timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
     /// Lists `Messages.json` by `To`, `From` and `DateSent>=` and matches each part's text and
     /// media count inside the time window (see the crate docs, "Reconciliation").
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
@@ -222,8 +228,7 @@ impl Adapter for TwilioAdapter {
                 Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER)
             );
         };
-        let with_auth = is_twilio_host(&self.config, url);
-        let (bytes, mime) = self.api.fetch_media(&self.config, url, with_auth).await?;
+        let (bytes, mime) = self.api.fetch_media(&self.config, url).await?;
         Ok(FetchedAttachment {
             bytes,
             mime_type: mime.or_else(|| attachment.mime_type.clone()),
@@ -233,6 +238,7 @@ impl Adapter for TwilioAdapter {
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
         webhook::handle(
             &self.config.channel,
+            &self.config.account_sid,
             self.config.auth_token.expose(),
             request,
         )

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
-use switchboard_core::{Error, ErrorKind, Result, Retry};
+use switchboard_core::fetch::{Credentials, FetchPolicy, MediaFetcher};
+use switchboard_core::{Error, ErrorKind, Result, Retry, Secret};
 
 use crate::PROVIDER;
 use crate::config::TwilioConfig;
@@ -16,6 +17,7 @@ use crate::wire::{CreateMessage, MessagePage, MessageResource};
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
     http: reqwest::Client,
+    media: MediaFetcher,
 }
 
 impl Api {
@@ -29,7 +31,12 @@ impl Api {
                     .with_provider(PROVIDER)
                     .with_source(e)
             })?;
-        Ok(Api { http })
+        let media = MediaFetcher::new(
+            FetchPolicy::new(config.timeout).trusting(&config.api_base_url),
+            concat!("switchboard-twilio/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(|e| e.with_provider(PROVIDER))?;
+        Ok(Api { http, media })
     }
 
     /// `POST Messages.json`: creates (sends) one message.
@@ -116,19 +123,25 @@ impl Api {
         read_json(response, StatusCode::OK, "Messages list page").await
     }
 
-    /// Downloads media; Basic auth is added only when `with_auth` (Twilio's own hosts).
+    /// Downloads media through the channel's [`MediaFetcher`]: internal addresses, plain
+    /// `http` and unsafe redirects are refused (`UnsafeUrl`), and Basic auth goes only to hops
+    /// on Twilio's own hosts (see [`is_twilio_host`]).
     pub(crate) async fn fetch_media(
         &self,
         config: &TwilioConfig,
         url: &str,
-        with_auth: bool,
     ) -> Result<(Bytes, Option<String>)> {
-        let mut request = self.http.get(url);
-        if with_auth {
-            let (user, pass) = config.basic_auth();
-            request = request.basic_auth(user, Some(pass));
-        }
-        let response = request.send().await.map_err(transport_error)?;
+        let (user, pass) = config.basic_auth();
+        let credentials = Credentials::Basic {
+            user: user.to_owned(),
+            password: Secret::new(pass),
+        };
+        let is_twilio = |u: &url::Url| is_twilio_host(config, u.as_str());
+        let response = self
+            .media
+            .get(url, Some(&credentials), &is_twilio)
+            .await
+            .map_err(|e| e.with_provider(PROVIDER))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());

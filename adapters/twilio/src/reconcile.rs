@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use switchboard_core::model::OutboxKey;
+use switchboard_core::reconcile::hold_in_flight;
 use switchboard_core::{PendingSend, Reconciled, Result, SentMessage};
 
 use crate::adapter::sent_message;
@@ -109,31 +110,15 @@ pub(crate) async fn reconcile(
     candidates.sort_by_key(created);
     let context = Context { key, to, since };
     let found = match_parts(&pending.to, &rendered.requests, candidates, &context)?;
-    Ok(unless_in_flight(
+    // A create Twilio is still processing is not listed yet: core's in-flight rule (which the
+    // engine applies to every adapter's answer too) keeps what was not found `Unknown` until
+    // the request timeout has passed since the last attempt began.
+    Ok(hold_in_flight(
         found,
-        pending.last_attempt_at,
+        pending,
         config.timeout,
+        SystemTime::now(),
     ))
-}
-
-/// A create Twilio is still processing is not listed yet: until the request timeout has passed
-/// since the last attempt began, what was not found may still arrive, so `NotDelivered` and
-/// `Partial` become `Unknown` (`Delivered` stands).
-fn unless_in_flight(found: Reconciled, last_attempt: SystemTime, timeout: Duration) -> Reconciled {
-    let elapsed = SystemTime::now()
-        .duration_since(last_attempt)
-        .unwrap_or_default();
-    match found {
-        Reconciled::NotDelivered | Reconciled::Partial(_) if elapsed < timeout => {
-            Reconciled::Unknown(format!(
-                "the last attempt began {} ms ago, within the {} ms request timeout: a create \
-                 may still be in flight at Twilio",
-                elapsed.as_millis(),
-                timeout.as_millis()
-            ))
-        }
-        other => other,
-    }
 }
 
 /// When a message was created (or, failing that, sent).
@@ -259,6 +244,20 @@ fn match_parts(
 
 #[cfg(test)]
 mod tests {
+    fn unless_in_flight(
+        found: Reconciled,
+        last_attempt: SystemTime,
+        timeout: Duration,
+    ) -> Reconciled {
+        let to = switchboard_core::ConversationRef::new(
+            switchboard_core::ChannelName::new("sms").unwrap(),
+            switchboard_core::ConversationId::new("+15551230000").unwrap(),
+        );
+        let m = switchboard_core::OutboundMessage::text("x").unwrap();
+        let pending = PendingSend::new(to, m, last_attempt);
+        hold_in_flight(found, &pending, timeout, SystemTime::now())
+    }
+
     use super::*;
 
     #[test]

@@ -241,6 +241,29 @@ impl ChannelTable {
         }
     }
 
+    /// A duration key, if present: a number of seconds, or a string like `"250ms"`, `"2s"`,
+    /// `"1.5s"` or `"1m"`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the channel and the key when the value is not such a duration.
+    pub fn optional_duration(&mut self, key: &str) -> Result<Option<std::time::Duration>> {
+        let parsed = match self.raw(key) {
+            None => return Ok(None),
+            Some(toml::Value::Integer(n)) => {
+                u64::try_from(n).ok().map(std::time::Duration::from_secs)
+            }
+            Some(toml::Value::Float(f)) => std::time::Duration::try_from_secs_f64(f).ok(),
+            Some(toml::Value::String(s)) => parse_duration(&s),
+            Some(_) => None,
+        };
+        parsed.map(Some).ok_or_else(|| {
+            self.error(format_args!(
+                "key '{key}' must be a duration like \"2s\" or \"250ms\""
+            ))
+        })
+    }
+
     /// Any deserializable key, if present (strings are not `${ENV}`-substituted here).
     ///
     /// # Errors
@@ -324,8 +347,41 @@ impl ChannelTable {
     }
 }
 
+/// `"250ms"`, `"2s"`, `"1.5s"`, `"1m"` (a bare number is seconds).
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let s = text.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(secs).ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_parse_in_several_forms() {
+        let mut t = super::ChannelTable::from_toml_str(
+            "c",
+            "provider = 'x'\na = '250ms'\nb = 2\nc = '1.5s'\nd = 'soon'",
+        )
+        .unwrap();
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(t.optional_duration("a").unwrap(), Some(ms(250)));
+        assert_eq!(t.optional_duration("b").unwrap(), Some(ms(2000)));
+        assert_eq!(t.optional_duration("c").unwrap(), Some(ms(1500)));
+        assert_eq!(t.optional_duration("none").unwrap(), None);
+        let e = t.optional_duration("d").unwrap_err();
+        assert!(e.to_string().contains("key 'd' must be a duration"), "{e}");
+    }
+
     use super::*;
     use crate::ErrorKind;
 

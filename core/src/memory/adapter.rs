@@ -127,6 +127,12 @@ impl Adapter for MemoryAdapter {
         self.op_request()
     }
 
+    /// Zero: the memory provider is in this process, so a send is over when `send` returns and
+    /// nothing is left in flight after a crash.
+    fn send_timeout(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
         let parts = render::render(&pending.message, &self.info.capabilities, self.policy)?
             .parts

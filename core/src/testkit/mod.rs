@@ -186,6 +186,7 @@ macro_rules! conformance_tests {
             reconcile_finds_a_delivered_send,
             reconcile_reports_a_missing_send,
             reconcile_after_a_lost_answer,
+            reconcile_holds_a_send_still_in_flight,
         );
     };
     (@ability $harness:ty; SignedTimestamp) => {

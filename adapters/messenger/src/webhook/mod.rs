@@ -40,7 +40,18 @@ pub(crate) fn handle(config: &MessengerConfig, request: &WebhookRequest) -> Webh
         return WebhookOutcome::reject(reason, detail);
     }
     match decode_body(config, &config.channel, request) {
-        Ok(events) => WebhookOutcome::events(events),
+        Ok(Decoded { events, foreign: 0 }) => WebhookOutcome::events(events),
+        Ok(Decoded { events, foreign }) if events.is_empty() => {
+            tracing::warn!(channel = %config.channel, entries = foreign, "messenger: webhook for another Page refused");
+            WebhookOutcome::reject(
+                RejectReason::ForeignTenant,
+                format!("entries for another Page than {}", config.page_id),
+            )
+        }
+        Ok(Decoded { events, foreign }) => {
+            tracing::warn!(channel = %config.channel, entries = foreign, "messenger: entries for another Page dropped; the rest kept");
+            WebhookOutcome::events(events)
+        }
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
     }
 }
@@ -66,11 +77,17 @@ fn handshake(config: &MessengerConfig, request: &WebhookRequest) -> WebhookOutco
     }
 }
 
+/// The events of a body, and how many entries were for another Page (dropped).
+struct Decoded {
+    events: Vec<InboundEvent>,
+    foreign: usize,
+}
+
 fn decode_body(
     config: &MessengerConfig,
     channel: &ChannelName,
     request: &WebhookRequest,
-) -> Result<Vec<InboundEvent>, String> {
+) -> Result<Decoded, String> {
     let mut value: serde_json::Value =
         serde_json::from_slice(&request.body).map_err(|e| format!("invalid JSON: {e}"))?;
     // The shape is checked on the tree; the entries and items are then moved out of it.
@@ -88,10 +105,17 @@ fn decode_body(
         received_at: request.received_at,
     };
     let mut events = Vec::with_capacity(envelope.entry.len());
+    let mut foreign = 0;
     for (i, mut raw_entry) in take_array(&mut value, "entry").into_iter().enumerate() {
         let entry = Entry::<IgnoredAny>::deserialize(&raw_entry)
             .map_err(|e| format!("entry[{i}] is not a Page entry: {e}"))?;
         let page = entry.id.as_deref();
+        // Tenant routing (issue 15, item 11): an entry of another Page is never decoded as
+        // this channel's (replies would go out with this Page's token).
+        if page.is_some_and(|p| p != config.page_id) {
+            foreign += 1;
+            continue;
+        }
         events.reserve(entry.messaging.len() + entry.standby.len() + entry.changes.len());
         for item in take_array(&mut raw_entry, "messaging") {
             events.extend(decoder.item(item, page, Origin::Messaging));
@@ -109,7 +133,7 @@ fn decode_body(
             }
         }
     }
-    Ok(events)
+    Ok(Decoded { events, foreign })
 }
 
 #[cfg(test)]
@@ -176,5 +200,33 @@ mod tests {
     fn empty_entry_list_is_accepted_with_no_events() {
         let out = handle(&config(), &signed(r#"{"object":"page","entry":[]}"#));
         assert_eq!(out.accepted_events().map(<[_]>::len), Some(0));
+    }
+
+    /// Issue 15, item 11: an entry of another Page is never decoded as this channel's; a body
+    /// of only foreign entries is acknowledged (200) with nothing stored, a mixed one keeps
+    /// this Page's entries.
+    #[test]
+    fn entries_of_another_page_are_refused() {
+        let entry = |page: &str, mid: &str| {
+            format!(
+                r#"{{"id":"{page}","time":1,"messaging":[{{"sender":{{"id":"7000"}},"recipient":{{"id":"{page}"}},"timestamp":1,"message":{{"mid":"{mid}","text":"hi"}}}}]}}"#
+            )
+        };
+        let foreign = format!(r#"{{"object":"page","entry":[{}]}}"#, entry("999", "m.1"));
+        let out = handle(&config(), &signed(&foreign));
+        assert_eq!(
+            out.rejection().map(|r| r.reason),
+            Some(RejectReason::ForeignTenant)
+        );
+        assert_eq!(out.response().status, http::StatusCode::OK);
+        let mixed = format!(
+            r#"{{"object":"page","entry":[{},{}]}}"#,
+            entry("999", "m.2"),
+            entry("1895382890692545", "m.3")
+        );
+        let out = handle(&config(), &signed(&mixed));
+        let events = out.accepted_events().expect("accepted");
+        assert_eq!(events.len(), 1);
+        assert!(events[0].id.as_str().contains("m.3"), "{:?}", events[0].id);
     }
 }

@@ -38,11 +38,27 @@ pub(crate) fn adapter(app_id: Option<&str>) -> MessengerAdapter {
 }
 
 pub(crate) fn envelope(items: &[Value]) -> String {
-    json!({"object": "page", "entry": [{"id": "<PAGE_ID>", "time": 1458692752478_i64, "messaging": items}]})
+    json!({"object": "page", "entry": [{"id": "1895382890692545", "time": 1458692752478_i64, "messaging": items}]})
         .to_string()
 }
 
 pub(crate) fn decode_with(a: &MessengerAdapter, body: &str) -> Vec<InboundEvent> {
+    // Documented samples name placeholder or sample Pages; the channel takes only its own
+    // (issue 15, item 11), so their entries are addressed to it.
+    let mut v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let owned;
+    let body = match v.get_mut("entry").and_then(Value::as_array_mut) {
+        Some(entries) if entries.iter().any(|e| e["id"] != "1895382890692545") => {
+            for e in entries.iter_mut() {
+                if e.get("id").is_some() {
+                    e["id"] = json!("1895382890692545");
+                }
+            }
+            owned = v.to_string();
+            owned.as_str()
+        }
+        _ => body,
+    };
     let req = WebhookRequest::post("https://bot.example/webhooks/fb", body.to_owned()).with_header(
         "X-Hub-Signature-256",
         &signature::sign(SECRET, body.as_bytes()),

@@ -30,6 +30,18 @@ impl SlackConfigBuilder {
         self
     }
 
+    /// The workspace (`T…`) whose events this channel takes.
+    pub fn team_id(mut self, id: impl Into<String>) -> Self {
+        self.config.team_id = Some(id.into());
+        self
+    }
+
+    /// The Slack app (`A…`) whose events this channel takes.
+    pub fn app_id(mut self, id: impl Into<String>) -> Self {
+        self.config.app_id = Some(id.into());
+        self
+    }
+
     /// Another Web API base URL (an emulator, a proxy); a trailing slash is dropped.
     pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
         self.config.api_base_url = url.into().trim_end_matches('/').to_owned();

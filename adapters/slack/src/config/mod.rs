@@ -19,9 +19,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The settings of a Slack channel.
 ///
 /// TOML keys: `bot_token` (secret, `xoxb-…`), `signing_secret` (secret), optional `bot_user_id`
-/// and `bot_id` (for the loop guard; learned with `auth.test` when absent), `api_base_url`
+/// and `bot_id` (for the loop guard; learned with `auth.test` when absent), optional `team_id`
+/// (`T…`, or an Enterprise Grid `E…`) and `app_id` (`A…`): events of another workspace or app
+/// are refused (200, nothing stored); absent, they are not checked, `api_base_url`
 /// (default `https://slack.com/api`; a method URL is `{api_base_url}/{method}`),
-/// `ignore_other_bots` (default `true`) and `render` (`fallback`, `strict` or `drop`).
+/// `ignore_other_bots` (default `true`), `render` (`fallback`, `strict` or `drop`) and
+/// `timeout` (one Web API request, default `"30s"`; also how long reconciliation treats a send
+/// as possibly still in flight).
 ///
 /// `Debug` prints `***` for both secrets.
 #[derive(Clone)]
@@ -34,6 +38,12 @@ pub struct SlackConfig {
     pub bot_user_id: Option<String>,
     /// The bot's id (`B…`), if known in advance.
     pub bot_id: Option<String>,
+    /// The workspace (`T…`) whose events this channel takes; events of another are refused.
+    /// Absent: not checked (set it whenever the app is installed in more than one workspace).
+    pub team_id: Option<String>,
+    /// The Slack app (`A…`) whose events this channel takes; events for another app are
+    /// refused. Absent: not checked.
+    pub app_id: Option<String>,
     /// The Web API base URL, without a trailing slash.
     pub api_base_url: String,
     /// Drop messages posted by other bots and apps.
@@ -51,6 +61,8 @@ impl fmt::Debug for SlackConfig {
             .field("signing_secret", &self.signing_secret)
             .field("bot_user_id", &self.bot_user_id)
             .field("bot_id", &self.bot_id)
+            .field("team_id", &self.team_id)
+            .field("app_id", &self.app_id)
             .field("api_base_url", &self.api_base_url)
             .field("ignore_other_bots", &self.ignore_other_bots)
             .field("render", &self.render)
@@ -67,6 +79,8 @@ impl SlackConfig {
             signing_secret,
             bot_user_id: None,
             bot_id: None,
+            team_id: None,
+            app_id: None,
             api_base_url: DEFAULT_API_BASE_URL.to_owned(),
             ignore_other_bots: true,
             render: RenderPolicy::default(),
@@ -85,9 +99,27 @@ impl SlackConfig {
         let signing_secret = table.secret("signing_secret")?;
         let bot_user_id = table.optional_str("bot_user_id")?.filter(|s| !s.is_empty());
         let bot_id = table.optional_str("bot_id")?.filter(|s| !s.is_empty());
+        let team_id = table.optional_str("team_id")?.filter(|s| !s.is_empty());
+        let app_id = table.optional_str("app_id")?.filter(|s| !s.is_empty());
+        for (key, value, prefix) in [
+            ("team_id", &team_id, ['T', 'E']),
+            ("app_id", &app_id, ['A', 'A']),
+        ] {
+            if let Some(v) = value
+                && !(v.starts_with(prefix) && v.bytes().all(|b| b.is_ascii_alphanumeric()))
+            {
+                return Err(table.error(format_args!(
+                    "key '{key}': {v:?} is not a Slack id starting with {}",
+                    prefix[0]
+                )));
+            }
+        }
         let api_base_url = table.api_base_url(DEFAULT_API_BASE_URL)?;
         let ignore_other_bots = table.optional_bool("ignore_other_bots")?.unwrap_or(true);
         let render = table.render_policy()?;
+        let timeout = table
+            .optional_duration("timeout")?
+            .unwrap_or(DEFAULT_TIMEOUT);
         if !bot_token.expose().starts_with("xox") {
             return Err(table.error("key 'bot_token': expected a Slack token (xoxb-…)"));
         }
@@ -96,10 +128,12 @@ impl SlackConfig {
             signing_secret,
             bot_user_id,
             bot_id,
+            team_id,
+            app_id,
             api_base_url,
             ignore_other_bots,
             render,
-            timeout: DEFAULT_TIMEOUT,
+            timeout,
         })
     }
 }

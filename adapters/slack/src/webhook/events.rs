@@ -9,6 +9,11 @@
 //! | `reaction_added`, `reaction_removed` (on messages) | Reaction |
 //! | anything else (other subtypes as `message.<subtype>`) | Other, with the raw payload |
 //!
+//! New messages (`message`, its message subtypes, `app_mention`) are identified by
+//! `msg:{channel}:{ts}`, not by the envelope's `event_id` (kept as `slack.event_id`): Slack
+//! delivers one post that mentions the bot twice, as `message` and as `app_mention`, with
+//! different event ids, and the engine's dedupe must see one.
+//!
 //! Events without a channel (`app_uninstalled`, `tokens_revoked`) use the workspace (`team_id`)
 //! as their conversation, and the workspace as sender when no user is named.
 
@@ -92,9 +97,10 @@ pub(crate) fn decode(
         .or_else(|| ts_time(ev.event_ts.as_deref()))
         .or_else(|| env.event_time.and_then(epoch))
         .unwrap_or(ctx.request.received_at);
+    let bot = guard.bot_user_id.as_deref();
+    let message_like = is_message_like(&ev);
     let decoded = match (ev.kind.as_str(), ev.subtype.as_deref()) {
-        ("message", None) | ("app_mention", _) => message(ctx, &ev),
-        ("message", Some(s)) if MESSAGE_SUBTYPES.contains(&s) => message(ctx, &ev),
+        _ if message_like => message(ctx, &ev, bot),
         ("message", Some("message_changed")) => edited(ctx, &ev),
         ("message", Some("message_deleted")) => deleted(ctx, &ev),
         ("reaction_added" | "reaction_removed", _) => reaction(ctx, &ev),
@@ -124,7 +130,18 @@ pub(crate) fn decode(
             )
         }
     };
-    let mut event = ctx.event(event_id, conversation, sender, at, kind, raw)?;
+    // One posted message is one event, however many subscriptions deliver it (issue 15, item
+    // 8): `message` and `app_mention` for the same post carry different `event_id`s, so
+    // message-like events are keyed by where the message is and its `ts` instead.
+    let key = match (message_like, ev.channel_id(), ev.ts.as_deref()) {
+        (true, Some(channel), Some(ts)) => Some(message_key(channel, ts)),
+        _ => None,
+    };
+    let id = key.as_deref().unwrap_or(event_id);
+    let mut event = ctx.event(id, conversation, sender, at, kind, raw)?;
+    event
+        .attributes
+        .insert("slack.event_id".into(), event_id.to_owned());
     // Inserted in place: the builder would move the whole event for each attribute.
     event
         .attributes
@@ -174,7 +191,25 @@ fn channel(ev: &SlackEvent) -> Result<&str, String> {
         .ok_or_else(|| format!("{} event without channel", ev.kind))
 }
 
-fn message(ctx: &Ctx<'_>, ev: &SlackEvent) -> Option<Decoded> {
+/// Whether `ev` is a new message from someone (`message` without subtype or with one of
+/// [`MESSAGE_SUBTYPES`], or `app_mention`): the events deduplicated by [`message_key`].
+fn is_message_like(ev: &SlackEvent) -> bool {
+    match (ev.kind.as_str(), ev.subtype.as_deref()) {
+        ("message", None) | ("app_mention", _) => true,
+        ("message", Some(s)) => MESSAGE_SUBTYPES.contains(&s),
+        _ => false,
+    }
+}
+
+/// The dedupe id of the message `ts` in `channel`: the same for its `message` and its
+/// `app_mention` delivery.
+pub(crate) fn message_key(channel: &str, ts: &str) -> String {
+    format!("msg:{channel}:{ts}")
+}
+
+/// A message decoded; `mention` is set for `app_mention` and for a `message` whose text
+/// mentions `bot` (`<@U…>`), so both deliveries of one post decode alike.
+fn message(ctx: &Ctx<'_>, ev: &SlackEvent, bot: Option<&str>) -> Option<Decoded> {
     Some((|| {
         let conv = ctx.conversation(channel(ev)?, ev.thread_ts.as_deref())?;
         let sender = sender_of(ev)?;
@@ -182,7 +217,11 @@ fn message(ctx: &Ctx<'_>, ev: &SlackEvent) -> Option<Decoded> {
         m.id = Some(message_id(ev.ts.as_deref(), "message")?);
         m.text = ev.text.clone().filter(|t| !t.is_empty());
         m.attachments = ev.files.iter().map(attachment).collect();
-        m.mention = ev.kind == "app_mention";
+        let text = m.text.as_deref().unwrap_or("");
+        m.mention = ev.kind == "app_mention"
+            || bot.is_some_and(|b| {
+                text.contains(&format!("<@{b}>")) || text.contains(&format!("<@{b}|"))
+            });
         m.from_business = sender.is_bot;
         Ok((conv, sender, EventKind::Message(m)))
     })())

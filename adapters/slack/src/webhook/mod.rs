@@ -36,6 +36,9 @@ pub(crate) struct Inbound<'a> {
     pub(crate) channel: &'a ChannelName,
     pub(crate) signing_key: &'a SigningKey,
     pub(crate) guard: LoopGuard,
+    /// The configured workspace and app: events of others are refused (issue 15, item 11).
+    pub(crate) team_id: Option<&'a str>,
+    pub(crate) app_id: Option<&'a str>,
 }
 
 /// Decoding state shared by the event decoders: the channel and the request's metadata.
@@ -132,7 +135,7 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
         request,
     };
     let decoded = if is_json {
-        json_body(&ctx, &inbound.guard, body)
+        json_body(&ctx, inbound, body)
     } else if let Some((_, payload)) = form.iter().find(|(k, _)| k == "payload") {
         interactivity::decode_payload(&ctx, payload).map(Decoded::Events)
     } else if form.iter().any(|(k, _)| k == "command") {
@@ -143,6 +146,10 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
     match decoded {
         Ok(Decoded::Events(events)) => WebhookOutcome::events(events),
         Ok(Decoded::Challenge(c)) => WebhookOutcome::handshake(WebhookResponse::text(c)),
+        Ok(Decoded::Foreign(detail)) => {
+            tracing::warn!(channel = %inbound.channel, %detail, "slack: event of another workspace or app refused");
+            WebhookOutcome::reject(RejectReason::ForeignTenant, detail)
+        }
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
     }
 }
@@ -150,9 +157,30 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
 enum Decoded {
     Events(Vec<InboundEvent>),
     Challenge(String),
+    Foreign(String),
 }
 
-fn json_body(ctx: &Ctx<'_>, guard: &LoopGuard, body: &[u8]) -> Result<Decoded, String> {
+/// Why an envelope of `team_id`/`api_app_id` is not this channel's, if it is not.
+fn foreign(
+    inbound: &Inbound<'_>,
+    team_id: Option<&str>,
+    api_app_id: Option<&str>,
+) -> Option<String> {
+    for (what, ours, theirs) in [
+        ("workspace", inbound.team_id, team_id),
+        ("app", inbound.app_id, api_app_id),
+    ] {
+        if let (Some(ours), Some(theirs)) = (ours, theirs)
+            && ours != theirs
+        {
+            return Some(format!("{what} {theirs} is not this channel's ({ours})"));
+        }
+    }
+    None
+}
+
+fn json_body(ctx: &Ctx<'_>, inbound: &Inbound<'_>, body: &[u8]) -> Result<Decoded, String> {
+    let guard = &inbound.guard;
     // Parsed once: the typed envelope is read from the tree, which becomes the event's `raw`.
     let raw: Value = serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let envelope = Envelope::deserialize(&raw).map_err(|e| format!("invalid envelope: {e}"))?;
@@ -162,6 +190,15 @@ fn json_body(ctx: &Ctx<'_>, guard: &LoopGuard, body: &[u8]) -> Result<Decoded, S
             .clone()
             .map(Decoded::Challenge)
             .ok_or_else(|| "url_verification without challenge".to_owned()),
+        "event_callback"
+            if let Some(why) = foreign(
+                inbound,
+                envelope.team_id.as_deref(),
+                envelope.api_app_id.as_deref(),
+            ) =>
+        {
+            Ok(Decoded::Foreign(why))
+        }
         "event_callback" => events::decode(ctx, guard, &envelope, raw)
             .map(|e| Decoded::Events(e.into_iter().collect())),
         _ => events::envelope_other(ctx, &envelope, raw).map(|e| Decoded::Events(vec![e])),

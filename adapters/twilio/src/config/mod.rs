@@ -133,6 +133,7 @@ impl TwilioConfig {
         };
         let smart_encoding = t.optional_bool("smart_encoding")?.unwrap_or(false);
         let render = t.render_policy()?;
+        let timeout = t.optional_duration("timeout")?;
         let api_key = match (key_sid, key_secret) {
             (Some(sid), Some(secret)) => Some((sid, secret)),
             (None, None) => None,
@@ -154,6 +155,9 @@ impl TwilioConfig {
         }
         if let Some(cb) = status_callback {
             b = b.status_callback(cb);
+        }
+        if let Some(timeout) = timeout {
+            b = b.timeout(timeout);
         }
         let config = b.build()?;
         t.finish()?;

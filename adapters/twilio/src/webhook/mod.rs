@@ -24,6 +24,7 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 /// Verifies and decodes one webhook request for `channel`, signed with `auth_token`.
 pub(crate) fn handle(
     channel: &ChannelName,
+    account_sid: &str,
     auth_token: &str,
     request: &WebhookRequest,
 ) -> WebhookOutcome {
@@ -69,6 +70,18 @@ pub(crate) fn handle(
             Ok(raw) => accepted(other_event(channel, request, raw, "json")),
             Err(_) => WebhookOutcome::reject(RejectReason::Malformed, "body is not JSON"),
         };
+    }
+    // Tenant routing (issue 15, item 11): a request signed with this token but for another
+    // account is acknowledged and not stored.
+    if let SignedContent::Form(p) = content
+        && let Some(theirs) = Params(p).get("AccountSid")
+        && theirs != account_sid
+    {
+        tracing::warn!(channel = %channel, account_sid = theirs, "twilio: webhook for another account refused");
+        return WebhookOutcome::reject(
+            RejectReason::ForeignTenant,
+            format!("AccountSid {theirs} is not this channel's account"),
+        );
     }
     match decode(channel, params, request.received_at) {
         Ok(event) => accepted(with_outbox_key(event, request)),

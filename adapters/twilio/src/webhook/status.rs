@@ -93,6 +93,9 @@ pub(super) fn with_outbox_key(mut event: InboundEvent, request: &WebhookRequest)
 
 #[cfg(test)]
 mod tests {
+    /// No AccountSid in these parameters: any account passes.
+    const TEST_ACCOUNT: &str = "AC00000000000000000000000000000000";
+
     use std::time::SystemTime;
 
     use switchboard_core::model::{DeliveryStatus, EventKind};
@@ -126,7 +129,7 @@ mod tests {
                 .with_header("content-type", "application/x-www-form-urlencoded")
                 .with_header("x-twilio-signature", &signature::sign("tok", url, params))
         };
-        let outcome = handle(&channel, "tok", &signed(url, &params));
+        let outcome = handle(&channel, TEST_ACCOUNT, "tok", &signed(url, &params));
         let a = &outcome.accepted_events().unwrap()[0].attributes;
         assert_eq!(
             a.get(OUTBOX_KEY_ATTRIBUTE).map(String::as_str),
@@ -137,6 +140,7 @@ mod tests {
         // Unkeyed callbacks and inbound messages carry no key, even with the parameter.
         let plain = handle(
             &channel,
+            TEST_ACCOUNT,
             "tok",
             &signed("https://bot.test/webhooks/sms", &params),
         );
@@ -151,7 +155,7 @@ mod tests {
             ("To", "+15005550006"),
             ("Body", "hi"),
         ]);
-        let ev = handle(&channel, "tok", &signed(url, &inbound));
+        let ev = handle(&channel, TEST_ACCOUNT, "tok", &signed(url, &inbound));
         assert!(
             !ev.accepted_events().unwrap()[0]
                 .attributes
@@ -160,7 +164,11 @@ mod tests {
         // The key is signed: changing it breaks the signature.
         let mut forged = signed(url, &params);
         forged.url = url.replace("Ev1", "Ev2");
-        assert!(handle(&channel, "tok", &forged).accepted_events().is_none());
+        assert!(
+            handle(&channel, TEST_ACCOUNT, "tok", &forged)
+                .accepted_events()
+                .is_none()
+        );
     }
 
     #[test]

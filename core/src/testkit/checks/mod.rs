@@ -382,7 +382,7 @@ mod reconcile;
 
 pub use reconcile::{
     reconcile_after_a_lost_answer, reconcile_finds_a_delivered_send,
-    reconcile_reports_a_missing_send,
+    reconcile_holds_a_send_still_in_flight, reconcile_reports_a_missing_send,
 };
 
 /// The abilities a harness declares are exactly those its adapter and provider have: every

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::{does_not_apply, message};
 use crate::error::Retry;
 use crate::model::{OutboundMessage, OutboxKey};
-use crate::reconcile::{PendingSend, Reconciled};
+use crate::reconcile::{PendingSend, Reconciled, hold_in_flight};
 use crate::render::RenderPolicy;
 use crate::testkit::{Ability, Harness, Staged};
 
@@ -113,4 +113,66 @@ pub async fn reconcile_after_a_lost_answer<H: Harness>() {
         Reconciled::Delivered(found) => assert!(!found.is_empty()),
         other => panic!("a send the provider accepted reconciled as {other:?}"),
     }
+}
+
+/// The in-flight rule (issue 15, item 10) with the adapter's declared
+/// [`send_timeout`](crate::Adapter::send_timeout): reconciling a key the provider does not
+/// have, for a send whose last attempt began just now, is never `NotDelivered` or `Partial`
+/// once core's rule is applied (the request may still be running at the provider), unless the
+/// adapter declares a zero timeout (an in-process provider); once the timeout has passed, the
+/// adapter's own answer stands. The timeout is at most ten minutes (a send held longer would
+/// stall its conversation).
+pub async fn reconcile_holds_a_send_still_in_flight<H: Harness>() {
+    let h = H::start(RenderPolicy::Fallback).await;
+    if !h
+        .adapter()
+        .capabilities_for(&h.conversation().conversation)
+        .reconcile
+    {
+        does_not_apply(
+            "reconcile_holds_a_send_still_in_flight",
+            Ability::Reconcile,
+            "the adapter cannot reconcile",
+        );
+    }
+    let timeout = h.adapter().send_timeout();
+    assert!(
+        timeout <= Duration::from_secs(600),
+        "send_timeout {timeout:?} is longer than ten minutes"
+    );
+    let key = OutboxKey::new("conformance:ev-5:0").unwrap_or_else(|e| panic!("{e}"));
+    let msg = keyed("still in flight", key.as_str());
+    let now = std::time::SystemTime::now();
+    let fresh = PendingSend::new(h.conversation(), msg.clone(), now - Duration::from_secs(1))
+        .with_last_attempt_at(now);
+    let answer = h
+        .adapter()
+        .reconcile(&key, &fresh)
+        .await
+        .unwrap_or_else(|e| panic!("reconcile failed: {e}"));
+    let held = hold_in_flight(answer, &fresh, timeout, std::time::SystemTime::now());
+    if !timeout.is_zero() {
+        assert!(
+            !matches!(held, Reconciled::NotDelivered | Reconciled::Partial(_)),
+            "a send begun just now reconciled as {held:?} within the {timeout:?} send timeout"
+        );
+    }
+    let long_ago = now - timeout - Duration::from_secs(2);
+    let settled = PendingSend::new(h.conversation(), msg, long_ago)
+        .with_last_attempt_at(long_ago + Duration::from_secs(1));
+    let answer = h
+        .adapter()
+        .reconcile(&key, &settled)
+        .await
+        .unwrap_or_else(|e| panic!("reconcile failed: {e}"));
+    assert_eq!(
+        hold_in_flight(
+            answer.clone(),
+            &settled,
+            timeout,
+            std::time::SystemTime::now()
+        ),
+        answer,
+        "after the send timeout the adapter's answer must stand"
+    );
 }
