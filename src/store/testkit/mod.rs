@@ -116,10 +116,40 @@ impl Subject {
 /// Expands to one `#[tokio::test]` per conformance check, each calling `$make().await` (an
 /// `async fn() -> Subject` giving an empty store) and running the check on it. See
 /// [`testkit`](crate::store::testkit).
+///
+/// `store_conformance_tests!(optional make)` takes an `async fn() -> Option<Subject>`: a store
+/// that needs a service (PostgreSQL) gives `None` where the service is not there (after
+/// [`require_service`](crate::testkit::require_service) printed the skip line), and the
+/// checks return at once.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:path) => {
         $crate::store_conformance_tests!(@checks $make;
+            dedupe_and_insert,
+            claims_keep_conversation_order,
+            expired_leases_are_reclaimed,
+            completion_writes_outbox_and_state,
+            retries_and_dead_letters,
+            completion_with_a_taken_outbox_key_writes_nothing,
+            leases_are_renewed,
+            a_claim_hands_out_one_head_per_conversation,
+            the_next_row_becomes_ready_after_a_finish,
+            due_heads_are_claimed_before_new_ones,
+            handled_events_deduplicate_until_pruned,
+            a_batch_with_a_lost_lease_writes_nothing_for_that_row,
+            interrupted_sends_are_flagged,
+            attempts_make_rows_uncertain,
+            deferred_sends_use_no_attempt,
+            partial_sends_map_receipts,
+            enqueue_outside_handlers,
+            proofs_are_durable_and_complete_rows,
+            delivery_watermarks,
+            state_outside_handlers,
+            pruning_keeps_pending_and_dead_rows,
+        );
+    };
+    (optional $make:path) => {
+        $crate::store_conformance_tests!(@optional $make;
             dedupe_and_insert,
             claims_keep_conversation_order,
             expired_leases_are_reclaimed,
@@ -148,6 +178,16 @@ macro_rules! store_conformance_tests {
             #[tokio::test]
             async fn $check() {
                 let subject = $make().await;
+                $crate::store::testkit::$check(subject.store()).await;
+            }
+        )*
+    };
+    (@optional $make:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                // `None`: the store's service is not there (the maker printed why).
+                let Some(subject) = $make().await else { return };
                 $crate::store::testkit::$check(subject.store()).await;
             }
         )*

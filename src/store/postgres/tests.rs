@@ -1,0 +1,287 @@
+//! The PostgreSQL store against a real server (127.0.0.1:5432, database `test`; skipped with a
+//! line where it is not there, failed where services are required): the conformance suite,
+//! each check in a schema of its own dropped afterwards, and what only a shared store has
+//! (migrations under a lock, a newer schema refused, claims from two instances, wake-ups
+//! across instances, an outage of the connection path).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::store::testkit::{LEASE, Subject, event as ev};
+use crate::store::{Claim, Completion, Inserted, Queue, Store};
+use crate::testkit::{TcpProxy, require_service};
+
+use super::{PgOptions, PgStore, SCHEMA_VERSION};
+
+/// Where the tests find PostgreSQL.
+pub(crate) const PG_ADDR: &str = "127.0.0.1:5432";
+
+/// The test database's URL (`SWITCHBOARD_TEST_PG_URL` overrides it).
+pub(crate) fn pg_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_PG_URL")
+        .unwrap_or_else(|_| format!("postgres://postgres@{PG_ADDR}/test"))
+}
+
+/// A schema of its own, dropped (with everything in it) when this is dropped.
+pub(crate) struct TestSchema {
+    pub(crate) name: String,
+    url: String,
+}
+
+impl TestSchema {
+    /// A fresh schema name, or `None` (after the skip line) without PostgreSQL.
+    pub(crate) async fn new() -> Option<TestSchema> {
+        if !require_service("PostgreSQL", PG_ADDR).await {
+            return None;
+        }
+        Some(TestSchema {
+            name: format!("sbtest_{:016x}", fastrand::u64(..)),
+            url: pg_url(),
+        })
+    }
+
+    pub(crate) fn options(&self) -> PgOptions {
+        PgOptions::default().with_schema(self.name.clone())
+    }
+
+    pub(crate) async fn store(&self) -> PgStore {
+        PgStore::connect_with(&self.url, self.options())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // A runtime of its own: drop runs inside the test's runtime.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {name} CASCADE"
+                )))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}", self.name);
+        }
+    }
+}
+
+async fn pg() -> Option<Subject> {
+    let schema = TestSchema::new().await?;
+    let store = schema.store().await;
+    Some(Subject::with_guard(Arc::new(store), schema))
+}
+
+mod conformance {
+    crate::store_conformance_tests!(optional super::pg);
+}
+
+#[tokio::test]
+async fn pg_instances_starting_together_migrate_once() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let url = pg_url();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, options) = (url.clone(), schema.options());
+            tokio::spawn(async move { PgStore::connect_with(&url, options).await })
+        })
+        .collect();
+    for start in starts {
+        let s = start.await.unwrap().unwrap();
+        assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+        assert_eq!(s.schema(), schema.name);
+    }
+}
+
+#[tokio::test]
+async fn pg_a_newer_schema_is_refused() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let store = schema.store().await;
+    sqlx::query("INSERT INTO sb_migrations (version, applied_at) VALUES ($1, 0)")
+        .bind(SCHEMA_VERSION + 1)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let err = PgStore::connect_with(&pg_url(), schema.options())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), switchboard_core::ErrorKind::InvalidConfig);
+    let msg = err.to_string();
+    assert!(msg.contains("newer than this switchboard"), "{msg}");
+}
+
+#[tokio::test]
+async fn pg_bad_urls_and_schemas_are_config_errors() {
+    let err = PgStore::connect("postgres://user@host:notaport/db")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("store.url"), "{err}");
+    let err = PgStore::connect_with(
+        &pg_url(),
+        PgOptions::default().with_schema("x; DROP TABLE y"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("store.schema"), "{err}");
+}
+
+/// Two instances on one database claim at once: no head is handed out twice while leased,
+/// every event is handled exactly once, in order per conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_two_instances_claim_each_head_once_in_order() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let a = Arc::new(schema.store().await);
+    let b = Arc::new(schema.store().await);
+    let (convs, per) = (40, 5);
+    for i in 0..per {
+        let events: Vec<_> = (0..convs)
+            .map(|c| ev(&format!("e{c}-{i}"), &format!("C{c}")))
+            .collect();
+        let r = a.insert_inbound(&events).await.unwrap();
+        assert!(r.iter().all(|x| matches!(x, Inserted::New(_))));
+    }
+    let handled = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut tasks = Vec::new();
+    for store in [a.clone(), b.clone(), a.clone(), b.clone()] {
+        let handled = handled.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let items = store
+                    .claim_inbox(Claim::new(SystemTime::now(), LEASE, 7))
+                    .await
+                    .unwrap();
+                if items.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                idle = 0;
+                for item in &items {
+                    handled.lock().unwrap().push((
+                        item.event.conversation.conversation.to_string(),
+                        item.event.id.as_str().to_owned(),
+                    ));
+                }
+                let finishes = items
+                    .iter()
+                    .map(|i| {
+                        crate::store::InboxFinish::new(
+                            i.lease,
+                            crate::store::InboxOutcome::Done(Completion::default()),
+                        )
+                    })
+                    .collect();
+                let done = store.finish_inbox(finishes).await.unwrap();
+                assert!(done.iter().all(|d| matches!(d, Ok(true))), "{done:?}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let handled = handled.lock().unwrap().clone();
+    assert_eq!(handled.len(), convs * per, "each event once");
+    let unique: HashSet<_> = handled.iter().collect();
+    assert_eq!(unique.len(), handled.len(), "no event twice");
+    let mut by_conv: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (c, e) in &handled {
+        by_conv.entry(c).or_default().push(e);
+    }
+    for (c, events) in by_conv {
+        let n = c.trim_start_matches('C');
+        let want: Vec<String> = (0..per).map(|i| format!("e{n}-{i}")).collect();
+        assert_eq!(events, want, "order of {c}");
+    }
+    assert_eq!(a.stats().await.unwrap().inbox_pending, 0);
+}
+
+/// A write through one instance wakes the claim loops of another (LISTEN/NOTIFY).
+#[tokio::test]
+async fn pg_writes_wake_other_instances() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let a = schema.store().await;
+    let b = schema.store().await;
+    let mut wakes = a.wake_ups().unwrap();
+    b.insert_inbound(&[ev("w1", "W")]).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), wakes.recv())
+        .await
+        .expect("a wake-up within 5s")
+        .unwrap();
+    assert_eq!(got, Queue::Inbox);
+    b.enqueue_outbound(&[crate::store::testkit::reply("k1", "W", "hi")])
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if wakes.recv().await.unwrap() == Queue::Outbox {
+                return Queue::Outbox;
+            }
+        }
+    })
+    .await
+    .expect("an outbox wake-up within 5s");
+    assert_eq!(got, Queue::Outbox);
+}
+
+/// The connection path to PostgreSQL is cut: calls fail (nothing is acknowledged), pings
+/// fail; restored, the same store works again and nothing stored was lost.
+#[tokio::test]
+async fn pg_outage_fails_calls_and_recovers() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(PG_ADDR).await.unwrap();
+    let url = format!("postgres://postgres@{}/test", proxy.addr());
+    let options = schema
+        .options()
+        .with_connect_timeout(Duration::from_secs(1));
+    let store = PgStore::connect_with(&url, options).await.unwrap();
+    store.insert_inbound(&[ev("o1", "O")]).await.unwrap();
+    proxy.cut();
+    let err = store.insert_inbound(&[ev("o2", "O")]).await;
+    assert!(err.is_err(), "nothing acknowledged while cut: {err:?}");
+    assert!(store.ping().await.is_err());
+    proxy.restore();
+    let mut back = false;
+    for _ in 0..50 {
+        if store.ping().await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the store answers again");
+    // o2 was refused (or stored): its webhook is retried, and dedupe makes it one event.
+    let again = store.insert_inbound(&[ev("o2", "O")]).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let items = store
+        .claim_inbox(Claim::new(SystemTime::now(), LEASE, 10))
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1, "one head per conversation");
+    assert_eq!(items[0].event.id.as_str(), "o1");
+    let st = store.stats().await.unwrap();
+    assert_eq!(st.inbox_pending, 2);
+}
