@@ -438,4 +438,30 @@ mod tests {
         let bad: toml::Table = "[srever]\n".parse().unwrap();
         assert!(Config::from_document(&bad).is_err());
     }
+
+    #[test]
+    fn store_urls() {
+        let parse = |url: &str| {
+            let doc: toml::Table = format!("[store]\nurl = '{url}'").parse().unwrap();
+            Config::from_document(&doc).map_err(|e| e.to_string())
+        };
+        assert!(parse("memory:").is_ok());
+        assert!(parse("sqlite://x.db").is_ok());
+        let err = parse("mysql://x").unwrap_err();
+        assert!(err.contains("store.url"), "{err}");
+        #[cfg(feature = "postgres")]
+        {
+            let c = parse("postgres://sb@127.0.0.1:5432/sb").unwrap();
+            assert_eq!(c.store.pool_size, 8);
+            let err = parse("postgres://sb@127.0.0.1:notaport/sb").unwrap_err();
+            assert!(err.contains("store.url"), "{err}");
+            let doc: toml::Table = "[store]\nurl = 'postgres://h/db'\npool_size = 1"
+                .parse()
+                .unwrap();
+            let err = Config::from_document(&doc).unwrap_err().to_string();
+            assert!(err.contains("store.pool_size"), "{err}");
+        }
+        #[cfg(not(feature = "postgres"))]
+        assert!(parse("postgres://h/db").unwrap_err().contains("postgres"));
+    }
 }

@@ -61,8 +61,18 @@ pub(super) async fn insert<'a>(
         .filter(|r| seen.insert((r.channel.as_str(), r.event_id.as_str())))
         .collect();
     let rows = sqlx::query(INSERT_KEYS)
-        .bind(candidates.iter().map(|r| r.channel.as_str()).collect::<Vec<_>>())
-        .bind(candidates.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            candidates
+                .iter()
+                .map(|r| r.channel.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            candidates
+                .iter()
+                .map(|r| r.event_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(candidates.iter().map(|r| r.received_at).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await
@@ -86,10 +96,30 @@ pub(super) async fn insert<'a>(
         fresh.sort_by_key(|(seq, _)| *seq);
         sqlx::query(INSERT_ROWS)
             .bind(fresh.iter().map(|(s, _)| *s).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|(_, r)| r.conversation.as_str()).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|(_, r)| r.channel.as_str()).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|(_, r)| r.event_id.as_str()).collect::<Vec<_>>())
-            .bind(fresh.iter().map(|(_, r)| r.json.as_str()).collect::<Vec<_>>())
+            .bind(
+                fresh
+                    .iter()
+                    .map(|(_, r)| r.conversation.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                fresh
+                    .iter()
+                    .map(|(_, r)| r.channel.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                fresh
+                    .iter()
+                    .map(|(_, r)| r.event_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                fresh
+                    .iter()
+                    .map(|(_, r)| r.json.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(fresh.iter().map(|(_, r)| r.received_at).collect::<Vec<_>>())
             .execute(&mut *conn)
             .await
@@ -208,8 +238,7 @@ pub(super) const BURY: &str = "UPDATE inbox SET state = 2, error = d.error, atte
 pub(super) const DELETE: &str = "DELETE FROM inbox WHERE seq = ANY($1)";
 
 /// `$1` conversations, `$2` times, `$3` errors: the heads are released until then.
-pub(super) const RETRY: &str =
-    "UPDATE inbox_heads SET ready_at = r.at, token = 0, error = r.error
+pub(super) const RETRY: &str = "UPDATE inbox_heads SET ready_at = r.at, token = 0, error = r.error
        FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS r(conversation, at, error)
       WHERE inbox_heads.conversation = r.conversation";
 

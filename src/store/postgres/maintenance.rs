@@ -47,7 +47,11 @@ async fn prune_all(pool: &PgPool, sql: &'static str, cutoff: i64, counted: bool)
             let row = query.fetch_one(pool).await.map_err(db("prune"))?;
             u64::try_from(row.try_get::<i64, _>(0).map_err(db("prune"))?).unwrap_or(0)
         } else {
-            query.execute(pool).await.map_err(db("prune"))?.rows_affected()
+            query
+                .execute(pool)
+                .await
+                .map_err(db("prune"))?
+                .rows_affected()
         };
         total += n;
         if n < u64::try_from(PRUNE_CHUNK).unwrap_or(u64::MAX) {

@@ -46,9 +46,9 @@ async fn locked(conn: &mut PgConnection, schema: Option<&str>) -> Result<String>
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "CREATE SCHEMA IF NOT EXISTS {schema}"
         )))
-            .execute(&mut *conn)
-            .await
-            .map_err(db("migrate: create schema"))?;
+        .execute(&mut *conn)
+        .await
+        .map_err(db("migrate: create schema"))?;
     }
     let current: Option<String> = sqlx::query("SELECT current_schema()")
         .fetch_one(&mut *conn)

@@ -166,7 +166,9 @@ impl PgStore {
             if !valid_schema(schema) {
                 return Err(Error::new(
                     ErrorKind::InvalidConfig,
-                    format!("store.schema: {schema:?} is not a plain identifier ([a-z_][a-z0-9_]*)"),
+                    format!(
+                        "store.schema: {schema:?} is not a plain identifier ([a-z_][a-z0-9_]*)"
+                    ),
                 ));
             }
             opts = opts.options([("search_path", schema.as_str())]);

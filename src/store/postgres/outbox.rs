@@ -59,7 +59,11 @@ pub(super) async fn insert_rows(
     let seqs = sqlx::query(INSERT_ROWS)
         .bind(rows.iter().map(|o| o.key.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|o| o.channel.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|o| o.conversation.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|o| o.conversation.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(rows.iter().map(|o| o.target.as_str()).collect::<Vec<_>>())
         .bind(rows.iter().map(|o| o.message.as_str()).collect::<Vec<_>>())
         .bind(now)

@@ -18,8 +18,7 @@ pub(super) const UPSERT_STATE: &str =
      ON CONFLICT (conversation) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
 
 /// `$1` conversations.
-pub(super) const DELETE_STATE: &str =
-    "DELETE FROM conversation_state WHERE conversation = ANY($1)";
+pub(super) const DELETE_STATE: &str = "DELETE FROM conversation_state WHERE conversation = ANY($1)";
 
 /// `$1` conversations, `$2` options (JSON), `$3` expiry times.
 pub(super) const UPSERT_OPTIONS: &str =
@@ -28,8 +27,7 @@ pub(super) const UPSERT_OPTIONS: &str =
      ON CONFLICT (conversation) DO UPDATE SET options = excluded.options, expires_at = excluded.expires_at";
 
 /// `$1` conversations.
-pub(super) const DELETE_OPTIONS: &str =
-    "DELETE FROM degraded_options WHERE conversation = ANY($1)";
+pub(super) const DELETE_OPTIONS: &str = "DELETE FROM degraded_options WHERE conversation = ANY($1)";
 
 /// Applies (conversation, value or delete) writes; the last write of a conversation wins.
 pub(super) async fn write_all(

@@ -67,8 +67,8 @@ impl Drop for TestSchema {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {name} CASCADE"
                 )))
-                    .execute(&mut conn)
-                    .await?;
+                .execute(&mut conn)
+                .await?;
                 conn.close().await
             })
         })
@@ -284,4 +284,41 @@ async fn pg_outage_fails_calls_and_recovers() {
     assert_eq!(items[0].event.id.as_str(), "o1");
     let st = store.stats().await.unwrap();
     assert_eq!(st.inbox_pending, 2);
+}
+
+/// An instance starting (recovering) beside a live one takes none of its leases: only leases
+/// that ran out are claimed again.
+#[tokio::test]
+async fn pg_recovery_reclaims_only_expired_leases() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let live = schema.store().await;
+    live.insert_inbound(&[ev("l1", "L")]).await.unwrap();
+    let now = SystemTime::now();
+    let held = live.claim_inbox(Claim::new(now, LEASE, 1)).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let starting = schema.store().await;
+    starting.recover().await.unwrap();
+    let none = starting
+        .claim_inbox(Claim::new(SystemTime::now(), LEASE, 10))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "a live lease is not taken away");
+    let expired = now + LEASE + Duration::from_secs(1);
+    let again = starting
+        .claim_inbox(Claim::new(expired, LEASE, 10))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "an expired lease is reclaimed");
+    assert_ne!(again[0].lease.token, held[0].lease.token);
+    // The first holder's late finish is refused (fencing).
+    let late = live
+        .finish_inbox(vec![crate::store::InboxFinish::new(
+            held[0].lease,
+            crate::store::InboxOutcome::Done(Completion::default()),
+        )])
+        .await
+        .unwrap();
+    assert!(matches!(late[..], [Ok(false)]), "{late:?}");
 }

@@ -107,7 +107,13 @@ pub(super) async fn update(conn: &mut PgConnection, items: &[&OutboxUpdate]) -> 
             to_json("message ids", &list)
         };
         let release = |why: &str, at: std::time::SystemTime, uncounted: bool, uncertain: bool| {
-            (conv, why.to_owned(), millis(at), i64::from(uncounted), uncertain)
+            (
+                conv,
+                why.to_owned(),
+                millis(at),
+                i64::from(uncounted),
+                uncertain,
+            )
         };
         match &u.change {
             OutboxChange::Attempt { at } => attempts.push((conv, millis(*at))),
