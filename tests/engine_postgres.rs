@@ -14,49 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use switchboard::testkit::{TcpProxy, require_service};
+use switchboard::testkit::{PG_ADDR, TcpProxy, TestSchema};
 use switchboard::{Config, MemoryAdapter, Switchboard};
 
-const PG_ADDR: &str = "127.0.0.1:5432";
-
-/// A schema of its own, dropped when this is dropped.
-struct Schema(String);
-
-impl Schema {
-    fn new() -> Schema {
-        Schema(format!("sbtest_{:016x}", fastrand::u64(..)))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                let url = format!("postgres://postgres@{PG_ADDR}/test");
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {name} CASCADE"
-                )))
-                .execute(&mut conn)
-                .await?;
-                conn.close().await
-            })
-        })
-        .join();
-    }
-}
-
 /// An instance on `addr` (PostgreSQL or a proxy in front of it), replying "re: {text}".
-async fn instance(addr: &str, schema: &Schema, adapter: &MemoryAdapter) -> Switchboard {
+async fn instance(addr: &str, schema: &TestSchema, adapter: &MemoryAdapter) -> Switchboard {
     let mut config = Config::default();
     config.store.url = format!("postgres://postgres@{addr}/test");
-    config.store.schema = Some(schema.0.clone());
+    config.store.schema = Some(schema.name().to_owned());
     config.store.connect_timeout = Duration::from_secs(1);
     config.engine.poll_interval = Duration::from_millis(50);
     // A send whose outcome could not be recorded (the cut) runs again after its lease.
@@ -81,7 +46,6 @@ fn texts(adapter: &MemoryAdapter, conv: &str) -> Vec<String> {
     adapter
         .sent()
         .iter()
-        .into_iter()
         .filter(|s| s.to.conversation.as_str() == conv)
         .map(|s| s.text.clone())
         .collect()
@@ -89,10 +53,9 @@ fn texts(adapter: &MemoryAdapter, conv: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_outage_answers_503_and_work_resumes() {
-    if !require_service("PostgreSQL", PG_ADDR).await {
+    let Some(schema) = TestSchema::new().await else {
         return;
-    }
-    let schema = Schema::new();
+    };
     let proxy = TcpProxy::start(PG_ADDR).await.unwrap();
     let adapter = memory("pg");
     let sb = instance(&proxy.addr().to_string(), &schema, &adapter).await;
@@ -153,10 +116,9 @@ async fn pg_outage_answers_503_and_work_resumes() {
 /// conversation, and the replies go out once (both send on the same "provider").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_two_instances_share_the_work() {
-    if !require_service("PostgreSQL", PG_ADDR).await {
+    let Some(schema) = TestSchema::new().await else {
         return;
-    }
-    let schema = Schema::new();
+    };
     let adapter = memory("pg");
     let a = instance(PG_ADDR, &schema, &adapter).await;
     let b = instance(PG_ADDR, &schema, &adapter).await;

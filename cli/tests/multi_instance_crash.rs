@@ -23,12 +23,11 @@ use std::time::{Duration, Instant};
 use switchboard::slack::emulator::{
     Emulator as SlackEmulator, EmulatorOptions as SlackOptions, RateLimit,
 };
-use switchboard::testkit::{REDIS_ADDR, require_service};
+use switchboard::testkit::{PG_ADDR, REDIS_ADDR, TestSchema, require_service};
 use switchboard::twilio::emulator::{
     Emulator as Twilio, EmulatorOptions as TwilioOptions, Inbound,
 };
 
-const PG_ADDR: &str = "127.0.0.1:5432";
 const AGENTS: &str = "C0AGENTS";
 /// The instances' shared `public_url` (signatures are checked against it; nothing calls it).
 const PUBLIC: &str = "http://switchboard.lb.test";
@@ -145,28 +144,19 @@ async fn healthy(client: &reqwest::Client, base: &str) {
     panic!("instance {base} did not become ready");
 }
 
-async fn drop_schema(schema: &str) {
-    use sqlx::Connection;
-    let url = format!("postgres://postgres@{PG_ADDR}/test");
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-}
-
 fn marker(c: usize, n: usize) -> String {
     format!("cust{c:02}-msg{n:02}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_survive_kills() {
-    if !require_service("PostgreSQL", PG_ADDR).await || !require_service("Redis", REDIS_ADDR).await
-    {
+    if !require_service("Redis", REDIS_ADDR).await {
         return;
     }
+    let Some(test_schema) = TestSchema::new().await else {
+        return;
+    };
+    let schema = test_schema.name().to_owned();
     let slack = SlackEmulator::start(SlackOptions {
         channels: vec![AGENTS.to_owned()],
         // A little above the configured rate: a 429 means the instances together went faster.
@@ -180,7 +170,6 @@ async fn three_instances_survive_kills() {
     .await
     .unwrap();
     let twilio = Twilio::start(TwilioOptions::default()).await.unwrap();
-    let schema = format!("sbmulti_{:016x}", fastrand::u64(..));
     let prefix = format!("sbmulti-{:016x}", fastrand::u64(..));
     let dir = std::env::temp_dir();
     let mut instances: Vec<Instance> = (0..INSTANCES)
@@ -373,7 +362,7 @@ async fn three_instances_survive_kills() {
 
     let store = switchboard::store::PgStore::connect_with(
         &format!("postgres://postgres@{PG_ADDR}/test"),
-        switchboard::store::PgOptions::default().with_schema(schema.clone()),
+        test_schema.options(),
     )
     .await
     .unwrap();
@@ -382,7 +371,6 @@ async fn three_instances_survive_kills() {
     assert_eq!(stats.inbox_pending, 0, "{stats:?}");
     assert_eq!(stats.outbox_pending, 0, "{stats:?}");
     drop(store);
-    drop_schema(&schema).await;
     for inst in &instances {
         let _ = std::fs::remove_file(&inst.config);
     }

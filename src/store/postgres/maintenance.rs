@@ -128,11 +128,11 @@ pub(super) async fn stats(pool: &PgPool) -> Result<StoreStats> {
     .await
     .map_err(db("stats"))?;
     let (pending, keys, dead_in) = (count(&row, 0)?, count(&row, 1)?, count(&row, 2)?);
-    let mut stats = StoreStats::default();
-    stats.inbox_pending = pending;
-    stats.inbox_done = keys.saturating_sub(pending + dead_in);
-    stats.outbox_pending = count(&row, 3)?;
-    stats.outbox_sent = count(&row, 4)?;
-    stats.dead = dead_in + count(&row, 5)?;
-    Ok(stats)
+    Ok(StoreStats {
+        inbox_pending: pending,
+        inbox_done: keys.saturating_sub(pending + dead_in),
+        outbox_pending: count(&row, 3)?,
+        outbox_sent: count(&row, 4)?,
+        dead: dead_in + count(&row, 5)?,
+    })
 }

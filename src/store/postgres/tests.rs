@@ -10,78 +10,19 @@ use std::time::{Duration, SystemTime};
 
 use crate::store::testkit::{LEASE, Subject, event as ev};
 use crate::store::{Claim, Completion, Inserted, Queue, Store};
-use crate::testkit::{TcpProxy, require_service};
+use crate::testkit::{PG_ADDR, TcpProxy, TestSchema, pg_url};
 
 use super::{PgOptions, PgStore, SCHEMA_VERSION};
 
-/// Where the tests find PostgreSQL.
-pub(crate) const PG_ADDR: &str = "127.0.0.1:5432";
-
-/// The test database's URL (`SWITCHBOARD_TEST_PG_URL` overrides it).
-pub(crate) fn pg_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_PG_URL")
-        .unwrap_or_else(|_| format!("postgres://postgres@{PG_ADDR}/test"))
-}
-
-/// A schema of its own, dropped (with everything in it) when this is dropped.
-pub(crate) struct TestSchema {
-    pub(crate) name: String,
-    url: String,
-}
-
-impl TestSchema {
-    /// A fresh schema name, or `None` (after the skip line) without PostgreSQL.
-    pub(crate) async fn new() -> Option<TestSchema> {
-        if !require_service("PostgreSQL", PG_ADDR).await {
-            return None;
-        }
-        Some(TestSchema {
-            name: format!("sbtest_{:016x}", fastrand::u64(..)),
-            url: pg_url(),
-        })
-    }
-
-    pub(crate) fn options(&self) -> PgOptions {
-        PgOptions::default().with_schema(self.name.clone())
-    }
-
-    pub(crate) async fn store(&self) -> PgStore {
-        PgStore::connect_with(&self.url, self.options())
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // A runtime of its own: drop runs inside the test's runtime.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {name} CASCADE"
-                )))
-                .execute(&mut conn)
-                .await?;
-                conn.close().await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test schema {}", self.name);
-        }
-    }
+async fn store(schema: &TestSchema) -> PgStore {
+    PgStore::connect_with(&pg_url(), schema.options())
+        .await
+        .unwrap()
 }
 
 async fn pg() -> Option<Subject> {
     let schema = TestSchema::new().await?;
-    let store = schema.store().await;
+    let store = store(&schema).await;
     Some(Subject::with_guard(Arc::new(store), schema))
 }
 
@@ -104,7 +45,7 @@ async fn pg_instances_starting_together_migrate_once() {
     for start in starts {
         let s = start.await.unwrap().unwrap();
         assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
-        assert_eq!(s.schema(), schema.name);
+        assert_eq!(s.schema(), schema.name());
     }
 }
 
@@ -113,7 +54,7 @@ async fn pg_a_newer_schema_is_refused() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let store = schema.store().await;
+    let store = store(&schema).await;
     sqlx::query("INSERT INTO sb_migrations (version, applied_at) VALUES ($1, 0)")
         .bind(SCHEMA_VERSION + 1)
         .execute(&store.pool)
@@ -149,8 +90,8 @@ async fn pg_two_instances_claim_each_head_once_in_order() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let a = Arc::new(schema.store().await);
-    let b = Arc::new(schema.store().await);
+    let a = Arc::new(store(&schema).await);
+    let b = Arc::new(store(&schema).await);
     let (convs, per) = (40, 5);
     for i in 0..per {
         let events: Vec<_> = (0..convs)
@@ -221,8 +162,8 @@ async fn pg_writes_wake_other_instances() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let a = schema.store().await;
-    let b = schema.store().await;
+    let a = store(&schema).await;
+    let b = store(&schema).await;
     let mut wakes = a.wake_ups().unwrap();
     b.insert_inbound(&[ev("w1", "W")]).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(5), wakes.recv())
@@ -293,12 +234,12 @@ async fn pg_recovery_reclaims_only_expired_leases() {
     let Some(schema) = TestSchema::new().await else {
         return;
     };
-    let live = schema.store().await;
+    let live = store(&schema).await;
     live.insert_inbound(&[ev("l1", "L")]).await.unwrap();
     let now = SystemTime::now();
     let held = live.claim_inbox(Claim::new(now, LEASE, 1)).await.unwrap();
     assert_eq!(held.len(), 1);
-    let starting = schema.store().await;
+    let starting = store(&schema).await;
     starting.recover().await.unwrap();
     let none = starting
         .claim_inbox(Claim::new(SystemTime::now(), LEASE, 10))

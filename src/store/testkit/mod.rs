@@ -123,33 +123,8 @@ impl Subject {
 /// checks return at once.
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($make:path) => {
-        $crate::store_conformance_tests!(@checks $make;
-            dedupe_and_insert,
-            claims_keep_conversation_order,
-            expired_leases_are_reclaimed,
-            completion_writes_outbox_and_state,
-            retries_and_dead_letters,
-            completion_with_a_taken_outbox_key_writes_nothing,
-            leases_are_renewed,
-            a_claim_hands_out_one_head_per_conversation,
-            the_next_row_becomes_ready_after_a_finish,
-            due_heads_are_claimed_before_new_ones,
-            handled_events_deduplicate_until_pruned,
-            a_batch_with_a_lost_lease_writes_nothing_for_that_row,
-            interrupted_sends_are_flagged,
-            attempts_make_rows_uncertain,
-            deferred_sends_use_no_attempt,
-            partial_sends_map_receipts,
-            enqueue_outside_handlers,
-            proofs_are_durable_and_complete_rows,
-            delivery_watermarks,
-            state_outside_handlers,
-            pruning_keeps_pending_and_dead_rows,
-        );
-    };
-    (optional $make:path) => {
-        $crate::store_conformance_tests!(@optional $make;
+    (@all [$mode:ident] $make:path) => {
+        $crate::store_conformance_tests!(@$mode $make;
             dedupe_and_insert,
             claims_keep_conversation_order,
             expired_leases_are_reclaimed,
@@ -191,6 +166,12 @@ macro_rules! store_conformance_tests {
                 $crate::store::testkit::$check(subject.store()).await;
             }
         )*
+    };
+    (optional $make:path) => {
+        $crate::store_conformance_tests!(@all [optional] $make);
+    };
+    ($make:path) => {
+        $crate::store_conformance_tests!(@all [checks] $make);
     };
 }
 
