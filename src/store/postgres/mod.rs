@@ -13,17 +13,17 @@
 //!   refused, and inserting a conversation's next row waits for a finish of its head (an
 //!   upsert of the head), so no row is ever left without a head.
 //! - **Group commit**: every write of one instance goes through its writer task, which commits
-//!   whatever is waiting as one transaction ([`writer`]), as the SQLite writer does.
-//! - **Wake-ups** cross instances with `LISTEN/NOTIFY` ([`notify`]): a transaction that made
+//!   whatever is waiting as one transaction (`writer`), as the SQLite writer does.
+//! - **Wake-ups** cross instances with `LISTEN/NOTIFY` (`notify`): a transaction that made
 //!   rows ready notifies, and every instance's claim loops wake; polling stays the safety net.
 //! - **Migrations** are embedded and applied at connect under an advisory lock; a database
-//!   whose schema is newer than this binary is refused ([`migrate`]).
+//!   whose schema is newer than this binary is refused (`migrate`).
 //! - **Recovery** releases nothing: the store is shared by live instances, so a crashed
 //!   instance's rows come back when their leases run out. Pruning deletes in chunks of rows it
-//!   locks with `SKIP LOCKED`, so any number of instances may prune at once ([`maintenance`]).
+//!   locks with `SKIP LOCKED`, so any number of instances may prune at once (`maintenance`).
 //!
-//! By concept: [`migrate`], [`writer`], [`inbox`], [`outbox`], [`update`] (outbox changes),
-//! [`heads`], [`receipts`], [`state`], [`maintenance`], [`notify`].
+//! By concept: `migrate`, `writer`, `inbox`, `outbox`, `update` (outbox changes),
+//! `heads`, `receipts`, `state`, `maintenance`, `notify`.
 
 use std::str::FromStr;
 use std::sync::Arc;
