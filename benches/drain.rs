@@ -6,6 +6,9 @@
 //!
 //! `cargo bench -p switchboard --bench drain -- [events] [conversations] [retained] [workers]`
 //! (defaults: 100000 events, 1000 conversations, 0 retained, the default `engine.workers`).
+//!
+//! With `DRAIN_STORE=postgres://user@host:5432/db` (and `--features postgres`) the same on the
+//! PostgreSQL store, in a fresh schema dropped afterwards.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -30,7 +33,7 @@ fn event(i: usize, conversations: usize, tag: &str) -> InboundEvent {
 }
 
 /// Inserts `n` events over `conversations`, 4 callers of 2,000-event batches at a time.
-async fn fill(store: &Arc<SqliteStore>, n: usize, conversations: usize, tag: &str) {
+async fn fill(store: &Arc<dyn Store>, n: usize, conversations: usize, tag: &str) {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {
@@ -79,11 +82,14 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("switchboard-drain-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/drain.db", dir.display());
-        let store = Arc::new(
-            SqliteStore::connect_with(&url, Synchronous::Full)
-                .await
-                .unwrap(),
-        );
+        let store: Arc<dyn Store> = match std::env::var("DRAIN_STORE") {
+            Ok(pg) => postgres(&pg).await,
+            Err(_) => Arc::new(
+                SqliteStore::connect_with(&url, Synchronous::Full)
+                    .await
+                    .unwrap(),
+            ),
+        };
         let mut config = Config::default();
         if let Some(w) = workers {
             config.engine.workers = w;
@@ -111,5 +117,41 @@ fn main() {
         drop(sb);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+        if let Ok(pg) = std::env::var("DRAIN_STORE") {
+            drop_schema(&pg).await;
+        }
     });
 }
+
+const DRAIN_SCHEMA: &str = "sb_drain_bench";
+
+#[cfg(feature = "postgres")]
+async fn postgres(url: &str) -> Arc<dyn Store> {
+    drop_schema(url).await;
+    let options = switchboard::store::PgOptions::default().with_schema(DRAIN_SCHEMA);
+    Arc::new(
+        switchboard::store::PgStore::connect_with(url, options)
+            .await
+            .unwrap(),
+    )
+}
+
+#[cfg(feature = "postgres")]
+async fn drop_schema(url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {DRAIN_SCHEMA} CASCADE"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(_url: &str) -> Arc<dyn Store> {
+    panic!("DRAIN_STORE=postgres://… needs --features postgres");
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn drop_schema(_url: &str) {}

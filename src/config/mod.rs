@@ -11,8 +11,13 @@
 //! shutdown_grace = "10s"             # on shutdown: for requests in flight, then for handlers
 //!
 //! [store]
-//! url = "sqlite://switchboard.db"    # or "memory:"
-//! synchronous = "full"               # or "normal" (WAL: crash safe, not power-loss safe)
+//! url = "sqlite://switchboard.db"    # or "memory:", or "postgres://user@host:5432/db"
+//!                                    # (cargo feature `postgres`; several instances share it)
+//! synchronous = "full"               # SQLite: or "normal" (WAL: crash safe, not power-loss safe)
+//! pool_size = 8                      # PostgreSQL: connections per instance
+//! connect_timeout = "5s"             # PostgreSQL: then the call fails (webhooks: 503)
+//! statement_timeout = "30s"          # PostgreSQL ("0s": no limit)
+//! # schema = "switchboard"           # PostgreSQL: the tables' schema (default: public)
 //!
 //! [engine]
 //! workers = 64                       # conversations handled in parallel (rows in flight:
@@ -141,14 +146,35 @@ impl Default for ServerConfig {
 }
 
 /// `[store]`.
+///
+/// ```toml
+/// [store]
+/// url = "postgres://switchboard@db.internal:5432/switchboard"  # or sqlite://PATH, memory:
+/// pool_size = 8               # PostgreSQL: connections per instance
+/// connect_timeout = "5s"      # PostgreSQL: a connection (new or from the pool) by then
+/// statement_timeout = "30s"   # PostgreSQL: longest statement ("0s": no limit)
+/// schema = "switchboard"      # PostgreSQL: the tables' schema (created if missing)
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct StoreConfig {
-    /// `sqlite://path.db` or `memory:`.
+    /// `sqlite://path.db`, `memory:` or `postgres://user@host:5432/db` (cargo feature
+    /// `postgres`: one database shared by several instances).
     pub url: String,
     /// SQLite `synchronous`.
     pub synchronous: Synchronous,
+    /// PostgreSQL: connections in each instance's pool (at least 2).
+    pub pool_size: u32,
+    /// PostgreSQL: longest wait for a connection; then the call fails (webhooks answer 503).
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// PostgreSQL: longest one statement may run (`0s`: no limit).
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+    /// PostgreSQL: the schema the tables live in (created if missing); unset: the
+    /// connection's default (`public`).
+    pub schema: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -156,7 +182,54 @@ impl Default for StoreConfig {
         StoreConfig {
             url: "sqlite://switchboard.db".to_owned(),
             synchronous: Synchronous::Full,
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            schema: None,
         }
+    }
+}
+
+impl StoreConfig {
+    /// Checks the URL (a malformed one is an error naming `store.url`) and the pool.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |msg: String| Err(Error::new(ErrorKind::InvalidConfig, msg));
+        let url = self.url.as_str();
+        if url == "memory:" || url.starts_with("sqlite:") {
+            return Ok(());
+        }
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return invalid(format!(
+                "store.url: {url:?} is not supported (use sqlite://PATH, postgres://USER@HOST:PORT/DB or memory:)"
+            ));
+        }
+        #[cfg(feature = "postgres")]
+        {
+            crate::store::postgres::parse_url(url)?;
+            if self.pool_size < 2 {
+                return invalid("store.pool_size: at least 2".to_owned());
+            }
+            if self.connect_timeout.is_zero() {
+                return invalid("store.connect_timeout: must be above zero".to_owned());
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "postgres"))]
+        invalid(
+            "store.url: postgres:// needs switchboard built with cargo feature `postgres`"
+                .to_owned(),
+        )
+    }
+
+    /// The PostgreSQL connection options these settings give.
+    #[cfg(feature = "postgres")]
+    pub fn pg_options(&self) -> crate::store::PgOptions {
+        let mut o = crate::store::PgOptions::default()
+            .with_pool_size(self.pool_size)
+            .with_connect_timeout(self.connect_timeout);
+        o.statement_timeout = (!self.statement_timeout.is_zero()).then_some(self.statement_timeout);
+        o.schema = self.schema.clone();
+        o
     }
 }
 
@@ -318,7 +391,7 @@ impl Config {
         if let Some(r) = &self.rate_limits {
             r.validate()?;
         }
-        Ok(())
+        self.store.validate()
     }
 }
 
@@ -364,5 +437,31 @@ mod tests {
         assert!(Config::from_document(&bad).is_err());
         let bad: toml::Table = "[srever]\n".parse().unwrap();
         assert!(Config::from_document(&bad).is_err());
+    }
+
+    #[test]
+    fn store_urls() {
+        let parse = |url: &str| {
+            let doc: toml::Table = format!("[store]\nurl = '{url}'").parse().unwrap();
+            Config::from_document(&doc).map_err(|e| e.to_string())
+        };
+        assert!(parse("memory:").is_ok());
+        assert!(parse("sqlite://x.db").is_ok());
+        let err = parse("mysql://x").unwrap_err();
+        assert!(err.contains("store.url"), "{err}");
+        #[cfg(feature = "postgres")]
+        {
+            let c = parse("postgres://sb@127.0.0.1:5432/sb").unwrap();
+            assert_eq!(c.store.pool_size, 8);
+            let err = parse("postgres://sb@127.0.0.1:notaport/sb").unwrap_err();
+            assert!(err.contains("store.url"), "{err}");
+            let doc: toml::Table = "[store]\nurl = 'postgres://h/db'\npool_size = 1"
+                .parse()
+                .unwrap();
+            let err = Config::from_document(&doc).unwrap_err().to_string();
+            assert!(err.contains("store.pool_size"), "{err}");
+        }
+        #[cfg(not(feature = "postgres"))]
+        assert!(parse("postgres://h/db").unwrap_err().contains("postgres"));
     }
 }

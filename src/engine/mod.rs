@@ -26,7 +26,7 @@ use crate::store::{InboxItem, Store};
 
 mod wake;
 
-pub(crate) use wake::Wake;
+pub(crate) use wake::{Wake, forward_wake_ups};
 
 /// One configured channel.
 pub(crate) struct ChannelEntry {

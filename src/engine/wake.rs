@@ -78,6 +78,34 @@ impl Wake {
     }
 }
 
+/// Passes the store's wake-ups (writes of other processes sharing it) on to the claim loops
+/// until `stop`.
+pub(crate) async fn forward_wake_ups(
+    engine: std::sync::Arc<super::Engine>,
+    mut wake_ups: tokio::sync::broadcast::Receiver<crate::store::Queue>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        tokio::select! {
+            got = wake_ups.recv() => match got {
+                Ok(crate::store::Queue::Inbox) => engine.inbox_ready.notify_one(),
+                Ok(_) => engine.outbox_ready.notify_one(),
+                // Missed some: wake both.
+                Err(RecvError::Lagged(_)) => {
+                    engine.inbox_ready.notify_one();
+                    engine.outbox_ready.notify_one();
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

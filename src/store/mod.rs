@@ -1,11 +1,12 @@
 //! Durable state of the engine behind one trait: the inbox, the outbox, dedupe keys, degraded
 //! options and per-conversation application state.
 //!
-//! Two stores ship: [`MemoryStore`] (tests, one process, nothing survives a restart; it is the
-//! reference the other stores are checked against) and [`SqliteStore`] (the embedded default,
-//! one file, WAL). Others (a PostgreSQL store for several engine instances, a third party's)
-//! implement [`Store`] and prove themselves with the public conformance suite,
-//! `switchboard::store::testkit` (feature `testkit`).
+//! Three stores ship: [`MemoryStore`] (tests, one process, nothing survives a restart; it is
+//! the reference the other stores are checked against), [`SqliteStore`] (the embedded default,
+//! one file, WAL) and, with cargo feature `postgres`, `PgStore` (`store::postgres`: one
+//! database shared by several engine instances). Others (a third party's) implement [`Store`]
+//! and prove themselves with the public conformance suite, `switchboard::store::testkit`
+//! (feature `testkit`).
 //!
 //! # Two traits: [`Store`] for implementers, [`StoreExt`] for users
 //!
@@ -88,11 +89,15 @@ use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 
 mod ext;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod sqlite;
 mod types;
 
 pub use ext::StoreExt;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteStore, Synchronous};
 pub use types::{
     Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
@@ -184,6 +189,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// with [`stats`](Self::stats); override it.
     async fn ping(&self) -> Result<()> {
         self.stats().await.map(|_| ())
+    }
+
+    /// Wake-ups from other processes sharing the store: each message names a queue that got
+    /// ready rows (the engine wakes that queue's claim loop; polling stays the safety net).
+    /// `None`, the default: no other process writes to this store.
+    fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<Queue>> {
+        None
     }
 }
 

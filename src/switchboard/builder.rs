@@ -235,9 +235,32 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
             SqliteStore::connect_with(url, config.store.synchronous).await?,
         ))
     } else {
-        Err(Error::new(
-            ErrorKind::InvalidConfig,
-            format!("store: url {url:?} is not supported (use sqlite://PATH or memory:)"),
-        ))
+        open_other(config).await
     }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_other(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.store.url.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = config.store.pg_options();
+        return Ok(Arc::new(
+            crate::store::PgStore::connect_with(url, options).await?,
+        ));
+    }
+    Err(unsupported(url))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_other(config: &Config) -> Result<Arc<dyn Store>> {
+    Err(unsupported(&config.store.url))
+}
+
+fn unsupported(url: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidConfig,
+        format!(
+            "store.url: {url:?} is not supported (use sqlite://PATH, postgres://USER@HOST:PORT/DB or memory:)"
+        ),
+    )
 }

@@ -142,11 +142,16 @@ impl Switchboard {
         let (tx, rx) = watch::channel(false);
         let worker = tokio::spawn(claim_loop::run::<Inbox>(self.inner.clone(), rx.clone()));
         let sender = tokio::spawn(claim_loop::run::<Outbox>(self.inner.clone(), rx.clone()));
-        let pruner = tokio::spawn(crate::pruner::run(self.inner.clone(), rx));
-        Workers {
-            stop: tx,
-            tasks: vec![worker, sender, pruner],
+        let mut tasks = vec![worker, sender];
+        if let Some(wake_ups) = self.inner.store.wake_ups() {
+            tasks.push(tokio::spawn(crate::engine::forward_wake_ups(
+                self.inner.clone(),
+                wake_ups,
+                rx.clone(),
+            )));
         }
+        tasks.push(tokio::spawn(crate::pruner::run(self.inner.clone(), rx)));
+        Workers { stop: tx, tasks }
     }
 
     /// Sends `message` to `to` from outside a handler (a scheduled job, another service, a

@@ -116,10 +116,15 @@ impl Subject {
 /// Expands to one `#[tokio::test]` per conformance check, each calling `$make().await` (an
 /// `async fn() -> Subject` giving an empty store) and running the check on it. See
 /// [`testkit`](crate::store::testkit).
+///
+/// `store_conformance_tests!(optional make)` takes an `async fn() -> Option<Subject>`: a store
+/// that needs a service (PostgreSQL) gives `None` where the service is not there (after
+/// [`require_service`](crate::testkit::require_service) printed the skip line), and the
+/// checks return at once.
 #[macro_export]
 macro_rules! store_conformance_tests {
-    ($make:path) => {
-        $crate::store_conformance_tests!(@checks $make;
+    (@all [$mode:ident] $make:path) => {
+        $crate::store_conformance_tests!(@$mode $make;
             dedupe_and_insert,
             claims_keep_conversation_order,
             expired_leases_are_reclaimed,
@@ -151,6 +156,22 @@ macro_rules! store_conformance_tests {
                 $crate::store::testkit::$check(subject.store()).await;
             }
         )*
+    };
+    (@optional $make:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                // `None`: the store's service is not there (the maker printed why).
+                let Some(subject) = $make().await else { return };
+                $crate::store::testkit::$check(subject.store()).await;
+            }
+        )*
+    };
+    (optional $make:path) => {
+        $crate::store_conformance_tests!(@all [optional] $make);
+    };
+    ($make:path) => {
+        $crate::store_conformance_tests!(@all [checks] $make);
     };
 }
 
