@@ -4,18 +4,36 @@
 //! ([`Wake`](crate::engine::Wake): new work, a retry coming due, or the polling safety net).
 //! On stop, running tasks get `server.shutdown_grace`; the rest keep their leases and run
 //! again after them.
+//!
+//! A task gives its [`Slot`] back when its work is done and only its final write is left (a
+//! completion, a send marked sent): the next claim then goes to the store while that write
+//! waits for its commit, so both share one group commit (one fsync) instead of taking one
+//! each. The write keeps its lease until it is committed, so at most `2 × capacity` rows are
+//! leased at once.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use switchboard_core::Result;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::engine::{Engine, Wake};
 use crate::lease::Leases;
 use crate::store::{Claim, Lease};
+
+/// A task's place in its claim loop's capacity; [`free`](Slot::free) (or dropping it) lets
+/// the loop claim another row.
+#[derive(Debug)]
+pub(crate) struct Slot(Option<OwnedSemaphorePermit>);
+
+impl Slot {
+    /// The task's work is done but for its final write: the loop may claim in its place.
+    pub(crate) fn free(&mut self) {
+        self.0 = None;
+    }
+}
 
 /// A queue the claim loop drains.
 pub(crate) trait Queue: Send + Sync + 'static {
@@ -38,13 +56,19 @@ pub(crate) trait Queue: Send + Sync + 'static {
     /// The lease an item was claimed under.
     fn lease(item: &Self::Item) -> Lease;
 
-    /// Processes one item to its end (finished, released or dead-lettered).
-    fn process(engine: Arc<Engine>, item: Self::Item) -> impl Future<Output = ()> + Send;
+    /// Processes one item to its end (finished, released or dead-lettered), freeing `slot`
+    /// before its final write.
+    fn process(
+        engine: Arc<Engine>,
+        item: Self::Item,
+        slot: Slot,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Claims and processes `Q`'s rows until `stop`.
 pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     let capacity = Q::capacity(&engine).max(1);
+    let slots = Arc::new(Semaphore::new(capacity));
     let leases = Arc::new(Leases::new(Q::KIND));
     let renewal = tokio::spawn(crate::lease::renew(engine.clone(), leases.clone()));
     let wake = Q::wake(&engine);
@@ -53,10 +77,10 @@ pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver
         if *stop.borrow() {
             break;
         }
-        // Every task already over frees its slot (not only the one that woke the loop), so a
-        // claim fills all free slots at once.
         while running.try_join_next().is_some() {}
-        let free = capacity - running.len();
+        // Every slot given back so far (not only the one that woke the loop): a claim fills
+        // all free slots at once.
+        let free = slots.available_permits();
         let mut claimed = 0;
         if free > 0 {
             let claim = Claim::new(SystemTime::now(), engine.config.engine.lease, free);
@@ -64,11 +88,13 @@ pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver
                 Ok(items) => {
                     claimed = items.len();
                     for item in items {
+                        // Only this loop takes slots, and it claimed at most the free ones.
+                        let slot = Slot(slots.clone().try_acquire_owned().ok());
                         let lease = Q::lease(&item);
                         leases.hold(lease);
                         let (engine, leases) = (engine.clone(), leases.clone());
                         running.spawn(async move {
-                            Q::process(engine, item).await;
+                            Q::process(engine, item, slot).await;
                             leases.release(lease);
                         });
                     }
@@ -80,7 +106,7 @@ pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver
             // More may be ready: claim again once a slot is free (at once if one is).
             if claimed == free {
                 tokio::select! {
-                    _ = running.join_next() => {}
+                    _ = slots.acquire() => {}
                     _ = stop.changed() => {}
                 }
             }
@@ -95,7 +121,6 @@ pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver
     drain(running, engine.config.server.shutdown_grace).await;
     renewal.abort();
 }
-
 /// Lets running tasks finish up to `grace`, then aborts the rest (their leases bring them back).
 async fn drain(mut running: JoinSet<()>, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use switchboard_core::Result;
 
-use crate::claim_loop::Queue;
+use crate::claim_loop::{Queue, Slot};
 use crate::engine::{Engine, Wake};
 use crate::store::{self, Claim, InboxFinish, InboxItem, InboxOutcome, Lease};
 
@@ -34,8 +34,8 @@ impl Queue for Inbox {
         item.lease
     }
 
-    async fn process(engine: Arc<Engine>, item: InboxItem) {
-        crate::worker::handle(engine, item).await;
+    async fn process(engine: Arc<Engine>, item: InboxItem, slot: Slot) {
+        crate::worker::handle(engine, item, slot).await;
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use switchboard_core::{ConversationRef, Error, ErrorKind, OutboundMessage, Result};
 
-use crate::claim_loop::Queue;
+use crate::claim_loop::{Queue, Slot};
 use crate::engine::{Engine, Wake};
 use crate::store::{self, Claim, Lease, NewOutbound, OutboxChange, OutboxItem, StoreExt};
 
@@ -36,8 +36,8 @@ impl Queue for Outbox {
         item.lease
     }
 
-    async fn process(engine: Arc<Engine>, item: OutboxItem) {
-        crate::sender::send_item(engine, item).await;
+    async fn process(engine: Arc<Engine>, item: OutboxItem, slot: Slot) {
+        crate::sender::send_item(engine, item, slot).await;
     }
 }
 

@@ -14,11 +14,12 @@ use switchboard_core::render::{TextOption, match_option};
 use tracing::Instrument;
 
 use crate::backoff;
+use crate::claim_loop::Slot;
 use crate::engine::Engine;
 use crate::handler::CatchPanic;
 use crate::inbox::finish;
 use crate::redact::redacted;
-use crate::store::{InboxItem, InboxOutcome};
+use crate::store::{InboxItem, InboxOutcome, Lease};
 
 /// A text answer to the conversation's numbered options (read with the claim) becomes the
 /// option's Action.
@@ -41,8 +42,8 @@ fn translate_options(options: &[TextOption], event: &mut InboundEvent) {
 }
 
 /// Dead-letters the event with `error`.
-async fn bury(engine: &Engine, item: &InboxItem, error: String) {
-    match finish(engine, item.lease, InboxOutcome::DeadLetter { error }).await {
+async fn bury(engine: &Engine, lease: Lease, error: String) {
+    match finish(engine, lease, InboxOutcome::DeadLetter { error }).await {
         Ok(true) => engine.metrics.dead_lettered("inbound"),
         Ok(false) => {}
         Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
@@ -50,7 +51,7 @@ async fn bury(engine: &Engine, item: &InboxItem, error: String) {
 }
 
 /// Handles one claimed event to its end.
-pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem) {
+pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem, mut slot: Slot) {
     let channel = item.event.conversation.channel.as_str().to_owned();
     let span = tracing::info_span!(
         "event",
@@ -72,13 +73,16 @@ pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem) {
             );
             tracing::error!(%error, "dead-lettering the event without running it");
             engine.metrics.handler_failed(&channel);
-            bury(&engine, &item, error).await;
+            bury(&engine, item.lease, error).await;
             return;
         }
         let recorded = crate::receipts::record(&engine, &item.event).await;
         translate_options(&item.options, &mut item.event);
-        let ctx = engine.context(&item);
-        let result = match engine.handlers.for_event(&item.event) {
+        let handler = engine.handlers.for_event(&item.event);
+        // The event moves into the handler's context (no copy of it per event).
+        let (lease, attempts) = (item.lease, item.attempts);
+        let ctx = engine.context(item.event, attempts);
+        let result = match handler {
             // A receipt or proof that could not be stored: the event runs again later.
             _ if recorded.is_err() => recorded,
             None => Ok(()),
@@ -100,7 +104,9 @@ pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem) {
         let result = match result {
             Ok(()) => {
                 let replies = completion.outbox.len();
-                match finish(&engine, item.lease, InboxOutcome::Done(completion)).await {
+                // Only the completion is left: the next claim may share its commit.
+                slot.free();
+                match finish(&engine, lease, InboxOutcome::Done(completion)).await {
                     Ok(true) => {
                         engine.metrics.handled(&channel);
                         tracing::debug!(replies, "handled");
@@ -119,14 +125,14 @@ pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem) {
         };
         let Err(error) = result else { return };
         engine.metrics.handler_failed(&channel);
-        if item.attempts >= cfg.handler_attempts {
+        if attempts >= cfg.handler_attempts {
             tracing::error!(%error, "handler failed; dead-lettering the event");
-            bury(&engine, &item, error).await;
+            bury(&engine, lease, error).await;
         } else {
-            let delay = backoff::delay(item.attempts, cfg.backoff_base, cfg.backoff_max);
+            let delay = backoff::delay(attempts, cfg.backoff_base, cfg.backoff_max);
             tracing::warn!(%error, ?delay, "handler failed; will retry");
             let at = SystemTime::now() + delay;
-            if let Err(e) = finish(&engine, item.lease, InboxOutcome::Retry { at, error }).await {
+            if let Err(e) = finish(&engine, lease, InboxOutcome::Retry { at, error }).await {
                 tracing::error!(error = %e, "scheduling the retry failed");
             }
         }

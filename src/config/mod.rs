@@ -20,10 +20,10 @@
 //! # schema = "switchboard"           # PostgreSQL: the tables' schema (default: public)
 //!
 //! [engine]
-//! workers = 64                       # conversations handled in parallel (rows in flight:
+//! workers = 256                      # conversations handled in parallel (rows in flight:
 //!                                    # with synchronous = "full" each fsync carries up to this
 //!                                    # many claims and completions, so it bounds the drain rate)
-//! senders = 64                       # conversations sent to in parallel
+//! senders = 256                      # conversations sent to in parallel
 //! lease = "30s"                      # renewed every lease/3 while a handler or send runs; a
 //!                                    # crashed engine's work runs again after at most this
 //! handler_timeout = "20s"            # a handler running longer fails (and is retried)
@@ -239,11 +239,12 @@ impl StoreConfig {
 #[non_exhaustive]
 pub struct EngineConfig {
     /// Conversations handled in parallel: the rows one claim loop keeps in flight (tasks, not
-    /// threads). Every claim and completion of them shares the store's group commits, so with
-    /// `synchronous = "full"` the drain rate is at most `workers / (2 × fsync time)`.
+    /// threads). Every claim and completion of them shares the store's group commits (a
+    /// completion and the claim that takes its place share one), so with
+    /// `synchronous = "full"` the drain rate is at most about `workers / fsync time`.
     pub workers: usize,
-    /// Conversations sent to in parallel (the same bound for sends: claim, attempt and
-    /// outcome are three commits).
+    /// Conversations sent to in parallel (the same bound for sends: the attempt is a commit of
+    /// its own, the outcome shares one with the next claim).
     pub senders: usize,
     /// Lease on a claimed row; renewed every `lease / 3` while its handler or send runs, so
     /// it bounds how long a crashed engine's work waits, not how long a handler may take.
@@ -291,8 +292,8 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            workers: 64,
-            senders: 64,
+            workers: 256,
+            senders: 256,
             lease: Duration::from_secs(30),
             handler_timeout: Duration::from_secs(20),
             handler_attempts: 5,

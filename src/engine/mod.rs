@@ -16,13 +16,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use switchboard_core::Adapter;
+use switchboard_core::{Adapter, InboundEvent};
 
 use crate::config::{Config, DeliveryPolicy, RateConfig};
 use crate::handler::{Context, Handlers};
 use crate::metrics::Metrics;
 use crate::ratelimit::ChannelLimits;
-use crate::store::{InboxItem, Store};
+use crate::store::Store;
 
 mod wake;
 
@@ -50,12 +50,12 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// The handler context for a claimed event.
-    pub(crate) fn context(self: &Arc<Self>, item: &InboxItem) -> Context {
+    /// The handler context for a claimed event, on its `attempt`-th claim.
+    pub(crate) fn context(self: &Arc<Self>, event: InboundEvent, attempt: u32) -> Context {
         let me = Arc::downgrade(self);
         Context::new(
-            item.event.clone(),
-            item.attempts,
+            event,
+            attempt,
             self.store.clone(),
             Arc::new(move |name| me.upgrade().is_some_and(|e| e.channels.contains_key(name))),
         )

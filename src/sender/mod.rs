@@ -18,6 +18,7 @@ use switchboard_core::{Capabilities, Error, ErrorKind, Retry, SendReceipt};
 use tracing::Instrument;
 
 use crate::backoff;
+use crate::claim_loop::Slot;
 use crate::config::{DeliveryPolicy, UncertainSends};
 use crate::engine::{ChannelEntry, Engine};
 use crate::outbox::release;
@@ -68,7 +69,7 @@ enum Attempt {
 }
 
 /// Sends one claimed row to its end (sent, released, settled or dead-lettered).
-pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem) {
+pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem, mut slot: Slot) {
     let span = tracing::info_span!(
         "send",
         channel = %item.to.channel,
@@ -98,7 +99,7 @@ pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem) {
                 Next::Send => {}
             }
         }
-        send(&engine, entry, &item, &caps).await;
+        send(&engine, entry, &item, &caps, &mut slot).await;
     }
     .instrument(span)
     .await;
@@ -126,7 +127,13 @@ async fn defer(engine: &Engine, item: &OutboxItem, why: &str, after: Duration) {
     }
 }
 
-async fn send(engine: &Arc<Engine>, entry: &ChannelEntry, item: &OutboxItem, caps: &Capabilities) {
+async fn send(
+    engine: &Arc<Engine>,
+    entry: &ChannelEntry,
+    item: &OutboxItem,
+    caps: &Capabilities,
+    slot: &mut Slot,
+) {
     let channel = item.to.channel.as_str();
     // The claim loop renews the lease while this waits (briefly) for the rate limiters and
     // while it sends, so the row is never claimed twice.
@@ -176,6 +183,8 @@ async fn send(engine: &Arc<Engine>, entry: &ChannelEntry, item: &OutboxItem, cap
                 tracing::debug!(degradation = %d, "rendered with degradation");
             }
             let expire = SystemTime::now() + engine.config.engine.options_ttl;
+            // Only the outcome is left: the next claim may share its commit.
+            slot.free();
             match engine
                 .store
                 .outbox_sent(item.lease, &receipt.messages, &receipt.options, expire)
