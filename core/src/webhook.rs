@@ -141,10 +141,13 @@ pub enum RejectReason {
     Forbidden,
     /// The HTTP method is not one this endpoint takes.
     MethodNotAllowed,
+    /// The body's content type is not one this endpoint parses.
+    UnsupportedMediaType,
 }
 
 impl RejectReason {
-    /// The status to answer with: 401 for signature problems, 400 malformed, 403 forbidden, 405.
+    /// The status to answer with: 401 for signature problems, 400 malformed, 403 forbidden, 405,
+    /// 415.
     pub fn status(self) -> StatusCode {
         match self {
             RejectReason::MissingSignature
@@ -153,6 +156,7 @@ impl RejectReason {
             RejectReason::Malformed => StatusCode::BAD_REQUEST,
             RejectReason::Forbidden => StatusCode::FORBIDDEN,
             RejectReason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RejectReason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
@@ -165,8 +169,45 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::Forbidden => "forbidden",
             RejectReason::MethodNotAllowed => "method_not_allowed",
+            RejectReason::UnsupportedMediaType => "unsupported_media_type",
         }
     }
+}
+
+/// Most `name=value` pairs a form webhook may carry. Providers send a few dozen (Twilio about
+/// 30, Slack one `payload` or a dozen slash-command fields); adapters refuse a form with more
+/// as malformed ([`form_too_large`]) before parsing, sorting or hashing it, so a body of
+/// millions of tiny pairs costs one pass over its bytes.
+pub const MAX_FORM_PARAMS: usize = 1000;
+
+/// A [`RejectReason::Malformed`] rejection when the urlencoded `body` has more than
+/// [`MAX_FORM_PARAMS`] pairs (counted without decoding anything).
+pub fn form_too_large(body: &[u8]) -> Option<Rejection> {
+    let pairs = body
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .take(MAX_FORM_PARAMS + 1)
+        .count();
+    (pairs > MAX_FORM_PARAMS).then(|| {
+        Rejection::new(
+            RejectReason::Malformed,
+            format!("more than {MAX_FORM_PARAMS} form parameters"),
+        )
+    })
+}
+
+/// The media type of `headers`' `Content-Type`, lower-cased, without parameters (`""` when
+/// absent).
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// A refused webhook: the reason and a short detail that is safe to send back (no secrets).
@@ -283,5 +324,22 @@ mod tests {
             resp.body,
             Bytes::from_static(b"stale_timestamp: timestamp too old")
         );
+    }
+
+    #[test]
+    fn form_parameters_are_counted_before_parsing() {
+        assert!(form_too_large(b"a=1&b=2").is_none());
+        let at_cap = vec!["k=v"; MAX_FORM_PARAMS].join("&");
+        assert!(form_too_large(at_cap.as_bytes()).is_none());
+        let over = format!("{at_cap}&x=y");
+        let r = form_too_large(over.as_bytes()).map(|r| r.reason);
+        assert_eq!(r, Some(RejectReason::Malformed));
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+        );
+        assert_eq!(media_type(&h), "application/x-www-form-urlencoded");
+        assert_eq!(media_type(&HeaderMap::new()), "");
     }
 }
