@@ -67,17 +67,21 @@ pub(crate) fn router(inner: Arc<Engine>) -> Router {
     if inner.config.server.admin_listen.is_some() {
         router
     } else {
-        router.merge(admin_router(inner))
+        router.merge(admin_routes(inner))
     }
 }
 
-/// The admin routes: `/readyz`, `/metrics` and `/healthz`.
-pub(crate) fn admin_router(inner: Arc<Engine>) -> Router {
+/// `/readyz` and `/metrics`.
+fn admin_routes(inner: Arc<Engine>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(inner)
+}
+
+/// The admin listener's routes: `/readyz`, `/metrics` and `/healthz`.
+pub(crate) fn admin_router(inner: Arc<Engine>) -> Router {
+    admin_routes(inner).route("/healthz", get(|| async { "ok" }))
 }
 
 async fn readyz(State(inner): State<Arc<Engine>>) -> Response {
