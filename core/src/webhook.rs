@@ -210,6 +210,18 @@ pub fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
+/// A [`RejectReason::UnsupportedMediaType`] rejection unless the `Content-Type` of `headers` is
+/// absent or one of `allowed` (lower-case media types, without parameters).
+pub fn unsupported_media_type(headers: &HeaderMap, allowed: &[&str]) -> Option<Rejection> {
+    let media = media_type(headers);
+    (!media.is_empty() && !allowed.contains(&media.as_str())).then(|| {
+        Rejection::new(
+            RejectReason::UnsupportedMediaType,
+            format!("send {}", allowed.join(" or ")),
+        )
+    })
+}
+
 /// A refused webhook: the reason and a short detail that is safe to send back (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -341,5 +353,16 @@ mod tests {
         );
         assert_eq!(media_type(&h), "application/x-www-form-urlencoded");
         assert_eq!(media_type(&HeaderMap::new()), "");
+        let form = ["application/x-www-form-urlencoded"];
+        assert!(unsupported_media_type(&h, &form).is_none());
+        assert!(unsupported_media_type(&HeaderMap::new(), &form).is_none());
+        let r = unsupported_media_type(&h, &["application/json"]);
+        assert_eq!(
+            r.map(|r| (r.reason, r.detail)),
+            Some((
+                RejectReason::UnsupportedMediaType,
+                "send application/json".to_owned()
+            ))
+        );
     }
 }

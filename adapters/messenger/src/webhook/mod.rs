@@ -11,7 +11,7 @@ mod messaging;
 use http::Method;
 use serde::Deserialize as _;
 use serde::de::IgnoredAny;
-use switchboard_core::webhook::media_type;
+use switchboard_core::webhook::unsupported_media_type;
 use switchboard_core::{
     ChannelName, InboundEvent, RejectReason, Rejection, WebhookOutcome, WebhookRequest,
     WebhookResponse,
@@ -40,13 +40,7 @@ pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rej
             "missing X-Hub-Signature-256",
         ));
     }
-    if !matches!(media_type(headers).as_str(), "" | "application/json") {
-        return Some(Rejection::new(
-            RejectReason::UnsupportedMediaType,
-            "send application/json",
-        ));
-    }
-    None
+    unsupported_media_type(headers, &["application/json"])
 }
 
 /// Handles one webhook request for the channel configured by `config`.

@@ -10,7 +10,7 @@ use http::Method;
 use serde::Deserialize as _;
 use serde_json::Value;
 use switchboard_core::model::{EventId, UserId};
-use switchboard_core::webhook::{form_too_large, media_type};
+use switchboard_core::webhook::{form_too_large, unsupported_media_type};
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, InboundEvent, RejectReason, Rejection, ThreadId,
     WebhookOutcome, WebhookRequest, WebhookResponse,
@@ -113,17 +113,10 @@ pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rej
             "Slack sends POST",
         ));
     }
-    let media = media_type(headers);
-    if !matches!(
-        media.as_str(),
-        "" | "application/x-www-form-urlencoded" | "application/json"
-    ) {
-        return Some(Rejection::new(
-            RejectReason::UnsupportedMediaType,
-            "send application/x-www-form-urlencoded or application/json",
-        ));
-    }
-    None
+    unsupported_media_type(
+        headers,
+        &["application/x-www-form-urlencoded", "application/json"],
+    )
 }
 
 /// Handles one request to a Slack channel's webhook endpoint.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use http::Method;
 use switchboard_core::model::{EventId, EventKind, InboundEvent, OtherEvent, Sender, UserId};
-use switchboard_core::webhook::{form_too_large, media_type};
+use switchboard_core::webhook::{form_too_large, unsupported_media_type};
 use switchboard_core::{
     ChannelName, ConversationId, ConversationRef, RejectReason, Rejection, WebhookOutcome,
     WebhookRequest, WebhookResponse,
@@ -37,19 +37,13 @@ pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rej
             "missing X-Twilio-Signature",
         ));
     }
-    let media = media_type(headers);
-    if *method == Method::POST
-        && !matches!(
-            media.as_str(),
-            "" | "application/x-www-form-urlencoded" | "application/json"
-        )
-    {
-        return Some(Rejection::new(
-            RejectReason::UnsupportedMediaType,
-            "send application/x-www-form-urlencoded or application/json",
-        ));
+    if *method != Method::POST {
+        return None;
     }
-    None
+    unsupported_media_type(
+        headers,
+        &["application/x-www-form-urlencoded", "application/json"],
+    )
 }
 
 /// Verifies and decodes one webhook request for `channel`, signed with `auth_token`.
