@@ -13,7 +13,7 @@ use crate::model::{
     OutboxKey, SendReceipt, SentMessage,
 };
 use crate::reconcile::{PendingSend, Reconciled};
-use crate::webhook::{WebhookOutcome, WebhookRequest};
+use crate::webhook::{Rejection, WebhookOutcome, WebhookRequest};
 
 /// Who an adapter is: its provider, the channel it serves and what it can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +138,21 @@ pub trait Adapter: Send + Sync + fmt::Debug {
 
     /// Answers a handshake, or verifies and decodes a webhook. Pure and synchronous: no I/O.
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome;
+
+    /// Refuses a webhook from its method and headers alone, before its body is read: a method
+    /// the endpoint never takes (405), a content type it never parses (415), a signature header
+    /// that every request must carry and this one lacks (401). The server calls it first, so
+    /// an unauthenticated sender costs no body read, parse or HMAC. `None` (the default)
+    /// means "read the body and call [`handle_webhook`](Self::handle_webhook)", which must
+    /// still check everything itself.
+    fn precheck_webhook(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+    ) -> Option<Rejection> {
+        let _ = (method, headers);
+        None
+    }
 }
 
 /// The `Unsupported` error for `operation` on this adapter.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::model::SentMessage;
 
+/// The longest `retry_after` an [`Error`] carries (24 hours): longer ones are cut to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A `Result` whose error is Switchboard's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -157,9 +160,10 @@ impl Error {
         self
     }
 
-    /// Sets how long the provider asked us to wait.
+    /// Sets how long the provider asked us to wait, at most [`MAX_RETRY_AFTER`] (a provider, or
+    /// anything between it and us, may send any number; no wait is longer than a day).
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.0.retry_after = Some(after);
+        self.0.retry_after = Some(after.min(MAX_RETRY_AFTER));
         self
     }
 
@@ -273,6 +277,16 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 15, item 13: no provider can make an error carry a wait beyond a day.
+    #[test]
+    fn retry_after_is_capped() {
+        let e = Error::new(ErrorKind::RateLimited, "slow down").with_retry_after(Duration::MAX);
+        assert_eq!(e.retry_after(), Some(MAX_RETRY_AFTER));
+        let e = Error::new(ErrorKind::RateLimited, "slow down")
+            .with_retry_after(Duration::from_secs(3));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+    }
 
     #[test]
     fn display_is_one_line_with_provider_and_code() {

@@ -146,11 +146,13 @@ pub enum RejectReason {
     /// does not retry it (Meta and Slack retry any other status for hours, and may switch the
     /// subscription off, which would hurt this channel's own events too).
     ForeignTenant,
+    /// The body's content type is not one this endpoint parses.
+    UnsupportedMediaType,
 }
 
 impl RejectReason {
     /// The status to answer with: 401 for signature problems, 400 malformed, 403 forbidden, 405,
-    /// and 200 for a foreign tenant (acknowledged, not stored).
+    /// 415, and 200 for a foreign tenant (acknowledged, not stored).
     pub fn status(self) -> StatusCode {
         match self {
             RejectReason::MissingSignature
@@ -160,6 +162,7 @@ impl RejectReason {
             RejectReason::Forbidden => StatusCode::FORBIDDEN,
             RejectReason::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             RejectReason::ForeignTenant => StatusCode::OK,
+            RejectReason::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
@@ -173,8 +176,57 @@ impl RejectReason {
             RejectReason::Forbidden => "forbidden",
             RejectReason::MethodNotAllowed => "method_not_allowed",
             RejectReason::ForeignTenant => "foreign_tenant",
+            RejectReason::UnsupportedMediaType => "unsupported_media_type",
         }
     }
+}
+
+/// Most `name=value` pairs a form webhook may carry. Providers send a few dozen (Twilio about
+/// 30, Slack one `payload` or a dozen slash-command fields); adapters refuse a form with more
+/// as malformed ([`form_too_large`]) before parsing, sorting or hashing it, so a body of
+/// millions of tiny pairs costs one pass over its bytes.
+pub const MAX_FORM_PARAMS: usize = 1000;
+
+/// A [`RejectReason::Malformed`] rejection when the urlencoded `body` has more than
+/// [`MAX_FORM_PARAMS`] pairs (counted without decoding anything).
+pub fn form_too_large(body: &[u8]) -> Option<Rejection> {
+    let pairs = body
+        .split(|b| *b == b'&')
+        .filter(|p| !p.is_empty())
+        .take(MAX_FORM_PARAMS + 1)
+        .count();
+    (pairs > MAX_FORM_PARAMS).then(|| {
+        Rejection::new(
+            RejectReason::Malformed,
+            format!("more than {MAX_FORM_PARAMS} form parameters"),
+        )
+    })
+}
+
+/// The media type of `headers`' `Content-Type`, lower-cased, without parameters (`""` when
+/// absent).
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A [`RejectReason::UnsupportedMediaType`] rejection unless the `Content-Type` of `headers` is
+/// absent or one of `allowed` (lower-case media types, without parameters).
+pub fn unsupported_media_type(headers: &HeaderMap, allowed: &[&str]) -> Option<Rejection> {
+    let media = media_type(headers);
+    (!media.is_empty() && !allowed.contains(&media.as_str())).then(|| {
+        Rejection::new(
+            RejectReason::UnsupportedMediaType,
+            format!("send {}", allowed.join(" or ")),
+        )
+    })
 }
 
 /// A refused webhook: the reason and a short detail that is safe to send back (no secrets).
@@ -290,6 +342,34 @@ mod tests {
         assert_eq!(
             resp.body,
             Bytes::from_static(b"stale_timestamp: timestamp too old")
+        );
+    }
+
+    #[test]
+    fn form_parameters_are_counted_before_parsing() {
+        assert!(form_too_large(b"a=1&b=2").is_none());
+        let at_cap = vec!["k=v"; MAX_FORM_PARAMS].join("&");
+        assert!(form_too_large(at_cap.as_bytes()).is_none());
+        let over = format!("{at_cap}&x=y");
+        let r = form_too_large(over.as_bytes()).map(|r| r.reason);
+        assert_eq!(r, Some(RejectReason::Malformed));
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+        );
+        assert_eq!(media_type(&h), "application/x-www-form-urlencoded");
+        assert_eq!(media_type(&HeaderMap::new()), "");
+        let form = ["application/x-www-form-urlencoded"];
+        assert!(unsupported_media_type(&h, &form).is_none());
+        assert!(unsupported_media_type(&HeaderMap::new(), &form).is_none());
+        let r = unsupported_media_type(&h, &["application/json"]);
+        assert_eq!(
+            r.map(|r| (r.reason, r.detail)),
+            Some((
+                RejectReason::UnsupportedMediaType,
+                "send application/json".to_owned()
+            ))
         );
     }
 }

@@ -10,6 +10,7 @@ use switchboard_core::{ChannelName, ConversationId, Error, ErrorKind, Result};
 /// agents = "team"                   # a [channels.X] with threads (Slack)
 /// agents_conversation = "C0AGENTS"  # where threads are opened
 /// customers = ["fb", "sms"]         # [channels.X] names
+/// thread_cache = 10000              # default; thread parents kept in memory
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -20,6 +21,16 @@ pub struct BridgeConfig {
     pub agents_conversation: ConversationId,
     /// The channels customers write on.
     pub customers: Vec<ChannelName>,
+    /// How many thread parents (`parent outbox key → ts`) the bridge keeps in memory, least
+    /// recently used out first; a miss reads the store. 0 keeps none.
+    pub thread_cache: usize,
+}
+
+/// The default of [`BridgeConfig::thread_cache`].
+pub const DEFAULT_THREAD_CACHE: usize = 10_000;
+
+fn default_thread_cache() -> usize {
+    DEFAULT_THREAD_CACHE
 }
 
 #[derive(Deserialize)]
@@ -28,6 +39,8 @@ struct Raw {
     agents: String,
     agents_conversation: String,
     customers: Vec<String>,
+    #[serde(default = "default_thread_cache")]
+    thread_cache: usize,
 }
 
 fn bridge_error(message: impl std::fmt::Display) -> Error {
@@ -45,6 +58,7 @@ impl BridgeConfig {
             agents,
             agents_conversation,
             customers,
+            thread_cache: DEFAULT_THREAD_CACHE,
         }
     }
 
@@ -80,6 +94,7 @@ impl BridgeConfig {
             agents,
             agents_conversation,
             customers,
+            thread_cache: raw.thread_cache,
         }))
     }
 
@@ -138,6 +153,7 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("no bridge"));
         assert_eq!(c.customers.len(), 2);
+        assert_eq!(c.thread_cache, DEFAULT_THREAD_CACHE);
         let problems = c.check_channels(["team", "sms"]);
         assert_eq!(problems.len(), 1);
         assert!(

@@ -6,6 +6,8 @@
 //! agents = "team"                   # a [channels.X] whose adapter has threads (Slack)
 //! agents_conversation = "C0AGENTS"  # the Slack channel id where threads are opened
 //! customers = ["fb", "sms"]         # [channels.X] names
+//! thread_cache = 10000              # thread parents kept in memory (least recently used
+//!                                   # out first; a miss reads the store)
 //! ```
 //!
 //! - The first message of a customer conversation opens a thread in `agents_conversation`: a
@@ -47,16 +49,16 @@
 //! # }
 //! ```
 
+mod cache;
 mod config;
 mod relay;
 mod text;
 mod wrap;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-pub use config::{BridgeConfig, split_document};
-pub use text::{AgentButton, extract_buttons, to_commonmark};
+pub use config::{BridgeConfig, DEFAULT_THREAD_CACHE, split_document};
+pub use text::{AgentButton, customer_text, extract_buttons, literal, to_commonmark};
 
 use switchboard_core::{Adapter, Env, Error, ErrorKind, Registry, Result};
 
@@ -71,8 +73,9 @@ pub const DELIVERY_FAILED_EVENT: &str = "switchboard.bridge.delivery_failed";
 pub(crate) struct Shared {
     pub(crate) config: BridgeConfig,
     engine: OnceLock<Weak<Engine>>,
-    /// Parent outbox key → the parent's `ts` (a cache of what the store holds).
-    pub(crate) parents: Mutex<HashMap<String, String>>,
+    /// Parent outbox key → the parent's `ts`: a bounded cache (`[bridge] thread_cache`) of
+    /// what the store holds.
+    pub(crate) parents: Mutex<cache::Lru>,
 }
 
 impl Shared {
@@ -104,11 +107,12 @@ impl Bridge {
     /// A bridge for `config`; give it to an engine with [`build`](Self::build) (or
     /// [`install`](Self::install) and [`attach`](Self::attach)).
     pub fn new(config: BridgeConfig) -> Self {
+        let parents = Mutex::new(cache::Lru::new(config.thread_cache));
         Bridge {
             shared: Arc::new(Shared {
                 config,
                 engine: OnceLock::new(),
-                parents: Mutex::default(),
+                parents,
             }),
         }
     }

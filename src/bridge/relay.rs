@@ -8,7 +8,7 @@ use switchboard_core::model::{
 };
 use switchboard_core::{Adapter, ConversationRef, EventKind, InboundEvent, OutboundMessage};
 
-use super::text::{extract_buttons, to_commonmark};
+use super::text::{customer_text, extract_buttons, literal, to_commonmark};
 use super::wrap::{ToAgents, ToCustomer, thread_key};
 use super::{DELIVERY_FAILED_EVENT, Shared};
 use crate::handler::{Context, HandlerResult};
@@ -38,10 +38,12 @@ pub(crate) fn thread_header(customer: &ConversationRef) -> String {
     format!("**New conversation** on *{}*", customer.channel)
 }
 
+/// How the customer is named in the thread, as CommonMark: the profile name and the id are the
+/// customer's own words, shown literally (a name `[Boss](!everyone)` is just that text).
 fn who(event: &InboundEvent) -> String {
     match &event.sender.name {
-        Some(name) => format!("{name} ({})", event.sender.id),
-        None => event.sender.id.to_string(),
+        Some(name) => format!("{} ({})", literal(name), literal(event.sender.id.as_str())),
+        None => literal(event.sender.id.as_str()),
     }
 }
 
@@ -71,13 +73,16 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
             let text = m
                 .text
                 .as_deref()
-                .map(|t| to_commonmark(t, dialect))
+                .map(|t| customer_text(t, dialect))
                 .unwrap_or_default();
             (text, &m.attachments)
         }
         EventKind::Action(a) => {
             let label = a.label.as_deref().unwrap_or(&a.payload);
-            (format!("chose **{label}** (`{}`)", a.payload), &[])
+            (
+                format!("chose **{}** ({})", literal(label), literal(&a.payload)),
+                &[],
+            )
         }
         EventKind::Delivery(d) if d.status == DeliveryStatus::Failed => {
             let Some(link) = &link else { return Ok(()) };
@@ -164,7 +169,7 @@ fn notice(
     let detail = if detail.is_empty() {
         String::new()
     } else {
-        format!(" ({detail})")
+        format!(" ({})", literal(detail))
     };
     let text = format!(
         ":warning: Not delivered to {} on *{}*: `{kind}`{detail}",
@@ -301,8 +306,17 @@ async fn relay_attachments(
                 }
             }
         }
+        // The name and URL come from the sender: literal text, the URL a link only when it is a
+        // web address.
+        let name = literal(&name);
         match &a.url {
-            Some(url) => links.push(format!("- {} {name}: <{url}>", a.kind.as_str())),
+            Some(url)
+                if switchboard_core::render::markdown::is_web_url(url)
+                    && !url.contains(['<', '>']) =>
+            {
+                links.push(format!("- {} {name}: <{url}>", a.kind.as_str()))
+            }
+            Some(url) => links.push(format!("- {} {name}: {}", a.kind.as_str(), literal(url))),
             None => links.push(format!("- {} {name} (no URL)", a.kind.as_str())),
         }
     }

@@ -9,10 +9,38 @@ use switchboard_core::MarkdownDialect;
 /// WhatsApp markup is the same without the angle-bracket forms. Code spans are left alone.
 pub fn to_commonmark(text: &str, dialect: MarkdownDialect) -> String {
     match dialect {
-        MarkdownDialect::SlackMrkdwn => emphasis(&angle_forms(text)),
-        MarkdownDialect::WhatsApp => emphasis(text),
+        MarkdownDialect::SlackMrkdwn => emphasis(&angle_forms(text), false),
+        MarkdownDialect::WhatsApp => emphasis(text, false),
         _ => text.to_owned(),
     }
+}
+
+/// A customer's text as CommonMark for the agents' side, decided in issue 15: customers write
+/// plain text (SMS, Messenger) or WhatsApp markup, never CommonMark. So everything they write is
+/// shown as they wrote it: every ASCII punctuation character is backslash-escaped ([`literal`])
+/// and a WhatsApp customer's `*bold*`, `_italic_` and `~strike~` are kept as emphasis. What
+/// looks like a link (`[Your bank login](https://evil.example/login)`) stays text, with the URL
+/// visible to the agent; nothing becomes a Slack mention or control sequence (`<!channel>`,
+/// `<@U…>`, `<#C…>`), since the agents' renderer escapes `&`, `<` and `>` in all text.
+pub fn customer_text(text: &str, dialect: MarkdownDialect) -> String {
+    match dialect {
+        MarkdownDialect::WhatsApp => emphasis(text, true),
+        MarkdownDialect::SlackMrkdwn | MarkdownDialect::CommonMark => to_commonmark(text, dialect),
+        _ => literal(text),
+    }
+}
+
+/// `text` as CommonMark that renders exactly as `text`: every ASCII punctuation character is
+/// backslash-escaped, so no markup, link, entity or HTML forms.
+pub fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Slack's `<…>` forms and entities.
@@ -59,15 +87,23 @@ fn is_boundary(c: Option<char>) -> bool {
     c.is_none_or(|c| c.is_whitespace() || (c.is_ascii_punctuation() && c != '`'))
 }
 
-/// `*b*`, `_i_`, `~s~` (single markers at word boundaries, on one line) into CommonMark.
-fn emphasis(text: &str) -> String {
+/// `*b*`, `_i_`, `~s~` (single markers at word boundaries, on one line) into CommonMark; with
+/// `escape_rest`, everything else is made [`literal`] (code spans included).
+fn emphasis(text: &str, escape_rest: bool) -> String {
+    let push = |out: &mut String, s: &str| {
+        if escape_rest {
+            out.push_str(&literal(s));
+        } else {
+            out.push_str(s);
+        }
+    };
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len() + 8);
     let mut i = 0;
     let mut in_code = false;
     while i < chars.len() {
         let c = chars[i];
-        if c == '`' {
+        if c == '`' && !escape_rest {
             in_code = !in_code;
             out.push(c);
             i += 1;
@@ -94,13 +130,13 @@ fn emphasis(text: &str) -> String {
                     _ => "~~",
                 };
                 out.push_str(wrap);
-                out.push_str(&inner);
+                push(&mut out, &inner);
                 out.push_str(wrap);
                 i = j + 1;
                 continue;
             }
         }
-        out.push(c);
+        push(&mut out, c.encode_utf8(&mut [0; 4]));
         i += 1;
     }
     out
@@ -170,6 +206,21 @@ mod tests {
             "*bold*",
             "plain text is left alone"
         );
+    }
+
+    #[test]
+    fn customer_text_is_shown_as_written() {
+        let issue =
+            "[urgent](!channel) [ping](@U0ALICE) [Your bank login](https://evil.example/login)";
+        let md = customer_text(issue, MarkdownDialect::Plain);
+        let slack = switchboard_core::render::markdown::convert(&md, MarkdownDialect::SlackMrkdwn);
+        assert_eq!(slack, issue, "shown as written, the URL visible");
+        let md = customer_text("[a](x><!everyone) &lt;!here&gt;", MarkdownDialect::Plain);
+        let slack = switchboard_core::render::markdown::convert(&md, MarkdownDialect::SlackMrkdwn);
+        assert_eq!(slack, "[a](x&gt;&lt;!everyone) &amp;lt;!here&amp;gt;");
+        let wa = customer_text("*Hi* [Boss](!everyone) 2*3", MarkdownDialect::WhatsApp);
+        let slack = switchboard_core::render::markdown::convert(&wa, MarkdownDialect::SlackMrkdwn);
+        assert_eq!(slack, "*Hi* [Boss](!everyone) 2*3");
     }
 
     #[test]

@@ -322,4 +322,12 @@ impl Adapter for BridgeAdapter {
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
         self.inner.handle_webhook(request)
     }
+
+    fn precheck_webhook(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+    ) -> Option<switchboard_core::Rejection> {
+        self.inner.precheck_webhook(method, headers)
+    }
 }

@@ -7,8 +7,16 @@
 //! public_url = "https://bot.example.com"  # how providers reach us (signatures, callbacks)
 //! max_body_bytes = 1048576           # 413 above (default 1 MiB)
 //! request_timeout = "10s"            # body not received by then: 408; events not stored: 503
-//! max_in_flight = 512                # webhooks in progress before shedding load with 503
+//! max_in_flight = 512                # webhooks being verified and stored at once; more: 503
+//!                                    # (reading a body holds no such permit)
 //! shutdown_grace = "10s"             # on shutdown: for requests in flight, then for handlers
+//! header_read_timeout = "10s"        # a request head not complete by then: connection closed;
+//!                                    # also how long an idle keep-alive connection stays open
+//! max_connections = 768              # default: 3/4 of the open-file limit (ulimit -n), at
+//!                                    # least 32 descriptors kept for the rest; at the cap new
+//!                                    # connections wait in the kernel backlog
+//! admin_listen = "127.0.0.1:9090"    # optional: /metrics and /readyz only there (the webhook
+//!                                    # listener keeps /healthz)
 //!
 //! [store]
 //! url = "sqlite://switchboard.db"    # or "memory:", or "postgres://user@host:5432/db"
@@ -130,6 +138,27 @@ pub struct ServerConfig {
     /// handlers may finish.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// How long a connection may take to send a complete request head, from when the server
+    /// starts waiting for one; so also how long an idle keep-alive connection stays open.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Connections open at once on each listener; `None`: three quarters of the process's
+    /// open-file limit (see [`max_connections`](Self::max_connections)).
+    pub max_connections: Option<usize>,
+    /// Where to serve `/metrics` and `/readyz` (and `/healthz`) instead of `listen`, which
+    /// then serves only webhooks and `/healthz`.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl ServerConfig {
+    /// The connection cap in effect: `max_connections` if set, else three quarters of the
+    /// process's soft open-file limit (keeping at least 32 descriptors for the store, the
+    /// providers' clients and logs), or 1024 where that limit cannot be read.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            crate::server::default_max_connections(crate::server::open_file_limit())
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -141,6 +170,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(10),
             max_in_flight: 512,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: None,
+            admin_listen: None,
         }
     }
 }
@@ -350,6 +382,7 @@ impl Config {
         }
         let mut config = Config::default();
         if let Some(v) = doc.get("server") {
+            check_addresses(v)?;
             config.server = section("server", v)?;
         }
         if let Some(v) = doc.get("store") {
@@ -389,11 +422,63 @@ impl Config {
         if self.server.request_timeout.is_zero() || self.server.max_body_bytes == 0 {
             return invalid("server: request_timeout and max_body_bytes must be above zero");
         }
+        self.validate_connections()?;
         if let Some(r) = &self.rate_limits {
             r.validate()?;
         }
         self.store.validate()
     }
+}
+
+impl Config {
+    /// `[server]`'s connection keys: each error names its key.
+    fn validate_connections(&self) -> Result<()> {
+        let s = &self.server;
+        let invalid = |msg: String| Err(Error::new(ErrorKind::InvalidConfig, msg));
+        if s.header_read_timeout.is_zero() {
+            return invalid("server: key 'header_read_timeout' must be above zero".to_owned());
+        }
+        if s.max_in_flight == 0 {
+            return invalid("server: key 'max_in_flight' must be at least 1".to_owned());
+        }
+        if let Some(n) = s.max_connections {
+            if n == 0 {
+                return invalid("server: key 'max_connections' must be at least 1".to_owned());
+            }
+            if let Some(limit) = crate::server::open_file_limit()
+                && n as u64 >= limit
+            {
+                return invalid(format!(
+                    "server: key 'max_connections': {n} is not below the process's open-file \
+                     limit ({limit}); leave it unset for {} or raise `ulimit -n`",
+                    crate::server::default_max_connections(Some(limit))
+                ));
+            }
+        }
+        if s.admin_listen == Some(s.listen) && s.listen.port() != 0 {
+            return invalid(format!(
+                "server: key 'admin_listen': {} is also 'listen'; use another address or \
+                 leave it unset",
+                s.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[server]`'s socket addresses, checked first so that the error names the key.
+fn check_addresses(server: &toml::Value) -> Result<()> {
+    for key in ["listen", "admin_listen"] {
+        if let Some(toml::Value::String(addr)) = server.get(key)
+            && addr.parse::<SocketAddr>().is_err()
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("server: key '{key}': {addr:?} is not an address like \"127.0.0.1:8080\""),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn section<T: serde::de::DeserializeOwned>(name: &str, v: &toml::Value) -> Result<T> {
@@ -424,6 +509,32 @@ mod tests {
         assert_eq!(c.server.max_body_bytes, 10);
         assert_eq!(c.engine.lease, Duration::from_secs(5));
         let bad: toml::Table = "[server]\nlistn = 'x'".parse().unwrap();
+        for (toml, key) in [
+            ("header_read_timeout = '0s'", "header_read_timeout"),
+            ("max_connections = 0", "max_connections"),
+            ("max_connections = 1000000000", "max_connections"),
+            (
+                "listen = '127.0.0.1:9000'\nadmin_listen = '127.0.0.1:9000'",
+                "admin_listen",
+            ),
+            ("admin_listen = 'nowhere'", "admin_listen"),
+        ] {
+            let doc: toml::Table = format!("[server]\n{toml}").parse().unwrap();
+            let err = Config::from_document(&doc)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        let doc: toml::Table =
+            "[server]\nheader_read_timeout = '2s'\nmax_connections = 100\nadmin_listen = '127.0.0.1:9090'"
+                .parse()
+                .unwrap();
+        let c = Config::from_document(&doc).unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.server.max_connections(), 100);
+        assert_eq!(c.server.admin_listen.map(|a| a.port()), Some(9090));
+        assert!(Config::default().server.max_connections() >= 1);
         let err = Config::from_document(&bad).unwrap_err().to_string();
         assert!(err.contains("server: unknown field `listn`"), "{err}");
         // Leases are renewed, so a handler may run longer than the lease.

@@ -185,7 +185,11 @@ impl Pause {
 
     /// Pauses for `after` from now, unless a longer pause is on.
     fn extend(&self, after: Duration) {
-        let until = Instant::now() + after;
+        let now = Instant::now();
+        // A pause too far to represent is as good as the longest one an error carries.
+        let until = now
+            .checked_add(after)
+            .unwrap_or(now + switchboard_core::error::MAX_RETRY_AFTER);
         let mut p = self
             .0
             .lock()
@@ -269,5 +273,14 @@ mod tests {
         let start = Instant::now();
         limits.acquire("x").await;
         assert!(start.elapsed() >= Duration::from_millis(95));
+    }
+
+    /// Issue 15, item 13: a pause too long to represent does not panic.
+    #[tokio::test]
+    async fn an_endless_pause_does_not_panic() {
+        let limits = ChannelLimits::new(&RateConfig::default());
+        limits.pause(Duration::MAX).await;
+        let left = limits.pause.left().unwrap_or_default();
+        assert!(left > Duration::from_secs(3600), "{left:?}");
     }
 }

@@ -73,8 +73,9 @@ impl Default for SwitchboardBuilder {
 }
 
 impl SwitchboardBuilder {
-    /// An empty builder: default config, the default registry, a memory store unless the
-    /// config or [`store`](Self::store) says otherwise.
+    /// An empty builder: default config, the default registry, and the store `[store] url`
+    /// names (by default `sqlite://switchboard.db`, a file in the working directory) unless
+    /// [`store`](Self::store) sets one.
     pub fn new() -> Self {
         SwitchboardBuilder {
             config: Config::default(),

@@ -2,7 +2,7 @@
 //! what it starts ([`running`]). It builds the engine's context ([`Engine`]) and starts the
 //! rooms that take it; none of them reaches back in here.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -176,74 +176,140 @@ impl Switchboard {
         crate::outbox::enqueue(&self.inner, to, message).await
     }
 
+    /// The admin routes (`/readyz`, `/metrics`, `/healthz`): what `server.admin_listen` serves.
+    /// For embedding: when `admin_listen` is set, [`router`](Self::router) leaves `/readyz` and
+    /// `/metrics` out.
+    pub fn admin_router(&self) -> axum::Router {
+        crate::server::admin_router(self.inner.clone())
+    }
+
     /// Serves on `listener` with workers and the sender until `shutdown` completes, then stops
     /// gracefully: no new connections; in-flight requests get up to `server.shutdown_grace` to
     /// finish (each is also bounded by `server.request_timeout`), after which `run` stops
     /// waiting for them; then running handlers get `server.shutdown_grace`, the rest stays in
-    /// the inbox.
+    /// the inbox. With `server.admin_listen` set, that address is bound and served too.
     pub async fn run(
         &self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        let admin = match self.inner.config.server.admin_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        self.run_with(listener, admin, shutdown).await
+    }
+
+    async fn run_with(
+        &self,
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let workers = self.start_workers();
-        let router = self.router();
-        let (fired, signalled) = tokio::sync::oneshot::channel::<()>();
+        let server = &self.inner.config.server;
+        let limits = crate::server::ConnLimits {
+            max_connections: server.max_connections(),
+            header_read_timeout: server.header_read_timeout,
+        };
+        let (fired, signalled) = watch::channel(false);
         let shutdown = async move {
             shutdown.await;
-            let _ = fired.send(());
+            let _ = fired.send(true);
         };
-        let grace = self.inner.config.server.shutdown_grace;
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .into_future();
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let grace = server.shutdown_grace;
+        let main =
+            crate::server::serve(listener, self.router(), limits, stopped(signalled.clone()));
+        let admin = async {
+            if let Some(admin) = admin {
+                crate::server::serve(
+                    admin,
+                    self.admin_router(),
+                    limits,
+                    stopped(signalled.clone()),
+                )
+                .await;
+            }
+        };
+        let mut deadline_rx = signalled.clone();
         let drain_deadline = async move {
-            if signalled.await.is_err() {
+            if deadline_rx.wait_for(|s| *s).await.is_err() {
                 std::future::pending::<()>().await;
             }
             tokio::time::sleep(grace).await;
         };
-        let served = tokio::select! {
-            served = serve => served,
+        tokio::select! {
+            ((), (), ()) = async { tokio::join!(main, admin, shutdown) } => {}
             () = drain_deadline => {
                 tracing::warn!(
                     grace = ?grace,
                     "requests still in flight after shutdown_grace; no longer waiting for them"
                 );
-                Ok(())
             }
-        };
+        }
         workers.stop().await;
-        served.map_err(|e| Error::new(ErrorKind::Transport, format!("server: {e}")).with_source(e))
+        Ok(())
     }
 
-    /// Binds `server.listen` and serves until SIGINT or SIGTERM.
+    /// Binds `server.listen` (and `server.admin_listen`) and serves until SIGINT or SIGTERM.
     pub async fn serve(&self) -> Result<()> {
         let listen = self.inner.config.server.listen;
-        let listener = TcpListener::bind(listen).await.map_err(|e| {
-            Error::new(ErrorKind::Transport, format!("bind {listen}: {e}")).with_source(e)
-        })?;
+        let listener = bind(listen).await?;
         tracing::info!(%listen, "switchboard listening");
+        if let Some(admin) = self.inner.config.server.admin_listen {
+            tracing::info!(%admin, "admin endpoints (/metrics, /readyz) listening");
+        }
         self.run(listener, shutdown_signal()).await
     }
 
-    /// Serves on `listener` in a background task; the handle stops it.
+    /// Serves on `listener` in a background task (binding `server.admin_listen` first, when it
+    /// is set); the handle stops it.
     pub fn start(&self, listener: TcpListener) -> Result<Running> {
         let addr = listener.local_addr().map_err(|e| {
             Error::new(ErrorKind::Transport, format!("listener: {e}")).with_source(e)
         })?;
+        let admin = match self.inner.config.server.admin_listen {
+            Some(at) => Some(bind_now(at)?),
+            None => None,
+        };
+        let admin_addr = match &admin {
+            Some(l) => Some(l.local_addr().map_err(|e| {
+                Error::new(ErrorKind::Transport, format!("admin listener: {e}")).with_source(e)
+            })?),
+            None => None,
+        };
         let (tx, mut rx) = watch::channel(false);
         let me = self.clone();
         let task = tokio::spawn(async move {
-            me.run(listener, async move {
+            me.run_with(listener, admin, async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             })
             .await
         });
         Ok(Running {
             addr,
+            admin_addr,
             stop: tx,
             task,
         })
     }
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("bind {addr}: {e}")).with_source(e))
+}
+
+/// Binds `addr` without awaiting (for [`Switchboard::start`], which is not async).
+fn bind_now(addr: std::net::SocketAddr) -> Result<TcpListener> {
+    let err = |e: std::io::Error| {
+        Error::new(ErrorKind::Transport, format!("bind {addr}: {e}")).with_source(e)
+    };
+    let std = std::net::TcpListener::bind(addr).map_err(err)?;
+    std.set_nonblocking(true).map_err(err)?;
+    TcpListener::from_std(std).map_err(err)
 }

@@ -50,6 +50,7 @@ impl Workers {
 #[derive(Debug)]
 pub struct Running {
     pub(super) addr: SocketAddr,
+    pub(super) admin_addr: Option<SocketAddr>,
     pub(super) stop: watch::Sender<bool>,
     pub(super) task: JoinHandle<Result<()>>,
 }
@@ -58,6 +59,11 @@ impl Running {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound address of `server.admin_listen`, when it is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// `http://{addr}`.

@@ -265,6 +265,14 @@ impl Adapter for MessengerAdapter {
             .await)
     }
 
+    fn precheck_webhook(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+    ) -> Option<switchboard_core::Rejection> {
+        webhook::precheck(method, headers)
+    }
+
     /// Also remembers the echoes of this app's keyed sends, for `reconcile` (memory only: no
     /// I/O).
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {

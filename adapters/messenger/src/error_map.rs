@@ -94,7 +94,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         };
         collect_regain(&json, &mut minutes);
     }
-    minutes.map(|m| Duration::from_secs(m * 60))
+    minutes.map(|m| Duration::from_secs(m.saturating_mul(60)))
 }
 
 fn collect_regain(v: &serde_json::Value, max: &mut Option<u64>) {

@@ -274,6 +274,14 @@ impl Adapter for SlackAdapter {
             .await
     }
 
+    fn precheck_webhook(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+    ) -> Option<switchboard_core::Rejection> {
+        webhook::precheck(method, headers)
+    }
+
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
         let inbound = Inbound {
             channel: &self.info.channel,

@@ -235,6 +235,14 @@ impl Adapter for TwilioAdapter {
         })
     }
 
+    fn precheck_webhook(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+    ) -> Option<switchboard_core::Rejection> {
+        webhook::precheck(method, headers)
+    }
+
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
         webhook::handle(
             &self.config.channel,

@@ -207,14 +207,19 @@ fn body_lost_retry(status: StatusCode) -> Retry {
     }
 }
 
-/// `Retry-After` in seconds, when present and numeric.
+/// `Retry-After` in seconds, when present, numeric and not negative; a number too large for a
+/// `Duration` (`1e300`) or longer than a day is the longest wait an error carries. An HTTP date
+/// is ignored.
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| {
+            let max = switchboard_core::error::MAX_RETRY_AFTER;
+            Duration::try_from_secs_f64(s).map_or(max, |d| d.min(max))
+        })
 }
 
 /// Whether `url` is served by Twilio itself (or by the configured API host): only those
@@ -297,5 +302,30 @@ mod tests {
             http::HeaderValue::from_static("soon"),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// Issue 15, item 13: no `Retry-After` panics; a huge one is the longest wait.
+    #[test]
+    fn hostile_retry_after_never_panics() {
+        let max = switchboard_core::error::MAX_RETRY_AFTER;
+        for (value, expected) in [
+            ("1e300", Some(max)),
+            ("1e19", Some(max)),
+            ("18446744073709551616", Some(max)),
+            ("-1", None),
+            ("NaN", None),
+            ("inf", None),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", None),
+        ] {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static(value),
+            );
+            let got = retry_after(&h);
+            let e = api_error(StatusCode::TOO_MANY_REQUESTS, b"{}", got);
+            assert!(got.is_none_or(|d| d <= max) && e.retry_after().is_none_or(|d| d <= max));
+            assert_eq!(got.map(|d| d.min(max)), expected, "{value}");
+        }
     }
 }

@@ -37,13 +37,48 @@ pub fn escape(text: &str, dialect: MarkdownDialect) -> String {
 }
 
 /// Formats a link for `dialect`.
+///
+/// Slack: only an `http(s)` destination becomes a link (`<url|label>`, the URL's `&`, `<`, `>`
+/// escaped and `|` percent-encoded, so it cannot end the link early). Any other destination
+/// (`!channel`, `@U0ALICE`, `#C1`, `javascript:…`, `x><!everyone`) is shown as escaped text,
+/// `label (destination)`: whatever the text says, it never becomes a Slack control sequence
+/// (`<!…>`, `<@…>`, `<#…>`) or a link to something other than a web page. `label` is expected
+/// escaped already (as [`convert`] does).
 pub fn link(label: &str, url: &str, dialect: MarkdownDialect) -> String {
     match dialect {
-        MarkdownDialect::SlackMrkdwn if label.is_empty() || label == url => format!("<{url}>"),
-        MarkdownDialect::SlackMrkdwn => format!("<{url}|{}>", label.replace('|', "¦")),
+        MarkdownDialect::SlackMrkdwn => slack_link(label, url),
         MarkdownDialect::CommonMark => format!("[{label}]({url})"),
         _ if label.is_empty() || label == url => url.to_owned(),
         _ => format!("{label} ({url})"),
+    }
+}
+
+/// Whether `url` is an absolute `http://` or `https://` URL without spaces or control
+/// characters: the only destinations rendered as links for Slack.
+pub fn is_web_url(url: &str) -> bool {
+    let rest = ["https://", "http://"].into_iter().find_map(|scheme| {
+        url.get(..scheme.len())
+            .filter(|s| s.eq_ignore_ascii_case(scheme))
+            .map(|_| &url[scheme.len()..])
+    });
+    rest.is_some_and(|r| !r.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control()))
+}
+
+fn slack_link(label: &str, url: &str) -> String {
+    let shown = escape(url, MarkdownDialect::SlackMrkdwn);
+    if !is_web_url(url) {
+        let bare = url.strip_prefix("mailto:").unwrap_or(url);
+        return if label.is_empty() || label == url || label == shown || label == bare {
+            escape(bare, MarkdownDialect::SlackMrkdwn)
+        } else {
+            format!("{label} ({shown})")
+        };
+    }
+    let target = shown.replace('|', "%7C");
+    if label.is_empty() || label == url || label == shown {
+        format!("<{target}>")
+    } else {
+        format!("<{target}|{}>", label.replace('|', "¦"))
     }
 }
 
@@ -306,6 +341,50 @@ mod tests {
         );
         assert_eq!(convert("use `a<b`", SlackMrkdwn), "use `a&lt;b`");
         assert_eq!(convert("<https://x.test>", SlackMrkdwn), "<https://x.test>");
+    }
+
+    /// Issue 15, item 1: link destinations never become Slack control sequences.
+    #[test]
+    fn slack_links_never_become_control_sequences() {
+        let out = convert(
+            "[urgent](!channel) [ping](@U0ALICE) [Your bank login](https://evil.example/login)",
+            SlackMrkdwn,
+        );
+        assert_eq!(
+            out,
+            "urgent (!channel) ping (@U0ALICE) <https://evil.example/login|Your bank login>"
+        );
+        assert_eq!(
+            convert("[a](x><!everyone)", SlackMrkdwn),
+            "a (x&gt;&lt;!everyone)"
+        );
+        assert_eq!(
+            convert("[Boss](!everyone)", SlackMrkdwn),
+            "Boss (!everyone)"
+        );
+        assert_eq!(convert("[c](#C0GENERAL)", SlackMrkdwn), "c (#C0GENERAL)");
+        assert_eq!(
+            convert("[x](javascript:alert(1))", SlackMrkdwn),
+            "x (javascript:alert(1))"
+        );
+        assert_eq!(convert("<mailto:a@b.test>", SlackMrkdwn), "a@b.test");
+        assert_eq!(
+            link("t", "https://x.test/?q=a|b&c=<d>", SlackMrkdwn),
+            "<https://x.test/?q=a%7Cb&amp;c=&lt;d&gt;|t>"
+        );
+        for hostile in [
+            "<!channel>",
+            "<@U1>",
+            "<#C1>",
+            "&lt;!here&gt;",
+            "[t](https://x.test/a?b=1|<!here>)",
+        ] {
+            let out = convert(hostile, SlackMrkdwn);
+            assert!(
+                !out.contains("<!") && !out.contains("<@") && !out.contains("<#"),
+                "{out}"
+            );
+        }
     }
 
     #[test]

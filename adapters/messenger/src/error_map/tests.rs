@@ -133,3 +133,30 @@ fn bodies_without_error_objects() {
         assert_eq!((e.kind(), e.retry()), (kind, retry), "{status}");
     }
 }
+
+/// Issue 15, item 13: a huge `Retry-After` or regain estimate never panics and is cut to the
+/// longest wait an error carries.
+#[test]
+fn hostile_retry_after_never_panics() {
+    let max = switchboard_core::error::MAX_RETRY_AFTER;
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("18446744073709551615"),
+    );
+    let e = Error::new(RateLimited, "x").with_retry_after(retry_after(&h).unwrap_or_default());
+    assert_eq!(e.retry_after(), Some(max));
+    for v in ["-1", "NaN", "1e300", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static(v));
+        let _ = retry_after(&h);
+    }
+    let mut h = HeaderMap::new();
+    h.insert(
+        "x-app-usage",
+        http::HeaderValue::from_static(
+            r#"{"estimated_time_to_regain_access":18446744073709551615}"#,
+        ),
+    );
+    assert!(retry_after(&h).is_some(), "no overflow panic");
+}

@@ -11,14 +11,37 @@ mod messaging;
 use http::Method;
 use serde::Deserialize as _;
 use serde::de::IgnoredAny;
+use switchboard_core::webhook::unsupported_media_type;
 use switchboard_core::{
-    ChannelName, InboundEvent, RejectReason, WebhookOutcome, WebhookRequest, WebhookResponse,
+    ChannelName, InboundEvent, RejectReason, Rejection, WebhookOutcome, WebhookRequest,
+    WebhookResponse,
 };
 
 use self::messaging::{Decoder, Origin};
 use crate::config::MessengerConfig;
 use crate::signature;
 use crate::wire::{Change, Entry, Envelope, take_array};
+
+/// What can be refused before the body is read: a method other than GET and POST (405), a POST
+/// without `X-Hub-Signature-256` (401) or whose body is not JSON (415).
+pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rejection> {
+    if *method == Method::GET {
+        return None;
+    }
+    if *method != Method::POST {
+        return Some(Rejection::new(
+            RejectReason::MethodNotAllowed,
+            "use GET or POST",
+        ));
+    }
+    if !headers.contains_key(signature::SIGNATURE_HEADER) {
+        return Some(Rejection::new(
+            RejectReason::MissingSignature,
+            "missing X-Hub-Signature-256",
+        ));
+    }
+    unsupported_media_type(headers, &["application/json"])
+}
 
 /// Handles one webhook request for the channel configured by `config`.
 pub(crate) fn handle(config: &MessengerConfig, request: &WebhookRequest) -> WebhookOutcome {

@@ -179,3 +179,25 @@ fn bytes_are_uploads_and_extension_blocks_are_appended() {
     assert_eq!(p.posts[0]["blocks"][1], json!({"type": "divider"}));
     assert_eq!(p.posts[0]["text"], "hi");
 }
+
+/// Issue 15, item 1: whatever markdown a message carries, no Slack control sequence and no
+/// link to anything but a web page comes out, in `text` or in `section` blocks.
+#[test]
+fn link_destinations_never_become_control_sequences() {
+    let issue = "[urgent](!channel) [ping](@U0ALICE) [Your bank login](https://evil.example/login) [a](x><!everyone)";
+    for with_blocks in [false, true] {
+        let mut b = OutboundMessage::builder().text(issue);
+        if with_blocks {
+            b = b.button("Yes", "Y");
+        }
+        let p = plan_of(&b.build().unwrap(), RenderPolicy::Fallback).unwrap();
+        let body = serde_json::to_string(&p.posts).unwrap();
+        for bad in ["<!", "<@", "<#", "|urgent>", "|ping>"] {
+            assert!(!body.contains(bad), "{bad} in {body}");
+        }
+        assert_eq!(
+            p.posts[0]["text"],
+            "urgent (!channel) ping (@U0ALICE) <https://evil.example/login|Your bank login> a (x&gt;&lt;!everyone)"
+        );
+    }
+}

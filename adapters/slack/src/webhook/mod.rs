@@ -10,8 +10,9 @@ use http::Method;
 use serde::Deserialize as _;
 use serde_json::Value;
 use switchboard_core::model::{EventId, UserId};
+use switchboard_core::webhook::{form_too_large, unsupported_media_type};
 use switchboard_core::{
-    ChannelName, ConversationId, ConversationRef, InboundEvent, RejectReason, ThreadId,
+    ChannelName, ConversationId, ConversationRef, InboundEvent, RejectReason, Rejection, ThreadId,
     WebhookOutcome, WebhookRequest, WebhookResponse,
 };
 
@@ -105,6 +106,22 @@ pub(crate) fn ts_time(ts: Option<&str>) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
 }
 
+/// What can be refused before the body is read: another method than POST (405), a body that
+/// is neither a form nor JSON (415). A missing signature is only known after the body: Slack's
+/// `ssl_check` comes unsigned.
+pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rejection> {
+    if *method != Method::POST {
+        return Some(Rejection::new(
+            RejectReason::MethodNotAllowed,
+            "Slack sends POST",
+        ));
+    }
+    unsupported_media_type(
+        headers,
+        &["application/x-www-form-urlencoded", "application/json"],
+    )
+}
+
 /// Handles one request to a Slack channel's webhook endpoint.
 pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> WebhookOutcome {
     if request.method != Method::POST {
@@ -114,6 +131,9 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
     let is_json = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let form: Vec<(String, String)> = if is_json {
         Vec::new()
+    } else if let Some(r) = form_too_large(body) {
+        // Counted before parsing (the form is parsed before the signature is checked).
+        return WebhookOutcome::Rejected(r);
     } else {
         url::form_urlencoded::parse(body).into_owned().collect()
     };

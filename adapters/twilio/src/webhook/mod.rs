@@ -9,9 +9,10 @@ use std::time::SystemTime;
 
 use http::Method;
 use switchboard_core::model::{EventId, EventKind, InboundEvent, OtherEvent, Sender, UserId};
+use switchboard_core::webhook::{form_too_large, unsupported_media_type};
 use switchboard_core::{
-    ChannelName, ConversationId, ConversationRef, RejectReason, WebhookOutcome, WebhookRequest,
-    WebhookResponse,
+    ChannelName, ConversationId, ConversationRef, RejectReason, Rejection, WebhookOutcome,
+    WebhookRequest, WebhookResponse,
 };
 
 use self::message::inbound_message;
@@ -20,6 +21,30 @@ use crate::signature::{self, SignedContent};
 
 /// The empty TwiML answer: "received, send nothing".
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+
+/// What can be refused before the body is read: another method (405), no
+/// `X-Twilio-Signature` (401), a body that is neither a form nor JSON (415).
+pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rejection> {
+    if !matches!(*method, Method::POST | Method::GET) {
+        return Some(Rejection::new(
+            RejectReason::MethodNotAllowed,
+            "use POST or GET",
+        ));
+    }
+    if !headers.contains_key(signature::SIGNATURE_HEADER) {
+        return Some(Rejection::new(
+            RejectReason::MissingSignature,
+            "missing X-Twilio-Signature",
+        ));
+    }
+    if *method != Method::POST {
+        return None;
+    }
+    unsupported_media_type(
+        headers,
+        &["application/x-www-form-urlencoded", "application/json"],
+    )
+}
 
 /// Verifies and decodes one webhook request for `channel`, signed with `auth_token`.
 pub(crate) fn handle(
@@ -48,6 +73,10 @@ pub(crate) fn handle(
                 params = Vec::new();
                 SignedContent::Json(&request.body)
             } else {
+                // Counted before parsing: sorting and hashing grow with the pairs.
+                if let Some(r) = form_too_large(&request.body) {
+                    return WebhookOutcome::Rejected(r);
+                }
                 params = url::form_urlencoded::parse(&request.body)
                     .into_owned()
                     .collect();

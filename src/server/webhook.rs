@@ -1,78 +1,36 @@
-//! HTTP: `GET|POST /webhooks/{channel}`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
-//!
-//! Layer order (outermost first) on the webhook route: load shedding (a fixed number of
-//! requests in flight, 503 beyond it, never an unbounded queue) → body limit (413) → one
-//! deadline, `server.request_timeout` from when the request got its permit, for reading the
-//! body *and* storing the events. A body not fully received by then is answered **408** (a slow
-//! or stalled client; the permit is released at once); events not stored by then are answered
-//! **503** (the provider retries, and dedupe keeps the retry from running twice). Inside: the
-//! adapter verifies and decodes (401/400/403/405; nothing is stored), then the events are
-//! deduplicated and stored in one transaction, and only then is the adapter's answer sent.
+//! `GET|POST /webhooks/{channel}`: precheck, body, permit, verification, storage (the order is
+//! explained in the [module docs](super)).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use switchboard_core::{WebhookOutcome, WebhookRequest, WebhookResponse};
+use switchboard_core::{Rejection, WebhookOutcome, WebhookRequest, WebhookResponse};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::engine::Engine;
 use crate::store::Inserted;
 
-pub(crate) fn router(inner: Arc<Engine>) -> Router {
-    let limit = Arc::new(Semaphore::new(inner.config.server.max_in_flight.max(1)));
-    let webhooks = Router::new()
-        .route("/webhooks/{channel}", any(webhook))
-        .layer(DefaultBodyLimit::max(inner.config.server.max_body_bytes))
-        .layer(middleware::from_fn_with_state(limit, shed_load));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .merge(webhooks)
-        .with_state(inner)
+/// Bodies at least this large are verified and decoded on the blocking pool, so hashing and
+/// parsing them never holds up an async worker (small ones cost less than the hand-off).
+pub(crate) const BLOCKING_VERIFY_BYTES: usize = 64 * 1024;
+
+/// The webhook route's state: the engine and the permits of `server.max_in_flight`.
+#[derive(Clone)]
+pub(crate) struct WebhookState {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) permits: Arc<Semaphore>,
 }
 
-async fn shed_load(State(limit): State<Arc<Semaphore>>, req: Request, next: Next) -> Response {
-    match limit.try_acquire() {
-        Ok(_permit) => next.run(req).await,
-        Err(_) => {
-            let mut r =
-                (StatusCode::SERVICE_UNAVAILABLE, "overloaded, retry later").into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-    }
-}
-
-async fn readyz(State(inner): State<Arc<Engine>>) -> Response {
-    match inner.store.ping().await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            // The store's error (paths, SQL) is logged, not served to whoever asks.
-            tracing::warn!(error = %e, "readiness check: store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
-        }
-    }
-}
-
-async fn metrics(State(inner): State<Arc<Engine>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        inner.metrics.encode(),
-    )
-        .into_response()
+fn overloaded() -> Response {
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, "overloaded, retry later").into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 fn public_url(inner: &Engine, channel: &str, uri: &Uri, headers: &HeaderMap) -> String {
@@ -103,7 +61,7 @@ fn respond(r: WebhookResponse) -> Response {
 }
 
 /// Reads the body of `req` (whose parts were taken apart by the caller) within the body limit
-/// the [`DefaultBodyLimit`] layer put into `extensions`.
+/// the `DefaultBodyLimit` layer put into `extensions` (413 above it).
 async fn read_body(body: Body, extensions: axum::http::Extensions) -> Result<Bytes, Response> {
     let mut req = Request::new(body);
     *req.extensions_mut() = extensions;
@@ -112,20 +70,61 @@ async fn read_body(body: Body, extensions: axum::http::Extensions) -> Result<Byt
         .map_err(IntoResponse::into_response)
 }
 
-async fn webhook(
-    State(inner): State<Arc<Engine>>,
+fn rejected(inner: &Engine, channel: &str, rejection: &Rejection) -> Response {
+    inner.metrics.rejected(channel, rejection.reason.as_str());
+    tracing::info!(
+        channel,
+        reason = rejection.reason.as_str(),
+        "webhook rejected"
+    );
+    respond(rejection.response())
+}
+
+/// Verifies and decodes `request` with the channel's adapter; large bodies on the blocking
+/// pool.
+async fn verify(
+    adapter: Arc<dyn switchboard_core::Adapter>,
+    request: WebhookRequest,
+) -> WebhookOutcome {
+    if request.body.len() < BLOCKING_VERIFY_BYTES {
+        return adapter.handle_webhook(&request);
+    }
+    match tokio::task::spawn_blocking(move || adapter.handle_webhook(&request)).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook verification task failed");
+            WebhookOutcome::Rejected(Rejection::new(
+                switchboard_core::RejectReason::Malformed,
+                "could not be verified",
+            ))
+        }
+    }
+}
+
+pub(crate) async fn webhook(
+    State(state): State<WebhookState>,
     Path(channel): Path<String>,
     req: Request,
 ) -> Response {
+    let inner = &state.engine;
     let start = Instant::now();
-    let deadline = tokio::time::Instant::from_std(start) + inner.config.server.request_timeout;
+    let timeout = inner.config.server.request_timeout;
     let Some(entry) = inner.channels.get(&channel) else {
         return (StatusCode::NOT_FOUND, "unknown channel").into_response();
     };
     let span = tracing::info_span!("webhook", channel = %channel);
     let (mut parts, body) = req.into_parts();
+    // 1. What the method and headers alone refuse: no body is read.
+    if let Some(rejection) = entry
+        .adapter
+        .precheck_webhook(&parts.method, &parts.headers)
+    {
+        inner.metrics.ack(&channel, start.elapsed());
+        return rejected(inner, &channel, &rejection);
+    }
+    // 2. The body, within max_body_bytes and request_timeout, holding no permit.
     let extensions = std::mem::take(&mut parts.extensions);
-    let body = match tokio::time::timeout_at(deadline, read_body(body, extensions)).await {
+    let body = match tokio::time::timeout(timeout, read_body(body, extensions)).await {
         Ok(Ok(body)) => body,
         Ok(Err(rejection)) => {
             inner.metrics.ack(&channel, start.elapsed());
@@ -137,26 +136,31 @@ async fn webhook(
             return (StatusCode::REQUEST_TIMEOUT, "timed out reading the body").into_response();
         }
     };
+    // 3. A permit for verification and storage: never held by a body still arriving.
+    let Ok(_permit) = state.permits.try_acquire() else {
+        inner.metrics.ack(&channel, start.elapsed());
+        return overloaded();
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let adapter = entry.adapter.clone();
     let work = async {
         let request = WebhookRequest {
             method,
-            url: public_url(&inner, &channel, &uri, &headers),
+            url: public_url(inner, &channel, &uri, &headers),
             headers,
             body,
             received_at: SystemTime::now(),
         };
-        match entry.adapter.handle_webhook(&request) {
-            WebhookOutcome::Rejected(rejection) => {
-                inner.metrics.rejected(&channel, rejection.reason.as_str());
-                tracing::info!(reason = rejection.reason.as_str(), "webhook rejected");
-                respond(rejection.response())
-            }
+        // 4. Verification and decoding (nothing is stored on a rejection).
+        match verify(adapter, request).await {
+            WebhookOutcome::Rejected(rejection) => rejected(inner, &channel, &rejection),
             WebhookOutcome::Accepted { response, events } => {
                 inner.metrics.webhook(&channel);
                 if events.is_empty() {
                     return respond(response);
                 }
+                // 5. Deduplicated and stored in one transaction, then answered.
                 match inner.store.insert_inbound(&events).await {
                     Ok(results) => {
                         let new = results
