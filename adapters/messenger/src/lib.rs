@@ -17,6 +17,10 @@ mod wire;
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 use std::sync::Arc;
 
 pub use adapter::{MessengerAdapter, capabilities};
