@@ -19,7 +19,8 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use switchboard::render::{self, RenderPolicy, sms};
+use switchboard::RenderPolicy;
+use switchboard::core::render::{self, sms};
 use switchboard::twilio::TwilioConfig;
 use switchboard::twilio::fuzzing::{render_requests, smart_encode};
 use switchboard::{Capabilities, ChannelName, OutboundMessage, Secret};

@@ -13,8 +13,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use switchboard::LengthUnit;
-use switchboard::render::sms::{self, SmsEncoding};
-use switchboard::render::split;
+use switchboard::core::render::sms::{self, SmsEncoding};
+use switchboard::core::render::split;
 use switchboard::twilio::fuzzing::smart_encode;
 use switchboard_fuzz::text;
 use unicode_segmentation::UnicodeSegmentation;
