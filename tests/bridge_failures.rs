@@ -110,3 +110,36 @@ async fn a_thread_parent_slack_refused_is_replaced_by_the_next_message() {
     assert_eq!(w.parents().len(), 1);
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_reply_whose_answer_was_lost_is_found_in_its_thread_not_posted_again() {
+    let w = World::start("bridge-lost-reply").await;
+    let (sb, running) = w.engine().await;
+    w.customer_sms(&running, "Hello?").await;
+    eventually("the SMS thread", || async { w.parents().len() == 1 }).await;
+    let parent = w.parents()[0].clone();
+    // The reply in the thread reaches Slack, but its answer is lost: the engine must look for
+    // it where it went (the parent's thread), not among the channel's top-level messages.
+    // Before, it was not found there, held for Slack's send timeout (30 s), then posted twice.
+    w.slack.stage(SlackFault::LostAnswer);
+    w.customer_sms(&running, "Still there?").await;
+    eventually("the reply in the thread", || async {
+        w.in_thread(&parent.ts).len() == 1
+    })
+    .await;
+    eventually("the reply settled as sent", || async {
+        let stats = sb.stats().await.unwrap();
+        (stats.outbox_pending, stats.outbox_sent) == (0, 2)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(w.in_thread(&parent.ts).len(), 1, "posted once");
+    let posts = w
+        .slack
+        .calls()
+        .iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .count();
+    assert_eq!(posts, 2, "the parent and the reply, nothing again");
+    running.shutdown().await.unwrap();
+}

@@ -170,6 +170,46 @@ impl BridgeAdapter {
         Ok(receipt)
     }
 
+    /// Looks for a message to the agents where [`send_to_agents`](Self::send_to_agents) put
+    /// it: a reply in its parent's thread. The queued message does not carry the thread (it is
+    /// resolved when sending, once the parent has its `ts`), so without this a reply that
+    /// reached Slack before a crash is looked for among the channel's top-level messages, not
+    /// found, and posted again.
+    async fn reconcile_to_agents(
+        &self,
+        key: &OutboxKey,
+        pending: &PendingSend,
+        ext: ToAgents,
+    ) -> Result<Reconciled> {
+        let mut pending = pending.clone();
+        pending.message = strip(&pending.message);
+        let parent_ts = match &ext.parent {
+            Some(parent) => self.resolve_parent(parent).await,
+            None => None,
+        };
+        if let Some(ts) = &parent_ts {
+            pending.message.thread = Some(ThreadId::new(ts.as_str())?);
+        }
+        let answer = self.inner.reconcile(key, &pending).await?;
+        if let Reconciled::Delivered(sent) | Reconciled::Partial(sent) = &answer
+            && let Some(first) = sent.first()
+        {
+            // What `send_to_agents` records after a send, in case the crash came before it.
+            match (&ext.parent, &parent_ts) {
+                (Some(_), Some(ts)) => self.register(None, ts, &ext.customer).await,
+                (Some(parent), None) => {
+                    self.register(Some(parent), first.id.as_str(), &ext.customer)
+                        .await
+                }
+                (None, _) => {
+                    self.register(Some(key.as_str()), first.id.as_str(), &ext.customer)
+                        .await
+                }
+            }
+        }
+        Ok(answer)
+    }
+
     async fn send_to_customer(
         &self,
         to: &ConversationRef,
@@ -315,7 +355,19 @@ impl Adapter for BridgeAdapter {
         self.inner.verify_credentials().await
     }
 
+    fn send_timeout(&self) -> std::time::Duration {
+        self.inner.send_timeout()
+    }
+
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
+        if let Some(ext) = pending.message.extensions.get::<ToAgents>() {
+            return self.reconcile_to_agents(key, pending, ext?).await;
+        }
+        if pending.message.extensions.contains_key(ToCustomer::KEY) {
+            let mut pending = pending.clone();
+            pending.message = strip(&pending.message);
+            return self.inner.reconcile(key, &pending).await;
+        }
         self.inner.reconcile(key, pending).await
     }
 
