@@ -179,7 +179,10 @@ async fn slack_message_in_reply_out_in_channel_and_thread() {
     assert!(eventually(Duration::from_secs(10), || slack_posts(&emu).len() == 1).await);
 
     // A reply in that thread: the bot's reply goes to the same thread.
-    let ts = format!("{}1", &parent_ts[..parent_ts.len() - 1]);
+    // A later ts than the parent's (always another one: the dedupe key is channel + ts).
+    let (secs, micros) = parent_ts.split_once('.').unwrap();
+    let later = secs.parse::<u64>().unwrap() * 1_000_000 + micros.parse::<u64>().unwrap() + 1;
+    let ts = format!("{}.{:06}", later / 1_000_000, later % 1_000_000);
     let threaded = emu.event_callback(json!({
         "type": "message", "channel": "C0GENERAL", "user": "U0ALICE", "text": "in thread",
         "ts": ts, "event_ts": ts, "thread_ts": parent_ts, "channel_type": "channel",
