@@ -97,8 +97,7 @@ pub fn check_outcome(channel: &str, request: &WebhookRequest, outcome: &WebhookO
             // A refusal is never a success, except a well-signed event for another tenant:
             // acknowledged (200) so the provider does not retry it, and nothing is stored.
             assert!(
-                !outcome.response().status.is_success()
-                    || r.reason == RejectReason::ForeignTenant,
+                !outcome.response().status.is_success() || r.reason == RejectReason::ForeignTenant,
                 "refused with status {}",
                 outcome.response().status
             );
