@@ -75,7 +75,7 @@
 //! - **Slow clients cannot starve the server.** A webhook holds one of `server.max_in_flight`
 //!   permits (more are answered 503 with `Retry-After: 1` at once) only until
 //!   `server.request_timeout` after it got it: a body still trickling in then is answered 408
-//!   (`tests/engine_server.rs`). On shutdown the HTTP drain waits at most
+//!   (`tests/engine/server.rs`). On shutdown the HTTP drain waits at most
 //!   `server.shutdown_grace` for requests in flight, then handlers get their own grace.
 //! - **Nothing is dropped silently.** Every give-up is a dead letter with its error
 //!   ([`Switchboard::dead_letters`](crate::Switchboard::dead_letters)) and a metric.

@@ -6,14 +6,12 @@
 //! echoes become).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use switchboard::config::{DeliveryPolicy, UncertainSends};
 use switchboard::core::memory::{default_capabilities, faults};
 use switchboard::core::model::{DeliveryEvent, DeliveryStatus, MessageId};

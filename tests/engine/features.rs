@@ -3,13 +3,11 @@
 //! and pruning's dedupe horizon.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use switchboard::store::{OutboxState, Synchronous};
 use switchboard::{
     Adapter, AdapterInfo, ConversationRef, ErrorKind, MemoryStore, OutboundMessage, Result,

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use switchboard::{ErrorKind, SqliteStore};
 
 const CHILD_ENV: &str = "SWITCHBOARD_LOCK_CHILD";
+/// The child's test name inside the `engine` test binary, as `--exact` matches it.
+const CHILD_TEST: &str = "store_lock::store_lock_child";
 
 /// The child: opens the store, says so, and waits to be killed.
 #[test]
@@ -43,7 +45,7 @@ async fn a_second_process_on_the_same_file_is_refused() {
     ));
     let url = format!("sqlite://{}", db.display());
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "store_lock_child", "--nocapture"])
+        .args(["--exact", CHILD_TEST, "--nocapture"])
         .env(CHILD_ENV, db.display().to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -2,19 +2,11 @@
 //! Twilio emulators and the SQLite store: threads opened and reused, agent replies relayed and
 //! rendered, buttons degraded and answered, the bot's own and unrelated messages ignored,
 //! delivery failures reported into the thread, and the mapping kept across a restart.
-#![cfg(all(
-    feature = "emulators",
-    feature = "slack",
-    feature = "messenger",
-    feature = "twilio"
-))]
 #![allow(clippy::unwrap_used)]
-
-mod bridge_world;
 
 use std::time::Duration;
 
-use bridge_world::{AGENTS, PHONE, PSID, World, eventually};
+use crate::world::{AGENTS, PHONE, PSID, World, eventually};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,12 +4,10 @@
 //! error, and a `Config` given directly is validated by `build()`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use switchboard::{Config, ConversationRef, ErrorKind, MemoryStore, OutboundMessage, Switchboard};
 use tokio::sync::{mpsc, oneshot};
 

@@ -2,7 +2,7 @@
 //! and capped (item 2), slow unauthenticated bodies hold no load-shedding permit (item 3),
 //! unsigned or oversized forms are refused before any parsing (item 5), and `/metrics` and
 //! `/readyz` move to `admin_listen` when it is set (item 9).
-#![cfg(all(feature = "twilio", feature = "slack"))]
+
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;

@@ -3,13 +3,11 @@
 //! the process), and a delivery receipt the store could not record.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use switchboard::core::model::{DeliveryEvent, DeliveryStatus, EventKind, MessageId};
 use switchboard::core::render::TextOption;
 use switchboard::store::{

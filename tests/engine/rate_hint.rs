@@ -3,12 +3,10 @@
 //! overrides it, and the limits are enforced on real sends.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use switchboard::{
     Adapter, AdapterInfo, ChannelName, ConversationRef, MemoryStore, OutboundMessage, RateConfig,
     RateHint, Result, SendReceipt, Switchboard, WebhookOutcome, WebhookRequest,

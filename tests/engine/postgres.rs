@@ -5,15 +5,13 @@
 //!
 //! Needs PostgreSQL on 127.0.0.1:5432 (trust, database `test`): skipped without it, failed
 //! without it where `SWITCHBOARD_REQUIRE_SERVICES=1` or `CI=true`.
-//! `cargo test -p switchboard --features postgres,testkit --test engine_postgres`
+//! `cargo test -p switchboard --features postgres,testkit --test engine -- postgres::`
 #![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use switchboard::testkit::{PG_ADDR, TcpProxy, TestSchema};
 use switchboard::{Config, MemoryAdapter, Switchboard};
 

@@ -4,15 +4,13 @@
 //!
 //! Needs Redis on 127.0.0.1:6379: skipped without it, failed without it where
 //! `SWITCHBOARD_REQUIRE_SERVICES=1` or `CI=true`.
-//! `cargo test -p switchboard --features redis,testkit --test engine_shared_limits`
+//! `cargo test -p switchboard --features redis,testkit --test engine -- shared_limits::`
 #![allow(clippy::unwrap_used, missing_docs)]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchboard::core::memory::faults;
 use switchboard::testkit::{REDIS_ADDR, require_service};
 use switchboard::{

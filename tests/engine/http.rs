@@ -1,12 +1,10 @@
 //! The engine over real HTTP on 127.0.0.1 with the core MemoryAdapter.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchboard::core::memory::{MemoryInbound, faults};
 use switchboard::store::{DeadLetterKind, OutboxState};
 use switchboard::{

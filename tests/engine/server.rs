@@ -3,12 +3,10 @@
 //! and the graceful drain on shutdown is bounded by `shutdown_grace`.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use switchboard::{Config, MemoryStore, Switchboard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,16 +1,8 @@
 //! The support bridge when sends fail, end to end with the emulators: a refused reply, a reply
 //! whose retries run out across a restart, and a thread parent that Slack refused.
-#![cfg(all(
-    feature = "emulators",
-    feature = "slack",
-    feature = "messenger",
-    feature = "twilio"
-))]
 #![allow(clippy::unwrap_used)]
 
-mod bridge_world;
-
-use bridge_world::{PHONE, World, eventually};
+use crate::world::{PHONE, World, eventually};
 use switchboard::slack::emulator::Fault as SlackFault;
 use switchboard::twilio::emulator::Fault as TwilioFault;
 

@@ -1,17 +1,9 @@
 //! Issue 15, item 1: what customers write reaches the agents' Slack channel as text. Markdown
 //! links, mention and broadcast forms in a Messenger or SMS message or in a WhatsApp profile
 //! name never become `<!…>`, `<@…>`, `<#…>` or a link; a URL stays visible.
-#![cfg(all(
-    feature = "emulators",
-    feature = "slack",
-    feature = "messenger",
-    feature = "twilio"
-))]
 #![allow(clippy::unwrap_used)]
 
-mod bridge_world;
-
-use bridge_world::{World, eventually};
+use crate::world::{World, eventually};
 use switchboard::twilio::emulator::Inbound;
 
 fn assert_no_control_sequences(text: &str) {
