@@ -4,6 +4,12 @@
 //! Every type a store builds or the engine may grow is `#[non_exhaustive]`, with a constructor
 //! for its required fields; the other fields are public, so a store outside this crate fills
 //! them in after `new` (`let mut s = StoreStats::default(); s.inbox_pending = 3;`).
+//!
+//! The enums a store *receives* ([`Queue`], [`InboxOutcome`], [`OutboxChange`], [`Receipt`]) are
+//! `#[non_exhaustive]` too, so a store outside this crate matches them with a last `_` arm,
+//! which answers the whole call with [`Error::unsupported`](switchboard_core::Error::unsupported)
+//! naming the variant: nothing is written, and the engine reports the error instead of losing
+//! the write (the same answer as a provided method the store does not implement).
 
 use std::time::{Duration, SystemTime};
 
