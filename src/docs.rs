@@ -113,12 +113,11 @@
 //!      policy decides; an error → asked again with the retry backoff while send attempts
 //!      remain, then treated as `Unknown`.
 //!   4. **The channel's [`DeliveryPolicy`](crate::config::DeliveryPolicy)** (`[channels.NAME]
-//!      delivery`): `at_least_once` (the default) resends the whole message (a duplicate, or the
-//!      first parts of a partial send twice, is possible); `at_most_once` dead-letters it with
-//!      the reason (a loss is possible). An adapter that cannot reconcile keeps the cautious
-//!      behaviour (dead letter) unless `delivery` is set explicitly.
-//!      [`Switchboard::channel_delivery`](crate::Switchboard::channel_delivery) reports which of
-//!      these a channel gets ([`UncertainSends`](crate::config::UncertainSends)).
+//!      delivery`) decides what is still uncertain: resend (`at_least_once`, the default) or
+//!      dead-letter (`at_most_once`). The decision table, for every case above, is in
+//!      [`DeliveryPolicy`](crate::config::DeliveryPolicy)'s documentation and only there;
+//!      [`Switchboard::channel_delivery`](crate::Switchboard::channel_delivery) reports which
+//!      case a channel is in ([`UncertainSends`](crate::config::UncertainSends)).
 //! - **How exact** depends on the provider: Slack's lookup matches the key in message metadata
 //!   (exact); Twilio's matches recipient, sender, body and time (see its README: identical
 //!   texts in quick succession are the weak spot) and keyed status callbacks are exact;
@@ -195,7 +194,8 @@
 //!
 //! ## Configuration
 //!
-//! See [`config`](crate::config) for every key and its default. Values no engine can run with
+//! Every key and its default: the [configuration reference](crate#configuration-reference);
+//! the types behind them: [`config`](crate::config). Values no engine can run with
 //! (a lease under 300 ms, a retention under 1 minute, no workers, zero intervals) are refused by
 //! [`Config::validate`](crate::Config::validate), which runs both when a config file is read
 //! and in [`build`](crate::SwitchboardBuilder::build) for a `Config` given directly.

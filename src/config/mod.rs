@@ -1,67 +1,12 @@
-//! The engine's configuration: `[server]`, `[store]`, `[engine]`, `[rate_limits]`, and each
-//! channel's `rate` table and `delivery` policy.
+//! The engine's configuration: `[server]` ([`ServerConfig`]), `[store]` ([`StoreConfig`]),
+//! `[engine]` ([`EngineConfig`]), `[rate_limits]` ([`RateLimitsConfig`]), and each channel's
+//! `rate` table ([`RateConfig`]) and `delivery` policy ([`DeliveryPolicy`]).
 //!
-//! ```toml
-//! [server]
-//! listen = "127.0.0.1:8080"          # default
-//! public_url = "https://bot.example.com"  # how providers reach us (signatures, callbacks)
-//! max_body_bytes = 1048576           # 413 above (default 1 MiB)
-//! request_timeout = "10s"            # body not received by then: 408; events not stored: 503
-//! max_in_flight = 512                # webhooks being verified and stored at once; more: 503
-//!                                    # (reading a body holds no such permit)
-//! shutdown_grace = "10s"             # on shutdown: for requests in flight, then for handlers
-//! header_read_timeout = "10s"        # a request head not complete by then: connection closed;
-//!                                    # also how long an idle keep-alive connection stays open
-//! max_connections = 768              # default: 3/4 of the open-file limit (ulimit -n), at
-//!                                    # least 32 descriptors kept for the rest; at the cap new
-//!                                    # connections wait in the kernel backlog
-//! admin_listen = "127.0.0.1:9090"    # optional: /metrics and /readyz only there (the webhook
-//!                                    # listener keeps /healthz)
-//!
-//! [store]
-//! url = "sqlite://switchboard.db"    # or "memory:", or "postgres://user@host:5432/db"
-//!                                    # (cargo feature `postgres`; several instances share it)
-//! synchronous = "full"               # SQLite: or "normal" (WAL: crash safe, not power-loss safe)
-//! pool_size = 8                      # PostgreSQL: connections per instance
-//! connect_timeout = "5s"             # PostgreSQL: then the call fails (webhooks: 503)
-//! statement_timeout = "30s"          # PostgreSQL ("0s": no limit)
-//! # schema = "switchboard"           # PostgreSQL: the tables' schema (default: public)
-//!
-//! [engine]
-//! workers = 256                      # conversations handled in parallel (rows in flight:
-//!                                    # with synchronous = "full" each fsync carries up to this
-//!                                    # many claims and completions, so it bounds the drain rate)
-//! senders = 256                      # conversations sent to in parallel
-//! lease = "30s"                      # renewed every lease/3 while a handler or send runs; a
-//!                                    # crashed engine's work runs again after at most this
-//! handler_timeout = "20s"            # a handler running longer fails (and is retried)
-//! handler_attempts = 5               # then the event is dead-lettered
-//! send_attempts = 8                  # then the message is dead-lettered
-//! backoff_base = "500ms"
-//! backoff_max = "5m"
-//! options_ttl = "24h"                # how long numbered options answer "2" → Action
-//! poll_interval = "200ms"
-//! retention = "7d"                   # handled events and sent messages are deleted after
-//!                                    # this; it is also the dedupe horizon (see below)
-//! prune_interval = "1h"              # how often old rows are pruned
-//! reconcile_window = "60s"           # an `Unknown` reconciliation is asked again (about 8
-//!                                    # times) until this long after the send's last attempt
-//!                                    # began; then the channel's delivery policy decides
-//!
-//! [rate_limits]                      # optional (cargo feature `redis`): limits and provider
-//! url = "redis://127.0.0.1:6379"     # pauses shared by every instance; see RateLimitsConfig
-//!
-//! [channels.support]
-//! delivery = "at_least_once"         # or "at_most_once": what to do with a send that may have
-//!                                    # reached the provider when the provider cannot tell (below)
-//!
-//! [channels.support.rate]            # beside the adapter's own keys; without this table the
-//!                                    # adapter's `rate_hint()` applies (see RateConfig::from_hint)
-//! per_second = 20.0                  # the whole channel
-//! burst = 20
-//! per_conversation_per_second = 1.0
-//! per_conversation_burst = 3
-//! ```
+//! The reference of every key, its default and what it does is the crate documentation's
+//! [configuration reference](crate#configuration-reference) (the README's), and only there: one
+//! test keeps its keys equal to the keys the code reads (`cli/tests/readme.rs`), another its
+//! values equal to the code's defaults (`the_reference_shows_the_defaults`). Each field's
+//! documentation here says what the key means for the code.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -489,6 +434,53 @@ fn section<T: serde::de::DeserializeOwned>(name: &str, v: &toml::Value) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crate documentation's (the README's) reference shows each key of `[server]`,
+    /// `[store]` and `[engine]` with its default value, except the keys that have none or whose
+    /// default depends on the machine, which it shows with an example.
+    #[test]
+    fn the_reference_shows_the_defaults() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap_or_default())
+            .find(|b| b.contains("[engine]"))
+            .expect("the README has a ```toml block with [engine]");
+        let mut doc: toml::Table = block.parse().unwrap();
+        doc.retain(|section, _| matches!(section, "server" | "store" | "engine"));
+        let documented = Config::from_document(&doc).unwrap();
+        let default = Config::default();
+        let mut server = documented.server.clone();
+        // Examples: no default (public_url, admin_listen) or the machine's (max_connections).
+        server.public_url = default.server.public_url.clone();
+        server.admin_listen = default.server.admin_listen;
+        server.max_connections = default.server.max_connections;
+        let mut store = documented.store.clone();
+        store.schema = default.store.schema.clone(); // an example: the default is none
+        for (section, documented, default) in [
+            (
+                "server",
+                format!("{server:?}"),
+                format!("{:?}", default.server),
+            ),
+            (
+                "store",
+                format!("{store:?}"),
+                format!("{:?}", default.store),
+            ),
+            (
+                "engine",
+                format!("{:?}", documented.engine),
+                format!("{:?}", default.engine),
+            ),
+        ] {
+            assert_eq!(
+                documented, default,
+                "README.md's [{section}] shows values other than the defaults"
+            );
+        }
+    }
 
     #[test]
     fn durations() {
