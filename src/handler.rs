@@ -193,16 +193,29 @@ impl Context {
     }
 
     /// Queues a reply into the event's conversation (and thread, if any).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
     pub fn reply(&self, message: OutboundMessage) -> Result<()> {
         self.send(self.event.conversation.clone(), message)
     }
 
     /// Queues a plain markdown text reply.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` for text an [`OutboundMessage`] cannot hold, else as [`send`](Self::send).
     pub fn reply_text(&self, text: impl Into<String>) -> Result<()> {
         self.reply(OutboundMessage::text(text)?)
     }
 
     /// Queues a message to any conversation on any configured channel.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when `message` does not validate, or when the handler has already returned
+    /// (a copy of the context used late); `NotFound` when no channel has `to`'s name.
     pub fn send(&self, to: ConversationRef, message: OutboundMessage) -> Result<()> {
         message.validate()?;
         if !(self.channels)(to.channel.as_str()) {
@@ -217,6 +230,11 @@ impl Context {
 
     /// The conversation's state: what the last successful handler stored (or what this run
     /// set), deserialized into `T`.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot be read; `InvalidMessage` when the stored value does not
+    /// deserialize into `T`.
     pub async fn state<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         let pending = self.buffer().state.clone();
         let value = match pending {
@@ -234,6 +252,11 @@ impl Context {
     }
 
     /// Sets the conversation's state (committed when the handler succeeds).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when `value` does not serialize to JSON, or when the handler has already
+    /// returned.
     pub fn set_state<T: Serialize>(&self, value: &T) -> Result<()> {
         let v = serde_json::to_value(value)
             .map_err(|e| Error::new(ErrorKind::InvalidMessage, format!("state: {e}")))?;
@@ -242,6 +265,10 @@ impl Context {
     }
 
     /// Deletes the conversation's state (when the handler succeeds).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when the handler has already returned.
     pub fn clear_state(&self) -> Result<()> {
         self.open_buffer("clear_state")?.state = Some(None);
         Ok(())

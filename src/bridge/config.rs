@@ -64,6 +64,11 @@ impl BridgeConfig {
 
     /// Reads `[bridge]` from a parsed config document; `Ok(None)` when there is none. Errors
     /// name the key: `bridge: unknown field `agent`` or `bridge: key 'customers': …`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for an unknown key, a missing one, or a channel or conversation name that is
+    /// not valid, naming the key.
     pub fn from_document(doc: &toml::Table) -> Result<Option<Self>> {
         let Some(value) = doc.get("bridge") else {
             return Ok(None);
@@ -128,6 +133,10 @@ impl BridgeConfig {
 }
 
 /// Splits a config document into the engine's part (everything but `[bridge]`) and the bridge.
+///
+/// # Errors
+///
+/// `InvalidConfig` when `text` is not TOML, or as [`BridgeConfig::from_document`].
 pub fn split_document(text: &str) -> Result<(toml::Table, Option<BridgeConfig>)> {
     let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         Error::new(ErrorKind::InvalidConfig, format!("config: {}", e.message()))

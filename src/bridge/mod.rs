@@ -169,6 +169,11 @@ impl Bridge {
 
     /// Connects the bridge to a built engine: checks that the channels exist and that the
     /// agents' channel has threads, and gives the wrappers the engine's store.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for the first problem: a channel the bridge names that the engine
+    /// does not have, or an agents' channel whose adapter has no threads.
     pub fn attach(&self, switchboard: &Switchboard) -> Result<()> {
         let inner = &switchboard.inner;
         let config = &self.shared.config;
@@ -193,6 +198,10 @@ impl Bridge {
     }
 
     /// Installs the bridge into `builder`, builds the engine and attaches the bridge.
+    ///
+    /// # Errors
+    ///
+    /// As [`SwitchboardBuilder::build`], then as [`attach`](Self::attach).
     pub async fn build(&self, builder: SwitchboardBuilder) -> Result<Switchboard> {
         let switchboard = self.install(builder).build().await?;
         self.attach(&switchboard)?;
@@ -202,6 +211,10 @@ impl Bridge {
 
 /// Reads a whole config document: the engine's builder (from everything but `[bridge]`) and
 /// the bridge, when the document has a `[bridge]` section.
+///
+/// # Errors
+///
+/// `InvalidConfig` as [`split_document`] and [`SwitchboardBuilder::from_config_str`].
 pub fn from_config_str(text: &str, env: &Env) -> Result<(SwitchboardBuilder, Option<Bridge>)> {
     let (doc, bridge) = split_document(text)?;
     let engine_text = toml::to_string(&doc)

@@ -24,6 +24,10 @@ pub(crate) use channel::{delivery_from, rate_from};
 pub use rate_limits::RateLimitsConfig;
 
 /// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"7d"` (a bare number is seconds).
+///
+/// # Errors
+///
+/// A message naming `s` when it is not a number followed by `ms`, `s`, `m`, `h`, `d` or nothing.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -169,6 +173,11 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     /// Checks the URL (a malformed one is an error naming `store.url`) and the pool.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the key: a URL of no known store (or `postgres://` without the
+    /// `postgres` feature), a malformed one, a pool under 2, a zero connect timeout.
     pub fn validate(&self) -> Result<()> {
         let invalid = |msg: String| Err(Error::new(ErrorKind::InvalidConfig, msg));
         let url = self.url.as_str();
@@ -306,11 +315,20 @@ impl Config {
     /// Reads `[server]`, `[store]`, `[engine]` and `[rate_limits]` from a parsed document
     /// (`${ENV}` in `rate_limits.url` from the process environment); other top-level tables
     /// except `[channels]` are errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_document_with_env`](Self::from_document_with_env).
     pub fn from_document(doc: &toml::Table) -> Result<Self> {
         Config::from_document_with_env(doc, &Env::process())
     }
 
     /// [`from_document`](Self::from_document) with `${ENV}` values taken from `env`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the section and key: an unknown section or key, a value of the
+    /// wrong type, a missing `${ENV}` variable, or a value [`validate`](Self::validate) refuses.
     pub fn from_document_with_env(doc: &toml::Table, env: &Env) -> Result<Self> {
         for key in doc.keys() {
             if !matches!(
@@ -346,6 +364,10 @@ impl Config {
     /// Checks the values no engine can run with. [`Config::from_document`] and
     /// [`SwitchboardBuilder::build`](crate::SwitchboardBuilder::build) (for a `Config` given
     /// directly) both call it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the first key whose value no engine can run with.
     pub fn validate(&self) -> Result<()> {
         let e = &self.engine;
         let invalid = |msg: &str| Err(Error::new(ErrorKind::InvalidConfig, msg.to_owned()));

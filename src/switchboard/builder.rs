@@ -90,6 +90,11 @@ impl SwitchboardBuilder {
     /// Parses a whole config document (`[server]`, `[store]`, `[engine]`, `[channels.*]`),
     /// substituting `${ENV}` from `env`. Adapters are built by [`build`](Self::build), so a
     /// custom [`registry`](Self::registry) set afterwards still applies.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the section and key: not TOML, an unknown key or section, a missing
+    /// `${ENV}` variable, a value no engine can run with.
     pub fn from_config_str(text: &str, env: &Env) -> Result<Self> {
         let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             Error::new(ErrorKind::InvalidConfig, format!("config: {}", e.message()))
@@ -176,6 +181,12 @@ impl SwitchboardBuilder {
 
     /// Checks the configuration ([`Config::validate`], also for a `Config` given with
     /// [`config`](Self::config)), builds the adapters, opens the store and recovers it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for a configuration [`Config::validate`] refuses (a malformed
+    /// `rate_limits.url` included), a channel defined twice or a channel table its adapter
+    /// refuses; the store's error when it cannot be opened or recovered.
     pub async fn build(self) -> Result<Switchboard> {
         self.config.validate()?;
         let metrics = Metrics::new();

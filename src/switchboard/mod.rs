@@ -48,6 +48,11 @@ impl Switchboard {
     }
 
     /// A builder from a TOML config file, with `${ENV}` from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` when the file cannot be read, then as
+    /// [`SwitchboardBuilder::from_config_str`].
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<SwitchboardBuilder> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -107,16 +112,28 @@ impl Switchboard {
     }
 
     /// Events and messages the engine gave up on, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot be read.
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
         self.inner.store.dead_letters(limit).await
     }
 
     /// Row counts of the store.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot be read.
     pub async fn stats(&self) -> Result<StoreStats> {
         self.inner.store.stats().await
     }
 
     /// A conversation's application state, outside a handler.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot be read.
     pub async fn state(&self, conversation: &ConversationRef) -> Result<Option<serde_json::Value>> {
         self.inner
             .store
@@ -168,6 +185,12 @@ impl Switchboard {
     /// another conversation or message is an error (`InvalidMessage`), not ignored. Needs running workers
     /// ([`start_workers`](Self::start_workers), [`run`](Self::run), [`serve`](Self::serve),
     /// [`start`](Self::start)) to actually go out.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidMessage` when `message` does not validate or its idempotency key is taken by another
+    /// conversation or message; `NotFound` when no channel has `to`'s name; the store's error when
+    /// the row cannot be written (then nothing was queued).
     pub async fn send(
         &self,
         to: ConversationRef,
@@ -188,6 +211,10 @@ impl Switchboard {
     /// finish (each is also bounded by `server.request_timeout`), after which `run` stops
     /// waiting for them; then running handlers get `server.shutdown_grace`, the rest stays in
     /// the inbox. With `server.admin_listen` set, that address is bound and served too.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when `server.admin_listen` cannot be bound.
     pub async fn run(
         &self,
         listener: TcpListener,
@@ -255,6 +282,10 @@ impl Switchboard {
     }
 
     /// Binds `server.listen` (and `server.admin_listen`) and serves until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when `server.listen` or `server.admin_listen` cannot be bound.
     pub async fn serve(&self) -> Result<()> {
         let listen = self.inner.config.server.listen;
         let listener = bind(listen).await?;
@@ -267,6 +298,10 @@ impl Switchboard {
 
     /// Serves on `listener` in a background task (binding `server.admin_listen` first, when it
     /// is set); the handle stops it.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when `listener` has no local address or `server.admin_listen` cannot be bound.
     pub fn start(&self, listener: TcpListener) -> Result<Running> {
         let addr = listener.local_addr().map_err(|e| {
             Error::new(ErrorKind::Transport, format!("listener: {e}")).with_source(e)

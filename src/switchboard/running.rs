@@ -72,6 +72,10 @@ impl Running {
     }
 
     /// Stops gracefully and waits.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when the serving task panicked or was cancelled.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
         self.task

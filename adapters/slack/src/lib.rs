@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(clippy::missing_errors_doc)]
 
 mod adapter;
 mod api;

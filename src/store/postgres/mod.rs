@@ -111,6 +111,10 @@ impl PgOptions {
 
 /// Parses a `postgres://` (or `postgresql://`) store URL; a malformed one is a configuration
 /// error naming `store.url`.
+///
+/// # Errors
+///
+/// `InvalidConfig` naming `store.url` when `url` is not a PostgreSQL URL.
 pub fn parse_url(url: &str) -> Result<PgConnectOptions> {
     PgConnectOptions::from_str(url).map_err(|e| {
         Error::new(
@@ -155,11 +159,21 @@ fn db(context: &'static str) -> impl Fn(sqlx::Error) -> Error {
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:5432/db`) with the default options and applies
     /// the embedded migrations.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_with`](Self::connect_with).
     pub async fn connect(url: &str) -> Result<Self> {
         PgStore::connect_with(url, PgOptions::default()).await
     }
 
     /// Like [`connect`](Self::connect) with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for a malformed URL or schema name, or a database whose schema is newer than
+    /// this binary; `Transport` when PostgreSQL cannot be reached in `connect_timeout` or a
+    /// migration fails.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self> {
         let mut opts = parse_url(url)?;
         if let Some(schema) = &options.schema {
@@ -204,6 +218,10 @@ impl PgStore {
     }
 
     /// The schema version of the database.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when PostgreSQL cannot be reached or the query fails.
     pub async fn schema_version(&self) -> Result<i64> {
         migrate::version(&self.pool).await
     }

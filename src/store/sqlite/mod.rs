@@ -98,11 +98,20 @@ fn db(context: &'static str) -> impl Fn(sqlx::Error) -> switchboard_core::Error 
 impl SqliteStore {
     /// Opens (creating if missing) `url` (`sqlite://switchboard.db`, `sqlite:///abs/path.db`)
     /// with `synchronous = FULL`, and applies the embedded migrations.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_with`](Self::connect_with).
     pub async fn connect(url: &str) -> Result<Self> {
         SqliteStore::connect_with(url, Synchronous::Full).await
     }
 
     /// Like [`connect`](Self::connect) with an explicit `synchronous` setting.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` for a malformed URL, or when another process holds the file's lock (one
+    /// engine per file); `Transport` when the file cannot be opened or a migration fails.
     pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self> {
         let sync = match synchronous {
             Synchronous::Full => SqliteSynchronous::Full,
@@ -146,6 +155,10 @@ impl SqliteStore {
     }
 
     /// The schema version in the file.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when the file cannot be read.
     pub async fn schema_version(&self) -> Result<i64> {
         sqlx::query("SELECT COALESCE(MAX(version), 0) FROM sb_migrations")
             .fetch_one(&self.pool)
