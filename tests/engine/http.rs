@@ -408,7 +408,7 @@ async fn a_paused_channel_does_not_hold_the_sender_slots_of_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_and_permanent_failures_are_dead_lettered_not_resent() {
     // An adapter that can neither reconcile nor deduplicate, on a channel without an explicit
-    // delivery policy: an ambiguous send is not resent (tests/engine_reconcile.rs covers the
+    // delivery policy: an ambiguous send is not resent (tests/engine/reconcile.rs covers the
     // adapters that reconcile).
     let mut caps = switchboard::core::memory::default_capabilities();
     caps.reconcile = false;

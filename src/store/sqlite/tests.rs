@@ -93,7 +93,7 @@ impl Drop for TempDb {
 
 #[tokio::test]
 async fn sqlite_lock_is_shared_in_process_and_released_with_the_last_store() {
-    // (Another process is refused: tests/engine_store_lock.rs.)
+    // (Another process is refused: tests/engine/store_lock.rs.)
     let db = TempDb::new();
     let lock = format!("{}.lock", db.0.display());
     let first = SqliteStore::connect(&db.url()).await.unwrap();
