@@ -25,6 +25,7 @@ use super::{
 mod heads;
 mod inbox;
 mod outbox;
+mod pending;
 mod receipts;
 
 use heads::Heads;
@@ -73,6 +74,8 @@ struct Inner {
     /// Keyed proofs by outbox key and part, with when they were recorded.
     proofs: HashMap<String, BTreeMap<u32, (SendProof, i64)>>,
     proofs_by_age: BTreeSet<(i64, String, u32)>,
+    /// Delivery receipts for messages no row has recorded yet.
+    early_receipts: pending::PendingReceipts,
     state: HashMap<String, serde_json::Value>,
     options: HashMap<String, (Vec<TextOption>, i64)>,
 }
@@ -265,6 +268,7 @@ impl Store for MemoryStore {
             inbox: g.prune_keys(before),
             outbox: g.prune_sent(before),
             proofs: g.prune_proofs(before),
+            receipts: g.early_receipts.prune(before),
             options: (options - g.options.len()) as u64,
         })
     }

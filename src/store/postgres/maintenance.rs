@@ -66,6 +66,7 @@ pub(super) async fn prune(pool: &PgPool, prune: Prune) -> Result<Pruned> {
         inbox: prune_all(pool, PRUNE_KEYS, before, false).await?,
         outbox: prune_all(pool, PRUNE_SENT, before, true).await?,
         proofs: prune_all(pool, PRUNE_PROOFS, before, false).await?,
+        receipts: prune_all(pool, super::pending::PRUNE, before, false).await?,
         options: prune_all(pool, PRUNE_OPTIONS, millis(prune.now), false).await?,
     })
 }

@@ -48,6 +48,7 @@ mod maintenance;
 mod migrate;
 mod notify;
 mod outbox;
+mod pending;
 mod receipts;
 mod state;
 #[cfg(test)]

@@ -77,12 +77,17 @@ pub(super) async fn record(
                 status,
             } => {
                 let ids: Vec<&str> = messages.iter().map(MessageId::as_str).collect();
+                // Locked before looking for their rows: a send recording them in another
+                // instance commits first, or finds the receipt kept below.
+                super::pending::lock_for_receipt(conn, channel.as_str(), &ids).await?;
                 let rows = sqlx::query(DELIVERED)
                     .bind(channel.as_str())
                     .bind(&ids)
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(db("delivery"))?;
+                // Ids no send has recorded yet: kept until one does.
+                super::pending::keep(conn, channel.as_str(), &ids, *status, now).await?;
                 advance(conn, &rows, *status).await?
             }
             Receipt::Watermark {

@@ -183,6 +183,8 @@ pub(super) async fn update(conn: &mut PgConnection, items: &[&OutboxUpdate]) -> 
             .execute(&mut *conn)
             .await
             .map_err(&fail)?;
+        // Delivery receipts that came before these ids were recorded.
+        super::pending::apply(conn, &mapped).await?;
     }
     if !releases.is_empty() {
         sqlx::query(RELEASE)

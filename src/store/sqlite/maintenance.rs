@@ -24,6 +24,8 @@ pub(super) enum PruneStep {
     Proofs,
     /// Options expired at the cutoff.
     Options,
+    /// Delivery receipts received before the cutoff whose send never came.
+    Receipts,
 }
 
 /// Keys of handled events: no longer in the inbox (pending rows and dead letters are).
@@ -53,6 +55,7 @@ pub(super) async fn prune(
         PruneStep::Sent => &[PRUNE_SENT_IDS, PRUNE_SENT],
         PruneStep::Proofs => &[PRUNE_PROOFS],
         PruneStep::Options => &[PRUNE_OPTIONS],
+        PruneStep::Receipts => &[super::pending::PRUNE],
     };
     let mut n = 0;
     for sql in sqls {

@@ -45,6 +45,7 @@ mod maintenance;
 mod migrate;
 mod outbox;
 #[cfg(test)]
+mod pending;
 mod plans;
 mod receipts;
 mod state;
@@ -389,6 +390,7 @@ impl Store for SqliteStore {
             inbox: self.prune_all(PruneStep::Keys, before).await?,
             outbox: self.prune_all(PruneStep::Sent, before).await?,
             proofs: self.prune_all(PruneStep::Proofs, before).await?,
+            receipts: self.prune_all(PruneStep::Receipts, before).await?,
             options: self
                 .prune_all(PruneStep::Options, millis(prune.now))
                 .await?,

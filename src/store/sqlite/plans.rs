@@ -2,7 +2,7 @@
 //! of a queue table (a claim, a completion or a receipt whose cost grew with the backlog or the
 //! rows retained would show up here as `SCAN inbox` and the like).
 
-use super::{heads, inbox, outbox, receipts, state, update};
+use super::{heads, inbox, outbox, pending, receipts, state, update};
 use crate::store::SqliteStore;
 use crate::store::sqlite::tests::TempDb;
 
@@ -46,6 +46,9 @@ const HOT: &[(&str, &str)] = &[
     ("delivered", receipts::DELIVERED),
     ("watermark", receipts::WATERMARK),
     ("set delivery", receipts::SET_DELIVERY),
+    ("keep early receipts", pending::KEEP),
+    ("kept early receipts", pending::KEPT),
+    ("drop early receipts", pending::DROP),
     ("upsert state", state::UPSERT_STATE),
     ("delete state", state::DELETE_STATE),
     ("upsert options", state::UPSERT_OPTIONS),
@@ -63,6 +66,7 @@ const QUEUE_TABLES: &[&str] = &[
     "outbox_proofs",
     "conversation_state",
     "degraded_options",
+    "pending_receipts",
 ];
 
 /// A plan line that reads a whole queue table: `SCAN t`, `SCAN t AS x`, or a scan of one of

@@ -86,6 +86,8 @@ pub(super) async fn record(
                     .fetch_all(&mut *conn)
                     .await
                     .map_err(db("delivery"))?;
+                // Ids no send has recorded yet: kept until one does.
+                super::pending::keep(conn, channel.as_str(), messages, *status, now).await?;
                 advance(conn, &rows, *status).await?
             }
             Receipt::Watermark {

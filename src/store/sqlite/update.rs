@@ -164,6 +164,10 @@ pub(super) async fn update(
             .await
             .map_err(db("update outbox"))?;
     }
+    if !mapped.is_empty() {
+        // Delivery receipts that came before these ids were recorded.
+        super::pending::apply(conn, &json("sent messages", &mapped)?).await?;
+    }
     state::write_options(conn, &options).await?;
     heads::advance(conn, Queue::Outbox, &freed).await?;
     Ok(answers)

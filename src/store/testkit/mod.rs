@@ -55,12 +55,14 @@ mod prelude {
     };
 }
 
+pub mod early_receipts;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
 pub mod receipts;
 pub mod sends;
 
+pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
     a_claim_hands_out_one_head_per_conversation, due_heads_are_claimed_before_new_ones,
@@ -146,6 +148,7 @@ macro_rules! store_conformance_tests {
             delivery_watermarks,
             state_outside_handlers,
             pruning_keeps_pending_and_dead_rows,
+            early_delivery_receipts_are_kept_until_the_send_is_recorded,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {

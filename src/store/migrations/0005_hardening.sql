@@ -1,0 +1,15 @@
+-- Switchboard engine schema, version 5 (issue 15): what an attacker or a race could make the
+-- store lose or bloat.
+--
+-- Delivery receipts that arrive before their send is recorded (the provider's status
+-- callback overtakes the sender's write of the message ids): kept per (channel, provider
+-- message id, status), applied to the outbox row when a send records that id, and pruned with
+-- the retention when no send ever does.
+CREATE TABLE pending_receipts (
+    channel     TEXT    NOT NULL,
+    message_id  TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, message_id, status)
+) WITHOUT ROWID;
+CREATE INDEX pending_receipts_age ON pending_receipts (received_at);

@@ -1,0 +1,16 @@
+-- Switchboard engine schema for PostgreSQL, version 5 (issue 15): the model of the SQLite
+-- store's version 5 (see src/store/migrations/0005_hardening.sql).
+--
+-- Delivery receipts that arrive before their send is recorded: kept per (channel, provider
+-- message id, status), applied to the outbox row when a send records that id, pruned with the
+-- retention. A receipt and the send it names may be written by two instances at once; both
+-- take a transaction-scoped advisory lock per (channel, message id) (the send shared, the
+-- receipt exclusive), so one always sees the other's committed rows.
+CREATE TABLE pending_receipts (
+    channel     TEXT   NOT NULL,
+    message_id  TEXT   NOT NULL,
+    status      TEXT   NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (channel, message_id, status)
+);
+CREATE INDEX pending_receipts_age ON pending_receipts (received_at);
