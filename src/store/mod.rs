@@ -88,6 +88,7 @@ use switchboard_core::render::TextOption;
 use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 
 mod ext;
+mod media;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -13,3 +13,13 @@ CREATE TABLE pending_receipts (
     PRIMARY KEY (channel, message_id, status)
 ) WITHOUT ROWID;
 CREATE INDEX pending_receipts_age ON pending_receipts (received_at);
+
+-- Byte attachments of outbox messages, out of the rows (see src/store/media.rs): the row's
+-- message JSON keeps each one's SHA-256, the bytes live here, unencoded, until the row is sent
+-- (dead rows keep theirs). A rowid table: WITHOUT ROWID suits small rows only.
+CREATE TABLE outbox_media (
+    seq   INTEGER NOT NULL,
+    idx   INTEGER NOT NULL,
+    bytes BLOB    NOT NULL,
+    PRIMARY KEY (seq, idx)
+);

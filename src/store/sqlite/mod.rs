@@ -42,10 +42,11 @@ mod heads;
 mod inbox;
 mod lock;
 mod maintenance;
+mod media;
 mod migrate;
 mod outbox;
-#[cfg(test)]
 mod pending;
+#[cfg(test)]
 mod plans;
 mod receipts;
 mod state;

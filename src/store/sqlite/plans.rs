@@ -2,7 +2,7 @@
 //! of a queue table (a claim, a completion or a receipt whose cost grew with the backlog or the
 //! rows retained would show up here as `SCAN inbox` and the like).
 
-use super::{heads, inbox, outbox, pending, receipts, state, update};
+use super::{heads, inbox, media, outbox, pending, receipts, state, update};
 use crate::store::SqliteStore;
 use crate::store::sqlite::tests::TempDb;
 
@@ -46,6 +46,9 @@ const HOT: &[(&str, &str)] = &[
     ("delivered", receipts::DELIVERED),
     ("watermark", receipts::WATERMARK),
     ("set delivery", receipts::SET_DELIVERY),
+    ("insert outbox media", media::INSERT),
+    ("claimed outbox media", media::SELECT),
+    ("drop sent outbox media", media::DROP),
     ("keep early receipts", pending::KEEP),
     ("kept early receipts", pending::KEPT),
     ("drop early receipts", pending::DROP),
@@ -67,6 +70,7 @@ const QUEUE_TABLES: &[&str] = &[
     "conversation_state",
     "degraded_options",
     "pending_receipts",
+    "outbox_media",
 ];
 
 /// A plan line that reads a whole queue table: `SCAN t`, `SCAN t AS x`, or a scan of one of

@@ -164,6 +164,8 @@ pub(super) async fn update(
             .await
             .map_err(db("update outbox"))?;
     }
+    let sent: Vec<i64> = settled.iter().filter(|s| s.2 == 1).map(|s| s.0).collect();
+    super::media::drop_sent(conn, &sent).await?;
     if !mapped.is_empty() {
         // Delivery receipts that came before these ids were recorded.
         super::pending::apply(conn, &json("sent messages", &mapped)?).await?;

@@ -59,6 +59,7 @@ pub mod early_receipts;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
+pub mod outbox_media;
 pub mod receipts;
 pub mod sends;
 
@@ -74,6 +75,7 @@ pub use inbox::{
     leases_are_renewed, retries_and_dead_letters,
 };
 pub use maintenance::{pruning_keeps_pending_and_dead_rows, state_outside_handlers};
+pub use outbox_media::byte_attachments_round_trip;
 pub use receipts::{delivery_watermarks, proofs_are_durable_and_complete_rows};
 pub use sends::{
     attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
@@ -149,6 +151,7 @@ macro_rules! store_conformance_tests {
             state_outside_handlers,
             pruning_keeps_pending_and_dead_rows,
             early_delivery_receipts_are_kept_until_the_send_is_recorded,
+            byte_attachments_round_trip,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {
