@@ -45,6 +45,7 @@ use super::{
 mod heads;
 mod inbox;
 mod maintenance;
+mod media;
 mod migrate;
 mod notify;
 mod outbox;

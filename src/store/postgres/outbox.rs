@@ -13,23 +13,27 @@ use crate::store::{
     new_token, outbox_key_taken, to_json,
 };
 
-/// An outbox row ready for the writer: key, destination and message as JSON.
+/// An outbox row ready for the writer: key, destination and message as JSON (byte
+/// attachments replaced by their digests), and the bytes by attachment index.
 pub(super) struct PreparedOutbound {
     pub(super) key: String,
     channel: String,
     conversation: String,
     target: String,
     message: String,
+    media: Vec<(i64, bytes::Bytes)>,
 }
 
 impl PreparedOutbound {
     pub(super) fn new(o: &NewOutbound) -> Result<Self> {
+        let split = crate::store::media::split(&o.message)?;
         Ok(PreparedOutbound {
             key: o.key.clone(),
             channel: o.to.channel.as_str().to_owned(),
             conversation: conversation_key(&o.to),
             target: to_json("target", &o.to)?,
-            message: to_json("message", &o.message)?,
+            message: split.json,
+            media: split.media,
         })
     }
 }
@@ -42,7 +46,7 @@ pub(super) const INSERT_ROWS: &str =
        FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
             AS r(key, channel, conversation, target, message, i)
       ORDER BY r.i
-     RETURNING seq, conversation";
+     RETURNING seq, conversation, key";
 
 /// `$1` conversations (sorted), `$2` each one's first new row: the row becomes the
 /// conversation's head unless it has one (see the inbox's `INSERT_HEADS` for the lock).
@@ -71,11 +75,22 @@ pub(super) async fn insert_rows(
         .await
         .map_err(db("outbox insert"))?;
     let mut heads: BTreeMap<String, i64> = BTreeMap::new();
+    let with_media: HashMap<&str, &[(i64, bytes::Bytes)]> = rows
+        .iter()
+        .filter(|o| !o.media.is_empty())
+        .map(|o| (o.key.as_str(), o.media.as_slice()))
+        .collect();
     for row in &seqs {
         let seq: i64 = row.try_get(0).map_err(db("outbox insert"))?;
         let conversation: String = row.try_get(1).map_err(db("outbox insert"))?;
         let first = heads.entry(conversation).or_insert(seq);
         *first = (*first).min(seq);
+        if !with_media.is_empty() {
+            let key: &str = row.try_get(2).map_err(db("outbox insert"))?;
+            if let Some(media) = with_media.get(key) {
+                super::media::insert(conn, seq, media).await?;
+            }
+        }
     }
     sqlx::query(INSERT_HEADS)
         .bind(heads.keys().map(String::as_str).collect::<Vec<_>>())
@@ -188,6 +203,7 @@ pub(super) async fn claim(conn: &mut PgConnection, claim: &Claim) -> Result<Vec<
         item.last_attempt_at = time_col(row, "last_attempt_at")?;
         out.push(item);
     }
+    super::media::restore_claimed(conn, &mut out).await?;
     Ok(out)
 }
 

@@ -209,6 +209,8 @@ pub(super) async fn update(conn: &mut PgConnection, items: &[&OutboxUpdate]) -> 
             .await
             .map_err(&fail)?;
     }
+    let sent: Vec<i64> = settled.iter().filter(|s| s.2 == 1).map(|s| s.0).collect();
+    super::media::drop_sent(conn, &sent).await?;
     state::write_options(conn, &options).await?;
     heads::advance(conn, Queue::Outbox, &freed).await?;
     Ok(answers)

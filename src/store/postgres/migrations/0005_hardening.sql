@@ -14,3 +14,13 @@ CREATE TABLE pending_receipts (
     PRIMARY KEY (channel, message_id, status)
 );
 CREATE INDEX pending_receipts_age ON pending_receipts (received_at);
+
+-- Byte attachments of outbox messages, out of the rows (see src/store/media.rs): the row's
+-- message JSON keeps each one's SHA-256, the bytes live here (BYTEA, no encoding) until the
+-- row is sent (dead rows keep theirs).
+CREATE TABLE outbox_media (
+    seq   BIGINT NOT NULL,
+    idx   BIGINT NOT NULL,
+    bytes BYTEA  NOT NULL,
+    PRIMARY KEY (seq, idx)
+);
