@@ -92,6 +92,7 @@ mod media;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod raw;
 mod sqlite;
 mod types;
 

@@ -577,4 +577,7 @@ pub struct Pruned {
     /// Delivery receipts past retention whose send was never recorded (see
     /// [`Receipt::Delivery`]).
     pub receipts: u64,
+    /// Raw request payloads shared by several events, past retention and no longer referred
+    /// to by a pending event or a dead letter.
+    pub raw_payloads: u64,
 }

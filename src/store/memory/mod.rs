@@ -46,7 +46,21 @@ fn span(claim: &Claim) -> (i64, i64) {
 #[derive(Debug)]
 struct InboxRow {
     conversation: Arc<str>,
+    /// The event; without its raw payload when `raw` holds it.
     event: InboundEvent,
+    /// The raw payload this event shares with others of its request (see `store::raw`).
+    raw: Option<Arc<serde_json::Value>>,
+}
+
+impl InboxRow {
+    /// The event whole.
+    fn event(&self) -> InboundEvent {
+        let mut event = self.event.clone();
+        if let Some(raw) = &self.raw {
+            event.raw = (**raw).clone();
+        }
+        event
+    }
 }
 
 #[derive(Debug, Default)]
@@ -269,6 +283,8 @@ impl Store for MemoryStore {
             outbox: g.prune_sent(before),
             proofs: g.prune_proofs(before),
             receipts: g.early_receipts.prune(before),
+            // Shared payloads go with the last row that holds them.
+            raw_payloads: 0,
             options: (options - g.options.len()) as u64,
         })
     }

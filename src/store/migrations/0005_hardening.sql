@@ -23,3 +23,16 @@ CREATE TABLE outbox_media (
     bytes BLOB    NOT NULL,
     PRIMARY KEY (seq, idx)
 );
+
+-- A request's raw payload stored once (see src/store/raw.rs): events of one request that carry
+-- the same raw payload (a Slack block_actions with many actions) keep the event without it
+-- and the payload's SHA-256 in `raw_digest`; the payload is in `inbox_raw`, once. It goes with
+-- the retention once no pending event or dead letter refers to it.
+ALTER TABLE inbox ADD COLUMN raw_digest TEXT;
+CREATE INDEX inbox_raw_refs ON inbox (raw_digest) WHERE raw_digest IS NOT NULL;
+CREATE TABLE inbox_raw (
+    digest     TEXT    PRIMARY KEY,
+    raw        TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX inbox_raw_age ON inbox_raw (created_at);

@@ -12,12 +12,14 @@ use super::writer::WriterState;
 use super::{attempts, db, heads, json, state};
 use crate::store::{Claim, InboxItem, Inserted, Lease, Queue, from_json, outbox_key_taken};
 
-/// An event ready for the writer: its key, conversation and JSON.
+/// An event ready for the writer: its key, conversation and JSON (without its raw payload
+/// when `raw` holds it, shared with other events of its request).
 pub(super) struct PreparedEvent {
     pub(super) channel: String,
     pub(super) event_id: String,
     pub(super) conversation: String,
     pub(super) json: String,
+    pub(super) raw: Option<std::sync::Arc<crate::store::raw::SharedRaw>>,
     pub(super) received_at: i64,
 }
 
@@ -29,11 +31,17 @@ pub(super) const INSERT_KEYS: &str = "INSERT INTO inbox_keys (channel, event_id,
      ON CONFLICT (channel, event_id) DO NOTHING
      RETURNING seq";
 
-/// `[[seq, conversation, channel, event id, event, received at], …]`.
+/// `[[seq, conversation, channel, event id, event, received at, raw digest], …]`.
 pub(super) const INSERT_ROWS: &str =
-    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at)
-     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
+    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at, raw_digest)
+     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
+            j.value ->> 6
        FROM json_each(?1) AS j";
+
+/// `[[digest, raw], …]` at `?2`: shared raw payloads (a repeat is the same payload).
+pub(super) const INSERT_RAW: &str = "INSERT INTO inbox_raw (digest, raw, created_at)
+     SELECT j.value ->> 0, j.value ->> 1, ?2 FROM json_each(?1) AS j WHERE true
+     ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at";
 
 /// `[[conversation, seq], …]` (each conversation's first new row): the row becomes the
 /// conversation's head unless it has one.
@@ -76,7 +84,16 @@ pub(super) async fn insert<'a>(
         .collect::<std::result::Result<_, _>>()
         .map_err(db("insert inbound"))?;
     if !new.is_empty() {
-        let rows: Vec<(i64, &str, &str, &str, &str, i64)> = candidates
+        type Row<'r> = (
+            i64,
+            &'r str,
+            &'r str,
+            &'r str,
+            &'r str,
+            i64,
+            Option<&'r str>,
+        );
+        let rows: Vec<Row<'_>> = candidates
             .iter()
             .zip(first_seq..)
             .filter(|(_, seq)| new.contains(seq))
@@ -89,9 +106,30 @@ pub(super) async fn insert<'a>(
                     id.as_str(),
                     r.json.as_str(),
                     r.received_at,
+                    r.raw.as_ref().map(|raw| raw.digest.as_str()),
                 )
             })
             .collect();
+        // Each shared raw payload of the new events, once.
+        let mut raws: HashMap<&str, (&str, i64)> = HashMap::new();
+        for r in candidates
+            .iter()
+            .zip(first_seq..)
+            .filter(|(_, s)| new.contains(s))
+        {
+            if let Some(raw) = &r.0.raw {
+                raws.insert(raw.digest.as_str(), (raw.json.as_str(), r.0.received_at));
+            }
+        }
+        if let Some(now) = raws.values().map(|v| v.1).max() {
+            let values: Vec<(&str, &str)> = raws.iter().map(|(d, (j, _))| (*d, *j)).collect();
+            sqlx::query(INSERT_RAW)
+                .bind(json("raw payloads", &values)?)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("insert inbound"))?;
+        }
         sqlx::query(INSERT_ROWS)
             .bind(json("events", &rows)?)
             .execute(&mut *conn)
@@ -137,9 +175,10 @@ pub(super) const CLAIM: &str = "UPDATE inbox_heads SET token = ?3, ready_at = ?2
        LIMIT ?4)
      RETURNING seq, attempts";
 
-/// The events of the rows `?1` (a JSON array of seqs).
-pub(super) const EVENTS: &str =
-    "SELECT seq, event, conversation FROM inbox WHERE seq IN (SELECT value FROM json_each(?1))";
+/// The events of the rows `?1` (a JSON array of seqs), with their shared raw payloads.
+pub(super) const EVENTS: &str = "SELECT i.seq, i.event, i.conversation, r.raw FROM inbox AS i
+       LEFT JOIN inbox_raw AS r ON r.digest = i.raw_digest
+      WHERE i.seq IN (SELECT value FROM json_each(?1))";
 
 /// The options of the conversations `?1` (a JSON array) live at `?2`.
 pub(super) const OPTIONS: &str = "SELECT conversation, options FROM degraded_options
@@ -173,11 +212,15 @@ pub(super) async fn claim(conn: &mut SqliteConnection, claim: &Claim) -> Result<
         .map(|((head, row), conversation)| {
             let seq: i64 = row.try_get(0).map_err(db("claim inbox"))?;
             let event: &str = row.try_get(1).map_err(db("claim inbox"))?;
-            let mut item = InboxItem::new(
-                Lease::new(seq, token),
-                from_json("event", event)?,
-                attempts(head, "attempts")?,
-            );
+            let mut event: switchboard_core::InboundEvent = from_json("event", event)?;
+            if let Some(raw) = row
+                .try_get::<Option<&str>, _>(3)
+                .map_err(db("claim inbox"))?
+            {
+                event.raw = from_json("raw payload", raw)?;
+            }
+            let mut item =
+                InboxItem::new(Lease::new(seq, token), event, attempts(head, "attempts")?);
             if let Some(o) = options.get(conversation) {
                 item.options = from_json("options", o)?;
             }

@@ -26,6 +26,8 @@ pub(super) enum PruneStep {
     Options,
     /// Delivery receipts received before the cutoff whose send never came.
     Receipts,
+    /// Shared raw payloads stored before the cutoff that no inbox row refers to.
+    RawPayloads,
 }
 
 /// Keys of handled events: no longer in the inbox (pending rows and dead letters are).
@@ -44,6 +46,12 @@ pub(super) const PRUNE_PROOFS: &str = "DELETE FROM outbox_proofs WHERE rowid IN 
 pub(super) const PRUNE_OPTIONS: &str = "DELETE FROM degraded_options WHERE conversation IN (
        SELECT conversation FROM degraded_options WHERE expires_at <= ?1 LIMIT ?2)";
 
+/// Shared raw payloads stored before `?1` that no pending event or dead letter refers to.
+pub(super) const PRUNE_RAW: &str = "DELETE FROM inbox_raw WHERE digest IN (
+       SELECT digest FROM inbox_raw AS r WHERE created_at < ?1
+          AND NOT EXISTS (SELECT 1 FROM inbox WHERE raw_digest = r.digest)
+        ORDER BY created_at LIMIT ?2)";
+
 /// Deletes one chunk of `step`; how many rows of the step's table went.
 pub(super) async fn prune(
     conn: &mut SqliteConnection,
@@ -56,6 +64,7 @@ pub(super) async fn prune(
         PruneStep::Proofs => &[PRUNE_PROOFS],
         PruneStep::Options => &[PRUNE_OPTIONS],
         PruneStep::Receipts => &[super::pending::PRUNE],
+        PruneStep::RawPayloads => &[PRUNE_RAW],
     };
     let mut n = 0;
     for sql in sqls {
@@ -86,10 +95,12 @@ pub(super) async fn dead_letters(pool: &SqlitePool, limit: usize) -> Result<Vec<
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = sqlx::query(
         "SELECT * FROM (
-           SELECT 0 AS kind, seq, conversation, event_id AS key, event AS payload, error, attempts
+           SELECT 0 AS kind, seq, conversation, event_id AS key, event AS payload, error, attempts,
+                  (SELECT raw FROM inbox_raw WHERE digest = inbox.raw_digest) AS raw
              FROM inbox WHERE state = 2
            UNION ALL
-           SELECT 1 AS kind, seq, conversation, key, message AS payload, error, attempts
+           SELECT 1 AS kind, seq, conversation, key, message AS payload, error, attempts,
+                  NULL AS raw
              FROM outbox WHERE state = 2)
          ORDER BY seq LIMIT ?",
     )
@@ -101,6 +112,11 @@ pub(super) async fn dead_letters(pool: &SqlitePool, limit: usize) -> Result<Vec<
         .map(|row| {
             let kind: i64 = row.try_get("kind").map_err(db("dead letters"))?;
             let payload: String = row.try_get("payload").map_err(db("dead letters"))?;
+            let raw: Option<String> = row.try_get("raw").map_err(db("dead letters"))?;
+            let mut payload: serde_json::Value = from_json("dead letter", &payload)?;
+            if let (Some(raw), Some(event)) = (raw, payload.as_object_mut()) {
+                event.insert("raw".to_owned(), from_json("raw payload", &raw)?);
+            }
             let error: Option<String> = row.try_get("error").map_err(db("dead letters"))?;
             let mut dead = DeadLetter::new(
                 if kind == 0 {
@@ -113,7 +129,7 @@ pub(super) async fn dead_letters(pool: &SqlitePool, limit: usize) -> Result<Vec<
                     .map_err(db("dead letters"))?,
                 row.try_get::<String, _>("key")
                     .map_err(db("dead letters"))?,
-                from_json("dead letter", &payload)?,
+                payload,
             );
             dead.error = error.unwrap_or_default();
             dead.attempts = attempts(row, "attempts")?;

@@ -221,12 +221,17 @@ impl Store for SqliteStore {
         let now = millis(SystemTime::now());
         let rows = events
             .iter()
-            .map(|ev| {
+            .zip(crate::store::raw::share(events)?)
+            .map(|(ev, raw)| {
                 Ok(PreparedEvent {
                     channel: ev.conversation.channel.as_str().to_owned(),
                     event_id: ev.id.as_str().to_owned(),
                     conversation: conversation_key(&ev.conversation),
-                    json: to_json("event", ev)?,
+                    json: match &raw {
+                        Some(_) => crate::store::raw::event_without_raw(ev)?,
+                        None => to_json("event", ev)?,
+                    },
+                    raw,
                     received_at: now,
                 })
             })
@@ -392,6 +397,7 @@ impl Store for SqliteStore {
             outbox: self.prune_all(PruneStep::Sent, before).await?,
             proofs: self.prune_all(PruneStep::Proofs, before).await?,
             receipts: self.prune_all(PruneStep::Receipts, before).await?,
+            raw_payloads: self.prune_all(PruneStep::RawPayloads, before).await?,
             options: self
                 .prune_all(PruneStep::Options, millis(prune.now))
                 .await?,

@@ -10,6 +10,7 @@ use crate::store::sqlite::tests::TempDb;
 const HOT: &[(&str, &str)] = &[
     ("insert keys", inbox::INSERT_KEYS),
     ("insert events", inbox::INSERT_ROWS),
+    ("insert raw payloads", inbox::INSERT_RAW),
     ("insert inbox heads", inbox::INSERT_HEADS),
     ("claim inbox", inbox::CLAIM),
     ("claimed events", inbox::EVENTS),
@@ -71,6 +72,7 @@ const QUEUE_TABLES: &[&str] = &[
     "degraded_options",
     "pending_receipts",
     "outbox_media",
+    "inbox_raw",
 ];
 
 /// A plan line that reads a whole queue table: `SCAN t`, `SCAN t AS x`, or a scan of one of

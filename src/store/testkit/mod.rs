@@ -60,6 +60,7 @@ pub mod heads;
 pub mod inbox;
 pub mod maintenance;
 pub mod outbox_media;
+pub mod raw_payloads;
 pub mod receipts;
 pub mod sends;
 
@@ -76,6 +77,7 @@ pub use inbox::{
 };
 pub use maintenance::{pruning_keeps_pending_and_dead_rows, state_outside_handlers};
 pub use outbox_media::byte_attachments_round_trip;
+pub use raw_payloads::shared_raw_payloads_come_back_whole;
 pub use receipts::{delivery_watermarks, proofs_are_durable_and_complete_rows};
 pub use sends::{
     attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
@@ -152,6 +154,7 @@ macro_rules! store_conformance_tests {
             pruning_keeps_pending_and_dead_rows,
             early_delivery_receipts_are_kept_until_the_send_is_recorded,
             byte_attachments_round_trip,
+            shared_raw_payloads_come_back_whole,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {
