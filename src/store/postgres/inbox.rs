@@ -11,12 +11,14 @@ use super::outbox::{PreparedOutbound, insert_rows};
 use super::{attempts, db, heads, lease_span, limit, state};
 use crate::store::{Claim, InboxItem, Inserted, Lease, Queue, from_json, outbox_key_taken};
 
-/// An event ready for the writer: its key, conversation and JSON.
+/// An event ready for the writer: its key, conversation and JSON (without its raw payload
+/// when `raw` holds it, shared with other events of its request).
 pub(super) struct PreparedEvent {
     pub(super) channel: String,
     pub(super) event_id: String,
     pub(super) conversation: String,
     pub(super) json: String,
+    pub(super) raw: Option<std::sync::Arc<crate::store::raw::SharedRaw>>,
     pub(super) received_at: i64,
 }
 
@@ -33,11 +35,18 @@ pub(super) const INSERT_KEYS: &str = "WITH k AS MATERIALIZED (
      ON CONFLICT (channel, event_id) DO NOTHING
      RETURNING channel, event_id, seq";
 
-/// `$1` seqs, `$2` conversations, `$3` channels, `$4` event ids, `$5` events, `$6` received at.
+/// `$1` seqs, `$2` conversations, `$3` channels, `$4` event ids, `$5` events, `$6` received at,
+/// `$7` raw digests.
 pub(super) const INSERT_ROWS: &str =
-    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at)
+    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at, raw_digest)
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                          $6::bigint[])";
+                          $6::bigint[], $7::text[])";
+
+/// `$1` digests, `$2` raw payloads at `$3` (digest order): shared raw payloads. A repeat is
+/// the same payload; touching it locks it against a concurrent prune.
+pub(super) const INSERT_RAW: &str = "INSERT INTO inbox_raw (digest, raw, created_at)
+     SELECT d, r, $3 FROM UNNEST($1::text[], $2::text[]) AS u(d, r) ORDER BY d
+     ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at";
 
 /// `$1` conversations (sorted), `$2` each one's first new row: the row becomes the
 /// conversation's head unless it has one. The no-op update of an existing head locks it, so an
@@ -121,9 +130,31 @@ pub(super) async fn insert<'a>(
                     .collect::<Vec<_>>(),
             )
             .bind(fresh.iter().map(|(_, r)| r.received_at).collect::<Vec<_>>())
+            .bind(
+                fresh
+                    .iter()
+                    .map(|(_, r)| r.raw.as_ref().map(|raw| raw.digest.as_str()))
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *conn)
             .await
             .map_err(db("insert inbound"))?;
+        // Each shared raw payload of the new events, once.
+        let raws: BTreeMap<&str, &str> = fresh
+            .iter()
+            .filter_map(|(_, r)| r.raw.as_ref())
+            .map(|raw| (raw.digest.as_str(), raw.json.as_str()))
+            .collect();
+        if !raws.is_empty() {
+            let now = fresh.iter().map(|(_, r)| r.received_at).max().unwrap_or(0);
+            sqlx::query(INSERT_RAW)
+                .bind(raws.keys().copied().collect::<Vec<_>>())
+                .bind(raws.values().copied().collect::<Vec<_>>())
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("insert inbound"))?;
+        }
         let mut first: BTreeMap<&str, i64> = BTreeMap::new();
         for (seq, r) in &fresh {
             first.entry(r.conversation.as_str()).or_insert(*seq);
@@ -162,8 +193,9 @@ pub(super) const CLAIM: &str = "WITH due AS (
          FROM (SELECT conversation FROM due UNION ALL SELECT conversation FROM fresh) AS p
         WHERE h.conversation = p.conversation
        RETURNING h.seq, h.attempts, h.conversation)
-     SELECT c.seq, c.attempts, i.event, o.options
+     SELECT c.seq, c.attempts, i.event, o.options, r.raw
        FROM claimed AS c JOIN inbox AS i ON i.seq = c.seq
+       LEFT JOIN inbox_raw AS r ON r.digest = i.raw_digest
        LEFT JOIN degraded_options AS o ON o.conversation = c.conversation AND o.expires_at > $1
       ORDER BY c.seq";
 
@@ -183,11 +215,15 @@ pub(super) async fn claim(conn: &mut PgConnection, claim: &Claim) -> Result<Vec<
             let seq: i64 = row.try_get("seq").map_err(db("claim inbox"))?;
             let event: &str = row.try_get("event").map_err(db("claim inbox"))?;
             let options: Option<&str> = row.try_get("options").map_err(db("claim inbox"))?;
-            let mut item = InboxItem::new(
-                Lease::new(seq, token),
-                from_json("event", event)?,
-                attempts(row, "attempts")?,
-            );
+            let mut event: switchboard_core::InboundEvent = from_json("event", event)?;
+            if let Some(raw) = row
+                .try_get::<Option<&str>, _>("raw")
+                .map_err(db("claim inbox"))?
+            {
+                event.raw = from_json("raw payload", raw)?;
+            }
+            let mut item =
+                InboxItem::new(Lease::new(seq, token), event, attempts(row, "attempts")?);
             if let Some(o) = options {
                 item.options = from_json("options", o)?;
             }

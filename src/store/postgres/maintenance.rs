@@ -38,6 +38,13 @@ pub(super) const PRUNE_OPTIONS: &str = "DELETE FROM degraded_options WHERE conve
        SELECT conversation FROM degraded_options WHERE expires_at <= $1
         LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
+/// Shared raw payloads stored before `$1` that no pending event or dead letter refers to. A
+/// payload an insert is touching again (locked) is skipped.
+pub(super) const PRUNE_RAW: &str = "DELETE FROM inbox_raw WHERE digest IN (
+       SELECT digest FROM inbox_raw AS r WHERE created_at < $1
+          AND NOT EXISTS (SELECT 1 FROM inbox WHERE raw_digest = r.digest)
+        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
 /// Deletes chunks of `sql` until one comes back short; how many rows went.
 async fn prune_all(pool: &PgPool, sql: &'static str, cutoff: i64, counted: bool) -> Result<u64> {
     let mut total = 0;
@@ -67,6 +74,7 @@ pub(super) async fn prune(pool: &PgPool, prune: Prune) -> Result<Pruned> {
         outbox: prune_all(pool, PRUNE_SENT, before, true).await?,
         proofs: prune_all(pool, PRUNE_PROOFS, before, false).await?,
         receipts: prune_all(pool, super::pending::PRUNE, before, false).await?,
+        raw_payloads: prune_all(pool, PRUNE_RAW, before, false).await?,
         options: prune_all(pool, PRUNE_OPTIONS, millis(prune.now), false).await?,
     })
 }
@@ -74,10 +82,12 @@ pub(super) async fn prune(pool: &PgPool, prune: Prune) -> Result<Pruned> {
 pub(super) async fn dead_letters(pool: &PgPool, max: usize) -> Result<Vec<DeadLetter>> {
     let rows = sqlx::query(
         "SELECT * FROM (
-           SELECT 0 AS kind, seq, conversation, event_id AS key, event AS payload, error, attempts
+           SELECT 0 AS kind, seq, conversation, event_id AS key, event AS payload, error, attempts,
+                  (SELECT raw FROM inbox_raw WHERE digest = inbox.raw_digest) AS raw
              FROM inbox WHERE state = 2
            UNION ALL
-           SELECT 1 AS kind, seq, conversation, key, message AS payload, error, attempts
+           SELECT 1 AS kind, seq, conversation, key, message AS payload, error, attempts,
+                  NULL AS raw
              FROM outbox WHERE state = 2) AS d
          ORDER BY seq LIMIT $1",
     )
@@ -89,6 +99,11 @@ pub(super) async fn dead_letters(pool: &PgPool, max: usize) -> Result<Vec<DeadLe
         .map(|row| {
             let kind: i32 = row.try_get("kind").map_err(db("dead letters"))?;
             let payload: String = row.try_get("payload").map_err(db("dead letters"))?;
+            let raw: Option<String> = row.try_get("raw").map_err(db("dead letters"))?;
+            let mut payload: serde_json::Value = from_json("dead letter", &payload)?;
+            if let (Some(raw), Some(event)) = (raw, payload.as_object_mut()) {
+                event.insert("raw".to_owned(), from_json("raw payload", &raw)?);
+            }
             let error: Option<String> = row.try_get("error").map_err(db("dead letters"))?;
             let mut dead = DeadLetter::new(
                 if kind == 0 {
@@ -101,7 +116,7 @@ pub(super) async fn dead_letters(pool: &PgPool, max: usize) -> Result<Vec<DeadLe
                     .map_err(db("dead letters"))?,
                 row.try_get::<String, _>("key")
                     .map_err(db("dead letters"))?,
-                from_json("dead letter", &payload)?,
+                payload,
             );
             dead.error = error.unwrap_or_default();
             dead.attempts = attempts(row, "attempts")?;

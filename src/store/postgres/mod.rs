@@ -50,6 +50,8 @@ mod migrate;
 mod notify;
 mod outbox;
 mod pending;
+#[cfg(test)]
+mod raw_tests;
 mod receipts;
 mod state;
 #[cfg(test)]
@@ -256,12 +258,17 @@ impl Store for PgStore {
         let now = millis(SystemTime::now());
         let rows = events
             .iter()
-            .map(|ev| {
+            .zip(crate::store::raw::share(events)?)
+            .map(|(ev, raw)| {
                 Ok(PreparedEvent {
                     channel: ev.conversation.channel.as_str().to_owned(),
                     event_id: ev.id.as_str().to_owned(),
                     conversation: conversation_key(&ev.conversation),
-                    json: to_json("event", ev)?,
+                    json: match &raw {
+                        Some(_) => crate::store::raw::event_without_raw(ev)?,
+                        None => to_json("event", ev)?,
+                    },
+                    raw,
                     received_at: now,
                 })
             })

@@ -43,7 +43,10 @@ pub async fn shared_raw_payloads_come_back_whole(store: &dyn Store) {
         // (Times are stored to the millisecond.)
         assert_eq!(item.event.id, expected.id);
         assert_eq!(item.event.kind, expected.kind);
-        assert_eq!(item.event.raw, expected.raw, "event {i} with its raw payload");
+        assert_eq!(
+            item.event.raw, expected.raw,
+            "event {i} with its raw payload"
+        );
         if i == 2 {
             assert!(store.dead_letter_inbox(item.lease, "boom").await.unwrap());
         } else {

@@ -24,3 +24,15 @@ CREATE TABLE outbox_media (
     bytes BYTEA  NOT NULL,
     PRIMARY KEY (seq, idx)
 );
+
+-- A request's raw payload stored once (see src/store/raw.rs): events of one request that carry
+-- the same raw payload keep the event without it and the payload's SHA-256 in `raw_digest`;
+-- the payload is in `inbox_raw`, once, until the retention passes and nothing refers to it.
+ALTER TABLE inbox ADD COLUMN raw_digest TEXT;
+CREATE INDEX inbox_raw_refs ON inbox (raw_digest) WHERE raw_digest IS NOT NULL;
+CREATE TABLE inbox_raw (
+    digest     TEXT   PRIMARY KEY,
+    raw        TEXT   NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX inbox_raw_age ON inbox_raw (created_at);
