@@ -1,16 +1,6 @@
 //! Byte attachments of outbox rows in `outbox_media` (schema version 5; see
-//! [`store::media`](crate::store::media) for why and how a message is split).
-
-use std::collections::HashMap;
-
-use bytes::Bytes;
-use sqlx::Row;
-use sqlx::postgres::PgConnection;
-use switchboard_core::Result;
-
-use super::db;
-use crate::store::OutboxItem;
-use crate::store::media::{has_bytes, restore};
+//! [`store::media`](crate::store::media) for why and how a message is split): the PostgreSQL
+//! statements. The bytes are bound as BYTEA, never encoded.
 
 /// One attachment's bytes of row `$1`, index `$2`.
 pub(super) const INSERT: &str = "INSERT INTO outbox_media (seq, idx, bytes) VALUES ($1, $2, $3)";
@@ -21,74 +11,6 @@ pub(super) const SELECT: &str =
 
 /// Drops the bytes of the rows `$1`: they were sent.
 pub(super) const DROP: &str = "DELETE FROM outbox_media WHERE seq = ANY($1)";
-
-/// Writes the bytes of row `seq`, bound as BYTEA (no encoding, no copy into a batch).
-pub(super) async fn insert(
-    conn: &mut PgConnection,
-    seq: i64,
-    media: &[(i64, Bytes)],
-) -> Result<()> {
-    for (idx, bytes) in media {
-        sqlx::query(INSERT)
-            .bind(seq)
-            .bind(idx)
-            .bind(bytes.as_ref())
-            .execute(&mut *conn)
-            .await
-            .map_err(db("outbox media"))?;
-    }
-    Ok(())
-}
-
-/// Puts the bytes back into the claimed messages that had byte attachments (one query, and
-/// none when no message has any).
-pub(super) async fn restore_claimed(
-    conn: &mut PgConnection,
-    items: &mut [OutboxItem],
-) -> Result<()> {
-    let seqs: Vec<i64> = items
-        .iter()
-        .filter(|i| has_bytes(&i.message))
-        .map(|i| i.lease.seq)
-        .collect();
-    if seqs.is_empty() {
-        return Ok(());
-    }
-    let mut found: HashMap<i64, Vec<(i64, Bytes)>> = HashMap::new();
-    for row in sqlx::query(SELECT)
-        .bind(&seqs)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("outbox media"))?
-    {
-        let seq: i64 = row.try_get(0).map_err(db("outbox media"))?;
-        let idx: i64 = row.try_get(1).map_err(db("outbox media"))?;
-        let bytes: Vec<u8> = row.try_get(2).map_err(db("outbox media"))?;
-        found
-            .entry(seq)
-            .or_default()
-            .push((idx, Bytes::from(bytes)));
-    }
-    for item in items.iter_mut() {
-        if let Some(media) = found.remove(&item.lease.seq) {
-            restore(&mut item.message, media)?;
-        }
-    }
-    Ok(())
-}
-
-/// Drops the bytes of rows just sent.
-pub(super) async fn drop_sent(conn: &mut PgConnection, seqs: &[i64]) -> Result<()> {
-    if seqs.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(DROP)
-        .bind(seqs)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("outbox media"))?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {
@@ -123,7 +45,7 @@ mod tests {
         let to = ConversationRef::parse("mem", "B").unwrap();
         let row = NewOutbound::new("big:1", to.clone(), message.clone());
         assert_eq!(store.enqueue_outbound(&[row]).await.unwrap(), vec![true]);
-        let pool = &store.pool;
+        let pool = &store.core.dialect().pool;
         let json_len: i32 = sqlx::query("SELECT length(message) FROM outbox WHERE key = 'big:1'")
             .fetch_one(pool)
             .await

@@ -1,28 +1,17 @@
 //! Delivery receipts that arrived before their send was recorded (`pending_receipts`, schema
-//! version 5): kept by [`keep`], applied by [`apply`] when a send records the ids, pruned with
-//! the retention.
+//! version 5): the PostgreSQL statements (the logic is `store::sql::ops`').
 //!
 //! Two instances may write a receipt and the send it names at the same time, each unable to
 //! see the other's uncommitted row: the receipt would be kept after the send looked for it,
 //! and stay unapplied. So both lock the (channel, message id)s with transaction-scoped
 //! advisory locks, in key order (no deadlock between them): a receipt exclusively, *before*
-//! it looks for the send's row ([`lock_for_receipt`]); a send shared (sends never wait on
+//! it looks for the send's row (`Tx::lock_receipts`); a send shared (sends never wait on
 //! each other), before it looks for kept receipts. Whichever commits second sees the first's
 //! rows. A deadlock with other row locks of a group-committed batch is possible in theory and
 //! handled like any other: the writer runs the jobs again.
 
-use std::collections::BTreeMap;
-
-use sqlx::Row;
-use sqlx::postgres::PgConnection;
-use switchboard_core::Result;
-use switchboard_core::model::DeliveryStatus;
-
-use super::db;
-use crate::store::{from_json, to_json};
-
 /// The advisory lock class of (channel, message id) keys: "SBRP".
-const LOCK_CLASS: i32 = 0x5342_5250;
+pub(super) const LOCK_CLASS: i32 = 0x5342_5250;
 
 /// Exclusive locks on channel `$1`'s message ids `$2`, in key order.
 pub(super) const LOCK_EXCLUSIVE: &str = "SELECT pg_advisory_xact_lock($3, k)
@@ -44,7 +33,7 @@ pub(super) const KEEP: &str =
      ON CONFLICT (channel, message_id, status) DO NOTHING";
 
 /// Takes the receipts kept for (channel `$1`, message id `$2`, seq `$3`) triples just recorded:
-/// the row's seq, the kept status and the row's delivery.
+/// the row's `seq`, the kept `status` and the row's `delivery`.
 pub(super) const TAKE: &str = "WITH taken AS (
        DELETE FROM pending_receipts AS p
         USING UNNEST($1::text[], $2::text[], $3::bigint[]) AS m(channel, message_id, seq)
@@ -57,90 +46,6 @@ pub(super) const PRUNE: &str =
     "DELETE FROM pending_receipts WHERE (channel, message_id, status) IN (
        SELECT channel, message_id, status FROM pending_receipts WHERE received_at < $1
         ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
-
-/// Locks `messages` of `channel` for a receipt: call before looking for their rows.
-pub(super) async fn lock_for_receipt(
-    conn: &mut PgConnection,
-    channel: &str,
-    messages: &[&str],
-) -> Result<()> {
-    sqlx::query(LOCK_EXCLUSIVE)
-        .bind(channel)
-        .bind(messages)
-        .bind(LOCK_CLASS)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("lock early receipts"))?;
-    Ok(())
-}
-
-/// Keeps `status` for the `messages` of `channel` no sent row has recorded yet (after
-/// [`lock_for_receipt`]).
-pub(super) async fn keep(
-    conn: &mut PgConnection,
-    channel: &str,
-    messages: &[&str],
-    status: DeliveryStatus,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(KEEP)
-        .bind(channel)
-        .bind(messages)
-        .bind(to_json("delivery", &status)?)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("keep early receipt"))?;
-    Ok(())
-}
-
-/// Applies the receipts kept for the (channel, message id, seq) triples just recorded, the
-/// most advanced status per row winning, and drops them.
-pub(super) async fn apply(
-    conn: &mut PgConnection,
-    mapped: &BTreeMap<(String, String), i64>,
-) -> Result<()> {
-    let channels: Vec<&str> = mapped.keys().map(|k| k.0.as_str()).collect();
-    let ids: Vec<&str> = mapped.keys().map(|k| k.1.as_str()).collect();
-    let seqs: Vec<i64> = mapped.values().copied().collect();
-    sqlx::query(LOCK_SHARED)
-        .bind(&channels)
-        .bind(&ids)
-        .bind(LOCK_CLASS)
-        .execute(&mut *conn)
-        .await
-        .map_err(db("lock early receipts"))?;
-    let rows = sqlx::query(TAKE)
-        .bind(&channels)
-        .bind(&ids)
-        .bind(&seqs)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("apply early receipts"))?;
-    let mut best: BTreeMap<i64, (Option<DeliveryStatus>, Option<DeliveryStatus>)> = BTreeMap::new();
-    for row in &rows {
-        let seq: i64 = row.try_get(0).map_err(db("apply early receipts"))?;
-        let kept: String = row.try_get(1).map_err(db("apply early receipts"))?;
-        let kept: DeliveryStatus = from_json("delivery", &kept)?;
-        let current: Option<String> = row.try_get(2).map_err(db("apply early receipts"))?;
-        let current = current.map(|c| from_json("delivery", &c)).transpose()?;
-        let entry = best.entry(seq).or_insert((current, None));
-        if entry.1.or(entry.0).is_none_or(|top| kept.advances(top)) {
-            entry.1 = Some(kept);
-        }
-    }
-    for (seq, (_, new)) in best {
-        if let Some(status) = new {
-            sqlx::query("UPDATE outbox SET delivery = $1 WHERE seq = $2")
-                .bind(to_json("delivery", &status)?)
-                .bind(seq)
-                .execute(&mut *conn)
-                .await
-                .map_err(db("apply early receipts"))?;
-        }
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ async fn pg_a_requests_raw_payload_is_stored_once() {
         "SELECT (SELECT sum(length(event))::bigint FROM inbox),
                 (SELECT count(*) FROM inbox_raw), (SELECT sum(length(raw))::bigint FROM inbox_raw)",
     )
-    .fetch_one(&store.pool)
+    .fetch_one(&store.core.dialect().pool)
     .await
     .unwrap();
     let (events_len, raws, raws_len): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
