@@ -170,7 +170,8 @@
 //! stays. The pruner (started with the workers) deletes, every `engine.prune_interval` (default
 //! 1 h), the dedupe keys of handled events received more than `engine.retention` ago (default
 //! 7 days), sent outbox rows sent more than `retention` ago (with their provider message ids),
-//! keyed proofs, and expired numbered options, in chunks. Pending rows and dead letters are
+//! keyed proofs, delivery receipts whose send never came, shared raw payloads no kept event
+//! refers to, and expired numbered options, in chunks. Pending rows and dead letters are
 //! never pruned (their keys neither). Deduplication is by the key, so **`retention` is the
 //! dedupe horizon**: a provider redelivering an event first received
 //! longer ago than that is treated as new. Keep it far above every provider's retry window
@@ -181,8 +182,14 @@
 //!
 //! A receipt or keyed proof the store fails to record fails its event, which is retried like a
 //! failing handler (a lost proof could let a message be resent). A receipt naming a provider
-//! message no outbox row has recorded yet (one that overtakes our own record of the send)
-//! matches nothing and is dropped.
+//! message no outbox row has recorded yet (one that overtakes our own record of the send:
+//! Twilio's status callback can beat the sender's write of the SID) is kept, per channel and
+//! message id with the most advanced status (`pending_receipts`, schema version 5), and applied
+//! when a send (or a partial send) records that id; kept receipts whose send never comes go
+//! with the retention. On PostgreSQL a receipt and the send it names may be written by two
+//! instances at once: both take a transaction-scoped advisory lock per (channel, message id),
+//! the receipt exclusively before it looks for the row, the send shared, so one always sees
+//! the other's rows.
 //!
 //! Delivery events update the outbox rows that became the named provider messages, keeping the
 //! most advanced status (`queued < sent < delivered < failed < read`, the core's
@@ -259,6 +266,15 @@
 //! (atomicity, leases and fencing, lease-based recovery, complexity) is in
 //! [`store`](crate::store), and every store runs the public conformance suite
 //! (`switchboard::store::testkit`, feature `testkit`).
+//!
+//! What one request may cost the store is bounded (issue 15): the events of one request that
+//! carry the same raw payload (a Slack `block_actions` with 300 actions) share one copy of it
+//! (`inbox_raw`, by SHA-256; claims and dead letters put it back), and byte attachments of
+//! outbox messages are kept out of the rows' JSON (`outbox_media`, unencoded BLOB/BYTEA, the
+//! row keeping each one's SHA-256; dropped when the row is sent). Attachment downloads are
+//! capped per provider while they stream (Twilio 5 MiB, Messenger 25 MiB, Slack
+//! `max_media_bytes`, default 25 MiB): a 48 MiB file is refused as `TooLarge` before its body
+//! is read, where it used to take the process to ~500 MB and leave a 64 MB outbox row.
 //!
 //! ## Web chat
 //!

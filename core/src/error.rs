@@ -43,6 +43,9 @@ pub enum ErrorKind {
     /// A URL was refused before any request: an internal address (loopback, private,
     /// link-local…), a scheme other than `https`, or too many redirects (see `fetch`).
     UnsafeUrl,
+    /// Content larger than the channel's cap: an attachment download over the adapter's
+    /// media limit (see `fetch::FetchPolicy::max_bytes`). The message names the cap.
+    TooLarge,
 }
 
 impl ErrorKind {
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Provider => "provider",
             ErrorKind::Webhook => "webhook",
             ErrorKind::UnsafeUrl => "unsafe_url",
+            ErrorKind::TooLarge => "too_large",
         }
     }
 }

@@ -77,9 +77,9 @@
 //! A store shared by several engines claims heads with `SELECT … FOR UPDATE SKIP LOCKED` and
 //! wakes the others through its own notifications; a gateway's per-endpoint forwarding queue is
 //! one more [`Queue`] with the outbox's shape; a web chat's per-conversation message log, a
-//! per-conversation "last inbound at" for messaging windows, and delivery receipts kept until
-//! the send they name is recorded are provided methods (or [`Receipt`] handling) added
-//! without touching the required ones.
+//! per-conversation "last inbound at" for messaging windows are provided methods added without
+//! touching the required ones; delivery receipts kept until the send they name is recorded
+//! came as [`Receipt`] handling (schema version 5).
 
 use std::fmt;
 use std::time::SystemTime;
@@ -91,9 +91,11 @@ use switchboard_core::render::TextOption;
 use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 
 mod ext;
+mod media;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod raw;
 mod sql;
 mod sqlite;
 mod types;
@@ -159,7 +161,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Records what providers reported, in order, at `now`. One count per receipt (see
     /// [`Receipt`] for what each counts). A delivery naming messages no row has recorded yet
-    /// changes nothing.
+    /// is kept and applied when a send records them ([`Receipt::Delivery`]): it is never
+    /// dropped, and counts 0 now.
     async fn record_receipts(&self, receipts: &[Receipt], now: SystemTime) -> Result<Vec<u64>>;
 
     /// The proofs recorded for an outbox key, by part.

@@ -404,6 +404,12 @@ pub enum Receipt {
     Proof(SendProof),
     /// The provider's messages reached `status`: applied to the outbox rows that became them,
     /// keeping the most advanced status. Counts the rows that changed.
+    ///
+    /// A receipt can overtake the send it names (the provider answers the webhook before the
+    /// sender records the send's ids). For a message id no row has recorded yet, the status is
+    /// kept (the most advanced per channel and id) and applied when a send records that id
+    /// (sent or partly sent); it counts 0 now. Kept receipts whose send never comes (a message
+    /// sent by another system) go with the retention ([`Pruned::receipts`]).
     Delivery {
         /// The channel the receipt came in on.
         channel: ChannelName,
@@ -574,4 +580,10 @@ pub struct Pruned {
     pub options: u64,
     /// Keyed proofs past retention.
     pub proofs: u64,
+    /// Delivery receipts past retention whose send was never recorded (see
+    /// [`Receipt::Delivery`]).
+    pub receipts: u64,
+    /// Raw request payloads shared by several events, past retention and no longer referred
+    /// to by a pending event or a dead letter.
+    pub raw_payloads: u64,
 }

@@ -54,6 +54,7 @@ pub struct MessengerAdapter {
     config: Arc<MessengerConfig>,
     client: GraphClient,
     echoes: Arc<EchoLog>,
+    media: switchboard_core::fetch::MediaFetcher,
 }
 
 impl std::fmt::Debug for MessengerAdapter {
@@ -81,6 +82,7 @@ impl MessengerAdapter {
         Ok(MessengerAdapter {
             info: AdapterInfo::new(PROVIDER, config.channel.clone(), caps),
             client: GraphClient::new(config.clone())?,
+            media: crate::media::fetcher(&config)?,
             config,
             echoes: Arc::default(),
         })
@@ -229,6 +231,22 @@ impl Adapter for MessengerAdapter {
 
     /// Waits up to `echo_wait` for the echoes of every part of the pending send (see the
     /// README: echoes prove a send; their absence proves nothing, so it is `Unknown`).
+    /// Downloads `payload.url` from Meta's CDN, without the Page token (see `media.rs`):
+    /// internal addresses refused, at most [`MAX_MEDIA_BYTES`](crate::MAX_MEDIA_BYTES).
+    async fn fetch_attachment(
+        &self,
+        attachment: &switchboard_core::model::InboundAttachment,
+    ) -> Result<switchboard_core::FetchedAttachment> {
+        let Some(url) = attachment.url.as_deref() else {
+            return Err(
+                Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER)
+            );
+        };
+        let mut fetched = crate::media::fetch(&self.media, url).await?;
+        fetched.mime_type = fetched.mime_type.or_else(|| attachment.mime_type.clone());
+        Ok(fetched)
+    }
+
     /// The Graph client's request timeout: a send can be in flight at Meta that long.
     fn send_timeout(&self) -> std::time::Duration {
         crate::api::TIMEOUT

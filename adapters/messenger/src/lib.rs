@@ -6,6 +6,7 @@ mod api;
 pub mod config;
 mod error_map;
 mod extension;
+mod media;
 mod reconcile;
 mod render;
 pub mod signature;
@@ -32,6 +33,11 @@ pub use extension::{
 
 /// The provider's registry name: `provider = "messenger"` in a channel table.
 pub const PROVIDER: &str = "messenger";
+
+/// The largest inbound attachment `fetch_attachment` downloads: 25 MiB, Messenger's own
+/// attachment limit. Larger bodies are a `TooLarge` error, found by `Content-Length` or while
+/// streaming.
+pub const MAX_MEDIA_BYTES: u64 = 25 * 1024 * 1024;
 
 /// Registers the Messenger factory under [`PROVIDER`].
 pub fn register(registry: &mut switchboard_core::Registry) {

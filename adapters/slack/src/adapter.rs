@@ -101,6 +101,7 @@ impl SlackAdapter {
             &config.api_base_url,
             config.bot_token.clone(),
             config.timeout,
+            config.max_media_bytes,
         )?;
         let signing_key = signing_key(config.signing_secret.expose());
         Ok(SlackAdapter {

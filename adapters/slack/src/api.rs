@@ -31,15 +31,22 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// A client for `base` (no trailing slash).
-    pub(crate) fn new(base: &str, token: Secret, timeout: Duration) -> Result<Self> {
+    /// A client for `base` (no trailing slash); downloads stop at `max_media_bytes`.
+    pub(crate) fn new(
+        base: &str,
+        token: Secret,
+        timeout: Duration,
+        max_media_bytes: u64,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| error_map::transport("client", e))?;
         let media = MediaFetcher::new(
-            FetchPolicy::new(timeout).trusting(base),
+            FetchPolicy::new(timeout)
+                .trusting(base)
+                .max_bytes(max_media_bytes),
             concat!("switchboard-slack/", env!("CARGO_PKG_VERSION")),
         )
         .map_err(|e| e.with_provider(crate::PROVIDER))?;
@@ -150,10 +157,12 @@ impl Api {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = resp
-            .bytes()
+        // Capped while streaming (`max_media_bytes`): `TooLarge` naming the cap.
+        let bytes = self
+            .media
+            .read_body(resp)
             .await
-            .map_err(|e| error_map::transport(what, e))?;
+            .map_err(|e| e.with_provider(crate::PROVIDER))?;
         Ok(FetchedAttachment { bytes, mime_type })
     }
 }

@@ -24,7 +24,7 @@ pub mod fuzzing;
 use std::sync::Arc;
 
 pub use adapter::{BotIdentity, MAX_TEXT_CHARS, SlackAdapter, capabilities};
-pub use config::{SlackConfig, SlackConfigBuilder};
+pub use config::{DEFAULT_MAX_MEDIA_BYTES, SlackConfig, SlackConfigBuilder};
 pub use extension::{SlackBlocks, SlackEphemeral, SlackPostOptions};
 pub use reconcile::{OUTBOX_EVENT_TYPE, RECONCILE_LOOKBACK};
 pub use webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};

@@ -8,7 +8,7 @@ mod signed;
 use serde_json::{Value, json};
 use signed::{URL, adapter, case, events_of, message, signed};
 use switchboard_core::model::ActionSource;
-use switchboard_core::{Adapter, EventKind, InboundEvent, WebhookRequest};
+use switchboard_core::{Adapter, EventKind, InboundEvent, RejectReason, WebhookRequest};
 use switchboard_slack::SlackAdapter;
 
 /// Signs `body` as a form post and hands it to `a`: the events it accepted.
@@ -167,4 +167,55 @@ fn ssl_check_is_answered_without_events() {
     let out = a.handle_webhook(&req);
     assert_eq!(out.response().status, 200);
     assert_eq!(out.accepted_events().map(<[_]>::len), Some(0));
+}
+
+/// Issue 15, item 11 for interactivity and slash commands: with `team_id` and `app_id`
+/// configured, a button click or slash command of another workspace or app is refused as
+/// `ForeignTenant` (acknowledged with 200, nothing stored), like an Events API envelope; this
+/// channel's pass; without the keys nothing is checked.
+#[test]
+fn interactions_and_commands_of_another_workspace_or_app_are_refused() {
+    let ours = adapter("team_id = 'T111'\napp_id = 'A111'");
+    let click = case("interactivity", "block_actions-button")["payload"].clone();
+    // Slack sends `api_app_id` with slash commands; this fixture (a Bolt test body) has none.
+    let command = format!(
+        "{}&api_app_id=A111",
+        case("interactivity", "slash_command-bolt")["raw_body"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(command.contains("&team_id=T111&"));
+    let refused = |body: Vec<u8>, what: &str| {
+        let out = ours.handle_webhook(&signed(&body, "application/x-www-form-urlencoded"));
+        assert_eq!(
+            out.rejection().map(|r| r.reason),
+            Some(RejectReason::ForeignTenant),
+            "{what}"
+        );
+        assert_eq!(out.response().status, 200, "{what}: acknowledged");
+        assert_eq!(out.accepted_events(), None, "{what}");
+    };
+    let mut other_team = click.clone();
+    other_team["team"]["id"] = json!("T999");
+    refused(form(&other_team), "a click of another workspace");
+    let mut other_app = click.clone();
+    other_app["api_app_id"] = json!("A999");
+    refused(form(&other_app), "a click for another app");
+    refused(
+        command.replace("team_id=T111", "team_id=T999").into_bytes(),
+        "a command of another workspace",
+    );
+    refused(
+        command
+            .replace("api_app_id=A111", "api_app_id=A999")
+            .into_bytes(),
+        "a command for another app",
+    );
+
+    assert_eq!(posted(&ours, &form(&click)).len(), 1);
+    assert_eq!(posted(&ours, command.as_bytes()).len(), 1);
+    let unchecked = adapter("");
+    assert_eq!(posted(&unchecked, &form(&other_team)).len(), 1);
+    let foreign_command = command.replace("team_id=T111", "team_id=T999");
+    assert_eq!(posted(&unchecked, foreign_command.as_bytes()).len(), 1);
 }

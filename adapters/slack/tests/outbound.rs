@@ -9,9 +9,10 @@ use common::{setup, to};
 use serde_json::json;
 use switchboard_core::model::{Attachment, AttachmentKind, InboundAttachment};
 use switchboard_core::{
-    Adapter, ErrorKind, EventKind, MessageId, MessageRef, OutboundMessage, ThreadId,
+    Adapter, ChannelTable, ErrorKind, EventKind, MessageId, MessageRef, OutboundMessage, ThreadId,
 };
-use switchboard_slack::{SlackBlocks, SlackEphemeral, SlackPostOptions};
+use switchboard_slack::emulator::{Emulator, EmulatorOptions};
+use switchboard_slack::{SlackAdapter, SlackBlocks, SlackEphemeral, SlackPostOptions};
 
 #[tokio::test]
 async fn text_threads_and_buttons() {
@@ -333,4 +334,52 @@ async fn a_delivered_event_round_trips_through_handle_webhook() {
     let last = em.messages().pop().unwrap();
     assert_eq!(last.blocks[0]["type"], "image");
     assert_eq!(last.text, "image");
+}
+
+/// Issue 15, item 4: Slack downloads stop at `max_media_bytes` (default 25 MiB): a larger file
+/// is `TooLarge` naming the cap, found while streaming; one within it is fetched whole. The
+/// key is read from the channel table and must be a positive number of bytes.
+#[tokio::test]
+async fn files_over_max_media_bytes_are_refused_naming_the_cap() {
+    let em = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let table = |extra: &str| {
+        ChannelTable::from_toml_str(
+            "team",
+            &format!(
+                "provider = 'slack'\nbot_token = 'xoxb-emulator-token'\n\
+                 signing_secret = 'emulator-signing-secret'\napi_base_url = '{}'\n{extra}",
+                em.base_url()
+            ),
+        )
+        .unwrap()
+    };
+    let a = SlackAdapter::from_table(table("max_media_bytes = 1048576")).unwrap();
+    assert_eq!(a.config().max_media_bytes, 1024 * 1024);
+    let big = em.host_file("big.bin", bytes::Bytes::from(vec![0u8; 3 * 1024 * 1024]));
+    let e = a
+        .fetch_attachment(&InboundAttachment::new(AttachmentKind::File, Some(big)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    assert!(e.to_string().contains("1 MiB (1048576 bytes)"), "{e}");
+    let small = em.host_file("small.bin", bytes::Bytes::from(vec![1u8; 1024 * 1024]));
+    let got = a
+        .fetch_attachment(&InboundAttachment::new(AttachmentKind::File, Some(small)))
+        .await
+        .unwrap();
+    assert_eq!(got.bytes.len(), 1024 * 1024);
+
+    let default = SlackAdapter::from_table(table("")).unwrap();
+    assert_eq!(
+        default.config().max_media_bytes,
+        switchboard_slack::DEFAULT_MAX_MEDIA_BYTES
+    );
+    for bad in [
+        "max_media_bytes = 0",
+        "max_media_bytes = -5",
+        "max_media_bytes = 'big'",
+    ] {
+        let e = SlackAdapter::from_table(table(bad)).err().unwrap();
+        assert!(e.to_string().contains("max_media_bytes"), "{bad}: {e}");
+    }
 }

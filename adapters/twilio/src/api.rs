@@ -32,7 +32,9 @@ impl Api {
                     .with_source(e)
             })?;
         let media = MediaFetcher::new(
-            FetchPolicy::new(config.timeout).trusting(&config.api_base_url),
+            FetchPolicy::new(config.timeout)
+                .trusting(&config.api_base_url)
+                .max_bytes(crate::MAX_MEDIA_BYTES),
             concat!("switchboard-twilio/", env!("CARGO_PKG_VERSION")),
         )
         .map_err(|e| e.with_provider(PROVIDER))?;
@@ -124,8 +126,9 @@ impl Api {
     }
 
     /// Downloads media through the channel's [`MediaFetcher`]: internal addresses, plain
-    /// `http` and unsafe redirects are refused (`UnsafeUrl`), and Basic auth goes only to hops
-    /// on Twilio's own hosts (see [`is_twilio_host`]).
+    /// `http` and unsafe redirects are refused (`UnsafeUrl`), Basic auth goes only to hops
+    /// on Twilio's own hosts (see [`is_twilio_host`]), and a body over
+    /// [`MAX_MEDIA_BYTES`](crate::MAX_MEDIA_BYTES) is `TooLarge`.
     pub(crate) async fn fetch_media(
         &self,
         config: &TwilioConfig,
@@ -145,7 +148,8 @@ impl Api {
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
-            let body = response.bytes().await.unwrap_or_default();
+            // An error body is capped like media (it is only read for Twilio's error code).
+            let body = self.media.read_body(response).await.unwrap_or_default();
             return Err(api_error(status, &body, retry_after).with_retry(
                 if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                     Retry::Safe
@@ -159,7 +163,12 @@ impl Api {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response.bytes().await.map_err(transport_error)?;
+        // Capped while streaming: over `MAX_MEDIA_BYTES` is `TooLarge`, naming the cap.
+        let bytes = self
+            .media
+            .read_body(response)
+            .await
+            .map_err(|e| e.with_provider(PROVIDER))?;
         Ok((bytes, mime))
     }
 }

@@ -34,7 +34,9 @@ pub(crate) fn format_date(t: SystemTime) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Parses `YYYY-MM-DD` as midnight GMT of that date; `None` for anything else.
+/// Parses `YYYY-MM-DD` as midnight GMT of that date; `None` for anything else. Only the
+/// emulator reads dates (the adapter only writes them).
+#[cfg(any(test, feature = "emulator"))]
 pub(crate) fn parse_date(s: &str) -> Option<SystemTime> {
     let mut it = s.split('-');
     let (y, m, d) = (it.next()?, it.next()?, it.next()?);

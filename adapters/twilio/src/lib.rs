@@ -41,6 +41,11 @@ pub use wire::MessageResource;
 /// The provider's registry name: `provider = "twilio"`.
 pub const PROVIDER: &str = "twilio";
 
+/// The largest media file `fetch_attachment` downloads: 5 MiB, Twilio's MMS limit. Larger
+/// bodies are a `TooLarge` error, found by `Content-Length` or while streaming; WhatsApp media
+/// over it (Twilio takes up to 16 MB there) is refused too, and the bridge relays it as a link.
+pub const MAX_MEDIA_BYTES: u64 = 5 * 1024 * 1024;
+
 /// Registers the Twilio factory under [`PROVIDER`].
 pub fn register(registry: &mut switchboard_core::Registry) {
     registry.register(PROVIDER, |table| {

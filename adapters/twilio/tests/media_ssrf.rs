@@ -139,3 +139,28 @@ async fn media_on_the_api_host_is_still_fetched() {
     let got = sms.fetch_attachment(&attachment).await.unwrap();
     assert_eq!(&got.bytes[..], b"\x89PNG fake");
 }
+
+/// Issue 15, item 4: a signed MMS whose media is 48 MiB was downloaded whole (about 500 MB of
+/// RSS, then a 64 MB outbox row through the bridge). Twilio's cap is 5 MiB, MMS's own limit:
+/// the download stops with `TooLarge` naming the cap (by `Content-Length`, before the body is
+/// read); media within it is fetched as before.
+#[tokio::test]
+async fn media_over_the_mms_cap_is_refused_naming_the_cap() {
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let sms = adapter(&emu, Some(&emu.base_url()));
+    let huge = emu.add_media(vec![0u8; 48 * 1024 * 1024], "video/mp4");
+    let e = sms
+        .fetch_attachment(&mms_attachment(&emu, &sms, &huge))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
+    assert_eq!(e.retry(), Retry::Never);
+    assert!(e.to_string().contains("5 MiB"), "{e}");
+    assert_eq!(switchboard_twilio::MAX_MEDIA_BYTES, 5 * 1024 * 1024);
+    let fits = emu.add_media(vec![1u8; 5 * 1024 * 1024], "image/jpeg");
+    let got = sms
+        .fetch_attachment(&mms_attachment(&emu, &sms, &fits))
+        .await
+        .unwrap();
+    assert_eq!(got.bytes.len(), 5 * 1024 * 1024);
+}

@@ -18,6 +18,14 @@
 //!
 //! A refused URL is an [`ErrorKind::UnsafeUrl`] error (`Retry::Never`), before any connection.
 //!
+//! **Size.** A body is read with [`MediaFetcher::read_body`], never whole into memory first:
+//! a `Content-Length` over [`FetchPolicy::max_bytes`] is refused before any byte is read, and
+//! the bytes are counted as they stream, so a body without a length (chunked) or one that lies
+//! about it is cut off one chunk past the cap. Either way the answer is an
+//! [`ErrorKind::TooLarge`] error (`Retry::Never`) naming the cap. Each adapter sets its
+//! provider's cap (Twilio MMS 5 MiB, Messenger 25 MiB, Slack configurable); the default is
+//! [`DEFAULT_MAX_BYTES`].
+//!
 //! **The one exception: the channel's `api_base_url`.** Tests, the sandbox and emulators serve
 //! media from the configured API host, typically `http://127.0.0.1:PORT`. Adapters pass that
 //! URL as the [`trusted_origin`](FetchPolicy::trusted_origin): requests to exactly that origin
@@ -43,6 +51,9 @@ use resolve::{CheckedResolver, RefusedHost};
 
 /// Redirect hops followed at most, unless the policy says otherwise.
 pub const DEFAULT_MAX_REDIRECTS: usize = 5;
+
+/// The largest body read, unless the policy says otherwise: 25 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 25 * 1024 * 1024;
 
 /// Credentials for the provider's own media hosts.
 #[derive(Clone)]
@@ -95,6 +106,8 @@ pub struct FetchPolicy {
     pub max_redirects: usize,
     /// The timeout of each hop.
     pub timeout: Duration,
+    /// The largest body [`MediaFetcher::read_body`] reads, in bytes.
+    pub max_bytes: u64,
 }
 
 impl Default for FetchPolicy {
@@ -105,6 +118,7 @@ impl Default for FetchPolicy {
             allow_private: false,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             timeout: Duration::from_secs(30),
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -133,6 +147,12 @@ impl FetchPolicy {
     /// Allows internal addresses.
     pub fn allow_private(mut self, allow: bool) -> Self {
         self.allow_private = allow;
+        self
+    }
+
+    /// Caps bodies at `bytes`.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
         self
     }
 
@@ -248,6 +268,32 @@ impl MediaFetcher {
         }
     }
 
+    /// Reads `response`'s body, at most [`FetchPolicy::max_bytes`]: a larger `Content-Length`
+    /// is refused before reading, and the streamed bytes are counted (a body without a length,
+    /// or with a false one, stops one chunk past the cap). Use it for error bodies too.
+    ///
+    /// # Errors
+    ///
+    /// `TooLarge` (`Retry::Never`) naming the cap; `Timeout` or `Transport` (`Retry::Safe`)
+    /// when the body is cut off.
+    pub async fn read_body(&self, mut response: reqwest::Response) -> Result<bytes::Bytes> {
+        let max = self.policy.max_bytes;
+        if let Some(len) = response.content_length()
+            && len > max
+        {
+            return Err(too_large(max, format!("Content-Length {len}")));
+        }
+        let capacity = response.content_length().unwrap_or(0).min(max);
+        let mut body = bytes::BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(send_error)? {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(too_large(max, "more bytes than that"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
     /// The checks a URL outside the trusted origin must pass before any connection.
     fn check(&self, url: &Url) -> Result<()> {
         match url.scheme() {
@@ -281,6 +327,30 @@ fn unsafe_url(why: impl fmt::Display) -> Error {
         ErrorKind::UnsafeUrl,
         format!("attachment URL refused: {why}"),
     )
+}
+
+/// An attachment over the cap of `max` bytes; `seen` says how it showed.
+fn too_large(max: u64, seen: impl fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::TooLarge,
+        format!(
+            "attachment over this channel's cap of {} ({max} bytes): {seen}",
+            human_size(max)
+        ),
+    )
+    .with_retry(Retry::Never)
+}
+
+/// `bytes` in MiB or KiB where exact, else in bytes.
+pub fn human_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// A failed hop: a refused resolution is `UnsafeUrl`, the rest `Timeout` or `Transport`. The

@@ -1,6 +1,7 @@
 //! Inbox rows of the memory store: dedupe and insert, claiming heads, finishing them.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use switchboard_core::{InboundEvent, Result};
 
@@ -12,9 +13,23 @@ use crate::store::{
 
 impl Inner {
     pub(super) fn insert_inbound(&mut self, events: &[InboundEvent], now: i64) -> Vec<Inserted> {
+        // Events of one request with the same raw payload share one copy (see `store::raw`).
+        let mut shared: Vec<Option<Arc<serde_json::Value>>> = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter().enumerate() {
+            let same =
+                i > 0 && (ev.raw.is_object() || ev.raw.is_array()) && events[i - 1].raw == ev.raw;
+            let next_same = events.get(i + 1).is_some_and(|n| n.raw == ev.raw)
+                && (ev.raw.is_object() || ev.raw.is_array());
+            shared.push(match (same, shared.last()) {
+                (true, Some(Some(prev))) => Some(prev.clone()),
+                _ if next_same => Some(Arc::new(ev.raw.clone())),
+                _ => None,
+            });
+        }
         events
             .iter()
-            .map(|ev| {
+            .zip(shared)
+            .map(|(ev, raw)| {
                 let key = (
                     ev.conversation.channel.as_str().to_owned(),
                     ev.id.as_str().to_owned(),
@@ -28,12 +43,16 @@ impl Inner {
                 let conversation = self
                     .inbox_heads
                     .push(&conversation_key(&ev.conversation), seq);
-                let event = ev.clone();
+                let mut event = ev.clone();
+                if raw.is_some() {
+                    event.raw = serde_json::Value::Null;
+                }
                 self.inbox.insert(
                     seq,
                     InboxRow {
                         conversation,
                         event,
+                        raw,
                     },
                 );
                 Inserted::New(seq)
@@ -49,7 +68,7 @@ impl Inner {
             .filter_map(|(conversation, head)| {
                 let row = self.inbox.get(&head.seq)?;
                 let lease = Lease::new(head.seq, head.token);
-                let mut item = InboxItem::new(lease, row.event.clone(), head.attempts);
+                let mut item = InboxItem::new(lease, row.event(), head.attempts);
                 if let Some((options, expires)) = self.options.get(conversation.as_ref())
                     && *expires > now
                 {
@@ -99,7 +118,7 @@ impl Inner {
             InboxOutcome::DeadLetter { error } => {
                 let payload = match self.inbox.get(&seq) {
                     Some(row) => {
-                        serde_json::to_value(&row.event).map_err(|e| store_error("inbox", e))?
+                        serde_json::to_value(row.event()).map_err(|e| store_error("inbox", e))?
                     }
                     None => return Ok(false),
                 };

@@ -25,6 +25,7 @@ use super::{
 mod heads;
 mod inbox;
 mod outbox;
+mod pending;
 mod receipts;
 
 use heads::Heads;
@@ -45,7 +46,21 @@ fn span(claim: &Claim) -> (i64, i64) {
 #[derive(Debug)]
 struct InboxRow {
     conversation: Arc<str>,
+    /// The event; without its raw payload when `raw` holds it.
     event: InboundEvent,
+    /// The raw payload this event shares with others of its request (see `store::raw`).
+    raw: Option<Arc<serde_json::Value>>,
+}
+
+impl InboxRow {
+    /// The event whole.
+    fn event(&self) -> InboundEvent {
+        let mut event = self.event.clone();
+        if let Some(raw) = &self.raw {
+            event.raw = (**raw).clone();
+        }
+        event
+    }
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +88,8 @@ struct Inner {
     /// Keyed proofs by outbox key and part, with when they were recorded.
     proofs: HashMap<String, BTreeMap<u32, (SendProof, i64)>>,
     proofs_by_age: BTreeSet<(i64, String, u32)>,
+    /// Delivery receipts for messages no row has recorded yet.
+    early_receipts: pending::PendingReceipts,
     state: HashMap<String, serde_json::Value>,
     options: HashMap<String, (Vec<TextOption>, i64)>,
 }
@@ -265,6 +282,9 @@ impl Store for MemoryStore {
             inbox: g.prune_keys(before),
             outbox: g.prune_sent(before),
             proofs: g.prune_proofs(before),
+            receipts: g.early_receipts.prune(before),
+            // Shared payloads go with the last row that holds them.
+            raw_payloads: 0,
             options: (options - g.options.len()) as u64,
         })
     }

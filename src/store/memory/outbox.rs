@@ -159,6 +159,10 @@ impl Inner {
         row.message_ids = messages.iter().map(|m| m.id.clone()).collect();
         let channel = row.to.channel.as_str().to_owned();
         for m in messages {
+            // A delivery receipt that came first is applied now.
+            if let Some(status) = self.early_receipts.take(&channel, m.id.as_str()) {
+                advance(row, status);
+            }
             self.sent_ids
                 .insert((channel.clone(), m.id.as_str().to_owned()), seq);
         }

@@ -16,14 +16,22 @@ impl Inner {
                 messages,
                 status,
             } => {
-                let seqs: BTreeSet<i64> = messages
-                    .iter()
-                    .filter_map(|m| {
-                        self.sent_ids
-                            .get(&(channel.as_str().to_owned(), m.as_str().to_owned()))
-                            .copied()
-                    })
-                    .collect();
+                let mut seqs = BTreeSet::new();
+                for m in messages {
+                    match self
+                        .sent_ids
+                        .get(&(channel.as_str().to_owned(), m.as_str().to_owned()))
+                    {
+                        Some(seq) => {
+                            seqs.insert(*seq);
+                        }
+                        // Before its send is recorded: kept until then (or the retention).
+                        None => {
+                            self.early_receipts
+                                .keep(channel.as_str(), m.as_str(), *status, now)
+                        }
+                    }
+                }
                 let mut changed = 0;
                 for seq in seqs {
                     if let Some(row) = self.outbox_row_mut(seq)

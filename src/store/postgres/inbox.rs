@@ -14,11 +14,18 @@ pub(super) const INSERT_KEYS: &str = "WITH k AS MATERIALIZED (
      ON CONFLICT (channel, event_id) DO NOTHING
      RETURNING channel, event_id, seq";
 
-/// `$1` seqs, `$2` conversations, `$3` channels, `$4` event ids, `$5` events, `$6` received at.
+/// `$1` seqs, `$2` conversations, `$3` channels, `$4` event ids, `$5` events, `$6` received at,
+/// `$7` raw digests.
 pub(super) const INSERT_ROWS: &str =
-    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at)
+    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at, raw_digest)
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                          $6::bigint[])";
+                          $6::bigint[], $7::text[])";
+
+/// `$1` digests, `$2` raw payloads at `$3` (digest order): shared raw payloads. A repeat is
+/// the same payload; touching it locks it against a concurrent prune.
+pub(super) const INSERT_RAW: &str = "INSERT INTO inbox_raw (digest, raw, created_at)
+     SELECT d, r, $3 FROM UNNEST($1::text[], $2::text[]) AS u(d, r) ORDER BY d
+     ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at";
 
 /// `$1` conversations (sorted), `$2` each one's first new row: the row becomes the
 /// conversation's head unless it has one. The no-op update of an existing head locks it, so an
@@ -42,8 +49,9 @@ pub(super) const CLAIM: &str = "WITH due AS (
          FROM (SELECT conversation FROM due UNION ALL SELECT conversation FROM fresh) AS p
         WHERE h.conversation = p.conversation
        RETURNING h.seq, h.attempts, h.conversation)
-     SELECT c.seq, c.attempts, i.event, o.options
+     SELECT c.seq, c.attempts, i.event, o.options, r.raw
        FROM claimed AS c JOIN inbox AS i ON i.seq = c.seq
+       LEFT JOIN inbox_raw AS r ON r.digest = i.raw_digest
        LEFT JOIN degraded_options AS o ON o.conversation = c.conversation AND o.expires_at > $1
       ORDER BY c.seq";
 

@@ -8,6 +8,13 @@ use switchboard_core::Result;
 
 use crate::store::sql::{PRUNE_CHUNK, PruneStep, db};
 
+/// Shared raw payloads stored before `$1` that no pending event or dead letter refers to. A
+/// payload an insert is touching again (locked) is skipped.
+pub(super) const PRUNE_RAW: &str = "DELETE FROM inbox_raw WHERE digest IN (
+       SELECT digest FROM inbox_raw AS r WHERE created_at < $1
+          AND NOT EXISTS (SELECT 1 FROM inbox WHERE raw_digest = r.digest)
+        ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)";
+
 /// Keys of handled events received before `$1`: no longer in the inbox (pending rows and dead
 /// letters are).
 pub(super) const PRUNE_KEYS: &str = "DELETE FROM inbox_keys WHERE (channel, event_id) IN (
@@ -41,6 +48,8 @@ pub(super) async fn prune(conn: &mut PgConnection, step: PruneStep, cutoff: i64)
         PruneStep::Sent => PRUNE_SENT,
         PruneStep::Proofs => PRUNE_PROOFS,
         PruneStep::Options => PRUNE_OPTIONS,
+        PruneStep::Receipts => super::pending::PRUNE,
+        PruneStep::RawPayloads => PRUNE_RAW,
     };
     let query = sqlx::query(sql).bind(cutoff).bind(PRUNE_CHUNK);
     if step == PruneStep::Sent {

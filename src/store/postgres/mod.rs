@@ -42,9 +42,13 @@ use super::sql::{Dialect, Param, PruneStep, SqlStore, Writer, db, forward_store}
 mod heads;
 mod inbox;
 mod maintenance;
+mod media;
 mod migrate;
 mod notify;
 mod outbox;
+mod pending;
+#[cfg(test)]
+mod raw_tests;
 mod receipts;
 mod state;
 #[cfg(test)]

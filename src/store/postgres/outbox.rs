@@ -9,7 +9,7 @@ pub(super) const INSERT_ROWS: &str =
        FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
             AS r(key, channel, conversation, target, message, i)
       ORDER BY r.i
-     RETURNING seq, conversation";
+     RETURNING seq, conversation, key";
 
 /// `$1` conversations (sorted), `$2` each one's first new row: the row becomes the
 /// conversation's head unless it has one (see the inbox's `INSERT_HEADS` for the lock).

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use switchboard_core::Result;
 use switchboard_core::model::MessageId;
 
-use super::{heads, inbox, maintenance, outbox, receipts, state, update};
+use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, Param, PreparedEvent, PreparedOutbound, PruneStep, SqlRow, Tx, UpdatePlan, db,
@@ -95,7 +95,10 @@ impl Tx for PgTx<'_> {
             .bind(col(rows, |(_, r)| r.channel.as_str()))
             .bind(col(rows, |(_, r)| r.event_id.as_str()))
             .bind(col(rows, |(_, r)| r.json.as_str()))
-            .bind(col(rows, |(_, r)| r.received_at));
+            .bind(col(rows, |(_, r)| r.received_at))
+            .bind(col(rows, |(_, r)| {
+                r.raw.as_ref().map(|raw| raw.digest.as_str())
+            }));
         self.run("insert inbound", query).await
     }
 
@@ -308,5 +311,88 @@ impl Tx for PgTx<'_> {
 
     async fn prune(&mut self, step: PruneStep, cutoff: i64) -> Result<u64> {
         maintenance::prune(self.conn, step, cutoff).await
+    }
+
+    async fn lock_receipts(&mut self, channel: &str, messages: &[MessageId]) -> Result<()> {
+        let query = sqlx::query(pending::LOCK_EXCLUSIVE)
+            .bind(channel)
+            .bind(col(messages, MessageId::as_str))
+            .bind(pending::LOCK_CLASS);
+        self.run("lock early receipts", query).await
+    }
+
+    async fn keep_receipts(
+        &mut self,
+        channel: &str,
+        messages: &[MessageId],
+        status: &str,
+        now: i64,
+    ) -> Result<()> {
+        let query = sqlx::query(pending::KEEP)
+            .bind(channel)
+            .bind(col(messages, MessageId::as_str))
+            .bind(status)
+            .bind(now);
+        self.run("keep early receipts", query).await
+    }
+
+    async fn take_receipts(
+        &mut self,
+        mapped: &std::collections::BTreeMap<(&str, &str), i64>,
+    ) -> Result<Vec<PgRow>> {
+        let channels: Vec<&str> = mapped.keys().map(|k| k.0).collect();
+        let ids: Vec<&str> = mapped.keys().map(|k| k.1).collect();
+        let seqs: Vec<i64> = mapped.values().copied().collect();
+        let lock = sqlx::query(pending::LOCK_SHARED)
+            .bind(&channels)
+            .bind(&ids)
+            .bind(pending::LOCK_CLASS);
+        self.run("lock early receipts", lock).await?;
+        let query = sqlx::query(pending::TAKE)
+            .bind(channels)
+            .bind(ids)
+            .bind(seqs);
+        self.rows("early receipts", query).await
+    }
+
+    async fn insert_media(&mut self, seq: i64, files: &[(i64, bytes::Bytes)]) -> Result<()> {
+        for (idx, bytes) in files {
+            let query = sqlx::query(media::INSERT)
+                .bind(seq)
+                .bind(idx)
+                .bind(bytes.as_ref());
+            self.run("outbox media", query).await?;
+        }
+        Ok(())
+    }
+
+    async fn media(&mut self, seqs: &[i64]) -> Result<Vec<(i64, i64, bytes::Bytes)>> {
+        let rows = self
+            .rows("outbox media", sqlx::query(media::SELECT).bind(seqs))
+            .await?;
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                let bytes: Vec<u8> = r.try_get(2).map_err(db("outbox media"))?;
+                Ok((
+                    r.try_get(0).map_err(db("outbox media"))?,
+                    r.try_get(1).map_err(db("outbox media"))?,
+                    bytes::Bytes::from(bytes),
+                ))
+            })
+            .collect()
+    }
+
+    async fn drop_media(&mut self, seqs: &[i64]) -> Result<()> {
+        self.run("outbox media", sqlx::query(media::DROP).bind(seqs))
+            .await
+    }
+
+    async fn insert_raw(&mut self, raws: &[(&str, &str)], now: i64) -> Result<()> {
+        let query = sqlx::query(inbox::INSERT_RAW)
+            .bind(col(raws, |r| r.0))
+            .bind(col(raws, |r| r.1))
+            .bind(now);
+        self.run("insert inbound", query).await
     }
 }

@@ -53,6 +53,10 @@ pub(crate) enum PruneStep {
     Proofs,
     /// Options expired at the cutoff.
     Options,
+    /// Delivery receipts received before the cutoff whose send never came.
+    Receipts,
+    /// Shared raw payloads stored before the cutoff that no inbox row refers to.
+    RawPayloads,
 }
 
 /// The statements of one open transaction of a backend's writer: each binds a batch the
@@ -190,6 +194,57 @@ pub(crate) trait Tx: Send {
 
     /// Deletes one chunk ([`PRUNE_CHUNK`]) of `step`; how many rows of the step's table went.
     fn prune(&mut self, step: PruneStep, cutoff: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    // Schema version 5 (issue 15): early receipts, byte attachments, shared raw payloads.
+
+    /// Locks `messages` of `channel` for a delivery receipt, before its rows are looked for,
+    /// against a send recording them in another transaction (see `postgres/pending.rs`). A
+    /// backend with one writer has nothing to do.
+    fn lock_receipts(
+        &mut self,
+        channel: &str,
+        messages: &[MessageId],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Keeps delivery status `status` (JSON) received at `now` for the `messages` of `channel`
+    /// that no sent row has recorded yet.
+    fn keep_receipts(
+        &mut self,
+        channel: &str,
+        messages: &[MessageId],
+        status: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Takes (deletes and returns) the receipts kept for the (channel, message id) → seq just
+    /// recorded: rows of `seq`, `status`, and the row's `delivery`.
+    fn take_receipts(
+        &mut self,
+        mapped: &std::collections::BTreeMap<(&str, &str), i64>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>>> + Send;
+
+    /// Writes the byte attachments of outbox row `seq` (attachment index, bytes).
+    fn insert_media(
+        &mut self,
+        seq: i64,
+        media: &[(i64, bytes::Bytes)],
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The byte attachments of the outbox rows `seqs`: (seq, attachment index, bytes).
+    fn media(
+        &mut self,
+        seqs: &[i64],
+    ) -> impl Future<Output = Result<Vec<(i64, i64, bytes::Bytes)>>> + Send;
+
+    /// Drops the byte attachments of the outbox rows `seqs` (they were sent).
+    fn drop_media(&mut self, seqs: &[i64]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores shared raw payloads (digest, JSON) at `now`; a digest already there is touched.
+    fn insert_raw(
+        &mut self,
+        raws: &[(&str, &str)],
+        now: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Sequence numbers and limits are `BIGINT`s.

@@ -42,6 +42,17 @@ pub(crate) async fn insert<T: Tx>(
     if !fresh.is_empty() {
         fresh.sort_by_key(|(seq, _)| *seq);
         tx.insert_events(&fresh).await?;
+        // Each raw payload the new events share, once (see `store::raw`).
+        let raws: BTreeMap<&str, &str> = fresh
+            .iter()
+            .filter_map(|(_, r)| r.raw.as_deref())
+            .map(|raw| (raw.digest.as_str(), raw.json.as_str()))
+            .collect();
+        if !raws.is_empty() {
+            let now = fresh.iter().map(|(_, r)| r.received_at).max().unwrap_or(0);
+            let raws: Vec<(&str, &str)> = raws.into_iter().collect();
+            tx.insert_raw(&raws, now).await?;
+        }
         let mut first: BTreeMap<&str, i64> = BTreeMap::new();
         for (seq, r) in &fresh {
             first.entry(r.conversation.as_str()).or_insert(*seq);
@@ -188,10 +199,21 @@ pub(crate) async fn insert_outbox<T: Tx>(
     now: i64,
 ) -> Result<()> {
     let mut first: BTreeMap<String, i64> = BTreeMap::new();
+    let with_media: HashMap<&str, &[(i64, bytes::Bytes)]> = rows
+        .iter()
+        .filter(|o| !o.media.is_empty())
+        .map(|o| (o.key.as_str(), o.media.as_slice()))
+        .collect();
     for row in tx.insert_outbox(rows, now).await? {
         let seq = row.int("seq")?;
         let head = first.entry(row.text("conversation")?).or_insert(seq);
         *head = (*head).min(seq);
+        // Byte attachments go to their own table (see `store::media`).
+        if !with_media.is_empty()
+            && let Some(media) = with_media.get(row.text("key")?.as_str())
+        {
+            tx.insert_media(seq, media).await?;
+        }
     }
     let heads: Vec<(&str, i64)> = first.iter().map(|(c, s)| (c.as_str(), *s)).collect();
     tx.insert_heads(Queue::Outbox, &heads).await
@@ -388,6 +410,19 @@ pub(crate) async fn update<T: Tx>(tx: &mut T, items: &[&OutboxUpdate]) -> Result
     let held = rows::held(&tx.leases(Queue::Outbox, &leases).await?)?;
     let plan = UpdatePlan::new(items, &held)?;
     tx.update_rows(&plan, now).await?;
+    // Sent rows' byte attachments are no longer needed (see `store::media`).
+    let sent: Vec<i64> = plan
+        .settled
+        .iter()
+        .filter(|s| s.state == 1)
+        .map(|s| s.seq)
+        .collect();
+    if !sent.is_empty() {
+        tx.drop_media(&sent).await?;
+    }
+    if !plan.mapped.is_empty() {
+        apply_kept_receipts(tx, &plan.mapped).await?;
+    }
     write_options(tx, &plan.options).await?;
     tx.advance(Queue::Outbox, &plan.freed).await?;
     Ok(plan.answers)
@@ -476,7 +511,14 @@ pub(crate) async fn record_receipts<T: Tx>(
                 messages,
                 status,
             } => {
+                // Locked first: a send recording these ids elsewhere commits before we look,
+                // or finds the receipt kept below.
+                tx.lock_receipts(channel.as_str(), messages).await?;
                 let rows = tx.delivered(channel.as_str(), messages).await?;
+                // Ids no send has recorded yet: kept until one does.
+                let json = to_json("delivery", status)?;
+                tx.keep_receipts(channel.as_str(), messages, &json, now)
+                    .await?;
                 set_delivery(tx, &rows, *status).await?
             }
             Receipt::Watermark {
@@ -491,6 +533,61 @@ pub(crate) async fn record_receipts<T: Tx>(
         });
     }
     Ok(counts)
+}
+
+/// Leases up to `claim.limit` ready outbox heads, their byte attachments put back (see
+/// `store::media`; no read when no message has one).
+pub(crate) async fn claim_outbox<T: Tx>(
+    tx: &mut T,
+    claim: &crate::store::Claim,
+) -> Result<Vec<crate::store::OutboxItem>> {
+    let mut items = tx.claim_outbox(claim).await?;
+    let seqs: Vec<i64> = items
+        .iter()
+        .filter(|i| crate::store::media::has_bytes(&i.message))
+        .map(|i| i.lease.seq)
+        .collect();
+    if seqs.is_empty() {
+        return Ok(items);
+    }
+    let mut found: HashMap<i64, Vec<(i64, bytes::Bytes)>> = HashMap::new();
+    for (seq, idx, bytes) in tx.media(&seqs).await? {
+        found.entry(seq).or_default().push((idx, bytes));
+    }
+    for item in &mut items {
+        if let Some(media) = found.remove(&item.lease.seq) {
+            crate::store::media::restore(&mut item.message, media)?;
+        }
+    }
+    Ok(items)
+}
+
+/// Applies the delivery receipts kept for message ids just recorded (they came before the
+/// send was), the most advanced status per row winning.
+async fn apply_kept_receipts<T: Tx>(
+    tx: &mut T,
+    mapped: &BTreeMap<(&str, &str), i64>,
+) -> Result<()> {
+    let rows = tx.take_receipts(mapped).await?;
+    let mut best: BTreeMap<i64, (Option<DeliveryStatus>, Option<DeliveryStatus>)> = BTreeMap::new();
+    for row in &rows {
+        let kept: DeliveryStatus = from_json("delivery", &row.text("status")?)?;
+        let current = row
+            .text_opt("delivery")?
+            .map(|c| from_json("delivery", &c))
+            .transpose()?;
+        let entry = best.entry(row.int("seq")?).or_insert((current, None));
+        if entry.1.or(entry.0).is_none_or(|top| kept.advances(top)) {
+            entry.1 = Some(kept);
+        }
+    }
+    for (seq, (_, new)) in best {
+        if let Some(status) = new {
+            tx.set_delivery(&to_json("delivery", &status)?, &[seq])
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets `status` on the rows (`seq`, `delivery`) it advances; how many.

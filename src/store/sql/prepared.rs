@@ -1,18 +1,26 @@
 //! The store's inputs as rows, prepared by the caller before they reach the writer: keys,
 //! conversations and JSON, so the writer's commit does no serializing.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use switchboard_core::{InboundEvent, Result};
+
+use crate::store::media::split;
+use crate::store::raw::{SharedRaw, event_without_raw, share};
 
 use crate::store::{
     InboxFinish, InboxOutcome, Lease, NewOutbound, conversation_key, millis, to_json,
 };
 
-/// An event ready for the writer: its key, conversation and JSON.
+/// An event ready for the writer: its key, conversation and JSON (without its raw payload
+/// when `raw` holds it, shared with other events of its request: see `store::raw`).
 pub(crate) struct PreparedEvent {
     pub(crate) channel: String,
     pub(crate) event_id: String,
     pub(crate) conversation: String,
     pub(crate) json: String,
+    pub(crate) raw: Option<Arc<SharedRaw>>,
     pub(crate) received_at: i64,
 }
 
@@ -21,12 +29,17 @@ impl PreparedEvent {
     pub(crate) fn all(events: &[InboundEvent], now: i64) -> Result<Vec<Self>> {
         events
             .iter()
-            .map(|ev| {
+            .zip(share(events)?)
+            .map(|(ev, raw)| {
                 Ok(PreparedEvent {
                     channel: ev.conversation.channel.as_str().to_owned(),
                     event_id: ev.id.as_str().to_owned(),
                     conversation: conversation_key(&ev.conversation),
-                    json: to_json("event", ev)?,
+                    json: match &raw {
+                        Some(_) => event_without_raw(ev)?,
+                        None => to_json("event", ev)?,
+                    },
+                    raw,
                     received_at: now,
                 })
             })
@@ -34,23 +47,28 @@ impl PreparedEvent {
     }
 }
 
-/// An outbox row ready for the writer: key, destination and message as JSON.
+/// An outbox row ready for the writer: key, destination and message as JSON (byte
+/// attachments replaced by their digests: see `store::media`), and the bytes by attachment
+/// index.
 pub(crate) struct PreparedOutbound {
     pub(crate) key: String,
     pub(crate) channel: String,
     pub(crate) conversation: String,
     pub(crate) target: String,
     pub(crate) message: String,
+    pub(crate) media: Vec<(i64, Bytes)>,
 }
 
 impl PreparedOutbound {
     pub(crate) fn new(o: &NewOutbound) -> Result<Self> {
+        let split = split(&o.message)?;
         Ok(PreparedOutbound {
             key: o.key.clone(),
             channel: o.to.channel.as_str().to_owned(),
             conversation: conversation_key(&o.to),
             target: to_json("target", &o.to)?,
-            message: to_json("message", &o.message)?,
+            message: split.json,
+            media: split.media,
         })
     }
 }

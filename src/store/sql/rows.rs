@@ -109,9 +109,14 @@ pub(crate) fn inbox_item(
     token: i64,
     options: Option<&str>,
 ) -> Result<InboxItem> {
+    let mut event: switchboard_core::InboundEvent = from_json("event", &row.text("event")?)?;
+    // A raw payload shared with other events of its request (see `store::raw`).
+    if let Some(raw) = row.text_opt("raw")? {
+        event.raw = from_json("raw payload", &raw)?;
+    }
     let mut item = InboxItem::new(
         Lease::new(row.int("seq")?, token),
-        from_json("event", &row.text("event")?)?,
+        event,
         attempts(head, "attempts")?,
     );
     if let Some(o) = options {
@@ -215,19 +220,24 @@ pub(crate) const STATE: &str = "SELECT value FROM conversation_state WHERE conve
 pub(crate) const OPTIONS: &str =
     "SELECT options FROM degraded_options WHERE conversation = $1 AND expires_at > $2";
 
-/// Dead letters of both queues, oldest first, at most `$1`.
+/// Dead letters of both queues, oldest first, at most `$1` (an event's shared raw payload
+/// with it: see `store::raw`).
 pub(crate) const DEAD_LETTERS: &str = "SELECT * FROM (
        SELECT CAST(0 AS BIGINT) AS kind, seq, conversation, event_id AS key, event AS payload,
-              error, attempts
+              error, attempts, (SELECT raw FROM inbox_raw WHERE digest = inbox.raw_digest) AS raw
          FROM inbox WHERE state = 2
        UNION ALL
        SELECT CAST(1 AS BIGINT) AS kind, seq, conversation, key, message AS payload, error,
-              attempts
+              attempts, NULL AS raw
          FROM outbox WHERE state = 2) AS d
      ORDER BY seq LIMIT $1";
 
 /// A [`DEAD_LETTERS`] row.
 pub(crate) fn dead_letter(row: &impl SqlRow) -> Result<DeadLetter> {
+    let mut payload: serde_json::Value = from_json("dead letter", &row.text("payload")?)?;
+    if let (Some(raw), Some(event)) = (row.text_opt("raw")?, payload.as_object_mut()) {
+        event.insert("raw".to_owned(), from_json("raw payload", &raw)?);
+    }
     let mut dead = DeadLetter::new(
         if row.int("kind")? == 0 {
             DeadLetterKind::Inbound
@@ -237,7 +247,7 @@ pub(crate) fn dead_letter(row: &impl SqlRow) -> Result<DeadLetter> {
         row.int("seq")?,
         row.text("conversation")?,
         row.text("key")?,
-        from_json("dead letter", &row.text("payload")?)?,
+        payload,
     );
     dead.error = row.text_opt("error")?.unwrap_or_default();
     dead.attempts = attempts(row, "attempts")?;

@@ -392,6 +392,8 @@ impl<D: Dialect> SqlStore<D> {
             options: self
                 .prune_step(PruneStep::Options, millis(prune.now))
                 .await?,
+            receipts: self.prune_step(PruneStep::Receipts, before).await?,
+            raw_payloads: self.prune_step(PruneStep::RawPayloads, before).await?,
         })
     }
 

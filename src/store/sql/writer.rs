@@ -295,7 +295,7 @@ pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answe
     for (i, job) in jobs.iter().enumerate() {
         let answer = match job {
             Job::ClaimInbox(claim) => Answer::Inbox(tx.claim_inbox(claim).await?),
-            Job::ClaimOutbox(claim) => Answer::Outbox(tx.claim_outbox(claim).await?),
+            Job::ClaimOutbox(claim) => Answer::Outbox(super::ops::claim_outbox(tx, claim).await?),
             _ => continue,
         };
         answers[i] = Some(answer);

@@ -9,11 +9,17 @@ pub(super) const INSERT_KEYS: &str = "INSERT INTO inbox_keys (channel, event_id,
      ON CONFLICT (channel, event_id) DO NOTHING
      RETURNING seq";
 
-/// `[[seq, conversation, channel, event id, event, received at], …]`.
+/// `[[seq, conversation, channel, event id, event, received at, raw digest], …]`.
 pub(super) const INSERT_ROWS: &str =
-    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at)
-     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5
+    "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at, raw_digest)
+     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
+            j.value ->> 6
        FROM json_each(?1) AS j";
+
+/// `[[digest, raw], …]` at `?2`: shared raw payloads (a repeat is the same payload).
+pub(super) const INSERT_RAW: &str = "INSERT INTO inbox_raw (digest, raw, created_at)
+     SELECT j.value ->> 0, j.value ->> 1, ?2 FROM json_each(?1) AS j WHERE true
+     ON CONFLICT (digest) DO UPDATE SET created_at = excluded.created_at";
 
 /// `[[conversation, seq], …]` (each conversation's first new row): the row becomes the
 /// conversation's head unless it has one.
@@ -34,8 +40,9 @@ pub(super) const CLAIM: &str = "UPDATE inbox_heads SET token = ?3, ready_at = ?2
      RETURNING seq, attempts";
 
 /// The events of the rows `?1` (a JSON array of seqs).
-pub(super) const EVENTS: &str =
-    "SELECT seq, event, conversation FROM inbox WHERE seq IN (SELECT value FROM json_each(?1))";
+pub(super) const EVENTS: &str = "SELECT i.seq, i.event, i.conversation, r.raw FROM inbox AS i
+       LEFT JOIN inbox_raw AS r ON r.digest = i.raw_digest
+      WHERE i.seq IN (SELECT value FROM json_each(?1))";
 
 /// The options of the conversations `?1` (a JSON array) live at `?2`.
 pub(super) const OPTIONS: &str = "SELECT conversation, options FROM degraded_options

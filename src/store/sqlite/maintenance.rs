@@ -1,6 +1,12 @@
 //! Start-up recovery, pruning past the retention (in chunks, through the writer), dead letters
 //! and row counts.
 
+/// Shared raw payloads stored before `?1` that no pending event or dead letter refers to.
+pub(super) const PRUNE_RAW: &str = "DELETE FROM inbox_raw WHERE digest IN (
+       SELECT digest FROM inbox_raw AS r WHERE created_at < ?1
+          AND NOT EXISTS (SELECT 1 FROM inbox WHERE raw_digest = r.digest)
+        ORDER BY created_at LIMIT ?2)";
+
 /// Keys of handled events: no longer in the inbox (pending rows and dead letters are).
 pub(super) const PRUNE_KEYS: &str = "DELETE FROM inbox_keys WHERE (channel, event_id) IN (
        SELECT channel, event_id FROM inbox_keys AS k

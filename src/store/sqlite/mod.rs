@@ -38,8 +38,10 @@ mod heads;
 mod inbox;
 mod lock;
 mod maintenance;
+mod media;
 mod migrate;
 mod outbox;
+mod pending;
 #[cfg(test)]
 mod plans;
 mod receipts;

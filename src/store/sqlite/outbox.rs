@@ -6,7 +6,7 @@ pub(super) const INSERT_ROWS: &str =
     "INSERT INTO outbox (key, channel, conversation, target, message, created_at)
      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, ?2
        FROM json_each(?1) AS j WHERE true ORDER BY j.key
-     RETURNING seq, conversation";
+     RETURNING seq, conversation, key";
 
 /// `[[conversation, seq], …]` (each conversation's first new row): the row becomes the
 /// conversation's head unless it has one.

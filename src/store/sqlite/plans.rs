@@ -2,7 +2,7 @@
 //! of a queue table (a claim, a completion or a receipt whose cost grew with the backlog or the
 //! rows retained would show up here as `SCAN inbox` and the like).
 
-use super::{heads, inbox, outbox, receipts, state, update};
+use super::{heads, inbox, media, outbox, pending, receipts, state, update};
 use crate::store::SqliteStore;
 use crate::store::sql::rows;
 use crate::store::sqlite::tests::TempDb;
@@ -11,6 +11,7 @@ use crate::store::sqlite::tests::TempDb;
 const HOT: &[(&str, &str)] = &[
     ("insert keys", inbox::INSERT_KEYS),
     ("insert events", inbox::INSERT_ROWS),
+    ("insert raw payloads", inbox::INSERT_RAW),
     ("insert inbox heads", inbox::INSERT_HEADS),
     ("claim inbox", inbox::CLAIM),
     ("claimed events", inbox::EVENTS),
@@ -47,6 +48,12 @@ const HOT: &[(&str, &str)] = &[
     ("delivered", receipts::DELIVERED),
     ("watermark", rows::WATERMARK),
     ("set delivery", receipts::SET_DELIVERY),
+    ("insert outbox media", media::INSERT),
+    ("claimed outbox media", media::SELECT),
+    ("drop sent outbox media", media::DROP),
+    ("keep early receipts", pending::KEEP),
+    ("kept early receipts", pending::KEPT),
+    ("drop early receipts", pending::DROP),
     ("upsert state", state::UPSERT_STATE),
     ("delete state", state::DELETE_STATE),
     ("upsert options", state::UPSERT_OPTIONS),
@@ -64,6 +71,9 @@ const QUEUE_TABLES: &[&str] = &[
     "outbox_proofs",
     "conversation_state",
     "degraded_options",
+    "pending_receipts",
+    "outbox_media",
+    "inbox_raw",
 ];
 
 /// A plan line that reads a whole queue table: `SCAN t`, `SCAN t AS x`, or a scan of one of

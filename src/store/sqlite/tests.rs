@@ -50,7 +50,8 @@ async fn sqlite_v2_rows_in_flight_migrate_uncertain() {
         conn.close().await.unwrap();
     }
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    let latest = super::migrate::MIGRATIONS.last().map(|m| m.0);
+    assert_eq!(Some(store.schema_version().await.unwrap()), latest);
     store.recover().await.unwrap();
     let mut items = store
         .claim_outbox(Claim::new(SystemTime::now(), LEASE, 10))
@@ -216,4 +217,64 @@ async fn sqlite_batches_of_any_size_keep_arrival_order() {
         store.stats().await.unwrap().inbox_pending,
         1 + 64 + 65 + 300
     );
+}
+
+/// Issue 15, item 6: one signed Slack `block_actions` payload with 300 actions stored 300
+/// full copies of the request (each event's `raw`). Now the payload is stored once in
+/// `inbox_raw`; the rows hold the events without it. Pruning drops it once no pending event
+/// or dead letter refers to it.
+#[tokio::test]
+async fn a_requests_raw_payload_is_stored_once() {
+    use sqlx::{ConnectOptions, Row};
+    let db = TempDb::new();
+    let store = SqliteStore::connect(&db.url()).await.unwrap();
+    let (events, raw) = crate::store::testkit::raw_payloads::one_request(300);
+    let raw_len = serde_json::to_string(&raw).unwrap().len();
+    store.insert_inbound(&events).await.unwrap();
+    let mut conn = db
+        .url()
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let row = sqlx::query(
+        "SELECT (SELECT sum(length(event)) FROM inbox), (SELECT count(*) FROM inbox_raw),
+                (SELECT sum(length(raw)) FROM inbox_raw)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let (events_len, raws, raws_len): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!((raws, raws_len), (1, raw_len as i64), "the payload once");
+    assert!(
+        (events_len as usize) < 301 * 400,
+        "rows hold {events_len} bytes for a {raw_len}-byte payload (300 copies: {})",
+        300 * raw_len
+    );
+    // Handled: the payload goes with the retention once nothing refers to it.
+    let now = SystemTime::now();
+    while let Some(item) = store
+        .claim_inbox(Claim::new(now, LEASE, 1))
+        .await
+        .unwrap()
+        .pop()
+    {
+        assert!(item.event.raw.is_object(), "the raw payload is back");
+        let c = crate::store::Completion {
+            outbox: vec![],
+            state: vec![],
+        };
+        assert!(
+            crate::store::StoreExt::complete_inbox(&store, item.lease, c)
+                .await
+                .unwrap()
+        );
+    }
+    let later = now + std::time::Duration::from_secs(60);
+    let pruned = store
+        .prune(crate::store::Prune::new(later, later))
+        .await
+        .unwrap();
+    assert_eq!(pruned.raw_payloads, 1);
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use switchboard_core::Result;
 use switchboard_core::model::MessageId;
 
-use super::{heads, inbox, maintenance, outbox, receipts, state, update};
+use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, Tx, UpdatePlan, db,
@@ -144,7 +144,16 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn insert_events(&mut self, rows: &[(i64, &PreparedEvent)]) -> Result<()> {
-        let rows: Vec<(i64, &str, &str, &str, &str, i64)> = rows
+        type Row<'r> = (
+            i64,
+            &'r str,
+            &'r str,
+            &'r str,
+            &'r str,
+            i64,
+            Option<&'r str>,
+        );
+        let rows: Vec<Row<'_>> = rows
             .iter()
             .map(|(seq, r)| {
                 (
@@ -154,6 +163,7 @@ impl Tx for SqliteTx<'_> {
                     r.event_id.as_str(),
                     r.json.as_str(),
                     r.received_at,
+                    r.raw.as_ref().map(|raw| raw.digest.as_str()),
                 )
             })
             .collect();
@@ -411,6 +421,8 @@ impl Tx for SqliteTx<'_> {
             PruneStep::Sent => &[maintenance::PRUNE_SENT_IDS, maintenance::PRUNE_SENT],
             PruneStep::Proofs => &[maintenance::PRUNE_PROOFS],
             PruneStep::Options => &[maintenance::PRUNE_OPTIONS],
+            PruneStep::Receipts => &[pending::PRUNE],
+            PruneStep::RawPayloads => &[maintenance::PRUNE_RAW],
         };
         let mut n = 0;
         for sql in sqls {
@@ -419,5 +431,94 @@ impl Tx for SqliteTx<'_> {
                 .await?;
         }
         Ok(n)
+    }
+
+    /// One writer per file: a receipt and the send it names never run at once.
+    async fn lock_receipts(&mut self, _: &str, _: &[MessageId]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn keep_receipts(
+        &mut self,
+        channel: &str,
+        messages: &[MessageId],
+        status: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(pending::KEEP)
+            .bind(channel)
+            .bind(json("message ids", messages)?)
+            .bind(status)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db("keep early receipts"))?;
+        Ok(())
+    }
+
+    async fn take_receipts(
+        &mut self,
+        mapped: &std::collections::BTreeMap<(&str, &str), i64>,
+    ) -> Result<Vec<SqliteRow>> {
+        let triples: Vec<(&str, &str, i64)> =
+            mapped.iter().map(|((c, m), s)| (*c, *m, *s)).collect();
+        let array = json("sent messages", &triples)?;
+        let rows = self
+            .rows(
+                "early receipts",
+                sqlx::query(pending::KEPT).bind(array.clone()),
+            )
+            .await?;
+        if !rows.is_empty() {
+            self.batch("early receipts", pending::DROP, array).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn insert_media(&mut self, seq: i64, files: &[(i64, bytes::Bytes)]) -> Result<()> {
+        for (idx, bytes) in files {
+            sqlx::query(media::INSERT)
+                .bind(seq)
+                .bind(idx)
+                .bind(bytes.as_ref())
+                .execute(&mut *self.conn)
+                .await
+                .map_err(db("outbox media"))?;
+        }
+        Ok(())
+    }
+
+    async fn media(&mut self, seqs: &[i64]) -> Result<Vec<(i64, i64, bytes::Bytes)>> {
+        let rows = self
+            .rows(
+                "outbox media",
+                sqlx::query(media::SELECT).bind(json("seqs", seqs)?),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let bytes: Vec<u8> = r.try_get(2).map_err(db("outbox media"))?;
+                Ok((
+                    r.try_get(0).map_err(db("outbox media"))?,
+                    r.try_get(1).map_err(db("outbox media"))?,
+                    bytes::Bytes::from(bytes),
+                ))
+            })
+            .collect()
+    }
+
+    async fn drop_media(&mut self, seqs: &[i64]) -> Result<()> {
+        self.batch("outbox media", media::DROP, json("seqs", seqs)?)
+            .await
+    }
+
+    async fn insert_raw(&mut self, raws: &[(&str, &str)], now: i64) -> Result<()> {
+        sqlx::query(inbox::INSERT_RAW)
+            .bind(json("raw payloads", raws)?)
+            .bind(now)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db("insert inbound"))?;
+        Ok(())
     }
 }

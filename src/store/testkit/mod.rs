@@ -55,12 +55,16 @@ mod prelude {
     };
 }
 
+pub mod early_receipts;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
+pub mod outbox_media;
+pub mod raw_payloads;
 pub mod receipts;
 pub mod sends;
 
+pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
     a_claim_hands_out_one_head_per_conversation, due_heads_are_claimed_before_new_ones,
@@ -72,6 +76,8 @@ pub use inbox::{
     leases_are_renewed, retries_and_dead_letters,
 };
 pub use maintenance::{pruning_keeps_pending_and_dead_rows, state_outside_handlers};
+pub use outbox_media::byte_attachments_round_trip;
+pub use raw_payloads::shared_raw_payloads_come_back_whole;
 pub use receipts::{delivery_watermarks, proofs_are_durable_and_complete_rows};
 pub use sends::{
     attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
@@ -146,6 +152,9 @@ macro_rules! store_conformance_tests {
             delivery_watermarks,
             state_outside_handlers,
             pruning_keeps_pending_and_dead_rows,
+            early_delivery_receipts_are_kept_until_the_send_is_recorded,
+            byte_attachments_round_trip,
+            shared_raw_payloads_come_back_whole,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {

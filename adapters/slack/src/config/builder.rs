@@ -66,6 +66,13 @@ impl SlackConfigBuilder {
         self
     }
 
+    /// The largest file `fetch_attachment` downloads (default
+    /// [`DEFAULT_MAX_MEDIA_BYTES`](super::DEFAULT_MAX_MEDIA_BYTES)).
+    pub fn max_media_bytes(mut self, bytes: u64) -> Self {
+        self.config.max_media_bytes = bytes;
+        self
+    }
+
     /// Checks the values and returns the configuration.
     ///
     /// # Errors

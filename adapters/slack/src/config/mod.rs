@@ -16,6 +16,11 @@ pub const DEFAULT_API_BASE_URL: &str = "https://slack.com/api";
 /// How long one Web API request may take before it is abandoned.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest file `fetch_attachment` downloads unless `max_media_bytes` says otherwise:
+/// 25 MiB (Slack itself takes files up to 1 GB; what the bridge relays elsewhere rarely exceeds
+/// Messenger's 25 MB).
+pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 25 * 1024 * 1024;
+
 /// The settings of a Slack channel.
 ///
 /// TOML keys: `bot_token` (secret, `xoxb-…`), `signing_secret` (secret), optional `bot_user_id`
@@ -25,7 +30,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// (default `https://slack.com/api`; a method URL is `{api_base_url}/{method}`),
 /// `ignore_other_bots` (default `true`), `render` (`fallback`, `strict` or `drop`) and
 /// `timeout` (one Web API request, default `"30s"`; also how long reconciliation treats a send
-/// as possibly still in flight).
+/// as possibly still in flight) and `max_media_bytes` (the largest file `fetch_attachment`
+/// downloads, default 25 MiB; larger ones are a `TooLarge` error, found while streaming).
 ///
 /// `Debug` prints `***` for both secrets.
 #[derive(Clone)]
@@ -52,6 +58,8 @@ pub struct SlackConfig {
     pub render: RenderPolicy,
     /// The timeout of one Web API request.
     pub timeout: Duration,
+    /// The largest file `fetch_attachment` downloads, in bytes.
+    pub max_media_bytes: u64,
 }
 
 impl fmt::Debug for SlackConfig {
@@ -67,6 +75,7 @@ impl fmt::Debug for SlackConfig {
             .field("ignore_other_bots", &self.ignore_other_bots)
             .field("render", &self.render)
             .field("timeout", &self.timeout)
+            .field("max_media_bytes", &self.max_media_bytes)
             .finish()
     }
 }
@@ -85,6 +94,7 @@ impl SlackConfig {
             ignore_other_bots: true,
             render: RenderPolicy::default(),
             timeout: DEFAULT_TIMEOUT,
+            max_media_bytes: DEFAULT_MAX_MEDIA_BYTES,
         })
     }
 
@@ -120,6 +130,15 @@ impl SlackConfig {
         let timeout = table
             .optional_duration("timeout")?
             .unwrap_or(DEFAULT_TIMEOUT);
+        let max_media_bytes = match table.optional::<i64>("max_media_bytes")? {
+            None => DEFAULT_MAX_MEDIA_BYTES,
+            Some(n) if n > 0 => n.unsigned_abs(),
+            Some(n) => {
+                return Err(table.error(format_args!(
+                    "key 'max_media_bytes': {n} is not a positive number of bytes"
+                )));
+            }
+        };
         if !bot_token.expose().starts_with("xox") {
             return Err(table.error("key 'bot_token': expected a Slack token (xoxb-…)"));
         }
@@ -134,6 +153,7 @@ impl SlackConfig {
             ignore_other_bots,
             render,
             timeout,
+            max_media_bytes,
         })
     }
 }

@@ -11,6 +11,10 @@
 //!
 //! Interactions have no `event_id`; the dedupe key is the `trigger_id` Slack mints per
 //! interaction (with `#n` for the n-th action of a multi-action payload).
+//!
+//! Both are checked against the channel's `team_id` and `app_id` like Events API envelopes
+//! (issue 15, item 11): a button click or slash command of another workspace or app is refused
+//! as `ForeignTenant` (acknowledged, nothing stored), never decoded as this channel's.
 
 use serde_json::{Map, Value};
 use switchboard_core::model::{
@@ -19,15 +23,33 @@ use switchboard_core::model::{
 use switchboard_core::{EventKind, InboundEvent, MessageId};
 
 use crate::render::QUICK_REPLY_ACTION_PREFIX;
-use crate::webhook::{Ctx, ts_time, user_id};
+use crate::webhook::{Ctx, Decoded, Inbound, foreign, ts_time, user_id};
 use crate::wire::{Interaction, SlashCommand, id_of, text_of};
 
-/// Decodes the JSON of an interactivity request's `payload` field.
-pub(crate) fn decode_payload(ctx: &Ctx<'_>, payload: &str) -> Result<Vec<InboundEvent>, String> {
+/// Decodes the JSON of an interactivity request's `payload` field (`Foreign` for another
+/// workspace's or app's).
+pub(crate) fn decode_payload(
+    ctx: &Ctx<'_>,
+    inbound: &Inbound<'_>,
+    payload: &str,
+) -> Result<Decoded, String> {
     let raw: Value =
         serde_json::from_str(payload).map_err(|e| format!("invalid payload JSON: {e}"))?;
     let it: Interaction =
         serde_json::from_value(raw.clone()).map_err(|e| format!("invalid payload: {e}"))?;
+    if let Some(why) = foreign(inbound, id_of(it.team.as_ref()), it.api_app_id.as_deref()) {
+        return Ok(Decoded::Foreign(why));
+    }
+    interaction_events(ctx, &it, raw).map(Decoded::Events)
+}
+
+/// The events of one interaction: one Action per clicked element of a `block_actions`, else
+/// one Other.
+fn interaction_events(
+    ctx: &Ctx<'_>,
+    it: &Interaction,
+    raw: Value,
+) -> Result<Vec<InboundEvent>, String> {
     let user = it.user.as_ref().ok_or("interaction without user")?;
     let mut sender = Sender::user(user_id(&user.id)?);
     sender.name = user.username.clone().or(user.name.clone());
@@ -128,11 +150,12 @@ pub(crate) fn decode_payload(ctx: &Ctx<'_>, payload: &str) -> Result<Vec<Inbound
     Ok(out)
 }
 
-/// Decodes a slash command's form fields.
+/// Decodes a slash command's form fields (`Foreign` for another workspace's or app's).
 pub(crate) fn decode_command(
     ctx: &Ctx<'_>,
+    inbound: &Inbound<'_>,
     form: &[(String, String)],
-) -> Result<InboundEvent, String> {
+) -> Result<Decoded, String> {
     let raw = Value::Object(
         form.iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
@@ -140,6 +163,9 @@ pub(crate) fn decode_command(
     );
     let cmd: SlashCommand =
         serde_json::from_value(raw.clone()).map_err(|e| format!("invalid slash command: {e}"))?;
+    if let Some(why) = foreign(inbound, cmd.team_id.as_deref(), cmd.api_app_id.as_deref()) {
+        return Ok(Decoded::Foreign(why));
+    }
     let channel = cmd
         .channel_id
         .as_deref()
@@ -189,5 +215,5 @@ pub(crate) fn decode_command(
             ev = ev.with_attribute(k, v);
         }
     }
-    Ok(ev)
+    Ok(Decoded::Events(vec![ev]))
 }

@@ -157,9 +157,9 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
     let decoded = if is_json {
         json_body(&ctx, inbound, body)
     } else if let Some((_, payload)) = form.iter().find(|(k, _)| k == "payload") {
-        interactivity::decode_payload(&ctx, payload).map(Decoded::Events)
+        interactivity::decode_payload(&ctx, inbound, payload)
     } else if form.iter().any(|(k, _)| k == "command") {
-        interactivity::decode_command(&ctx, &form).map(|e| Decoded::Events(vec![e]))
+        interactivity::decode_command(&ctx, inbound, &form)
     } else {
         Err("expected JSON, a payload field or a slash command form".to_owned())
     };
@@ -167,21 +167,23 @@ pub(crate) fn handle(inbound: &Inbound<'_>, request: &WebhookRequest) -> Webhook
         Ok(Decoded::Events(events)) => WebhookOutcome::events(events),
         Ok(Decoded::Challenge(c)) => WebhookOutcome::handshake(WebhookResponse::text(c)),
         Ok(Decoded::Foreign(detail)) => {
-            tracing::warn!(channel = %inbound.channel, %detail, "slack: event of another workspace or app refused");
+            tracing::warn!(channel = %inbound.channel, %detail, "slack: request of another workspace or app refused");
             WebhookOutcome::reject(RejectReason::ForeignTenant, detail)
         }
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
     }
 }
 
-enum Decoded {
+pub(crate) enum Decoded {
     Events(Vec<InboundEvent>),
     Challenge(String),
     Foreign(String),
 }
 
-/// Why an envelope of `team_id`/`api_app_id` is not this channel's, if it is not.
-fn foreign(
+/// Why a request of `team_id`/`api_app_id` (an Events API envelope, an interaction, a slash
+/// command) is not this channel's, if it is not. Checked only where the channel configures the
+/// key and the request names one (Enterprise Grid org-wide requests may carry no team).
+pub(crate) fn foreign(
     inbound: &Inbound<'_>,
     team_id: Option<&str>,
     api_app_id: Option<&str>,
