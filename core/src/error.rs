@@ -43,6 +43,12 @@ pub enum ErrorKind {
     /// A URL was refused before any request: an internal address (loopback, private,
     /// link-local…), a scheme other than `https`, or too many redirects (see `fetch`).
     UnsafeUrl,
+    /// The recipient opted out of messages from this sender (an SMS `STOP`): nothing may be
+    /// sent until they opt in again (`START`). Checked before any request (see
+    /// [`crate::policy`]); a provider's own refusal for the same reason (Twilio 21610) maps
+    /// here too. Distinct from `PolicyViolation` because only the customer can lift it: no
+    /// template or tag gets a message through.
+    OptedOut,
 }
 
 impl ErrorKind {
@@ -62,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Provider => "provider",
             ErrorKind::Webhook => "webhook",
             ErrorKind::UnsafeUrl => "unsafe_url",
+            ErrorKind::OptedOut => "opted_out",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod fetch;
 mod handle;
 pub mod memory;
 pub mod model;
+pub mod policy;
 pub mod reconcile;
 pub mod registry;
 pub mod render;
@@ -35,6 +36,7 @@ pub use model::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, MessageRef,
     OutboundMessage, OutboxKey, SendReceipt, SentMessage, ThreadId, UserId,
 };
+pub use policy::{ConsentAction, ConsentChange, Contact, OptOut, SendPolicy, Window};
 pub use reconcile::{PendingSend, Reconciled};
 pub use registry::{AdapterFactory, Registry};
 pub use render::{Degradation, RenderPlan, RenderPolicy};
