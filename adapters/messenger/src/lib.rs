@@ -7,6 +7,7 @@ mod api;
 pub mod config;
 mod error_map;
 mod extension;
+pub mod policy;
 mod reconcile;
 mod render;
 pub mod signature;
