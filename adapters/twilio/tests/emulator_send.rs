@@ -210,7 +210,7 @@ async fn documented_errors_map_to_kinds() {
         message: "Attempt to send to unsubscribed recipient".into(),
     });
     let stop = sms.send(&to("sms", SMS_USER), &hi).await.unwrap_err();
-    assert_eq!(stop.kind(), ErrorKind::PolicyViolation);
+    assert_eq!(stop.kind(), ErrorKind::OptedOut);
     emu.stage(Fault::Error {
         status: 400,
         code: 63016,
