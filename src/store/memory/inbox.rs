@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use switchboard_core::{InboundEvent, Result};
 
 use super::{InboxRow, Inner, span};
+use crate::store::contacts::EventContact;
 use crate::store::{
     Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
     Lease, conversation_key, millis, outbox_key_taken, store_error,
@@ -25,9 +26,12 @@ impl Inner {
                 let seq = self.seq();
                 self.keys.insert(key.clone());
                 self.keys_by_age.insert((now, seq), key);
-                let conversation = self
-                    .inbox_heads
-                    .push(&conversation_key(&ev.conversation), seq);
+                let key = conversation_key(&ev.conversation);
+                let contact = EventContact::of(ev);
+                if !contact.is_empty() {
+                    self.contacts.record([(key.as_str(), &contact)]);
+                }
+                let conversation = self.inbox_heads.push(&key, seq);
                 let event = ev.clone();
                 self.inbox.insert(
                     seq,

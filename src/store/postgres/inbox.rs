@@ -9,6 +9,7 @@ use switchboard_core::Result;
 
 use super::outbox::{PreparedOutbound, insert_rows};
 use super::{attempts, db, heads, lease_span, limit, state};
+use crate::store::contacts::EventContact;
 use crate::store::{Claim, InboxItem, Inserted, Lease, Queue, from_json, outbox_key_taken};
 
 /// An event ready for the writer: its key, conversation and JSON.
@@ -18,6 +19,8 @@ pub(super) struct PreparedEvent {
     pub(super) conversation: String,
     pub(super) json: String,
     pub(super) received_at: i64,
+    /// What it changes in the policy facts ([`contacts`](super::contacts)).
+    pub(super) contact: EventContact,
 }
 
 /// `$1` channels, `$2` event ids, `$3` received at (in arrival order): each gets the next
@@ -134,6 +137,11 @@ pub(super) async fn insert<'a>(
             .execute(&mut *conn)
             .await
             .map_err(db("insert inbound"))?;
+        let contacts = fresh
+            .iter()
+            .filter(|(_, r)| !r.contact.is_empty())
+            .map(|(_, r)| (r.conversation.as_str(), &r.contact));
+        super::contacts::record(conn, contacts).await?;
     }
     let mut answered: HashSet<i64> = HashSet::new();
     Ok(jobs

@@ -42,6 +42,7 @@ use super::{
     StoreStats, conversation_key, millis, store_error, to_json,
 };
 
+mod contacts;
 mod heads;
 mod inbox;
 mod maintenance;
@@ -55,6 +56,7 @@ mod tests;
 mod update;
 mod writer;
 
+use crate::store::contacts::EventContact;
 use inbox::{PreparedEvent, PreparedFinish};
 use outbox::PreparedOutbound;
 use writer::{Answer, Job, Writer};
@@ -261,6 +263,7 @@ impl Store for PgStore {
                     conversation: conversation_key(&ev.conversation),
                     json: to_json("event", ev)?,
                     received_at: now,
+                    contact: EventContact::of(ev),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -391,6 +394,14 @@ impl Store for PgStore {
 
     async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
         state::get_state(&self.pool, conversation).await
+    }
+
+    async fn contact(
+        &self,
+        conversation: &str,
+        scope: Option<&str>,
+    ) -> Result<switchboard_core::Contact> {
+        contacts::contact(&self.pool, conversation, scope).await
     }
 
     async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {

@@ -10,6 +10,7 @@ use switchboard_core::Result;
 use super::outbox::{PreparedOutbound, insert_rows};
 use super::writer::WriterState;
 use super::{attempts, db, heads, json, state};
+use crate::store::contacts::EventContact;
 use crate::store::{Claim, InboxItem, Inserted, Lease, Queue, from_json, outbox_key_taken};
 
 /// An event ready for the writer: its key, conversation and JSON.
@@ -19,6 +20,8 @@ pub(super) struct PreparedEvent {
     pub(super) conversation: String,
     pub(super) json: String,
     pub(super) received_at: i64,
+    /// What it changes in the policy facts ([`contacts`](super::contacts)).
+    pub(super) contact: EventContact,
 }
 
 /// `[[channel, event id, seq, received at], …]`: new keys are inserted, taken ones skipped;
@@ -107,6 +110,12 @@ pub(super) async fn insert<'a>(
             .execute(&mut *conn)
             .await
             .map_err(db("insert inbound"))?;
+        let contacts = candidates
+            .iter()
+            .zip(first_seq..)
+            .filter(|(r, seq)| new.contains(seq) && !r.contact.is_empty())
+            .map(|(r, _)| (r.conversation.as_str(), &r.contact));
+        super::contacts::record(conn, contacts).await?;
     }
     let mut answered: HashSet<i64> = HashSet::new();
     Ok(jobs

@@ -38,6 +38,7 @@ use super::{
     StoreStats, conversation_key, millis, store_error, to_json,
 };
 
+mod contacts;
 mod heads;
 mod inbox;
 mod lock;
@@ -53,6 +54,7 @@ pub(crate) mod tests;
 mod update;
 mod writer;
 
+use crate::store::contacts::EventContact;
 use inbox::{PreparedEvent, PreparedFinish};
 use lock::lock_file;
 use maintenance::{PRUNE_CHUNK, PruneStep};
@@ -226,6 +228,7 @@ impl Store for SqliteStore {
                     conversation: conversation_key(&ev.conversation),
                     json: to_json("event", ev)?,
                     received_at: now,
+                    contact: EventContact::of(ev),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -356,6 +359,14 @@ impl Store for SqliteStore {
 
     async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
         state::get_state(&self.pool, conversation).await
+    }
+
+    async fn contact(
+        &self,
+        conversation: &str,
+        scope: Option<&str>,
+    ) -> Result<switchboard_core::Contact> {
+        contacts::contact(&self.pool, conversation, scope).await
     }
 
     async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {

@@ -23,7 +23,7 @@
 //! By topic: [`inbox`] (dedupe, order, leases, completion, retries, dead letters), [`heads`]
 //! (the ready queue: one head per conversation, the next row after a finish, batches),
 //! [`sends`] (the outbox), [`receipts`] (proofs, delivery receipts), [`maintenance`] (state,
-//! pruning).
+//! pruning), [`contacts`] (last inbound times and opt-outs, for policy checks).
 //!
 //! [`MemoryStore`]: crate::MemoryStore
 //! [`SqliteStore`]: crate::SqliteStore
@@ -55,12 +55,16 @@ mod prelude {
     };
 }
 
+pub mod contacts;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
 pub mod receipts;
 pub mod sends;
 
+pub use contacts::{
+    last_inbound_times_are_kept_with_the_insert, opt_outs_follow_the_latest_keyword,
+};
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
     a_claim_hands_out_one_head_per_conversation, due_heads_are_claimed_before_new_ones,
@@ -146,6 +150,8 @@ macro_rules! store_conformance_tests {
             delivery_watermarks,
             state_outside_handlers,
             pruning_keeps_pending_and_dead_rows,
+            last_inbound_times_are_kept_with_the_insert,
+            opt_outs_follow_the_latest_keyword,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {
