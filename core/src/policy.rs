@@ -59,9 +59,9 @@ impl Window {
     /// A window of `limit` named after its length: `"24-hour window"`, `"7-day window"`.
     pub fn of(limit: Duration) -> Self {
         let secs = limit.as_secs();
-        let name = if secs >= 2 * 86_400 && secs % 86_400 == 0 {
+        let name = if secs >= 2 * 86_400 && secs.is_multiple_of(86_400) {
             format!("{}-day window", secs / 86_400)
-        } else if secs >= 3_600 && secs % 3_600 == 0 {
+        } else if secs >= 3_600 && secs.is_multiple_of(3_600) {
             format!("{}-hour window", secs / 3_600)
         } else {
             format!("{secs}-second window")
