@@ -11,18 +11,27 @@ use super::{db, json};
 use crate::store::contacts::{ContactWrites, EventContact};
 
 /// `[[conversation, last inbound ms], …]`: the time only moves forward.
-const UPSERT_INBOUND: &str = "INSERT INTO contacts (conversation, last_inbound_at)
+pub(super) const UPSERT_INBOUND: &str = "INSERT INTO contacts (conversation, last_inbound_at)
      SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?1) AS j WHERE true
      ON CONFLICT (conversation) DO UPDATE
         SET last_inbound_at = MAX(last_inbound_at, excluded.last_inbound_at)";
 
 /// `[[conversation, scope, opted out, keyword, at], …]`: a change replaces an earlier one.
-const UPSERT_CONSENT: &str = "INSERT INTO consent (conversation, scope, opted_out, keyword, at)
+pub(super) const UPSERT_CONSENT: &str =
+    "INSERT INTO consent (conversation, scope, opted_out, keyword, at)
      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4
        FROM json_each(?1) AS j WHERE true
      ON CONFLICT (conversation, scope) DO UPDATE
         SET opted_out = excluded.opted_out, keyword = excluded.keyword, at = excluded.at
       WHERE excluded.at >= consent.at";
+
+/// `?1` conversation: its last inbound time.
+pub(super) const LAST_INBOUND: &str =
+    "SELECT last_inbound_at FROM contacts WHERE conversation = ?1";
+
+/// `?1` conversation, `?2` scope: the opt-out in force.
+pub(super) const OPTED_OUT: &str = "SELECT keyword, at FROM consent
+      WHERE conversation = ?1 AND scope = ?2 AND opted_out = 1";
 
 /// Records what the batch's new events bring, `(conversation key, facts)` in insertion order.
 pub(super) async fn record<'a>(
@@ -58,26 +67,22 @@ pub(super) async fn contact(
     conversation: &str,
     scope: Option<&str>,
 ) -> Result<Contact> {
-    let last: Option<i64> =
-        sqlx::query("SELECT last_inbound_at FROM contacts WHERE conversation = ?1")
-            .bind(conversation)
-            .fetch_optional(pool)
-            .await
-            .map_err(db("contact"))?
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(db("contact"))?;
-    let mut opted_out = None;
-    if let Some(scope) = scope
-        && let Some(row) = sqlx::query(
-            "SELECT keyword, at FROM consent
-              WHERE conversation = ?1 AND scope = ?2 AND opted_out = 1",
-        )
+    let last: Option<i64> = sqlx::query(LAST_INBOUND)
         .bind(conversation)
-        .bind(scope)
         .fetch_optional(pool)
         .await
         .map_err(db("contact"))?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(db("contact"))?;
+    let mut opted_out = None;
+    if let Some(scope) = scope
+        && let Some(row) = sqlx::query(OPTED_OUT)
+            .bind(conversation)
+            .bind(scope)
+            .fetch_optional(pool)
+            .await
+            .map_err(db("contact"))?
     {
         opted_out = Some(OptOut {
             keyword: row.try_get(0).map_err(db("contact"))?,

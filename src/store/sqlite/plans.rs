@@ -2,7 +2,7 @@
 //! of a queue table (a claim, a completion or a receipt whose cost grew with the backlog or the
 //! rows retained would show up here as `SCAN inbox` and the like).
 
-use super::{heads, inbox, outbox, receipts, state, update};
+use super::{contacts, heads, inbox, outbox, receipts, state, update};
 use crate::store::SqliteStore;
 use crate::store::sqlite::tests::TempDb;
 
@@ -50,6 +50,10 @@ const HOT: &[(&str, &str)] = &[
     ("delete state", state::DELETE_STATE),
     ("upsert options", state::UPSERT_OPTIONS),
     ("delete options", state::DELETE_OPTIONS),
+    ("upsert last inbound", contacts::UPSERT_INBOUND),
+    ("upsert consent", contacts::UPSERT_CONSENT),
+    ("last inbound", contacts::LAST_INBOUND),
+    ("opted out", contacts::OPTED_OUT),
 ];
 
 /// The tables a hot statement must never scan whole.
@@ -63,6 +67,8 @@ const QUEUE_TABLES: &[&str] = &[
     "outbox_proofs",
     "conversation_state",
     "degraded_options",
+    "contacts",
+    "consent",
 ];
 
 /// A plan line that reads a whole queue table: `SCAN t`, `SCAN t AS x`, or a scan of one of
