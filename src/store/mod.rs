@@ -85,7 +85,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use switchboard_core::model::time::to_millis;
 use switchboard_core::render::TextOption;
-use switchboard_core::{Contact, ConversationRef, Error, ErrorKind, InboundEvent, Result};
+use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 
 mod contacts;
 mod ext;
@@ -100,6 +100,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteStore, Synchronous};
+/// What [`Store::contact`] answers (from `switchboard_core::policy`).
+pub use switchboard_core::policy::{Contact, OptOut};
 pub use types::{
     Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
     Lease, NewOutbound, OutboxChange, OutboxItem, OutboxState, OutboxStatus, OutboxUpdate, Prune,
