@@ -105,4 +105,9 @@ impl<'a> ContactWrites<'a> {
         }
         writes
     }
+
+    /// Nothing to write.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inbound.is_empty() && self.consent.is_empty()
+    }
 }
