@@ -12,6 +12,9 @@
 //! `MESSAGE_TAG` / `HUMAN_AGENT`: a person answering from another tool is what the tag is for.
 //! The Page's app needs Meta's Human Agent permission for that tag.
 //!
+//! Not modelled: the longer window Meta gives a conversation opened by a Click-to-Messenger ad
+//! (the adapter does not track ad referrals), so such conversations get the standard 24 hours.
+//!
 //! [`Adapter::send_policy`]: switchboard_core::Adapter::send_policy
 //! [`SendOptions`]: crate::SendOptions
 
