@@ -164,6 +164,43 @@
 //! `"{channel}/app/{key}"`; the same key, conversation and message again is not queued again,
 //! and the same key with another conversation or message is an error).
 //!
+//! ## Policy windows and opt-outs
+//!
+//! Some providers refuse a message by policy: Messenger outside 24 hours of the customer's last
+//! message (7 days for a human agent's reply tagged `HUMAN_AGENT`; other tags are not bound),
+//! WhatsApp outside 24 hours unless it is an approved template (`ContentSid`), and SMS to a
+//! number that texted `STOP` (`STOPALL`, `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT`; `START`,
+//! `UNSTOP`, `YES` opt back in; `HELP`, `INFO` only mark the event). The engine refuses those
+//! sends itself, **before any request**: the adapter declares the send's window and consent scope
+//! ([`Adapter::send_policy`](crate::Adapter::send_policy): data, channel neutral), the store
+//! keeps each conversation's last inbound time and opt-outs ([`Store::contact`](crate::store::Store::contact),
+//! written in the inbound insert's own transaction, so the ingest path gains no commit), and
+//! the sender checks them ([`Adapter::check_send`](crate::Adapter::check_send)) first thing,
+//! before the rate limiters. A refusal is an error of kind `PolicyViolation` (the window, when it
+//! closed and the last message: `the customer's 24-hour window closed on 2026-12-02 20:15 UTC
+//! (last message 2026-12-01 20:15 UTC)`) or `OptedOut` (`the customer texted STOP on …`),
+//! retry class `Never`: the row is dead-lettered at once with it, nothing is sent, nothing
+//! retried, and `policy_refusals_total{channel, kind}` counts it.
+//!
+//! Why the engine and not each adapter's `send`: the facts are in the store, which adapters never
+//! see, and one check keeps the rule the same for every channel (a third-party adapter gets it by
+//! declaring `Capabilities::messaging_window`). Why refuse rather than let the provider answer:
+//! the provider refuses only after a request (sometimes billed), with a code the agent cannot read;
+//! the engine's error says which window closed and when. What counts as the customer's last
+//! message is their own message or button/postback/quick reply, at the event's time (the
+//! provider's timestamp where it gives one); receipts, reactions, typing and the business side's
+//! own messages do not. A conversation with no inbound message on record (older than the
+//! store's tracking, or a store that does not implement `contact`) is not refused: the provider
+//! decides, and its refusals map to the same kinds (Messenger 10/2018278, Twilio 63016 →
+//! `PolicyViolation`; Twilio 21610 → `OptedOut`). A store that cannot answer (an I/O error)
+//! defers the send; it is checked again later.
+//!
+//! The support bridge marks every agent's reply as a human agent's
+//! ([`HumanAgent`](crate::core::policy::HumanAgent)), which Messenger sends with the
+//! `HUMAN_AGENT` tag (the Page's app needs Meta's Human Agent permission), and tells the agent in
+//! the thread when a reply is refused: `Not sent to … : the customer's 7-day window for a human
+//! agent's reply (HUMAN_AGENT) closed on …`, or `… : the customer texted STOP on …`.
+//!
 //! ## Retention and the dedupe horizon
 //!
 //! A handled event leaves the inbox at once (it is out of every claim's path); its dedupe key

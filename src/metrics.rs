@@ -67,6 +67,7 @@ pub(crate) struct Metrics {
     dead: Family<Labels, Counter>,
     reconciled: Family<Labels, Counter>,
     proofs: Family<Labels, Counter>,
+    policy_refused: Family<Labels, Counter>,
     ack_latency: HistogramFamily,
     send_latency: HistogramFamily,
     rate_limits: RateLimitMetrics,
@@ -122,6 +123,7 @@ impl Metrics {
             dead: Family::default(),
             reconciled: Family::default(),
             proofs: Family::default(),
+            policy_refused: Family::default(),
             ack_latency: Family::new_with_constructor(latency_histogram),
             send_latency: Family::new_with_constructor(latency_histogram),
             rate_limits: RateLimitMetrics::default(),
@@ -169,6 +171,12 @@ impl Metrics {
             m.retried.clone(),
         );
         registry.register("dead_letters", "Rows given up, by kind", m.dead.clone());
+        registry.register(
+            "policy_refusals",
+            "Sends refused before any request by the channel's policy (a closed messaging \
+             window, an opted-out recipient), by channel and error kind",
+            m.policy_refused.clone(),
+        );
         registry.register(
             "reconciliations",
             "Sends that may have reached the provider, settled before any resend, by outcome \
@@ -275,6 +283,14 @@ impl Metrics {
     }
     pub(crate) fn retried(&self, channel: &str) {
         self.with(channel, |m| m.retried.inc());
+    }
+    pub(crate) fn policy_refused(&self, channel: &str, kind: switchboard_core::ErrorKind) {
+        self.policy_refused
+            .get_or_create(&vec![
+                ("channel", channel.to_owned()),
+                ("kind", kind.as_str().to_owned()),
+            ])
+            .inc();
     }
     pub(crate) fn dead_lettered(&self, kind: &'static str) {
         self.dead

@@ -1,7 +1,7 @@
 //! The contract every provider implements.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use crate::model::{
     ChannelName, ConversationId, ConversationRef, InboundAttachment, MessageRef, OutboundMessage,
     OutboxKey, SendReceipt, SentMessage,
 };
+use crate::policy::{Contact, SendPolicy};
 use crate::reconcile::{PendingSend, Reconciled};
 use crate::webhook::{Rejection, WebhookOutcome, WebhookRequest};
 
@@ -70,6 +71,35 @@ pub trait Adapter: Send + Sync + fmt::Debug {
     fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
         let _ = conversation;
         self.info().capabilities.clone()
+    }
+
+    /// The policy a send of `message` to `to` is under: the messaging window it must fall in
+    /// and the scope opt-outs are kept under (see [`crate::policy`]). Pure, no I/O. The
+    /// default is the conversation's [`Capabilities::messaging_window`] for every message and
+    /// no opt-outs; adapters whose windows depend on the message (a tag, a template) or whose
+    /// recipients opt out by keyword override it.
+    fn send_policy(&self, to: &ConversationRef, message: &OutboundMessage) -> SendPolicy {
+        let _ = message;
+        SendPolicy::from_capabilities(&self.capabilities_for(&to.conversation))
+    }
+
+    /// Checks a send against its [`send_policy`](Self::send_policy) with what the store knows
+    /// of the customer, before any request. The engine calls it right before
+    /// [`send`](Self::send); a wrapper may override it to observe refusals (the support bridge
+    /// tells the agent). The default is [`SendPolicy::check`].
+    ///
+    /// # Errors
+    ///
+    /// `PolicyViolation` for a closed window, `OptedOut` for an opted-out recipient; both
+    /// `Retry::Never`.
+    async fn check_send(
+        &self,
+        to: &ConversationRef,
+        message: &OutboundMessage,
+        contact: &Contact,
+        now: SystemTime,
+    ) -> Result<()> {
+        self.send_policy(to, message).check(contact, now)
     }
 
     /// The outbound pacing this provider wants (the engine's default for the channel).

@@ -46,6 +46,12 @@ pub enum ErrorKind {
     /// Content larger than the channel's cap: an attachment download over the adapter's
     /// media limit (see `fetch::FetchPolicy::max_bytes`). The message names the cap.
     TooLarge,
+    /// The recipient opted out of messages from this sender (an SMS `STOP`): nothing may be
+    /// sent until they opt in again (`START`). Checked before any request (see
+    /// [`crate::policy`]); a provider's own refusal for the same reason (Twilio 21610) maps
+    /// here too. Distinct from `PolicyViolation` because only the customer can lift it: no
+    /// template or tag gets a message through.
+    OptedOut,
 }
 
 impl ErrorKind {
@@ -66,6 +72,7 @@ impl ErrorKind {
             ErrorKind::Webhook => "webhook",
             ErrorKind::UnsafeUrl => "unsafe_url",
             ErrorKind::TooLarge => "too_large",
+            ErrorKind::OptedOut => "opted_out",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod fetch;
 mod handle;
 pub mod memory;
 pub mod model;
+pub mod policy;
 pub mod reconcile;
 pub mod registry;
 pub mod render;
@@ -34,6 +35,7 @@ pub use model::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, MessageRef,
     OutboundMessage, OutboxKey, SendReceipt, SentMessage, ThreadId, UserId,
 };
+pub use policy::{ConsentAction, ConsentChange, Contact, OptOut, SendPolicy, Window};
 pub use reconcile::{PendingSend, Reconciled};
 pub use registry::{AdapterFactory, Registry};
 pub use render::{Degradation, RenderPlan, RenderPolicy};

@@ -21,7 +21,13 @@
 //!   ("2") comes back into the thread as the button's choice.
 //! - The bot's own messages, and messages outside bridge threads, are ignored. A reply that
 //!   cannot be delivered (the provider refused it, or a delivery receipt says it failed) is
-//!   posted back into the thread as a short notice with the error kind.
+//!   posted back into the thread as a short notice with the error kind. A reply the engine
+//!   refused before any request (the customer's messaging window closed, the customer texted
+//!   `STOP`) is not sent, and the notice says why in words: `Not sent to … : the customer's
+//!   24-hour window closed on …` (the wrapper observes the refusal in `Adapter::check_send`).
+//! - Agents' replies are marked [`HumanAgent`](switchboard_core::policy::HumanAgent): a person
+//!   wrote them. Messenger sends them with the `HUMAN_AGENT` tag, allowed for 7 days after the
+//!   customer's last message (a human answering from Slack is what the tag is for).
 //! - Everything goes through the engine: webhooks are deduplicated and stored before they are
 //!   answered, handlers run in order per conversation, sends go through the outbox with rate
 //!   limits and retries.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::model::{
     Attachment, DeliveryStatus, InboundAttachment, InboundMessage, OutboundMessageBuilder,
 };
+use switchboard_core::policy::HumanAgent;
 use switchboard_core::{Adapter, ConversationRef, EventKind, InboundEvent, OutboundMessage};
 
 use super::text::{customer_text, extract_buttons, literal, to_commonmark};
@@ -101,6 +102,11 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
         }
         EventKind::Other(o) if o.event_type == DELIVERY_FAILED_EVENT => {
             let Some(link) = &link else { return Ok(()) };
+            if event.raw["before_request"].as_bool() == Some(true)
+                && let Some(reason) = event.raw["reason"].as_str()
+            {
+                return refused_notice(shared, ctx, link, &customer, reason);
+            }
             let kind = event.raw["kind"].as_str().unwrap_or("unknown").to_owned();
             let detail = event.raw["error"].as_str().unwrap_or_default().to_owned();
             return notice(shared, ctx, link, &customer, &kind, &detail);
@@ -186,6 +192,36 @@ fn notice(
     Ok(())
 }
 
+/// The notice for a reply the engine refused before any request (a closed messaging window, an
+/// opted-out customer): `Not sent to … : the customer's 24-hour window closed on …`.
+fn refused_notice(
+    shared: &Shared,
+    ctx: &Context,
+    link: &Link,
+    customer: &ConversationRef,
+    reason: &str,
+) -> HandlerResult {
+    let to = ConversationRef::new(
+        shared.config.agents.clone(),
+        shared.config.agents_conversation.clone(),
+    );
+    let text = format!(
+        ":warning: Not sent to {} on *{}*: {}",
+        link.who,
+        customer.channel,
+        literal(reason)
+    );
+    let msg = OutboundMessage::builder()
+        .text(text)
+        .extension(&ToAgents {
+            customer: customer.clone(),
+            parent: Some(link.parent.clone()),
+        })
+        .build()?;
+    ctx.send(to, msg)?;
+    Ok(())
+}
+
 /// Agents → customer: a person's reply in a bridge thread.
 async fn from_agents(shared: &Shared, ctx: &Context) -> HandlerResult {
     let event = ctx.event();
@@ -255,9 +291,12 @@ async fn agent_reply(
     for f in files {
         b = b.attachment(f);
     }
+    // A person wrote it: channels with a longer window for human agents use it (Messenger's
+    // HUMAN_AGENT tag, 7 days).
     b.extension(&ToCustomer {
         thread: thread.to_owned(),
     })
+    .extension(&HumanAgent {})
     .build()
     .map(Some)
 }

@@ -16,6 +16,10 @@ use switchboard_core::{
     WebhookRequest,
 };
 
+use std::time::SystemTime;
+
+use switchboard_core::{Contact, SendPolicy};
+
 use super::relay::thread_header;
 use super::{DELIVERY_FAILED_EVENT, Shared};
 use crate::store::OutboxState;
@@ -220,7 +224,7 @@ impl BridgeAdapter {
         if let Err(e) = &result
             && self.is_final(to, &key, e).await
         {
-            self.report_failure(to, &key, e).await;
+            self.report_failure(to, &key, e, false).await;
         }
         result
     }
@@ -257,7 +261,15 @@ impl BridgeAdapter {
 
     /// Stores a [`DELIVERY_FAILED_EVENT`] in the customer's conversation: the bridge's handler
     /// posts the notice into the thread, through the engine like everything else.
-    async fn report_failure(&self, to: &ConversationRef, key: &str, e: &Error) {
+    /// `before_request`: the engine's policy check refused it, so no request was made and the
+    /// notice gives the reason (`raw.reason`) in words.
+    async fn report_failure(
+        &self,
+        to: &ConversationRef,
+        key: &str,
+        e: &Error,
+        before_request: bool,
+    ) {
         let Ok(engine) = self.shared.engine() else {
             return;
         };
@@ -274,6 +286,8 @@ impl BridgeAdapter {
                     "kind": e.kind().as_str(),
                     "error": e.to_string(),
                     "key": key,
+                    "before_request": before_request,
+                    "reason": e.message(),
                 }),
             ))
         })();
@@ -318,6 +332,29 @@ impl Adapter for BridgeAdapter {
 
     fn rate_hint(&self) -> RateHint {
         self.inner.rate_hint()
+    }
+
+    fn send_policy(&self, to: &ConversationRef, message: &OutboundMessage) -> SendPolicy {
+        self.inner.send_policy(to, message)
+    }
+
+    /// The inner adapter's check; a refused reply to a customer is reported in its thread (a
+    /// refusal is final: the engine never sends it).
+    async fn check_send(
+        &self,
+        to: &ConversationRef,
+        message: &OutboundMessage,
+        contact: &Contact,
+        now: SystemTime,
+    ) -> Result<()> {
+        let result = self.inner.check_send(to, message, contact, now).await;
+        if let Err(e) = &result
+            && message.extensions.contains_key(ToCustomer::KEY)
+        {
+            let key = message.idempotency_key.as_deref().unwrap_or_default();
+            self.report_failure(to, key, e, true).await;
+        }
+        result
     }
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {

@@ -10,6 +10,9 @@
 //! again ([`settle`]): keyed proofs that webhooks brought first, then the adapter's
 //! `reconcile`, then the channel's [`DeliveryPolicy`] (see [`crate::docs`] and
 //! [`DeliveryPolicy`] for the table).
+//!
+//! Before anything else, the send is checked against the channel's policy (messaging windows,
+//! opt-outs: [`policy`]); a refused send is dead-lettered at once, with no request made.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +28,7 @@ use crate::outbox::release;
 use crate::redact::redacted;
 use crate::store::{OutboxChange, OutboxItem, StoreExt, conversation_key};
 
+mod policy;
 mod settle;
 
 use settle::{settle, settle_later};
@@ -135,6 +139,22 @@ async fn send(
     slot: &mut Slot,
 ) {
     let channel = item.to.channel.as_str();
+    // Before the rate limiters and any request: a send the channel's policy forbids (a closed
+    // window, an opted-out recipient) is given up now (see `policy`).
+    match policy::check(engine, entry, item, SystemTime::now()).await {
+        policy::Verdict::Allowed => {}
+        policy::Verdict::Refused(e) => {
+            engine.metrics.policy_refused(channel, e.kind());
+            dead(engine, item, &e.to_string()).await;
+            return;
+        }
+        policy::Verdict::Unknown(e) => {
+            let delay = delay(engine, item, None);
+            tracing::warn!(error = %e, ?delay, "policy facts unavailable; not sending yet");
+            defer(engine, item, &format!("policy check: {e}"), delay).await;
+            return;
+        }
+    }
     // The claim loop renews the lease while this waits (briefly) for the rate limiters and
     // while it sends, so the row is never claimed twice.
     let attempt = async {

@@ -76,10 +76,11 @@
 //!
 //! A store shared by several engines claims heads with `SELECT … FOR UPDATE SKIP LOCKED` and
 //! wakes the others through its own notifications; a gateway's per-endpoint forwarding queue is
-//! one more [`Queue`] with the outbox's shape; a web chat's per-conversation message log, a
-//! per-conversation "last inbound at" for messaging windows are provided methods added without
-//! touching the required ones; delivery receipts kept until the send they name is recorded
-//! came as [`Receipt`] handling (schema version 5).
+//! one more [`Queue`] with the outbox's shape; a web chat's per-conversation message log and
+//! delivery receipts kept until the send they name is recorded are provided methods (or
+//! [`Receipt`] handling) added without touching the required ones, as the policy facts were
+//! ([`Store::contact`]: a conversation's last inbound time and its opt-outs); receipts that
+//! arrive before their send came as [`Receipt`] handling (schema version 5).
 
 use std::fmt;
 use std::time::SystemTime;
@@ -90,6 +91,7 @@ use switchboard_core::model::time::to_millis;
 use switchboard_core::render::TextOption;
 use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 
+mod contacts;
 mod ext;
 mod media;
 mod memory;
@@ -105,6 +107,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteStore, Synchronous};
+/// What [`Store::contact`] answers (from `switchboard_core::policy`).
+pub use switchboard_core::policy::{Contact, OptOut};
 pub use types::{
     Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
     Lease, NewOutbound, OutboxChange, OutboxItem, OutboxState, OutboxStatus, OutboxUpdate, Prune,
@@ -203,6 +207,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// `None`, the default: no other process writes to this store.
     fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<Queue>> {
         None
+    }
+
+    /// What the store knows of a conversation's customer, for the policy check before a send
+    /// ([`switchboard_core::policy`]): the latest `at` of its events that
+    /// [count as inbound](switchboard_core::policy::counts_as_inbound), and the opt-out in
+    /// force under `scope` (none without a scope).
+    ///
+    /// A store that answers it keeps these facts in [`insert_inbound`](Self::insert_inbound),
+    /// in the same transaction as the events and only for new ones (a duplicate changes
+    /// nothing): the conversation's last inbound time only moves forward (events may arrive
+    /// out of order), and an event's [`ConsentChange`](switchboard_core::ConsentChange)
+    /// replaces the one recorded for its (conversation, scope) unless that one is later (an
+    /// opt-out is an `OptOut` change, cleared by an `OptIn`; `Help` changes nothing). The facts
+    /// are kept for as long as the store (one small row per conversation and per opt-out);
+    /// pruning never removes them. A lookup is one or two index reads.
+    ///
+    /// The default answers `Unsupported`: the engine then sends without the check and leaves
+    /// the policy to the provider.
+    async fn contact(&self, conversation: &str, scope: Option<&str>) -> Result<Contact> {
+        let _ = (conversation, scope);
+        Err(Error::unsupported(
+            "policy facts (last inbound time, opt-outs) in this store",
+        ))
     }
 }
 

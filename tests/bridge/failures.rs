@@ -13,7 +13,7 @@ async fn a_refused_send_is_reported_in_the_thread() {
     w.customer_sms(&running, "Hello?").await;
     eventually("the SMS thread", || async { w.parents().len() == 1 }).await;
     let parent = w.parents()[0].clone();
-    // Twilio answers 21610 (the recipient opted out): PolicyViolation, never retried.
+    // Twilio answers 21610 (the recipient opted out): OptedOut, never retried.
     w.twilio.stage(switchboard::twilio::emulator::Fault::Error {
         status: 400,
         code: 21610,
@@ -24,7 +24,7 @@ async fn a_refused_send_is_reported_in_the_thread() {
     eventually("the refusal notice", || async {
         w.in_thread(&parent.ts)
             .iter()
-            .any(|m| m.text.contains("Not delivered") && m.text.contains("policy_violation"))
+            .any(|m| m.text.contains("Not delivered") && m.text.contains("opted_out"))
     })
     .await;
     running.shutdown().await.unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::model::AttachmentSource;
+use switchboard_core::policy::SendPolicy;
 use switchboard_core::{
     Adapter, AdapterInfo, AttachmentCapabilities, Capabilities, ChannelTable, ConversationRef,
     Error, ErrorKind, LengthUnit, MarkdownDialect, MessageId, OutboundMessage, OutboxKey,
@@ -131,6 +132,12 @@ impl MessengerAdapter {
 impl Adapter for MessengerAdapter {
     fn info(&self) -> &AdapterInfo {
         &self.info
+    }
+
+    /// 24 hours after the user's last message; 7 days with `HUMAN_AGENT`; other tags at any
+    /// time (see [`crate::policy`]).
+    fn send_policy(&self, _to: &ConversationRef, message: &OutboundMessage) -> SendPolicy {
+        crate::policy::send_policy(message)
     }
 
     /// Well under the Send API's per-Page limits (Meta's platform rate limit scales with the

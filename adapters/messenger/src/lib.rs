@@ -7,6 +7,7 @@ pub mod config;
 mod error_map;
 mod extension;
 mod media;
+pub mod policy;
 mod reconcile;
 mod render;
 pub mod signature;

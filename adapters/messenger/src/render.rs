@@ -11,7 +11,9 @@
 //! - Quick replies go on the last message of the send.
 
 use serde_json::{Value, json};
+use switchboard_core::model::Extension as _;
 use switchboard_core::model::{Action, Attachment, AttachmentSource, QuickReply};
+use switchboard_core::policy::HumanAgent;
 use switchboard_core::render::{self, RenderPolicy, TextOption};
 use switchboard_core::{Capabilities, Degradation, Error, LengthUnit, OutboundMessage, Result};
 
@@ -136,12 +138,16 @@ pub(crate) fn plan(
     })
 }
 
-fn send_options(msg: &OutboundMessage) -> Result<SendOptions> {
-    let options = msg
-        .extensions
-        .get::<SendOptions>()
-        .transpose()?
-        .unwrap_or_default();
+/// The message's [`SendOptions`]; without any, a message marked [`HumanAgent`] is sent with
+/// the `HUMAN_AGENT` tag (see [`crate::policy`]), any other as `RESPONSE`.
+pub(crate) fn send_options(msg: &OutboundMessage) -> Result<SendOptions> {
+    let options = match msg.extensions.get::<SendOptions>().transpose()? {
+        Some(o) => o,
+        None if msg.extensions.contains_key(HumanAgent::KEY) => {
+            SendOptions::tag(crate::policy::HUMAN_AGENT_TAG)
+        }
+        None => SendOptions::default(),
+    };
     match (options.messaging_type, options.tag.as_deref()) {
         (MessagingType::MessageTag, None | Some("")) => Err(Error::invalid_message(
             "extensions.messenger.send_options.tag",

@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use switchboard_core::adapter::{Adapter, AdapterInfo, FetchedAttachment};
 use switchboard_core::model::{AttachmentKind, InboundAttachment, MessageId};
+use switchboard_core::policy::SendPolicy;
 use switchboard_core::{
     AttachmentCapabilities, Capabilities, ChannelTable, ConversationId, ConversationRef, Error,
     LengthUnit, MarkdownDialect, OutboundMessage, OutboxKey, PendingSend, Reconciled, Result,
@@ -243,12 +244,26 @@ impl Adapter for TwilioAdapter {
         webhook::precheck(method, headers)
     }
 
+    /// Decodes, and marks SMS keyword messages (`STOP`, `START`, `HELP`, …) with their
+    /// consent change (see [`crate::policy`]).
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
-        webhook::handle(
+        let mut outcome = webhook::handle(
             &self.config.channel,
             &self.config.account_sid,
             self.config.auth_token.expose(),
             request,
-        )
+        );
+        if let WebhookOutcome::Accepted { events, .. } = &mut outcome {
+            for event in events.iter_mut() {
+                event.consent = crate::policy::consent_of(&self.config, event);
+            }
+        }
+        outcome
+    }
+
+    /// WhatsApp: 24 hours after the customer's last message, unless the message is a template
+    /// (`ContentSid`); SMS: no window, opt-outs kept under our number (see [`crate::policy`]).
+    fn send_policy(&self, to: &ConversationRef, message: &OutboundMessage) -> SendPolicy {
+        crate::policy::send_policy(&self.config, to.conversation.as_str(), message)
     }
 }

@@ -21,8 +21,10 @@ pub(crate) fn classify_code(code: u32) -> Option<(ErrorKind, Retry)> {
         20429 | 21611 | 30001 | 63017 | 63018 | 63119 => RateLimited,
         // Invalid To; To unreachable; To not a mobile number; unknown/unreachable handset.
         21211 | 21612 | 21614 | 30003 | 30005 | 30006 => NotFound,
-        // Recipient opted out (STOP); outside the WhatsApp 24 h window; carrier filtering.
-        21610 | 63016 | 30007 => PolicyViolation,
+        // Recipient opted out (STOP): only they can lift it.
+        21610 => OptedOut,
+        // Outside the WhatsApp 24 h window; carrier filtering.
+        63016 | 30007 => PolicyViolation,
         // Missing To/From/Body, body too long, bad media URL, no content, too many media,
         // unsupported media type.
         21602 | 21603 | 21604 | 21617 | 21619 | 21620 | 21621 | 21623 | 21626 | 30019 => {

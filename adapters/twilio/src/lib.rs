@@ -8,6 +8,7 @@ pub mod config;
 mod date;
 mod error_map;
 mod extension;
+pub mod policy;
 mod reconcile;
 mod render;
 pub mod signature;

@@ -210,7 +210,7 @@ async fn documented_errors_map_to_kinds() {
         message: "Attempt to send to unsubscribed recipient".into(),
     });
     let stop = sms.send(&to("sms", SMS_USER), &hi).await.unwrap_err();
-    assert_eq!(stop.kind(), ErrorKind::PolicyViolation);
+    assert_eq!(stop.kind(), ErrorKind::OptedOut);
     emu.stage(Fault::Error {
         status: 400,
         code: 63016,
@@ -308,4 +308,31 @@ async fn api_keys_timeouts_and_unreachable_hosts() {
         .await
         .unwrap_err();
     assert_eq!((e.kind(), e.retry()), (ErrorKind::Transport, Retry::Safe));
+}
+
+/// The emulator applies Twilio's default opt-out handling (issue 15 item 12): after an inbound
+/// `STOP` to our number, a create to that customer from it is refused with 21610 (`OptedOut`)
+/// until they text `START`; another customer is not affected.
+#[tokio::test]
+async fn the_emulator_refuses_an_opted_out_recipient_until_start() {
+    use switchboard_twilio::emulator::Inbound;
+    let emu = Emulator::start(EmulatorOptions::default()).await.unwrap();
+    let sms = TwilioAdapter::new(config(&emu, None)).unwrap();
+    let ours = emu.options().numbers[0].clone();
+    let hi = OutboundMessage::text("hi").unwrap();
+    let _ = emu.signed_request(
+        "https://bot.example.com/webhooks/sms",
+        &Inbound::text(SMS_USER, &ours, " stop "),
+    );
+    let e = sms.send(&to("sms", SMS_USER), &hi).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.retry(), e.provider_code()),
+        (ErrorKind::OptedOut, Retry::Never, Some("21610"))
+    );
+    assert!(sms.send(&to("sms", "+15557770000"), &hi).await.is_ok());
+    let _ = emu.signed_request(
+        "https://bot.example.com/webhooks/sms",
+        &Inbound::text(SMS_USER, &ours, "START"),
+    );
+    assert!(sms.send(&to("sms", SMS_USER), &hi).await.is_ok());
 }

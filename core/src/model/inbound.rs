@@ -9,6 +9,7 @@ use super::attachment::AttachmentKind;
 use super::conversation::ConversationRef;
 use super::delivery::DeliveryEvent;
 use super::ids::{EventId, MessageId, UserId};
+use crate::policy::ConsentChange;
 
 /// One inbound event, decoded by an adapter's `handle_webhook`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +31,10 @@ pub struct InboundEvent {
     pub attributes: BTreeMap<String, String>,
     /// The provider's payload for this event, as received.
     pub raw: serde_json::Value,
+    /// A keyword message's effect on the customer's consent (an SMS `STOP`, `START`, `HELP`),
+    /// as the adapter decoded it; the store keeps opt-outs from it (see [`crate::policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentChange>,
 }
 
 impl InboundEvent {
@@ -50,7 +55,14 @@ impl InboundEvent {
             kind,
             attributes: BTreeMap::new(),
             raw,
+            consent: None,
         }
+    }
+
+    /// Marks the event as a keyword message that changes (or asks about) consent.
+    pub fn with_consent(mut self, consent: ConsentChange) -> Self {
+        self.consent = Some(consent);
+        self
     }
 
     /// Adds a provider-specific attribute.

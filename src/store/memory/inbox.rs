@@ -6,6 +6,7 @@ use std::sync::Arc;
 use switchboard_core::{InboundEvent, Result};
 
 use super::{InboxRow, Inner, span};
+use crate::store::contacts::EventContact;
 use crate::store::{
     Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
     Lease, conversation_key, millis, outbox_key_taken, store_error,
@@ -40,9 +41,12 @@ impl Inner {
                 let seq = self.seq();
                 self.keys.insert(key.clone());
                 self.keys_by_age.insert((now, seq), key);
-                let conversation = self
-                    .inbox_heads
-                    .push(&conversation_key(&ev.conversation), seq);
+                let key = conversation_key(&ev.conversation);
+                let contact = EventContact::of(ev);
+                if !contact.is_empty() {
+                    self.contacts.record([(key.as_str(), &contact)]);
+                }
+                let conversation = self.inbox_heads.push(&key, seq);
                 let mut event = ev.clone();
                 if raw.is_some() {
                     event.raw = serde_json::Value::Null;

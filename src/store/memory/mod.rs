@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use switchboard_core::render::TextOption;
-use switchboard_core::{InboundEvent, Result};
+use switchboard_core::{Contact, InboundEvent, Result};
 
 use super::{
     Claim, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, Inserted, Lease, NewOutbound,
@@ -22,6 +22,7 @@ use super::{
     StoreStats, millis,
 };
 
+mod contacts;
 mod heads;
 mod inbox;
 mod outbox;
@@ -92,6 +93,8 @@ struct Inner {
     early_receipts: pending::PendingReceipts,
     state: HashMap<String, serde_json::Value>,
     options: HashMap<String, (Vec<TextOption>, i64)>,
+    /// Last inbound times and opt-outs, by conversation key.
+    contacts: contacts::Contacts,
 }
 
 impl Inner {
@@ -291,5 +294,9 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn contact(&self, conversation: &str, scope: Option<&str>) -> Result<Contact> {
+        Ok(self.lock().contacts.contact(conversation, scope))
     }
 }

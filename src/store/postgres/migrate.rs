@@ -16,10 +16,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     // 2–4 are the SQLite store's own history (version 1 here is its version 4's model); 5
     // onwards are numbered alike on both stores.
     (5, include_str!("migrations/0005_hardening.sql")),
+    (6, include_str!("migrations/0006_contacts.sql")),
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The advisory lock every instance takes to migrate (one at a time, whatever the schema).
 const LOCK: i64 = 0x5357_4254_4d49_4752; // "SWBTMIGR"

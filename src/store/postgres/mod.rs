@@ -39,6 +39,7 @@ use tokio::sync::broadcast;
 use super::Queue;
 use super::sql::{Dialect, Param, PruneStep, SqlStore, Writer, db, forward_store};
 
+mod contacts;
 mod heads;
 mod inbox;
 mod maintenance;

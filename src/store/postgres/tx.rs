@@ -9,6 +9,7 @@ use switchboard_core::Result;
 use switchboard_core::model::MessageId;
 
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
+use crate::store::contacts::ContactWrites;
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, Param, PreparedEvent, PreparedOutbound, PruneStep, SqlRow, Tx, UpdatePlan, db,
@@ -394,5 +395,9 @@ impl Tx for PgTx<'_> {
             .bind(col(raws, |r| r.1))
             .bind(now);
         self.run("insert inbound", query).await
+    }
+
+    async fn upsert_contacts(&mut self, writes: &ContactWrites<'_>) -> Result<()> {
+        super::contacts::upsert(self.conn, writes).await
     }
 }

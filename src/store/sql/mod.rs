@@ -24,6 +24,7 @@ use std::future::Future;
 use switchboard_core::Result;
 use switchboard_core::model::MessageId;
 
+use super::contacts::ContactWrites;
 use super::{Claim, InboxItem, Lease, OutboxItem, Queue};
 
 pub(crate) mod ops;
@@ -244,6 +245,14 @@ pub(crate) trait Tx: Send {
         &mut self,
         raws: &[(&str, &str)],
         now: i64,
+) -> impl Future<Output = Result<()>> + Send;
+
+    /// Writes the policy facts new events bring (see
+    /// [`Store::contact`](crate::store::Store::contact)): each conversation's last inbound time
+    /// moves forward, each (conversation, scope)'s consent is replaced by a later change.
+    fn upsert_contacts(
+        &mut self,
+        writes: &ContactWrites<'_>,
     ) -> impl Future<Output = Result<()>> + Send;
 }
 

@@ -12,6 +12,7 @@ use switchboard_core::model::{DeliveryStatus, MessageId, SentMessage};
 use super::prepared::{Prepared, PreparedEvent, PreparedFinish, PreparedOutbound};
 use super::rows::{self, Param};
 use super::{SqlRow, Tx};
+use crate::store::contacts::ContactWrites;
 use crate::store::{
     Inserted, Lease, OutboxChange, OutboxUpdate, Queue, Receipt, SendProof, from_json, millis,
     outbox_key_taken, proven_ids, to_json,
@@ -59,6 +60,16 @@ pub(crate) async fn insert<T: Tx>(
         }
         let heads: Vec<(&str, i64)> = first.into_iter().collect();
         tx.insert_heads(Queue::Inbox, &heads).await?;
+        // The policy facts, in the same transaction (no commit of their own).
+        let contacts = ContactWrites::of(
+            fresh
+                .iter()
+                .filter(|(_, r)| !r.contact.is_empty())
+                .map(|(_, r)| (r.conversation.as_str(), &r.contact)),
+        );
+        if !contacts.is_empty() {
+            tx.upsert_contacts(&contacts).await?;
+        }
     }
     let mut answered: HashSet<i64> = HashSet::new();
     Ok(jobs

@@ -8,6 +8,7 @@ use switchboard_core::{InboundEvent, Result};
 
 use crate::store::media::split;
 use crate::store::raw::{SharedRaw, event_without_raw, share};
+use crate::store::contacts::EventContact;
 
 use crate::store::{
     InboxFinish, InboxOutcome, Lease, NewOutbound, conversation_key, millis, to_json,
@@ -22,6 +23,8 @@ pub(crate) struct PreparedEvent {
     pub(crate) json: String,
     pub(crate) raw: Option<Arc<SharedRaw>>,
     pub(crate) received_at: i64,
+    /// What it changes in the policy facts ([`contacts`](crate::store::contacts)).
+    pub(crate) contact: EventContact,
 }
 
 impl PreparedEvent {
@@ -41,6 +44,7 @@ impl PreparedEvent {
                     },
                     raw,
                     received_at: now,
+                    contact: EventContact::of(ev),
                 })
             })
             .collect()

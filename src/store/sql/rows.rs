@@ -279,3 +279,11 @@ pub(crate) fn stats(row: &impl SqlRow) -> Result<StoreStats> {
         dead: dead_in + count("outbox_dead")?,
     })
 }
+
+/// `$1` conversation: its last inbound time ([`Store::contact`](crate::store::Store::contact)).
+pub(crate) const LAST_INBOUND: &str =
+    "SELECT last_inbound_at FROM contacts WHERE conversation = $1";
+
+/// `$1` conversation, `$2` scope: the opt-out in force, if the latest change was one.
+pub(crate) const OPTED_OUT: &str = "SELECT keyword, at FROM consent
+      WHERE conversation = $1 AND scope = $2 AND opted_out";

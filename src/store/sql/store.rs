@@ -196,6 +196,13 @@ macro_rules! forward_store {
             fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<$crate::store::Queue>> {
                 self.$field.wake_ups()
             }
+            async fn contact(
+                &self,
+                conversation: &str,
+                scope: Option<&str>,
+            ) -> switchboard_core::Result<$crate::store::Contact> {
+                self.$field.contact(conversation, scope).await
+            }
         }
     };
 }
@@ -330,6 +337,36 @@ impl<D: Dialect> SqlStore<D> {
             .await?
             .map(|row| rows::outbox_status(&row))
             .transpose()
+    }
+
+    pub(crate) async fn contact(
+        &self,
+        conversation: &str,
+        scope: Option<&str>,
+    ) -> Result<crate::store::Contact> {
+        let last = self
+            .read_one(rows::LAST_INBOUND, &[Param::Text(conversation)])
+            .await?
+            .map(|row| row.int("last_inbound_at"))
+            .transpose()?;
+        let mut opted_out = None;
+        if let Some(scope) = scope
+            && let Some(row) = self
+                .read_one(
+                    rows::OPTED_OUT,
+                    &[Param::Text(conversation), Param::Text(scope)],
+                )
+                .await?
+        {
+            opted_out = Some(crate::store::OptOut {
+                keyword: row.text("keyword")?,
+                at: switchboard_core::model::time::from_millis(row.int("at")?),
+            });
+        }
+        Ok(crate::store::Contact::new(
+            last.map(switchboard_core::model::time::from_millis),
+            opted_out,
+        ))
     }
 
     pub(crate) async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {

@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_reconciliation.sql")),
     (4, include_str!("../migrations/0004_heads.sql")),
     (5, include_str!("../migrations/0005_hardening.sql")),
+    (6, include_str!("../migrations/0006_contacts.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

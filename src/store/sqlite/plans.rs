@@ -2,7 +2,7 @@
 //! of a queue table (a claim, a completion or a receipt whose cost grew with the backlog or the
 //! rows retained would show up here as `SCAN inbox` and the like).
 
-use super::{heads, inbox, media, outbox, pending, receipts, state, update};
+use super::{contacts, heads, inbox, media, outbox, pending, receipts, state, update};
 use crate::store::SqliteStore;
 use crate::store::sql::rows;
 use crate::store::sqlite::tests::TempDb;
@@ -58,6 +58,10 @@ const HOT: &[(&str, &str)] = &[
     ("delete state", state::DELETE_STATE),
     ("upsert options", state::UPSERT_OPTIONS),
     ("delete options", state::DELETE_OPTIONS),
+    ("upsert last inbound", contacts::UPSERT_INBOUND),
+    ("upsert consent", contacts::UPSERT_CONSENT),
+    ("last inbound", rows::LAST_INBOUND),
+    ("opted out", rows::OPTED_OUT),
 ];
 
 /// The tables a hot statement must never scan whole.
@@ -74,6 +78,8 @@ const QUEUE_TABLES: &[&str] = &[
     "pending_receipts",
     "outbox_media",
     "inbox_raw",
+    "contacts",
+    "consent",
 ];
 
 /// A plan line that reads a whole queue table: `SCAN t`, `SCAN t AS x`, or a scan of one of

@@ -50,7 +50,7 @@ async fn sqlite_v2_rows_in_flight_migrate_uncertain() {
         conn.close().await.unwrap();
     }
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    let latest = super::migrate::MIGRATIONS.last().map(|m| m.0);
+    let latest = super::migrate::MIGRATIONS.last().map(|(v, _)| *v);
     assert_eq!(Some(store.schema_version().await.unwrap()), latest);
     store.recover().await.unwrap();
     let mut items = store

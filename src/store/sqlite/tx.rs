@@ -9,6 +9,7 @@ use switchboard_core::Result;
 use switchboard_core::model::MessageId;
 
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
+use crate::store::contacts::ContactWrites;
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, Tx, UpdatePlan, db,
@@ -520,5 +521,9 @@ impl Tx for SqliteTx<'_> {
             .await
             .map_err(db("insert inbound"))?;
         Ok(())
+    }
+
+    async fn upsert_contacts(&mut self, writes: &ContactWrites<'_>) -> Result<()> {
+        super::contacts::upsert(self.conn, writes).await
     }
 }

@@ -23,7 +23,7 @@
 //! By topic: [`inbox`] (dedupe, order, leases, completion, retries, dead letters), [`heads`]
 //! (the ready queue: one head per conversation, the next row after a finish, batches),
 //! [`sends`] (the outbox), [`receipts`] (proofs, delivery receipts), [`maintenance`] (state,
-//! pruning).
+//! pruning), [`contacts`] (last inbound times and opt-outs, for policy checks).
 //!
 //! [`MemoryStore`]: crate::MemoryStore
 //! [`SqliteStore`]: crate::SqliteStore
@@ -56,6 +56,7 @@ mod prelude {
 }
 
 pub mod early_receipts;
+pub mod contacts;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
@@ -65,6 +66,9 @@ pub mod receipts;
 pub mod sends;
 
 pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
+pub use contacts::{
+    last_inbound_times_are_kept_with_the_insert, opt_outs_follow_the_latest_keyword,
+};
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
     a_claim_hands_out_one_head_per_conversation, due_heads_are_claimed_before_new_ones,
@@ -155,6 +159,8 @@ macro_rules! store_conformance_tests {
             early_delivery_receipts_are_kept_until_the_send_is_recorded,
             byte_attachments_round_trip,
             shared_raw_payloads_come_back_whole,
+            last_inbound_times_are_kept_with_the_insert,
+            opt_outs_follow_the_latest_keyword,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {

@@ -379,3 +379,29 @@ fn upload_message_field_matches_the_postman_upload_example() {
         expected
     );
 }
+
+/// Issue 15 item 12: a human agent's reply (the bridge marks them) goes out with the
+/// `HUMAN_AGENT` tag; the message's own options win.
+#[test]
+fn a_human_agents_reply_is_tagged_human_agent() {
+    use switchboard_core::policy::HumanAgent;
+    let msg = OutboundMessage::builder()
+        .text("An agent here.")
+        .extension(&HumanAgent {})
+        .build()
+        .unwrap();
+    let b = &bodies(&msg, "123")[0];
+    assert_eq!(b["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(b["tag"], "HUMAN_AGENT");
+    let own = OutboundMessage::builder()
+        .text("Shipped.")
+        .extension(&HumanAgent {})
+        .extension(&SendOptions::update())
+        .build()
+        .unwrap();
+    let b = &bodies(&own, "123")[0];
+    assert_eq!(b["messaging_type"], "UPDATE");
+    assert!(b.get("tag").is_none());
+    let plain = OutboundMessage::text("Hi").unwrap();
+    assert_eq!(bodies(&plain, "123")[0]["messaging_type"], "RESPONSE");
+}

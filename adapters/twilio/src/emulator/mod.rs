@@ -25,7 +25,10 @@
 //!   the connection closes before the answer); a per-sender rate limit is set with
 //!   [`EmulatorOptions::rate_limit`].
 //! - [`Emulator::deliver`] posts a signed inbound message to a webhook URL, and
-//!   [`Emulator::signed_request`] builds the same request without the network.
+//!   [`Emulator::signed_request`] builds the same request without the network. Either way the
+//!   emulator applies Twilio's default opt-out handling to it: after an SMS `STOP` (or a
+//!   synonym), creates to that number from the number it was sent to fail with 400 / 21610
+//!   until it sends `START`.
 //! - Every API call is recorded ([`Emulator::calls`]).
 
 mod account;
@@ -196,8 +199,19 @@ impl Emulator {
         self.inner.state.lock().sid(if media { "MM" } else { "SM" })
     }
 
+    /// What Twilio does itself with an inbound message: an SMS `STOP` (`STOPALL`,
+    /// `UNSUBSCRIBE`, `CANCEL`, `END`, `QUIT`) opts the sender out of our number, so creates
+    /// to them from it fail with 400 / 21610 until they send `START` (`UNSTOP`, `YES`).
+    fn received(&self, msg: &Inbound) {
+        self.inner
+            .state
+            .lock()
+            .inbound_keyword(&msg.from, &msg.to, &msg.body);
+    }
+
     /// The signed request Twilio makes to `url` for inbound `msg` (no network).
     pub fn signed_request(&self, url: &str, msg: &Inbound) -> WebhookRequest {
+        self.received(msg);
         let sid = self.next_message_sid(!msg.media.is_empty());
         let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
         deliver::signed_request(&self.inner.options.auth_token, url, &params)
@@ -206,6 +220,7 @@ impl Emulator {
     /// Posts inbound `msg` to `url`, signed, once (Twilio does not retry an incoming message
     /// webhook); what the receiver answered.
     pub async fn deliver(&self, url: &str, msg: &Inbound) -> Delivery {
+        self.received(msg);
         let sid = self.next_message_sid(!msg.media.is_empty());
         let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
         deliver::post_signed(&self.inner, url, &params).await

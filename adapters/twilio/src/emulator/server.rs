@@ -250,6 +250,22 @@ fn create_message(
             });
         }
     }
+    // Twilio's default opt-out handling: an opted-out recipient gets nothing from that number.
+    let sender = req.from.clone().or_else(|| {
+        cfg.numbers
+            .iter()
+            .find(|n| is_whatsapp(n) == is_whatsapp(&req.to))
+            .cloned()
+    });
+    if let Some(sender) = sender
+        && state.opted_out.contains(&(sender, req.to.clone()))
+    {
+        return Err(ApiFailure::new(
+            400,
+            21610,
+            "Attempt to send to unsubscribed recipient",
+        ));
+    }
     let prefix = if req.media.is_empty() { "SM" } else { "MM" };
     let sid = state.sid(prefix);
     let res = resource(&cfg.account_sid, &sid, &req, SystemTime::now());

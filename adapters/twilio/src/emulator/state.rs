@@ -104,9 +104,30 @@ pub(crate) struct State {
     pub(crate) media: BTreeMap<String, (Bytes, String)>,
     pub(crate) callbacks: Vec<DeliveredCallback>,
     pub(crate) next_sid: u64,
+    /// (our number, their number) pairs opted out by an inbound `STOP` (until `START`).
+    pub(crate) opted_out: std::collections::BTreeSet<(String, String)>,
 }
 
 impl State {
+    /// Applies Twilio's default opt-out handling to an SMS `from` → `to` (our number) with
+    /// `body`: `STOP` and its synonyms opt out, `START`, `UNSTOP`, `YES` opt back in.
+    pub(crate) fn inbound_keyword(&mut self, from: &str, to: &str, body: &str) {
+        use switchboard_core::policy::ConsentAction;
+        if crate::address::is_whatsapp(from) {
+            return;
+        }
+        let pair = (to.to_owned(), from.to_owned());
+        match crate::policy::keyword(body) {
+            Some((ConsentAction::OptOut, _)) => {
+                self.opted_out.insert(pair);
+            }
+            Some((ConsentAction::OptIn, _)) => {
+                self.opted_out.remove(&pair);
+            }
+            _ => {}
+        }
+    }
+
     /// A new SID with `prefix`: the prefix and 32 hex digits.
     pub(crate) fn sid(&mut self, prefix: &str) -> String {
         self.next_sid += 1;

@@ -10,7 +10,7 @@ fn codes_map_to_kinds_and_retry_classes() {
         (21211, NotFound, Retry::Never),
         (21612, NotFound, Retry::Never),
         (21614, NotFound, Retry::Never),
-        (21610, PolicyViolation, Retry::Never),
+        (21610, OptedOut, Retry::Never),
         (63016, PolicyViolation, Retry::Never),
         (21617, InvalidMessage, Retry::Never),
         (21619, InvalidMessage, Retry::Never),
@@ -33,7 +33,7 @@ fn codes_map_to_kinds_and_retry_classes() {
 fn api_errors_use_code_then_status() {
     let legacy = br#"{"code":21610,"message":"Attempt to send to unsubscribed recipient","more_info":"https://www.twilio.com/docs/errors/21610","status":400}"#;
     let e = api_error(StatusCode::BAD_REQUEST, legacy, None);
-    assert_eq!((e.kind(), e.retry()), (PolicyViolation, Retry::Never));
+    assert_eq!((e.kind(), e.retry()), (OptedOut, Retry::Never));
     assert_eq!(e.provider_code(), Some("21610"));
     assert_eq!(e.provider(), Some("twilio"));
     assert!(e.message().contains("unsubscribed"), "{e}");

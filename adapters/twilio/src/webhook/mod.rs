@@ -214,6 +214,8 @@ const ATTRIBUTES: &[(&str, &str)] = &[
     ("RawDlrDoneDate", "twilio.raw_dlr_done_date"),
     ("FromCountry", "twilio.from_country"),
     ("ReferralSourceUrl", "twilio.referral_source_url"),
+    // Advanced Opt-Out: the type (STOP, START, HELP) of the keyword the message matched.
+    ("OptOutType", "twilio.opt_out_type"),
 ];
 
 fn conversation(channel: &ChannelName, their: &str) -> Result<ConversationRef, String> {
