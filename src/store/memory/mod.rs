@@ -21,11 +21,13 @@ use super::{
     OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
     StoreStats, millis,
 };
+use crate::store::{LogAppend, LogEntry, Upload};
 
 mod heads;
 mod inbox;
 mod outbox;
 mod receipts;
+mod webchat;
 
 use heads::Heads;
 use outbox::OutRow;
@@ -134,6 +136,7 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    webchat: Mutex<webchat::Webchat>,
 }
 
 impl MemoryStore {
@@ -144,6 +147,12 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn webchat(&self) -> MutexGuard<'_, webchat::Webchat> {
+        self.webchat
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -271,5 +280,31 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn log_append(&self, appends: &[LogAppend]) -> Result<Vec<u64>> {
+        Ok(self.webchat().append(appends))
+    }
+
+    async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
+        Ok(self.webchat().read(conversation, after, limit))
+    }
+
+    async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        self.webchat().put_upload(upload);
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        Ok(self.webchat().get_upload(id))
+    }
+
+    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.webchat().keep_secret(name, proposed))
     }
 }

@@ -41,6 +41,7 @@ use super::{
     OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
     StoreStats, conversation_key, millis, store_error, to_json,
 };
+use crate::store::{LogAppend, LogEntry, Upload};
 
 mod heads;
 mod inbox;
@@ -53,6 +54,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 mod update;
+mod webchat;
 mod writer;
 
 use inbox::{PreparedEvent, PreparedFinish};
@@ -136,6 +138,10 @@ pub struct PgStore {
     pool: PgPool,
     schema: String,
     wakes: broadcast::Sender<Queue>,
+    /// Conversation keys whose web chat logs got records (any instance).
+    log_wakes: broadcast::Sender<String>,
+    /// The web chat log's notification channel.
+    log_channel: String,
     /// The listener runs while this lives.
     _alive: Arc<()>,
 }
@@ -194,11 +200,21 @@ impl PgStore {
             Arc::downgrade(&alive),
         )
         .await;
+        let log_channel = webchat::channel(&schema);
+        let (log_wakes, _) = broadcast::channel(1024);
+        webchat::listen(
+            pool.clone(),
+            log_channel.clone(),
+            log_wakes.clone(),
+            Arc::downgrade(&alive),
+        );
         Ok(PgStore {
             writer: Writer::start(pool.clone(), channel),
             pool,
             schema,
             wakes,
+            log_wakes,
+            log_channel,
             _alive: alive,
         })
     }
@@ -432,5 +448,37 @@ impl Store for PgStore {
 
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         Some(self.wakes.subscribe())
+    }
+
+    async fn log_append(&self, appends: &[LogAppend]) -> Result<Vec<u64>> {
+        if appends.is_empty() {
+            return Ok(Vec::new());
+        }
+        webchat::append(&self.pool, &self.log_channel, appends).await
+    }
+
+    async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
+        webchat::read(&self.pool, conversation, after, limit).await
+    }
+
+    fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
+        Some(self.log_wakes.subscribe())
+    }
+
+    async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        webchat::put_upload(&self.pool, upload).await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        webchat::get_upload(&self.pool, id).await
+    }
+
+    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        webchat::keep_secret(&self.pool, name, proposed).await
     }
 }

@@ -37,6 +37,7 @@ use super::{
     OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
     StoreStats, conversation_key, millis, store_error, to_json,
 };
+use crate::store::{LogAppend, LogEntry, Upload};
 
 mod heads;
 mod inbox;
@@ -51,6 +52,7 @@ mod state;
 #[cfg(test)]
 pub(crate) mod tests;
 mod update;
+mod webchat;
 mod writer;
 
 use inbox::{PreparedEvent, PreparedFinish};
@@ -401,5 +403,58 @@ impl Store for SqliteStore {
             .await
             .map(|_| ())
             .map_err(db("ping"))
+    }
+    async fn log_append(&self, appends: &[LogAppend]) -> Result<Vec<u64>> {
+        if appends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = appends
+            .iter()
+            .map(|a| {
+                Ok((
+                    a.conversation.clone(),
+                    a.key.clone(),
+                    to_json("log record", &a.event)?,
+                    webchat::at(a.at),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self
+            .writer
+            .run(Job::Webchat(webchat::Write::Append(rows)))
+            .await?
+        {
+            Answer::Webchat(webchat::Written::Seqs(seqs)) => Ok(seqs),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
+        webchat::read(&self.pool, conversation, after, limit).await
+    }
+
+    async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        let job = Job::Webchat(webchat::Write::Upload(upload.clone()));
+        match self.writer.run(job).await? {
+            Answer::Webchat(webchat::Written::Stored) => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        webchat::get_upload(&self.pool, id).await
+    }
+
+    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        let job = Job::Webchat(webchat::Write::Secret(name.to_owned(), proposed.to_vec()));
+        match self.writer.run(job).await? {
+            Answer::Webchat(webchat::Written::Secret(kept)) => Ok(kept),
+            _ => Err(unexpected()),
+        }
     }
 }

@@ -45,6 +45,7 @@ pub(super) enum Job {
     SetState(String, Option<String>, i64),
     Recover(i64),
     Prune(maintenance::PruneStep, i64),
+    Webchat(super::webchat::Write),
 }
 
 impl Job {
@@ -73,6 +74,7 @@ pub(super) enum Answer {
     Counts(Vec<u64>),
     Count(u64),
     Done,
+    Webchat(super::webchat::Written),
 }
 
 struct Pending {
@@ -232,6 +234,7 @@ async fn apply(
             Job::Renew(queue, leases, until) => {
                 Answer::Flags(super::heads::renew(conn, *queue, leases, *until).await?)
             }
+            Job::Webchat(write) => Answer::Webchat(super::webchat::write(conn, write).await?),
             _ => continue,
         };
         answers[i] = Some(answer);

@@ -23,7 +23,7 @@
 //! By topic: [`inbox`] (dedupe, order, leases, completion, retries, dead letters), [`heads`]
 //! (the ready queue: one head per conversation, the next row after a finish, batches),
 //! [`sends`] (the outbox), [`receipts`] (proofs, delivery receipts), [`maintenance`] (state,
-//! pruning).
+//! pruning), [`webchat`] (the web chat log, uploads, secrets).
 //!
 //! [`MemoryStore`]: crate::MemoryStore
 //! [`SqliteStore`]: crate::SqliteStore
@@ -60,6 +60,7 @@ pub mod inbox;
 pub mod maintenance;
 pub mod receipts;
 pub mod sends;
+pub mod webchat;
 
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
@@ -77,6 +78,7 @@ pub use sends::{
     attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
     interrupted_sends_are_flagged, partial_sends_map_receipts,
 };
+pub use webchat::{log_sequences_grow_and_keys_append_once, uploads_and_secrets_are_kept};
 
 /// A store under test, and whatever must live as long as it (a temporary file, a test
 /// database's handle), dropped after the check.
@@ -146,6 +148,8 @@ macro_rules! store_conformance_tests {
             delivery_watermarks,
             state_outside_handlers,
             pruning_keeps_pending_and_dead_rows,
+            log_sequences_grow_and_keys_append_once,
+            uploads_and_secrets_are_kept,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {
