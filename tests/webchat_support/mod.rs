@@ -174,6 +174,37 @@ impl Client {
         }
     }
 
+    /// Every record of the conversation, or `None` when the server does not answer.
+    pub async fn try_history(&self, token: &str) -> Option<Vec<Rec>> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let r = self
+                .http
+                .get(self.url(&format!("messages?after={after}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            let v: Value = r.json().await.ok()?;
+            let recs = v["records"].as_array()?;
+            if recs.is_empty() {
+                return Some(all);
+            }
+            for r in recs {
+                all.push(Rec {
+                    seq: r["seq"].as_u64()?,
+                    event: r["event"].as_str()?.to_owned(),
+                    data: r["data"].clone(),
+                });
+            }
+            after = v["last_seq"].as_u64()?;
+        }
+    }
+
     /// Opens `GET events` (with `Last-Event-ID` when `after` is given).
     pub async fn events(&self, token: &str, after: Option<u64>) -> Sse {
         let mut r = self
@@ -206,6 +237,15 @@ pub struct Sse {
 }
 
 impl Sse {
+    /// Reads the stream of `resp`.
+    pub fn from_response(resp: reqwest::Response) -> Self {
+        Sse {
+            resp,
+            buf: String::new(),
+            lines: Vec::new(),
+        }
+    }
+
     /// The next record (comments and `retry:` skipped), or `None` at the end of the stream or
     /// after `within`.
     pub async fn next(&mut self, within: Duration) -> Option<Rec> {
