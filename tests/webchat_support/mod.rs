@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod webdriver;
+
 /// The origin the channel allows.
 pub const ORIGIN: &str = "https://shop.example";
 
