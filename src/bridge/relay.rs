@@ -255,6 +255,14 @@ async fn agent_reply(
     for f in files {
         b = b.attachment(f);
     }
+    // A web visitor's widget shows the reply as an agent's (other channels ignore it).
+    #[cfg(feature = "webchat")]
+    {
+        b = b.extension(&switchboard_webchat::WebchatAuthor {
+            role: switchboard_webchat::Role::Agent,
+            name: None,
+        });
+    }
     b.extension(&ToCustomer {
         thread: thread.to_owned(),
     })
