@@ -2,18 +2,18 @@
 //! cannot do alone because it needs the store. The crate decodes visitors' requests, signs
 //! tokens and renders messages; this module gives each web chat channel
 //!
-//! - a **durable conversation log** ([`StoreLog`](log::StoreLog), the crate's
-//!   [`ConversationLog`](switchboard_webchat::ConversationLog) over
-//!   [`Store::log_append`](crate::Store::log_append)): the adapter's `send` appends the
+//! - a **durable conversation log** (`StoreLog`, the crate's
+//!   [`ConversationLog`] over
+//!   [`Store::log_append`]): the adapter's `send` appends the
 //!   rendered records when the sender sends the outbox row, after the attempt is recorded
 //!   (the outbox's transaction discipline). Each record is keyed `{outbox key}:{part}`, so a
 //!   send retried after a crash appends nothing new; sequence numbers only grow per
 //!   conversation, across instances and restarts;
-//! - **live streams** woken after the commit ([`hub`]): on this instance directly, on the
-//!   others through [`Store::log_wake_ups`](crate::Store::log_wake_ups) (PostgreSQL `NOTIFY`,
-//!   delivered at commit). Streams also re-read the log every [`POLL`] as the safety net;
+//! - **live streams** woken after the commit (`hub`): on this instance directly, on the
+//!   others through [`Store::log_wake_ups`] (PostgreSQL `NOTIFY`,
+//!   delivered at commit). Streams also re-read the log every 30 s as the safety net;
 //! - a **durable token key**: `token_secret` from the channel table, or else 32 random bytes
-//!   generated once and kept in the store (one key for the channels without a secret) ([`Store::keep_secret`](crate::Store::keep_secret),
+//!   generated once and kept in the store (one key for the channels without a secret) ([`Store::keep_secret`],
 //!   the first instance's proposal wins), so tokens survive restarts and are valid on every
 //!   instance sharing the store.
 //!

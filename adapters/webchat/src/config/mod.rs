@@ -83,8 +83,9 @@ pub struct WebchatConfig {
     /// What to do with content the widget cannot show natively (code only; the table has no
     /// key for it).
     pub render: RenderPolicy,
-    /// The secret session tokens are signed with (through [`TokenKey::from_secret`]
-    /// (crate::TokenKey::from_secret)); `None`: a key the engine keeps in its store.
+    /// The secret session tokens are signed with (through
+    /// [`TokenKey::from_secret`](crate::TokenKey::from_secret)); `None`: a key the engine
+    /// keeps in its store.
     pub token_secret: Option<Secret>,
 }
 
