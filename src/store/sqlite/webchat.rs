@@ -1,40 +1,83 @@
-//! The web chat log, uploads and named secrets (migration 0007): writes run in the writer's
-//! group commits ([`Job::Webchat`](super::writer::Job)), reads on the pool.
-
-use std::time::SystemTime;
+//! The web chat log, uploads and named secrets (migration 0007). Writes are writer jobs
+//! ([`WebchatWrite`]) run in the writer's group commits by [`SqliteCommitter`]
+//! (super::writer::SqliteCommitter), since SQLite has one write connection; reads run on the
+//! pool.
 
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use switchboard_core::Result;
 
 use super::db;
-use crate::store::{LogEntry, Upload, from_json, millis};
+use crate::store::sql::webchat::{WebchatWrite, WebchatWritten};
+use crate::store::sql::{Answer, Job, SqlStore};
+use crate::store::{LogAppend, LogEntry, Upload, from_json, millis, to_json};
 
-/// A web chat write, as data (the writer may run it again alone).
-pub(super) enum Write {
-    /// (conversation, key, event json, at) per record.
-    Append(Vec<(String, Option<String>, String, i64)>),
-    Upload(Upload),
-    Secret(String, Vec<u8>),
+/// Runs `write` on the writer; its answer.
+async fn run(core: &SqlStore<super::Sqlite>, write: WebchatWrite) -> Result<WebchatWritten> {
+    match core.writer().run(Job::Webchat(write)).await? {
+        Answer::Webchat(w) => Ok(w),
+        _ => Err(crate::store::sql::writer::unexpected()),
+    }
 }
 
-/// What a [`Write`] answers.
-pub(super) enum Written {
-    Seqs(Vec<u64>),
-    Stored,
-    Secret(Vec<u8>),
+pub(super) async fn append_all(
+    core: &SqlStore<super::Sqlite>,
+    appends: &[LogAppend],
+) -> Result<Vec<u64>> {
+    let rows = appends
+        .iter()
+        .map(|a| {
+            Ok((
+                a.conversation.clone(),
+                a.key.clone(),
+                to_json("log record", &a.event)?,
+                millis(a.at),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    match run(core, WebchatWrite::Append(rows)).await? {
+        WebchatWritten::Seqs(seqs) => Ok(seqs),
+        _ => Err(crate::store::sql::writer::unexpected()),
+    }
 }
 
-pub(super) async fn write(conn: &mut SqliteConnection, write: &Write) -> Result<Written> {
+pub(super) async fn put_upload(core: &SqlStore<super::Sqlite>, upload: &Upload) -> Result<()> {
+    match run(core, WebchatWrite::Upload(upload.clone())).await? {
+        WebchatWritten::Stored => Ok(()),
+        _ => Err(crate::store::sql::writer::unexpected()),
+    }
+}
+
+pub(super) async fn keep_secret(
+    core: &SqlStore<super::Sqlite>,
+    name: &str,
+    proposed: &[u8],
+) -> Result<Vec<u8>> {
+    match run(
+        core,
+        WebchatWrite::Secret(name.to_owned(), proposed.to_vec()),
+    )
+    .await?
+    {
+        WebchatWritten::Secret(kept) => Ok(kept),
+        _ => Err(crate::store::sql::writer::unexpected()),
+    }
+}
+
+/// Runs a web chat write in the writer's transaction.
+pub(super) async fn write(
+    conn: &mut SqliteConnection,
+    write: &WebchatWrite,
+) -> Result<WebchatWritten> {
     match write {
-        Write::Append(rows) => {
+        WebchatWrite::Append(rows) => {
             let mut seqs = Vec::with_capacity(rows.len());
             for (conversation, key, event, at) in rows {
                 seqs.push(append(conn, conversation, key.as_deref(), event, *at).await?);
             }
-            Ok(Written::Seqs(seqs))
+            Ok(WebchatWritten::Seqs(seqs))
         }
-        Write::Upload(u) => {
+        WebchatWrite::Upload(u) => {
             sqlx::query(
                 "INSERT OR IGNORE INTO webchat_uploads
                  (id, conversation, filename, mime_type, data, created_at)
@@ -49,9 +92,9 @@ pub(super) async fn write(conn: &mut SqliteConnection, write: &Write) -> Result<
             .execute(&mut *conn)
             .await
             .map_err(db("upload"))?;
-            Ok(Written::Stored)
+            Ok(WebchatWritten::Stored)
         }
-        Write::Secret(name, proposed) => {
+        WebchatWrite::Secret(name, proposed) => {
             sqlx::query("INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)")
                 .bind(name)
                 .bind(proposed.as_slice())
@@ -64,7 +107,7 @@ pub(super) async fn write(conn: &mut SqliteConnection, write: &Write) -> Result<
                 .await
                 .and_then(|r| r.try_get(0))
                 .map_err(db("secret"))?;
-            Ok(Written::Secret(kept))
+            Ok(WebchatWritten::Secret(kept))
         }
     }
 }
@@ -76,6 +119,15 @@ async fn append(
     event: &str,
     at: i64,
 ) -> Result<u64> {
+    // The conversation's head row (its last sequence number, kept after records go).
+    sqlx::query(
+        "INSERT INTO webchat_heads (conversation, last_seq) VALUES (?, 0)
+         ON CONFLICT (conversation) DO NOTHING",
+    )
+    .bind(conversation)
+    .execute(&mut *conn)
+    .await
+    .map_err(db("log append"))?;
     if let Some(key) = key {
         let held: Option<i64> =
             sqlx::query("SELECT seq FROM webchat_log WHERE conversation = ? AND key = ?")
@@ -92,8 +144,7 @@ async fn append(
         }
     }
     let seq: i64 = sqlx::query(
-        "INSERT INTO webchat_heads (conversation, last_seq) VALUES (?, 1)
-         ON CONFLICT (conversation) DO UPDATE SET last_seq = last_seq + 1
+        "UPDATE webchat_heads SET last_seq = last_seq + 1 WHERE conversation = ?
          RETURNING last_seq",
     )
     .bind(conversation)
@@ -165,9 +216,4 @@ pub(super) async fn get_upload(pool: &SqlitePool, id: &str) -> Result<Option<Upl
         ))
     })
     .transpose()
-}
-
-/// `at` in milliseconds (the log's `at` column).
-pub(super) fn at(t: SystemTime) -> i64 {
-    millis(t)
 }
