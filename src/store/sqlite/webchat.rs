@@ -1,7 +1,6 @@
 //! The web chat log, uploads and named secrets (migration 0007). Writes are writer jobs
-//! ([`WebchatWrite`]) run in the writer's group commits by [`SqliteCommitter`]
-//! (super::writer::SqliteCommitter), since SQLite has one write connection; reads run on the
-//! pool.
+//! ([`WebchatWrite`]) run in the writer's group commits by the SQLite committer
+//! (`super::writer`), since SQLite has one write connection; reads run on the pool.
 
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
