@@ -315,20 +315,37 @@
 //!
 //! ## Web chat
 //!
-//! The website's own channel (issue 13) is split in two. The provider crate
-//! `switchboard-webchat` (`adapters/webchat`, re-exported as `switchboard::webchat` behind the
-//! non-default feature `webchat`) holds everything that stands on core alone: the open protocol
-//! (`adapters/webchat/PROTOCOL.md`, version 1: sessions, idempotent messages by `client_id`,
-//! the SSE stream resumed with `Last-Event-ID`, uploads, errors, CORS, limits) and its serde
-//! types, HMAC-signed expiring tokens bound to their channel, verified users (`user_hash`
-//! compared in constant time), the channel's configuration, rendering of neutral messages into
-//! stream records (buttons and quick replies native) and decoding of visitors' requests into
-//! inbound events. What needs the durable store (the per-conversation log the stream resumes
-//! from, uploads, shared rate limits, the routes) becomes an engine module after the PostgreSQL
-//! store lands, behind the crate's `ConversationLog` trait (its `MemoryLog` is the non-durable
-//! reference, not a production store). Until then the provider is not in
-//! [`registry()`](crate::registry()) and `switchboard serve` does not serve `/webchat/…`. The
-//! crate's README gives the reasons in full.
+//! The website's own channel (issue 13) is split in two, because web chat differs from the
+//! other providers in one way: there is no provider. Switchboard *is* the server the visitor's
+//! browser talks to, so what Slack keeps for us (the history a client resumes from, uploaded
+//! files) must be kept by Switchboard, in its store.
+//!
+//! - **The provider crate** `switchboard-webchat` (`adapters/webchat`) holds everything that
+//!   stands on core alone: the open protocol (`adapters/webchat/PROTOCOL.md`, version 1) and its
+//!   serde types, HMAC-signed expiring tokens bound to their channel, verified users
+//!   (`user_hash`, constant-time), the configuration, rendering (buttons and quick replies
+//!   native) and decoding of visitors' requests, per-visitor and per-IP limits, and the widget.
+//!   It depends on core only and is tested without a server.
+//! - **The engine module** [`webchat`](crate::webchat) (`src/webchat/`, feature `webchat`)
+//!   holds what needs the store: the crate's `ConversationLog` implemented over
+//!   [`Store::log_append`](crate::Store::log_append) / `log_read` (memory, SQLite and
+//!   PostgreSQL; migration 0007; conformance checks in `store::testkit::webchat`), the live
+//!   streams ([`Store::log_wake_ups`](crate::Store::log_wake_ups): PostgreSQL `NOTIFY` at
+//!   commit, so a stream on one instance sees another's append at once), the durable token
+//!   key ([`Store::keep_secret`](crate::Store::keep_secret), unless `token_secret` is set), and
+//!   uploads ([`Store::put_upload`](crate::Store::put_upload)). The routes are the server's
+//!   (`src/server/webchat/`).
+//!
+//! **Transaction discipline.** A visitor's message is a webhook: its events are inserted in the
+//! inbox (deduplicated on `{conversation}/{client_id}`) and its echo appended to the log (keyed
+//! by the event id) before the 202, so a retry after a lost answer stores nothing twice and
+//! still gets its echo. A reply is an outbox row like any other: the sender records the attempt,
+//! the adapter's `send` appends the rendered records keyed `{outbox key}:{part}` (a send retried
+//! after a crash finds its key and appends nothing), then the row is marked sent. Streams are
+//! woken only after the append returned, i.e. after the commit, and they read the log, never the
+//! wake-up: a lost wake-up delays a record (streams also re-read every 30 s), it never loses
+//! one. `tests/webchat_crash.rs` kills the server with SIGKILL during a burst and checks that
+//! the log and a stream followed across the kills hold each message and reply exactly once.
 //!
 //! ## Throughput: costs that do not grow with the backlog
 //!

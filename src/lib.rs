@@ -64,10 +64,8 @@ pub use switchboard_messenger as messenger;
 pub use switchboard_slack as slack;
 #[cfg(feature = "twilio")]
 pub use switchboard_twilio as twilio;
-/// The web chat provider crate (protocol, tokens, sessions, rendering, decoding). Not in
-/// [`registry()`] until the engine's web chat module exists: see [`docs`](crate::docs#web-chat).
 #[cfg(feature = "webchat")]
-pub use switchboard_webchat as webchat;
+pub mod webchat;
 
 /// A registry that knows every provider enabled by this crate's features (and `memory`).
 pub fn registry() -> Registry {
@@ -79,6 +77,8 @@ pub fn registry() -> Registry {
     switchboard_messenger::register(&mut registry);
     #[cfg(feature = "twilio")]
     switchboard_twilio::register(&mut registry);
+    #[cfg(feature = "webchat")]
+    switchboard_webchat::register(&mut registry);
     registry
 }
 
@@ -95,9 +95,6 @@ mod registry_tests {
             cfg!(feature = "messenger")
         );
         assert_eq!(providers.contains(&"twilio"), cfg!(feature = "twilio"));
-        assert!(
-            !providers.contains(&"webchat"),
-            "web chat waits for the engine's module (the durable log) before it is served"
-        );
+        assert_eq!(providers.contains(&"webchat"), cfg!(feature = "webchat"));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use switchboard::{Capabilities, ChannelTable, ConversationId, Env, LengthUnit};
 
 /// (provider, crate, channel table, a conversation) for each row of the table.
-const ROWS: [(&str, &str, &str, &str); 4] = [
+const ROWS: [(&str, &str, &str, &str); 5] = [
     (
         "Slack",
         "switchboard-slack",
@@ -31,6 +31,12 @@ const ROWS: [(&str, &str, &str, &str); 4] = [
         "switchboard-twilio",
         "provider = 'twilio'\naccount_sid = 'AC00000000000000000000000000000001'\nauth_token = 't'\nfrom = 'whatsapp:+14155238886'",
         "whatsapp:+15558675310",
+    ),
+    (
+        "Web chat",
+        "switchboard-webchat",
+        "provider = 'webchat'\nallowed_origins = ['https://shop.example']",
+        "anon:00000000000000000000000000000000",
     ),
 ];
 

@@ -132,6 +132,34 @@ Without --rate: closed loop at full speed (acks/s and arrivals at the stub per s
 --rate: open loop, latency from each webhook's ack to the provider call of its reply.
 The channel's rate limits are set far above the load so they never cap it.")]
     E2e(E2eArgs),
+    /// Many open web chat event streams on `switchboard serve`: memory per idle stream, and
+    /// the latency from an append to the conversation's log to the SSE write.
+    #[command(after_help = "\
+Examples:
+  switchboard-load bench webchat --switchboard target/release/switchboard
+  switchboard-load bench webchat --switchboard target/release/switchboard --streams 10000 --rate 1000 --duration 10s
+
+The server runs a webchat channel on the memory store; this tool signs the visitors' tokens
+(the channel's token_secret) and keeps one raw HTTP/1.1 connection per stream.")]
+    Webchat(WebchatArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WebchatArgs {
+    /// The `switchboard` binary (release build).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) switchboard: PathBuf,
+    /// Event streams kept open, one conversation each.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) streams: usize,
+    /// Messages per second (open loop), each to a random conversation.
+    #[arg(long, default_value_t = 1000.0)]
+    pub(crate) rate: f64,
+    /// How long the messages are sent.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub(crate) duration: Duration,
+    #[command(flatten)]
+    pub(crate) placement: Placement,
 }
 
 /// Where the processes run (every benchmark).

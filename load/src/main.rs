@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             Bench::Ingest(a) => &a.placement,
             Bench::Drain(a) => &a.placement,
             Bench::E2e(a) => &a.placement,
+            Bench::Webchat(a) => &a.placement,
         };
         match process::pin_self(place.client()) {
             Ok(None) => {}
@@ -80,6 +81,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Bench(Bench::Ingest(args)) => bench::ingest::bench(&args).await,
         Command::Bench(Bench::Drain(args)) => bench::drain::bench(&args).await,
         Command::Bench(Bench::E2e(args)) => bench::e2e::bench(&args).await,
+        Command::Bench(Bench::Webchat(args)) => bench::webchat::bench(&args).await,
     }
 }
 

@@ -291,6 +291,14 @@ async fn agent_reply(
     for f in files {
         b = b.attachment(f);
     }
+    // A web visitor's widget shows the reply as an agent's (other channels ignore it).
+    #[cfg(feature = "webchat")]
+    {
+        b = b.extension(&switchboard_webchat::WebchatAuthor {
+            role: switchboard_webchat::Role::Agent,
+            name: None,
+        });
+    }
     // A person wrote it: channels with a longer window for human agents use it (Messenger's
     // HUMAN_AGENT tag, 7 days).
     b.extension(&ToCustomer {

@@ -47,6 +47,9 @@ pub(crate) struct Engine {
     pub(crate) inbox_ready: Wake,
     /// Wakes the sender's claim loop.
     pub(crate) outbox_ready: Wake,
+    /// The web chat channels, their logs and streams.
+    #[cfg(feature = "webchat")]
+    pub(crate) webchat: crate::webchat::Channels,
 }
 
 impl Engine {

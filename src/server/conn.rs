@@ -51,7 +51,7 @@ pub(crate) async fn serve(
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors or a connection reset before it was accepted: the
                     // listener itself is fine, so pause briefly rather than spin.
@@ -62,11 +62,13 @@ pub(crate) async fn serve(
             },
         };
         while conns.try_join_next().is_some() {}
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
-        let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
-        );
+        // The peer's address, for limits per client (`ConnectInfo` in the handlers).
+        let router = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
         let mut stop = stop_rx.clone();
         conns.spawn(async move {
             let _slot = slot;

@@ -34,6 +34,8 @@
 
 mod conn;
 mod limits;
+#[cfg(feature = "webchat")]
+mod webchat;
 mod webhook;
 
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub(crate) fn router(inner: Arc<Engine>) -> Router {
         .with_state(state);
     let health = Router::new().route("/healthz", get(|| async { "ok" }));
     let router = webhooks.merge(health);
+    #[cfg(feature = "webchat")]
+    let router = router.merge(webchat::routes(inner.clone()));
     if inner.config.server.admin_listen.is_some() {
         router
     } else {

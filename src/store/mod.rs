@@ -101,6 +101,7 @@ mod raw;
 mod sql;
 mod sqlite;
 mod types;
+pub mod webchat;
 
 pub use ext::StoreExt;
 pub use memory::MemoryStore;
@@ -114,6 +115,7 @@ pub use types::{
     Lease, NewOutbound, OutboxChange, OutboxItem, OutboxState, OutboxStatus, OutboxUpdate, Prune,
     Pruned, Queue, Receipt, SendProof, StoreStats, proven_ids,
 };
+pub use webchat::{LogAppend, LogEntry, Upload};
 
 /// The ordering and state key of a conversation: `"{channel}/{conversation}"` (threads share
 /// their conversation's order).
@@ -230,6 +232,60 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         Err(Error::unsupported(
             "policy facts (last inbound time, opt-outs) in this store",
         ))
+    }
+
+    /// Appends records to web chat conversations' logs (see [`webchat`] for the contract: per
+    /// conversation sequence numbers that only grow, idempotent on `key`). Returns each
+    /// record's sequence number, in order. The default: `Unsupported`.
+    async fn log_append(&self, appends: &[LogAppend]) -> Result<Vec<u64>> {
+        let _ = appends;
+        Err(Error::unsupported(
+            "the web chat log (this store keeps none)",
+        ))
+    }
+
+    /// At most `limit` records of `conversation`'s log after sequence number `after`, oldest
+    /// first. The default: `Unsupported`.
+    async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
+        let _ = (conversation, after, limit);
+        Err(Error::unsupported(
+            "the web chat log (this store keeps none)",
+        ))
+    }
+
+    /// Conversation keys whose logs other processes sharing the store appended to (after
+    /// their commit). `None`, the default: no other process writes to this store.
+    fn log_wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
+    /// Keeps a visitor's upload. The default: `Unsupported`.
+    async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        let _ = upload;
+        Err(Error::unsupported(
+            "web chat uploads (this store keeps none)",
+        ))
+    }
+
+    /// The upload with this id, if kept. The default: `Unsupported`.
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        let _ = id;
+        Err(Error::unsupported(
+            "web chat uploads (this store keeps none)",
+        ))
+    }
+
+    /// Keeps `proposed` under `name` unless a secret is kept there already, and returns the
+    /// kept one: every instance sharing the store (and every restart) gets the same secret,
+    /// whoever proposed first. The default: `Unsupported`.
+    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        let _ = (name, proposed);
+        Err(Error::unsupported("named secrets (this store keeps none)"))
     }
 }
 

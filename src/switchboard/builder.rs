@@ -213,16 +213,24 @@ impl SwitchboardBuilder {
             );
             Ok(())
         };
+        // The store first: web chat channels keep their logs and token keys in it.
+        let store: Arc<dyn Store> = match self.store {
+            Some(s) => s,
+            None => open_store(&self.config).await?,
+        };
+        #[cfg(feature = "webchat")]
+        let mut webchat = crate::webchat::Channels::new(&store);
         for (table, settings) in self.tables {
+            #[cfg(feature = "webchat")]
+            if table.provider() == switchboard_webchat::PROVIDER {
+                add(webchat.build(table, &store).await?, settings)?;
+                continue;
+            }
             add(self.registry.build(table)?, settings)?;
         }
         for (adapter, settings) in self.adapters {
             add(adapter, settings)?;
         }
-        let store: Arc<dyn Store> = match self.store {
-            Some(s) => s,
-            None => open_store(&self.config).await?,
-        };
         store.recover().await?;
         Ok(Switchboard {
             inner: Arc::new(Engine {
@@ -233,6 +241,8 @@ impl SwitchboardBuilder {
                 metrics,
                 inbox_ready: Wake::default(),
                 outbox_ready: Wake::default(),
+                #[cfg(feature = "webchat")]
+                webchat,
             }),
         })
     }

@@ -240,8 +240,14 @@ impl Switchboard {
             header_read_timeout: server.header_read_timeout,
         };
         let (fired, signalled) = watch::channel(false);
+        #[cfg(feature = "webchat")]
+        let engine = self.inner.clone();
         let shutdown = async move {
             shutdown.await;
+            // Open event streams end, so connections drain (clients reconnect with their
+            // cursors).
+            #[cfg(feature = "webchat")]
+            engine.webchat.close();
             let _ = fired.send(true);
         };
         let stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -20,7 +20,7 @@ use crate::log::{ConversationLog, MemoryLog};
 use crate::render::{author, plan};
 use crate::reply::Handled;
 use crate::session::SessionIssuer;
-use crate::token::{SessionClaims, TokenKey};
+use crate::token::{SessionClaims, TokenKey, UploadClaims};
 use crate::webhook::Endpoint;
 use crate::wire::{
     Author, Event, MessageEvent, Role, SessionRequest, SessionResponse, TypingEvent,
@@ -86,9 +86,10 @@ impl std::fmt::Debug for WebchatAdapter {
 }
 
 impl WebchatAdapter {
-    /// An adapter serving `channel` with `config`, a random token key and a [`MemoryLog`]
-    /// (the engine replaces both with durable ones: [`with_token_key`](Self::with_token_key),
-    /// [`with_log`](Self::with_log)).
+    /// An adapter serving `channel` with `config`, a [`MemoryLog`] and a token key derived
+    /// from `token_secret`, or random without one (the engine replaces the log and a random
+    /// key with durable ones: [`with_log`](Self::with_log),
+    /// [`with_token_key`](Self::with_token_key)).
     ///
     /// # Errors
     ///
@@ -97,8 +98,11 @@ impl WebchatAdapter {
         Ok(WebchatAdapter {
             info: AdapterInfo::new(PROVIDER, channel, capabilities()),
             limits: Limits::new(config.visitor_rate),
+            key: match &config.token_secret {
+                Some(secret) => TokenKey::from_secret(secret),
+                None => TokenKey::random()?,
+            },
             config,
-            key: TokenKey::random()?,
             log: Arc::new(MemoryLog::new()),
         })
     }
@@ -193,6 +197,43 @@ impl WebchatAdapter {
         request: &WebhookRequest,
     ) -> std::result::Result<SessionClaims, WebchatError> {
         self.endpoint(None).authorize(request)
+    }
+
+    /// Counts one request of the visitor of `conversation` at `now` against `visitor_rate`
+    /// (what `messages`, `typing` and `read` do; the engine's `uploads` route calls it).
+    ///
+    /// # Errors
+    ///
+    /// `429 rate_limited` with the time to wait.
+    pub fn limit_visitor(
+        &self,
+        conversation: &str,
+        now: SystemTime,
+    ) -> std::result::Result<(), WebchatError> {
+        self.limits.visitor(conversation, now)
+    }
+
+    /// Adds the CORS headers (and `Webchat-Protocol`) of an answer to a request with
+    /// `request` headers, when its `Origin` is allowed; nothing else otherwise.
+    pub fn cors(&self, request: &http::HeaderMap, reply: &mut http::HeaderMap) {
+        reply.insert(
+            crate::wire::PROTOCOL_HEADER,
+            http::HeaderValue::from_static("1"),
+        );
+        if let Ok(Some(o)) = crate::origin::check(&self.config, request) {
+            crate::origin::cors(reply, &o);
+        }
+    }
+
+    /// The channel's name.
+    pub fn channel(&self) -> &ChannelName {
+        &self.info.channel
+    }
+
+    /// Signs an upload reference for a file stored for `claims.conversation` (what `POST
+    /// uploads` answers; `POST messages` verifies it).
+    pub fn issue_upload(&self, claims: &UploadClaims) -> String {
+        crate::token::issue_upload(&self.key, claims)
     }
 
     async fn append_message(

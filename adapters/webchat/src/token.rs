@@ -58,6 +58,11 @@ impl TokenKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         TokenKey(bytes)
     }
+
+    /// The key's bytes (for the engine to keep it in its store).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for TokenKey {

@@ -34,7 +34,9 @@ pub(crate) fn webhook_lines(
 pub(crate) async fn run(interactive: bool) -> Result<(), Failure> {
     let w = World::start().await?;
     let (switchboard, running) = w.engine().await?;
-    println!("Switchboard sandbox: Slack, Messenger and Twilio are emulated on 127.0.0.1.");
+    println!(
+        "Switchboard sandbox: Slack, Messenger and Twilio are emulated on 127.0.0.1; the web chat is the engine's own."
+    );
     println!(
         "Nothing leaves this machine; every message below is a signed webhook or an API call."
     );
@@ -49,6 +51,10 @@ pub(crate) async fn run(interactive: bool) -> Result<(), Failure> {
     );
     println!("   messenger  {}   channel 'fb'", w.meta.base_url());
     println!("   twilio     {}   channel 'sms'", w.twilio.base_url());
+    println!(
+        "   web chat   {}/webchat/web/demo   channel 'web' (served by the engine)",
+        running.url()
+    );
     println!("\n── Conversation");
     let (switchboard, running) = match script::play(&w, running).await {
         Ok(pair) => {
@@ -88,11 +94,15 @@ pub(crate) async fn run(interactive: bool) -> Result<(), Failure> {
 }
 
 async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Result<(), Failure> {
-    let names = ["team", "fb", "sms"].map(str::to_owned);
+    let names = ["team", "fb", "sms", "web"].map(str::to_owned);
     println!("\n── Interactive: the sandbox keeps running (Ctrl-C or 'quit' stops it)");
     for line in webhook_lines(switchboard, &running.url(), &names) {
         println!("   {line}");
     }
+    println!(
+        "   web chat demo page: {}/webchat/web/demo (open it in a browser)",
+        running.url()
+    );
     println!("   config: {}", w.config_path.display());
     println!(
         "   try:    switchboard send --config {} --channel sms --to {} 'Hello from the CLI'",
@@ -102,6 +112,7 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
     println!("\nType a line:");
     println!("   fb TEXT          the Messenger customer writes");
     println!("   sms TEXT         the SMS customer writes");
+    println!("   web TEXT         the web chat visitor writes");
     println!(
         "   agent N TEXT     the agent answers in thread N (1, 2, …); [[Label|PAYLOAD]] adds a button"
     );
@@ -116,6 +127,7 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
             }
         }
     });
+    let mut web_seen = w.web_log(&running).await.map_or(0, |l| l.len());
     loop {
         let seen = activity(w);
         let line = tokio::select! {
@@ -130,6 +142,7 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
             "quit" | "exit" => break,
             "fb" => w.messenger_customer(&running, script::ANNA, rest).await,
             "sms" => w.sms_customer(&running, script::BEN, rest).await,
+            "web" => w.web_customer(&running, rest).await,
             "agent" => {
                 let (n, text) = rest.split_once(' ').unwrap_or((rest, ""));
                 let parents = w.parents();
@@ -166,6 +179,19 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
         }
         tokio::time::sleep(Duration::from_millis(600)).await;
         print_new(w, seen);
+        if let Ok(log) = w.web_log(&running).await {
+            for r in log.iter().skip(web_seen) {
+                let d = &r["data"];
+                if d["from"]["role"] != "visitor" {
+                    println!(
+                        "   Web → visitor ({}): {}",
+                        d["from"]["role"].as_str().unwrap_or("?"),
+                        d["text"].as_str().unwrap_or("(no text)")
+                    );
+                }
+            }
+            web_seen = log.len();
+        }
     }
     running.shutdown().await?;
     Ok(())

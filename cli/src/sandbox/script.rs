@@ -192,5 +192,60 @@ pub(crate) async fn play(
         "the carrier's error code in the notice",
         &notice.text,
     )?;
+
+    step(
+        10,
+        "A visitor on the shop's own web chat: a customer like any other",
+    );
+    let text = "Hi, is the Lyon store open on Sunday?";
+    show("Web visitor → web: ", text);
+    w.web_customer(&running, text).await?;
+    let t3 = wait_for("the web visitor's thread in Slack", || {
+        w.parents().get(2).cloned()
+    })
+    .await?;
+    show(
+        &format!("Slack #{AGENTS}, new thread {}: ", t3.ts),
+        &t3.text,
+    );
+    expect(
+        t3.text.contains("_web_") && t3.text.contains(text),
+        "a parent naming the web channel, with the text",
+        &t3.text,
+    )?;
+    let text = "Yes, 10:00 to 18:00. [[Directions|DIRECTIONS]]";
+    show(&format!("Slack {AGENT} in thread {}: ", t3.ts), text);
+    w.agent(&running, Some(&t3.ts), text).await?;
+    let reply = w
+        .web_wait(&running, "the agent's reply on the web chat", |records| {
+            records
+                .iter()
+                .find(|r| r["data"]["from"]["role"] == "agent")
+                .cloned()
+        })
+        .await?;
+    let data = &reply["data"];
+    show(
+        &format!("Web → visitor (event {}, agent): ", reply["seq"]),
+        &format!(
+            "{} [button {}]",
+            data["text"].as_str().unwrap_or(""),
+            data["buttons"][0]["label"].as_str().unwrap_or("?")
+        ),
+    );
+    expect(
+        data["text"] == "Yes, 10:00 to 18:00." && data["buttons"][0]["payload"] == "DIRECTIONS",
+        "the agent's reply with a native button",
+        &data.to_string(),
+    )?;
+    show("Web visitor taps: ", "Directions");
+    w.web_tap(&running, "Directions", "DIRECTIONS").await?;
+    let tapped = wait_for("the tap in thread 3", || {
+        w.in_thread(&t3.ts)
+            .into_iter()
+            .find(|m| m.text.contains("DIRECTIONS"))
+    })
+    .await?;
+    show(&format!("Slack thread {}: ", t3.ts), &tapped.text);
     Ok((switchboard, running))
 }

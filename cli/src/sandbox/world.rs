@@ -1,5 +1,5 @@
-//! The sandbox's world: three provider emulators on 127.0.0.1, a temporary SQLite file, and
-//! the engine with the support bridge configured to talk to them.
+//! The sandbox's world: three provider emulators on 127.0.0.1, a web chat visitor, a
+//! temporary SQLite file, and the engine with the support bridge configured to talk to them.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -30,6 +30,9 @@ pub(crate) struct World {
     /// The config the engine runs with (written next to the database for `send` and `check`).
     pub(crate) config_path: PathBuf,
     next_ts: std::sync::atomic::AtomicU64,
+    /// The web chat visitor: a protocol client and its session token.
+    web: reqwest::Client,
+    web_token: std::sync::Mutex<Option<String>>,
 }
 
 fn runtime(e: impl std::fmt::Display) -> Failure {
@@ -67,6 +70,11 @@ impl World {
             db: base.with_extension("db"),
             config_path: base.with_extension("toml"),
             next_ts: std::sync::atomic::AtomicU64::new(1),
+            web: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(runtime)?,
+            web_token: std::sync::Mutex::new(None),
         })
     }
 
@@ -105,10 +113,14 @@ auth_token = "{token}"
 from = "{from}"
 api_base_url = "{twilio}"
 
+[channels.web]
+provider = "webchat"
+allowed_origins = ["http://127.0.0.1:{port}"]
+
 [bridge]
 agents = "team"
 agents_conversation = "{AGENTS}"
-customers = ["fb", "sms"]
+customers = ["fb", "sms", "web"]
 "#,
             db = self.db.display(),
             slack = self.slack.base_url(),
@@ -241,6 +253,120 @@ customers = ["fb", "sms"]
             "bot_id": "B0EMUBOT", "user": "U0EMUBOT", "text": "(the bot's own message)",
             "ts": self.ts(), "thread_ts": thread, "channel_type": "channel"});
         self.slack_event(running, event).await
+    }
+}
+
+/// The web chat visitor: a client of the protocol (adapters/webchat/PROTOCOL.md), as the
+/// widget is.
+impl World {
+    fn web_url(running: &Running, path: &str) -> String {
+        format!("{}/webchat/web/{path}", running.url())
+    }
+
+    /// The visitor's session token (opened on first use, kept across engine restarts: the
+    /// token key is in the store).
+    async fn web_session(&self, running: &Running) -> Result<String, Failure> {
+        if let Some(t) = self.web_token.lock().ok().and_then(|t| t.clone()) {
+            return Ok(t);
+        }
+        let r = self
+            .web
+            .post(World::web_url(running, "sessions"))
+            .header("content-type", "application/json")
+            .body(r#"{"name": "Chloé"}"#)
+            .send()
+            .await
+            .map_err(runtime)?;
+        let v: Value = r.json().await.map_err(runtime)?;
+        let token = v["token"]
+            .as_str()
+            .ok_or_else(|| Failure::Runtime(format!("no web chat session: {v}")))?
+            .to_owned();
+        if let Ok(mut t) = self.web_token.lock() {
+            *t = Some(token.clone());
+        }
+        Ok(token)
+    }
+
+    /// The visitor posts `body` (a message or an action) with a fresh `client_id`.
+    async fn web_post(&self, running: &Running, mut body: Value) -> Result<(), Failure> {
+        let token = self.web_session(running).await?;
+        body["client_id"] = json!(format!("sandbox-{}", self.ts().replace('.', "-")));
+        let r = self
+            .web
+            .post(World::web_url(running, "messages"))
+            .header("content-type", "application/json")
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(runtime)?;
+        match r.status().as_u16() {
+            202 => Ok(()),
+            s => Err(Failure::Runtime(format!(
+                "the engine answered the web visitor's message with {s}"
+            ))),
+        }
+    }
+
+    /// The web visitor writes `text` on the site's chat.
+    pub(crate) async fn web_customer(&self, running: &Running, text: &str) -> Result<(), Failure> {
+        self.web_post(running, json!({ "text": text })).await
+    }
+
+    /// The web visitor taps a button.
+    pub(crate) async fn web_tap(
+        &self,
+        running: &Running,
+        label: &str,
+        payload: &str,
+    ) -> Result<(), Failure> {
+        let action = json!({ "payload": payload, "label": label, "source": "button" });
+        self.web_post(running, json!({ "action": action })).await
+    }
+
+    /// The records of the visitor's conversation (`GET messages`), oldest first.
+    pub(crate) async fn web_log(&self, running: &Running) -> Result<Vec<Value>, Failure> {
+        let token = self.web_session(running).await?;
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let r = self
+                .web
+                .get(World::web_url(running, &format!("messages?after={after}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(runtime)?;
+            let v: Value = r.json().await.map_err(runtime)?;
+            let records = v["records"].as_array().cloned().unwrap_or_default();
+            if records.is_empty() {
+                return Ok(all);
+            }
+            after = v["last_seq"].as_u64().unwrap_or(after);
+            all.extend(records);
+        }
+    }
+
+    /// Polls the visitor's log until `f` finds something, for up to 10 seconds.
+    pub(crate) async fn web_wait<T>(
+        &self,
+        running: &Running,
+        what: &str,
+        f: impl Fn(&[Value]) -> Option<T>,
+    ) -> Result<T, Failure> {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f(&self.web_log(running).await?) {
+                return Ok(v);
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(Failure::Runtime(format!(
+                    "the sandbox timed out waiting for {what}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

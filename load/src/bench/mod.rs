@@ -5,6 +5,7 @@
 pub(crate) mod drain;
 pub(crate) mod e2e;
 pub(crate) mod ingest;
+pub(crate) mod webchat;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;

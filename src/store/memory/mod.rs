@@ -21,6 +21,7 @@ use super::{
     OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
     StoreStats, millis,
 };
+use crate::store::{LogAppend, LogEntry, Upload};
 
 mod contacts;
 mod heads;
@@ -28,6 +29,7 @@ mod inbox;
 mod outbox;
 mod pending;
 mod receipts;
+mod webchat;
 
 use heads::Heads;
 use outbox::OutRow;
@@ -154,6 +156,7 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    webchat: Mutex<webchat::Webchat>,
 }
 
 impl MemoryStore {
@@ -164,6 +167,12 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn webchat(&self) -> MutexGuard<'_, webchat::Webchat> {
+        self.webchat
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -298,5 +307,31 @@ impl Store for MemoryStore {
 
     async fn contact(&self, conversation: &str, scope: Option<&str>) -> Result<Contact> {
         Ok(self.lock().contacts.contact(conversation, scope))
+    }
+
+    async fn log_append(&self, appends: &[LogAppend]) -> Result<Vec<u64>> {
+        Ok(self.webchat().append(appends))
+    }
+
+    async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
+        Ok(self.webchat().read(conversation, after, limit))
+    }
+
+    async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        self.webchat().put_upload(upload);
+        Ok(())
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        Ok(self.webchat().get_upload(id))
+    }
+
+    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.webchat().keep_secret(name, proposed))
     }
 }

@@ -56,6 +56,7 @@ mod state;
 mod tests;
 mod tx;
 mod update;
+mod webchat;
 mod writer;
 
 use writer::PgCommitter;
@@ -148,6 +149,10 @@ pub(crate) struct Postgres {
     pool: PgPool,
     schema: String,
     wakes: broadcast::Sender<Queue>,
+    /// Conversation keys whose web chat logs got records (any instance).
+    log_wakes: broadcast::Sender<String>,
+    /// The web chat log's notification channel.
+    log_channel: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -210,6 +215,14 @@ impl PgStore {
             Arc::downgrade(&alive),
         )
         .await;
+        let log_channel = webchat::channel(&schema);
+        let (log_wakes, _) = broadcast::channel(1024);
+        webchat::listen(
+            pool.clone(),
+            log_channel.clone(),
+            log_wakes.clone(),
+            Arc::downgrade(&alive),
+        );
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
             channel,
@@ -218,6 +231,8 @@ impl PgStore {
             pool,
             schema,
             wakes,
+            log_wakes,
+            log_channel,
         };
         Ok(PgStore {
             core: SqlStore::new(writer, dialect),
@@ -262,4 +277,37 @@ impl Dialect for Postgres {
     }
 }
 
-forward_store!(PgStore, core);
+forward_store!(PgStore, core, {
+    async fn log_append(&self, appends: &[crate::store::LogAppend]) -> Result<Vec<u64>> {
+        if appends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let d = self.core.dialect();
+        webchat::append(&d.pool, &d.log_channel, appends).await
+    }
+
+    async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::LogEntry>> {
+        webchat::read(&self.core.dialect().pool, conversation, after, limit).await
+    }
+
+    fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
+        Some(self.core.dialect().log_wakes.subscribe())
+    }
+
+    async fn put_upload(&self, upload: &crate::store::Upload) -> Result<()> {
+        webchat::put_upload(&self.core.dialect().pool, upload).await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<crate::store::Upload>> {
+        webchat::get_upload(&self.core.dialect().pool, id).await
+    }
+
+    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        webchat::keep_secret(&self.core.dialect().pool, name, proposed).await
+    }
+});

@@ -31,6 +31,7 @@ pub(crate) mod ops;
 pub(crate) mod prepared;
 pub(crate) mod rows;
 mod store;
+pub(crate) mod webchat;
 pub(crate) mod writer;
 
 pub(crate) use ops::{FinishPlan, UpdatePlan};

@@ -63,6 +63,11 @@ impl<D: Dialect> SqlStore<D> {
         &self.dialect
     }
 
+    /// The writer (a backend's own jobs, such as [`Job::Webchat`]).
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
     async fn write(&self, job: Job) -> Result<Answer> {
         self.writer.run(job).await
     }
@@ -86,7 +91,11 @@ impl<D: Dialect> SqlStore<D> {
 
 /// Implements [`Store`](crate::store::Store) for a public store type by forwarding to its `SqlStore` field.
 macro_rules! forward_store {
+    // `{ … }`: more `Store` methods of the backend's own (web chat's), in the same impl.
     ($ty:ty, $field:ident) => {
+        $crate::store::sql::forward_store!($ty, $field, {});
+    };
+    ($ty:ty, $field:ident, { $($extra:item)* }) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $ty {
             async fn recover(&self) -> switchboard_core::Result<()> {
@@ -203,6 +212,7 @@ macro_rules! forward_store {
             ) -> switchboard_core::Result<$crate::store::Contact> {
                 self.$field.contact(conversation, scope).await
             }
+            $($extra)*
         }
     };
 }

@@ -43,6 +43,8 @@ pub(crate) enum Job {
     SetState(String, Option<String>, i64),
     Recover(i64),
     Prune(PruneStep, i64),
+    /// A web chat write, run by the backend's committer (see [`super::webchat`]).
+    Webchat(super::webchat::WebchatWrite),
 }
 
 impl Job {
@@ -55,7 +57,7 @@ impl Job {
             Job::Renew(_, leases, _) => leases.len(),
             Job::Receipts(rows, _) => rows.len(),
             Job::ClaimInbox(c) | Job::ClaimOutbox(c) => c.limit,
-            Job::SetState(..) | Job::Recover(_) | Job::Prune(..) => 1,
+            Job::SetState(..) | Job::Recover(_) | Job::Prune(..) | Job::Webchat(_) => 1,
         }
     }
 }
@@ -71,6 +73,8 @@ pub(crate) enum Answer {
     Counts(Vec<u64>),
     Count(u64),
     Done,
+    /// What a [`Job::Webchat`] wrote.
+    Webchat(super::webchat::WebchatWritten),
 }
 
 /// The error for an answer of another kind than the job's (a bug, never expected).

@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_heads.sql")),
     (5, include_str!("../migrations/0005_hardening.sql")),
     (6, include_str!("../migrations/0006_contacts.sql")),
+    (7, include_str!("../migrations/0007_webchat.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

@@ -23,7 +23,8 @@
 //! By topic: [`inbox`] (dedupe, order, leases, completion, retries, dead letters), [`heads`]
 //! (the ready queue: one head per conversation, the next row after a finish, batches),
 //! [`sends`] (the outbox), [`receipts`] (proofs, delivery receipts), [`maintenance`] (state,
-//! pruning), [`contacts`] (last inbound times and opt-outs, for policy checks).
+//! pruning), [`contacts`] (last inbound times and opt-outs, for policy checks),
+//! [`webchat`] (the web chat log, uploads, secrets).
 //!
 //! [`MemoryStore`]: crate::MemoryStore
 //! [`SqliteStore`]: crate::SqliteStore
@@ -64,6 +65,7 @@ pub mod outbox_media;
 pub mod raw_payloads;
 pub mod receipts;
 pub mod sends;
+pub mod webchat;
 
 pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use contacts::{
@@ -87,6 +89,7 @@ pub use sends::{
     attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
     interrupted_sends_are_flagged, partial_sends_map_receipts,
 };
+pub use webchat::{log_sequences_grow_and_keys_append_once, uploads_and_secrets_are_kept};
 
 /// A store under test, and whatever must live as long as it (a temporary file, a test
 /// database's handle), dropped after the check.
@@ -161,6 +164,8 @@ macro_rules! store_conformance_tests {
             shared_raw_payloads_come_back_whole,
             last_inbound_times_are_kept_with_the_insert,
             opt_outs_follow_the_latest_keyword,
+            log_sequences_grow_and_keys_append_once,
+            uploads_and_secrets_are_kept,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {

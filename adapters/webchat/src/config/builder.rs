@@ -5,8 +5,8 @@ use std::time::Duration;
 use switchboard_core::{Error, ErrorKind, RenderPolicy, Result, Secret};
 
 use super::{
-    MAX_MESSAGE_BYTES_LIMIT, MAX_SESSION_TTL, MIN_SESSION_TTL, UPLOAD_MAX_BYTES_LIMIT, VisitorRate,
-    WebchatConfig, normalize_origin,
+    MAX_MESSAGE_BYTES_LIMIT, MAX_SESSION_TTL, MIN_SESSION_TTL, MIN_TOKEN_SECRET_BYTES,
+    UPLOAD_MAX_BYTES_LIMIT, VisitorRate, WebchatConfig, normalize_origin,
 };
 
 /// Builds a [`WebchatConfig`] (from [`WebchatConfig::builder`]); [`build`](Self::build) checks
@@ -19,6 +19,13 @@ pub struct WebchatConfigBuilder {
 impl WebchatConfigBuilder {
     pub(super) fn new(config: WebchatConfig) -> Self {
         WebchatConfigBuilder { config }
+    }
+
+    /// The secret session tokens are signed with (at least 32 bytes); without it the engine
+    /// keeps a generated key in its store.
+    pub fn token_secret(mut self, secret: Secret) -> Self {
+        self.config.token_secret = Some(secret);
+        self
     }
 
     /// The secret that verifies `user_hash` (shared with the website's backend only).
@@ -88,6 +95,14 @@ impl WebchatConfigBuilder {
             }
         }
         c.allowed_origins = origins;
+        if c.token_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < MIN_TOKEN_SECRET_BYTES)
+        {
+            return invalid(format!(
+                "key 'token_secret' must be at least {MIN_TOKEN_SECRET_BYTES} bytes (e.g. 64 hex digits from `openssl rand -hex 32`)"
+            ));
+        }
         if c.require_identity && c.identity_secret.is_none() {
             return invalid(
                 "key 'require_identity' is true but 'identity_secret' is not set".into(),

@@ -19,6 +19,8 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 86_400);
 pub const MIN_SESSION_TTL: Duration = Duration::from_secs(60);
 /// The longest `session_ttl` accepted (one year).
 pub const MAX_SESSION_TTL: Duration = Duration::from_secs(365 * 86_400);
+/// The shortest `token_secret`, in bytes.
+pub const MIN_TOKEN_SECRET_BYTES: usize = 32;
 /// The longest visitor text unless `max_message_bytes` says otherwise.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4096;
 /// The largest `max_message_bytes` accepted (1 MiB).
@@ -57,9 +59,11 @@ impl Default for VisitorRate {
 /// `identity_secret` (secret, optional: verifies `user_hash`), `require_identity` (default
 /// `false`; `true` needs `identity_secret`), `session_ttl` (default `"30d"`; `s`, `m`, `h` or
 /// `d`), `max_message_bytes` (default 4096), `upload_max_bytes` (default 10485760) and
-/// `visitor_rate` (default `{ per_second = 2.0, burst = 10 }`).
+/// `visitor_rate` (default `{ per_second = 2.0, burst = 10 }`), `token_secret` (secret,
+/// optional: the session tokens' key is derived from it; without it the engine generates a key
+/// once and keeps it in its store, shared by every instance).
 ///
-/// `Debug` prints `***` for the identity secret.
+/// `Debug` prints `***` for the secrets.
 #[derive(Clone)]
 pub struct WebchatConfig {
     /// Origins allowed to call the endpoints, normalized (`scheme://host[:port]`).
@@ -79,6 +83,10 @@ pub struct WebchatConfig {
     /// What to do with content the widget cannot show natively (code only; the table has no
     /// key for it).
     pub render: RenderPolicy,
+    /// The secret session tokens are signed with (through
+    /// [`TokenKey::from_secret`](crate::TokenKey::from_secret)); `None`: a key the engine
+    /// keeps in its store.
+    pub token_secret: Option<Secret>,
 }
 
 impl fmt::Debug for WebchatConfig {
@@ -92,6 +100,7 @@ impl fmt::Debug for WebchatConfig {
             .field("upload_max_bytes", &self.upload_max_bytes)
             .field("visitor_rate", &self.visitor_rate)
             .field("render", &self.render)
+            .field("token_secret", &self.token_secret)
             .finish()
     }
 }
@@ -110,6 +119,7 @@ impl WebchatConfig {
             upload_max_bytes: DEFAULT_UPLOAD_MAX_BYTES,
             visitor_rate: VisitorRate::default(),
             render: RenderPolicy::default(),
+            token_secret: None,
         })
     }
 
@@ -148,6 +158,9 @@ impl WebchatConfig {
         }
         if let Some(rate) = table.optional::<VisitorRate>("visitor_rate")? {
             b = b.visitor_rate(rate);
+        }
+        if let Some(secret) = table.optional_secret("token_secret")? {
+            b = b.token_secret(secret);
         }
         b.build().map_err(|e| table.error(e.message()))
     }
