@@ -31,6 +31,7 @@ mod claim_loop;
 pub mod config;
 pub mod docs;
 mod engine;
+pub mod gateway;
 pub mod handler;
 mod inbox;
 mod lease;

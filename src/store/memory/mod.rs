@@ -17,11 +17,12 @@ use switchboard_core::render::TextOption;
 use switchboard_core::{InboundEvent, Result};
 
 use super::{
-    Claim, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, Inserted, Lease, NewOutbound,
-    OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
-    StoreStats, millis,
+    Claim, DeadLetter, DeadLetterKind, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem,
+    InboxFinish, InboxItem, Inserted, Lease, NewForward, NewOutbound, OutboxItem, OutboxStatus,
+    OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store, StoreStats, millis,
 };
 
+mod forward;
 mod heads;
 mod inbox;
 mod outbox;
@@ -75,6 +76,8 @@ struct Inner {
     proofs_by_age: BTreeSet<(i64, String, u32)>,
     state: HashMap<String, serde_json::Value>,
     options: HashMap<String, (Vec<TextOption>, i64)>,
+    /// The gateway's forwarding queues.
+    forwards: forward::Forwards,
 }
 
 impl Inner {
@@ -271,5 +274,56 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {
+        Ok(self.lock().enqueue_forwards(rows, millis(now)))
+    }
+
+    async fn claim_forwards(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
+        Ok(self.lock().claim_forwards(&claim))
+    }
+
+    async fn finish_forwards(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        let mut g = self.lock();
+        Ok(finishes
+            .into_iter()
+            .map(|f| g.finish_forward(f, millis(now)))
+            .collect())
+    }
+
+    async fn set_forward_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        self.lock()
+            .set_forward_disabled(endpoint, reason, millis(now));
+        Ok(())
+    }
+
+    async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        Ok(self.lock().forward_endpoints())
+    }
+
+    async fn forward_dead_letters(
+        &self,
+        endpoint: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        Ok(self.lock().forward_dead_letters(endpoint, limit))
+    }
+
+    async fn replay_forwards(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        Ok(self.lock().replay_forwards(endpoint, millis(now)))
+    }
+
+    async fn prune_forwards(&self, before: SystemTime) -> Result<u64> {
+        Ok(self.lock().prune_forwards(millis(before)))
     }
 }

@@ -55,12 +55,18 @@ mod prelude {
     };
 }
 
+pub mod forward;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
 pub mod receipts;
 pub mod sends;
 
+pub use forward::{
+    delivered_forwards_deduplicate_until_pruned, forward_delivery_writes_replies_atomically,
+    forward_leases_fence_and_expire, forward_retries_disable_and_dead_letters,
+    forwarding_is_supported, forwards_deduplicate_and_keep_conversation_order,
+};
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
     a_claim_hands_out_one_head_per_conversation, due_heads_are_claimed_before_new_ones,
@@ -146,6 +152,11 @@ macro_rules! store_conformance_tests {
             delivery_watermarks,
             state_outside_handlers,
             pruning_keeps_pending_and_dead_rows,
+            forwards_deduplicate_and_keep_conversation_order,
+            forward_leases_fence_and_expire,
+            forward_retries_disable_and_dead_letters,
+            forward_delivery_writes_replies_atomically,
+            delivered_forwards_deduplicate_until_pruned,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {
@@ -254,5 +265,12 @@ mod suites {
 
     mod sqlite_store {
         crate::store_conformance_tests!(super::sqlite);
+    }
+
+    /// The forwarding checks skip a store without the queue: ours must have it.
+    #[tokio::test]
+    async fn memory_and_sqlite_have_a_forwarding_queue() {
+        crate::store::testkit::forwarding_is_supported(memory().await.store()).await;
+        crate::store::testkit::forwarding_is_supported(sqlite().await.store()).await;
     }
 }
