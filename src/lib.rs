@@ -37,6 +37,7 @@ mod inbox;
 mod lease;
 mod metrics;
 mod outbox;
+mod plugin;
 mod pruner;
 mod ratelimit;
 mod receipts;

@@ -47,6 +47,8 @@ pub(crate) struct Engine {
     pub(crate) inbox_ready: Wake,
     /// Wakes the sender's claim loop.
     pub(crate) outbox_ready: Wake,
+    /// Plugins on the engine's hooks (the gateway).
+    pub(crate) plugins: Vec<Arc<dyn crate::plugin::Plugin>>,
 }
 
 impl Engine {

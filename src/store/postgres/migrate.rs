@@ -11,10 +11,13 @@ use super::db;
 use crate::store::millis;
 
 /// Embedded migrations: (version, SQL). Applied in order, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (8, include_str!("migrations/0008_forward.sql")),
+];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The advisory lock every instance takes to migrate (one at a time, whatever the schema).
 const LOCK: i64 = 0x5357_4254_4d49_4752; // "SWBTMIGR"

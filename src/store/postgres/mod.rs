@@ -37,11 +37,13 @@ use switchboard_core::{Error, ErrorKind, InboundEvent, Result};
 use tokio::sync::broadcast;
 
 use super::{
-    Claim, DeadLetter, InboxFinish, InboxItem, InboxOutcome, Inserted, Lease, NewOutbound,
-    OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
-    StoreStats, conversation_key, millis, store_error, to_json,
+    Claim, DeadLetter, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome,
+    InboxFinish, InboxItem, InboxOutcome, Inserted, Lease, NewForward, NewOutbound, OutboxItem,
+    OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store, StoreStats,
+    conversation_key, millis, store_error, to_json,
 };
 
+mod forward;
 mod heads;
 mod inbox;
 mod maintenance;
@@ -432,5 +434,74 @@ impl Store for PgStore {
 
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         Some(self.wakes.subscribe())
+    }
+
+    async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        forward::enqueue(&self.pool, rows, millis(now)).await
+    }
+
+    async fn claim_forwards(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        forward::claim(&self.pool, &claim).await
+    }
+
+    async fn finish_forwards(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        let mut answers = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            let outcome = match f.outcome {
+                ForwardOutcome::Delivered { replies } => forward::Prepared::Delivered(
+                    replies
+                        .iter()
+                        .map(PreparedOutbound::new)
+                        .collect::<Result<_>>()?,
+                ),
+                ForwardOutcome::Retry { at, error } => forward::Prepared::Retry {
+                    at: millis(at),
+                    error,
+                },
+                ForwardOutcome::Disable { reason } => forward::Prepared::Disable { reason },
+                ForwardOutcome::DeadLetter { error } => forward::Prepared::Dead { error },
+            };
+            answers.push(forward::finish(&self.pool, f.lease, &outcome, millis(now)).await?);
+        }
+        Ok(answers)
+    }
+
+    async fn set_forward_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        forward::set_disabled(&self.pool, endpoint, reason, millis(now)).await
+    }
+
+    async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        forward::endpoints(&self.pool).await
+    }
+
+    async fn forward_dead_letters(
+        &self,
+        endpoint: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        forward::dead(&self.pool, endpoint, limit).await
+    }
+
+    async fn replay_forwards(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        forward::replay(&self.pool, endpoint, millis(now)).await
+    }
+
+    async fn prune_forwards(&self, before: SystemTime) -> Result<u64> {
+        forward::prune(&self.pool, millis(before)).await
     }
 }

@@ -15,6 +15,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_retention_receipts.sql")),
     (3, include_str!("../migrations/0003_reconciliation.sql")),
     (4, include_str!("../migrations/0004_heads.sql")),
+    (8, include_str!("../migrations/0008_forward.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

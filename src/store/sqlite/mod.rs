@@ -33,11 +33,13 @@ use switchboard_core::render::TextOption;
 use switchboard_core::{InboundEvent, Result};
 
 use super::{
-    Claim, DeadLetter, InboxFinish, InboxItem, InboxOutcome, Inserted, Lease, NewOutbound,
-    OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
-    StoreStats, conversation_key, millis, store_error, to_json,
+    Claim, DeadLetter, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome,
+    InboxFinish, InboxItem, InboxOutcome, Inserted, Lease, NewForward, NewOutbound, OutboxItem,
+    OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store, StoreStats,
+    conversation_key, millis, store_error, to_json,
 };
 
+mod forward;
 mod heads;
 mod inbox;
 mod lock;
@@ -401,5 +403,121 @@ impl Store for SqliteStore {
             .await
             .map(|_| ())
             .map_err(db("ping"))
+    }
+
+    async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .forward(forward::Job::Enqueue(rows.to_vec(), millis(now)))
+            .await?
+        {
+            forward::Answer::Flags(f) => Ok(f),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn claim_forwards(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self.forward(forward::Job::Claim(claim)).await? {
+            forward::Answer::Items(items) => Ok(items),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn finish_forwards(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = finishes
+            .into_iter()
+            .map(|f| {
+                let outcome = match f.outcome {
+                    ForwardOutcome::Delivered { replies } => forward::Prepared::Delivered(
+                        replies
+                            .iter()
+                            .map(PreparedOutbound::new)
+                            .collect::<Result<_>>()?,
+                    ),
+                    ForwardOutcome::Retry { at, error } => forward::Prepared::Retry {
+                        at: millis(at),
+                        error,
+                    },
+                    ForwardOutcome::Disable { reason } => forward::Prepared::Disable { reason },
+                    ForwardOutcome::DeadLetter { error } => forward::Prepared::Dead { error },
+                };
+                Ok((f.lease, outcome))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self
+            .forward(forward::Job::Finish(prepared, millis(now)))
+            .await?
+        {
+            forward::Answer::Finished(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn set_forward_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        let job =
+            forward::Job::SetDisabled(endpoint.to_owned(), reason.map(str::to_owned), millis(now));
+        self.forward(job).await.map(|_| ())
+    }
+
+    async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        forward::endpoints(&self.pool).await
+    }
+
+    async fn forward_dead_letters(
+        &self,
+        endpoint: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        forward::dead(&self.pool, endpoint, limit).await
+    }
+
+    async fn replay_forwards(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        match self
+            .forward(forward::Job::Replay(endpoint.to_owned(), millis(now)))
+            .await?
+        {
+            forward::Answer::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn prune_forwards(&self, before: SystemTime) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = match self.forward(forward::Job::Prune(millis(before))).await? {
+                forward::Answer::Count(n) => n,
+                _ => return Err(unexpected()),
+            };
+            total += n;
+            if n < forward::PRUNE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn forward(&self, job: forward::Job) -> Result<forward::Answer> {
+        match self.writer.run(Job::Forward(job)).await? {
+            Answer::Forward(a) => Ok(a),
+            _ => Err(unexpected()),
+        }
     }
 }

@@ -50,7 +50,7 @@ async fn sqlite_v2_rows_in_flight_migrate_uncertain() {
         conn.close().await.unwrap();
     }
     let store = SqliteStore::connect(&db.url()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 8);
     store.recover().await.unwrap();
     let mut items = store
         .claim_outbox(Claim::new(SystemTime::now(), LEASE, 10))

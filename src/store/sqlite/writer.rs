@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::inbox::{PreparedEvent, PreparedFinish};
 use super::outbox::PreparedOutbound;
-use super::{db, inbox, maintenance, outbox, receipts, state, update};
+use super::{db, forward, inbox, maintenance, outbox, receipts, state, update};
 use crate::store::{
     Claim, InboxItem, Inserted, Lease, OutboxItem, OutboxUpdate, Queue, Receipt, store_error,
 };
@@ -45,6 +45,8 @@ pub(super) enum Job {
     SetState(String, Option<String>, i64),
     Recover(i64),
     Prune(maintenance::PruneStep, i64),
+    /// The gateway's forwarding queues.
+    Forward(forward::Job),
 }
 
 impl Job {
@@ -73,6 +75,7 @@ pub(super) enum Answer {
     Counts(Vec<u64>),
     Count(u64),
     Done,
+    Forward(forward::Answer),
 }
 
 struct Pending {
@@ -232,6 +235,7 @@ async fn apply(
             Job::Renew(queue, leases, until) => {
                 Answer::Flags(super::heads::renew(conn, *queue, leases, *until).await?)
             }
+            Job::Forward(job) => Answer::Forward(forward::apply(conn, job).await?),
             _ => continue,
         };
         answers[i] = Some(answer);
