@@ -44,6 +44,7 @@
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
+pub mod api;
 pub mod config;
 pub mod event;
 mod forwarder;
@@ -197,7 +198,9 @@ impl crate::plugin::Plugin for Gateway {
     }
 
     fn routes(&self, engine: Arc<Engine>) -> Option<axum::Router> {
-        let _ = engine;
-        None
+        if self.shared.config.api_keys.is_empty() {
+            return None;
+        }
+        Some(api::routes(engine, self.shared.clone()))
     }
 }
