@@ -321,12 +321,11 @@ fn api_key(i: usize, v: &toml::Value, env: &Env) -> Result<ApiKey> {
         }
         (None, Some(h)) => {
             let h = substitute(env, &format!("{key}.sha256"), &h)?;
-            let bytes = hex_digest(&h).ok_or_else(|| {
+            hex_digest(&h).ok_or_else(|| {
                 gateway_error(format_args!(
                     "key '{key}.sha256': 64 hexadecimal digits (sha256sum of the key)"
                 ))
-            })?;
-            bytes
+            })?
         }
         _ => {
             return Err(gateway_error(format_args!(

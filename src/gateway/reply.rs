@@ -102,10 +102,7 @@ mod tests {
         assert!(bad(br#"{"messages": {"text": "x"}}"#).contains("must be an array"));
         assert!(bad(br#"{"messages": [{"txt": "x"}]}"#).contains("messages[0]"));
         assert!(bad(br#"{"messages": [{}]}"#).contains("messages[0]"));
-        let many = format!(
-            "{{\"messages\": [{}]}}",
-            vec!["{\"text\":\"x\"}"; 11].join(",")
-        );
+        let many = format!("{{\"messages\": [{}]}}", ["{\"text\":\"x\"}"; 11].join(","));
         assert!(bad(many.as_bytes()).contains("at most 10"));
     }
 }
