@@ -17,11 +17,6 @@ use crate::store::NewOutbound;
 pub const MAX_REPLIES: usize = 10;
 
 #[derive(Deserialize)]
-struct Answer {
-    messages: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
 struct Forwarded {
     data: Data,
 }
@@ -39,11 +34,12 @@ pub(crate) fn parse(
     id: &str,
     body: &str,
 ) -> std::result::Result<Vec<NewOutbound>, String> {
-    let Ok(Answer {
-        messages: Some(messages),
-    }) = serde_json::from_slice::<Answer>(answer)
-    else {
+    let Ok(serde_json::Value::Object(mut answer)) = serde_json::from_slice(answer) else {
         return Ok(Vec::new());
+    };
+    let messages = match answer.remove("messages") {
+        None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
+        Some(m) => m,
     };
     let serde_json::Value::Array(items) = messages else {
         return Err("\"messages\" must be an array".to_owned());

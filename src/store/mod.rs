@@ -4,7 +4,10 @@
 //! Three stores ship: [`MemoryStore`] (tests, one process, nothing survives a restart; it is
 //! the reference the other stores are checked against), [`SqliteStore`] (the embedded default,
 //! one file, WAL) and, with cargo feature `postgres`, `PgStore` (`store::postgres`: one
-//! database shared by several engine instances). Others (a third party's) implement [`Store`]
+//! database shared by several engine instances). The two SQL stores are one engine over two
+//! dialects (a crate-private `sql` module holds the group-commit writer, the logic of every
+//! write and the `Store` contract; each backend keeps only its SQL, its binding of batches and
+//! how it connects). Others (a third party's) implement [`Store`]
 //! and prove themselves with the public conformance suite, `switchboard::store::testkit`
 //! (feature `testkit`).
 //!
@@ -92,6 +95,7 @@ pub mod forward;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod sql;
 mod sqlite;
 mod types;
 

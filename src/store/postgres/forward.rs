@@ -7,14 +7,18 @@
 
 use std::collections::BTreeSet;
 
+use std::time::SystemTime;
+
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 use switchboard_core::Result;
 
-use super::outbox::{self, PreparedOutbound};
-use super::{db, lease_span, limit};
+use super::PgStore;
+use super::tx::PgTx;
+use crate::store::sql::{PreparedOutbound, db, lease_span, limit, ops};
 use crate::store::{
-    Claim, ForwardDead, ForwardEndpoint, ForwardItem, Lease, NewForward, new_token,
+    Claim, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome, Lease,
+    NewForward, millis, new_token,
 };
 
 /// `ready_at` of a disabled endpoint's heads: never reached by a claim.
@@ -28,7 +32,7 @@ const READY: &str = "CASE WHEN EXISTS (SELECT 1 FROM forward_endpoints \
      WHERE name = $1 AND disabled IS NOT NULL) THEN 9223372036854775807 ELSE $2 END";
 
 /// A finish, its replies serialized.
-pub(super) enum Prepared {
+enum Prepared {
     Delivered(Vec<PreparedOutbound>),
     Retry { at: i64, error: String },
     Disable { reason: String },
@@ -68,7 +72,7 @@ async fn insert(conn: &mut PgConnection, r: &NewForward, now: i64) -> Result<boo
     Ok(n == 1)
 }
 
-pub(super) async fn enqueue(pool: &PgPool, rows: &[NewForward], now: i64) -> Result<Vec<bool>> {
+async fn enqueue(pool: &PgPool, rows: &[NewForward], now: i64) -> Result<Vec<bool>> {
     let mut tx = pool.begin().await.map_err(db("enqueue forwards"))?;
     lock_queues(
         &mut tx,
@@ -85,7 +89,7 @@ pub(super) async fn enqueue(pool: &PgPool, rows: &[NewForward], now: i64) -> Res
     Ok(new)
 }
 
-pub(super) async fn claim(pool: &PgPool, claim: &Claim) -> Result<Vec<ForwardItem>> {
+async fn claim(pool: &PgPool, claim: &Claim) -> Result<Vec<ForwardItem>> {
     let (now, until) = lease_span(claim);
     let mut tx = pool.begin().await.map_err(db("claim forwards"))?;
     let seqs: Vec<i64> = sqlx::query(
@@ -121,7 +125,7 @@ pub(super) async fn claim(pool: &PgPool, claim: &Claim) -> Result<Vec<ForwardIte
             id: row.try_get(1).map_err(db("claim forwards"))?,
             conversation: row.try_get(2).map_err(db("claim forwards"))?,
             body: row.try_get(3).map_err(db("claim forwards"))?,
-            attempts: super::attempts(&row, "attempts")?,
+            attempts: crate::store::sql::rows::attempts(&row, "attempts")?,
         });
     }
     tx.commit().await.map_err(db("claim forwards"))?;
@@ -149,12 +153,7 @@ async fn promote(
 }
 
 /// Finishes one row in its own transaction.
-pub(super) async fn finish(
-    pool: &PgPool,
-    lease: Lease,
-    outcome: &Prepared,
-    now: i64,
-) -> Result<Result<bool>> {
+async fn finish(pool: &PgPool, lease: Lease, outcome: &Prepared, now: i64) -> Result<Result<bool>> {
     let mut tx = pool.begin().await.map_err(db("finish forwards"))?;
     let held = sqlx::query(
         "SELECT endpoint, conversation FROM forwards \
@@ -184,7 +183,7 @@ pub(super) async fn finish(
     match outcome {
         Prepared::Delivered(replies) => {
             if !replies.is_empty()
-                && let Err(e) = outbox::enqueue(&mut tx, replies, now).await?
+                && let Err(e) = ops::enqueue(&mut PgTx { conn: &mut tx }, replies, now).await?
             {
                 tx.rollback().await.map_err(db("finish forwards"))?;
                 return Ok(Err(e));
@@ -267,18 +266,13 @@ async fn set_disabled_in(
     Ok(())
 }
 
-pub(super) async fn set_disabled(
-    pool: &PgPool,
-    endpoint: &str,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<()> {
+async fn set_disabled(pool: &PgPool, endpoint: &str, reason: Option<&str>, now: i64) -> Result<()> {
     let mut tx = pool.begin().await.map_err(db("disable endpoint"))?;
     set_disabled_in(&mut tx, endpoint, reason, now).await?;
     tx.commit().await.map_err(db("disable endpoint"))
 }
 
-pub(super) async fn replay(pool: &PgPool, endpoint: &str, now: i64) -> Result<u64> {
+async fn replay(pool: &PgPool, endpoint: &str, now: i64) -> Result<u64> {
     let mut tx = pool.begin().await.map_err(db("replay forwards"))?;
     let dead = sqlx::query(
         "SELECT seq, event_id, conversation, body FROM forwards \
@@ -315,7 +309,7 @@ pub(super) async fn replay(pool: &PgPool, endpoint: &str, now: i64) -> Result<u6
     Ok(rows.len() as u64)
 }
 
-pub(super) async fn prune(pool: &PgPool, before: i64) -> Result<u64> {
+async fn prune(pool: &PgPool, before: i64) -> Result<u64> {
     let mut total = 0;
     loop {
         let n = sqlx::query(
@@ -335,7 +329,7 @@ pub(super) async fn prune(pool: &PgPool, before: i64) -> Result<u64> {
     }
 }
 
-pub(super) async fn endpoints(pool: &PgPool) -> Result<Vec<ForwardEndpoint>> {
+async fn endpoints(pool: &PgPool) -> Result<Vec<ForwardEndpoint>> {
     let mut all: std::collections::BTreeMap<String, ForwardEndpoint> = Default::default();
     for r in sqlx::query(
         "SELECT endpoint, COUNT(*) FILTER (WHERE state = 0), COUNT(*) FILTER (WHERE state = 2) \
@@ -366,11 +360,7 @@ pub(super) async fn endpoints(pool: &PgPool) -> Result<Vec<ForwardEndpoint>> {
     Ok(all.into_values().collect())
 }
 
-pub(super) async fn dead(
-    pool: &PgPool,
-    endpoint: Option<&str>,
-    n: usize,
-) -> Result<Vec<ForwardDead>> {
+async fn dead(pool: &PgPool, endpoint: Option<&str>, n: usize) -> Result<Vec<ForwardDead>> {
     sqlx::query(
         "SELECT endpoint, event_id, conversation, COALESCE(error, '') AS error, attempts \
          FROM forwards WHERE state = 2 AND ($1::TEXT IS NULL OR endpoint = $1) \
@@ -392,8 +382,88 @@ pub(super) async fn dead(
                 .map_err(db("forward dead letters"))?,
             r.try_get::<String, _>(3)
                 .map_err(db("forward dead letters"))?,
-            super::attempts(r, "attempts")?,
+            crate::store::sql::rows::attempts(r, "attempts")?,
         ))
     })
     .collect()
+}
+
+/// The forwarding queue of [`PgStore`] (the `Store` methods call these).
+impl PgStore {
+    fn pool(&self) -> &PgPool {
+        &self.core.dialect().pool
+    }
+
+    pub(crate) async fn forward_enqueue(
+        &self,
+        rows: &[NewForward],
+        now: SystemTime,
+    ) -> Result<Vec<bool>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        enqueue(self.pool(), rows, millis(now)).await
+    }
+
+    pub(crate) async fn forward_claim(&self, c: Claim) -> Result<Vec<ForwardItem>> {
+        if c.limit == 0 {
+            return Ok(Vec::new());
+        }
+        claim(self.pool(), &c).await
+    }
+
+    pub(crate) async fn forward_finish(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        let mut answers = Vec::with_capacity(finishes.len());
+        for f in finishes {
+            let outcome = match f.outcome {
+                ForwardOutcome::Delivered { replies } => Prepared::Delivered(
+                    replies
+                        .iter()
+                        .map(PreparedOutbound::new)
+                        .collect::<Result<_>>()?,
+                ),
+                ForwardOutcome::Retry { at, error } => Prepared::Retry {
+                    at: millis(at),
+                    error,
+                },
+                ForwardOutcome::Disable { reason } => Prepared::Disable { reason },
+                ForwardOutcome::DeadLetter { error } => Prepared::Dead { error },
+            };
+            answers.push(finish(self.pool(), f.lease, &outcome, millis(now)).await?);
+        }
+        Ok(answers)
+    }
+
+    pub(crate) async fn forward_set_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        set_disabled(self.pool(), endpoint, reason, millis(now)).await
+    }
+
+    pub(crate) async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        endpoints(self.pool()).await
+    }
+
+    pub(crate) async fn forward_dead(
+        &self,
+        endpoint: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        dead(self.pool(), endpoint, n).await
+    }
+
+    pub(crate) async fn forward_replay(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        replay(self.pool(), endpoint, millis(now)).await
+    }
+
+    pub(crate) async fn forward_prune(&self, before: SystemTime) -> Result<u64> {
+        prune(self.pool(), millis(before)).await
+    }
 }

@@ -1,15 +1,6 @@
 //! The heads of both queues: moving a finished head to its conversation's next pending row
 //! (or removing it), renewing leases.
 
-use std::collections::HashSet;
-
-use sqlx::Row;
-use sqlx::postgres::PgConnection;
-use switchboard_core::Result;
-
-use super::db;
-use crate::store::{Lease, Queue};
-
 /// `$1` conversations whose head row was handled or dead-lettered: the next pending row
 /// becomes the head, ready at once.
 pub(super) const ADVANCE_INBOX: &str =
@@ -41,30 +32,6 @@ pub(super) const DROP_OUTBOX: &str = "DELETE FROM outbox_heads WHERE conversatio
         AND NOT EXISTS (SELECT 1 FROM outbox
                          WHERE outbox.conversation = outbox_heads.conversation AND state = 0)";
 
-/// The conversations' head rows left the queue (handled, sent, dead): each gets its next
-/// pending row as head, or none. The heads are locked already (by the finish's lease check).
-pub(super) async fn advance(
-    conn: &mut PgConnection,
-    queue: Queue,
-    conversations: &[&str],
-) -> Result<()> {
-    if conversations.is_empty() {
-        return Ok(());
-    }
-    let (advance, drop) = match queue {
-        Queue::Outbox => (ADVANCE_OUTBOX, DROP_OUTBOX),
-        _ => (ADVANCE_INBOX, DROP_INBOX),
-    };
-    for sql in [advance, drop] {
-        sqlx::query(sql)
-            .bind(conversations)
-            .execute(&mut *conn)
-            .await
-            .map_err(db("advance heads"))?;
-    }
-    Ok(())
-}
-
 /// `$1` seqs, `$2` tokens: held inbox leases run until `$3`; returns the leases renewed.
 pub(super) const RENEW_INBOX: &str = "UPDATE inbox_heads SET ready_at = $3
        FROM (SELECT l.seq, l.token, i.conversation
@@ -82,30 +49,3 @@ pub(super) const RENEW_OUTBOX: &str = "UPDATE outbox_heads SET ready_at = $3
       WHERE outbox_heads.conversation = l.conversation AND outbox_heads.seq = l.seq
         AND outbox_heads.token = l.token
       RETURNING outbox_heads.seq, outbox_heads.token";
-
-pub(super) async fn renew(
-    conn: &mut PgConnection,
-    queue: Queue,
-    leases: &[Lease],
-    until: i64,
-) -> Result<Vec<bool>> {
-    let sql = match queue {
-        Queue::Outbox => RENEW_OUTBOX,
-        _ => RENEW_INBOX,
-    };
-    let renewed: HashSet<(i64, i64)> = sqlx::query(sql)
-        .bind(leases.iter().map(|l| l.seq).collect::<Vec<_>>())
-        .bind(leases.iter().map(|l| l.token).collect::<Vec<_>>())
-        .bind(until)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("renew leases"))?
-        .iter()
-        .map(|r| Ok::<_, sqlx::Error>((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(db("renew leases"))?;
-    Ok(leases
-        .iter()
-        .map(|l| renewed.contains(&(l.seq, l.token)))
-        .collect())
-}

@@ -22,26 +22,22 @@
 //!   instance's rows come back when their leases run out. Pruning deletes in chunks of rows it
 //!   locks with `SKIP LOCKED`, so any number of instances may prune at once (`maintenance`).
 //!
-//! By concept: `migrate`, `writer`, `inbox`, `outbox`, `update` (outbox changes),
-//! `heads`, `receipts`, `state`, `maintenance`, `notify`.
+//! The logic (group commit, dedupe, finishing, updates, receipts, the `Store` contract) is
+//! shared with the SQLite store in `crate::store::sql`; this module holds what is
+//! PostgreSQL's: `migrate`, `writer` (pool transactions, notifications), `tx` (binding
+//! batches as arrays), `notify`, and the statements by concept: `inbox`, `outbox`, `update`
+//! (outbox changes), `heads`, `receipts`, `state`, `maintenance` (pruning).
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use switchboard_core::render::TextOption;
-use switchboard_core::{Error, ErrorKind, InboundEvent, Result};
+use switchboard_core::{Error, ErrorKind, Result};
 use tokio::sync::broadcast;
 
-use super::{
-    Claim, DeadLetter, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome,
-    InboxFinish, InboxItem, InboxOutcome, Inserted, Lease, NewForward, NewOutbound, OutboxItem,
-    OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store, StoreStats,
-    conversation_key, millis, store_error, to_json,
-};
+use super::Queue;
+use super::sql::{Dialect, Param, PruneStep, SqlStore, Writer, db, forward_store};
 
 mod forward;
 mod heads;
@@ -54,12 +50,11 @@ mod receipts;
 mod state;
 #[cfg(test)]
 mod tests;
+mod tx;
 mod update;
 mod writer;
 
-use inbox::{PreparedEvent, PreparedFinish};
-use outbox::PreparedOutbound;
-use writer::{Answer, Job, Writer};
+use writer::PgCommitter;
 
 pub use migrate::SCHEMA_VERSION;
 
@@ -134,24 +129,25 @@ fn valid_schema(schema: &str) -> bool {
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    writer: Writer,
+    core: SqlStore<Postgres>,
+    /// The listener runs while this lives.
+    _alive: Arc<()>,
+}
+
+/// The PostgreSQL dialect: reads and pruning on the pool, wake-ups from the listener.
+#[derive(Debug)]
+pub(crate) struct Postgres {
     pool: PgPool,
     schema: String,
     wakes: broadcast::Sender<Queue>,
-    /// The listener runs while this lives.
-    _alive: Arc<()>,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
-            .field("schema", &self.schema)
+            .field("schema", &self.core.dialect().schema)
             .finish()
     }
-}
-
-fn db(context: &'static str) -> impl Fn(sqlx::Error) -> Error {
-    move |e| store_error(context, e)
 }
 
 impl PgStore {
@@ -196,312 +192,52 @@ impl PgStore {
             Arc::downgrade(&alive),
         )
         .await;
-        Ok(PgStore {
-            writer: Writer::start(pool.clone(), channel),
+        let writer = Writer::start(PgCommitter {
+            pool: pool.clone(),
+            channel,
+        });
+        let dialect = Postgres {
             pool,
             schema,
             wakes,
+        };
+        Ok(PgStore {
+            core: SqlStore::new(writer, dialect),
             _alive: alive,
         })
     }
 
     /// The schema version of the database.
     pub async fn schema_version(&self) -> Result<i64> {
-        migrate::version(&self.pool).await
+        migrate::version(&self.core.dialect().pool).await
     }
 
     /// The schema the tables live in.
     pub fn schema(&self) -> &str {
-        &self.schema
+        &self.core.dialect().schema
     }
 }
 
-/// A claim's `now` and lease end, in milliseconds.
-fn lease_span(claim: &Claim) -> (i64, i64) {
-    let now = millis(claim.now);
-    let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);
-    (now, now.saturating_add(lease))
-}
+impl Dialect for Postgres {
+    type Row = PgRow;
 
-fn time_col(row: &PgRow, col: &str) -> Result<Option<SystemTime>> {
-    let t: Option<i64> = row.try_get(col).map_err(db("row"))?;
-    Ok(t.map(switchboard_core::model::time::from_millis))
-}
-
-fn attempts(row: &PgRow, col: &str) -> Result<u32> {
-    let n: i64 = row.try_get(col).map_err(db("row"))?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn unexpected() -> Error {
-    store_error("write", "the writer answered another job")
-}
-
-#[async_trait]
-impl Store for PgStore {
-    async fn recover(&self) -> Result<()> {
-        // Shared by live instances: no lease is known to be dead. A crashed instance's rows
-        // come back when their leases run out (claims take expired leases).
-        Ok(())
-    }
-
-    async fn insert_inbound(&self, events: &[InboundEvent]) -> Result<Vec<Inserted>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = millis(SystemTime::now());
-        let rows = events
-            .iter()
-            .map(|ev| {
-                Ok(PreparedEvent {
-                    channel: ev.conversation.channel.as_str().to_owned(),
-                    event_id: ev.id.as_str().to_owned(),
-                    conversation: conversation_key(&ev.conversation),
-                    json: to_json("event", ev)?,
-                    received_at: now,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        match self.writer.run(Job::Insert(rows)).await? {
-            Answer::Inserted(r) => Ok(r),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxItem>> {
-        if claim.limit == 0 {
-            return Ok(Vec::new());
-        }
-        match self.writer.run(Job::ClaimInbox(claim)).await? {
-            Answer::Inbox(items) => Ok(items),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn finish_inbox(&self, finishes: Vec<InboxFinish>) -> Result<Vec<Result<bool>>> {
-        if finishes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = millis(SystemTime::now());
-        let prepared = finishes
-            .into_iter()
-            .map(|f| {
-                let outcome = match f.outcome {
-                    InboxOutcome::Done(c) => inbox::Prepared::Done {
-                        outbox: c
-                            .outbox
-                            .iter()
-                            .map(PreparedOutbound::new)
-                            .collect::<Result<_>>()?,
-                        state: c
-                            .state
-                            .into_iter()
-                            .map(|(k, v)| Ok((k, v.map(|v| to_json("state", &v)).transpose()?)))
-                            .collect::<Result<_>>()?,
-                        now,
-                    },
-                    InboxOutcome::Retry { at, error } => inbox::Prepared::Retry {
-                        at: millis(at),
-                        error,
-                    },
-                    InboxOutcome::DeadLetter { error } => inbox::Prepared::Dead { error },
-                };
-                Ok(PreparedFinish {
-                    lease: f.lease,
-                    outcome,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        match self.writer.run(Job::FinishInbox(prepared)).await? {
-            Answer::Finished(r) => Ok(r),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let prepared = rows
-            .iter()
-            .map(PreparedOutbound::new)
-            .collect::<Result<Vec<_>>>()?;
-        let now = millis(SystemTime::now());
-        match self.writer.run(Job::Enqueue(prepared, now)).await? {
-            Answer::Enqueued(r) => r,
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxItem>> {
-        if claim.limit == 0 {
-            return Ok(Vec::new());
-        }
-        match self.writer.run(Job::ClaimOutbox(claim)).await? {
-            Answer::Outbox(items) => Ok(items),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<Vec<bool>> {
-        if updates.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.writer.run(Job::UpdateOutbox(updates)).await? {
-            Answer::Flags(r) => Ok(r),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn renew(&self, queue: Queue, leases: &[Lease], until: SystemTime) -> Result<Vec<bool>> {
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        let job = Job::Renew(queue, leases.to_vec(), millis(until));
-        match self.writer.run(job).await? {
-            Answer::Flags(r) => Ok(r),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn record_receipts(&self, receipts: &[Receipt], now: SystemTime) -> Result<Vec<u64>> {
-        if receipts.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self
-            .writer
-            .run(Job::Receipts(receipts.to_vec(), millis(now)))
-            .await?
-        {
-            Answer::Counts(r) => Ok(r),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
-        let mut conn = self.pool.acquire().await.map_err(db("proofs"))?;
-        receipts::select_proofs(&mut conn, key).await
-    }
-
-    async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
-        outbox::status(&self.pool, key).await
-    }
-
-    async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
-        state::get_state(&self.pool, conversation).await
-    }
-
-    async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {
-        let value = value.map(|v| to_json("state", &v)).transpose()?;
-        let now = millis(SystemTime::now());
-        match self
-            .writer
-            .run(Job::SetState(conversation.to_owned(), value, now))
-            .await?
-        {
-            Answer::Done => Ok(()),
-            _ => Err(unexpected()),
-        }
-    }
-
-    async fn get_options(&self, conversation: &str, now: SystemTime) -> Result<Vec<TextOption>> {
-        state::get_options(&self.pool, conversation, now).await
-    }
-
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
-        maintenance::dead_letters(&self.pool, limit).await
-    }
-
-    async fn stats(&self) -> Result<StoreStats> {
-        maintenance::stats(&self.pool).await
-    }
-
-    async fn prune(&self, prune: Prune) -> Result<Pruned> {
-        maintenance::prune(&self.pool, prune).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+    async fn read(&self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<PgRow>> {
+        super::sql::rows::bind::<sqlx::Postgres>(sql, params)
+            .fetch_all(&self.pool)
             .await
-            .map(|_| ())
-            .map_err(db("ping"))
+            .map_err(db("read"))
+    }
+
+    /// Beside the writer, on a pool connection: the chunk locks its rows with `SKIP LOCKED`,
+    /// so instances pruning at once delete different rows, and no group commit waits for it.
+    async fn prune_chunk(&self, _writer: &Writer, step: PruneStep, cutoff: i64) -> Result<u64> {
+        let mut conn = self.pool.acquire().await.map_err(db("prune"))?;
+        maintenance::prune(&mut conn, step, cutoff).await
     }
 
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         Some(self.wakes.subscribe())
     }
-
-    async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        forward::enqueue(&self.pool, rows, millis(now)).await
-    }
-
-    async fn claim_forwards(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
-        if claim.limit == 0 {
-            return Ok(Vec::new());
-        }
-        forward::claim(&self.pool, &claim).await
-    }
-
-    async fn finish_forwards(
-        &self,
-        finishes: Vec<ForwardFinish>,
-        now: SystemTime,
-    ) -> Result<Vec<Result<bool>>> {
-        let mut answers = Vec::with_capacity(finishes.len());
-        for f in finishes {
-            let outcome = match f.outcome {
-                ForwardOutcome::Delivered { replies } => forward::Prepared::Delivered(
-                    replies
-                        .iter()
-                        .map(PreparedOutbound::new)
-                        .collect::<Result<_>>()?,
-                ),
-                ForwardOutcome::Retry { at, error } => forward::Prepared::Retry {
-                    at: millis(at),
-                    error,
-                },
-                ForwardOutcome::Disable { reason } => forward::Prepared::Disable { reason },
-                ForwardOutcome::DeadLetter { error } => forward::Prepared::Dead { error },
-            };
-            answers.push(forward::finish(&self.pool, f.lease, &outcome, millis(now)).await?);
-        }
-        Ok(answers)
-    }
-
-    async fn set_forward_disabled(
-        &self,
-        endpoint: &str,
-        reason: Option<&str>,
-        now: SystemTime,
-    ) -> Result<()> {
-        forward::set_disabled(&self.pool, endpoint, reason, millis(now)).await
-    }
-
-    async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
-        forward::endpoints(&self.pool).await
-    }
-
-    async fn forward_dead_letters(
-        &self,
-        endpoint: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ForwardDead>> {
-        forward::dead(&self.pool, endpoint, limit).await
-    }
-
-    async fn replay_forwards(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
-        forward::replay(&self.pool, endpoint, millis(now)).await
-    }
-
-    async fn prune_forwards(&self, before: SystemTime) -> Result<u64> {
-        forward::prune(&self.pool, millis(before)).await
-    }
 }
+
+forward_store!(PgStore, core);

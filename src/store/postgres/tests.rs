@@ -64,7 +64,7 @@ async fn pg_a_newer_schema_is_refused() {
     let store = store(&schema).await;
     sqlx::query("INSERT INTO sb_migrations (version, applied_at) VALUES ($1, 0)")
         .bind(SCHEMA_VERSION + 1)
-        .execute(&store.pool)
+        .execute(&store.core.dialect().pool)
         .await
         .unwrap();
     let err = PgStore::connect_with(&pg_url(), schema.options())

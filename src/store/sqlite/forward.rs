@@ -1,23 +1,32 @@
 //! The gateway's forwarding queues in SQLite (schema version 8): one table of rows whose first
 //! pending row per (endpoint, conversation) is flagged as the head, a partial index of heads by
-//! `ready_at` for claims, and a table of disabled endpoints. Writes run in the writer's group
-//! commits ([`Job`]); the listings read from the pool.
+//! `ready_at` for claims, and a table of disabled endpoints.
+//!
+//! Each call is one `BEGIN IMMEDIATE` transaction on a pool connection, beside the writer (the
+//! forwarding queue is not on the webhook's hot path, so it does not join the group commits):
+//! SQLite serializes it with the writer's commits through its write lock (`busy_timeout`).
+//! Synchronous replies are inserted with the outbox's shared logic ([`ops::enqueue`]) in the
+//! same transaction.
+
+use std::time::SystemTime;
 
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use switchboard_core::Result;
 
-use super::outbox::{self, PreparedOutbound};
-use super::{db, lease_span};
+use super::SqliteStore;
+use super::tx::SqliteTx;
+use crate::store::sql::{PreparedOutbound, db, lease_span, ops};
 use crate::store::{
-    Claim, ForwardDead, ForwardEndpoint, ForwardItem, Lease, NewForward, new_token,
+    Claim, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome, Lease,
+    NewForward, millis, new_token,
 };
 
 /// `ready_at` of a disabled endpoint's heads: never reached by a claim.
 const NEVER: i64 = i64::MAX;
 
 /// A finish, its replies serialized.
-pub(super) enum Prepared {
+enum Prepared {
     Delivered(Vec<PreparedOutbound>),
     Retry { at: i64, error: String },
     Disable { reason: String },
@@ -25,7 +34,7 @@ pub(super) enum Prepared {
 }
 
 /// A write of the forwarding queues, run by the writer.
-pub(super) enum Job {
+enum Job {
     Enqueue(Vec<NewForward>, i64),
     Claim(Claim),
     Finish(Vec<(Lease, Prepared)>, i64),
@@ -35,7 +44,7 @@ pub(super) enum Job {
 }
 
 /// What a [`Job`] answers.
-pub(super) enum Answer {
+enum Answer {
     Flags(Vec<bool>),
     Items(Vec<ForwardItem>),
     Finished(Vec<Result<bool>>),
@@ -43,13 +52,13 @@ pub(super) enum Answer {
 }
 
 /// The most delivered rows one prune job deletes.
-pub(super) const PRUNE_CHUNK: u64 = 1000;
+const PRUNE_CHUNK: u64 = 1000;
 
 /// `ready_at` for a head of `endpoint` that becomes ready at `at` (never, while disabled).
 const READY: &str = "CASE WHEN EXISTS (SELECT 1 FROM forward_endpoints \
      WHERE name = ?1 AND disabled IS NOT NULL) THEN 9223372036854775807 ELSE ?2 END";
 
-pub(super) async fn apply(conn: &mut SqliteConnection, job: &Job) -> Result<Answer> {
+async fn apply(conn: &mut SqliteConnection, job: &Job) -> Result<Answer> {
     Ok(match job {
         Job::Enqueue(rows, now) => {
             let mut new = Vec::with_capacity(rows.len());
@@ -212,7 +221,15 @@ async fn finish(
     match outcome {
         Prepared::Delivered(replies) => {
             if !replies.is_empty()
-                && let Err(e) = outbox::enqueue(conn, replies, now).await?
+                && let Err(e) = ops::enqueue(
+                    &mut SqliteTx {
+                        conn: &mut *conn,
+                        last_seq: &mut 0,
+                    },
+                    replies,
+                    now,
+                )
+                .await?
             {
                 return Ok(Err(e));
             }
@@ -319,7 +336,7 @@ async fn replay(conn: &mut SqliteConnection, endpoint: &str, now: i64) -> Result
     Ok(rows.len() as u64)
 }
 
-pub(super) async fn endpoints(pool: &SqlitePool) -> Result<Vec<ForwardEndpoint>> {
+async fn endpoints(pool: &SqlitePool) -> Result<Vec<ForwardEndpoint>> {
     let mut all: std::collections::BTreeMap<String, ForwardEndpoint> = Default::default();
     for r in sqlx::query(
         "SELECT endpoint, SUM(state = 0), SUM(state = 2) FROM forwards WHERE state != 1 GROUP BY endpoint",
@@ -330,8 +347,8 @@ pub(super) async fn endpoints(pool: &SqlitePool) -> Result<Vec<ForwardEndpoint>>
     {
         let name: String = r.try_get(0).map_err(db("forward endpoints"))?;
         let mut e = ForwardEndpoint::new(name.clone());
-        e.pending = super::count(&r, 1)?;
-        e.dead = super::count(&r, 2)?;
+        e.pending = count(&r, 1)?;
+        e.dead = count(&r, 2)?;
         all.insert(name, e);
     }
     for r in sqlx::query("SELECT name, disabled FROM forward_endpoints WHERE disabled IS NOT NULL")
@@ -347,11 +364,7 @@ pub(super) async fn endpoints(pool: &SqlitePool) -> Result<Vec<ForwardEndpoint>>
     Ok(all.into_values().collect())
 }
 
-pub(super) async fn dead(
-    pool: &SqlitePool,
-    endpoint: Option<&str>,
-    limit: usize,
-) -> Result<Vec<ForwardDead>> {
+async fn dead(pool: &SqlitePool, endpoint: Option<&str>, limit: usize) -> Result<Vec<ForwardDead>> {
     sqlx::query(
         "SELECT endpoint, event_id, conversation, COALESCE(error, ''), attempts FROM forwards \
          WHERE state = 2 AND (?1 IS NULL OR endpoint = ?1) ORDER BY seq LIMIT ?2",
@@ -372,8 +385,156 @@ pub(super) async fn dead(
                 .map_err(db("forward dead letters"))?,
             r.try_get::<String, _>(3)
                 .map_err(db("forward dead letters"))?,
-            super::attempts(r, "attempts")?,
+            crate::store::sql::rows::attempts(r, "attempts")?,
         ))
     })
     .collect()
+}
+
+fn count(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<u64> {
+    let n: i64 = row.try_get(i).map_err(db("forward endpoints"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn unexpected() -> switchboard_core::Error {
+    crate::store::store_error("forward", "an answer of another kind")
+}
+
+/// The forwarding queue of [`SqliteStore`] (the `Store` methods call these).
+impl SqliteStore {
+    fn pool(&self) -> &SqlitePool {
+        &self.core.dialect().pool
+    }
+
+    /// Runs `job` in one `BEGIN IMMEDIATE` transaction on a pool connection.
+    async fn forward_job(&self, job: Job) -> Result<Answer> {
+        let mut conn = self.pool().acquire().await.map_err(db("forward"))?;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(db("forward: begin"))?;
+        match apply(&mut conn, &job).await {
+            Ok(answer) => {
+                if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(db("forward: commit")(e));
+                }
+                Ok(answer)
+            }
+            Err(e) => {
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    // Never hand back a connection that may still be in a transaction.
+                    drop(conn.detach());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) async fn forward_enqueue(
+        &self,
+        rows: &[NewForward],
+        now: SystemTime,
+    ) -> Result<Vec<bool>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .forward_job(Job::Enqueue(rows.to_vec(), millis(now)))
+            .await?
+        {
+            Answer::Flags(f) => Ok(f),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn forward_claim(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self.forward_job(Job::Claim(claim)).await? {
+            Answer::Items(items) => Ok(items),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn forward_finish(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        if finishes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = finishes
+            .into_iter()
+            .map(|f| {
+                let outcome = match f.outcome {
+                    ForwardOutcome::Delivered { replies } => Prepared::Delivered(
+                        replies
+                            .iter()
+                            .map(PreparedOutbound::new)
+                            .collect::<Result<_>>()?,
+                    ),
+                    ForwardOutcome::Retry { at, error } => Prepared::Retry {
+                        at: millis(at),
+                        error,
+                    },
+                    ForwardOutcome::Disable { reason } => Prepared::Disable { reason },
+                    ForwardOutcome::DeadLetter { error } => Prepared::Dead { error },
+                };
+                Ok((f.lease, outcome))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self.forward_job(Job::Finish(prepared, millis(now))).await? {
+            Answer::Finished(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn forward_set_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        let job = Job::SetDisabled(endpoint.to_owned(), reason.map(str::to_owned), millis(now));
+        self.forward_job(job).await.map(|_| ())
+    }
+
+    pub(crate) async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        endpoints(self.pool()).await
+    }
+
+    pub(crate) async fn forward_dead(
+        &self,
+        endpoint: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        dead(self.pool(), endpoint, limit).await
+    }
+
+    pub(crate) async fn forward_replay(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        match self
+            .forward_job(Job::Replay(endpoint.to_owned(), millis(now)))
+            .await?
+        {
+            Answer::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn forward_prune(&self, before: SystemTime) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = match self.forward_job(Job::Prune(millis(before))).await? {
+                Answer::Count(n) => n,
+                _ => return Err(unexpected()),
+            };
+            total += n;
+            if n < PRUNE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteConnectOptions;
 use switchboard_core::Result;
 
-use super::store_error;
+use crate::store::store_error;
 
 /// The lock files this process holds, shared by every store it opens on the same file.
 static HELD: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Weak<std::fs::File>)>> =

@@ -7,7 +7,7 @@ use sqlx::{Connection, Row};
 use switchboard_core::Result;
 
 use super::db;
-use super::millis;
+use crate::store::millis;
 
 /// Embedded migrations: (version, SQL). Applied in order, each in its own transaction.
 pub(super) const MIGRATIONS: &[(i64, &str)] = &[

@@ -4,6 +4,7 @@
 
 use super::{heads, inbox, outbox, receipts, state, update};
 use crate::store::SqliteStore;
+use crate::store::sql::rows;
 use crate::store::sqlite::tests::TempDb;
 
 /// (what, SQL) of every statement on the engine's hot path.
@@ -32,19 +33,19 @@ const HOT: &[(&str, &str)] = &[
     ("held keys", outbox::HELD),
     ("claim outbox", outbox::CLAIM),
     ("claimed rows", outbox::ROWS),
-    ("outbox status", outbox::STATUS),
+    ("outbox status", rows::STATUS),
     ("outbox leases", update::LEASED),
     ("attempt", update::ATTEMPT),
     ("message ids", update::MESSAGE_IDS),
     ("map ids", update::MAP_IDS),
     ("release outbox", update::RELEASE),
     ("sent or dead", update::SETTLE),
-    ("proofs", receipts::PROOFS),
-    ("insert proof", receipts::INSERT_PROOF),
-    ("pending key", receipts::PENDING),
-    ("proven head", receipts::READY_NOW),
+    ("proofs", rows::PROOFS),
+    ("insert proof", rows::INSERT_PROOF),
+    ("pending key", rows::PENDING),
+    ("proven head", rows::READY_NOW),
     ("delivered", receipts::DELIVERED),
-    ("watermark", receipts::WATERMARK),
+    ("watermark", rows::WATERMARK),
     ("set delivery", receipts::SET_DELIVERY),
     ("upsert state", state::UPSERT_STATE),
     ("delete state", state::DELETE_STATE),
