@@ -42,6 +42,29 @@
 //! connection by a resolver that drops internal addresses (the media fetcher's list). No proxy,
 //! no redirects.
 //!
+//! **Decisions.**
+//! - The gateway is a plugin on the engine's hooks ([`crate::plugin`]): it takes no handler
+//!   slot, so `on_message`/`on_action`/`on_event` handlers and the bridge run beside it.
+//! - The forwarding queue is its own table per store (schema version 8), not the outbox: its
+//!   rows are keyed per endpoint, carry a body signed again at each attempt, and are retried on
+//!   the webhook schedule, not the provider's. SQLite runs its forwarding calls as `BEGIN
+//!   IMMEDIATE` transactions beside the writer (not in its group commits): the queue is not on
+//!   the webhook's hot path.
+//! - An invalid synchronous reply fails the attempt (and ends as a dead letter naming what was
+//!   wrong) rather than being dropped: nothing an endpoint sends is lost silently.
+//! - API keys are kept as SHA-256 digests (the config may hold only the digest) and compared
+//!   in constant time against every configured key.
+//!
+//! **Left out, for now.** `PATCH`/`DELETE /v1/messages/{id}` (edits and deletes need the
+//! outbox to carry operations other than sends); serving the API on a separate admin address
+//! (it is on `server.listen`); a retrievable reference to a raw payload left out of a large
+//! event (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256);
+//! the bridge as a plugin on these hooks and a dead-letter hook for sends; the Node receiver,
+//! the npm `standardwebhooks` check and Schemathesis runs; a SIGKILL test of forwarding and of
+//! `Idempotency-Key` sends through the `switchboard` binary (the exactly-once mechanisms, the
+//! delivery's transaction and the outbox key, are covered by the store conformance checks and
+//! the in-process tests).
+//!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
 pub mod api;
