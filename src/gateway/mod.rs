@@ -37,13 +37,13 @@
 //! Delivery is at least once, in order per conversation and endpoint: an endpoint sees a
 //! conversation's next event only after the previous one was delivered or dead-lettered.
 //!
-//! **Targets** ([`target`]): `https` to public addresses only, unless `allow_private_targets`:
+//! **Targets**: `https` to public addresses only, unless `allow_private_targets`:
 //! IP literals and `localhost` are refused when the config is read, and host names at every
 //! connection by a resolver that drops internal addresses (the media fetcher's list). No proxy,
 //! no redirects.
 //!
 //! **Decisions.**
-//! - The gateway is a plugin on the engine's hooks ([`crate::plugin`]): it takes no handler
+//! - The gateway is a plugin on the engine's hooks (`src/plugin.rs`): it takes no handler
 //!   slot, so `on_message`/`on_action`/`on_event` handlers and the bridge run beside it.
 //! - The forwarding queue is its own table per store (schema version 8), not the outbox: its
 //!   rows are keyed per endpoint, carry a body signed again at each attempt, and are retried on

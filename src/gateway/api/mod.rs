@@ -10,7 +10,7 @@
 //!
 //! Keys are compared as SHA-256 digests in constant time (every configured key is compared, so
 //! the time does not tell which one matched); a key scoped to channels gets `403` for others
-//! (and `404` for their messages). Errors are RFC 9457 problem details ([`problem`]).
+//! (and `404` for their messages). Errors are RFC 9457 problem details.
 //! `Idempotency-Key` maps onto the outbox key (`{channel}/app/{Idempotency-Key}`), so the
 //! outbox's own rule makes it exact: a repeat after a crash, a timeout or a SIGKILL finds the
 //! row and sends nothing again. Keys are per channel.
