@@ -18,6 +18,8 @@
 //! | `switchboard_send_latency_seconds` | channel |
 //! | `switchboard_rate_limit_fallbacks_total` | channel: sends decided by the local share because Redis (`[rate_limits]`) did not answer |
 //! | `switchboard_rate_limits_shared` | none: 1 while the limits are shared through Redis; 0 without `[rate_limits]` or while Redis is unreachable |
+//! | `switchboard_gateway_deliveries_total` | endpoint, outcome (delivered, retry, disabled, dead) |
+//! | `switchboard_gateway_endpoint_disabled` | endpoint: 1 while the endpoint is disabled (it answered 410, or an operator disabled it) |
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -71,6 +73,33 @@ pub(crate) struct Metrics {
     ack_latency: HistogramFamily,
     send_latency: HistogramFamily,
     rate_limits: RateLimitMetrics,
+    gateway: GatewayMetrics,
+}
+
+/// The gateway's series; clones share the values.
+#[derive(Clone, Default)]
+pub(crate) struct GatewayMetrics {
+    deliveries: Family<Labels, Counter>,
+    disabled: Family<Labels, Gauge>,
+}
+
+impl GatewayMetrics {
+    /// Counts one delivery attempt's outcome.
+    pub(crate) fn delivery(&self, endpoint: &str, outcome: &'static str) {
+        self.deliveries
+            .get_or_create(&vec![
+                ("endpoint", endpoint.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Whether `endpoint` is disabled.
+    pub(crate) fn set_disabled(&self, endpoint: &str, disabled: bool) {
+        self.disabled
+            .get_or_create(&vec![("endpoint", endpoint.to_owned())])
+            .set(i64::from(disabled));
+    }
 }
 
 /// The series the shared rate limits record into; clones share the values.
@@ -127,6 +156,7 @@ impl Metrics {
             ack_latency: Family::new_with_constructor(latency_histogram),
             send_latency: Family::new_with_constructor(latency_histogram),
             rate_limits: RateLimitMetrics::default(),
+            gateway: GatewayMetrics::default(),
             registry: Registry::default(),
             channels: RwLock::default(),
         };
@@ -208,7 +238,22 @@ impl Metrics {
             "1 while the rate limits are shared through Redis, else 0",
             m.rate_limits.shared.clone(),
         );
+        registry.register(
+            "gateway_deliveries",
+            "Event deliveries to gateway endpoints, by outcome",
+            m.gateway.deliveries.clone(),
+        );
+        registry.register(
+            "gateway_endpoint_disabled",
+            "1 while a gateway endpoint is disabled (it answered 410, or an operator disabled it)",
+            m.gateway.disabled.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// The series the gateway records into.
+    pub(crate) fn gateway(&self) -> GatewayMetrics {
+        self.gateway.clone()
     }
 
     /// The series the shared rate limits record into.

@@ -78,6 +78,12 @@ pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem, mut slot: S
         }
         let recorded = crate::receipts::record(&engine, &item.event).await;
         translate_options(&item.options, &mut item.event);
+        // The plugins' hook (the gateway queues the event for its endpoints) runs before the
+        // handler; a failure retries the event like a handler's.
+        let recorded = match recorded {
+            Ok(()) => crate::plugin::on_event(&engine, &item.event).await,
+            Err(e) => Err(e),
+        };
         let handler = engine.handlers.for_event(&item.event);
         // The event moves into the handler's context (no copy of it per event).
         let (lease, attempts) = (item.lease, item.attempts);

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use switchboard::bridge::{Bridge, BridgeConfig};
+use switchboard::gateway::GatewayConfig;
 use switchboard::{Config, Env, ErrorKind, MemoryStore, SwitchboardBuilder};
 
 use crate::outcome::{Failure, read_config};
@@ -37,7 +38,8 @@ pub(crate) async fn run(path: &Path, live: bool) -> Result<(), Failure> {
 /// Refused credentials are config problems (exit 2); an unreachable provider is a runtime
 /// failure (exit 1).
 async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
-    let (doc, _) = switchboard::bridge::split_document(text)?;
+    let (mut doc, _) = switchboard::bridge::split_document(text)?;
+    doc.remove("gateway");
     let engine_text = toml::to_string(&doc).map_err(|e| Failure::Config(e.to_string()))?;
     let switchboard = SwitchboardBuilder::from_config_str(&engine_text, &Env::process())?
         .store(Arc::new(MemoryStore::new()))
@@ -103,9 +105,11 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
     };
     let mut problems = Vec::new();
     for key in doc.keys() {
-        if !SECTIONS.contains(&key.as_str()) && key != "channels" && key != "bridge" {
+        if !SECTIONS.contains(&key.as_str())
+            && !["channels", "bridge", "gateway"].contains(&key.as_str())
+        {
             problems.push(format!(
-                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels, bridge)"
+                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels, bridge, gateway)"
             ));
         }
     }
@@ -121,6 +125,13 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
     }
     let bridge = match BridgeConfig::from_document(&doc) {
         Ok(b) => b,
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
+    let gateway = match GatewayConfig::from_document(&doc, env) {
+        Ok(g) => g,
         Err(e) => {
             problems.push(e.to_string());
             None
@@ -146,6 +157,14 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
         }
         Some(_) => problems.push("invalid_config: 'channels' must be a table of tables".to_owned()),
     }
+    if let Some(gateway) = gateway {
+        problems.extend(
+            gateway
+                .check_channels(names.iter().map(String::as_str))
+                .into_iter()
+                .map(|e| e.to_string()),
+        );
+    }
     if let Some(bridge) = bridge {
         problems.extend(
             bridge
@@ -157,6 +176,7 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
         if problems.is_empty() {
             let mut engine_doc = doc.clone();
             engine_doc.remove("bridge");
+            engine_doc.remove("gateway");
             engine_doc.remove("store");
             // Checked above, without connecting (an offline check makes no network calls).
             engine_doc.remove("rate_limits");
@@ -278,6 +298,13 @@ ignore_other_bots = "sometimes"
 agents = "team"
 agents_conversation = "C0AGENTS"
 customers = ["sms", "wa", "fbb"]
+
+[gateway]
+api_keys = ["short"]
+
+[[gateway.forward]]
+url = "https://10.0.0.8/events"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
 "#;
         let (problems, _) = problems(text, &Env::from_pairs::<_, &str, &str>([])).await;
         let all = problems.join("\n");
@@ -309,6 +336,45 @@ customers = ["sms", "wa", "fbb"]
             all.contains("bridge: key 'customers': no channel 'fbb'"),
             "{all}"
         );
-        assert_eq!(problems.len(), 12, "{all}");
+        assert!(
+            all.contains("gateway: key 'api_keys[0]': must be at least 16 characters"),
+            "{all}"
+        );
+        assert_eq!(problems.len(), 13, "{all}");
+    }
+
+    #[tokio::test]
+    async fn the_gateway_section_is_checked_against_the_channels() {
+        let text = r#"
+[channels.sms]
+provider = "twilio"
+account_sid = "AC00000000000000000000000000000001"
+auth_token = "x"
+from = "+15005550006"
+
+[gateway]
+api_keys = [{ key = "k-0123456789abcdef", channels = ["sms", "site"] }]
+
+[[gateway.forward]]
+url = "https://app.example/events"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+channels = ["sms"]
+"#;
+        let (problems, channels) = problems(text, &Env::from_pairs::<_, &str, &str>([])).await;
+        assert_eq!(channels, vec!["sms".to_owned()]);
+        assert_eq!(
+            problems,
+            vec![
+                "invalid_config: gateway: key 'api_keys[0].channels': no channel 'site' (known: sms)"
+                    .to_owned()
+            ]
+        );
+        let fixed = text.replace(", \"site\"", "");
+        let (problems, _) = problems_of(&fixed).await;
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    async fn problems_of(text: &str) -> (Vec<String>, Vec<String>) {
+        problems(text, &Env::from_pairs::<_, &str, &str>([])).await
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod check;
+mod gateway;
 mod logging;
 mod outcome;
 mod sandbox;
@@ -80,6 +81,40 @@ Examples:
 Needs no account and no network beyond 127.0.0.1.
 Exit codes: 0 the script ran as expected, 1 something did not happen.")]
     Sandbox(SandboxArgs),
+    /// Gateway mode's forwarding queues: status, enable an endpoint, replay dead letters.
+    #[command(after_help = "\
+Examples:
+  switchboard gateway status --config switchboard.toml
+  switchboard gateway enable --config switchboard.toml app   # after it answered 410
+  switchboard gateway replay --config switchboard.toml app   # send its dead letters again
+
+With a SQLite store, stop `switchboard serve` first (one process per file).
+Exit codes: 0 done, 1 the store could not be opened, 2 bad usage, config or endpoint name.")]
+    Gateway(GatewayArgs),
+}
+
+#[derive(Debug, Args)]
+struct GatewayArgs {
+    #[command(subcommand)]
+    action: GatewayAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum GatewayAction {
+    /// Each endpoint: enabled or why disabled, events pending, dead letters.
+    Status(ConfigArg),
+    /// Enable an endpoint again (one that answered 410, or was disabled by an operator).
+    Enable(EndpointArgs),
+    /// Queue an endpoint's dead letters again, at the end of their conversations.
+    Replay(EndpointArgs),
+}
+
+#[derive(Debug, Args)]
+struct EndpointArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The endpoint's name (`[[gateway.forward]] name`, else its url).
+    name: String,
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +196,15 @@ fn main() -> ExitCode {
                 .await
             }
             Command::Sandbox(a) => sandbox::run(a.interactive).await,
+            Command::Gateway(a) => match a.action {
+                GatewayAction::Status(c) => gateway::run(&c.config, gateway::Action::Status).await,
+                GatewayAction::Enable(e) => {
+                    gateway::run(&e.config.config, gateway::Action::Enable(e.name)).await
+                }
+                GatewayAction::Replay(e) => {
+                    gateway::run(&e.config.config, gateway::Action::Replay(e.name)).await
+                }
+            },
         }
     });
     match result {

@@ -156,6 +156,21 @@ fn the_config_reference_lists_every_key_and_only_real_ones() {
         .unwrap_err()
         .to_string();
     compare("bridge", keys(&sections["bridge"]), known_keys(&error));
+    let env = Env::from_pairs::<_, &str, &str>([]);
+    let doc: toml::Table = "[gateway]\nzz_unknown = 1".parse().unwrap();
+    let error = switchboard::gateway::GatewayConfig::from_document(&doc, &env)
+        .unwrap_err()
+        .to_string();
+    compare("gateway", keys(&sections["gateway"]), known_keys(&error));
+    let doc: toml::Table = "[[gateway.forward]]\nzz_unknown = 1".parse().unwrap();
+    let error = switchboard::gateway::GatewayConfig::from_document(&doc, &env)
+        .unwrap_err()
+        .to_string();
+    compare(
+        "gateway.forward",
+        keys(&sections["gateway"]["forward"][0]),
+        known_keys(&error),
+    );
     let rate: toml::Value = "zz_unknown = 1".parse::<toml::Table>().unwrap().into();
     let error = rate
         .try_into::<switchboard::RateConfig>()

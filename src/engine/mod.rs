@@ -50,6 +50,8 @@ pub(crate) struct Engine {
     /// The web chat channels, their logs and streams.
     #[cfg(feature = "webchat")]
     pub(crate) webchat: crate::webchat::Channels,
+    /// Plugins on the engine's hooks (the gateway).
+    pub(crate) plugins: Vec<Arc<dyn crate::plugin::Plugin>>,
 }
 
 impl Engine {

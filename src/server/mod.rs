@@ -65,9 +65,16 @@ pub(crate) fn router(inner: Arc<Engine>) -> Router {
         .layer(DefaultBodyLimit::max(inner.config.server.max_body_bytes))
         .with_state(state);
     let health = Router::new().route("/healthz", get(|| async { "ok" }));
-    let router = webhooks.merge(health);
+    let mut router = webhooks.merge(health);
     #[cfg(feature = "webchat")]
-    let router = router.merge(webchat::routes(inner.clone()));
+    {
+        router = router.merge(webchat::routes(inner.clone()));
+    }
+    for plugin in &inner.plugins {
+        if let Some(routes) = plugin.routes(inner.clone()) {
+            router = router.merge(routes);
+        }
+    }
     if inner.config.server.admin_listen.is_some() {
         router
     } else {

@@ -94,6 +94,7 @@ use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 mod contacts;
 mod ext;
 mod media;
+pub mod forward;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -104,6 +105,9 @@ mod types;
 pub mod webchat;
 
 pub use ext::StoreExt;
+pub use forward::{
+    ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome, NewForward,
+};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
@@ -287,6 +291,82 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         let _ = (name, proposed);
         Err(Error::unsupported("named secrets (this store keeps none)"))
     }
+
+    // The gateway's forwarding queue ([`forward`](self::forward) has the contract). Provided
+    // methods: a store without them answers `Unsupported`, and a gateway refuses to start on it.
+
+    /// Appends events to their endpoints' queues at `now`, deduplicated by (endpoint, event
+    /// id). One answer per row: `true` new, `false` already known (nothing written).
+    async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {
+        let _ = (rows, now);
+        Err(unsupported("forwarding"))
+    }
+
+    /// Leases up to `claim.limit` ready heads of enabled endpoints' queues.
+    async fn claim_forwards(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
+        let _ = claim;
+        Err(unsupported("forwarding"))
+    }
+
+    /// Finishes claimed forwarding rows at `now`. One answer per item: `Ok(true)` done,
+    /// `Ok(false)` the lease was lost, `Err` refused (a reply's outbox key is taken); nothing
+    /// of a refused or lost item is written.
+    async fn finish_forwards(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        let _ = (finishes, now);
+        Err(unsupported("forwarding"))
+    }
+
+    /// Disables an endpoint with `reason` (`Some`), or enables it (`None`: its ready rows are
+    /// handed out again from `now`).
+    async fn set_forward_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        let _ = (endpoint, reason, now);
+        Err(unsupported("forwarding"))
+    }
+
+    /// Every endpoint the store knows (one with rows, or disabled), by name.
+    async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        Err(unsupported("forwarding"))
+    }
+
+    /// Forwarding dead letters (of `endpoint`, or all), oldest first, at most `limit`.
+    async fn forward_dead_letters(
+        &self,
+        endpoint: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        let _ = (endpoint, limit);
+        Err(unsupported("forwarding"))
+    }
+
+    /// Queues `endpoint`'s dead letters again at the end of their conversations, attempts
+    /// reset, ready at `now`. Returns how many.
+    async fn replay_forwards(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        let _ = (endpoint, now);
+        Err(unsupported("forwarding"))
+    }
+
+    /// Deletes delivered rows delivered before `before` (their dedupe keys go with them).
+    async fn prune_forwards(&self, before: SystemTime) -> Result<u64> {
+        let _ = before;
+        Err(unsupported("forwarding"))
+    }
+}
+
+/// The error of a provided method a store does not implement.
+fn unsupported(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("store: this store has no {what} queue"),
+    )
 }
 
 /// The error for an outbox key that already holds another row.

@@ -54,6 +54,7 @@ pub struct SwitchboardBuilder {
     adapters: Vec<(Arc<dyn Adapter>, ChannelSettings)>,
     store: Option<Arc<dyn Store>>,
     handlers: Handlers,
+    plugins: Vec<Arc<dyn crate::plugin::Plugin>>,
 }
 
 impl std::fmt::Debug for SwitchboardBuilder {
@@ -84,6 +85,7 @@ impl SwitchboardBuilder {
             adapters: Vec::new(),
             store: None,
             handlers: Handlers::default(),
+            plugins: Vec::new(),
         }
     }
 
@@ -179,6 +181,16 @@ impl SwitchboardBuilder {
         self
     }
 
+    /// Runs gateway mode beside the handlers: every inbound event is forwarded to the
+    /// configured endpoints, and the REST API (`/v1/…`) is served on `server.listen` (see
+    /// [`gateway`](crate::gateway)). [`build`](Self::build) fails when the config names unknown
+    /// channels or the store has no forwarding queue.
+    pub fn gateway(mut self, config: crate::gateway::GatewayConfig) -> Self {
+        self.plugins
+            .push(Arc::new(crate::gateway::Gateway::new(config)));
+        self
+    }
+
     /// Checks the configuration ([`Config::validate`], also for a `Config` given with
     /// [`config`](Self::config)), builds the adapters, opens the store and recovers it.
     ///
@@ -232,19 +244,22 @@ impl SwitchboardBuilder {
             add(adapter, settings)?;
         }
         store.recover().await?;
-        Ok(Switchboard {
-            inner: Arc::new(Engine {
-                config: self.config,
-                channels,
-                store,
-                handlers: self.handlers,
-                metrics,
-                inbox_ready: Wake::default(),
-                outbox_ready: Wake::default(),
-                #[cfg(feature = "webchat")]
-                webchat,
-            }),
-        })
+        let engine = Arc::new(Engine {
+            config: self.config,
+            channels,
+            store,
+            handlers: self.handlers,
+            metrics,
+            inbox_ready: Wake::default(),
+            outbox_ready: Wake::default(),
+            #[cfg(feature = "webchat")]
+            webchat,
+            plugins: self.plugins,
+        });
+        for plugin in &engine.plugins {
+            plugin.attach(&engine).await?;
+        }
+        Ok(Switchboard { inner: engine })
     }
 }
 

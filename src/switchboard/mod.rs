@@ -167,6 +167,9 @@ impl Switchboard {
                 rx.clone(),
             )));
         }
+        for plugin in &self.inner.plugins {
+            tasks.extend(plugin.start(self.inner.clone(), rx.clone()));
+        }
         tasks.push(tokio::spawn(crate::pruner::run(self.inner.clone(), rx)));
         Workers { stop: tx, tasks }
     }

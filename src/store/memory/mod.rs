@@ -17,13 +17,14 @@ use switchboard_core::render::TextOption;
 use switchboard_core::{Contact, InboundEvent, Result};
 
 use super::{
-    Claim, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, Inserted, Lease, NewOutbound,
-    OutboxItem, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store,
-    StoreStats, millis,
+    Claim, DeadLetter, DeadLetterKind, ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem,
+    InboxFinish, InboxItem, Inserted, Lease, NewForward, NewOutbound, OutboxItem, OutboxStatus,
+    OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, Store, StoreStats, millis,
 };
 use crate::store::{LogAppend, LogEntry, Upload};
 
 mod contacts;
+mod forward;
 mod heads;
 mod inbox;
 mod outbox;
@@ -97,6 +98,8 @@ struct Inner {
     options: HashMap<String, (Vec<TextOption>, i64)>,
     /// Last inbound times and opt-outs, by conversation key.
     contacts: contacts::Contacts,
+    /// The gateway's forwarding queues.
+    forwards: forward::Forwards,
 }
 
 impl Inner {
@@ -333,5 +336,56 @@ impl Store for MemoryStore {
 
     async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
         Ok(self.webchat().keep_secret(name, proposed))
+    }
+
+    async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {
+        Ok(self.lock().enqueue_forwards(rows, millis(now)))
+    }
+
+    async fn claim_forwards(&self, claim: Claim) -> Result<Vec<ForwardItem>> {
+        Ok(self.lock().claim_forwards(&claim))
+    }
+
+    async fn finish_forwards(
+        &self,
+        finishes: Vec<ForwardFinish>,
+        now: SystemTime,
+    ) -> Result<Vec<Result<bool>>> {
+        let mut g = self.lock();
+        Ok(finishes
+            .into_iter()
+            .map(|f| g.finish_forward(f, millis(now)))
+            .collect())
+    }
+
+    async fn set_forward_disabled(
+        &self,
+        endpoint: &str,
+        reason: Option<&str>,
+        now: SystemTime,
+    ) -> Result<()> {
+        self.lock()
+            .set_forward_disabled(endpoint, reason, millis(now));
+        Ok(())
+    }
+
+    async fn forward_endpoints(&self) -> Result<Vec<ForwardEndpoint>> {
+        Ok(self.lock().forward_endpoints())
+    }
+
+    async fn forward_dead_letters(
+        &self,
+        endpoint: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ForwardDead>> {
+        Ok(self.lock().forward_dead_letters(endpoint, limit))
+    }
+
+    async fn replay_forwards(&self, endpoint: &str, now: SystemTime) -> Result<u64> {
+        Ok(self.lock().replay_forwards(endpoint, millis(now)))
+    }
+
+    async fn prune_forwards(&self, before: SystemTime) -> Result<u64> {
+        Ok(self.lock().prune_forwards(millis(before)))
     }
 }

@@ -18,10 +18,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/0005_hardening.sql")),
     (6, include_str!("migrations/0006_contacts.sql")),
     (7, include_str!("migrations/0007_webchat.sql")),
+    (8, include_str!("migrations/0008_forward.sql")),
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The advisory lock every instance takes to migrate (one at a time, whatever the schema).
 const LOCK: i64 = 0x5357_4254_4d49_4752; // "SWBTMIGR"

@@ -40,6 +40,7 @@ use super::Queue;
 use super::sql::{Dialect, Param, PruneStep, SqlStore, Writer, db, forward_store};
 
 mod contacts;
+mod forward;
 mod heads;
 mod inbox;
 mod maintenance;

@@ -30,6 +30,13 @@ mod conformance {
     crate::store_conformance_tests!(optional super::pg);
 }
 
+/// The forwarding checks skip a store without the queue: this one must have it.
+#[tokio::test]
+async fn pg_has_a_forwarding_queue() {
+    let Some(subject) = pg().await else { return };
+    crate::store::testkit::forwarding_is_supported(subject.store()).await;
+}
+
 #[tokio::test]
 async fn pg_instances_starting_together_migrate_once() {
     let Some(schema) = TestSchema::new().await else {

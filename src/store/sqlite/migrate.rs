@@ -18,6 +18,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_hardening.sql")),
     (6, include_str!("../migrations/0006_contacts.sql")),
     (7, include_str!("../migrations/0007_webchat.sql")),
+    (8, include_str!("../migrations/0008_forward.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

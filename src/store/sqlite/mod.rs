@@ -35,6 +35,7 @@ use switchboard_core::Result;
 use super::sql::{Answer, Dialect, Job, Param, PruneStep, SqlStore, Writer, db, forward_store};
 
 mod contacts;
+mod forward;
 mod heads;
 mod inbox;
 mod lock;

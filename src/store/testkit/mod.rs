@@ -58,6 +58,7 @@ mod prelude {
 
 pub mod early_receipts;
 pub mod contacts;
+pub mod forward;
 pub mod heads;
 pub mod inbox;
 pub mod maintenance;
@@ -70,6 +71,11 @@ pub mod webchat;
 pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use contacts::{
     last_inbound_times_are_kept_with_the_insert, opt_outs_follow_the_latest_keyword,
+};
+pub use forward::{
+    delivered_forwards_deduplicate_until_pruned, forward_delivery_writes_replies_atomically,
+    forward_leases_fence_and_expire, forward_retries_disable_and_dead_letters,
+    forwarding_is_supported, forwards_deduplicate_and_keep_conversation_order,
 };
 pub use heads::{
     a_batch_with_a_lost_lease_writes_nothing_for_that_row,
@@ -166,6 +172,11 @@ macro_rules! store_conformance_tests {
             opt_outs_follow_the_latest_keyword,
             log_sequences_grow_and_keys_append_once,
             uploads_and_secrets_are_kept,
+            forwards_deduplicate_and_keep_conversation_order,
+            forward_leases_fence_and_expire,
+            forward_retries_disable_and_dead_letters,
+            forward_delivery_writes_replies_atomically,
+            delivered_forwards_deduplicate_until_pruned,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {
@@ -274,5 +285,12 @@ mod suites {
 
     mod sqlite_store {
         crate::store_conformance_tests!(super::sqlite);
+    }
+
+    /// The forwarding checks skip a store without the queue: ours must have it.
+    #[tokio::test]
+    async fn memory_and_sqlite_have_a_forwarding_queue() {
+        crate::store::testkit::forwarding_is_supported(memory().await.store()).await;
+        crate::store::testkit::forwarding_is_supported(sqlite().await.store()).await;
     }
 }

@@ -1,0 +1,164 @@
+//! The neutral JSON an endpoint receives: a Standard Webhooks payload `{"type", "timestamp",
+//! "data"}` whose `data` is the event in the engine's own serialization (the one the store
+//! keeps: `id`, `conversation`, `sender`, `at`, `kind`, `attributes`, `raw`).
+//!
+//! ```json
+//! {"type": "message.received", "timestamp": "2026-12-03T20:10:00.123Z",
+//!  "data": {"id": "SM123", "conversation": {"channel": "sms", "conversation": "+15558675310"},
+//!           "sender": {…}, "at": …, "kind": {"type": "message", "text": "hi"}, "raw": {…}}}
+//! ```
+//!
+//! Types are hierarchical (`group.action`): `message.received`, `message.edited`,
+//! `message.deleted`, `action.received` (a button, quick reply or numbered option),
+//! `reaction.added`, `reaction.removed`, `delivery.queued|sent|delivered|read|failed`,
+//! `typing.started`, `event.other`. A body stays under [`MAX_BODY_BYTES`]: when the provider's
+//! raw payload would take it over, `data.raw` is left out and `data.raw_omitted` says how big
+//! it was and its SHA-256 (`{"bytes": n, "sha256": "…"}`); the neutral fields are always sent
+//! (a message text longer than the budget is sent whole).
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use switchboard_core::model::EventKind;
+use switchboard_core::{Error, ErrorKind, InboundEvent, Result};
+
+/// The size a body is kept under (the spec's recommendation: 20 kB).
+pub const MAX_BODY_BYTES: usize = 20 * 1024;
+
+/// The event's type: `message.received`, `delivery.read`, …
+pub fn event_type(event: &InboundEvent) -> String {
+    match &event.kind {
+        EventKind::Message(_) => "message.received".to_owned(),
+        EventKind::Action(_) => "action.received".to_owned(),
+        EventKind::Reaction(r) if r.added => "reaction.added".to_owned(),
+        EventKind::Reaction(_) => "reaction.removed".to_owned(),
+        EventKind::Edited(_) => "message.edited".to_owned(),
+        EventKind::Deleted(_) => "message.deleted".to_owned(),
+        EventKind::Delivery(d) => {
+            let status = serde_json::to_value(d.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unknown".to_owned());
+            format!("delivery.{status}")
+        }
+        EventKind::Typing => "typing.started".to_owned(),
+        _ => "event.other".to_owned(),
+    }
+}
+
+fn timestamp(event: &InboundEvent) -> String {
+    let ms = switchboard_core::model::time::to_millis(event.at);
+    rfc3339_millis(ms)
+}
+
+/// `2026-12-03T20:10:00.123Z` from Unix milliseconds (UTC; civil-from-days).
+fn rfc3339_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+}
+
+/// The body POSTed for `event`.
+pub fn body(event: &InboundEvent) -> Result<String> {
+    let encode = |v: &Value| {
+        serde_json::to_string(v)
+            .map_err(|e| Error::new(ErrorKind::InvalidMessage, format!("event JSON: {e}")))
+    };
+    let data = serde_json::to_value(event)
+        .map_err(|e| Error::new(ErrorKind::InvalidMessage, format!("event JSON: {e}")))?;
+    let mut payload = json!({
+        "type": event_type(event),
+        "timestamp": timestamp(event),
+        "data": data,
+    });
+    let text = encode(&payload)?;
+    if text.len() <= MAX_BODY_BYTES {
+        return Ok(text);
+    }
+    let raw = serde_json::to_string(&event.raw).unwrap_or_default();
+    let digest: String = Sha256::digest(raw.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if let Some(data) = payload.get_mut("data").and_then(Value::as_object_mut) {
+        data.remove("raw");
+        data.insert(
+            "raw_omitted".to_owned(),
+            json!({ "bytes": raw.len(), "sha256": digest }),
+        );
+    }
+    encode(&payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use switchboard_core::model::{EventId, InboundMessage, Sender};
+    use switchboard_core::{ConversationRef, UserId};
+
+    use super::*;
+
+    fn event(text: &str, raw: Value) -> InboundEvent {
+        InboundEvent::new(
+            EventId::new("SM1").unwrap_or_else(|e| panic!("{e}")),
+            ConversationRef::parse("sms", "+15558675310").unwrap_or_else(|e| panic!("{e}")),
+            Sender::user(UserId::new("+15558675310").unwrap_or_else(|e| panic!("{e}"))),
+            UNIX_EPOCH + Duration::from_millis(1_764_792_600_123),
+            EventKind::Message(InboundMessage::text(text)),
+            raw,
+        )
+    }
+
+    #[test]
+    fn a_message_is_a_typed_payload_with_the_event_as_data() {
+        let body = body(&event("hi", json!({"Body": "hi"}))).unwrap_or_else(|e| panic!("{e}"));
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v["type"], "message.received");
+        assert_eq!(v["timestamp"], "2025-12-03T20:10:00.123Z");
+        assert_eq!(v["data"]["id"], "SM1");
+        assert_eq!(v["data"]["conversation"]["channel"], "sms");
+        assert_eq!(v["data"]["kind"]["type"], "message");
+        assert_eq!(v["data"]["kind"]["text"], "hi");
+        assert_eq!(v["data"]["raw"]["Body"], "hi");
+    }
+
+    #[test]
+    fn a_large_raw_payload_is_left_out_and_described() {
+        let big = "x".repeat(30_000);
+        let body = body(&event("hi", json!({ "blob": big }))).unwrap_or_else(|e| panic!("{e}"));
+        assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}"));
+        assert!(v["data"].get("raw").is_none());
+        assert_eq!(v["data"]["raw_omitted"]["bytes"], 30_011);
+        assert_eq!(
+            v["data"]["raw_omitted"]["sha256"].as_str().map(str::len),
+            Some(64)
+        );
+        // The neutral text is never cut, even past the budget.
+        let long = "y".repeat(25_000);
+        let body = super::body(&event(&long, json!({}))).unwrap_or_else(|e| panic!("{e}"));
+        assert!(body.contains(&long));
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(951_782_400_001), "2000-02-29T00:00:00.001Z");
+        assert_eq!(
+            rfc3339_millis(4_107_542_399_999),
+            "2100-02-28T23:59:59.999Z"
+        );
+    }
+}

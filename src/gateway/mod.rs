@@ -1,0 +1,229 @@
+//! Gateway mode: applications in any language use Switchboard over HTTP. Every inbound event
+//! is forwarded to the app's endpoints as a signed [Standard Webhooks] request, from a durable
+//! queue per endpoint; the app answers with replies, or sends through the REST API.
+//!
+//! ```toml
+//! [gateway]
+//! api_keys = ["${SWITCHBOARD_API_KEY}"]
+//! [[gateway.forward]]
+//! url = "https://app.example/switchboard/events"
+//! secrets = ["${FORWARD_SECRET}"]                   # whsec_… ; several at once for rotation
+//! channels = ["sms", "site"]                        # default: all
+//! ```
+//!
+//! **How an event travels.** A worker claims the event (in order per conversation) and the
+//! gateway's hook queues it for each endpoint that wants its channel: one row per (endpoint,
+//! event), deduplicated, so the hook running again after a crash queues nothing twice. The
+//! handlers run after the hook, so an application's own handlers, the bridge and the gateway
+//! run together. The forwarder claims the head of each (endpoint, conversation) queue, POSTs it
+//! ([`event`] has the JSON) with the headers
+//! - `webhook-id`: `{channel}:{event id}` (the provider's event id is unique per channel only),
+//!   the same at every attempt, for the receiver's deduplication;
+//! - `webhook-timestamp`: Unix seconds of this attempt;
+//! - `webhook-signature`: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, one per
+//!   secret, space separated ([`signature`]);
+//!
+//! and records the outcome:
+//! - **2xx**: delivered. An answer `{"messages": [ … ]}` queues those replies in the same
+//!   transaction ([`reply`]): a crash before it commits delivers the event again (same
+//!   `webhook-id`) and the replies are queued once, by whichever delivery commits.
+//! - **410**: the endpoint is disabled (logged, `switchboard_gateway_endpoint_disabled` in
+//!   `/metrics`); its events stay queued, in order, until `switchboard gateway enable NAME`.
+//! - **anything else** (another status, a timeout (15 s), a refused connection, a redirect):
+//!   tried again after the next delay of the schedule (immediately, 5 s, 5 min, 30 min, 2 h,
+//!   5 h, 10 h, 14 h, 20 h, 24 h; ±10 % jitter), never before the endpoint's `Retry-After`;
+//!   after the last, a dead letter that `switchboard gateway replay NAME` queues again.
+//!
+//! Delivery is at least once, in order per conversation and endpoint: an endpoint sees a
+//! conversation's next event only after the previous one was delivered or dead-lettered.
+//!
+//! **Targets**: `https` to public addresses only, unless `allow_private_targets`:
+//! IP literals and `localhost` are refused when the config is read, and host names at every
+//! connection by a resolver that drops internal addresses (the media fetcher's list). No proxy,
+//! no redirects.
+//!
+//! **Decisions.**
+//! - The gateway is a plugin on the engine's hooks (`src/plugin.rs`): it takes no handler
+//!   slot, so `on_message`/`on_action`/`on_event` handlers and the bridge run beside it.
+//! - The forwarding queue is its own table per store (schema version 8), not the outbox: its
+//!   rows are keyed per endpoint, carry a body signed again at each attempt, and are retried on
+//!   the webhook schedule, not the provider's. SQLite runs its forwarding calls as `BEGIN
+//!   IMMEDIATE` transactions beside the writer (not in its group commits): the queue is not on
+//!   the webhook's hot path.
+//! - An invalid synchronous reply fails the attempt (and ends as a dead letter naming what was
+//!   wrong) rather than being dropped: nothing an endpoint sends is lost silently.
+//! - API keys are kept as SHA-256 digests (the config may hold only the digest) and compared
+//!   in constant time against every configured key.
+//!
+//! **Left out, for now.** `PATCH`/`DELETE /v1/messages/{id}` (edits and deletes need the
+//! outbox to carry operations other than sends); serving the API on a separate admin address
+//! (it is on `server.listen`); a retrievable reference to a raw payload left out of a large
+//! event (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256);
+//! the bridge as a plugin on these hooks and a dead-letter hook for sends; the Node receiver,
+//! the npm `standardwebhooks` check and Schemathesis runs; a SIGKILL test of forwarding and of
+//! `Idempotency-Key` sends through the `switchboard` binary (the exactly-once mechanisms, the
+//! delivery's transaction and the outbox key, are covered by the store conformance checks and
+//! the in-process tests).
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com/
+
+pub mod api;
+pub mod config;
+pub mod event;
+mod forwarder;
+pub mod reply;
+mod schedule;
+pub mod signature;
+mod target;
+
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use switchboard_core::{Error, ErrorKind, InboundEvent, Result};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use config::{ApiKey, ForwardTarget, GatewayConfig};
+pub use signature::WebhookSecret;
+
+use crate::engine::Engine;
+use crate::metrics::GatewayMetrics;
+use crate::store::{NewForward, conversation_key};
+
+/// What the hook, the forwarder and the API share.
+pub(crate) struct Shared {
+    pub(crate) config: GatewayConfig,
+    /// Wakes the forwarder when events were queued.
+    pub(crate) wake: Notify,
+    client: OnceLock<reqwest::Client>,
+    metrics: OnceLock<GatewayMetrics>,
+}
+
+impl Shared {
+    pub(crate) fn client(&self) -> Result<&reqwest::Client> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let c = target::client(self.config.allow_private_targets, self.config.timeout)?;
+        Ok(self.client.get_or_init(|| c))
+    }
+
+    pub(crate) fn metrics(&self) -> GatewayMetrics {
+        self.metrics.get().cloned().unwrap_or_default()
+    }
+}
+
+/// The gateway as a plugin of the engine (see [`SwitchboardBuilder::gateway`](crate::SwitchboardBuilder::gateway)).
+pub(crate) struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    pub(crate) fn new(config: GatewayConfig) -> Self {
+        Gateway {
+            shared: Arc::new(Shared {
+                config,
+                wake: Notify::new(),
+                client: OnceLock::new(),
+                metrics: OnceLock::new(),
+            }),
+        }
+    }
+}
+
+/// `{channel}:{event id}`: the `webhook-id` of an event.
+pub fn webhook_id(event: &InboundEvent) -> String {
+    format!("{}:{}", event.conversation.channel, event.id)
+}
+
+#[async_trait]
+impl crate::plugin::Plugin for Gateway {
+    async fn attach(&self, engine: &Arc<Engine>) -> Result<()> {
+        let config = &self.shared.config;
+        if let Some(first) = config
+            .check_channels(engine.channels.keys().map(String::as_str))
+            .into_iter()
+            .next()
+        {
+            return Err(first);
+        }
+        let _ = self.shared.metrics.set(engine.metrics.gateway());
+        self.shared.client()?;
+        if config.forward.is_empty() {
+            return Ok(());
+        }
+        let endpoints = engine.store.forward_endpoints().await.map_err(|e| {
+            if e.kind() == ErrorKind::Unsupported {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "gateway: the store ({:?}) has no forwarding queue",
+                        engine.store
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        for e in endpoints {
+            let Some(reason) = e.disabled else { continue };
+            if reason == forwarder::NOT_CONFIGURED && config.target(&e.name).is_some() {
+                // Back in the config: enabled again.
+                engine
+                    .store
+                    .set_forward_disabled(&e.name, None, SystemTime::now())
+                    .await?;
+                continue;
+            }
+            tracing::warn!(endpoint = %e.name, %reason, "gateway: endpoint disabled; `switchboard gateway enable` turns it back on");
+            self.shared.metrics().set_disabled(&e.name, true);
+        }
+        Ok(())
+    }
+
+    async fn on_event(&self, engine: &Arc<Engine>, event: &InboundEvent) -> Result<()> {
+        let channel = event.conversation.channel.as_str();
+        let targets: Vec<&ForwardTarget> = self
+            .shared
+            .config
+            .forward
+            .iter()
+            .filter(|t| t.wants(channel))
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let body = event::body(event)?;
+        let id = webhook_id(event);
+        let conversation = conversation_key(&event.conversation);
+        let rows: Vec<NewForward> = targets
+            .iter()
+            .map(|t| NewForward::new(&t.name, &id, &conversation, &body))
+            .collect();
+        engine
+            .store
+            .enqueue_forwards(&rows, SystemTime::now())
+            .await?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    fn start(&self, engine: Arc<Engine>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        if self.shared.config.forward.is_empty() {
+            return Vec::new();
+        }
+        vec![tokio::spawn(forwarder::run(
+            engine,
+            self.shared.clone(),
+            stop,
+        ))]
+    }
+
+    fn routes(&self, engine: Arc<Engine>) -> Option<axum::Router> {
+        if self.shared.config.api_keys.is_empty() {
+            return None;
+        }
+        Some(api::routes(engine, self.shared.clone()))
+    }
+}
