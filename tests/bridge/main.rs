@@ -14,3 +14,4 @@ mod world;
 mod e2e;
 mod failures;
 mod hostile_text;
+mod policy;

@@ -3,19 +3,11 @@
 //! customer who texted STOP) comes back into the thread as a notice saying why; an agent's
 //! reply to a Messenger customer goes out with the `HUMAN_AGENT` tag, so it is allowed for 7
 //! days.
-#![cfg(all(
-    feature = "emulators",
-    feature = "slack",
-    feature = "messenger",
-    feature = "twilio"
-))]
 #![allow(clippy::unwrap_used)]
-
-mod bridge_world;
 
 use std::time::{Duration, SystemTime};
 
-use bridge_world::{PSID, World, eventually};
+use crate::world::{PSID, World, eventually};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
