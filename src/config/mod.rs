@@ -24,7 +24,7 @@
 //! synchronous = "full"               # SQLite: or "normal" (WAL: crash safe, not power-loss safe)
 //! pool_size = 8                      # PostgreSQL: connections per instance
 //! connect_timeout = "5s"             # PostgreSQL: then the call fails (webhooks: 503)
-//! statement_timeout = "30s"          # PostgreSQL ("0s": no limit)
+//! statement_timeout = "30s"          # PostgreSQL, server and client side ("0s": no limit)
 //! # schema = "switchboard"           # PostgreSQL: the tables' schema (default: public)
 //!
 //! [engine]
@@ -201,7 +201,9 @@ pub struct StoreConfig {
     /// PostgreSQL: longest wait for a connection; then the call fails (webhooks answer 503).
     #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
-    /// PostgreSQL: longest one statement may run (`0s`: no limit).
+    /// PostgreSQL: longest one statement may run (`0s`: no limit). The server cancels it then;
+    /// the client gives up a second later even when the server never answers (a black-holed
+    /// connection), so a silent database fails calls (webhooks: 503) instead of hanging.
     #[serde(deserialize_with = "duration")]
     pub statement_timeout: Duration,
     /// PostgreSQL: the schema the tables live in (created if missing); unset: the
