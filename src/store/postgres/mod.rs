@@ -43,6 +43,7 @@ use super::sql::{Dialect, Param, PruneStep, SqlStore, Tx, Writer, db, forward_st
 mod bounds;
 mod heads;
 mod inbox;
+mod inspect;
 mod maintenance;
 mod migrate;
 mod notify;
@@ -58,6 +59,7 @@ mod writer;
 use tx::PgTx;
 use writer::PgCommitter;
 
+pub use inspect::Inspection;
 pub use migrate::SCHEMA_VERSION;
 
 /// How a [`PgStore`] connects: pool size, timeouts, schema.
@@ -137,6 +139,25 @@ fn valid_schema(schema: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The connection options of `url` with `options`' schema and statement timeout; a malformed
+/// URL or schema is a configuration error naming its key.
+fn connect_options(url: &str, options: &PgOptions) -> Result<PgConnectOptions> {
+    let mut opts = parse_url(url)?;
+    if let Some(schema) = &options.schema {
+        if !valid_schema(schema) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("store.schema: {schema:?} is not a plain identifier ([a-z_][a-z0-9_]*)"),
+            ));
+        }
+        opts = opts.options([("search_path", schema.as_str())]);
+    }
+    if let Some(t) = options.statement_timeout {
+        opts = opts.options([("statement_timeout", format!("{}", t.as_millis()).as_str())]);
+    }
+    Ok(opts)
+}
+
 /// The PostgreSQL store.
 pub struct PgStore {
     core: SqlStore<Postgres>,
@@ -173,21 +194,7 @@ impl PgStore {
 
     /// Like [`connect`](Self::connect) with explicit options.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self> {
-        let mut opts = parse_url(url)?;
-        if let Some(schema) = &options.schema {
-            if !valid_schema(schema) {
-                return Err(Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!(
-                        "store.schema: {schema:?} is not a plain identifier ([a-z_][a-z0-9_]*)"
-                    ),
-                ));
-            }
-            opts = opts.options([("search_path", schema.as_str())]);
-        }
-        if let Some(t) = options.statement_timeout {
-            opts = opts.options([("statement_timeout", format!("{}", t.as_millis()).as_str())]);
-        }
+        let opts = connect_options(url, &options)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(2))
             .min_connections(0)
