@@ -8,7 +8,10 @@
 //! (defaults: 100000 events, 1000 conversations, 0 retained, the default `engine.workers`).
 //!
 //! With `DRAIN_STORE=postgres://user@host:5432/db` (and `--features postgres`) the same on the
-//! PostgreSQL store, in a fresh schema dropped afterwards.
+//! PostgreSQL store, in a fresh schema dropped afterwards; `DRAIN_INSTANCES=N` runs N engines
+//! (each with its own store: pool, writer, listener) on that one schema, in this process, as
+//! N instances would share a database. It prints the load average, the CPU this process and
+//! the PostgreSQL server processes used during the drain, and per event.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -51,20 +54,57 @@ async fn fill(store: &Arc<dyn Store>, n: usize, conversations: usize, tag: &str)
     eprintln!("filled {n} {tag} events in {:.1?}", start.elapsed());
 }
 
-/// Starts the workers and waits until `expected` more events are handled; events/s.
-async fn drain(sb: &Switchboard, before: u64, expected: u64) -> f64 {
+/// Starts the workers of every engine and waits until `expected` more events are handled;
+/// events/s and the seconds it took.
+async fn drain(sbs: &[Switchboard], before: u64, expected: u64) -> (f64, f64) {
     let start = Instant::now();
-    let workers = sb.start_workers();
+    let workers: Vec<_> = sbs.iter().map(|sb| sb.start_workers()).collect();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let s = sb.stats().await.unwrap();
+        let s = sbs[0].stats().await.unwrap();
         if s.inbox_done >= before + expected && s.inbox_pending == 0 {
             break;
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    workers.stop().await;
-    expected as f64 / secs
+    for w in workers {
+        w.stop().await;
+    }
+    (expected as f64 / secs, secs)
+}
+
+/// CPU seconds (user + system) used so far by the processes whose `comm` is `name`, or by this
+/// process (`None`), from `/proc` (0 where it cannot be read).
+fn cpu_seconds(name: Option<&str>) -> f64 {
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the `(comm)`: state is the 1st, utime the 12th, stime the 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (n(11) + n(12)) / 100.0
+    };
+    match name {
+        None => std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s)),
+        Some(name) => std::fs::read_dir("/proc")
+            .map(|dir| {
+                dir.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+                    .filter(|s| {
+                        s.split_once('(')
+                            .and_then(|(_, r)| r.split_once(')'))
+                            .is_some_and(|(c, _)| c == name)
+                    })
+                    .map(|s| ticks(&s))
+                    .sum()
+            })
+            .unwrap_or(0.0),
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -82,40 +122,68 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("switchboard-drain-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/drain.db", dir.display());
-        let store: Arc<dyn Store> = match std::env::var("DRAIN_STORE") {
-            Ok(pg) => postgres(&pg).await,
-            Err(_) => Arc::new(
-                SqliteStore::connect_with(&url, Synchronous::Full)
+        let instances: usize = std::env::var("DRAIN_INSTANCES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+        for i in 0..instances {
+            stores.push(match std::env::var("DRAIN_STORE") {
+                Ok(pg) => postgres(&pg, i == 0).await,
+                Err(_) => {
+                    assert_eq!(instances, 1, "one engine per SQLite file");
+                    Arc::new(
+                        SqliteStore::connect_with(&url, Synchronous::Full)
+                            .await
+                            .unwrap(),
+                    )
+                }
+            });
+        }
+        let store = stores[0].clone();
+        let mut sbs = Vec::new();
+        for store in &stores {
+            let mut config = Config::default();
+            if let Some(w) = workers {
+                config.engine.workers = w;
+            }
+            let mem = MemoryAdapter::new(ChannelName::new("mem").unwrap(), Secret::new("drain"));
+            sbs.push(
+                Switchboard::builder()
+                    .config(config)
+                    .store(store.clone())
+                    .channel(Arc::new(mem))
+                    .build()
                     .await
                     .unwrap(),
-            ),
-        };
-        let mut config = Config::default();
-        if let Some(w) = workers {
-            config.engine.workers = w;
+            );
         }
-        let mem = MemoryAdapter::new(ChannelName::new("mem").unwrap(), Secret::new("drain"));
-        let sb = Switchboard::builder()
-            .config(config)
-            .store(store.clone())
-            .channel(Arc::new(mem))
-            .build()
-            .await
-            .unwrap();
         if retained > 0 {
             fill(&store, retained, conversations, "old").await;
-            let rate = drain(&sb, 0, retained as u64).await;
+            let (rate, _) = drain(&sbs, 0, retained as u64).await;
             eprintln!("handled {retained} events to retain ({rate:.0}/s)");
         }
         fill(&store, events, conversations, "new").await;
-        let before = sb.stats().await.unwrap().inbox_done;
-        let rate = drain(&sb, before, events as u64).await;
+        let before = sbs[0].stats().await.unwrap().inbox_done;
+        let load_before = load_average();
+        let (own, server) = (cpu_seconds(None), cpu_seconds(Some("postgres")));
+        let (rate, secs) = drain(&sbs, before, events as u64).await;
+        let own = cpu_seconds(None) - own;
+        let server = cpu_seconds(Some("postgres")) - server;
+        let per = |cpu: f64| cpu / events as f64 * 1e6;
         println!(
-            "drained {events} events over {conversations} conversations with {retained} handled events retained, workers {}: {rate:.0} events/s",
-            sb.config().engine.workers
+            "drained {events} events over {conversations} conversations with {retained} handled events retained, {instances} instance(s), workers {}: {rate:.0} events/s",
+            sbs[0].config().engine.workers
         );
-        drop(sb);
-        drop(store);
+        println!(
+            "  in {secs:.1} s; engine CPU {own:.1} s ({:.0}% of a core, {:.0} µs/event); PostgreSQL server CPU {server:.1} s ({:.0} µs/event); load average {load_before} before, {} after",
+            own / secs * 100.0,
+            per(own),
+            per(server),
+            load_average()
+        );
+        drop(sbs);
+        drop(stores);
         let _ = std::fs::remove_dir_all(&dir);
         if let Ok(pg) = std::env::var("DRAIN_STORE") {
             drop_schema(&pg).await;
@@ -125,9 +193,12 @@ fn main() {
 
 const DRAIN_SCHEMA: &str = "sb_drain_bench";
 
+/// A store on the bench's schema; the first one starts from an empty schema.
 #[cfg(feature = "postgres")]
-async fn postgres(url: &str) -> Arc<dyn Store> {
-    drop_schema(url).await;
+async fn postgres(url: &str, first: bool) -> Arc<dyn Store> {
+    if first {
+        drop_schema(url).await;
+    }
     let options = switchboard::store::PgOptions::default().with_schema(DRAIN_SCHEMA);
     Arc::new(
         switchboard::store::PgStore::connect_with(url, options)
@@ -149,7 +220,7 @@ async fn drop_schema(url: &str) {
 }
 
 #[cfg(not(feature = "postgres"))]
-async fn postgres(_url: &str) -> Arc<dyn Store> {
+async fn postgres(_url: &str, _first: bool) -> Arc<dyn Store> {
     panic!("DRAIN_STORE=postgres://… needs --features postgres");
 }
 

@@ -66,6 +66,12 @@ async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
             Err(e) => refused.push(format!("channels.{name} ({provider}): {e}")),
         }
     }
+    match store_check(switchboard.config()).await {
+        Ok(Some(found)) => println!("store: {found}"),
+        Ok(None) => {}
+        Err(e) if e.kind() == ErrorKind::InvalidConfig => refused.push(format!("store: {e}")),
+        Err(e) => unreachable.push(format!("store: {e}")),
+    }
     if let Some(shared) = switchboard.rate_limits_shared() {
         let url = switchboard
             .config()
@@ -93,6 +99,17 @@ async fn live_check(text: &str, channels: &[String]) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// A PostgreSQL store must answer, take the credentials, and hold a schema this binary
+/// understands (nothing is created or migrated); other stores are local and checked at start.
+async fn store_check(config: &Config) -> switchboard::Result<Option<String>> {
+    let url = config.store.url.as_str();
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Ok(None);
+    }
+    let found = switchboard::store::PgStore::inspect(url, config.store.pg_options()).await?;
+    Ok(Some(found.summary()))
 }
 
 const SECTIONS: [&str; 4] = ["server", "store", "engine", "rate_limits"];

@@ -57,9 +57,10 @@ Examples:
   switchboard check --config switchboard.toml --live   # also prove the credentials
 
 Secrets written \"${ENV_NAME}\" are read from the environment; a missing one is a problem.
-With --live, each channel's adapter makes its provider's cheapest authenticated call, and the
-Redis of [rate_limits] must answer.
-Exit codes: 0 valid, 1 a provider or Redis could not be reached (--live), 2 problems found (listed on stderr).")]
+With --live, each channel's adapter makes its provider's cheapest authenticated call, the
+Redis of [rate_limits] must answer, and a PostgreSQL [store] must answer, take the credentials
+and hold a schema this binary understands (its version is reported; nothing is created).
+Exit codes: 0 valid, 1 a provider, Redis or PostgreSQL could not be reached (--live), 2 problems found (listed on stderr).")]
     Check(CheckArgs),
     /// Send one message to a conversation, rendered for the channel (markdown converted or
     /// stripped, long text split, buttons degraded where needed).

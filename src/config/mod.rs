@@ -150,7 +150,9 @@ pub struct StoreConfig {
     /// PostgreSQL: longest wait for a connection; then the call fails (webhooks answer 503).
     #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
-    /// PostgreSQL: longest one statement may run (`0s`: no limit).
+    /// PostgreSQL: longest one statement may run (`0s`: no limit). The server cancels it then;
+    /// the client gives up a second later even when the server never answers (a black-holed
+    /// connection), so a silent database fails calls (webhooks: 503) instead of hanging.
     #[serde(deserialize_with = "duration")]
     pub statement_timeout: Duration,
     /// PostgreSQL: the schema the tables live in (created if missing); unset: the

@@ -2,11 +2,7 @@
 //! it locks with `SKIP LOCKED`, so any number of instances may prune at once (each deletes
 //! rows no other is deleting) and no transaction is held for long.
 
-use sqlx::Row;
-use sqlx::postgres::PgConnection;
-use switchboard_core::Result;
-
-use crate::store::sql::{PRUNE_CHUNK, PruneStep, db};
+use crate::store::sql::PruneStep;
 
 /// Shared raw payloads stored before `$1` that no pending event or dead letter refers to. A
 /// payload an insert is touching again (locked) is skipped.
@@ -41,25 +37,15 @@ pub(super) const PRUNE_OPTIONS: &str = "DELETE FROM degraded_options WHERE conve
        SELECT conversation FROM degraded_options WHERE expires_at <= $1
         LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
-/// Deletes one chunk of `step` before `cutoff`; how many rows of the step's table went.
-pub(super) async fn prune(conn: &mut PgConnection, step: PruneStep, cutoff: i64) -> Result<u64> {
-    let sql = match step {
+/// The statement deleting one chunk of `step` (`$1` the cutoff, `$2` the chunk); the one of
+/// [`PruneStep::Sent`] returns the count of rows deleted, the others report it.
+pub(super) fn statement(step: PruneStep) -> &'static str {
+    match step {
         PruneStep::Keys => PRUNE_KEYS,
         PruneStep::Sent => PRUNE_SENT,
         PruneStep::Proofs => PRUNE_PROOFS,
         PruneStep::Options => PRUNE_OPTIONS,
         PruneStep::Receipts => super::pending::PRUNE,
         PruneStep::RawPayloads => PRUNE_RAW,
-    };
-    let query = sqlx::query(sql).bind(cutoff).bind(PRUNE_CHUNK);
-    if step == PruneStep::Sent {
-        let row = query.fetch_one(&mut *conn).await.map_err(db("prune"))?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0).map_err(db("prune"))?).unwrap_or(0))
-    } else {
-        Ok(query
-            .execute(&mut *conn)
-            .await
-            .map_err(db("prune"))?
-            .rows_affected())
     }
 }

@@ -100,7 +100,7 @@ async fn locked(conn: &mut PgConnection, schema: Option<&str>) -> Result<String>
 }
 
 /// The refusal of a schema written by a newer Switchboard.
-fn newer(found: i64) -> Error {
+pub(super) fn newer(found: i64) -> Error {
     Error::new(
         ErrorKind::InvalidConfig,
         format!(

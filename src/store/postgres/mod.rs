@@ -32,17 +32,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use switchboard_core::{Error, ErrorKind, Result};
 use tokio::sync::broadcast;
 
 use super::Queue;
-use super::sql::{Dialect, Param, PruneStep, SqlStore, Writer, db, forward_store};
+use super::sql::{Dialect, Param, PruneStep, SqlStore, Tx, Writer, db, forward_store};
 
 mod contacts;
 mod forward;
+mod bounds;
 mod heads;
 mod inbox;
+mod inspect;
 mod maintenance;
 mod media;
 mod migrate;
@@ -60,8 +63,10 @@ mod update;
 mod webchat;
 mod writer;
 
+use tx::PgTx;
 use writer::PgCommitter;
 
+pub use inspect::Inspection;
 pub use migrate::SCHEMA_VERSION;
 
 /// How a [`PgStore`] connects: pool size, timeouts, schema.
@@ -74,7 +79,9 @@ pub struct PgOptions {
     /// Longest a connection (new, or from the pool) may take; then the call fails (a webhook
     /// answers 503, `/readyz` says not ready).
     pub connect_timeout: Duration,
-    /// Longest one statement may run (`statement_timeout`); `None`: no limit.
+    /// Longest one statement may run: the server's `statement_timeout`, and on the client
+    /// (which gives up a second later, for a database that stopped answering at all);
+    /// `None`: no limit.
     pub statement_timeout: Option<Duration>,
     /// The schema the tables live in (created if missing); `None`: the connection's default
     /// (`public`, or the URL's `options=-c search_path=…`).
@@ -102,6 +109,12 @@ impl PgOptions {
     /// Sets the pool size.
     pub fn with_pool_size(mut self, size: u32) -> Self {
         self.pool_size = size;
+        self
+    }
+
+    /// Sets the statement timeout (`None`: no limit, on the server nor on the client).
+    pub fn with_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
         self
     }
 
@@ -137,6 +150,25 @@ fn valid_schema(schema: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The connection options of `url` with `options`' schema and statement timeout; a malformed
+/// URL or schema is a configuration error naming its key.
+fn connect_options(url: &str, options: &PgOptions) -> Result<PgConnectOptions> {
+    let mut opts = parse_url(url)?;
+    if let Some(schema) = &options.schema {
+        if !valid_schema(schema) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("store.schema: {schema:?} is not a plain identifier ([a-z_][a-z0-9_]*)"),
+            ));
+        }
+        opts = opts.options([("search_path", schema.as_str())]);
+    }
+    if let Some(t) = options.statement_timeout {
+        opts = opts.options([("statement_timeout", format!("{}", t.as_millis()).as_str())]);
+    }
+    Ok(opts)
+}
+
 /// The PostgreSQL store.
 pub struct PgStore {
     core: SqlStore<Postgres>,
@@ -154,6 +186,10 @@ pub(crate) struct Postgres {
     log_wakes: broadcast::Sender<String>,
     /// The web chat log's notification channel.
     log_channel: String,
+    /// The pool's acquire timeout; also the bound on a readiness check as a whole.
+    connect_timeout: Duration,
+    /// The client's bound on each statement ([`bounds`]).
+    limit: Option<Duration>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -183,21 +219,7 @@ impl PgStore {
     /// this binary; `Transport` when PostgreSQL cannot be reached in `connect_timeout` or a
     /// migration fails.
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self> {
-        let mut opts = parse_url(url)?;
-        if let Some(schema) = &options.schema {
-            if !valid_schema(schema) {
-                return Err(Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!(
-                        "store.schema: {schema:?} is not a plain identifier ([a-z_][a-z0-9_]*)"
-                    ),
-                ));
-            }
-            opts = opts.options([("search_path", schema.as_str())]);
-        }
-        if let Some(t) = options.statement_timeout {
-            opts = opts.options([("statement_timeout", format!("{}", t.as_millis()).as_str())]);
-        }
+        let opts = connect_options(url, &options)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size.max(2))
             .min_connections(0)
@@ -205,7 +227,19 @@ impl PgStore {
             .connect_with(opts)
             .await
             .map_err(db("connect"))?;
-        let schema = migrate::migrate(&pool, options.schema.as_deref()).await?;
+        // Bounded too: a database that accepts the connection and then goes silent fails the
+        // start instead of hanging it (the migrations run a handful of statements).
+        let limit = bounds::statement_limit(options.statement_timeout);
+        let migrating = migrate::migrate(&pool, options.schema.as_deref());
+        let schema = match limit {
+            None => migrating.await?,
+            Some(limit) => {
+                let bound = options.connect_timeout + limit * 8;
+                tokio::time::timeout(bound, migrating)
+                    .await
+                    .map_err(|_| bounds::Fault::Silent(bound).error("migrate"))??
+            }
+        };
         let channel = notify::channel(&schema);
         let (wakes, _) = broadcast::channel(64);
         let alive = Arc::new(());
@@ -227,6 +261,7 @@ impl PgStore {
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
             channel,
+            limit,
         });
         let dialect = Postgres {
             pool,
@@ -234,6 +269,8 @@ impl PgStore {
             wakes,
             log_wakes,
             log_channel,
+            connect_timeout: options.connect_timeout,
+            limit,
         };
         Ok(PgStore {
             core: SqlStore::new(writer, dialect),
@@ -256,21 +293,46 @@ impl PgStore {
     }
 }
 
+impl Postgres {
+    /// A pooled connection (bounded by the pool's acquire timeout).
+    async fn acquire(&self, what: &str) -> Result<PoolConnection<sqlx::Postgres>> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| bounds::Fault::Db(e).error(what))
+    }
+}
+
 impl Dialect for Postgres {
     type Row = PgRow;
 
     async fn read(&self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<PgRow>> {
-        super::sql::rows::bind::<sqlx::Postgres>(sql, params)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("read"))
+        let mut conn = self.acquire("read").await?;
+        let rows = PgTx::new(&mut conn, self.limit).fetch(sql, params).await;
+        if rows.is_err() {
+            conn.close_on_drop();
+        }
+        rows
     }
 
     /// Beside the writer, on a pool connection: the chunk locks its rows with `SKIP LOCKED`,
     /// so instances pruning at once delete different rows, and no group commit waits for it.
     async fn prune_chunk(&self, _writer: &Writer, step: PruneStep, cutoff: i64) -> Result<u64> {
-        let mut conn = self.pool.acquire().await.map_err(db("prune"))?;
-        maintenance::prune(&mut conn, step, cutoff).await
+        let mut conn = self.acquire("prune").await?;
+        let n = PgTx::new(&mut conn, self.limit).prune(step, cutoff).await;
+        if n.is_err() {
+            conn.close_on_drop();
+        }
+        n
+    }
+
+    /// Bounded by `connect_timeout` as a whole, so `/readyz` says "not ready" quickly when
+    /// the database is slow or silent.
+    async fn ping(&self) -> Result<()> {
+        match tokio::time::timeout(self.connect_timeout, self.read("SELECT 1", &[])).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(bounds::Fault::Silent(self.connect_timeout).error("ping")),
+        }
     }
 
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {

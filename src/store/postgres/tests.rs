@@ -195,6 +195,17 @@ async fn pg_writes_wake_other_instances() {
 
 /// The connection path to PostgreSQL is cut: calls fail (nothing is acknowledged), pings
 /// fail; restored, the same store works again and nothing stored was lost.
+/// Whether `store` answers a ping within 10 s.
+async fn answers_again(store: &PgStore) -> bool {
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn pg_outage_fails_calls_and_recovers() {
     let Some(schema) = TestSchema::new().await else {
@@ -212,15 +223,7 @@ async fn pg_outage_fails_calls_and_recovers() {
     assert!(err.is_err(), "nothing acknowledged while cut: {err:?}");
     assert!(store.ping().await.is_err());
     proxy.restore();
-    let mut back = false;
-    for _ in 0..50 {
-        if store.ping().await.is_ok() {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "the store answers again");
+    assert!(answers_again(&store).await, "the store answers again");
     // o2 was refused (or stored): its webhook is retried, and dedupe makes it one event.
     let again = store.insert_inbound(&[ev("o2", "O")]).await.unwrap();
     assert_eq!(again.len(), 1);
@@ -232,6 +235,96 @@ async fn pg_outage_fails_calls_and_recovers() {
     assert_eq!(items[0].event.id.as_str(), "o1");
     let st = store.stats().await.unwrap();
     assert_eq!(st.inbox_pending, 2);
+}
+
+/// A database that accepts connections and then never answers (a black hole, the proxy
+/// holding the connections open): every call fails within the client's bounds instead of
+/// hanging, a batch of writes fails at once (not one bound per job), a readiness check fails
+/// within `connect_timeout`, and the store works again once the path is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_black_holed_database_fails_calls_within_bounds_and_recovers() {
+    let Some(schema) = TestSchema::new().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(PG_ADDR).await.unwrap();
+    let url = format!("postgres://postgres@{}/test", proxy.addr());
+    let options = schema
+        .options()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_statement_timeout(Some(Duration::from_secs(1)));
+    let store = Arc::new(PgStore::connect_with(&url, options).await.unwrap());
+    store.insert_inbound(&[ev("b1", "B")]).await.unwrap();
+    // Writes in flight when the database goes silent: their statements never get an answer.
+    let busy = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0.. {
+                let batch: Vec<_> = (0..50).map(|j| ev(&format!("w{i}-{j}"), "W")).collect();
+                if store.insert_inbound(&batch).await.is_err() {
+                    return i;
+                }
+            }
+            unreachable!()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.black_hole();
+
+    // Without client-side bounds these calls hang for as long as the black hole lasts.
+    let never = Duration::from_secs(20);
+    let stopped = tokio::time::timeout(never, busy).await;
+    assert!(stopped.is_ok(), "a write in flight fails, not hangs");
+    let started = std::time::Instant::now();
+    let ping = tokio::time::timeout(never, store.ping()).await;
+    assert!(
+        matches!(ping, Ok(Err(_))),
+        "ping fails, not hangs: {ping:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let started = std::time::Instant::now();
+    let writes: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_inbound(&[ev(&format!("x{i}"), "X")]).await })
+        })
+        .collect();
+    for w in writes {
+        let r = tokio::time::timeout(never, w).await.unwrap().unwrap();
+        assert!(
+            r.is_err(),
+            "nothing acknowledged while the database is silent"
+        );
+    }
+    // One bound for the batch (acquire 1 s, or a statement 1 s + 1 s grace), not one per job.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let read = tokio::time::timeout(never, store.outbox_status("k")).await;
+    assert!(matches!(read, Ok(Err(_))), "reads fail too: {read:?}");
+
+    proxy.restore();
+    assert!(answers_again(&store).await, "the store answers again");
+    let mut stored = None;
+    for _ in 0..50 {
+        if let Ok(r) = store.insert_inbound(&[ev("b2", "B")]).await {
+            stored = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored.map(|r| r.len()), Some(1), "writes go through again");
+    let items = store
+        .claim_inbox(Claim::new(SystemTime::now(), LEASE, 10))
+        .await
+        .unwrap();
+    assert_eq!(items[0].event.id.as_str(), "b1");
 }
 
 /// An instance starting (recovering) beside a live one takes none of its leases: only leases

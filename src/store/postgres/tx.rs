@@ -3,23 +3,33 @@
 //! two instances' transactions never deadlock on each other's heads.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::Row;
 
 use sqlx::postgres::{PgArguments, PgConnection, PgRow};
 use switchboard_core::Result;
 use switchboard_core::model::MessageId;
 
+use super::bounds::{Fault, bounded};
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::contacts::ContactWrites;
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
-    FinishPlan, Param, PreparedEvent, PreparedOutbound, PruneStep, SqlRow, Tx, UpdatePlan, db,
-    lease_span, limit,
+    FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, SqlRow, Tx,
+    UpdatePlan, db, lease_span, limit,
 };
 use crate::store::{Claim, InboxItem, Lease, OutboxItem, Queue, new_token};
 
-/// The writer's open transaction.
+/// The writer's open transaction, the client's bound on each statement, and what its
+/// failures said (read by the committer when the transaction fails).
 pub(super) struct PgTx<'t> {
     pub(super) conn: &'t mut PgConnection,
+    pub(super) limit: Option<Duration>,
+    /// A statement found the database unreachable.
+    pub(super) unreachable: bool,
+    /// A statement met a deadlock or a serialization failure.
+    pub(super) retry: bool,
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, PgArguments>;
@@ -29,17 +39,51 @@ fn col<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(f).collect()
 }
 
-impl PgTx<'_> {
+impl<'t> PgTx<'t> {
+    /// Statements on `conn`, each bounded by `limit`.
+    pub(super) fn new(conn: &'t mut PgConnection, limit: Option<Duration>) -> Self {
+        PgTx {
+            conn,
+            limit,
+            unreachable: false,
+            retry: false,
+        }
+    }
+
+    /// Notes what a failed statement says about the database, and converts it.
+    fn fault(&mut self, what: &str, fault: Fault) -> switchboard_core::Error {
+        self.unreachable |= fault.unreachable();
+        self.retry |= fault.retryable();
+        fault.error(what)
+    }
+
+    /// Runs a statement within the bound; how many rows it changed.
+    async fn exec(&mut self, what: &'static str, query: Query<'_>) -> Result<u64> {
+        match bounded(self.limit, query.execute(&mut *self.conn)).await {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(fault) => Err(self.fault(what, fault)),
+        }
+    }
+
     async fn run(&mut self, what: &'static str, query: Query<'_>) -> Result<()> {
-        query
-            .execute(&mut *self.conn)
-            .await
-            .map_err(db(what))
-            .map(|_| ())
+        self.exec(what, query).await.map(|_| ())
     }
 
     async fn rows(&mut self, what: &'static str, query: Query<'_>) -> Result<Vec<PgRow>> {
-        query.fetch_all(&mut *self.conn).await.map_err(db(what))
+        match bounded(self.limit, query.fetch_all(&mut *self.conn)).await {
+            Ok(rows) => Ok(rows),
+            Err(fault) => Err(self.fault(what, fault)),
+        }
+    }
+
+    /// `SELECT count(*)`-style statements: the first column of the one row.
+    async fn count(&mut self, what: &'static str, query: Query<'_>) -> Result<u64> {
+        let rows = self.rows(what, query).await?;
+        let n: i64 = match rows.first() {
+            Some(row) => row.try_get(0).map_err(db(what))?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Runs a claim statement (`$1` now, `$2` the lease's end, `$3` the token, `$4` the
@@ -64,11 +108,8 @@ impl Tx for PgTx<'_> {
     }
 
     async fn execute(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<u64> {
-        Ok(bind::<sqlx::Postgres>(sql, params)
-            .execute(&mut *self.conn)
+        self.exec("write", bind::<sqlx::Postgres>(sql, params))
             .await
-            .map_err(db("write"))?
-            .rows_affected())
     }
 
     async fn insert_keys(&mut self, events: &[&PreparedEvent]) -> Result<Vec<Option<i64>>> {
@@ -311,7 +352,14 @@ impl Tx for PgTx<'_> {
     }
 
     async fn prune(&mut self, step: PruneStep, cutoff: i64) -> Result<u64> {
-        maintenance::prune(self.conn, step, cutoff).await
+        let query = sqlx::query(maintenance::statement(step))
+            .bind(cutoff)
+            .bind(PRUNE_CHUNK);
+        if step == PruneStep::Sent {
+            self.count("prune", query).await
+        } else {
+            self.exec("prune", query).await
+        }
     }
 
     async fn lock_receipts(&mut self, channel: &str, messages: &[MessageId]) -> Result<()> {

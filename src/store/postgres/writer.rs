@@ -2,64 +2,79 @@
 //! a pool connection, runs its jobs in one transaction, and, when the transaction made rows
 //! ready, notifies the other instances ([`notify`](super::notify)) at its commit. A deadlock
 //! with another instance or a serialization failure is worth trying again (the shared writer
-//! does, one job at a time).
+//! does, one job at a time). Every call is bounded on the client side ([`bounds`](super::bounds));
+//! a connection whose transaction failed is closed, not returned to the pool.
+
+use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnection, PgPool};
 
+use super::bounds::{Fault, bounded};
 use super::notify;
 use super::tx::PgTx;
 use crate::store::sql::{Answer, Committer, Failed, Job, apply};
-use crate::store::store_error;
 
-/// The pool and the channel commits notify on.
+/// The pool, the channel commits notify on, the client's bound on each statement.
 pub(super) struct PgCommitter {
     pub(super) pool: PgPool,
     pub(super) channel: String,
+    pub(super) limit: Option<Duration>,
 }
 
-/// Whether `e` is a deadlock or a serialization failure.
-fn retryable(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == "40P01" || c == "40001")
-}
-
-fn failed(context: &str, e: sqlx::Error) -> Failed {
+fn failed(what: &str, fault: Fault) -> Failed {
     Failed {
-        retry: retryable(&e),
-        error: store_error(context, e),
+        retry: fault.retryable(),
+        unreachable: fault.unreachable(),
+        error: fault.error(what),
     }
 }
 
 impl Committer for PgCommitter {
     async fn transact(&mut self, jobs: &[&Job]) -> Result<Vec<Answer>, Failed> {
+        // Bounded by the pool's acquire timeout (`connect_timeout`).
         let mut conn = self
             .pool
             .acquire()
             .await
-            .map_err(|e| failed("connect", e))?;
-        let mut tx = conn.begin().await.map_err(|e| failed("begin", e))?;
-        let (answers, wake) = match apply(&mut PgTx { conn: &mut tx }, jobs).await {
+            .map_err(|e| failed("connect", Fault::Db(e)))?;
+        let result = self.commit(&mut conn, jobs).await;
+        if result.is_err() {
+            conn.close_on_drop();
+        }
+        result
+    }
+}
+
+impl PgCommitter {
+    async fn commit(&self, conn: &mut PgConnection, jobs: &[&Job]) -> Result<Vec<Answer>, Failed> {
+        let mut tx = bounded(self.limit, conn.begin())
+            .await
+            .map_err(|f| failed("begin", f))?;
+        let mut batch = PgTx::new(&mut tx, self.limit);
+        let (answers, wake) = match apply(&mut batch, jobs).await {
             Ok(a) => a,
             Err(error) => {
-                // The statement error was already converted; tell deadlocks apart by message.
-                let retry =
-                    error.message().contains("deadlock") || error.message().contains("serialize");
-                return Err(Failed { error, retry });
+                return Err(Failed {
+                    error,
+                    retry: batch.retry,
+                    unreachable: batch.unreachable,
+                });
             }
         };
         for (yes, payload) in [(wake.inbox, notify::INBOX), (wake.outbox, notify::OUTBOX)] {
             if yes {
-                sqlx::query("SELECT pg_notify($1, $2)")
+                let query = sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(&self.channel)
-                    .bind(payload)
-                    .execute(&mut *tx)
+                    .bind(payload);
+                bounded(self.limit, query.execute(&mut *tx))
                     .await
-                    .map_err(|e| failed("notify", e))?;
+                    .map_err(|f| failed("notify", f))?;
             }
         }
-        tx.commit().await.map_err(|e| failed("commit", e))?;
+        bounded(self.limit, tx.commit())
+            .await
+            .map_err(|f| failed("commit", f))?;
         Ok(answers)
     }
 }

@@ -40,6 +40,11 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
         cutoff: i64,
     ) -> impl Future<Output = Result<u64>> + Send;
 
+    /// Whether the database answers (readiness probes): a trivial read, by default.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send {
+        async { self.read("SELECT 1", &[]).await.map(|_| ()) }
+    }
+
     /// See [`Store::wake_ups`](crate::store::Store::wake_ups).
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         None
@@ -500,7 +505,7 @@ impl<D: Dialect> SqlStore<D> {
     }
 
     pub(crate) async fn ping(&self) -> Result<()> {
-        self.dialect.read("SELECT 1", &[]).await.map(|_| ())
+        self.dialect.ping().await
     }
 
     pub(crate) fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {

@@ -82,11 +82,14 @@ pub(crate) fn unexpected() -> Error {
     store_error("write", "the writer answered another job")
 }
 
-/// A failed transaction: why, and whether trying again may succeed (a deadlock with another
-/// instance, a serialization failure).
+/// A failed transaction: why, whether trying again may succeed (a deadlock with another
+/// instance, a serialization failure), and whether the database could not be reached (no
+/// connection, no answer in time: each job of the batch fails with it at once, since running
+/// them one by one would only wait again, once per job).
 pub(crate) struct Failed {
     pub(crate) error: Error,
     pub(crate) retry: bool,
+    pub(crate) unreachable: bool,
 }
 
 impl From<Error> for Failed {
@@ -94,6 +97,7 @@ impl From<Error> for Failed {
         Failed {
             error,
             retry: false,
+            unreachable: false,
         }
     }
 }
@@ -158,6 +162,12 @@ async fn run(mut committer: impl Committer, mut rx: mpsc::Receiver<Pending>) {
             Ok(answers) => {
                 for (p, a) in batch.into_iter().zip(answers) {
                     let _ = p.reply.send(Ok(a));
+                }
+            }
+            Err(e) if e.unreachable => {
+                tracing::warn!(error = %e.error, jobs = batch.len(), "store unreachable; the batch fails");
+                for p in batch {
+                    let _ = p.reply.send(Err(store_error("write", e.error.message())));
                 }
             }
             Err(e) if batch.len() > 1 || e.retry => {
