@@ -104,6 +104,10 @@ impl std::fmt::Debug for ApiKey {
 
 impl ApiKey {
     /// A key (at least [`MIN_API_KEY_LEN`] characters) for `channels` (`None`: all).
+    ///
+    /// # Errors
+    ///
+    /// An `InvalidConfig` error when the key is shorter than [`MIN_API_KEY_LEN`].
     pub fn new(key: &str, channels: Option<Vec<ChannelName>>) -> Result<Self> {
         check_key(key).map_err(|e| gateway_error(format_args!("api key: {e}")))?;
         Ok(ApiKey {
@@ -213,7 +217,12 @@ fn substitute(env: &Env, key: &str, value: &str) -> Result<String> {
 
 impl GatewayConfig {
     /// Reads `[gateway]` from a parsed config document, `${ENV}` substituted from `env`;
-    /// `Ok(None)` when there is none. Errors name the key (`gateway: key 'forward[0].url': …`).
+    /// `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// An `InvalidConfig` error naming the key (`gateway: key 'forward[0].url': …`) when a value is
+    /// missing, of the wrong type or invalid, or an `${ENV}` variable is unset.
     pub fn from_document(doc: &toml::Table, env: &Env) -> Result<Option<Self>> {
         let Some(value) = doc.get("gateway") else {
             return Ok(None);

@@ -70,6 +70,10 @@ fn rfc3339_millis(ms: i64) -> String {
 }
 
 /// The body POSTed for `event`.
+///
+/// # Errors
+///
+/// An error when the event cannot be serialized to JSON.
 pub fn body(event: &InboundEvent) -> Result<String> {
     let encode = |v: &Value| {
         serde_json::to_string(v)

@@ -32,6 +32,11 @@ impl std::fmt::Debug for WebhookSecret {
 impl WebhookSecret {
     /// Reads the written form `whsec_<base64>`. The error says what is wrong (the prefix, the
     /// base64, the length), never the secret.
+    ///
+    /// # Errors
+    ///
+    /// When the prefix is not `whsec_`, the rest is not base64, or the key is too short or
+    /// too long.
     pub fn parse(text: &str) -> Result<Self> {
         let invalid = |why: String| Error::new(ErrorKind::InvalidConfig, why);
         let Some(b64) = text.strip_prefix(SECRET_PREFIX) else {
@@ -104,7 +109,12 @@ pub fn signature_header(
 
 /// Verifies a message as a receiver does: `timestamp` within [`TOLERANCE_SECS`] of `now`
 /// (Unix seconds) and one `v1` signature of `header` made with `secret` (compared in constant
-/// time). Errors say which check failed (`Webhook` kind).
+/// time).
+///
+/// # Errors
+///
+/// A `Webhook` error saying which check failed: the timestamp outside the tolerance, or no
+/// signature matching.
 pub fn verify(
     secret: &WebhookSecret,
     id: &str,

@@ -93,8 +93,8 @@ use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 
 mod contacts;
 mod ext;
-mod media;
 pub mod forward;
+mod media;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -183,7 +183,7 @@ async fn finish(pool: &PgPool, lease: Lease, outcome: &Prepared, now: i64) -> Re
     match outcome {
         Prepared::Delivered(replies) => {
             if !replies.is_empty()
-                && let Err(e) = ops::enqueue(&mut PgTx { conn: &mut tx }, replies, now).await?
+                && let Err(e) = ops::enqueue(&mut PgTx::new(&mut tx, None), replies, now).await?
             {
                 tx.rollback().await.map_err(db("finish forwards"))?;
                 return Ok(Err(e));

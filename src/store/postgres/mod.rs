@@ -40,9 +40,9 @@ use tokio::sync::broadcast;
 use super::Queue;
 use super::sql::{Dialect, Param, PruneStep, SqlStore, Tx, Writer, db, forward_store};
 
+mod bounds;
 mod contacts;
 mod forward;
-mod bounds;
 mod heads;
 mod inbox;
 mod inspect;

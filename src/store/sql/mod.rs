@@ -246,7 +246,7 @@ pub(crate) trait Tx: Send {
         &mut self,
         raws: &[(&str, &str)],
         now: i64,
-) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Writes the policy facts new events bring (see
     /// [`Store::contact`](crate::store::Store::contact)): each conversation's last inbound time

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use switchboard_core::{InboundEvent, Result};
 
+use crate::store::contacts::EventContact;
 use crate::store::media::split;
 use crate::store::raw::{SharedRaw, event_without_raw, share};
-use crate::store::contacts::EventContact;
 
 use crate::store::{
     InboxFinish, InboxOutcome, Lease, NewOutbound, conversation_key, millis, to_json,

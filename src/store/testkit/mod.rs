@@ -56,8 +56,8 @@ mod prelude {
     };
 }
 
-pub mod early_receipts;
 pub mod contacts;
+pub mod early_receipts;
 pub mod forward;
 pub mod heads;
 pub mod inbox;
@@ -68,10 +68,10 @@ pub mod receipts;
 pub mod sends;
 pub mod webchat;
 
-pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use contacts::{
     last_inbound_times_are_kept_with_the_insert, opt_outs_follow_the_latest_keyword,
 };
+pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use forward::{
     delivered_forwards_deduplicate_until_pruned, forward_delivery_writes_replies_atomically,
     forward_leases_fence_and_expire, forward_retries_disable_and_dead_letters,
