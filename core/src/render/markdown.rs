@@ -74,7 +74,15 @@ fn slack_link(label: &str, url: &str) -> String {
             format!("{label} ({shown})")
         };
     }
-    let target = shown.replace('|', "%7C");
+    // The scheme in lower case (`hTtps://` is an autolink in CommonMark): Slack's link syntax
+    // and every reader of the post see one canonical `http(s)://`.
+    let scheme = if url.as_bytes().get(4) == Some(&b':') {
+        7
+    } else {
+        8
+    };
+    let canonical = format!("{}{}", url[..scheme].to_ascii_lowercase(), &url[scheme..]);
+    let target = escape(&canonical, MarkdownDialect::SlackMrkdwn).replace('|', "%7C");
     if label.is_empty() || label == url || label == shown {
         format!("<{target}>")
     } else {
@@ -341,6 +349,17 @@ mod tests {
         );
         assert_eq!(convert("use `a<b`", SlackMrkdwn), "use `a&lt;b`");
         assert_eq!(convert("<https://x.test>", SlackMrkdwn), "<https://x.test>");
+    }
+
+    /// Autolinks accept any case of the scheme; Slack gets it in lower case (found by fuzzing).
+    #[test]
+    fn slack_link_schemes_are_written_in_lower_case() {
+        let out = convert(
+            "<hTtps://auto.example> [x](HTTP://a.example/P)",
+            MarkdownDialect::SlackMrkdwn,
+        );
+        assert!(out.contains("<https://auto.example>"), "{out}");
+        assert!(out.contains("<http://a.example/P|x>"), "{out}");
     }
 
     /// Issue 15, item 1: link destinations never become Slack control sequences.
