@@ -103,7 +103,9 @@ pub(crate) fn ts_time(ts: Option<&str>) -> Option<SystemTime> {
         .get_mut(..frac.len())?
         .copy_from_slice(frac.as_bytes());
     let micros: u64 = std::str::from_utf8(&padded).ok()?.parse().ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
+    // `checked_add`: a signed payload's ts may be any digits; past what `SystemTime` holds it
+    // is no time (found by fuzzing: `UNIX_EPOCH + …` panicked).
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs) + Duration::from_micros(micros))
 }
 
 /// What can be refused before the body is read: another method than POST (405), a body that
@@ -240,5 +242,11 @@ mod tests {
         );
         assert_eq!(ts_time(Some("1515449522000016")), None);
         assert_eq!(ts_time(Some("x.1")), None);
+    }
+
+    /// Found by fuzzing `webhook_slack`: a ts past what `SystemTime` holds panicked.
+    #[test]
+    fn a_ts_beyond_any_time_is_no_time_not_a_panic() {
+        assert_eq!(ts_time(Some("18446744073709551615.999999")), None);
     }
 }
