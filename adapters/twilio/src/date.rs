@@ -44,6 +44,9 @@ pub(crate) fn parse_date(s: &str) -> Option<SystemTime> {
         return None;
     }
     let y: i64 = y.parse().ok()?;
+    if !(1..=9999).contains(&y) {
+        return None;
+    }
     let m: u32 = m.parse().ok()?;
     let d: u32 = d.parse().ok()?;
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
@@ -65,6 +68,10 @@ pub(crate) fn parse_rfc2822(s: &str) -> Option<SystemTime> {
     let month = it.next()?;
     let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as u32 + 1;
     let year: i64 = it.next()?.parse().ok()?;
+    // Four-digit years only: the arithmetic below cannot overflow (an API answer is input too).
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
     let mut hms = it.next()?.split(':');
     let h: i64 = hms.next()?.parse().ok()?;
     let mi: i64 = hms.next()?.parse().ok()?;
@@ -150,5 +157,17 @@ mod tests {
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
+    }
+
+    /// An API answer is input too: a year the arithmetic cannot hold is no date, not a panic
+    /// (overflow checks are on in debug and fuzz builds).
+    #[test]
+    fn years_out_of_range_are_no_date() {
+        assert_eq!(
+            parse_rfc2822("Thu, 24 Aug 9223372036854775807 05:01:45 +0000"),
+            None
+        );
+        assert_eq!(parse_rfc2822("Thu, 24 Aug 0 05:01:45 +0000"), None);
+        assert_eq!(parse_date("99999999999999-08-24"), None);
     }
 }
