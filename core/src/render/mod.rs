@@ -272,6 +272,8 @@ impl Renderer<'_> {
             match a.as_url() {
                 Some(url) => self.degrade(what, |r| {
                     let label = a.caption.clone().or_else(|| a.filename.clone()).unwrap_or_default();
+                    // The caption is the sender's text: escaped like any text before it becomes a label.
+                    let label = markdown::escape(&label, dialect);
                     r.extra_text.push(markdown::link(&label, url, dialect));
                     r.degradations.push(Degradation::AttachmentAsLink { kind: a.kind });
                     Ok(())
@@ -333,9 +335,11 @@ impl Renderer<'_> {
                     let lines: Vec<String> = links
                         .iter()
                         .filter_map(|a| match a {
-                            Action::Link { label, url } => {
-                                Some(markdown::link(label, url, caps.markdown))
-                            }
+                            Action::Link { label, url } => Some(markdown::link(
+                                &markdown::escape(label, caps.markdown),
+                                url,
+                                caps.markdown,
+                            )),
                             Action::Postback { .. } => None,
                         })
                         .collect();

@@ -209,3 +209,24 @@ proptest! {
         }
     }
 }
+
+/// Found by fuzzing `render`: a link button's label and an attachment's caption became Slack
+/// text unescaped when they fell back to links (`<!everyone>` in a label reached Slack).
+#[test]
+fn fallback_link_labels_and_captions_are_escaped_for_slack() {
+    let m = msg(OutboundMessage::builder()
+        .text("Pick")
+        .link_button("<!everyone> now", "https://x.test")
+        .attachment(
+            Attachment::url(AttachmentKind::Image, "https://x.test/a.png")
+                .with_caption("<@U0ALICE> <#C1>"),
+        ));
+    let c = caps(400, LengthUnit::Chars, MarkdownDialect::SlackMrkdwn);
+    let plan = render(&m, &c, RenderPolicy::Fallback).unwrap_or_else(|e| panic!("{e}"));
+    let text: String = plan.parts.iter().map(|p| p.text.as_str()).collect();
+    for (i, _) in text.match_indices('<') {
+        assert!(text[i + 1..].starts_with("https://"), "{text}");
+    }
+    assert!(text.contains("&lt;!everyone&gt; now"), "{text}");
+    assert!(text.contains("&lt;@U0ALICE&gt; &lt;#C1&gt;"), "{text}");
+}
