@@ -154,22 +154,38 @@ fn post_body(
     body
 }
 
-/// A notification text for a message that has only blocks.
+/// A notification text for a message that has only blocks: the buttons' labels, else the
+/// attachments' captions, escaped (Slack reads `text` as mrkdwn, so a label such as
+/// `<!everyone>` would otherwise notify a whole channel) and cut to the `text` limit.
 fn fallback_text(actions: &[Action], attachments: &[Attachment]) -> String {
-    let labels: Vec<&str> = actions.iter().map(Action::label).collect();
-    if !labels.is_empty() {
-        return labels.join(" | ");
-    }
-    attachments
-        .iter()
-        .map(|a| {
+    let (pieces, separator): (Vec<&str>, &str) = if actions.is_empty() {
+        let captions = attachments.iter().map(|a| {
             a.caption
                 .as_deref()
                 .or(a.filename.as_deref())
                 .unwrap_or("image")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+        });
+        (captions.collect(), ", ")
+    } else {
+        (actions.iter().map(Action::label).collect(), " | ")
+    };
+    let mut out = String::new();
+    let mut length = 0;
+    for (i, piece) in pieces.iter().enumerate() {
+        let escaped = markdown::escape(piece, switchboard_core::MarkdownDialect::SlackMrkdwn);
+        let sep = if i == 0 { "" } else { separator };
+        let added = sep.chars().count() + escaped.chars().count();
+        // Whole escaped pieces only, so an entity such as `&lt;` is never cut in two; one
+        // character is kept for the `…`.
+        if length + added >= crate::adapter::MAX_TEXT_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push_str(sep);
+        out.push_str(&escaped);
+        length += added;
+    }
+    out
 }
 
 fn image_block(a: &Attachment, url: &str) -> Value {

@@ -201,3 +201,30 @@ fn link_destinations_never_become_control_sequences() {
         );
     }
 }
+
+/// Found by fuzzing `render` with `assert-slack-escaping`: a message whose text renders empty
+/// takes its notification `text` from the buttons' labels, which reached Slack unescaped.
+#[test]
+fn fallback_text_from_labels_is_escaped_and_within_the_limit() {
+    let msg = OutboundMessage::builder()
+        .text(">")
+        .link_button("see <!everyone> & <b>", "https://example.com")
+        .button("<@U0ALICE>", "p")
+        .build()
+        .unwrap();
+    let p = plan_of(&msg, RenderPolicy::Fallback).unwrap();
+    assert_eq!(
+        p.posts[0]["text"],
+        "see &lt;!everyone&gt; &amp; &lt;b&gt; | &lt;@U0ALICE&gt;"
+    );
+
+    let mut b = OutboundMessage::builder().text(">");
+    for _ in 0..MAX_ACTIONS {
+        b = b.button("<".repeat(MAX_BUTTON_TEXT), "p");
+    }
+    let p = plan_of(&b.build().unwrap(), RenderPolicy::Fallback).unwrap();
+    let text = p.posts[0]["text"].as_str().unwrap();
+    assert!(text.chars().count() <= crate::adapter::MAX_TEXT_CHARS);
+    assert!(text.ends_with("&lt;…"), "{text}");
+    assert!(!text.contains('<'));
+}
