@@ -23,6 +23,8 @@ pub(crate) enum Param<'a> {
     Int(i64),
     /// A `TEXT`.
     Text(&'a str),
+    /// A nullable `TEXT`.
+    OptText(Option<&'a str>),
 }
 
 /// `sql` (a shared statement) with its parameters bound, for either dialect.
@@ -34,10 +36,12 @@ where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     params.iter().fold(sqlx::query(sql), |q, p| match *p {
         Param::Int(n) => q.bind(n),
         Param::Text(s) => q.bind(s),
+        Param::OptText(s) => q.bind(s),
     })
 }
 

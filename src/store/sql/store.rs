@@ -82,7 +82,7 @@ impl<D: Dialect> SqlStore<D> {
         Ok(self.dialect.read(sql, params).await?.into_iter().next())
     }
 
-    async fn prune_step(&self, step: PruneStep, cutoff: i64) -> Result<u64> {
+    pub(super) async fn prune_step(&self, step: PruneStep, cutoff: i64) -> Result<u64> {
         let mut total = 0;
         loop {
             let n = self.dialect.prune_chunk(&self.writer, step, cutoff).await?;
@@ -218,27 +218,26 @@ macro_rules! forward_store {
                 self.$field.contact(conversation, scope).await
             }
             $($extra)*
-            // The gateway's forwarding queue: each backend's own statements (its `forward`
-            // module), as inherent `forward_*` methods of the store.
+            // The gateway's forwarding queue (`sql::forward`).
             async fn enqueue_forwards(
                 &self,
                 rows: &[$crate::store::NewForward],
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<Vec<bool>> {
-                self.forward_enqueue(rows, now).await
+                self.$field.forward_enqueue(rows, now).await
             }
             async fn claim_forwards(
                 &self,
                 claim: $crate::store::Claim,
             ) -> switchboard_core::Result<Vec<$crate::store::ForwardItem>> {
-                self.forward_claim(claim).await
+                self.$field.forward_claim(claim).await
             }
             async fn finish_forwards(
                 &self,
                 finishes: Vec<$crate::store::ForwardFinish>,
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<Vec<switchboard_core::Result<bool>>> {
-                self.forward_finish(finishes, now).await
+                self.$field.forward_finish(finishes, now).await
             }
             async fn set_forward_disabled(
                 &self,
@@ -246,32 +245,32 @@ macro_rules! forward_store {
                 reason: Option<&str>,
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<()> {
-                self.forward_set_disabled(endpoint, reason, now).await
+                self.$field.forward_set_disabled(endpoint, reason, now).await
             }
             async fn forward_endpoints(
                 &self,
             ) -> switchboard_core::Result<Vec<$crate::store::ForwardEndpoint>> {
-                Self::forward_endpoints(self).await
+                self.$field.forward_endpoints().await
             }
             async fn forward_dead_letters(
                 &self,
                 endpoint: Option<&str>,
                 limit: usize,
             ) -> switchboard_core::Result<Vec<$crate::store::ForwardDead>> {
-                self.forward_dead(endpoint, limit).await
+                self.$field.forward_dead(endpoint, limit).await
             }
             async fn replay_forwards(
                 &self,
                 endpoint: &str,
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<u64> {
-                self.forward_replay(endpoint, now).await
+                self.$field.forward_replay(endpoint, now).await
             }
             async fn prune_forwards(
                 &self,
                 before: std::time::SystemTime,
             ) -> switchboard_core::Result<u64> {
-                self.forward_prune(before).await
+                self.$field.forward_prune(before).await
             }
         }
     };
