@@ -106,6 +106,8 @@ impl Tx for PgTx<'_> {
 
     const FORWARD: &'static ForwardSql = &super::forward::SQL;
 
+    const LOCK_LOG: Option<&'static str> = Some(super::webchat::LOCK_LOG);
+
     async fn fetch(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<PgRow>> {
         self.rows("read", bind::<sqlx::Postgres>(sql, params)).await
     }

@@ -9,7 +9,8 @@
 //!   commits a transaction ([`Committer`]);
 //! - [`ops`]: the logic of each write (dedupe, finishing, outbox keys, updates, receipts,
 //!   state), generic over the statements of a transaction ([`Tx`]);
-//! - [`forward`]: the gateway's forwarding queues, as writer jobs over the same [`Tx`];
+//! - [`forward`] and [`webchat`]: the gateway's forwarding queues, and the web chat log,
+//!   uploads and secrets, as writer jobs over the same [`Tx`];
 //! - [`rows`]: decoding rows into the store's types, and the statements both dialects run as
 //!   written (scalar parameters, `$1` placeholders, which SQLite reads as `?1`);
 //! - [`SqlStore`]: the [`Store`] contract on top, generic over a [`Dialect`] (the reads and
@@ -73,6 +74,10 @@ pub(crate) trait Tx: Send {
 
     /// This dialect's statements of the gateway's forwarding queues (see [`forward`]).
     const FORWARD: &'static forward::ForwardSql;
+
+    /// Locks web chat conversation `$1`'s head row for the transaction before an append
+    /// (see [`webchat`]); `None`: a backend with one writer has nothing to lock.
+    const LOCK_LOG: Option<&'static str>;
 
     /// Runs a statement both dialects share (see [`rows`]) and returns its rows.
     fn fetch(

@@ -49,6 +49,11 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         None
     }
+
+    /// See [`Store::log_wake_ups`](crate::store::Store::log_wake_ups).
+    fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// A SQL store: the writer and the dialect. The public stores wrap one and implement
@@ -68,7 +73,7 @@ impl<D: Dialect> SqlStore<D> {
         &self.dialect
     }
 
-    /// The writer (a backend's own jobs, such as [`Job::Webchat`]).
+    /// The writer (for the jobs of [`super::forward`] and [`super::webchat`]).
     pub(crate) fn writer(&self) -> &Writer {
         &self.writer
     }
@@ -96,7 +101,7 @@ impl<D: Dialect> SqlStore<D> {
 
 /// Implements [`Store`](crate::store::Store) for a public store type by forwarding to its `SqlStore` field.
 macro_rules! forward_store {
-    // `{ … }`: more `Store` methods of the backend's own (web chat's), in the same impl.
+    // `{ … }`: more `Store` methods of the backend's own, in the same impl.
     ($ty:ty, $field:ident) => {
         $crate::store::sql::forward_store!($ty, $field, {});
     };
@@ -216,6 +221,43 @@ macro_rules! forward_store {
                 scope: Option<&str>,
             ) -> switchboard_core::Result<$crate::store::Contact> {
                 self.$field.contact(conversation, scope).await
+            }
+            // The web chat log, uploads and secrets (`sql::webchat`).
+            async fn log_append(
+                &self,
+                appends: &[$crate::store::LogAppend],
+            ) -> switchboard_core::Result<Vec<u64>> {
+                self.$field.log_append(appends).await
+            }
+            async fn log_read(
+                &self,
+                conversation: &str,
+                after: u64,
+                limit: usize,
+            ) -> switchboard_core::Result<Vec<$crate::store::LogEntry>> {
+                self.$field.log_read(conversation, after, limit).await
+            }
+            fn log_wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+                self.$field.log_wake_ups()
+            }
+            async fn put_upload(
+                &self,
+                upload: &$crate::store::Upload,
+            ) -> switchboard_core::Result<()> {
+                self.$field.put_upload(upload).await
+            }
+            async fn get_upload(
+                &self,
+                id: &str,
+            ) -> switchboard_core::Result<Option<$crate::store::Upload>> {
+                self.$field.get_upload(id).await
+            }
+            async fn keep_secret(
+                &self,
+                name: &str,
+                proposed: &[u8],
+            ) -> switchboard_core::Result<Vec<u8>> {
+                self.$field.keep_secret(name, proposed).await
             }
             $($extra)*
             // The gateway's forwarding queue (`sql::forward`).

@@ -11,6 +11,7 @@
 //! a serialization failure alone is tried again a few times. How a transaction begins and
 //! commits, and what a commit does beside, is the backend's ([`Committer`]).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use switchboard_core::{Error, Result};
@@ -44,7 +45,7 @@ pub(crate) enum Job {
     SetState(String, Option<String>, i64),
     Recover(i64),
     Prune(PruneStep, i64),
-    /// A web chat write, run by the backend's committer (see [`super::webchat`]).
+    /// A web chat write (see [`super::webchat`]).
     Webchat(super::webchat::WebchatWrite),
     /// A write of the gateway's forwarding queues (see [`super::forward`]).
     Forward(ForwardWrite),
@@ -214,11 +215,14 @@ async fn alone(committer: &mut impl Committer, job: &Job) -> Result<Answer> {
     }
 }
 
-/// Which queues got ready rows in a transaction (what a shared store tells other instances).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Which queues got ready rows in a transaction, and which web chat logs got records (what a
+/// shared store tells other instances).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Wake {
     pub(crate) inbox: bool,
     pub(crate) outbox: bool,
+    /// The conversations whose logs got records.
+    pub(crate) logs: BTreeSet<String>,
 }
 
 /// Runs the jobs on `tx`, merged by kind, in an order that keeps each caller's view
@@ -308,6 +312,9 @@ pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answe
             Job::Prune(step, cutoff) => Answer::Count(tx.prune(*step, *cutoff).await?),
             Job::Renew(queue, leases, until) => {
                 Answer::Flags(ops::renew(tx, *queue, leases, *until).await?)
+            }
+            Job::Webchat(write) => {
+                Answer::Webchat(super::webchat::write(tx, write, &mut wake.logs).await?)
             }
             Job::Forward(ForwardWrite::Claim(_)) => continue,
             Job::Forward(write) => {

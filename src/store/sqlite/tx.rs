@@ -109,6 +109,9 @@ impl Tx for SqliteTx<'_> {
 
     const FORWARD: &'static ForwardSql = &super::forward::SQL;
 
+    /// One writer per file: appends never run at once.
+    const LOCK_LOG: Option<&'static str> = None;
+
     async fn fetch(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<SqliteRow>> {
         bind::<sqlx::Sqlite>(sql, params)
             .fetch_all(&mut *self.conn)
