@@ -49,6 +49,16 @@ async fn customer_wrote(meta: &Meta, sb: &Switchboard, ago: Duration) {
     sb.store().insert_inbound(&[event]).await.unwrap();
 }
 
+/// Sends "Hello" to the customer; how the send ended.
+async fn send_hello(sb: &Switchboard) -> OutboxStatus {
+    let to = ConversationRef::parse("fb", PSID).unwrap();
+    let key = sb
+        .send(to, OutboundMessage::text("Hello").unwrap())
+        .await
+        .unwrap();
+    settled(sb, &key).await
+}
+
 async fn settled(sb: &Switchboard, key: &str) -> OutboxStatus {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
@@ -69,14 +79,7 @@ async fn a_failed_policy_lookup_holds_the_send_and_checks_again() {
     let sb = engine(&meta, store.clone()).await;
     let workers = sb.start_workers();
     customer_wrote(&meta, &sb, HOUR).await;
-    let key = sb
-        .send(
-            ConversationRef::parse("fb", PSID).unwrap(),
-            OutboundMessage::text("Hello").unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = settled(&sb, &key).await;
+    let status = send_hello(&sb).await;
     assert_eq!(status.state, OutboxState::Sent, "{:?}", status.error);
     assert_eq!(
         store.lookups.load(Ordering::SeqCst),
@@ -95,14 +98,7 @@ async fn a_store_without_policy_facts_leaves_the_window_to_the_provider() {
     let sb = engine(&meta, store.clone()).await;
     let workers = sb.start_workers();
     customer_wrote(&meta, &sb, HOUR * 25).await;
-    let key = sb
-        .send(
-            ConversationRef::parse("fb", PSID).unwrap(),
-            OutboundMessage::text("Hello").unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = settled(&sb, &key).await;
+    let status = send_hello(&sb).await;
     // The request went out and Meta refused it (10/2018278): the same kind, from the provider.
     assert_eq!(status.state, OutboxState::Dead);
     let error = status.error.unwrap();
