@@ -5,8 +5,9 @@
 //! An append takes its conversation's head row (the last sequence number handed out, kept
 //! after records go), locked first on a shared store ([`Tx::LOCK_LOG`]), so sequence numbers
 //! only grow across instances and the key lookup sees what the append before committed. The
-//! conversations appended to are reported to the backend's committer ([`Wake::logs`]), which
-//! announces them to other instances at commit (PostgreSQL's `NOTIFY`).
+//! conversations appended to are reported to the backend's committer
+//! ([`Wake::logs`](super::writer::Wake::logs)), which announces them to other instances at
+//! commit (PostgreSQL's `NOTIFY`).
 
 use std::collections::BTreeSet;
 
