@@ -46,27 +46,7 @@ pub fn event_type(event: &InboundEvent) -> String {
 }
 
 fn timestamp(event: &InboundEvent) -> String {
-    let ms = switchboard_core::model::time::to_millis(event.at);
-    rfc3339_millis(ms)
-}
-
-/// `2026-12-03T20:10:00.123Z` from Unix milliseconds (UTC; civil-from-days).
-fn rfc3339_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{d:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    switchboard_core::model::time::format_rfc3339(event.at)
 }
 
 /// The body POSTed for `event`.
@@ -158,11 +138,8 @@ mod tests {
 
     #[test]
     fn dates_are_rfc3339_utc() {
-        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_millis(951_782_400_001), "2000-02-29T00:00:00.001Z");
-        assert_eq!(
-            rfc3339_millis(4_107_542_399_999),
-            "2100-02-28T23:59:59.999Z"
-        );
+        let mut e = event("hi", json!({}));
+        e.at = switchboard_core::model::time::from_millis(951_782_400_001);
+        assert_eq!(super::timestamp(&e), "2000-02-29T00:00:00.001Z");
     }
 }

@@ -47,9 +47,8 @@
 //!   slot, so `on_message`/`on_action`/`on_event` handlers and the bridge run beside it.
 //! - The forwarding queue is its own table per store (schema version 8), not the outbox: its
 //!   rows are keyed per endpoint, carry a body signed again at each attempt, and are retried on
-//!   the webhook schedule, not the provider's. SQLite runs its forwarding calls as `BEGIN
-//!   IMMEDIATE` transactions beside the writer (not in its group commits): the queue is not on
-//!   the webhook's hot path.
+//!   the webhook schedule, not the provider's. Both SQL stores run its writes through their
+//!   writer, in its group commits (`store::sql::forward`), bounded like every other write.
 //! - An invalid synchronous reply fails the attempt (and ends as a dead letter naming what was
 //!   wrong) rather than being dropped: nothing an endpoint sends is lost silently.
 //! - API keys are kept as SHA-256 digests (the config may hold only the digest) and compared

@@ -6,6 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchboard::core::memory::MemoryInbound;
+
+pub mod faulty;
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+pub mod postgres;
 use switchboard::{
     Adapter, AdapterInfo, ChannelName, ChannelSettings, Config, ConversationRef, MemoryAdapter,
     MemoryStore, OutboundMessage, RateConfig, Result, Running, Secret, SendReceipt, Switchboard,
@@ -63,6 +67,22 @@ impl Served {
             client: reqwest::Client::new(),
             url,
         }
+    }
+
+    /// With a client that gives up on a request after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Served {
+        self.client = reqwest::Client::builder().timeout(timeout).build().unwrap();
+        self
+    }
+
+    /// Whether `/readyz` says ready within `timeout`.
+    pub async fn ready_within(&self, timeout: Duration) -> bool {
+        let url = format!("{}/readyz", self.running.url());
+        eventually(timeout, || async {
+            let r = self.client.get(&url).send().await;
+            r.is_ok_and(|r| r.status().is_success())
+        })
+        .await
     }
 
     /// Posts `events` signed by `mem` to the webhook URL.

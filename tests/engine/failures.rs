@@ -7,16 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use crate::common::faulty::FaultyStore;
 use crate::common::*;
 use switchboard::core::model::{DeliveryEvent, DeliveryStatus, EventKind, MessageId};
-use switchboard::core::render::TextOption;
-use switchboard::store::{
-    Claim, DeadLetterKind, InboxFinish, InboxItem, Inserted, Lease, NewOutbound, OutboxItem,
-    OutboxState, OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, StoreStats,
-};
+use switchboard::store::{Claim, DeadLetterKind, OutboxState};
 use switchboard::{
-    Adapter, Config, ConversationRef, DeadLetter, InboundEvent, MemoryStore, OutboundMessage,
-    Result, Store, Switchboard, WebhookOutcome,
+    Adapter, Config, ConversationRef, MemoryStore, OutboundMessage, Switchboard, WebhookOutcome,
 };
 
 /// The engine's test timings, with three handler attempts before a dead letter.
@@ -137,119 +133,10 @@ async fn an_event_whose_claims_never_finished_is_dead_lettered_without_running()
     workers.stop().await;
 }
 
-/// A MemoryStore whose `record_receipts` fails the first `fail_receipts` times (a full disk, a
-/// locked file), and whose `stats` and `ping` fail when `fail_stats` is set.
-#[derive(Debug)]
-struct FlakyStore {
-    inner: MemoryStore,
-    fail_receipts: AtomicUsize,
-    fail_stats: bool,
-}
-
-fn disk_full() -> switchboard::Error {
-    switchboard::Error::new(switchboard::ErrorKind::Transport, "store: disk full")
-}
-
-fn unavailable() -> switchboard::Error {
-    switchboard::Error::new(
-        switchboard::ErrorKind::Transport,
-        "store: unable to open /srv/secret/engine.db: disk I/O error",
-    )
-}
-
-#[switchboard::async_trait]
-impl Store for FlakyStore {
-    async fn recover(&self) -> Result<()> {
-        self.inner.recover().await
-    }
-
-    async fn insert_inbound(&self, events: &[InboundEvent]) -> Result<Vec<Inserted>> {
-        self.inner.insert_inbound(events).await
-    }
-
-    async fn claim_inbox(&self, claim: Claim) -> Result<Vec<InboxItem>> {
-        self.inner.claim_inbox(claim).await
-    }
-
-    async fn finish_inbox(&self, finishes: Vec<InboxFinish>) -> Result<Vec<Result<bool>>> {
-        self.inner.finish_inbox(finishes).await
-    }
-
-    async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
-        self.inner.enqueue_outbound(rows).await
-    }
-
-    async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxItem>> {
-        self.inner.claim_outbox(claim).await
-    }
-
-    async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<Vec<bool>> {
-        self.inner.update_outbox(updates).await
-    }
-
-    async fn renew(&self, queue: Queue, leases: &[Lease], until: SystemTime) -> Result<Vec<bool>> {
-        self.inner.renew(queue, leases, until).await
-    }
-
-    async fn record_receipts(&self, receipts: &[Receipt], now: SystemTime) -> Result<Vec<u64>> {
-        if self.fail_receipts.load(Ordering::SeqCst) > 0 {
-            self.fail_receipts.fetch_sub(1, Ordering::SeqCst);
-            return Err(disk_full());
-        }
-        self.inner.record_receipts(receipts, now).await
-    }
-
-    async fn proofs(&self, key: &str) -> Result<Vec<SendProof>> {
-        self.inner.proofs(key).await
-    }
-
-    async fn outbox_status(&self, key: &str) -> Result<Option<OutboxStatus>> {
-        self.inner.outbox_status(key).await
-    }
-
-    async fn get_state(&self, conversation: &str) -> Result<Option<serde_json::Value>> {
-        self.inner.get_state(conversation).await
-    }
-
-    async fn set_state(&self, conversation: &str, value: Option<serde_json::Value>) -> Result<()> {
-        self.inner.set_state(conversation, value).await
-    }
-
-    async fn get_options(&self, conversation: &str, now: SystemTime) -> Result<Vec<TextOption>> {
-        self.inner.get_options(conversation, now).await
-    }
-
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
-        self.inner.dead_letters(limit).await
-    }
-
-    async fn stats(&self) -> Result<StoreStats> {
-        if self.fail_stats {
-            return Err(unavailable());
-        }
-        self.inner.stats().await
-    }
-
-    async fn prune(&self, prune: Prune) -> Result<Pruned> {
-        self.inner.prune(prune).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        if self.fail_stats {
-            return Err(unavailable());
-        }
-        self.inner.ping().await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_the_store_could_not_record_is_retried_not_dropped() {
     let mem = memory("mem");
-    let store = Arc::new(FlakyStore {
-        inner: MemoryStore::new(),
-        fail_receipts: AtomicUsize::new(0),
-        fail_stats: false,
-    });
+    let store = Arc::new(FaultyStore::new().without_facts());
     let sb = Switchboard::builder()
         .config(three_attempts())
         .store(store.clone())
@@ -318,11 +205,7 @@ async fn a_receipt_the_store_could_not_record_is_retried_not_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_reports_an_unavailable_store_without_its_error() {
-    let store = Arc::new(FlakyStore {
-        inner: MemoryStore::new(),
-        fail_receipts: AtomicUsize::new(0),
-        fail_stats: true,
-    });
+    let store = Arc::new(FaultyStore::new().without_facts().failing_stats());
     let sb = Switchboard::builder()
         .config(three_attempts())
         .store(store)

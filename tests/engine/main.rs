@@ -6,7 +6,8 @@
 //! alone: `… --test engine -- http::`. Modules that need a feature are compiled only with it,
 //! so `cargo test -p switchboard` (default features) still builds this binary and skips them:
 //! - `emulators`: feature `emulators` (the three provider emulators);
-//! - `postgres`: features `postgres,testkit`, and PostgreSQL on 127.0.0.1:5432;
+//! - `postgres`, `pg_black_hole`: features `postgres,testkit`, and PostgreSQL on 127.0.0.1:5432;
+//! - `policy_store_faults`: features `emulators,messenger`;
 //! - `shared_limits`: features `redis,testkit`, and Redis on 127.0.0.1:6379;
 //! - `server_hardening`: features `slack,twilio`.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
@@ -20,6 +21,10 @@ mod emulators;
 mod failures;
 mod features;
 mod http;
+#[cfg(all(feature = "postgres", feature = "testkit"))]
+mod pg_black_hole;
+#[cfg(all(feature = "emulators", feature = "messenger"))]
+mod policy_store_faults;
 #[cfg(all(feature = "postgres", feature = "testkit"))]
 mod postgres;
 mod rate_hint;

@@ -11,16 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::postgres::{pg_config, served_behind_proxy};
 use crate::common::*;
-use switchboard::testkit::{PG_ADDR, TcpProxy, TestSchema};
-use switchboard::{Config, MemoryAdapter, Switchboard};
+use switchboard::testkit::{PG_ADDR, TestSchema};
+use switchboard::{MemoryAdapter, Switchboard, SwitchboardBuilder};
 
 /// An instance on `addr` (PostgreSQL or a proxy in front of it), replying "re: {text}".
-async fn instance(addr: &str, schema: &TestSchema, adapter: &MemoryAdapter) -> Switchboard {
-    let mut config = Config::default();
-    config.store.url = format!("postgres://postgres@{addr}/test");
-    config.store.schema = Some(schema.name().to_owned());
-    config.store.connect_timeout = Duration::from_secs(1);
+fn instance(addr: &str, schema: &TestSchema, adapter: &MemoryAdapter) -> SwitchboardBuilder {
+    let mut config = pg_config(addr, schema);
     config.engine.poll_interval = Duration::from_millis(50);
     // A send whose outcome could not be recorded (the cut) runs again after its lease.
     config.engine.lease = Duration::from_secs(2);
@@ -35,9 +33,6 @@ async fn instance(addr: &str, schema: &TestSchema, adapter: &MemoryAdapter) -> S
             ctx.reply_text(format!("re: {text}"))?;
             Ok(())
         })
-        .build()
-        .await
-        .unwrap()
 }
 
 fn texts(adapter: &MemoryAdapter, conv: &str) -> Vec<String> {
@@ -51,23 +46,21 @@ fn texts(adapter: &MemoryAdapter, conv: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_outage_answers_503_and_work_resumes() {
-    let Some(schema) = TestSchema::new().await else {
+    let adapter = memory("pg");
+    let build = |addr: &str, schema: &TestSchema| instance(addr, schema, &adapter);
+    let Some((_schema, proxy, served)) = served_behind_proxy(build, Duration::from_secs(15)).await
+    else {
         return;
     };
-    let proxy = TcpProxy::start(PG_ADDR).await.unwrap();
-    let adapter = memory("pg");
-    let sb = instance(&proxy.addr().to_string(), &schema, &adapter).await;
-    let listener = listener().await;
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let running = sb.start(listener).unwrap();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap();
-    let url = format!("{base}/webhooks/pg");
     for i in 0..3 {
-        let req = adapter.signed_request(&url, &[inbound(&format!("e{i}"), "A", &format!("m{i}"))]);
-        assert!(post(&client, &url, &req).await.status().is_success());
+        let events = [inbound(&format!("e{i}"), "A", &format!("m{i}"))];
+        assert!(
+            served
+                .deliver(&adapter, &events)
+                .await
+                .status()
+                .is_success()
+        );
     }
     assert!(
         eventually(Duration::from_secs(10), || async {
@@ -77,25 +70,20 @@ async fn pg_outage_answers_503_and_work_resumes() {
     );
 
     proxy.cut();
-    let refused = adapter.signed_request(&url, &[inbound("e3", "A", "m3")]);
-    let status = post(&client, &url, &refused).await.status();
+    let refused = adapter.signed_request(&served.url, &[inbound("e3", "A", "m3")]);
+    let status = served.post(&refused).await.status();
     assert_eq!(status.as_u16(), 503, "not stored, not acknowledged");
-    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
-    assert_eq!(ready.status().as_u16(), 503);
+    assert_eq!(served.get("/readyz").await.status().as_u16(), 503);
 
     proxy.restore();
     assert!(
-        eventually(Duration::from_secs(15), || async {
-            let r = client.get(format!("{base}/readyz")).send().await;
-            r.is_ok_and(|r| r.status().is_success())
-        })
-        .await,
+        served.ready_within(Duration::from_secs(15)).await,
         "ready again once PostgreSQL is back"
     );
     // The provider retries the refused webhook; then one more.
-    assert!(post(&client, &url, &refused).await.status().is_success());
-    let next = adapter.signed_request(&url, &[inbound("e4", "A", "m4")]);
-    assert!(post(&client, &url, &next).await.status().is_success());
+    assert!(served.post(&refused).await.status().is_success());
+    let next = [inbound("e4", "A", "m4")];
+    assert!(served.deliver(&adapter, &next).await.status().is_success());
     assert!(
         eventually(Duration::from_secs(20), || async {
             texts(&adapter, "A").len() >= 5
@@ -107,7 +95,7 @@ async fn pg_outage_answers_503_and_work_resumes() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let want: Vec<String> = (0..5).map(|i| format!("re: m{i}")).collect();
     assert_eq!(texts(&adapter, "A"), want, "each once, in order");
-    running.shutdown().await.unwrap();
+    served.shutdown().await;
 }
 
 /// Two instances on one database: webhooks to either are handled once each, in order per
@@ -118,8 +106,8 @@ async fn pg_two_instances_share_the_work() {
         return;
     };
     let adapter = memory("pg");
-    let a = instance(PG_ADDR, &schema, &adapter).await;
-    let b = instance(PG_ADDR, &schema, &adapter).await;
+    let a = instance(PG_ADDR, &schema, &adapter).build().await.unwrap();
+    let b = instance(PG_ADDR, &schema, &adapter).build().await.unwrap();
     let (la, lb) = (listener().await, listener().await);
     let urls = [
         format!("http://{}/webhooks/pg", la.local_addr().unwrap()),

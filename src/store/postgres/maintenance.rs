@@ -47,5 +47,6 @@ pub(super) fn statement(step: PruneStep) -> &'static str {
         PruneStep::Options => PRUNE_OPTIONS,
         PruneStep::Receipts => super::pending::PRUNE,
         PruneStep::RawPayloads => PRUNE_RAW,
+        PruneStep::Forwards => super::forward::PRUNE,
     }
 }

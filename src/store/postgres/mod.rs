@@ -184,8 +184,6 @@ pub(crate) struct Postgres {
     wakes: broadcast::Sender<Queue>,
     /// Conversation keys whose web chat logs got records (any instance).
     log_wakes: broadcast::Sender<String>,
-    /// The web chat log's notification channel.
-    log_channel: String,
     /// The pool's acquire timeout; also the bound on a readiness check as a whole.
     connect_timeout: Duration,
     /// The client's bound on each statement ([`bounds`]).
@@ -261,6 +259,7 @@ impl PgStore {
         let writer = Writer::start(PgCommitter {
             pool: pool.clone(),
             channel,
+            log_channel: log_channel.clone(),
             limit,
         });
         let dialect = Postgres {
@@ -268,7 +267,6 @@ impl PgStore {
             schema,
             wakes,
             log_wakes,
-            log_channel,
             connect_timeout: options.connect_timeout,
             limit,
         };
@@ -338,39 +336,10 @@ impl Dialect for Postgres {
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         Some(self.wakes.subscribe())
     }
-}
-
-forward_store!(PgStore, core, {
-    async fn log_append(&self, appends: &[crate::store::LogAppend]) -> Result<Vec<u64>> {
-        if appends.is_empty() {
-            return Ok(Vec::new());
-        }
-        let d = self.core.dialect();
-        webchat::append(&d.pool, &d.log_channel, appends).await
-    }
-
-    async fn log_read(
-        &self,
-        conversation: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<crate::store::LogEntry>> {
-        webchat::read(&self.core.dialect().pool, conversation, after, limit).await
-    }
 
     fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
-        Some(self.core.dialect().log_wakes.subscribe())
+        Some(self.log_wakes.subscribe())
     }
+}
 
-    async fn put_upload(&self, upload: &crate::store::Upload) -> Result<()> {
-        webchat::put_upload(&self.core.dialect().pool, upload).await
-    }
-
-    async fn get_upload(&self, id: &str) -> Result<Option<crate::store::Upload>> {
-        webchat::get_upload(&self.core.dialect().pool, id).await
-    }
-
-    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
-        webchat::keep_secret(&self.core.dialect().pool, name, proposed).await
-    }
-});
+forward_store!(PgStore, core);

@@ -14,6 +14,7 @@ use switchboard_core::model::MessageId;
 use super::bounds::{Fault, bounded};
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::contacts::ContactWrites;
+use crate::store::sql::forward::ForwardSql;
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, SqlRow, Tx,
@@ -102,6 +103,10 @@ impl<'t> PgTx<'t> {
 
 impl Tx for PgTx<'_> {
     type Row = PgRow;
+
+    const FORWARD: &'static ForwardSql = &super::forward::SQL;
+
+    const LOCK_LOG: Option<&'static str> = Some(super::webchat::LOCK_LOG);
 
     async fn fetch(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<PgRow>> {
         self.rows("read", bind::<sqlx::Postgres>(sql, params)).await

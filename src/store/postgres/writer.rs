@@ -15,10 +15,12 @@ use super::notify;
 use super::tx::PgTx;
 use crate::store::sql::{Answer, Committer, Failed, Job, apply};
 
-/// The pool, the channel commits notify on, the client's bound on each statement.
+/// The pool, the channels commits notify on (queues, web chat logs), the client's bound on
+/// each statement.
 pub(super) struct PgCommitter {
     pub(super) pool: PgPool,
     pub(super) channel: String,
+    pub(super) log_channel: String,
     pub(super) limit: Option<Duration>,
 }
 
@@ -62,15 +64,21 @@ impl PgCommitter {
                 });
             }
         };
-        for (yes, payload) in [(wake.inbox, notify::INBOX), (wake.outbox, notify::OUTBOX)] {
-            if yes {
-                let query = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(&self.channel)
-                    .bind(payload);
-                bounded(self.limit, query.execute(&mut *tx))
-                    .await
-                    .map_err(|f| failed("notify", f))?;
-            }
+        let queues = [(wake.inbox, notify::INBOX), (wake.outbox, notify::OUTBOX)]
+            .into_iter()
+            .filter(|(yes, _)| *yes)
+            .map(|(_, payload)| (self.channel.as_str(), payload));
+        let logs = wake
+            .logs
+            .iter()
+            .map(|c| (self.log_channel.as_str(), c.as_str()));
+        for (channel, payload) in queues.chain(logs) {
+            let query = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload);
+            bounded(self.limit, query.execute(&mut *tx))
+                .await
+                .map_err(|f| failed("notify", f))?;
         }
         bounded(self.limit, tx.commit())
             .await

@@ -9,6 +9,8 @@
 //!   commits a transaction ([`Committer`]);
 //! - [`ops`]: the logic of each write (dedupe, finishing, outbox keys, updates, receipts,
 //!   state), generic over the statements of a transaction ([`Tx`]);
+//! - [`forward`] and [`webchat`]: the gateway's forwarding queues, and the web chat log,
+//!   uploads and secrets, as writer jobs over the same [`Tx`];
 //! - [`rows`]: decoding rows into the store's types, and the statements both dialects run as
 //!   written (scalar parameters, `$1` placeholders, which SQLite reads as `?1`);
 //! - [`SqlStore`]: the [`Store`] contract on top, generic over a [`Dialect`] (the reads and
@@ -27,6 +29,7 @@ use switchboard_core::model::MessageId;
 use super::contacts::ContactWrites;
 use super::{Claim, InboxItem, Lease, OutboxItem, Queue};
 
+pub(crate) mod forward;
 pub(crate) mod ops;
 pub(crate) mod prepared;
 pub(crate) mod rows;
@@ -59,6 +62,8 @@ pub(crate) enum PruneStep {
     Receipts,
     /// Shared raw payloads stored before the cutoff that no inbox row refers to.
     RawPayloads,
+    /// The gateway's delivered forwarding rows, delivered before the cutoff.
+    Forwards,
 }
 
 /// The statements of one open transaction of a backend's writer: each binds a batch the
@@ -66,6 +71,13 @@ pub(crate) enum PruneStep {
 pub(crate) trait Tx: Send {
     /// A row this backend reads.
     type Row: SqlRow + Send + Sync;
+
+    /// This dialect's statements of the gateway's forwarding queues (see [`forward`]).
+    const FORWARD: &'static forward::ForwardSql;
+
+    /// Locks web chat conversation `$1`'s head row for the transaction before an append
+    /// (see [`webchat`]); `None`: a backend with one writer has nothing to lock.
+    const LOCK_LOG: Option<&'static str>;
 
     /// Runs a statement both dialects share (see [`rows`]) and returns its rows.
     fn fetch(

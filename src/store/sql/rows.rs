@@ -23,6 +23,10 @@ pub(crate) enum Param<'a> {
     Int(i64),
     /// A `TEXT`.
     Text(&'a str),
+    /// A nullable `TEXT`.
+    OptText(Option<&'a str>),
+    /// A `BLOB` (SQLite) or `BYTEA` (PostgreSQL).
+    Bytes(&'a [u8]),
 }
 
 /// `sql` (a shared statement) with its parameters bound, for either dialect.
@@ -34,10 +38,14 @@ where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     params.iter().fold(sqlx::query(sql), |q, p| match *p {
         Param::Int(n) => q.bind(n),
         Param::Text(s) => q.bind(s),
+        Param::OptText(s) => q.bind(s),
+        Param::Bytes(b) => q.bind(b),
     })
 }
 
@@ -53,6 +61,8 @@ pub(crate) trait SqlRow {
     fn text_opt(&self, col: &str) -> Result<Option<String>>;
     /// A flag (`BOOLEAN` on PostgreSQL, 0/1 on SQLite).
     fn flag(&self, col: &str) -> Result<bool>;
+    /// A `BLOB` (SQLite) or `BYTEA` (PostgreSQL) column.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
 }
 
 impl<R> SqlRow for R
@@ -62,6 +72,7 @@ where
     i64: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
     String: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
     bool: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
+    Vec<u8>: sqlx::Type<R::Database> + for<'r> sqlx::Decode<'r, R::Database>,
 {
     fn int(&self, col: &str) -> Result<i64> {
         self.try_get(col).map_err(db("row"))
@@ -76,6 +87,9 @@ where
         self.try_get(col).map_err(db("row"))
     }
     fn flag(&self, col: &str) -> Result<bool> {
+        self.try_get(col).map_err(db("row"))
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
         self.try_get(col).map_err(db("row"))
     }
 }

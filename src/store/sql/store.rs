@@ -49,6 +49,11 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
     fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         None
     }
+
+    /// See [`Store::log_wake_ups`](crate::store::Store::log_wake_ups).
+    fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
+        None
+    }
 }
 
 /// A SQL store: the writer and the dialect. The public stores wrap one and implement
@@ -68,7 +73,7 @@ impl<D: Dialect> SqlStore<D> {
         &self.dialect
     }
 
-    /// The writer (a backend's own jobs, such as [`Job::Webchat`]).
+    /// The writer (for the jobs of [`super::forward`] and [`super::webchat`]).
     pub(crate) fn writer(&self) -> &Writer {
         &self.writer
     }
@@ -82,7 +87,7 @@ impl<D: Dialect> SqlStore<D> {
         Ok(self.dialect.read(sql, params).await?.into_iter().next())
     }
 
-    async fn prune_step(&self, step: PruneStep, cutoff: i64) -> Result<u64> {
+    pub(super) async fn prune_step(&self, step: PruneStep, cutoff: i64) -> Result<u64> {
         let mut total = 0;
         loop {
             let n = self.dialect.prune_chunk(&self.writer, step, cutoff).await?;
@@ -96,7 +101,7 @@ impl<D: Dialect> SqlStore<D> {
 
 /// Implements [`Store`](crate::store::Store) for a public store type by forwarding to its `SqlStore` field.
 macro_rules! forward_store {
-    // `{ … }`: more `Store` methods of the backend's own (web chat's), in the same impl.
+    // `{ … }`: more `Store` methods of the backend's own, in the same impl.
     ($ty:ty, $field:ident) => {
         $crate::store::sql::forward_store!($ty, $field, {});
     };
@@ -217,28 +222,64 @@ macro_rules! forward_store {
             ) -> switchboard_core::Result<$crate::store::Contact> {
                 self.$field.contact(conversation, scope).await
             }
+            // The web chat log, uploads and secrets (`sql::webchat`).
+            async fn log_append(
+                &self,
+                appends: &[$crate::store::LogAppend],
+            ) -> switchboard_core::Result<Vec<u64>> {
+                self.$field.log_append(appends).await
+            }
+            async fn log_read(
+                &self,
+                conversation: &str,
+                after: u64,
+                limit: usize,
+            ) -> switchboard_core::Result<Vec<$crate::store::LogEntry>> {
+                self.$field.log_read(conversation, after, limit).await
+            }
+            fn log_wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+                self.$field.log_wake_ups()
+            }
+            async fn put_upload(
+                &self,
+                upload: &$crate::store::Upload,
+            ) -> switchboard_core::Result<()> {
+                self.$field.put_upload(upload).await
+            }
+            async fn get_upload(
+                &self,
+                id: &str,
+            ) -> switchboard_core::Result<Option<$crate::store::Upload>> {
+                self.$field.get_upload(id).await
+            }
+            async fn keep_secret(
+                &self,
+                name: &str,
+                proposed: &[u8],
+            ) -> switchboard_core::Result<Vec<u8>> {
+                self.$field.keep_secret(name, proposed).await
+            }
             $($extra)*
-            // The gateway's forwarding queue: each backend's own statements (its `forward`
-            // module), as inherent `forward_*` methods of the store.
+            // The gateway's forwarding queue (`sql::forward`).
             async fn enqueue_forwards(
                 &self,
                 rows: &[$crate::store::NewForward],
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<Vec<bool>> {
-                self.forward_enqueue(rows, now).await
+                self.$field.forward_enqueue(rows, now).await
             }
             async fn claim_forwards(
                 &self,
                 claim: $crate::store::Claim,
             ) -> switchboard_core::Result<Vec<$crate::store::ForwardItem>> {
-                self.forward_claim(claim).await
+                self.$field.forward_claim(claim).await
             }
             async fn finish_forwards(
                 &self,
                 finishes: Vec<$crate::store::ForwardFinish>,
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<Vec<switchboard_core::Result<bool>>> {
-                self.forward_finish(finishes, now).await
+                self.$field.forward_finish(finishes, now).await
             }
             async fn set_forward_disabled(
                 &self,
@@ -246,32 +287,32 @@ macro_rules! forward_store {
                 reason: Option<&str>,
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<()> {
-                self.forward_set_disabled(endpoint, reason, now).await
+                self.$field.forward_set_disabled(endpoint, reason, now).await
             }
             async fn forward_endpoints(
                 &self,
             ) -> switchboard_core::Result<Vec<$crate::store::ForwardEndpoint>> {
-                Self::forward_endpoints(self).await
+                self.$field.forward_endpoints().await
             }
             async fn forward_dead_letters(
                 &self,
                 endpoint: Option<&str>,
                 limit: usize,
             ) -> switchboard_core::Result<Vec<$crate::store::ForwardDead>> {
-                self.forward_dead(endpoint, limit).await
+                self.$field.forward_dead(endpoint, limit).await
             }
             async fn replay_forwards(
                 &self,
                 endpoint: &str,
                 now: std::time::SystemTime,
             ) -> switchboard_core::Result<u64> {
-                self.forward_replay(endpoint, now).await
+                self.$field.forward_replay(endpoint, now).await
             }
             async fn prune_forwards(
                 &self,
                 before: std::time::SystemTime,
             ) -> switchboard_core::Result<u64> {
-                self.forward_prune(before).await
+                self.$field.forward_prune(before).await
             }
         }
     };

@@ -1,9 +1,58 @@
-//! Web chat writes as writer jobs ([`Job::Webchat`](super::Job::Webchat)), for a backend whose
-//! writes must all go through its one writer (SQLite: one write connection; a write beside it
-//! would make the writer's group commits fail with `SQLITE_BUSY`). The backend's committer
-//! runs them in the group's transaction; the shared [`apply`](super::apply) never sees them.
+//! The web chat log, uploads and named secrets (schema version 7) over a backend's
+//! statements. Writes are writer jobs ([`Job::Webchat`](super::Job::Webchat)), group committed
+//! with the store's other writes and bounded like them; reads run on the dialect's pool.
+//!
+//! An append takes its conversation's head row (the last sequence number handed out, kept
+//! after records go), locked first on a shared store ([`Tx::LOCK_LOG`]), so sequence numbers
+//! only grow across instances and the key lookup sees what the append before committed. The
+//! conversations appended to are reported to the backend's committer
+//! ([`Wake::logs`](super::writer::Wake::logs)), which announces them to other instances at
+//! commit (PostgreSQL's `NOTIFY`).
 
-use crate::store::Upload;
+use std::collections::BTreeSet;
+
+use switchboard_core::Result;
+use tokio::sync::broadcast;
+
+use super::rows::Param;
+use super::writer::{Answer, Job, unexpected};
+use super::{Dialect, SqlRow, SqlStore, Tx, limit};
+use crate::store::{LogAppend, LogEntry, Upload, from_json, millis, to_json};
+
+/// Creates conversation `$1`'s head row unless it has one.
+const HEAD: &str = "INSERT INTO webchat_heads (conversation, last_seq) VALUES ($1, 0) \
+     ON CONFLICT (conversation) DO NOTHING";
+
+/// The record of conversation `$1` appended with key `$2`.
+const KEYED: &str = "SELECT seq FROM webchat_log WHERE conversation = $1 AND key = $2";
+
+/// The next sequence number of conversation `$1`.
+const NEXT: &str = "UPDATE webchat_heads SET last_seq = last_seq + 1 WHERE conversation = $1 \
+     RETURNING last_seq";
+
+/// Record `$2` of conversation `$1`: key `$3`, event `$4`, at `$5`.
+const APPEND: &str =
+    "INSERT INTO webchat_log (conversation, seq, key, event, at) VALUES ($1, $2, $3, $4, $5)";
+
+/// Up to `$3` records of conversation `$1` after `$2`, oldest first.
+const READ: &str = "SELECT seq, event FROM webchat_log WHERE conversation = $1 AND seq > $2 \
+     ORDER BY seq LIMIT $3";
+
+/// An upload, unless its id is kept.
+const PUT_UPLOAD: &str = "INSERT INTO webchat_uploads \
+     (id, conversation, filename, mime_type, data, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (id) DO NOTHING";
+
+/// Upload `$1`.
+const GET_UPLOAD: &str = "SELECT conversation, filename, mime_type, data, created_at \
+     FROM webchat_uploads WHERE id = $1";
+
+/// Secret `$1` proposed as `$2`, unless one is kept.
+const PUT_SECRET: &str =
+    "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+/// Secret `$1`.
+const GET_SECRET: &str = "SELECT value FROM secrets WHERE name = $1";
 
 /// A web chat write.
 pub(crate) enum WebchatWrite {
@@ -23,4 +72,166 @@ pub(crate) enum WebchatWritten {
     Stored,
     /// The kept secret.
     Secret(Vec<u8>),
+}
+
+/// Runs `write` in the writer's transaction; the conversations appended to go to `logs`.
+pub(crate) async fn write<T: Tx>(
+    tx: &mut T,
+    write: &WebchatWrite,
+    logs: &mut BTreeSet<String>,
+) -> Result<WebchatWritten> {
+    match write {
+        WebchatWrite::Append(rows) => {
+            let mut seqs = Vec::with_capacity(rows.len());
+            for (conversation, key, event, at) in rows {
+                seqs.push(append(tx, conversation, key.as_deref(), event, *at).await?);
+                logs.insert(conversation.clone());
+            }
+            Ok(WebchatWritten::Seqs(seqs))
+        }
+        WebchatWrite::Upload(u) => {
+            let params = [
+                Param::Text(&u.id),
+                Param::Text(&u.conversation),
+                Param::Text(&u.filename),
+                Param::Text(&u.mime_type),
+                Param::Bytes(u.data.as_ref()),
+                Param::Int(millis(u.created_at)),
+            ];
+            tx.execute(PUT_UPLOAD, &params).await?;
+            Ok(WebchatWritten::Stored)
+        }
+        WebchatWrite::Secret(name, proposed) => {
+            tx.execute(PUT_SECRET, &[Param::Text(name), Param::Bytes(proposed)])
+                .await?;
+            match tx.fetch(GET_SECRET, &[Param::Text(name)]).await?.first() {
+                Some(row) => Ok(WebchatWritten::Secret(row.bytes("value")?)),
+                None => Err(crate::store::store_error("secret", "not kept")),
+            }
+        }
+    }
+}
+
+/// Appends one record (or finds the one appended with `key`); its sequence number.
+async fn append<T: Tx>(
+    tx: &mut T,
+    conversation: &str,
+    key: Option<&str>,
+    event: &str,
+    at: i64,
+) -> Result<u64> {
+    let conv = Param::Text(conversation);
+    tx.execute(HEAD, &[conv]).await?;
+    if let Some(lock) = T::LOCK_LOG {
+        tx.execute(lock, &[conv]).await?;
+    }
+    if let Some(key) = key
+        && let Some(row) = tx.fetch(KEYED, &[conv, Param::Text(key)]).await?.first()
+    {
+        return Ok(row.int("seq")?.unsigned_abs());
+    }
+    let Some(row) = tx.fetch(NEXT, &[conv]).await?.into_iter().next() else {
+        return Err(crate::store::store_error("log append", "no head row"));
+    };
+    let seq = row.int("last_seq")?;
+    let params = [
+        conv,
+        Param::Int(seq),
+        Param::OptText(key),
+        Param::Text(event),
+        Param::Int(at),
+    ];
+    tx.execute(APPEND, &params).await?;
+    Ok(seq.unsigned_abs())
+}
+
+/// The web chat `Store` methods (`forward_store!` calls these).
+impl<D: Dialect> SqlStore<D> {
+    async fn webchat(&self, write: WebchatWrite) -> Result<WebchatWritten> {
+        match self.writer().run(Job::Webchat(write)).await? {
+            Answer::Webchat(w) => Ok(w),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn log_append(&self, appends: &[LogAppend]) -> Result<Vec<u64>> {
+        if appends.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = appends
+            .iter()
+            .map(|a| {
+                Ok((
+                    a.conversation.clone(),
+                    a.key.clone(),
+                    to_json("log record", &a.event)?,
+                    millis(a.at),
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        match self.webchat(WebchatWrite::Append(rows)).await? {
+            WebchatWritten::Seqs(seqs) => Ok(seqs),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn log_read(
+        &self,
+        conversation: &str,
+        after: u64,
+        n: usize,
+    ) -> Result<Vec<LogEntry>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let params = [
+            Param::Text(conversation),
+            Param::Int(after),
+            Param::Int(limit(n)),
+        ];
+        self.dialect()
+            .read(READ, &params)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(LogEntry::new(
+                    r.int("seq")?.unsigned_abs(),
+                    from_json("log record", &r.text("event")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    pub(crate) fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
+        self.dialect().log_wake_ups()
+    }
+
+    pub(crate) async fn put_upload(&self, upload: &Upload) -> Result<()> {
+        match self.webchat(WebchatWrite::Upload(upload.clone())).await? {
+            WebchatWritten::Stored => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(crate) async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        let rows = self.dialect().read(GET_UPLOAD, &[Param::Text(id)]).await?;
+        rows.first()
+            .map(|r| {
+                Ok(Upload::new(
+                    id,
+                    r.text("conversation")?,
+                    r.text("filename")?,
+                    r.text("mime_type")?,
+                    r.bytes("data")?.into(),
+                    switchboard_core::model::time::from_millis(r.int("created_at")?),
+                ))
+            })
+            .transpose()
+    }
+
+    pub(crate) async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
+        let write = WebchatWrite::Secret(name.to_owned(), proposed.to_vec());
+        match self.webchat(write).await? {
+            WebchatWritten::Secret(kept) => Ok(kept),
+            _ => Err(unexpected()),
+        }
+    }
 }

@@ -11,16 +11,18 @@
 //! a serialization failure alone is tried again a few times. How a transaction begins and
 //! commits, and what a commit does beside, is the backend's ([`Committer`]).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use switchboard_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
+use super::forward::{self, ForwardWrite};
 use super::prepared::{Prepared, PreparedEvent, PreparedFinish, PreparedOutbound};
 use super::{PruneStep, Tx, ops};
 use crate::store::{
-    Claim, InboxItem, Inserted, Lease, OutboxChange, OutboxItem, OutboxUpdate, Queue, Receipt,
-    store_error,
+    Claim, ForwardItem, InboxItem, Inserted, Lease, OutboxChange, OutboxItem, OutboxUpdate, Queue,
+    Receipt, store_error,
 };
 
 /// The most jobs committed in one transaction.
@@ -43,8 +45,10 @@ pub(crate) enum Job {
     SetState(String, Option<String>, i64),
     Recover(i64),
     Prune(PruneStep, i64),
-    /// A web chat write, run by the backend's committer (see [`super::webchat`]).
+    /// A web chat write (see [`super::webchat`]).
     Webchat(super::webchat::WebchatWrite),
+    /// A write of the gateway's forwarding queues (see [`super::forward`]).
+    Forward(ForwardWrite),
 }
 
 impl Job {
@@ -57,6 +61,7 @@ impl Job {
             Job::Renew(_, leases, _) => leases.len(),
             Job::Receipts(rows, _) => rows.len(),
             Job::ClaimInbox(c) | Job::ClaimOutbox(c) => c.limit,
+            Job::Forward(write) => write.rows(),
             Job::SetState(..) | Job::Recover(_) | Job::Prune(..) | Job::Webchat(_) => 1,
         }
     }
@@ -75,6 +80,8 @@ pub(crate) enum Answer {
     Done,
     /// What a [`Job::Webchat`] wrote.
     Webchat(super::webchat::WebchatWritten),
+    /// Claimed forwarding rows.
+    Forwards(Vec<ForwardItem>),
 }
 
 /// The error for an answer of another kind than the job's (a bug, never expected).
@@ -208,16 +215,20 @@ async fn alone(committer: &mut impl Committer, job: &Job) -> Result<Answer> {
     }
 }
 
-/// Which queues got ready rows in a transaction (what a shared store tells other instances).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Which queues got ready rows in a transaction, and which web chat logs got records (what a
+/// shared store tells other instances).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Wake {
     pub(crate) inbox: bool,
     pub(crate) outbox: bool,
+    /// The conversations whose logs got records.
+    pub(crate) logs: BTreeSet<String>,
 }
 
 /// Runs the jobs on `tx`, merged by kind, in an order that keeps each caller's view
 /// consistent: new rows first, then finishes and updates (so the heads they free can be
-/// claimed), renewals (so a renewed lease is not claimed), claims last. Returns one answer per
+/// claimed), renewals (so a renewed lease is not claimed) and the forwarding queues' writes,
+/// claims last. Returns one answer per
 /// job and the queues that got ready rows.
 pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answer>, Wake)> {
     let mut wake = Wake::default();
@@ -302,6 +313,15 @@ pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answe
             Job::Renew(queue, leases, until) => {
                 Answer::Flags(ops::renew(tx, *queue, leases, *until).await?)
             }
+            Job::Webchat(write) => {
+                Answer::Webchat(super::webchat::write(tx, write, &mut wake.logs).await?)
+            }
+            Job::Forward(ForwardWrite::Claim(_)) => continue,
+            Job::Forward(write) => {
+                let (answer, replies) = forward::write(tx, write).await?;
+                wake.outbox |= replies;
+                answer
+            }
             _ => continue,
         };
         answers[i] = Some(answer);
@@ -310,6 +330,9 @@ pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answe
         let answer = match job {
             Job::ClaimInbox(claim) => Answer::Inbox(tx.claim_inbox(claim).await?),
             Job::ClaimOutbox(claim) => Answer::Outbox(super::ops::claim_outbox(tx, claim).await?),
+            Job::Forward(ForwardWrite::Claim(claim)) => {
+                Answer::Forwards(forward::claim(tx, claim).await?)
+            }
             _ => continue,
         };
         answers[i] = Some(answer);

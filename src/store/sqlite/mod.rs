@@ -52,7 +52,6 @@ mod state;
 pub(crate) mod tests;
 mod tx;
 mod update;
-mod webchat;
 mod writer;
 
 use lock::lock_file;
@@ -189,32 +188,4 @@ impl Dialect for Sqlite {
     }
 }
 
-forward_store!(SqliteStore, core, {
-    async fn log_append(&self, appends: &[crate::store::LogAppend]) -> Result<Vec<u64>> {
-        if appends.is_empty() {
-            return Ok(Vec::new());
-        }
-        webchat::append_all(&self.core, appends).await
-    }
-
-    async fn log_read(
-        &self,
-        conversation: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<crate::store::LogEntry>> {
-        webchat::read(&self.core.dialect().pool, conversation, after, limit).await
-    }
-
-    async fn put_upload(&self, upload: &crate::store::Upload) -> Result<()> {
-        webchat::put_upload(&self.core, upload).await
-    }
-
-    async fn get_upload(&self, id: &str) -> Result<Option<crate::store::Upload>> {
-        webchat::get_upload(&self.core.dialect().pool, id).await
-    }
-
-    async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
-        webchat::keep_secret(&self.core, name, proposed).await
-    }
-});
+forward_store!(SqliteStore, core);

@@ -10,6 +10,7 @@ use switchboard_core::model::MessageId;
 
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::contacts::ContactWrites;
+use crate::store::sql::forward::ForwardSql;
 use crate::store::sql::rows::{bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, Tx, UpdatePlan, db,
@@ -105,6 +106,11 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     type Row = SqliteRow;
+
+    const FORWARD: &'static ForwardSql = &super::forward::SQL;
+
+    /// One writer per file: appends never run at once.
+    const LOCK_LOG: Option<&'static str> = None;
 
     async fn fetch(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<SqliteRow>> {
         bind::<sqlx::Sqlite>(sql, params)
@@ -424,6 +430,7 @@ impl Tx for SqliteTx<'_> {
             PruneStep::Options => &[maintenance::PRUNE_OPTIONS],
             PruneStep::Receipts => &[pending::PRUNE],
             PruneStep::RawPayloads => &[maintenance::PRUNE_RAW],
+            PruneStep::Forwards => &[super::forward::PRUNE],
         };
         let mut n = 0;
         for sql in sqls {

@@ -19,31 +19,12 @@ pub(super) struct SqliteCommitter {
 impl Committer for SqliteCommitter {
     async fn transact(&mut self, jobs: &[&Job]) -> Result<Vec<Answer>, Failed> {
         let mut tx = self.conn.begin().await.map_err(db("begin"))?;
-        // Web chat's jobs are this backend's own (in the same transaction); the rest are the
-        // shared ones.
-        let shared: Vec<&Job> = jobs
-            .iter()
-            .copied()
-            .filter(|j| !matches!(j, Job::Webchat(_)))
-            .collect();
         let mut batch = SqliteTx {
             conn: &mut tx,
             last_seq: &mut self.last_seq,
         };
-        let (shared_answers, _) = apply(&mut batch, &shared).await?;
-        let mut shared_answers = shared_answers.into_iter();
-        let mut answers = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let answer = match job {
-                Job::Webchat(write) => {
-                    Answer::Webchat(super::webchat::write(&mut tx, write).await?)
-                }
-                _ => shared_answers
-                    .next()
-                    .ok_or_else(crate::store::sql::writer::unexpected)?,
-            };
-            answers.push(answer);
-        }
+        // One process per file: nobody else to wake.
+        let (answers, _) = apply(&mut batch, jobs).await?;
         tx.commit().await.map_err(db("commit"))?;
         Ok(answers)
     }
