@@ -119,7 +119,12 @@ temporary directory; the rounds run back to back on the same growing database.")
     #[command(after_help = "\
 Examples:
   switchboard-load bench drain --switchboard target/release/switchboard --events 1000000 --conversations 10000
-  switchboard-load bench drain --switchboard target/release/switchboard --events 100000 --retained-handled 10000")]
+  switchboard-load bench drain --switchboard target/release/switchboard --events 100000 --retained-handled 10000
+  switchboard-load bench drain --switchboard target/release/switchboard --events 100000 --conversations 1000 \\
+      --postgres postgres://postgres@127.0.0.1:5432/test --instances 3
+
+With --postgres, the PostgreSQL server is not pinned; the report gives the CPU of the engines
+and of every `postgres` process per event.")]
     Drain(DrainArgs),
     /// Webhook → handler → reply → a fast Messenger stub, through `switchboard-echo-app`.
     #[command(after_help = "\
@@ -241,6 +246,14 @@ pub(crate) struct DrainArgs {
     /// Give up (and report what drained) after this long.
     #[arg(long, value_parser = parse_duration, default_value = "10m")]
     pub(crate) timeout: Duration,
+    /// Drain a PostgreSQL store instead of SQLite: the database's URL (a schema of this run
+    /// is created in it and dropped at the end).
+    #[arg(long, value_name = "URL")]
+    pub(crate) postgres: Option<String>,
+    /// `switchboard serve` instances draining the one PostgreSQL schema together, all on the
+    /// server core.
+    #[arg(long, default_value_t = 1, requires = "postgres")]
+    pub(crate) instances: usize,
     #[command(flatten)]
     pub(crate) placement: Placement,
 }

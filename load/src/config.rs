@@ -20,6 +20,17 @@ pub(crate) enum StoreKind {
     Sqlite,
     /// The memory store.
     Memory,
+    /// A PostgreSQL database ([`PgTarget`]): `bench drain --postgres URL` only.
+    #[value(skip)]
+    Postgres,
+}
+
+/// The PostgreSQL store of a run: the database's URL and the schema of this run (created by
+/// the fill, dropped at the end).
+#[derive(Debug, Clone)]
+pub(crate) struct PgTarget {
+    pub(crate) url: String,
+    pub(crate) schema: String,
 }
 
 impl StoreKind {
@@ -27,6 +38,7 @@ impl StoreKind {
         match self {
             StoreKind::Sqlite => "SQLite full",
             StoreKind::Memory => "memory",
+            StoreKind::Postgres => "PostgreSQL",
         }
     }
 }
@@ -38,6 +50,8 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) store: StoreKind,
     /// The SQLite file (with [`StoreKind::Sqlite`]).
     pub(crate) db: &'a Path,
+    /// The database and schema (with [`StoreKind::Postgres`]).
+    pub(crate) pg: Option<&'a PgTarget>,
     /// The Graph API stub's base URL.
     pub(crate) api_base_url: &'a str,
     /// Outbound rate limits so high they never cap a benchmark.
@@ -53,6 +67,12 @@ impl EngineConfig<'_> {
                 self.db.display()
             ),
             StoreKind::Memory => "url = \"memory:\"".to_owned(),
+            StoreKind::Postgres => {
+                let (url, schema) = self
+                    .pg
+                    .map_or(("", ""), |pg| (pg.url.as_str(), pg.schema.as_str()));
+                format!("url = \"{url}\"\nschema = \"{schema}\"")
+            }
         };
         let rate = if self.unlimited_rate {
             format!(
@@ -99,6 +119,7 @@ mod tests {
                 listen: "127.0.0.1:9".parse().unwrap(),
                 store,
                 db: &db,
+                pg: None,
                 api_base_url: "http://127.0.0.1:1",
                 unlimited_rate,
             }

@@ -163,6 +163,21 @@ pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / CLK_TCK)
 }
 
+/// CPU seconds (user + system) every process named `comm` (`/proc/PID/comm`, e.g. the
+/// PostgreSQL server's `postgres` processes) has used so far; processes that end in between
+/// are not counted.
+pub(crate) fn cpu_seconds_named(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .filter_map(cpu_seconds)
+        .sum()
+}
+
 /// The one CPU a process may run on (`Cpus_allowed_list` of a pinned process), if it is one.
 pub(crate) fn pinned_cpu(pid: u32) -> Option<usize> {
     cpus_allowed(pid)?.parse().ok()
@@ -221,6 +236,11 @@ impl CpuMeter {
         CpuMeter::start(std::process::id())
     }
 
+    /// CPU seconds the process used since the start.
+    pub(crate) fn seconds(&self) -> Option<f64> {
+        Some(cpu_seconds(self.pid)? - self.start?)
+    }
+
     /// CPU the process used since the start, in % of one core.
     pub(crate) fn percent(&self) -> Option<f64> {
         let used = cpu_seconds(self.pid)? - self.start?;
@@ -264,5 +284,7 @@ mod tests {
         assert!(CpuMeter::own().percent().is_some());
         assert!(core_ticks(0).is_some_and(|(busy, total)| busy <= total));
         assert!(cpus_allowed(std::process::id()).is_some());
+        let own = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert!(cpu_seconds_named(own.trim()) > 0.0);
     }
 }

@@ -1,16 +1,18 @@
-//! `bench drain`: a SQLite file filled with queued events (see `fill.rs`), then `switchboard
-//! serve` on it, pinned to the server core, followed through `GET /metrics` every 100 ms
-//! until every event is handled: time to drain, events/s overall and second by second.
+//! `bench drain`: a SQLite file (or, with `--postgres`, a schema of a PostgreSQL database)
+//! filled with queued events (see `fill.rs`), then `switchboard serve` on it (`--instances`
+//! of it on PostgreSQL), pinned to the server core, followed through `GET /metrics` every
+//! 100 ms until every event is handled: time to drain, events/s overall and second by second,
+//! and on PostgreSQL the CPU per event of the engines and of the database server.
 
 use std::time::{Duration, Instant};
 
 use crate::Result;
 use crate::bench::{Workdir, header, start_engine, start_stub};
 use crate::cli::DrainArgs;
-use crate::config::StoreKind;
-use crate::fill::fill;
+use crate::config::{PgTarget, StoreKind};
+use crate::fill;
 use crate::metrics::{HANDLED, scrape};
-use crate::process::CpuMeter;
+use crate::process::{CpuMeter, cpu_seconds_named};
 use crate::report::{cpu, rate};
 
 const POLL: Duration = Duration::from_millis(100);
@@ -23,13 +25,42 @@ pub(crate) async fn bench(args: &DrainArgs) -> Result<()> {
     let place = &args.placement;
     let dir = Workdir::new(place.keep)?;
     header("bench drain", place, &dir);
+    let pg = args.postgres.as_ref().map(|url| PgTarget {
+        url: url.clone(),
+        schema: format!("switchboard_load_{}", std::process::id()),
+    });
+    let (kind, instances) = match &pg {
+        Some(pg) => {
+            println!(
+                "   PostgreSQL schema {} ({} instance(s) of serve; PostgreSQL not pinned)",
+                pg.schema, args.instances
+            );
+            (StoreKind::Postgres, args.instances.max(1))
+        }
+        None => {
+            println!("   SQLite synchronous = \"full\"");
+            (StoreKind::Sqlite, 1)
+        }
+    };
     println!(
-        "   {} queued events over {} conversations, {} handled events retained; SQLite synchronous = \"full\", no handler",
+        "   {} queued events over {} conversations, {} handled events retained, no handler",
         args.events, args.conversations, args.retained_handled
     );
-    let db = dir.path.join("bench-sqlite.db");
+    let store = match &pg {
+        Some(pg) => {
+            fill::drop_schema(pg).await?;
+            fill::postgres(&pg.url, &pg.schema).await?
+        }
+        None => fill::sqlite(&dir.path.join("bench-sqlite.db")).await?,
+    };
     let t = Instant::now();
-    let filled = fill(&db, args.events, args.retained_handled, args.conversations).await?;
+    let filled = fill::fill(
+        store,
+        args.events,
+        args.retained_handled,
+        args.conversations,
+    )
+    .await?;
     println!(
         "fill: {} queued, {} handled in {:.1} s (inserts {:.1} s, claiming and completing the handled ones {:.1} s)",
         filled.queued,
@@ -38,38 +69,92 @@ pub(crate) async fn bench(args: &DrainArgs) -> Result<()> {
         filled.insert_secs,
         filled.handle_secs
     );
+    let drained = drain(args, &dir, kind, pg.as_ref(), instances, filled.queued).await;
+    if let Some(pg) = &pg {
+        fill::drop_schema(pg).await?;
+    }
+    drained
+}
+
+/// Starts `instances` engines on the filled store and follows them until the queue is empty.
+async fn drain(
+    args: &DrainArgs,
+    dir: &Workdir,
+    kind: StoreKind,
+    pg: Option<&PgTarget>,
+    instances: usize,
+    queued: u64,
+) -> Result<()> {
+    let place = &args.placement;
     let (stub_url, _arrivals) = start_stub().await?;
     let spawned = Instant::now();
-    let engine = start_engine(
-        &dir,
-        place,
-        &args.switchboard,
-        true,
-        StoreKind::Sqlite,
-        &stub_url,
-        false,
-    )
-    .await?;
+    let mut engines = Vec::with_capacity(instances);
+    for _ in 0..instances {
+        engines.push(
+            start_engine(
+                dir,
+                place,
+                &args.switchboard,
+                true,
+                kind,
+                pg,
+                &stub_url,
+                false,
+            )
+            .await?,
+        );
+    }
     let ready = spawned.elapsed();
-    let meter = CpuMeter::start(engine.server.pid());
+    let meters: Vec<CpuMeter> = engines
+        .iter()
+        .map(|e| CpuMeter::start(e.server.pid()))
+        .collect();
+    let postgres_ready = cpu_seconds_named("postgres");
     let http = reqwest::Client::new();
-    let url = format!("{}/metrics", engine.base);
-    // Time counts from the process start: the engine handles events before it answers /readyz.
+    let urls: Vec<String> = engines
+        .iter()
+        .map(|e| format!("{}/metrics", e.base))
+        .collect();
+    // Time counts from the first process start: an engine handles events before it answers
+    // /readyz.
     let start = spawned;
     let deadline = start + args.timeout;
     let mut samples: Vec<(f64, u64)> = vec![(0.0, 0)];
     let mut tick = tokio::time::interval(POLL);
     loop {
         tick.tick().await;
-        let handled = scrape(&http, &url, HANDLED).await?;
+        let mut handled = 0;
+        for url in &urls {
+            handled += scrape(&http, url, HANDLED).await?;
+        }
         samples.push((start.elapsed().as_secs_f64(), handled));
-        if handled >= filled.queued || Instant::now() >= deadline {
+        if handled >= queued || Instant::now() >= deadline {
             break;
         }
     }
-    let server_cpu = (meter.percent(), meter.others_percent());
-    engine.server.stop().await;
-    report(&samples, filled.queued, ready, args.timeout, server_cpu);
+    let sum = |f: &dyn Fn(&CpuMeter) -> Option<f64>| meters.iter().map(f).sum::<Option<f64>>();
+    let engines_cpu = sum(&|m| m.percent());
+    // Every instance shares the core: the others are what the first meter sees beside it,
+    // less the other instances.
+    let others = meters.first().and_then(|first| {
+        let beside = first.others_percent()?;
+        Some((beside - (engines_cpu? - first.percent()?)).max(0.0))
+    });
+    let server_cpu = (engines_cpu, others);
+    let engine_secs = sum(&|m| m.seconds());
+    let postgres_secs = cpu_seconds_named("postgres") - postgres_ready;
+    for e in engines {
+        e.server.stop().await;
+    }
+    report(&samples, queued, ready, args.timeout, server_cpu);
+    if kind == StoreKind::Postgres {
+        let handled = samples.last().map_or(0, |s| s.1).max(1) as f64;
+        println!(
+            "CPU per event, from readiness on: engines {} µs, PostgreSQL server {:.1} µs",
+            engine_secs.map_or("?".to_owned(), |s| format!("{:.1}", s / handled * 1e6)),
+            postgres_secs / handled * 1e6
+        );
+    }
     Ok(())
 }
 

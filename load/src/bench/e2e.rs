@@ -48,6 +48,7 @@ pub(crate) async fn bench(args: &E2eArgs) -> Result<()> {
         &args.switchboard_app,
         false,
         args.store,
+        None,
         &stub_url,
         true,
     )

@@ -45,6 +45,7 @@ pub(crate) async fn bench(args: &BenchIngestArgs) -> Result<()> {
             &args.switchboard,
             true,
             store,
+            None,
             &stub_url,
             false,
         )

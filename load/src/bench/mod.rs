@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::Result;
 use crate::cli::Placement;
-use crate::config::{EngineConfig, StoreKind};
+use crate::config::{EngineConfig, PgTarget, StoreKind};
 use crate::machine;
 use crate::process::{Server, free_port};
 use crate::stub::{self, Arrivals};
@@ -74,20 +74,25 @@ pub(crate) async fn start_noop(dir: &Workdir, place: &Placement) -> Result<Runni
 }
 
 /// Starts `program` (`switchboard serve --config FILE`, or an app taking the config file as its
-/// argument) on a config generated for `store`, pinned to the server core.
+/// argument) on a config generated for `store` (`pg`: the database of
+/// [`StoreKind::Postgres`]), pinned to the server core.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn start_engine(
     dir: &Workdir,
     place: &Placement,
     program: &Path,
     serve_subcommand: bool,
     store: StoreKind,
+    pg: Option<&PgTarget>,
     stub_url: &str,
     unlimited_rate: bool,
 ) -> Result<Running> {
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    // Several instances may share a database: each its own config and log.
     let tag = match store {
-        StoreKind::Sqlite => "sqlite",
-        StoreKind::Memory => "memory",
+        StoreKind::Sqlite => "sqlite".to_owned(),
+        StoreKind::Memory => "memory".to_owned(),
+        StoreKind::Postgres => format!("postgres-{}", addr.port()),
     };
     let db = dir.path.join(format!("bench-{tag}.db"));
     let config = dir.path.join(format!("switchboard-{tag}.toml"));
@@ -95,6 +100,7 @@ pub(crate) async fn start_engine(
         listen: addr,
         store,
         db: &db,
+        pg,
         api_base_url: stub_url,
         unlimited_rate,
     }
@@ -105,7 +111,7 @@ pub(crate) async fn start_engine(
         args.extend(["serve".into(), "--config".into()]);
     }
     args.push(config.into_os_string());
-    start(dir, place, tag, program, args, addr, "/readyz").await
+    start(dir, place, &tag, program, args, addr, "/readyz").await
 }
 
 async fn start(

@@ -15,7 +15,7 @@ use super::bounds::{Fault, bounded};
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::contacts::ContactWrites;
 use crate::store::sql::forward::ForwardSql;
-use crate::store::sql::rows::{bind, inbox_item, outbox_item};
+use crate::store::sql::rows::{Held, bind, held, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, SqlRow, Tx,
     UpdatePlan, db, lease_span, limit,
@@ -170,7 +170,7 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
-    async fn leases(&mut self, queue: Queue, leases: &[Lease]) -> Result<Vec<PgRow>> {
+    async fn leases(&mut self, queue: Queue, leases: &[Lease]) -> Result<Held> {
         let sql = match queue {
             Queue::Outbox => update::LEASED,
             _ => inbox::LEASED,
@@ -178,7 +178,7 @@ impl Tx for PgTx<'_> {
         let query = sqlx::query(sql)
             .bind(col(leases, |l| l.seq))
             .bind(col(leases, |l| l.token));
-        self.rows("leases", query).await
+        held(&self.rows("leases", query).await?)
     }
 
     async fn taken_keys(&mut self, keys: &[&str]) -> Result<Vec<PgRow>> {

@@ -118,13 +118,13 @@ pub(crate) trait Tx: Send {
     fn claim_inbox(&mut self, claim: &Claim)
     -> impl Future<Output = Result<Vec<InboxItem>>> + Send;
 
-    /// The leases of `queue` that hold their head: rows of `pos` (the lease's position in
-    /// `leases`), `conversation`, `channel`.
+    /// The leases of `queue` that hold their head: the lease's position in `leases` →
+    /// (conversation, channel).
     fn leases(
         &mut self,
         queue: Queue,
         leases: &[Lease],
-    ) -> impl Future<Output = Result<Vec<Self::Row>>> + Send;
+    ) -> impl Future<Output = Result<rows::Held>> + Send;
 
     /// The outbox keys of `keys` already taken: rows of `key`.
     fn taken_keys(&mut self, keys: &[&str]) -> impl Future<Output = Result<Vec<Self::Row>>> + Send;

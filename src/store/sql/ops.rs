@@ -171,7 +171,9 @@ pub(crate) async fn finish<T: Tx>(
     items: &[&PreparedFinish],
 ) -> Result<Vec<Result<bool>>> {
     let leases: Vec<Lease> = items.iter().map(|f| f.lease).collect();
-    let held: HashMap<usize, String> = rows::held(&tx.leases(Queue::Inbox, &leases).await?)?
+    let held: HashMap<usize, String> = tx
+        .leases(Queue::Inbox, &leases)
+        .await?
         .into_iter()
         .map(|(i, (conversation, _))| (i, conversation))
         .collect();
@@ -418,7 +420,7 @@ impl<'a> UpdatePlan<'a> {
 pub(crate) async fn update<T: Tx>(tx: &mut T, items: &[&OutboxUpdate]) -> Result<Vec<bool>> {
     let now = millis(SystemTime::now());
     let leases: Vec<Lease> = items.iter().map(|u| u.lease).collect();
-    let held = rows::held(&tx.leases(Queue::Outbox, &leases).await?)?;
+    let held = tx.leases(Queue::Outbox, &leases).await?;
     let plan = UpdatePlan::new(items, &held)?;
     tx.update_rows(&plan, now).await?;
     // Sent rows' byte attachments are no longer needed (see `store::media`).

@@ -104,9 +104,12 @@ pub(crate) fn time(row: &impl SqlRow, col: &str) -> Result<Option<SystemTime>> {
     Ok(row.int_opt(col)?.map(from_millis))
 }
 
+/// The leases that hold: position → (conversation, channel).
+pub(crate) type Held = HashMap<usize, (String, String)>;
+
 /// Rows of a lease check (`pos`, `conversation`, `channel`): position → (conversation,
 /// channel).
-pub(crate) fn held(rows: &[impl SqlRow]) -> Result<HashMap<usize, (String, String)>> {
+pub(crate) fn held(rows: &[impl SqlRow]) -> Result<Held> {
     rows.iter()
         .map(|row| {
             let pos = usize::try_from(row.int("pos")?).unwrap_or(usize::MAX);

@@ -1,13 +1,20 @@
 //! Inbox rows: dedupe and insert, claiming heads, finishing them (handled with their replies
 //! and state, retried, dead-lettered). Every statement is set-based over a JSON array.
 
-/// `[[channel, event id, seq, received at], …]`: new keys are inserted, taken ones skipped;
-/// returns the seqs of the new ones.
+/// `[[channel, event id, seq, received at], …]`: new keys are inserted, taken ones skipped.
+/// Nothing is returned: every row a statement returns crosses from sqlx's SQLite thread to
+/// the writer's task one at a time, so the writer counts the rows inserted instead and asks
+/// [`NEW_KEYS`] only when some key was taken (a provider's retry).
 pub(super) const INSERT_KEYS: &str = "INSERT INTO inbox_keys (channel, event_id, seq, received_at)
      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?1) AS j
       WHERE true
-     ON CONFLICT (channel, event_id) DO NOTHING
-     RETURNING seq";
+     ON CONFLICT (channel, event_id) DO NOTHING";
+
+/// The same array as [`INSERT_KEYS`]: the seqs of the keys it inserted (a key that was taken
+/// keeps its older seq).
+pub(super) const NEW_KEYS: &str = "SELECT k.seq FROM json_each(?1) AS j
+       JOIN inbox_keys AS k ON k.channel = j.value ->> 0 AND k.event_id = j.value ->> 1
+      WHERE k.seq = j.value ->> 2";
 
 /// `[[seq, conversation, channel, event id, event, received at, raw digest], …]`.
 pub(super) const INSERT_ROWS: &str =
@@ -29,14 +36,18 @@ pub(super) const INSERT_HEADS: &str = "INSERT INTO inbox_heads (conversation, se
 
 /// Leases up to `?4` ready heads until `?2` with token `?3`: those whose time came (`ready_at`
 /// in (0, `?1`]) first by time, then those ready at once (`ready_at = 0`) by sequence.
+///
+/// The limit is written `?4 + 0`, an expression: SQLite reads a bare parameter as a LIMIT's
+/// value while planning (`sqlite3ExprIsInteger`), so the statement was prepared again whenever
+/// the limit (the claim loop's free slots) changed, on every claim.
 pub(super) const CLAIM: &str = "UPDATE inbox_heads SET token = ?3, ready_at = ?2, attempts = attempts + 1
      WHERE conversation IN (
        SELECT conversation FROM (SELECT conversation FROM inbox_heads
-                                  WHERE ready_at > 0 AND ready_at <= ?1 ORDER BY ready_at, seq LIMIT ?4)
+                                  WHERE ready_at > 0 AND ready_at <= ?1 ORDER BY ready_at, seq LIMIT ?4 + 0)
        UNION ALL
        SELECT conversation FROM (SELECT conversation FROM inbox_heads
-                                  WHERE ready_at = 0 ORDER BY seq LIMIT ?4)
-       LIMIT ?4)
+                                  WHERE ready_at = 0 ORDER BY seq LIMIT ?4 + 0)
+       LIMIT ?4 + 0)
      RETURNING seq, attempts";
 
 /// The events of the rows `?1` (a JSON array of seqs).
@@ -48,10 +59,11 @@ pub(super) const EVENTS: &str = "SELECT i.seq, i.event, i.conversation, r.raw FR
 pub(super) const OPTIONS: &str = "SELECT conversation, options FROM degraded_options
       WHERE conversation IN (SELECT value FROM json_each(?1)) AND expires_at > ?2";
 
-/// `[[seq, token], …]` → the positions (`pos`, from 0) whose lease holds, with conversation
-/// and channel.
+/// `[[seq, token], …]` → the positions (from 0) whose lease holds, with conversation and
+/// channel, as one row: a JSON array of `[pos, conversation, channel]` (each row a statement
+/// returns crosses from sqlx's SQLite thread to the writer's task on its own).
 pub(super) const LEASED: &str =
-    "SELECT j.key AS pos, i.conversation, i.channel FROM json_each(?1) AS j
+    "SELECT json_group_array(json_array(j.key, i.conversation, i.channel)) FROM json_each(?1) AS j
      JOIN inbox AS i ON i.seq = j.value ->> 0
      JOIN inbox_heads AS h ON h.conversation = i.conversation AND h.seq = i.seq
                           AND h.token = j.value ->> 1";

@@ -18,7 +18,8 @@ pub(super) const INSERT_HEADS: &str = "INSERT INTO outbox_heads (conversation, s
 pub(super) const HELD: &str =
     "SELECT key, target, message FROM outbox WHERE key IN (SELECT value FROM json_each(?1))";
 
-/// Leases up to `?4` ready heads until `?2` with token `?3` (see the inbox's claim). In SET,
+/// Leases up to `?4` ready heads until `?2` with token `?3` (see the inbox's claim, also for
+/// why the limit is `?4 + 0`). In SET,
 /// `inflight` on the right is the old value: a claim that finds it set knows the previous
 /// claim never recorded an outcome, and one that finds 2 that a send had begun.
 pub(super) const CLAIM: &str =
@@ -27,11 +28,11 @@ pub(super) const CLAIM: &str =
                              uncertain = (uncertain != 0 OR inflight = 2), inflight = 1
      WHERE conversation IN (
        SELECT conversation FROM (SELECT conversation FROM outbox_heads
-                                  WHERE ready_at > 0 AND ready_at <= ?1 ORDER BY ready_at, seq LIMIT ?4)
+                                  WHERE ready_at > 0 AND ready_at <= ?1 ORDER BY ready_at, seq LIMIT ?4 + 0)
        UNION ALL
        SELECT conversation FROM (SELECT conversation FROM outbox_heads
-                                  WHERE ready_at = 0 ORDER BY seq LIMIT ?4)
-       LIMIT ?4)
+                                  WHERE ready_at = 0 ORDER BY seq LIMIT ?4 + 0)
+       LIMIT ?4 + 0)
      RETURNING seq, attempts, interrupted, uncertain, first_attempt_at, last_attempt_at";
 
 /// The rows `?1` (a JSON array of seqs).

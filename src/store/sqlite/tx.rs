@@ -11,12 +11,12 @@ use switchboard_core::model::MessageId;
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::contacts::ContactWrites;
 use crate::store::sql::forward::ForwardSql;
-use crate::store::sql::rows::{bind, inbox_item, outbox_item};
+use crate::store::sql::rows::{Held, bind, inbox_item, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, Tx, UpdatePlan, db,
     lease_span, limit,
 };
-use crate::store::{Claim, InboxItem, Lease, OutboxItem, Queue, new_token, to_json};
+use crate::store::{Claim, InboxItem, Lease, OutboxItem, Queue, from_json, new_token, to_json};
 
 /// The writer's open transaction, and the last inbox sequence number it handed out (SQLite
 /// numbers events in the writer: one writer per file).
@@ -135,8 +135,19 @@ impl Tx for SqliteTx<'_> {
             .zip(first_seq..)
             .map(|(r, seq)| (r.channel.as_str(), r.event_id.as_str(), seq, r.received_at))
             .collect();
-        let new: HashSet<i64> = sqlx::query(inbox::INSERT_KEYS)
-            .bind(json("keys", &keys)?)
+        let keys = json("keys", &keys)?;
+        let inserted = sqlx::query(inbox::INSERT_KEYS)
+            .bind(keys.clone())
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db("insert inbound"))?
+            .rows_affected();
+        if inserted == events.len() as u64 {
+            return Ok((first_seq..).take(events.len()).map(Some).collect());
+        }
+        // Some key was taken: which ones are new.
+        let new: HashSet<i64> = sqlx::query(inbox::NEW_KEYS)
+            .bind(keys)
             .fetch_all(&mut *self.conn)
             .await
             .map_err(db("insert inbound"))?
@@ -217,14 +228,23 @@ impl Tx for SqliteTx<'_> {
             .collect()
     }
 
-    async fn leases(&mut self, queue: Queue, leases: &[Lease]) -> Result<Vec<SqliteRow>> {
+    async fn leases(&mut self, queue: Queue, leases: &[Lease]) -> Result<Held> {
         let sql = match queue {
             Queue::Outbox => update::LEASED,
             _ => inbox::LEASED,
         };
         let pairs: Vec<(i64, i64)> = leases.iter().map(|l| (l.seq, l.token)).collect();
-        self.rows("leases", sqlx::query(sql).bind(json("leases", &pairs)?))
+        let array: String = sqlx::query(sql)
+            .bind(json("leases", &pairs)?)
+            .fetch_one(&mut *self.conn)
             .await
+            .and_then(|row| row.try_get(0))
+            .map_err(db("leases"))?;
+        let held: Vec<(usize, String, String)> = from_json("leases", &array)?;
+        Ok(held
+            .into_iter()
+            .map(|(pos, conversation, channel)| (pos, (conversation, channel)))
+            .collect())
     }
 
     async fn taken_keys(&mut self, keys: &[&str]) -> Result<Vec<SqliteRow>> {

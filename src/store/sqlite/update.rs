@@ -1,9 +1,10 @@
 //! Changes to claimed outbox rows, merged across callers: attempts, parts sent, releases
 //! (retry, retry uncertain, defer, reconcile later), sent, dead letters.
 
-/// `[[seq, token], …]` → the positions whose lease holds, with conversation and channel.
+/// `[[seq, token], …]` → the positions whose lease holds, with conversation and channel, as
+/// one JSON array (see the inbox's `LEASED`).
 pub(super) const LEASED: &str =
-    "SELECT j.key AS pos, o.conversation, o.channel FROM json_each(?1) AS j
+    "SELECT json_group_array(json_array(j.key, o.conversation, o.channel)) FROM json_each(?1) AS j
      JOIN outbox AS o ON o.seq = j.value ->> 0 AND o.state = 0
      JOIN outbox_heads AS h ON h.conversation = o.conversation AND h.seq = o.seq
                            AND h.token = j.value ->> 1";
