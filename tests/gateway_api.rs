@@ -412,3 +412,72 @@ async fn the_api_moves_to_the_admin_listener_when_asked() {
     assert_eq!(get(format!("{main}/metrics")).await, 404);
     served.shutdown().await;
 }
+
+/// Schemathesis (PyPI) against the live API from its OpenAPI document, bounded (20 examples per
+/// operation, 3 minutes): no 5xx, and every response matches the document (schema, status
+/// codes, content types). `st` is taken beside `SWITCHBOARD_PYTHON` (.ci/run's venv); without
+/// it the test prints a skip line, and fails under CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_or_schema_mismatch() {
+    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("SWITCHBOARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let st = std::env::var("SWITCHBOARD_PYTHON")
+        .ok()
+        .and_then(|p| std::path::Path::new(&p).parent().map(|d| d.join("st")))
+        .filter(|st| st.exists());
+    let Some(st) = st else {
+        assert!(
+            !required,
+            "schemathesis is needed (st beside SWITCHBOARD_PYTHON; .ci/run installs it)"
+        );
+        eprintln!("skipped: schemathesis (no st beside SWITCHBOARD_PYTHON; .ci/run installs it)");
+        return;
+    };
+    let mem = memory("mem");
+    let other = memory("other");
+    let served = Served::start(
+        builder(&mem)
+            .channel_with(std::sync::Arc::new(other), common::unlimited())
+            .gateway(gateway()),
+        "mem",
+    )
+    .await;
+    let base = served.running.url();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(st)
+            .args(["run", &format!("{base}/v1/openapi.json")])
+            .args(["-H", &format!("Authorization: Bearer {KEY}")])
+            .args(["--max-examples", "20", "--request-timeout", "5"])
+            .args([
+                "--checks",
+                "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(180) {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "schemathesis failed:\n{text}");
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("generated") || l.contains("Tested:"))
+        .collect();
+    eprintln!("schemathesis: {}", summary.join("; ").trim());
+    served.shutdown().await;
+}
