@@ -453,6 +453,8 @@ async fn schemathesis_finds_no_server_error_or_schema_mismatch() {
                 "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
             ])
             .env("NO_COLOR", "1")
+            // Its example database (.schemathesis/) goes there, not into the repository.
+            .current_dir(std::env::temp_dir())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
