@@ -261,7 +261,7 @@ fn read(doc: &toml::Table, env: &Env) -> (Option<GatewayConfig>, Vec<Error>, Pos
     let mut problems = Vec::new();
     for key in table.keys().filter(|k| !KEYS.contains(&k.as_str())) {
         problems.push(gateway_error(format_args!(
-            "unknown field `{key}` (known: {})",
+            "unknown field `{key}` (known keys: {})",
             KEYS.join(", ")
         )));
     }
