@@ -8,7 +8,8 @@
 //!   runs again when the event does.
 //! - [`start`](Plugin::start): background tasks, started with the workers and stopped with
 //!   them.
-//! - [`routes`](Plugin::routes): HTTP routes merged into `server.listen`'s router.
+//! - [`routes`](Plugin::routes) and [`admin_routes`](Plugin::admin_routes): HTTP routes merged
+//!   into `server.listen`'s router, or `server.admin_listen`'s.
 
 use std::sync::Arc;
 
@@ -34,6 +35,9 @@ pub(crate) trait Plugin: Send + Sync + 'static {
 
     /// Routes served on `server.listen`.
     fn routes(&self, engine: Arc<Engine>) -> Option<axum::Router>;
+
+    /// Routes served on `server.admin_listen` (only asked when it is set).
+    fn admin_routes(&self, engine: Arc<Engine>) -> Option<axum::Router>;
 }
 
 /// Runs every plugin's [`on_event`](Plugin::on_event) hook; the first error stops.

@@ -243,3 +243,243 @@ async fn sends_are_idempotent_scoped_and_errors_are_problems() {
     assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
     served.shutdown().await;
 }
+
+#[tokio::test]
+async fn sent_messages_are_edited_and_deleted_where_the_channel_can() {
+    use switchboard::core::memory::{RecordedOp, default_capabilities};
+    let mem = memory("mem");
+    let mut caps = default_capabilities();
+    caps.edit = false;
+    caps.delete = false;
+    let fixed = memory("other").with_capabilities(caps);
+    let served = Served::start(
+        builder(&mem)
+            .channel_with(std::sync::Arc::new(fixed.clone()), common::unlimited())
+            .gateway(gateway()),
+        "mem",
+    )
+    .await;
+    let send = |channel: &str| json!({"channel": channel, "conversation": "c1", "message": {"text": "Your order shipped"}});
+    let (_, _, sent) = call(
+        &served,
+        "POST",
+        "/v1/messages",
+        Some(KEY),
+        Some(send("mem")),
+        None,
+    )
+    .await;
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/messages/{id}");
+    let edit = json!({"message": {"text": "Your order shipped today"}});
+    // Queued after the send: the edit reaches the provider once the message was sent.
+    let (status, _, body) =
+        call(&served, "PATCH", &path, Some(KEY), Some(edit.clone()), None).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["edit"]["edits"], 1, "{body}");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            call(&served, "GET", &path, Some(KEY), None, None).await.2["edit"]["status"] == "done"
+        })
+        .await
+    );
+    let ops = mem.ops();
+    assert!(
+        matches!(&ops[..], [RecordedOp::Edit(m, text)] if text == "Your order shipped today" && m.conversation.conversation.as_str() == "c1"),
+        "{ops:?}"
+    );
+    // A bad edit is refused; the message cannot be edited through an edit's own id.
+    let (status, _, _) = call(
+        &served,
+        "PATCH",
+        &path,
+        Some(KEY),
+        Some(json!({"message": {}})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _, _) = call(
+        &served,
+        "PATCH",
+        "/v1/messages/msg_bm9wZQ",
+        Some(KEY),
+        Some(edit.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Deleted (twice is the same deletion), then neither editable nor deleted again.
+    for _ in 0..2 {
+        let (status, _, body) = call(&served, "DELETE", &path, Some(KEY), None, None).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            call(&served, "GET", &path, Some(KEY), None, None).await.2["status"] == "deleted"
+        })
+        .await
+    );
+    assert_eq!(
+        mem.ops()
+            .iter()
+            .filter(|o| matches!(o, RecordedOp::Delete(_)))
+            .count(),
+        1
+    );
+    let (status, _, body) =
+        call(&served, "PATCH", &path, Some(KEY), Some(edit.clone()), None).await;
+    assert_eq!(status, 409, "{body}");
+    // A channel that cannot: 422 naming the capability; nothing queued.
+    let (_, _, sent) = call(
+        &served,
+        "POST",
+        "/v1/messages",
+        Some(KEY),
+        Some(send("other")),
+        None,
+    )
+    .await;
+    let fixed_path = format!("/v1/messages/{}", sent["id"].as_str().unwrap());
+    let (status, ct, body) = call(&served, "PATCH", &fixed_path, Some(KEY), Some(edit), None).await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (422, "application/problem+json"),
+        "{body}"
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("capability 'edit'"),
+        "{body}"
+    );
+    assert_eq!(body["kind"], "unsupported");
+    let (status, _, body) = call(&served, "DELETE", &fixed_path, Some(KEY), None, None).await;
+    assert_eq!(status, 422);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("capability 'delete'"),
+        "{body}"
+    );
+    assert!(fixed.ops().is_empty());
+    served.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_api_moves_to_the_admin_listener_when_asked() {
+    let doc: toml::Table = format!(
+        "[server]\nadmin_listen = \"127.0.0.1:9\"\n[gateway]\napi_keys = [\"{KEY}\"]\napi_on = \"admin_listen\"\n"
+    )
+    .parse()
+    .unwrap();
+    let config = GatewayConfig::from_document(&doc, &Env::from_pairs::<_, &str, &str>([]))
+        .unwrap()
+        .unwrap();
+    let mem = memory("mem");
+    let mut engine = common::fast_config();
+    engine.server.admin_listen = Some("127.0.0.1:9".parse().unwrap());
+    // Asked for without an admin listener: refused when the engine is built.
+    let refused = builder(&mem)
+        .gateway(config.clone())
+        .build()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        refused.to_string().contains("needs [server] admin_listen"),
+        "{refused}"
+    );
+    let served = Served::start(builder(&mem).config(engine).gateway(config), "mem").await;
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_url = format!("http://{}", admin.local_addr().unwrap());
+    let router = served.sb.admin_router();
+    tokio::spawn(async move { axum::serve(admin, router).await });
+    let get = |url: String| {
+        let client = served.client.clone();
+        async move {
+            let r = client.get(url).bearer_auth(KEY).send().await.unwrap();
+            r.status().as_u16()
+        }
+    };
+    let main = served.running.url();
+    assert_eq!(get(format!("{admin_url}/v1/channels")).await, 200);
+    assert_eq!(get(format!("{admin_url}/metrics")).await, 200);
+    assert_eq!(get(format!("{admin_url}/readyz")).await, 200);
+    assert_eq!(get(format!("{main}/v1/channels")).await, 404);
+    assert_eq!(get(format!("{main}/metrics")).await, 404);
+    served.shutdown().await;
+}
+
+/// Schemathesis (PyPI) against the live API from its OpenAPI document, bounded (20 examples per
+/// operation, 3 minutes): no 5xx, and every response matches the document (schema, status
+/// codes, content types). `st` is taken beside `SWITCHBOARD_PYTHON` (.ci/run's venv); without
+/// it the test prints a skip line, and fails under CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_or_schema_mismatch() {
+    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("SWITCHBOARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let st = std::env::var("SWITCHBOARD_PYTHON")
+        .ok()
+        .and_then(|p| std::path::Path::new(&p).parent().map(|d| d.join("st")))
+        .filter(|st| st.exists());
+    let Some(st) = st else {
+        assert!(
+            !required,
+            "schemathesis is needed (st beside SWITCHBOARD_PYTHON; .ci/run installs it)"
+        );
+        eprintln!("skipped: schemathesis (no st beside SWITCHBOARD_PYTHON; .ci/run installs it)");
+        return;
+    };
+    let mem = memory("mem");
+    let other = memory("other");
+    let served = Served::start(
+        builder(&mem)
+            .channel_with(std::sync::Arc::new(other), common::unlimited())
+            .gateway(gateway()),
+        "mem",
+    )
+    .await;
+    let base = served.running.url();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new(st)
+            .args(["run", &format!("{base}/v1/openapi.json")])
+            .args(["-H", &format!("Authorization: Bearer {KEY}")])
+            .args(["--max-examples", "20", "--request-timeout", "5"])
+            .args([
+                "--checks",
+                "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+            ])
+            .env("NO_COLOR", "1")
+            // Its example database (.schemathesis/) goes there, not into the repository.
+            .current_dir(std::env::temp_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(180) {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "schemathesis failed:\n{text}");
+    let summary: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("generated") || l.contains("Tested:"))
+        .collect();
+    eprintln!("schemathesis: {}", summary.join("; ").trim());
+    served.shutdown().await;
+}

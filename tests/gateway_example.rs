@@ -1,6 +1,7 @@
-//! The Python example receiver (examples/gateway/receiver.py, standard library only) against
-//! the engine: it verifies the signature and its synchronous reply is sent once. Needs
-//! `python3` (every CI machine has it); a machine without one prints a skip line.
+//! The example receivers in examples/gateway/ against the engine: Python (`receiver.py`,
+//! standard library only) and Node (`receiver.mjs`, no framework). Each verifies the signature
+//! and its synchronous reply is sent once. Needs `python3` and `node`; a machine without one
+//! prints a skip line (CI fails instead).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -15,18 +16,19 @@ use switchboard::gateway::GatewayConfig;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-#[tokio::test]
-async fn the_python_receiver_verifies_and_replies_once() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gateway/receiver.py");
-    let child = Command::new("python3")
+/// Starts `program example` (which prints "listening on PORT"), forwards one message to it and
+/// checks the reply went out once.
+async fn receiver_replies_once(program: &str, example: &str) {
+    let script = format!("{}/examples/gateway/{example}", env!("CARGO_MANIFEST_DIR"));
+    let child = Command::new(program)
         .arg(script)
         .arg("0")
         .env("FORWARD_SECRET", SECRET)
         .stdout(Stdio::piped())
         .spawn();
     let Ok(mut child) = child else {
-        assert!(std::env::var("CI").is_err(), "python3 is needed under CI");
-        eprintln!("skipped: no python3");
+        assert!(std::env::var("CI").is_err(), "{program} is needed under CI");
+        eprintln!("skipped: no {program}");
         return;
     };
     let mut line = String::new();
@@ -39,7 +41,7 @@ async fn the_python_receiver_verifies_and_replies_once() {
         .parse()
         .unwrap();
     let doc: toml::Table = format!(
-        "[gateway]\nallow_private_targets = true\n[[gateway.forward]]\nname = \"py\"\n\
+        "[gateway]\nallow_private_targets = true\n[[gateway.forward]]\nname = \"app\"\n\
          url = \"http://127.0.0.1:{port}/events\"\nsecrets = [\"{SECRET}\"]\n"
     )
     .parse()
@@ -53,7 +55,8 @@ async fn the_python_receiver_verifies_and_replies_once() {
     let replied = eventually(Duration::from_secs(10), || async { !mem.sent().is_empty() }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = child.kill();
-    assert!(replied, "no reply from the Python receiver");
+    let _ = child.wait();
+    assert!(replied, "no reply from the {example} receiver");
     let sent = mem.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(format!("{:?}", sent[0]).contains("echo: hello"), "{sent:?}");
@@ -67,4 +70,14 @@ async fn the_python_receiver_verifies_and_replies_once() {
             .all(|e| e.pending == 0 && e.dead == 0)
     );
     served.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_python_receiver_verifies_and_replies_once() {
+    receiver_replies_once("python3", "receiver.py").await;
+}
+
+#[tokio::test]
+async fn the_node_receiver_verifies_and_replies_once() {
+    receiver_replies_once("node", "receiver.mjs").await;
 }

@@ -1,5 +1,5 @@
 //! Gateway forwarding end to end: events posted to the engine reach a receiver on 127.0.0.1
-//! signed (checked here and by the official `standardwebhooks` package from PyPI), retried with
+//! signed (checked here and by the official `standardwebhooks` packages from PyPI and npm), retried with
 //! the same `webhook-id`, in order per conversation; synchronous replies are sent once; `410`
 //! disables the endpoint until it is enabled; a used-up schedule dead-letters the event and a
 //! replay sends it again.
@@ -100,9 +100,11 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// Checks the requests with the official Python package: fails where `CI=true` (or
-/// `SWITCHBOARD_REQUIRE_SERVICES=1`) when it is missing, and prints a skip line elsewhere.
-fn verify_with_python(seen: &[Seen]) {
+/// Checks the requests with the official packages, PyPI's (`SWITCHBOARD_PYTHON`, default
+/// `python3`) and npm's (`node`, with the package under `SWITCHBOARD_NODE_MODULES`): each
+/// fails where `CI=true` (or `SWITCHBOARD_REQUIRE_SERVICES=1`) when it is missing, and prints a
+/// skip line elsewhere.
+fn verify_officially(seen: &[Seen]) {
     let requests: Vec<serde_json::Value> = seen
         .iter()
         .map(|s| {
@@ -121,32 +123,53 @@ fn verify_with_python(seen: &[Seen]) {
     )
     .unwrap();
     let python = std::env::var("SWITCHBOARD_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/gateway/verify.py");
-    let out = std::process::Command::new(&python)
-        .arg(script)
-        .arg(&case)
-        .output();
+    let mut py = std::process::Command::new(&python);
+    py.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/gateway/verify.py"
+    ))
+    .arg(&case);
+    official(
+        "PyPI standardwebhooks",
+        py,
+        seen.len(),
+        "SWITCHBOARD_PYTHON",
+    );
+    let mut node = std::process::Command::new("node");
+    node.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/gateway/verify.mjs"
+    ))
+    .arg(&case);
+    official(
+        "npm standardwebhooks",
+        node,
+        seen.len(),
+        "SWITCHBOARD_NODE_MODULES",
+    );
+}
+
+/// Runs one official check: it must print `verified {n}`.
+fn official(what: &str, mut command: std::process::Command, n: usize, setting: &str) {
+    let out = command.output();
     let required = std::env::var("CI").is_ok_and(|v| v == "true")
         || std::env::var("SWITCHBOARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    let program = command.get_program().to_string_lossy().into_owned();
     match out {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
-            assert_eq!(text.trim(), format!("verified {}", seen.len()));
+            assert_eq!(text.trim(), format!("verified {n}"), "{what}");
         }
         Ok(o) if o.status.code() == Some(3) && !required => {
-            eprintln!(
-                "skipped: the standardwebhooks check ({python} has no standardwebhooks; .ci/run installs it)"
-            );
+            eprintln!("skipped: the {what} check ({program} has no package; .ci/run installs it)");
         }
-        Err(e) if !required => eprintln!("skipped: the standardwebhooks check ({python}: {e})"),
+        Err(e) if !required => eprintln!("skipped: the {what} check ({program}: {e})"),
         Ok(o) => panic!(
-            "standardwebhooks ({python}) refused our requests: {}{}",
+            "{what} ({program}) refused our requests: {}{}",
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         ),
-        Err(e) => {
-            panic!("{python}: {e} (set SWITCHBOARD_PYTHON to a python with standardwebhooks)")
-        }
+        Err(e) => panic!("{program}: {e} (set {setting}; .ci/run does)"),
     }
 }
 
@@ -212,7 +235,7 @@ async fn events_arrive_signed_retried_in_order_and_replies_are_sent_once() {
     }
     let first: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
     assert_eq!(first["data"]["kind"]["text"], "first");
-    verify_with_python(&seen);
+    verify_officially(&seen);
     // The synchronous reply to e1 went out once.
     assert!(eventually(Duration::from_secs(5), || async { !mem.sent().is_empty() }).await);
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -147,13 +147,6 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
             None
         }
     };
-    let gateway = match GatewayConfig::from_document(&doc, env) {
-        Ok(g) => g,
-        Err(e) => {
-            problems.push(e.to_string());
-            None
-        }
-    };
     // Each channel on its own, built with its adapter (no network, no store file).
     let mut built = Vec::new();
     let mut names = Vec::new();
@@ -174,14 +167,13 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
         }
         Some(_) => problems.push("invalid_config: 'channels' must be a table of tables".to_owned()),
     }
-    if let Some(gateway) = gateway {
-        problems.extend(
-            gateway
-                .check_channels(names.iter().map(String::as_str))
-                .into_iter()
-                .map(|e| e.to_string()),
-        );
-    }
+    // Every problem of [gateway], not only the first.
+    let known: Vec<&str> = names.iter().map(String::as_str).collect();
+    problems.extend(
+        GatewayConfig::problems(&doc, env, &known)
+            .into_iter()
+            .map(|e| e.to_string()),
+    );
     if let Some(bridge) = bridge {
         problems.extend(
             bridge
@@ -357,7 +349,61 @@ secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
             all.contains("gateway: key 'api_keys[0]': must be at least 16 characters"),
             "{all}"
         );
-        assert_eq!(problems.len(), 13, "{all}");
+        assert!(
+            all.contains("gateway: key 'forward[0].url': the address is a private address"),
+            "{all}"
+        );
+        assert_eq!(problems.len(), 14, "{all}");
+    }
+
+    #[tokio::test]
+    async fn every_problem_of_the_gateway_section_is_reported() {
+        let text = r#"
+[channels.sms]
+provider = "twilio"
+account_sid = "AC00000000000000000000000000000001"
+auth_token = "x"
+from = "+15005550006"
+
+[gateway]
+api_keys = ["short", "${NOT_SET_GW_KEY}", { key = "k-0123456789abcdef", channels = ["site"] }]
+api_on = "admin_listen"
+timeout = "2m"
+retry_schedule = ["0s", "soon", "5s", "later"]
+secret = "typo"
+
+[[gateway.forward]]
+name = "a b"
+url = "http://app.example/events"
+secrets = ["whsec_c2hvcnQ=", "${NOT_SET_GW_SECRET}"]
+channels = []
+
+[[gateway.forward]]
+url = "https://app.example/events"
+secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+channels = ["fb"]
+"#;
+        let (problems, _) = problems(text, &Env::from_pairs::<_, &str, &str>([])).await;
+        let all = problems.join("\n");
+        for expected in [
+            "gateway: unknown field `secret`",
+            "gateway: key 'api_keys[0]': must be at least 16 characters",
+            "NOT_SET_GW_KEY",
+            "gateway: key 'api_on': \"admin_listen\" needs [server] admin_listen",
+            "gateway: key 'timeout': must be between",
+            "gateway: key 'retry_schedule[1]'",
+            "gateway: key 'retry_schedule[3]'",
+            "gateway: key 'forward[0].url': plain http is refused",
+            "gateway: key 'forward[0].name'",
+            "gateway: key 'forward[0].secrets[0]'",
+            "NOT_SET_GW_SECRET",
+            "gateway: key 'forward[0].channels'",
+            "gateway: key 'api_keys[2].channels': no channel 'site'",
+            "gateway: key 'forward[1].channels': no channel 'fb'",
+        ] {
+            assert!(all.contains(expected), "{expected} missing from:\n{all}");
+        }
+        assert_eq!(problems.len(), 14, "{all}");
     }
 
     #[tokio::test]

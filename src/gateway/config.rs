@@ -7,6 +7,8 @@
 //! # api_keys = [{ sha256 = "9f86d0…", channels = ["sms"] }]
 //! allow_private_targets = false                  # true: forward to loopback/private addresses
 //!                                                # (and plain http); for local development
+//! api_on = "listen"                              # or "admin_listen": the REST API on
+//!                                                # [server] admin_listen, with /metrics, /readyz
 //!
 //! [[gateway.forward]]
 //! name = "app"                                   # the queue's name (default: the url)
@@ -66,6 +68,20 @@ pub struct GatewayConfig {
     pub retry_schedule: Vec<Duration>,
     /// How long an endpoint has to answer (`timeout`, default 15 s).
     pub timeout: Duration,
+    /// Which listener serves the REST API (`api_on`, default `"listen"`).
+    pub api_on: ApiOn,
+}
+
+/// Which of `[server]`'s listeners serves the gateway's REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ApiOn {
+    /// `server.listen`, beside the webhooks (`api_on = "listen"`, the default).
+    #[default]
+    Listen,
+    /// `server.admin_listen`, beside `/metrics` and `/readyz` (`api_on = "admin_listen"`): an
+    /// address the providers' webhooks do not reach, e.g. a private network only.
+    AdminListen,
 }
 
 impl Default for GatewayConfig {
@@ -76,6 +92,7 @@ impl Default for GatewayConfig {
             allow_private_targets: false,
             retry_schedule: DEFAULT_RETRY_SCHEDULE.to_vec(),
             timeout: DEFAULT_TIMEOUT,
+            api_on: ApiOn::default(),
         }
     }
 }
@@ -180,8 +197,17 @@ struct RawKey {
     channels: Option<Vec<String>>,
 }
 
+/// The keys of `[gateway]`.
+const KEYS: [&str; 6] = [
+    "api_keys",
+    "api_on",
+    "allow_private_targets",
+    "forward",
+    "retry_schedule",
+    "timeout",
+];
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Raw {
     #[serde(default)]
     api_keys: Vec<toml::Value>,
@@ -191,6 +217,7 @@ struct Raw {
     allow_private_targets: bool,
     retry_schedule: Option<Vec<String>>,
     timeout: Option<String>,
+    api_on: Option<String>,
 }
 
 fn channels(key: &str, names: Option<Vec<String>>) -> Result<Option<Vec<ChannelName>>> {
@@ -215,6 +242,126 @@ fn substitute(env: &Env, key: &str, value: &str) -> Result<String> {
         .map_err(|e| gateway_error(format_args!("key '{key}': {e}")))
 }
 
+/// Where the valid keys and endpoints of a section read with problems were in the document.
+#[derive(Default)]
+struct Positions {
+    keys: Vec<usize>,
+    forward: Vec<usize>,
+}
+
+/// `[gateway]` read with every problem found (the config is meaningful only without them).
+fn read(doc: &toml::Table, env: &Env) -> (Option<GatewayConfig>, Vec<Error>, Positions) {
+    let mut at = Positions::default();
+    let Some(value) = doc.get("gateway") else {
+        return (None, Vec::new(), at);
+    };
+    let Some(table) = value.as_table() else {
+        return (None, vec![gateway_error("[gateway] must be a table")], at);
+    };
+    let mut problems = Vec::new();
+    for key in table.keys().filter(|k| !KEYS.contains(&k.as_str())) {
+        problems.push(gateway_error(format_args!(
+            "unknown field `{key}` (known keys: {})",
+            KEYS.join(", ")
+        )));
+    }
+    let known: toml::Table = table
+        .iter()
+        .filter(|(k, _)| KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let raw = match Raw::deserialize(toml::Value::Table(known)) {
+        Ok(raw) => raw,
+        Err(e) => {
+            problems.push(gateway_error(e.message()));
+            return (None, problems, at);
+        }
+    };
+    let mut config = GatewayConfig {
+        allow_private_targets: raw.allow_private_targets,
+        ..GatewayConfig::default()
+    };
+    for (i, v) in raw.api_keys.iter().enumerate() {
+        match api_key(i, v, env) {
+            Ok(k) => {
+                config.api_keys.push(k);
+                at.keys.push(i);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, v) in raw.forward.iter().enumerate() {
+        let key = format!("forward[{i}]");
+        let raw = match RawForward::deserialize(v.clone()) {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(gateway_error(format_args!("key '{key}': {}", e.message())));
+                continue;
+            }
+        };
+        match forward(&key, raw, env, config.allow_private_targets) {
+            Ok(target) if !names.insert(target.name.clone()) => {
+                problems.push(gateway_error(format_args!(
+                    "key '{key}.name': another endpoint is named {:?} (give each a distinct name)",
+                    target.name
+                )));
+            }
+            Ok(target) => {
+                config.forward.push(target);
+                at.forward.push(i);
+            }
+            Err(e) => problems.extend(e),
+        }
+    }
+    if let Some(schedule) = raw.retry_schedule {
+        if schedule.is_empty() {
+            problems.push(gateway_error(
+                "key 'retry_schedule': give at least one delay (\"0s\" retries at once)",
+            ));
+        }
+        let mut delays = Vec::new();
+        for (i, s) in schedule.iter().enumerate() {
+            match parse_duration(s) {
+                Ok(d) => delays.push(d),
+                Err(e) => problems.push(gateway_error(format_args!(
+                    "key 'retry_schedule[{i}]': {e}"
+                ))),
+            }
+        }
+        config.retry_schedule = delays;
+    }
+    if let Some(t) = raw.timeout {
+        match parse_duration(&t) {
+            Ok(t) if t.is_zero() || t > Duration::from_secs(60) => {
+                problems.push(gateway_error("key 'timeout': must be between 1ms and 60s"));
+            }
+            Ok(t) => config.timeout = t,
+            Err(e) => problems.push(gateway_error(format_args!("key 'timeout': {e}"))),
+        }
+    }
+    let admin_listen = doc
+        .get("server")
+        .and_then(|s| s.get("admin_listen"))
+        .is_some();
+    match raw.api_on.as_deref() {
+        None | Some("listen") => {}
+        Some("admin_listen") if !admin_listen => problems.push(gateway_error(
+            "key 'api_on': \"admin_listen\" needs [server] admin_listen",
+        )),
+        Some("admin_listen") => config.api_on = ApiOn::AdminListen,
+        Some(other) => problems.push(gateway_error(format_args!(
+            "key 'api_on': {other:?} is neither \"listen\" nor \"admin_listen\""
+        ))),
+    }
+    if raw.api_keys.is_empty() && raw.forward.is_empty() {
+        problems.push(gateway_error(
+            "configure api_keys (the REST API) or at least one [[gateway.forward]] endpoint",
+        ));
+    }
+    (Some(config), problems, at)
+}
+
 impl GatewayConfig {
     /// Reads `[gateway]` from a parsed config document, `${ENV}` substituted from `env`;
     /// `Ok(None)` when there is none.
@@ -224,62 +371,35 @@ impl GatewayConfig {
     /// An `InvalidConfig` error naming the key (`gateway: key 'forward[0].url': …`) when a value is
     /// missing, of the wrong type or invalid, or an `${ENV}` variable is unset.
     pub fn from_document(doc: &toml::Table, env: &Env) -> Result<Option<Self>> {
-        let Some(value) = doc.get("gateway") else {
-            return Ok(None);
-        };
-        let raw = Raw::deserialize(value.clone()).map_err(|e| gateway_error(e.message()))?;
-        let mut config = GatewayConfig {
-            allow_private_targets: raw.allow_private_targets,
-            ..GatewayConfig::default()
-        };
-        for (i, v) in raw.api_keys.iter().enumerate() {
-            config.api_keys.push(api_key(i, v, env)?);
+        let (config, problems, _) = read(doc, env);
+        match problems.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(config),
         }
-        let mut names = HashSet::new();
-        for (i, v) in raw.forward.iter().enumerate() {
-            let key = format!("forward[{i}]");
-            let raw = RawForward::deserialize(v.clone())
-                .map_err(|e| gateway_error(format_args!("key '{key}': {}", e.message())))?;
-            let target = forward(&key, raw, env, config.allow_private_targets)?;
-            if !names.insert(target.name.clone()) {
-                return Err(gateway_error(format_args!(
-                    "key '{key}.name': another endpoint is named {:?} (give each a distinct name)",
-                    target.name
-                )));
-            }
-            config.forward.push(target);
+    }
+
+    /// Every problem of `[gateway]` in a parsed config document (what `switchboard check`
+    /// reports), each naming its key: those [`from_document`](Self::from_document) finds one
+    /// at a time, then [`check_channels`](Self::check_channels)' against `channels` (the
+    /// configured channel names) for the keys and endpoints that are valid. Empty when the
+    /// section is valid or absent.
+    pub fn problems(doc: &toml::Table, env: &Env, channels: &[&str]) -> Vec<Error> {
+        let (config, mut problems, at) = read(doc, env);
+        if let Some(config) = config {
+            problems.extend(config.channel_problems(channels, &at));
         }
-        if let Some(schedule) = raw.retry_schedule {
-            if schedule.is_empty() {
-                return Err(gateway_error(
-                    "key 'retry_schedule': give at least one delay (\"0s\" retries at once)",
-                ));
-            }
-            config.retry_schedule = schedule
-                .iter()
-                .map(|s| parse_duration(s))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| gateway_error(format_args!("key 'retry_schedule': {e}")))?;
-        }
-        if let Some(t) = raw.timeout {
-            let t = parse_duration(&t)
-                .map_err(|e| gateway_error(format_args!("key 'timeout': {e}")))?;
-            if t.is_zero() || t > Duration::from_secs(60) {
-                return Err(gateway_error("key 'timeout': must be between 1ms and 60s"));
-            }
-            config.timeout = t;
-        }
-        if config.api_keys.is_empty() && config.forward.is_empty() {
-            return Err(gateway_error(
-                "configure api_keys (the REST API) or at least one [[gateway.forward]] endpoint",
-            ));
-        }
-        Ok(Some(config))
+        problems
     }
 
     /// Problems with the channels the section names, given the configured channel names.
     pub fn check_channels<'a>(&self, channels: impl IntoIterator<Item = &'a str>) -> Vec<Error> {
         let known: Vec<&str> = channels.into_iter().collect();
+        self.channel_problems(&known, &Positions::default())
+    }
+
+    /// [`check_channels`](Self::check_channels) naming each key and endpoint by its position
+    /// in the document (`at`; by its position here where `at` has none).
+    fn channel_problems(&self, known: &[&str], at: &Positions) -> Vec<Error> {
         let mut problems = Vec::new();
         let mut check = |key: String, names: &Option<Vec<ChannelName>>| {
             for c in names.iter().flatten() {
@@ -292,9 +412,11 @@ impl GatewayConfig {
             }
         };
         for (i, k) in self.api_keys.iter().enumerate() {
+            let i = at.keys.get(i).copied().unwrap_or(i);
             check(format!("api_keys[{i}]"), &k.channels);
         }
         for (i, f) in self.forward.iter().enumerate() {
+            let i = at.forward.get(i).copied().unwrap_or(i);
             check(format!("forward[{i}]"), &f.channels);
         }
         problems
@@ -361,50 +483,72 @@ fn hex_digest(h: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn forward(key: &str, raw: RawForward, env: &Env, allow_private: bool) -> Result<ForwardTarget> {
-    let written = substitute(env, &format!("{key}.url"), &raw.url)?;
-    let url =
-        Url::parse(&written).map_err(|e| gateway_error(format_args!("key '{key}.url': {e}")))?;
-    check_target(&url, allow_private)
-        .map_err(|e| gateway_error(format_args!("key '{key}.url': {e}")))?;
+/// One endpoint, or every problem with it.
+fn forward(
+    key: &str,
+    raw: RawForward,
+    env: &Env,
+    allow_private: bool,
+) -> std::result::Result<ForwardTarget, Vec<Error>> {
+    let mut problems = Vec::new();
+    let url_key = format!("{key}.url");
+    let written = substitute(env, &url_key, &raw.url)
+        .map_err(|e| problems.push(e))
+        .ok();
+    let url = written.as_deref().and_then(|w| {
+        let checked = Url::parse(w).map_err(|e| e.to_string()).and_then(|url| {
+            check_target(&url, allow_private)?;
+            Ok(url)
+        });
+        checked
+            .map_err(|e| problems.push(gateway_error(format_args!("key '{url_key}': {e}"))))
+            .ok()
+    });
     let name = match raw.name {
-        Some(n) => {
+        Some(n)
             if n.is_empty()
                 || n.len() > 200
                 || !n
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(gateway_error(format_args!(
-                    "key '{key}.name': 1 to 200 of A-Z a-z 0-9 - _ ."
-                )));
-            }
-            n
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            problems.push(gateway_error(format_args!(
+                "key '{key}.name': 1 to 200 of A-Z a-z 0-9 - _ ."
+            )));
+            None
         }
-        None => written.clone(),
+        Some(n) => Some(n),
+        None => written,
     };
     if raw.secrets.is_empty() {
-        return Err(gateway_error(format_args!(
+        problems.push(gateway_error(format_args!(
             "key '{key}.secrets': give at least one whsec_ secret"
         )));
     }
-    let secrets = raw
-        .secrets
-        .iter()
-        .enumerate()
-        .map(|(j, s)| {
-            let k = format!("{key}.secrets[{j}]");
-            let s = substitute(env, &k, s)?;
+    let mut secrets = Vec::new();
+    for (j, s) in raw.secrets.iter().enumerate() {
+        let k = format!("{key}.secrets[{j}]");
+        let parsed = substitute(env, &k, s).and_then(|s| {
             WebhookSecret::parse(&s)
                 .map_err(|e| gateway_error(format_args!("key '{k}': {}", e.message())))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ForwardTarget {
-        name,
-        url,
-        secrets,
-        channels: channels(key, raw.channels)?,
-    })
+        });
+        match parsed {
+            Ok(secret) => secrets.push(secret),
+            Err(e) => problems.push(e),
+        }
+    }
+    let channels = channels(key, raw.channels)
+        .map_err(|e| problems.push(e))
+        .ok();
+    match (url, name, channels) {
+        (Some(url), Some(name), Some(channels)) if problems.is_empty() => Ok(ForwardTarget {
+            name,
+            url,
+            secrets,
+            channels,
+        }),
+        _ => Err(problems),
+    }
 }
 
 /// Whether `url` may be a forward target: `https` (or `http` with `allow_private`), a host,
@@ -448,138 +592,5 @@ pub(crate) fn check_target(url: &Url, allow_private: bool) -> std::result::Resul
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-    fn parse(s: &str) -> Result<Option<GatewayConfig>> {
-        let doc: toml::Table = s.parse().unwrap_or_else(|e| panic!("{e}"));
-        GatewayConfig::from_document(
-            &doc,
-            &Env::from_pairs([("KEY", "k-0123456789abcdef"), ("SECRET", SECRET)]),
-        )
-    }
-
-    fn problem(s: &str) -> String {
-        parse(s)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| panic!("no error for {s}"))
-    }
-
-    #[test]
-    fn reads_the_documented_section() {
-        let c = parse(
-            r#"
-[gateway]
-api_keys = ["${KEY}", { sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", channels = ["sms"] }]
-[[gateway.forward]]
-url = "https://app.example/switchboard/events"
-secrets = ["${SECRET}"]
-channels = ["sms", "site"]
-"#,
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no gateway"));
-        assert_eq!(c.api_keys.len(), 2);
-        assert!(c.api_keys[0].allows("anything"));
-        assert!(c.api_keys[1].allows("sms") && !c.api_keys[1].allows("fb"));
-        assert_eq!(c.forward[0].name, "https://app.example/switchboard/events");
-        assert!(c.forward[0].wants("site") && !c.forward[0].wants("fb"));
-        assert_eq!(c.retry_schedule, DEFAULT_RETRY_SCHEDULE.to_vec());
-        assert_eq!(c.timeout, Duration::from_secs(15));
-        let problems = c.check_channels(["sms"]);
-        assert_eq!(problems.len(), 1);
-        assert!(
-            problems[0]
-                .to_string()
-                .contains("gateway: key 'forward[0].channels': no channel 'site'"),
-            "{}",
-            problems[0]
-        );
-        assert!(parse("[server]").is_ok_and(|c| c.is_none()));
-    }
-
-    #[test]
-    fn every_bad_value_names_its_key() {
-        let fwd = |url: &str, extra: &str| {
-            format!(
-                "[gateway]\n[[gateway.forward]]\nurl = \"{url}\"\nsecrets = [\"{SECRET}\"]\n{extra}"
-            )
-        };
-        assert!(
-            problem("[gateway]\napi_keys = [\"short\"]")
-                .contains("key 'api_keys[0]': must be at least 16")
-        );
-        assert!(
-            problem("[gateway]\napi_keys = [\"${NOPE_UNSET}\"]").contains("NOPE_UNSET is not set")
-        );
-        assert!(
-            problem("[gateway]\napi_keys = [{ sha256 = \"abc\" }]").contains("api_keys[0].sha256")
-        );
-        assert!(
-            problem("[gateway]\napi_keys = [{ key = \"k-0123456789abcdef\", sha256 = \"ab\" }]")
-                .contains("exactly one")
-        );
-        assert!(problem("[gateway]\napi_key = []").contains("unknown field `api_key`"));
-        assert!(problem("[gateway]").contains("configure api_keys"));
-        assert!(
-            problem(&fwd("http://app.example/x", ""))
-                .contains("key 'forward[0].url': plain http is refused")
-        );
-        assert!(problem(&fwd("https://127.0.0.1/x", "")).contains("loopback"));
-        assert!(problem(&fwd("https://10.1.2.3/x", "")).contains("private"));
-        assert!(problem(&fwd("https://169.254.169.254/x", "")).contains("forward[0].url"));
-        assert!(problem(&fwd("https://localhost:8080/x", "")).contains("loopback name"));
-        assert!(problem(&fwd("ftp://app.example/x", "")).contains("scheme 'ftp'"));
-        assert!(
-            problem(&fwd("https://app.example/x", "channels = []")).contains("forward[0].channels")
-        );
-        assert!(
-            problem(&fwd("https://app.example/x", "name = \"a b\"")).contains("forward[0].name")
-        );
-        assert!(
-            problem(&fwd("https://app.example/x", "secret = 1")).contains("unknown field `secret`")
-        );
-        assert!(
-            problem("[gateway]\n[[gateway.forward]]\nurl = \"https://a.example\"\nsecrets = [\"whsec_c2hvcnQ=\"]")
-                .contains("key 'forward[0].secrets[0]': a secret must hold 24 to 64 bytes")
-        );
-        assert!(
-            problem("[gateway]\n[[gateway.forward]]\nurl = \"https://a.example\"\nsecrets = []")
-                .contains("forward[0].secrets")
-        );
-        let twice = format!(
-            "{}\n[[gateway.forward]]\nurl = \"https://app.example/x\"\nsecrets = [\"{SECRET}\"]",
-            fwd("https://app.example/x", "")
-        );
-        assert!(problem(&twice).contains("forward[1].name"));
-        assert!(
-            problem(
-                &fwd("https://app.example/x", "")
-                    .replace("[gateway]", "[gateway]\nretry_schedule = []")
-            )
-            .contains("retry_schedule")
-        );
-        assert!(
-            problem(
-                &fwd("https://app.example/x", "")
-                    .replace("[gateway]", "[gateway]\ntimeout = \"2m\"")
-            )
-            .contains("timeout")
-        );
-        // Allowed explicitly: local development.
-        let local = fwd("http://127.0.0.1:9/x", "").replace(
-            "[gateway]",
-            "[gateway]\nallow_private_targets = true\nretry_schedule = [\"0s\", \"50ms\"]",
-        );
-        let c = parse(&local)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("none"));
-        assert_eq!(
-            c.retry_schedule,
-            vec![Duration::ZERO, Duration::from_millis(50)]
-        );
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

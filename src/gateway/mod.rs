@@ -54,15 +54,18 @@
 //! - API keys are kept as SHA-256 digests (the config may hold only the digest) and compared
 //!   in constant time against every configured key.
 //!
-//! **Left out, for now.** `PATCH`/`DELETE /v1/messages/{id}` (edits and deletes need the
-//! outbox to carry operations other than sends); serving the API on a separate admin address
-//! (it is on `server.listen`); a retrievable reference to a raw payload left out of a large
-//! event (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256);
-//! the bridge as a plugin on these hooks and a dead-letter hook for sends; the Node receiver,
-//! the npm `standardwebhooks` check and Schemathesis runs; a SIGKILL test of forwarding and of
-//! `Idempotency-Key` sends through the `switchboard` binary (the exactly-once mechanisms, the
-//! delivery's transaction and the outbox key, are covered by the store conformance checks and
-//! the in-process tests).
+//! **Edits and deletes** (`PATCH`/`DELETE /v1/messages/{id}`) are outbox rows of their own,
+//! keyed after the message's key and queued into its conversation (`crate::sender::ops`): as
+//! durable as sends, made after the send, and made again (not reconciled) when interrupted,
+//! since both are idempotent at the provider.
+//!
+//! **Where the API listens**: `server.listen` by default; `api_on = "admin_listen"` serves it
+//! on `server.admin_listen` instead, beside `/metrics` and `/readyz` (the webhooks stay on
+//! `server.listen`), for deployments that keep the API off the address providers reach.
+//!
+//! **Left out, for now.** A retrievable reference to a raw payload left out of a large event
+//! (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256); the
+//! bridge as a plugin on these hooks and a dead-letter hook for sends.
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
@@ -83,7 +86,7 @@ use switchboard_core::{Error, ErrorKind, InboundEvent, Result};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-pub use config::{ApiKey, ForwardTarget, GatewayConfig};
+pub use config::{ApiKey, ApiOn, ForwardTarget, GatewayConfig};
 pub use signature::WebhookSecret;
 
 use crate::engine::Engine;
@@ -131,6 +134,16 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Whether the REST API is served on the admin listener (`admin`) or on `server.listen`.
+    fn api_on(&self, engine: &Engine, admin: bool) -> bool {
+        let config = &self.shared.config;
+        let on_admin =
+            config.api_on == ApiOn::AdminListen && engine.config.server.admin_listen.is_some();
+        !config.api_keys.is_empty() && on_admin == admin
+    }
+}
+
 /// `{channel}:{event id}`: the `webhook-id` of an event.
 pub fn webhook_id(event: &InboundEvent) -> String {
     format!("{}:{}", event.conversation.channel, event.id)
@@ -140,6 +153,12 @@ pub fn webhook_id(event: &InboundEvent) -> String {
 impl crate::plugin::Plugin for Gateway {
     async fn attach(&self, engine: &Arc<Engine>) -> Result<()> {
         let config = &self.shared.config;
+        if config.api_on == ApiOn::AdminListen && engine.config.server.admin_listen.is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "gateway: key 'api_on': \"admin_listen\" needs [server] admin_listen",
+            ));
+        }
         if let Some(first) = config
             .check_channels(engine.channels.keys().map(String::as_str))
             .into_iter()
@@ -220,9 +239,12 @@ impl crate::plugin::Plugin for Gateway {
     }
 
     fn routes(&self, engine: Arc<Engine>) -> Option<axum::Router> {
-        if self.shared.config.api_keys.is_empty() {
-            return None;
-        }
-        Some(api::routes(engine, self.shared.clone()))
+        self.api_on(&engine, false)
+            .then(|| api::routes(engine, self.shared.clone()))
+    }
+
+    fn admin_routes(&self, engine: Arc<Engine>) -> Option<axum::Router> {
+        self.api_on(&engine, true)
+            .then(|| api::routes(engine, self.shared.clone()))
     }
 }

@@ -27,8 +27,14 @@ struct Data {
 }
 
 /// The replies in an endpoint's answer to the event `id` (whose forwarded `body` names the
-/// conversation), or why they are refused.
-pub(crate) fn parse(
+/// conversation), as the outbox rows they become (public for the fuzz targets and other
+/// gateways).
+///
+/// # Errors
+///
+/// Why the replies are refused: `messages` is not an array, holds more than [`MAX_REPLIES`]
+/// or an invalid message, or `body` names no conversation.
+pub fn parse(
     answer: &[u8],
     endpoint: &str,
     id: &str,

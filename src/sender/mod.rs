@@ -28,6 +28,7 @@ use crate::outbox::release;
 use crate::redact::redacted;
 use crate::store::{OutboxChange, OutboxItem, StoreExt, conversation_key};
 
+pub(crate) mod ops;
 mod policy;
 mod settle;
 
@@ -88,7 +89,8 @@ pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem, mut slot: S
             return;
         };
         let caps = entry.adapter.capabilities_for(&item.to.conversation);
-        if item.uncertain {
+        // Edits and deletes are made again rather than settled (see `ops`).
+        if item.uncertain && ops::of(&item).is_none() {
             match settle(&engine, entry, &item, &caps).await {
                 Next::Done => return,
                 Next::Send if item.attempts > engine.config.engine.send_attempts => {
@@ -183,7 +185,7 @@ async fn send(
             }
         }
         let start = Instant::now();
-        let result = entry.adapter.send(&item.to, &item.message).await;
+        let result = ops::perform(engine, entry, item).await;
         Attempt::Sent(result, start.elapsed())
     }
     .await;
@@ -262,10 +264,12 @@ async fn failed(
         defer(engine, item, &e.to_string(), delay).await;
         return;
     }
-    let maybe_delivered = e.retry() == Retry::Ambiguous || !partial.is_empty();
+    // An edit or delete is idempotent: made again after any failure that may pass (`ops`).
+    let op = ops::of(item).is_some();
+    let maybe_delivered = !op && (e.retry() == Retry::Ambiguous || !partial.is_empty());
     let retryable = match e.retry() {
         Retry::Safe => true,
-        Retry::Ambiguous => caps.idempotent_sends,
+        Retry::Ambiguous => op || caps.idempotent_sends,
         Retry::Never => false,
     };
     if maybe_delivered && !caps.idempotent_sends {

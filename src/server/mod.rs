@@ -1,5 +1,6 @@
 //! HTTP: `GET|POST /webhooks/{channel}` and `GET /healthz` on `server.listen`; `GET /readyz`
-//! and `GET /metrics` there too, or only on `server.admin_listen` when that is set.
+//! and `GET /metrics` there too, or only on `server.admin_listen` when that is set (with the
+//! plugins' admin routes: the gateway's API where `[gateway] api_on = "admin_listen"`).
 //!
 //! **Connections** ([`conn`]): HTTP/1.1, at most `server.max_connections` open at once (by
 //! default three quarters of the process's open-file limit, read from `/proc/self/limits`:
@@ -90,9 +91,16 @@ fn admin_routes(inner: Arc<Engine>) -> Router {
         .with_state(inner)
 }
 
-/// The admin listener's routes: `/readyz`, `/metrics` and `/healthz`.
+/// The admin listener's routes: `/readyz`, `/metrics` and `/healthz`, and the plugins' admin
+/// routes (the gateway's API with `api_on = "admin_listen"`).
 pub(crate) fn admin_router(inner: Arc<Engine>) -> Router {
-    admin_routes(inner).route("/healthz", get(|| async { "ok" }))
+    let mut router = admin_routes(inner.clone()).route("/healthz", get(|| async { "ok" }));
+    for plugin in &inner.plugins {
+        if let Some(routes) = plugin.admin_routes(inner.clone()) {
+            router = router.merge(routes);
+        }
+    }
+    router
 }
 
 async fn readyz(State(inner): State<Arc<Engine>>) -> Response {

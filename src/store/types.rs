@@ -465,6 +465,8 @@ pub struct OutboxStatus {
     pub last_attempt_at: Option<SystemTime>,
     /// The last attempt's outcome is unknown (see [`OutboxItem::uncertain`]).
     pub uncertain: bool,
+    /// Where it goes (`None` from a store that does not say).
+    pub to: Option<ConversationRef>,
 }
 
 impl OutboxStatus {
@@ -479,6 +481,7 @@ impl OutboxStatus {
             first_attempt_at: None,
             last_attempt_at: None,
             uncertain: false,
+            to: None,
         }
     }
 }

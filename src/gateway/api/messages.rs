@@ -1,4 +1,4 @@
-//! `POST /v1/messages` and `GET /v1/messages/{id}`.
+//! `POST /v1/messages` and `GET /v1/messages/{id}` (edits and deletes: [`super::edits`]).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -29,11 +29,11 @@ pub(crate) struct SendBody {
 }
 
 /// The API's id of an outbox key.
-fn message_id(key: &str) -> String {
+pub(crate) fn message_id(key: &str) -> String {
     format!("msg_{}", URL_SAFE_NO_PAD.encode(key))
 }
 
-fn outbox_key(id: &str) -> Option<String> {
+pub(crate) fn outbox_key(id: &str) -> Option<String> {
     let b64 = id.strip_prefix("msg_")?;
     String::from_utf8(URL_SAFE_NO_PAD.decode(b64).ok()?).ok()
 }
@@ -53,7 +53,7 @@ fn status_name(s: &OutboxStatus) -> String {
     }
 }
 
-fn describe(id: &str, channel: &str, s: &OutboxStatus) -> serde_json::Value {
+pub(crate) fn describe(id: &str, channel: &str, s: &OutboxStatus) -> serde_json::Value {
     let mut v = json!({
         "id": id,
         "channel": channel,
@@ -133,16 +133,17 @@ pub(crate) async fn send(
     Ok((StatusCode::ACCEPTED, Json(value)))
 }
 
-pub(crate) async fn status(
-    State(api): State<ApiState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<impl IntoResponse, Problem> {
+/// The message `id` as the caller may see it: its outbox key, channel and status. Another
+/// channel's message is as unknown as a missing one; so is an edit's or deletion's own row.
+pub(crate) async fn lookup(
+    api: &ApiState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(String, String, OutboxStatus), Problem> {
     let missing = || Problem::not_found(format!("no message '{id}'"));
-    let key = outbox_key(&id).ok_or_else(missing)?;
+    let key = outbox_key(id).ok_or_else(missing)?;
     let channel = key.split(['/', ':']).next().unwrap_or_default().to_owned();
-    // Another channel's message is as unknown as a missing one.
-    if !caller.0.allows(&channel) {
+    if !caller.0.allows(&channel) || crate::sender::ops::op_of(&channel, &key).is_some() {
         return Err(missing());
     }
     let status = api
@@ -151,7 +152,18 @@ pub(crate) async fn status(
         .outbox_status(&key)
         .await?
         .ok_or_else(missing)?;
-    Ok(Json(describe(&id, &channel, &status)))
+    Ok((key, channel, status))
+}
+
+pub(crate) async fn status(
+    State(api): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let (key, channel, status) = lookup(&api, &caller, &id).await?;
+    Ok(Json(
+        super::edits::describe_all(&api, &channel, &key, &status).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! The REST API (`/v1/…`, Bearer keys of `[gateway] api_keys`), served on `server.listen`:
+//! The REST API (`/v1/…`, Bearer keys of `[gateway] api_keys`), served on `server.listen`, or
+//! on `server.admin_listen` with `[gateway] api_on = "admin_listen"`:
 //!
 //! | route | what |
 //! |---|---|
 //! | `POST /v1/messages` | `{"channel", "conversation", "thread"?, "message"}` → 202 `{"id", "status"}`; with `Idempotency-Key` the same key and body give the same result, the same key with another body 409 |
-//! | `GET /v1/messages/{id}` | `queued`, `sent`, `delivered`, `read` or `failed` (with the error) |
+//! | `GET /v1/messages/{id}` | `queued`, `sent`, `delivered`, `read`, `failed` (with the error) or `deleted`; the latest edit and the deletion |
+//! | `PATCH /v1/messages/{id}` | `{"message"}`: replaces a sent message's content where the channel can edit → 202 |
+//! | `DELETE /v1/messages/{id}` | deletes a sent message where the channel can delete → 202 |
 //! | `GET /v1/channels` | the channels the key may use, with their capabilities |
 //! | `GET`, `PUT /v1/conversations/{channel}/{id}/state` | `{"state": …}`: the conversation's application state |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document (no key needed) |
@@ -15,6 +18,7 @@
 //! outbox's own rule makes it exact: a repeat after a crash, a timeout or a SIGKILL finds the
 //! row and sends nothing again. Keys are per channel.
 
+mod edits;
 mod messages;
 pub(crate) mod problem;
 mod resources;
@@ -37,9 +41,11 @@ use problem::Problem;
 /// Every route of the API, as (method, path) in OpenAPI's notation: the OpenAPI document is
 /// checked against it, and the API's test calls each on the router.
 #[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const ROUTES: [(&str, &str); 6] = [
+pub(crate) const ROUTES: [(&str, &str); 8] = [
     ("post", "/v1/messages"),
     ("get", "/v1/messages/{id}"),
+    ("patch", "/v1/messages/{id}"),
+    ("delete", "/v1/messages/{id}"),
     ("get", "/v1/channels"),
     ("get", "/v1/conversations/{channel}/{id}/state"),
     ("put", "/v1/conversations/{channel}/{id}/state"),
@@ -110,7 +116,12 @@ impl FromRequestParts<ApiState> for Caller {
 pub(crate) fn routes(engine: Arc<Engine>, shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/messages", axum::routing::post(messages::send))
-        .route("/v1/messages/{id}", get(messages::status))
+        .route(
+            "/v1/messages/{id}",
+            get(messages::status)
+                .patch(edits::edit)
+                .delete(edits::delete),
+        )
         .route("/v1/channels", get(resources::channels))
         .route(
             "/v1/conversations/{channel}/{id}/state",

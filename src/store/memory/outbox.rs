@@ -292,6 +292,7 @@ impl Inner {
         let mut st = OutboxStatus::new(row.state);
         st.message_ids.clone_from(&row.message_ids);
         st.delivery = row.delivery;
+        st.to = Some(row.to.clone());
         let head = self
             .outbox_heads
             .head(&row.conversation)

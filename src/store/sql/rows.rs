@@ -161,7 +161,7 @@ pub(crate) fn outbox_item(head: &impl SqlRow, row: &impl SqlRow, token: i64) -> 
 }
 
 /// The row with key `$1` and, while it is its conversation's head, the head's claim state.
-pub(crate) const STATUS: &str = "SELECT o.state, o.message_ids, o.delivery,
+pub(crate) const STATUS: &str = "SELECT o.state, o.message_ids, o.delivery, o.target,
             COALESCE(h.attempts, o.attempts) AS attempts,
             CASE WHEN h.seq IS NULL THEN o.error ELSE h.error END AS error,
             CASE WHEN h.seq IS NULL THEN o.first_attempt_at ELSE h.first_attempt_at END AS first_attempt_at,
@@ -193,6 +193,7 @@ pub(crate) fn outbox_status(row: &impl SqlRow) -> Result<OutboxStatus> {
     st.first_attempt_at = time(row, "first_attempt_at")?;
     st.last_attempt_at = time(row, "last_attempt_at")?;
     st.uncertain = row.flag("uncertain")?;
+    st.to = Some(from_json("target", &row.text("target")?)?);
     Ok(st)
 }
 

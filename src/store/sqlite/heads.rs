@@ -58,3 +58,10 @@ pub(super) const RELEASE_INBOX: &str =
 /// was interrupted (and uncertain, if a send had begun).
 pub(super) const RELEASE_OUTBOX: &str =
     "UPDATE outbox_heads SET ready_at = 0, token = 0 WHERE ready_at > ?1 AND token != 0";
+
+/// Like [`RELEASE_INBOX`] for the gateway's forwarding queues: a head whose delivery was in
+/// flight (its `ready_at` is its lease) is ready at once, so a restart after a crash delivers
+/// it again without waiting out the lease (the endpoint's timeout + 30 s). A head of a
+/// disabled endpoint (`ready_at` at the maximum) stays as it is.
+pub(super) const RELEASE_FORWARDS: &str = "UPDATE forwards SET ready_at = ?1, token = 0 \
+     WHERE head = 1 AND state = 0 AND token != 0 AND ready_at > ?1 AND ready_at = lease_until";

@@ -139,6 +139,43 @@ async fn sqlite_survives_reopen_and_recovers_leases() {
     );
 }
 
+#[tokio::test]
+async fn sqlite_recovers_forward_leases_but_not_disabled_endpoints() {
+    use crate::store::{ForwardFinish, ForwardOutcome, NewForward};
+    let db = TempDb::new();
+    let now = SystemTime::now();
+    let long = std::time::Duration::from_secs(3600);
+    {
+        let s = SqliteStore::connect(&db.url()).await.unwrap();
+        s.enqueue_forwards(
+            &[
+                NewForward::new("app", "sms:e1", "sms/c1", "{}"),
+                NewForward::new("off", "sms:e2", "sms/c2", "{}"),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+        let claimed = s.claim_forwards(Claim::new(now, long, 10)).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let off = claimed.iter().find(|i| i.endpoint == "off").unwrap();
+        let gone = ForwardOutcome::Disable {
+            reason: "HTTP 410 Gone".into(),
+        };
+        s.finish_forwards(vec![ForwardFinish::new(off.lease, gone)], now)
+            .await
+            .unwrap();
+        // Killed here: "app"'s delivery was in flight, leased for an hour.
+    }
+    let s = SqliteStore::connect(&db.url()).await.unwrap();
+    let claim = || Claim::new(SystemTime::now(), long, 10);
+    assert!(s.claim_forwards(claim()).await.unwrap().is_empty());
+    s.recover().await.unwrap();
+    let again = s.claim_forwards(claim()).await.unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!((again[0].id.as_str(), again[0].attempts), ("sms:e1", 2));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_group_commit_dedupes_concurrent_callers() {
     let db = TempDb::new();

@@ -436,7 +436,11 @@ impl Tx for SqliteTx<'_> {
 
     /// One engine per file (the lock): every lease still running belongs to a dead process.
     async fn recover(&mut self, now: i64) -> Result<()> {
-        for sql in [heads::RELEASE_INBOX, heads::RELEASE_OUTBOX] {
+        for sql in [
+            heads::RELEASE_INBOX,
+            heads::RELEASE_OUTBOX,
+            heads::RELEASE_FORWARDS,
+        ] {
             self.execute(sql, &[Param::Int(now)]).await?;
         }
         Ok(())

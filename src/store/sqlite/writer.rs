@@ -18,7 +18,15 @@ pub(super) struct SqliteCommitter {
 
 impl Committer for SqliteCommitter {
     async fn transact(&mut self, jobs: &[&Job]) -> Result<Vec<Answer>, Failed> {
-        let mut tx = self.conn.begin().await.map_err(db("begin"))?;
+        // IMMEDIATE: the write lock is taken (waiting up to `busy_timeout`) before anything is
+        // read. A deferred transaction that reads first and must then upgrade fails at once with
+        // SQLITE_BUSY when another connection wrote meanwhile (the gateway's forwarding calls,
+        // a second store on the file): the busy handler cannot help a stale snapshot.
+        let mut tx = self
+            .conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("begin"))?;
         let mut batch = SqliteTx {
             conn: &mut tx,
             last_seq: &mut self.last_seq,

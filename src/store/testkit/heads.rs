@@ -215,7 +215,12 @@ pub async fn a_batch_with_a_lost_lease_writes_nothing_for_that_row(store: &dyn S
     let refused = answers[2].as_ref().unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::InvalidMessage, "{refused}");
     assert!(matches!(answers[3], Ok(true)), "{:?}", answers[3]);
-    assert!(store.outbox_status("b1:0").await.unwrap().is_some());
+    // The status names where the row goes (the gateway's PATCH and DELETE need it).
+    let to = store.outbox_status("b1:0").await.unwrap().unwrap().to;
+    assert_eq!(
+        to.map(|t| t.conversation.as_str().to_owned()).as_deref(),
+        Some("B1")
+    );
     assert!(store.outbox_status("b2:0").await.unwrap().is_none());
     assert_eq!(
         store.get_state("mem/B1").await.unwrap(),

@@ -1,7 +1,6 @@
 //! `switchboard gateway status|enable|replay` on a SQLite store: what the store holds, an
 //! endpoint enabled again, dead letters queued again; unknown names are refused with the known
 //! ones listed.
-#![allow(clippy::unwrap_used, missing_docs)]
 
 use std::process::Command;
 use std::time::{Duration, SystemTime};
