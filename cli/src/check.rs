@@ -112,7 +112,7 @@ async fn store_check(config: &Config) -> switchboard::Result<Option<String>> {
     Ok(Some(found.summary()))
 }
 
-const SECTIONS: [&str; 4] = ["server", "store", "engine", "rate_limits"];
+const SECTIONS: [&str; 5] = ["server", "store", "engine", "rate_limits", "installs"];
 
 /// Every problem of `text`, and the names of the channels that were built.
 pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>) {
@@ -126,7 +126,7 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
             && !["channels", "bridge", "gateway"].contains(&key.as_str())
         {
             problems.push(format!(
-                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels, bridge, gateway)"
+                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, installs, channels, bridge, gateway)"
             ));
         }
     }

@@ -5,7 +5,7 @@
 //! `cargo test -p switchboard --all-features --test engine` runs them all; a module's tests
 //! alone: `… --test engine -- http::`. Modules that need a feature are compiled only with it,
 //! so `cargo test -p switchboard` (default features) still builds this binary and skips them:
-//! - `emulators`: feature `emulators` (the three provider emulators);
+//! - `emulators`, `installs`: feature `emulators` (the three provider emulators);
 //! - `postgres`: features `postgres,testkit`, and PostgreSQL on 127.0.0.1:5432;
 //! - `shared_limits`: features `redis,testkit`, and Redis on 127.0.0.1:6379;
 //! - `server_hardening`: features `slack,twilio`.
@@ -20,6 +20,8 @@ mod emulators;
 mod failures;
 mod features;
 mod http;
+#[cfg(feature = "emulators")]
+mod installs;
 #[cfg(all(feature = "postgres", feature = "testkit"))]
 mod postgres;
 mod rate_hint;

@@ -27,6 +27,7 @@ use switchboard_core::model::MessageId;
 use super::contacts::ContactWrites;
 use super::{Claim, InboxItem, Lease, OutboxItem, Queue};
 
+pub(crate) mod installs;
 pub(crate) mod ops;
 pub(crate) mod prepared;
 pub(crate) mod rows;

@@ -45,6 +45,8 @@ pub(crate) enum Job {
     Prune(PruneStep, i64),
     /// A web chat write, run by the backend's committer (see [`super::webchat`]).
     Webchat(super::webchat::WebchatWrite),
+    /// An installation write (see [`super::installs`]).
+    Install(super::installs::InstallWrite),
 }
 
 impl Job {
@@ -57,7 +59,11 @@ impl Job {
             Job::Renew(_, leases, _) => leases.len(),
             Job::Receipts(rows, _) => rows.len(),
             Job::ClaimInbox(c) | Job::ClaimOutbox(c) => c.limit,
-            Job::SetState(..) | Job::Recover(_) | Job::Prune(..) | Job::Webchat(_) => 1,
+            Job::SetState(..)
+            | Job::Recover(_)
+            | Job::Prune(..)
+            | Job::Webchat(_)
+            | Job::Install(_) => 1,
         }
     }
 }
@@ -299,6 +305,7 @@ pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answe
                 Answer::Done
             }
             Job::Prune(step, cutoff) => Answer::Count(tx.prune(*step, *cutoff).await?),
+            Job::Install(write) => Answer::Count(super::installs::write(tx, write).await?),
             Job::Renew(queue, leases, until) => {
                 Answer::Flags(ops::renew(tx, *queue, leases, *until).await?)
             }
