@@ -162,10 +162,11 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
         Some(toml::Value::Table(channels)) => {
             for (name, table) in channels {
                 names.push(name.clone());
-                match build(&one_channel(name, table), env).await {
+                match build(&one_channel(name, table, doc.get("installs")), env).await {
                     Ok(()) => built.push(name.clone()),
                     Err(e) => {
-                        let behind = problems_behind(&e, name, table, env).await;
+                        let behind =
+                            problems_behind(&e, name, table, doc.get("installs"), env).await;
                         problems.push(e);
                         problems.extend(behind);
                     }
@@ -210,11 +211,16 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
     (problems, built)
 }
 
-fn one_channel(name: &str, table: &toml::Value) -> toml::Table {
+/// A document of one channel, with `[installs]` when the config has it (a multi-workspace
+/// channel needs it to build).
+fn one_channel(name: &str, table: &toml::Value, installs: Option<&toml::Value>) -> toml::Table {
     let mut chans = toml::Table::new();
     chans.insert(name.to_owned(), table.clone());
     let mut one = toml::Table::new();
     one.insert("channels".to_owned(), toml::Value::Table(chans));
+    if let Some(i) = installs {
+        one.insert("installs".to_owned(), i.clone());
+    }
     one
 }
 
@@ -222,7 +228,13 @@ fn one_channel(name: &str, table: &toml::Value) -> toml::Table {
 /// hides behind it. Puts a placeholder where each named key failed (or leaves the key out when
 /// the placeholder is refused too), a few times, and reports each new problem found then. It
 /// stops when a key takes neither: what hides behind that is found once it is fixed.
-async fn problems_behind(first: &str, name: &str, table: &toml::Value, env: &Env) -> Vec<String> {
+async fn problems_behind(
+    first: &str,
+    name: &str,
+    table: &toml::Value,
+    installs: Option<&toml::Value>,
+    env: &Env,
+) -> Vec<String> {
     let mut table = table.clone();
     let mut error = first.to_owned();
     let mut patched: Vec<String> = Vec::new();
@@ -241,7 +253,7 @@ async fn problems_behind(first: &str, name: &str, table: &toml::Value, env: &Env
             _ => break,
         }
         patched.push(key);
-        match build(&one_channel(name, &table), env).await {
+        match build(&one_channel(name, &table, installs), env).await {
             Ok(()) => break,
             Err(e) => {
                 // An error about a patched key is what the patch caused, not a new problem.

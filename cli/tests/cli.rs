@@ -288,3 +288,20 @@ async fn installs_list_without_tokens_and_revoke() {
     assert!(text(&out).contains("installs.keys lacks"), "{}", text(&out));
     let _ = std::fs::remove_file(&db);
 }
+
+#[test]
+fn check_wants_installs_keys_for_a_multi_workspace_channel() {
+    let channel = "[channels.team]\nprovider = \"slack\"\nsigning_secret = \"s\"\nclient_id = \"1.2\"\n\
+                   client_secret = \"c\"\nscopes = [\"chat:write\"]\n\
+                   redirect_url = \"https://bot.example/oauth/slack/team/callback\"\n";
+    let with = write_config(
+        "multi-ok",
+        &format!("[installs]\nkeys = [\"{}\"]\n\n{channel}", "ab".repeat(32)),
+    );
+    let out = switchboard(&["check", "--config", with.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let without = write_config("multi-no-keys", channel);
+    let out = switchboard(&["check", "--config", without.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("[installs] keys"), "{}", text(&out));
+}

@@ -334,7 +334,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         Err(no_installs())
     }
 
-    /// Spends an OAuth state nonce: `true` the first time (see [`installs`](self::installs)).
+    /// Spends an OAuth state nonce: `true` the first time (see [`installs`]).
     async fn spend_oauth_state(
         &self,
         nonce: &str,

@@ -272,7 +272,16 @@ impl Adapter for SlackAdapter {
     /// `auth.test`, the call [`SlackAdapter::connect`] makes: it also remembers the bot's ids
     /// for the loop guard. A refused token (`invalid_auth`, `token_revoked`…) is
     /// `Unauthenticated`; no connection is `Transport`.
+    ///
+    /// A multi-workspace channel without a default `bot_token` has no token of its own to
+    /// prove (each workspace's comes with its installation): `Unsupported`.
     async fn verify_credentials(&self) -> Result<()> {
+        if self.api.token().is_none() {
+            return Err(unsupported(
+                &self.info,
+                "verify_credentials without a default bot_token",
+            ));
+        }
         self.connect().await.map(|_| ())
     }
 
