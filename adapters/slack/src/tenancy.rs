@@ -322,3 +322,6 @@ fn unavailable(e: &Error) -> WebhookOutcome {
         events: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;
