@@ -71,6 +71,26 @@ impl StoreInstallations {
         &self.keys
     }
 
+    /// Checks at startup that the configured keys open what the store holds: one row per key
+    /// id found is opened (a wrong or missing key is found now, not at the first send).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidConfig` naming the key id that `[installs] keys` lacks or that does not open;
+    /// the store's error.
+    pub async fn check_keys(&self) -> Result<()> {
+        let mut seen: Vec<&str> = Vec::new();
+        let rows = self.store.list_installs(None).await?;
+        for row in &rows {
+            let id = row.sealed.split('.').nth(1).unwrap_or_default();
+            if !seen.contains(&id) {
+                seen.push(id);
+                self.open(row)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The row for `i`: its facts in the clear, its tokens sealed.
     fn seal(&self, i: &Installation) -> Result<InstallRow> {
         let meta = Meta {
@@ -224,6 +244,15 @@ mod tests {
             ),
             (Some(exp), Some("U1"), 1)
         );
+        installs.check_keys().await.unwrap();
+        // Another key: found at startup.
+        let other = StoreInstallations::new(
+            store.clone(),
+            Arc::new(KeyRing::new(&[hex::encode([5u8; 32])]).unwrap()),
+        );
+        let e = other.check_keys().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("lacks"), "{e}");
         // A row moved to another tenant does not open.
         let mut moved = row.clone();
         moved.tenant = "T2".into();

@@ -298,6 +298,10 @@ async fn attach_installations(
         ));
     }
     let installations = Arc::new(StoreInstallations::new(store.clone(), keys));
+    if !oauth.is_empty() {
+        // A wrong or missing key is a startup error, not a failure at the first send.
+        installations.check_keys().await?;
+    }
     for entry in channels.values() {
         entry.adapter.attach_installations(installations.clone());
     }
