@@ -34,6 +34,7 @@ mod engine;
 pub mod gateway;
 pub mod handler;
 mod inbox;
+pub mod install;
 mod lease;
 mod metrics;
 mod outbox;

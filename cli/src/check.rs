@@ -112,7 +112,7 @@ async fn store_check(config: &Config) -> switchboard::Result<Option<String>> {
     Ok(Some(found.summary()))
 }
 
-const SECTIONS: [&str; 4] = ["server", "store", "engine", "rate_limits"];
+const SECTIONS: [&str; 5] = ["server", "store", "engine", "rate_limits", "installs"];
 
 /// Every problem of `text`, and the names of the channels that were built.
 pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>) {
@@ -126,7 +126,7 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
             && !["channels", "bridge", "gateway"].contains(&key.as_str())
         {
             problems.push(format!(
-                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels, bridge, gateway)"
+                "invalid_config: unknown top-level table '{key}' (known: server, store, engine, rate_limits, installs, channels, bridge, gateway)"
             ));
         }
     }
@@ -155,10 +155,11 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
         Some(toml::Value::Table(channels)) => {
             for (name, table) in channels {
                 names.push(name.clone());
-                match build(&one_channel(name, table), env).await {
+                match build(&one_channel(name, table, doc.get("installs")), env).await {
                     Ok(()) => built.push(name.clone()),
                     Err(e) => {
-                        let behind = problems_behind(&e, name, table, env).await;
+                        let behind =
+                            problems_behind(&e, name, table, doc.get("installs"), env).await;
                         problems.push(e);
                         problems.extend(behind);
                     }
@@ -202,11 +203,16 @@ pub(crate) async fn problems(text: &str, env: &Env) -> (Vec<String>, Vec<String>
     (problems, built)
 }
 
-fn one_channel(name: &str, table: &toml::Value) -> toml::Table {
+/// A document of one channel, with `[installs]` when the config has it (a multi-workspace
+/// channel needs it to build).
+fn one_channel(name: &str, table: &toml::Value, installs: Option<&toml::Value>) -> toml::Table {
     let mut chans = toml::Table::new();
     chans.insert(name.to_owned(), table.clone());
     let mut one = toml::Table::new();
     one.insert("channels".to_owned(), toml::Value::Table(chans));
+    if let Some(i) = installs {
+        one.insert("installs".to_owned(), i.clone());
+    }
     one
 }
 
@@ -214,7 +220,13 @@ fn one_channel(name: &str, table: &toml::Value) -> toml::Table {
 /// hides behind it. Puts a placeholder where each named key failed (or leaves the key out when
 /// the placeholder is refused too), a few times, and reports each new problem found then. It
 /// stops when a key takes neither: what hides behind that is found once it is fixed.
-async fn problems_behind(first: &str, name: &str, table: &toml::Value, env: &Env) -> Vec<String> {
+async fn problems_behind(
+    first: &str,
+    name: &str,
+    table: &toml::Value,
+    installs: Option<&toml::Value>,
+    env: &Env,
+) -> Vec<String> {
     let mut table = table.clone();
     let mut error = first.to_owned();
     let mut patched: Vec<String> = Vec::new();
@@ -233,7 +245,7 @@ async fn problems_behind(first: &str, name: &str, table: &toml::Value, env: &Env
             _ => break,
         }
         patched.push(key);
-        match build(&one_channel(name, &table), env).await {
+        match build(&one_channel(name, &table, installs), env).await {
             Ok(()) => break,
             Err(e) => {
                 // An error about a patched key is what the patch caused, not a new problem.

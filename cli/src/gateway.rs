@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use switchboard::gateway::GatewayConfig;
-use switchboard::{Config, Env, Store, SwitchboardBuilder};
+use switchboard::{Env, Store};
 
-use crate::outcome::{Failure, read_config};
+use crate::outcome::{Failure, open_store, read_config};
 
 /// What to do.
 #[derive(Debug, Clone)]
@@ -27,21 +27,8 @@ async fn open(text: &str, env: &Env) -> Result<(Arc<dyn Store>, Option<GatewayCo
         Failure::Config(format!("invalid_config: config: {}", e.message()))
     })?;
     let gateway = GatewayConfig::from_document(&doc, env)?;
-    let mut only_store = toml::Table::new();
-    if let Some(store) = doc.get("store") {
-        only_store.insert("store".to_owned(), store.clone());
-    }
-    let config = Config::from_document_with_env(&only_store, env)?;
-    let sb = SwitchboardBuilder::new()
-        .config(config)
-        .build()
-        .await
-        .map_err(|e| {
-            Failure::Runtime(format!(
-                "{e} (with a SQLite store, stop `switchboard serve` first: one process per file)"
-            ))
-        })?;
-    Ok((sb.store().clone(), gateway))
+    let (_, store) = open_store(text, env, &["store"]).await?;
+    Ok((store, gateway))
 }
 
 pub(crate) async fn run(path: &Path, action: Action) -> Result<(), Failure> {

@@ -2,6 +2,7 @@
 
 mod check;
 mod gateway;
+mod installs;
 mod logging;
 mod outcome;
 mod sandbox;
@@ -92,6 +93,41 @@ Examples:
 With a SQLite store, stop `switchboard serve` first (one process per file).
 Exit codes: 0 done, 1 the store could not be opened, 2 bad usage, config or endpoint name.")]
     Gateway(GatewayArgs),
+    /// Installations of multi-workspace channels ("Add to Slack"): list them, revoke one.
+    #[command(after_help = "\
+Examples:
+  switchboard installs list --config switchboard.toml
+  switchboard installs revoke --config switchboard.toml team T0123ABCD
+
+Tokens are never printed; [installs] keys must open them. Revoking forgets the installation
+here (sends to it fail at once); uninstall the app in the workspace to revoke it at Slack.
+With a SQLite store, stop `switchboard serve` first (one process per file).
+Exit codes: 0 done, 1 the store could not be opened, 2 bad usage, config or unknown installation.")]
+    Installs(InstallsArgs),
+}
+
+#[derive(Debug, Args)]
+struct InstallsArgs {
+    #[command(subcommand)]
+    action: InstallsAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum InstallsAction {
+    /// Each installation: channel, tenant, scopes, token expiry (never a token).
+    List(ConfigArg),
+    /// Forget one installation.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The channel (`[channels.NAME]`).
+    channel: String,
+    /// The tenant: the Slack team (`T…`) or enterprise (`E…`) id.
+    tenant: String,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +240,16 @@ fn main() -> ExitCode {
                 }
                 GatewayAction::Replay(e) => {
                     gateway::run(&e.config.config, gateway::Action::Replay(e.name)).await
+                }
+            },
+            Command::Installs(a) => match a.action {
+                InstallsAction::List(c) => installs::run(&c.config, installs::Action::List).await,
+                InstallsAction::Revoke(r) => {
+                    installs::run(
+                        &r.config.config,
+                        installs::Action::Revoke(r.channel, r.tenant),
+                    )
+                    .await
                 }
             },
         }

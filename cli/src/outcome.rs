@@ -45,3 +45,32 @@ pub(crate) fn read_config(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path)
         .map_err(|e| Failure::Config(format!("config {}: {e}", path.display())))
 }
+
+/// Opens the store of a config document with only `sections` of it (`store` and what the
+/// command needs) read: the engine's configuration and its store.
+pub(crate) async fn open_store(
+    text: &str,
+    env: &switchboard::Env,
+    sections: &[&str],
+) -> Result<(switchboard::Config, std::sync::Arc<dyn switchboard::Store>), Failure> {
+    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Failure::Config(format!("invalid_config: config: {}", e.message()))
+    })?;
+    let mut only = toml::Table::new();
+    for section in sections {
+        if let Some(v) = doc.get(*section) {
+            only.insert((*section).to_owned(), v.clone());
+        }
+    }
+    let config = switchboard::Config::from_document_with_env(&only, env)?;
+    let sb = switchboard::SwitchboardBuilder::new()
+        .config(config.clone())
+        .build()
+        .await
+        .map_err(|e| {
+            Failure::Runtime(format!(
+                "{e} (with a SQLite store, stop `switchboard serve` first: one process per file)"
+            ))
+        })?;
+    Ok((config, sb.store().clone()))
+}

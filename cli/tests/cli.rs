@@ -1,4 +1,5 @@
-//! The `switchboard` binary, run as a process: exit codes, `check`, `send` and `sandbox`.
+//! The `switchboard` binary, run as a process: exit codes, `check`, `send`, `sandbox` and
+//! `installs`.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -220,4 +221,87 @@ fn check_live_reports_an_unreachable_redis_as_a_runtime_failure() {
         "{t}"
     );
     assert!(!t.contains(":pw@"), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_list_without_tokens_and_revoke() {
+    use switchboard::core::install::{Installation, Installations, SecretString};
+    use switchboard::install::{KeyRing, StoreInstallations};
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let db = std::env::temp_dir().join(format!(
+        "switchboard-cli-{}-installs.db",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&db);
+    let url = format!("sqlite://{}", db.display());
+    {
+        let store = std::sync::Arc::new(switchboard::SqliteStore::connect(&url).await.unwrap());
+        let installs =
+            StoreInstallations::new(store, std::sync::Arc::new(KeyRing::new(&[KEY]).unwrap()));
+        let team = switchboard::ChannelName::new("team").unwrap();
+        for tenant in ["T0A", "T0B"] {
+            let i = Installation::new(
+                team.clone(),
+                tenant,
+                SecretString::from("xoxb-do-not-print"),
+            )
+            .with_scopes(vec!["chat:write".into()]);
+            installs.put(&i).await.unwrap();
+        }
+    }
+    let config = write_config(
+        "installs",
+        &format!("[store]\nurl = \"{url}\"\n\n[installs]\nkeys = [\"{KEY}\"]\n"),
+    );
+    let c = config.to_str().unwrap();
+    let out = switchboard(&["installs", "list", "--config", c]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("team T0A scopes=chat:write expires=never"),
+        "{shown}"
+    );
+    assert!(shown.contains("team T0B"), "{shown}");
+    assert!(!shown.contains("xoxb"), "never a token: {shown}");
+    let out = switchboard(&["installs", "revoke", "--config", c, "team", "T0A"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = switchboard(&["installs", "revoke", "--config", c, "team", "T0A"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown installation: {}",
+        text(&out)
+    );
+    let shown = text(&switchboard(&["installs", "list", "--config", c]));
+    assert!(!shown.contains("T0A") && shown.contains("T0B"), "{shown}");
+    // The wrong key: a config error naming the key id it needs.
+    let wrong = write_config(
+        "installs-wrong",
+        &format!(
+            "[store]\nurl = \"{url}\"\n\n[installs]\nkeys = [\"{}\"]\n",
+            "11".repeat(32)
+        ),
+    );
+    let out = switchboard(&["installs", "list", "--config", wrong.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("installs.keys lacks"), "{}", text(&out));
+    let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn check_wants_installs_keys_for_a_multi_workspace_channel() {
+    let channel = "[channels.team]\nprovider = \"slack\"\nsigning_secret = \"s\"\nclient_id = \"1.2\"\n\
+                   client_secret = \"c\"\nscopes = [\"chat:write\"]\n\
+                   redirect_url = \"https://bot.example/oauth/slack/team/callback\"\n";
+    let with = write_config(
+        "multi-ok",
+        &format!("[installs]\nkeys = [\"{}\"]\n\n{channel}", "ab".repeat(32)),
+    );
+    let out = switchboard(&["check", "--config", with.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let without = write_config("multi-no-keys", channel);
+    let out = switchboard(&["check", "--config", without.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("[installs] keys"), "{}", text(&out));
 }

@@ -142,9 +142,9 @@ fn the_config_reference_lists_every_key_and_only_real_ones() {
             ));
         }
     };
-    // [server], [store], [engine], [rate_limits], [bridge] and [channels.NAME.rate].
+    // [server], [store], [engine], [rate_limits], [installs], [bridge] and [channels.NAME.rate].
     let sections = blocks.iter().find(|b| b.contains_key("engine")).unwrap();
-    for section in ["server", "store", "engine", "rate_limits"] {
+    for section in ["server", "store", "engine", "rate_limits", "installs"] {
         let doc: toml::Table = format!("[{section}]\nzz_unknown = 1").parse().unwrap();
         let error = switchboard::Config::from_document(&doc)
             .unwrap_err()

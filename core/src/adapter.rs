@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::capabilities::{Capabilities, RateHint};
 use crate::error::{Error, Result};
+use crate::install::{Installations, OAuthFlow};
 use crate::model::{
     ChannelName, ConversationId, ConversationRef, InboundAttachment, MessageRef, OutboundMessage,
     OutboxKey, SendReceipt, SentMessage,
@@ -168,6 +169,28 @@ pub trait Adapter: Send + Sync + fmt::Debug {
 
     /// Answers a handshake, or verifies and decodes a webhook. Pure and synchronous: no I/O.
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome;
+
+    /// Hands a multi-tenant adapter the engine's installations (see [`crate::install`]): the
+    /// engine calls it once, before serving, for every channel. The default ignores them (a
+    /// single-tenant adapter).
+    fn attach_installations(&self, installations: std::sync::Arc<dyn Installations>) {
+        let _ = installations;
+    }
+
+    /// Admits what [`handle_webhook`](Self::handle_webhook) accepted, with I/O: a multi-tenant
+    /// adapter checks here that every event's tenant is installed (refusing or dropping the
+    /// others, never attributing them to another tenant) and acts on uninstalls. The engine
+    /// calls it after `handle_webhook` and before storing anything. The default returns the
+    /// outcome unchanged.
+    async fn admit_webhook(&self, outcome: WebhookOutcome) -> WebhookOutcome {
+        outcome
+    }
+
+    /// The provider's OAuth 2.0 install flow for this channel, when it offers one (see
+    /// [`OAuthFlow`]). The default: none.
+    fn oauth(&self) -> Option<&dyn OAuthFlow> {
+        None
+    }
 
     /// Refuses a webhook from its method and headers alone, before its body is read: a method
     /// the endpoint never takes (405), a content type it never parses (415), a signature header

@@ -52,6 +52,10 @@ pub enum ErrorKind {
     /// here too. Distinct from `PolicyViolation` because only the customer can lift it: no
     /// template or tag gets a message through.
     OptedOut,
+    /// The tenant a send or a webhook names (a Slack workspace, a Page) has no installation on
+    /// this channel: never installed, uninstalled or its token revoked. Permanent until the
+    /// tenant installs the app again (see [`crate::install`]).
+    NotInstalled,
 }
 
 impl ErrorKind {
@@ -73,6 +77,7 @@ impl ErrorKind {
             ErrorKind::UnsafeUrl => "unsafe_url",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::OptedOut => "opted_out",
+            ErrorKind::NotInstalled => "not_installed",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub mod fetch;
 mod handle;
+pub mod install;
 pub mod memory;
 pub mod model;
 pub mod policy;
@@ -30,6 +31,7 @@ pub use capabilities::{
 pub use config::{ChannelTable, Env, Secret};
 pub use error::{Error, ErrorKind, Result, Retry};
 pub use handle::{Channel, Conversation};
+pub use install::{Installation, Installations, OAuthFlow};
 pub use memory::MemoryAdapter;
 pub use model::{
     ChannelName, ConversationId, ConversationRef, EventKind, InboundEvent, MessageId, MessageRef,

@@ -17,10 +17,12 @@ use switchboard_core::{Env, Error, ErrorKind, Result};
 use crate::store::Synchronous;
 
 mod channel;
+mod installs;
 mod rate_limits;
 
 pub use channel::{DeliveryPolicy, RateConfig, UncertainSends};
 pub(crate) use channel::{delivery_from, rate_from};
+pub use installs::InstallsConfig;
 pub use rate_limits::RateLimitsConfig;
 
 /// Parses `"250ms"`, `"30s"`, `"5m"`, `"2h"`, `"7d"` (a bare number is seconds).
@@ -311,6 +313,11 @@ pub struct Config {
     /// `[rate_limits]`: limits shared by every instance through Redis; `None` (no table): each
     /// engine limits its own sends.
     pub rate_limits: Option<RateLimitsConfig>,
+    /// `[installs]`: the keys that encrypt installation tokens at rest; `None` (no table): no
+    /// channel may keep installations (an OAuth channel is refused at startup). Read by
+    /// [`Config::from_document`] (its `${ENV}` substituted), never deserialized whole.
+    #[serde(skip)]
+    pub installs: Option<InstallsConfig>,
 }
 
 impl Config {
@@ -335,12 +342,12 @@ impl Config {
         for key in doc.keys() {
             if !matches!(
                 key.as_str(),
-                "server" | "store" | "engine" | "rate_limits" | "channels"
+                "server" | "store" | "engine" | "rate_limits" | "installs" | "channels"
             ) {
                 return Err(Error::new(
                     ErrorKind::InvalidConfig,
                     format!(
-                        "unknown top-level table '{key}' (known: server, store, engine, rate_limits, channels)"
+                        "unknown top-level table '{key}' (known: server, store, engine, rate_limits, installs, channels)"
                     ),
                 ));
             }
@@ -358,6 +365,9 @@ impl Config {
         }
         if let Some(v) = doc.get("rate_limits") {
             config.rate_limits = Some(rate_limits::rate_limits_from(v, env)?);
+        }
+        if let Some(v) = doc.get("installs") {
+            config.installs = Some(installs::installs_from(v, env)?);
         }
         config.validate()?;
         Ok(config)

@@ -52,6 +52,8 @@ pub(crate) struct Engine {
     pub(crate) webchat: crate::webchat::Channels,
     /// Plugins on the engine's hooks (the gateway).
     pub(crate) plugins: Vec<Arc<dyn crate::plugin::Plugin>>,
+    /// The installations of multi-tenant channels (`[installs]` configured).
+    pub(crate) installations: Option<Arc<crate::install::StoreInstallations>>,
 }
 
 impl Engine {

@@ -35,6 +35,7 @@
 
 mod conn;
 mod limits;
+mod oauth;
 #[cfg(feature = "webchat")]
 mod webchat;
 mod webhook;
@@ -67,6 +68,9 @@ pub(crate) fn router(inner: Arc<Engine>) -> Router {
         .with_state(state);
     let health = Router::new().route("/healthz", get(|| async { "ok" }));
     let mut router = webhooks.merge(health);
+    if inner.installations.is_some() {
+        router = router.merge(oauth::routes(inner.clone()));
+    }
     #[cfg(feature = "webchat")]
     {
         router = router.merge(webchat::routes(inner.clone()));

@@ -152,8 +152,10 @@ pub(crate) async fn webhook(
             body,
             received_at: SystemTime::now(),
         };
-        // 4. Verification and decoding (nothing is stored on a rejection).
-        match verify(adapter, request).await {
+        // 4. Verification and decoding (nothing is stored on a rejection), then the
+        // adapter's admission with I/O (a multi-tenant channel checks each event's tenant).
+        let outcome = verify(adapter.clone(), request).await;
+        match adapter.admit_webhook(outcome).await {
             WebhookOutcome::Rejected(rejection) => rejected(inner, &channel, &rejection),
             WebhookOutcome::Accepted { response, events } => {
                 inner.metrics.webhook(&channel);

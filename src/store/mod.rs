@@ -94,6 +94,7 @@ use switchboard_core::{ConversationRef, Error, ErrorKind, InboundEvent, Result};
 mod contacts;
 mod ext;
 pub mod forward;
+pub mod installs;
 mod media;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -108,6 +109,7 @@ pub use ext::StoreExt;
 pub use forward::{
     ForwardDead, ForwardEndpoint, ForwardFinish, ForwardItem, ForwardOutcome, NewForward,
 };
+pub use installs::InstallRow;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
@@ -292,6 +294,57 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         Err(Error::unsupported("named secrets (this store keeps none)"))
     }
 
+    // Installations of multi-tenant channels ([`installs`](self::installs) has the contract).
+    // Provided methods: a store without them answers `Unsupported`, and the engine refuses to
+    // start a channel that needs them.
+
+    /// Keeps `row`, replacing the one of its (channel, tenant), and releases its refresh lease.
+    async fn put_install(&self, row: &InstallRow) -> Result<()> {
+        let _ = row;
+        Err(no_installs())
+    }
+
+    /// The row of `tenant` on `channel`, if any.
+    async fn get_install(&self, channel: &str, tenant: &str) -> Result<Option<InstallRow>> {
+        let _ = (channel, tenant);
+        Err(no_installs())
+    }
+
+    /// The rows of `channel` (or of every channel), by channel and tenant.
+    async fn list_installs(&self, channel: Option<&str>) -> Result<Vec<InstallRow>> {
+        let _ = channel;
+        Err(no_installs())
+    }
+
+    /// Deletes the row of `tenant` on `channel`; whether there was one.
+    async fn delete_install(&self, channel: &str, tenant: &str) -> Result<bool> {
+        let _ = (channel, tenant);
+        Err(no_installs())
+    }
+
+    /// Takes the refresh lease of a row until `until` when it has run out at `now`.
+    async fn claim_install_refresh(
+        &self,
+        channel: &str,
+        tenant: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<bool> {
+        let _ = (channel, tenant, now, until);
+        Err(no_installs())
+    }
+
+    /// Spends an OAuth state nonce: `true` the first time (see [`installs`]).
+    async fn spend_oauth_state(
+        &self,
+        nonce: &str,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool> {
+        let _ = (nonce, expires_at, now);
+        Err(no_installs())
+    }
+
     // The gateway's forwarding queue ([`forward`](self::forward) has the contract). Provided
     // methods: a store without them answers `Unsupported`, and a gateway refuses to start on it.
 
@@ -367,6 +420,11 @@ fn unsupported(what: &str) -> Error {
         ErrorKind::Unsupported,
         format!("store: this store has no {what} queue"),
     )
+}
+
+/// The error of the installation methods of a store that keeps none.
+fn no_installs() -> Error {
+    Error::unsupported("installations (this store keeps none)")
 }
 
 /// The error for an outbox key that already holds another row.

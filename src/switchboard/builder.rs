@@ -9,6 +9,7 @@ use switchboard_core::{Adapter, ChannelTable, Env, Error, ErrorKind, Registry, R
 
 use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
 use crate::handler::{Context, Handler, HandlerResult, Handlers};
+use crate::install::StoreInstallations;
 use crate::metrics::Metrics;
 use crate::ratelimit::LimitsSource;
 use crate::store::{MemoryStore, SqliteStore, Store};
@@ -243,6 +244,7 @@ impl SwitchboardBuilder {
         for (adapter, settings) in self.adapters {
             add(adapter, settings)?;
         }
+        let installations = attach_installations(&self.config, &store, &channels).await?;
         store.recover().await?;
         let engine = Arc::new(Engine {
             config: self.config,
@@ -255,12 +257,55 @@ impl SwitchboardBuilder {
             #[cfg(feature = "webchat")]
             webchat,
             plugins: self.plugins,
+            installations,
         });
         for plugin in &engine.plugins {
             plugin.attach(&engine).await?;
         }
         Ok(Switchboard { inner: engine })
     }
+}
+
+/// Builds the installations when `[installs]` is configured and hands them to every channel's
+/// adapter; a channel offering an OAuth install flow without them, or on a store that keeps
+/// none, is a startup error naming it.
+async fn attach_installations(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    channels: &HashMap<String, ChannelEntry>,
+) -> Result<Option<Arc<StoreInstallations>>> {
+    let mut oauth: Vec<&str> = channels
+        .iter()
+        .filter(|(_, e)| e.adapter.oauth().is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    oauth.sort_unstable();
+    let Some(installs) = &config.installs else {
+        return match oauth.first() {
+            Some(name) => Err(Error::config(
+                name,
+                "a channel with an OAuth install flow (client_id) keeps installations: \
+                 configure [installs] keys = [\"${SWITCHBOARD_INSTALL_KEY}\"]",
+            )),
+            None => Ok(None),
+        };
+    };
+    let keys = Arc::new(installs.key_ring()?);
+    if let (Some(name), Err(e)) = (oauth.first(), store.list_installs(None).await) {
+        return Err(Error::config(
+            name,
+            format_args!("the store cannot keep installations: {e}"),
+        ));
+    }
+    let installations = Arc::new(StoreInstallations::new(store.clone(), keys));
+    if !oauth.is_empty() {
+        // A wrong or missing key is a startup error, not a failure at the first send.
+        installations.check_keys().await?;
+    }
+    for entry in channels.values() {
+        entry.adapter.attach_installations(installations.clone());
+    }
+    Ok(Some(installations))
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {

@@ -5,7 +5,7 @@
 //! `cargo test -p switchboard --all-features --test engine` runs them all; a module's tests
 //! alone: `… --test engine -- http::`. Modules that need a feature are compiled only with it,
 //! so `cargo test -p switchboard` (default features) still builds this binary and skips them:
-//! - `emulators`: feature `emulators` (the three provider emulators);
+//! - `emulators`, `installs`: feature `emulators` (the three provider emulators);
 //! - `postgres`, `pg_black_hole`: features `postgres,testkit`, and PostgreSQL on 127.0.0.1:5432;
 //! - `policy_store_faults`: features `emulators,messenger`;
 //! - `shared_limits`: features `redis,testkit`, and Redis on 127.0.0.1:6379;
@@ -21,6 +21,8 @@ mod emulators;
 mod failures;
 mod features;
 mod http;
+#[cfg(feature = "emulators")]
+mod installs;
 #[cfg(all(feature = "postgres", feature = "testkit"))]
 mod pg_black_hole;
 #[cfg(all(feature = "emulators", feature = "messenger"))]

@@ -1,7 +1,7 @@
 //! `SlackAdapter`: the [`Adapter`] implementation, its capabilities and the bot identity.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use switchboard_core::adapter::unsupported;
@@ -69,7 +69,8 @@ pub struct BotIdentity {
     pub bot_id: Option<String>,
 }
 
-/// The Slack adapter for one channel (one bot token in one workspace).
+/// The Slack adapter for one channel: one bot token in one workspace, or (with `client_id`)
+/// every workspace that installed the app (see the crate docs, "Multi-workspace").
 pub struct SlackAdapter {
     pub(crate) info: AdapterInfo,
     pub(crate) config: SlackConfig,
@@ -78,6 +79,10 @@ pub struct SlackAdapter {
     pub(crate) dm_channels: Mutex<HashMap<String, String>>,
     /// The signing secret's HMAC key, for webhook verification.
     pub(crate) signing_key: SigningKey,
+    /// A multi-workspace channel's OAuth flow.
+    pub(crate) installer: Option<crate::install::Installer>,
+    /// The engine's installations (multi-workspace channels; see `tenancy`).
+    pub(crate) installations: OnceLock<Arc<dyn switchboard_core::Installations>>,
 }
 
 impl std::fmt::Debug for SlackAdapter {
@@ -94,9 +99,18 @@ impl SlackAdapter {
     ///
     /// # Errors
     ///
-    /// The error of building the HTTP client (mapped in `error_map`), which happens only when
-    /// the TLS backend cannot start.
+    /// `InvalidConfig` for a multi-workspace channel with a default `bot_token` but no
+    /// `team_id` (its events could not be told apart from uninstalled workspaces'); the error
+    /// of building the HTTP client (mapped in `error_map`), which happens only when the TLS
+    /// backend cannot start.
     pub fn new(channel: ChannelName, config: SlackConfig) -> Result<Self> {
+        if config.oauth.is_some() && config.bot_token.is_some() && config.team_id.is_none() {
+            return Err(switchboard_core::Error::config(
+                channel.as_str(),
+                "key 'team_id': a multi-workspace channel with a default bot_token names that \
+                 workspace's team_id",
+            ));
+        }
         let api = Api::new(
             &config.api_base_url,
             config.bot_token.clone(),
@@ -104,6 +118,17 @@ impl SlackAdapter {
             config.max_media_bytes,
         )?;
         let signing_key = signing_key(config.signing_secret.expose());
+        let installer = config
+            .oauth
+            .clone()
+            .map(|oauth| -> Result<crate::install::Installer> {
+                Ok(crate::install::Installer {
+                    channel: channel.clone(),
+                    oauth,
+                    api: Api::new(&config.api_base_url, None, config.timeout, 0)?,
+                })
+            })
+            .transpose()?;
         Ok(SlackAdapter {
             info: AdapterInfo::new(PROVIDER, channel, capabilities()),
             config,
@@ -111,6 +136,8 @@ impl SlackAdapter {
             learned: RwLock::new(None),
             dm_channels: Mutex::new(HashMap::new()),
             signing_key,
+            installer,
+            installations: OnceLock::new(),
         })
     }
 
@@ -177,7 +204,7 @@ impl SlackAdapter {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some();
-        if known || learned {
+        if known || learned || self.api.token().is_none() {
             return;
         }
         if let Err(e) = self.connect().await {
@@ -245,7 +272,16 @@ impl Adapter for SlackAdapter {
     /// `auth.test`, the call [`SlackAdapter::connect`] makes: it also remembers the bot's ids
     /// for the loop guard. A refused token (`invalid_auth`, `token_revoked`…) is
     /// `Unauthenticated`; no connection is `Transport`.
+    ///
+    /// A multi-workspace channel without a default `bot_token` has no token of its own to
+    /// prove (each workspace's comes with its installation): `Unsupported`.
     async fn verify_credentials(&self) -> Result<()> {
+        if self.api.token().is_none() {
+            return Err(unsupported(
+                &self.info,
+                "verify_credentials without a default bot_token",
+            ));
+        }
         self.connect().await.map(|_| ())
     }
 
@@ -270,6 +306,8 @@ impl Adapter for SlackAdapter {
         let Some(raw) = attachment.url.as_deref() else {
             return Err(unsupported(&self.info, "fetch_attachment without a URL"));
         };
+        // Multi-workspace channels: the default workspace's token only (an attachment does not
+        // name its workspace; see the crate docs).
         self.api
             .download(raw, &|u: &url::Url| self.is_slack_file_host(u))
             .await
@@ -288,9 +326,31 @@ impl Adapter for SlackAdapter {
             channel: &self.info.channel,
             signing_key: &self.signing_key,
             guard: self.guard(),
-            team_id: self.config.team_id.as_deref(),
+            // A multi-workspace channel routes by workspace in `admit_webhook` instead.
+            team_id: if self.multi_workspace() {
+                None
+            } else {
+                self.config.team_id.as_deref()
+            },
             app_id: self.config.app_id.as_deref(),
         };
         webhook::handle(&inbound, request)
+    }
+
+    fn attach_installations(&self, installations: Arc<dyn switchboard_core::Installations>) {
+        // Only the first call counts: the engine hands them over once.
+        let _ = self.installations.set(installations);
+    }
+
+    /// Multi-workspace channels: routes each event to its workspace's installation, drops
+    /// events of workspaces without one, removes uninstalled ones (see the crate docs).
+    async fn admit_webhook(&self, outcome: WebhookOutcome) -> WebhookOutcome {
+        self.admit(outcome).await
+    }
+
+    fn oauth(&self) -> Option<&dyn switchboard_core::OAuthFlow> {
+        self.installer
+            .as_ref()
+            .map(|i| i as &dyn switchboard_core::OAuthFlow)
     }
 }

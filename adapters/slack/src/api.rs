@@ -18,7 +18,9 @@ pub(crate) struct Api {
     http: reqwest::Client,
     media: MediaFetcher,
     base: String,
-    token: Secret,
+    /// `None`: a multi-workspace channel without a default workspace (each call goes through
+    /// [`Api::with_token`]).
+    token: Option<Secret>,
 }
 
 impl std::fmt::Debug for Api {
@@ -34,7 +36,7 @@ impl Api {
     /// A client for `base` (no trailing slash); downloads stop at `max_media_bytes`.
     pub(crate) fn new(
         base: &str,
-        token: Secret,
+        token: Option<Secret>,
         timeout: Duration,
         max_media_bytes: u64,
     ) -> Result<Self> {
@@ -56,6 +58,42 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             token,
         })
+    }
+
+    /// The same client with another token (an installation's).
+    pub(crate) fn with_token(&self, token: Secret) -> Api {
+        Api {
+            token: Some(token),
+            ..self.clone()
+        }
+    }
+
+    /// The token calls carry, if any.
+    pub(crate) fn token(&self) -> Option<&Secret> {
+        self.token.as_ref()
+    }
+
+    /// Calls `method` with a form and no token (`oauth.v2.access`: the client's credentials
+    /// travel in the form).
+    pub(crate) async fn call_public(
+        &self,
+        method: &str,
+        form: &[(&str, &str)],
+    ) -> Result<ApiResponse> {
+        let body = serde_urlencoded::to_string(form)
+            .map_err(|e| error_map::bad_response(method, format!("cannot encode form: {e}")))?;
+        let resp = self
+            .http
+            .post(self.url(method))
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| error_map::transport(method, e))?;
+        finish(method, resp).await
     }
 
     /// The base URL.
@@ -99,10 +137,13 @@ impl Api {
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<ApiResponse> {
+        let Some(token) = &self.token else {
+            return Err(crate::tenancy::no_workspace());
+        };
         let resp = self
             .http
             .post(self.url(method))
-            .bearer_auth(self.token.expose())
+            .bearer_auth(token.expose())
             .header(http::header::CONTENT_TYPE, content_type)
             .body(body)
             .send()
@@ -141,10 +182,10 @@ impl Api {
         is_slack_host: &(dyn Fn(&url::Url) -> bool + Send + Sync),
     ) -> Result<FetchedAttachment> {
         let what = "file download";
-        let credentials = Credentials::Bearer(self.token.clone());
+        let credentials = self.token.clone().map(Credentials::Bearer);
         let resp = self
             .media
-            .get(url, Some(&credentials), is_slack_host)
+            .get(url, credentials.as_ref(), is_slack_host)
             .await
             .map_err(|e| e.with_provider(crate::PROVIDER))?;
         let status = resp.status().as_u16();

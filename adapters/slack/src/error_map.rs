@@ -16,9 +16,12 @@ pub(crate) fn classify(code: &str) -> (ErrorKind, Retry) {
     use ErrorKind::*;
     match code {
         "ratelimited" | "rate_limited" | "message_limit_exceeded" => (RateLimited, Retry::Safe),
-        "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" | "token_expired" => {
+        "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => {
             (Unauthenticated, Retry::Never)
         }
+        // A rotating token that expired: refused before anything was posted, and the next
+        // attempt refreshes it first (multi-workspace channels), so trying again is safe.
+        "token_expired" => (Unauthenticated, Retry::Safe),
         "missing_scope"
         | "not_in_channel"
         | "is_archived"

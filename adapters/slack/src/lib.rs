@@ -6,10 +6,12 @@ mod api;
 pub mod config;
 mod error_map;
 mod extension;
+mod install;
 mod outbound;
 mod reconcile;
 mod render;
 pub mod signature;
+mod tenancy;
 mod webhook;
 mod wire;
 
@@ -24,7 +26,7 @@ pub mod fuzzing;
 use std::sync::Arc;
 
 pub use adapter::{BotIdentity, MAX_TEXT_CHARS, SlackAdapter, capabilities};
-pub use config::{DEFAULT_MAX_MEDIA_BYTES, SlackConfig, SlackConfigBuilder};
+pub use config::{DEFAULT_MAX_MEDIA_BYTES, SlackConfig, SlackConfigBuilder, SlackOAuthConfig};
 pub use extension::{SlackBlocks, SlackEphemeral, SlackPostOptions};
 pub use reconcile::{OUTBOX_EVENT_TYPE, RECONCILE_LOOKBACK};
 pub use webhook::{RETRY_NUM_HEADER, RETRY_REASON_HEADER};

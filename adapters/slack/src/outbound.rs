@@ -14,10 +14,12 @@ use switchboard_core::{
 
 use crate::PROVIDER;
 use crate::adapter::SlackAdapter;
+use crate::api::Api;
 use crate::error_map;
 use crate::extension::{SlackEphemeral, SlackPostOptions};
 use crate::reconcile::outbox_metadata;
 use crate::render;
+use crate::tenancy::Target;
 use crate::webhook::ts_time;
 use crate::wire::id_of;
 
@@ -59,11 +61,54 @@ pub(crate) fn located(to: &ConversationRef, thread: Option<&str>) -> Result<Conv
     Ok(where_to)
 }
 
+/// Posts one message; returns its `ts` (`message_ts` for ephemeral messages).
+async fn post_one(api: &Api, method: &str, body: Map<String, Value>) -> Result<String> {
+    let r = api.call_json(method, &Value::Object(body)).await?;
+    r.ts.or(r.message_ts)
+        .ok_or_else(|| error_map::bad_response(method, "no ts in the answer"))
+}
+
+/// The three-step upload; returns the file id.
+async fn upload(api: &Api, a: &Attachment, channel: &str, thread: Option<&str>) -> Result<String> {
+    let AttachmentSource::Bytes(bytes) = &a.source else {
+        return Err(Error::unsupported("uploading a URL attachment").with_provider(PROVIDER));
+    };
+    let filename = a
+        .filename
+        .clone()
+        .unwrap_or_else(|| format!("{}.bin", a.kind.as_str()));
+    let mut form = vec![
+        ("filename", filename.clone()),
+        ("length", bytes.len().to_string()),
+    ];
+    if let Some(alt) = &a.caption {
+        form.push(("alt_txt", render::truncate(alt, 1000)));
+    }
+    let method = "files.getUploadURLExternal";
+    let r = api.call_form(method, &form).await?;
+    let (Some(upload_url), Some(file_id)) = (r.upload_url, r.file_id) else {
+        return Err(error_map::bad_response(method, "no upload_url or file_id"));
+    };
+    api.upload(&upload_url, bytes.clone()).await?;
+    let title = a.caption.clone().unwrap_or(filename);
+    let mut body = json!({
+        "files": [{"id": file_id, "title": title}],
+        "channel_id": channel,
+    });
+    if let Some(t) = thread {
+        body["thread_ts"] = Value::String(t.to_owned());
+    }
+    api.call_json("files.completeUploadExternal", &body).await?;
+    Ok(file_id)
+}
+
 impl SlackAdapter {
-    /// The channel id to post to: the conversation itself, or the DM opened for a user id.
-    pub(crate) async fn resolve_channel(&self, conversation: &str) -> Result<String> {
-        if !is_user_id(conversation) {
-            return Ok(conversation.to_owned());
+    /// Where calls about `conversation` go: its workspace's client and the channel id to post
+    /// to (the conversation itself, or the DM opened for a user id).
+    pub(crate) async fn resolve_channel(&self, conversation: &str) -> Result<Target> {
+        let mut target = self.target(conversation).await?;
+        if !is_user_id(&target.native) {
+            return Ok(target);
         }
         let cached = self
             .dm_channels
@@ -72,12 +117,13 @@ impl SlackAdapter {
             .get(conversation)
             .cloned();
         if let Some(c) = cached {
-            return Ok(c);
+            target.native = c;
+            return Ok(target);
         }
         let method = "conversations.open";
-        let r = self
+        let r = target
             .api
-            .call_json(method, &json!({"users": conversation}))
+            .call_json(method, &json!({"users": target.native}))
             .await?;
         let channel = id_of(r.channel.as_ref())
             .ok_or_else(|| error_map::bad_response(method, "no channel.id"))?
@@ -86,7 +132,8 @@ impl SlackAdapter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(conversation.to_owned(), channel.clone());
-        Ok(channel)
+        target.native = channel;
+        Ok(target)
     }
 
     pub(crate) async fn send_message(
@@ -116,7 +163,8 @@ impl SlackAdapter {
             );
         }
         self.learn_identity().await;
-        let channel = self.resolve_channel(to.conversation.as_str()).await?;
+        let target = self.resolve_channel(to.conversation.as_str()).await?;
+        let (api, channel) = (&target.api, target.native.clone());
         let thread = thread_of(to, message);
         let where_to = located(to, thread.as_deref())?;
 
@@ -137,12 +185,12 @@ impl SlackAdapter {
             let result = match &ephemeral {
                 Some(e) => {
                     body.insert("user".into(), Value::String(e.user.clone()));
-                    self.post("chat.postEphemeral", body).await
+                    post_one(api, "chat.postEphemeral", body).await
                 }
                 None => {
                     // chat.postEphemeral takes none of these (Slack's method reference).
                     options.apply(&mut body, thread.is_some());
-                    self.post("chat.postMessage", body).await
+                    post_one(api, "chat.postMessage", body).await
                 }
             };
             match result {
@@ -151,7 +199,7 @@ impl SlackAdapter {
             }
         }
         for a in &plan.uploads {
-            match self.upload(a, &channel, thread.as_deref()).await {
+            match upload(api, a, &channel, thread.as_deref()).await {
                 Ok(file_id) => {
                     sent.push(SentMessage::new(MessageId::new(file_id)?, where_to.clone()))
                 }
@@ -159,49 +207,6 @@ impl SlackAdapter {
             }
         }
         Ok(SendReceipt::new(sent, plan.degradations).with_options(plan.options))
-    }
-
-    /// Posts one message; returns its `ts` (`message_ts` for ephemeral messages).
-    async fn post(&self, method: &str, body: Map<String, Value>) -> Result<String> {
-        let r = self.api.call_json(method, &Value::Object(body)).await?;
-        r.ts.or(r.message_ts)
-            .ok_or_else(|| error_map::bad_response(method, "no ts in the answer"))
-    }
-
-    /// The three-step upload; returns the file id.
-    async fn upload(&self, a: &Attachment, channel: &str, thread: Option<&str>) -> Result<String> {
-        let AttachmentSource::Bytes(bytes) = &a.source else {
-            return Err(Error::unsupported("uploading a URL attachment").with_provider(PROVIDER));
-        };
-        let filename = a
-            .filename
-            .clone()
-            .unwrap_or_else(|| format!("{}.bin", a.kind.as_str()));
-        let mut form = vec![
-            ("filename", filename.clone()),
-            ("length", bytes.len().to_string()),
-        ];
-        if let Some(alt) = &a.caption {
-            form.push(("alt_txt", render::truncate(alt, 1000)));
-        }
-        let method = "files.getUploadURLExternal";
-        let r = self.api.call_form(method, &form).await?;
-        let (Some(upload_url), Some(file_id)) = (r.upload_url, r.file_id) else {
-            return Err(error_map::bad_response(method, "no upload_url or file_id"));
-        };
-        self.api.upload(&upload_url, bytes.clone()).await?;
-        let title = a.caption.clone().unwrap_or(filename);
-        let mut body = json!({
-            "files": [{"id": file_id, "title": title}],
-            "channel_id": channel,
-        });
-        if let Some(t) = thread {
-            body["thread_ts"] = Value::String(t.to_owned());
-        }
-        self.api
-            .call_json("files.completeUploadExternal", &body)
-            .await?;
-        Ok(file_id)
     }
 
     pub(crate) async fn edit_message(
@@ -228,15 +233,15 @@ impl SlackAdapter {
             )
             .with_provider(PROVIDER));
         };
-        let channel = self
+        let to = self
             .resolve_channel(target.conversation.conversation.as_str())
             .await?;
-        body.insert("channel".into(), Value::String(channel));
+        body.insert("channel".into(), Value::String(to.native));
         body.insert("ts".into(), Value::String(target.id.as_str().to_owned()));
         // Without `blocks`, chat.update keeps the old ones (and their buttons).
         body.entry("blocks")
             .or_insert_with(|| Value::Array(Vec::new()));
-        self.api
+        to.api
             .call_json("chat.update", &Value::Object(body))
             .await?;
         Ok(SentMessage::new(
@@ -246,11 +251,11 @@ impl SlackAdapter {
     }
 
     pub(crate) async fn delete_message(&self, target: &MessageRef) -> Result<()> {
-        let channel = self
+        let to = self
             .resolve_channel(target.conversation.conversation.as_str())
             .await?;
-        let body = json!({"channel": channel, "ts": target.id.as_str()});
-        self.api.call_json("chat.delete", &body).await.map(|_| ())
+        let body = json!({"channel": to.native, "ts": target.id.as_str()});
+        to.api.call_json("chat.delete", &body).await.map(|_| ())
     }
 
     pub(crate) async fn react_to(
@@ -265,16 +270,16 @@ impl SlackAdapter {
                 Error::invalid_message("reaction", "must name an emoji").with_provider(PROVIDER)
             );
         }
-        let channel = self
+        let to = self
             .resolve_channel(target.conversation.conversation.as_str())
             .await?;
-        let body = json!({"channel": channel, "name": name, "timestamp": target.id.as_str()});
+        let body = json!({"channel": to.native, "name": name, "timestamp": target.id.as_str()});
         let method = if add {
             "reactions.add"
         } else {
             "reactions.remove"
         };
-        match self.api.call_json(method, &body).await {
+        match to.api.call_json(method, &body).await {
             Ok(_) => Ok(()),
             // The reaction is already in the state asked for.
             Err(e) if matches!(e.provider_code(), Some("already_reacted" | "no_reaction")) => {

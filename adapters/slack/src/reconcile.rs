@@ -155,10 +155,10 @@ impl SlackAdapter {
             ));
         }
         self.learn_identity().await;
-        let bot_id = self.bot_identity().bot_id;
-        let channel = self
+        let target = self
             .resolve_channel(pending.to.conversation.as_str())
             .await?;
+        let (bot_id, channel) = (target.bot_id.clone(), target.native.clone());
         let thread = thread_of(&pending.to, message);
         let where_to = located(&pending.to, thread.as_deref())?;
         let (method, mut form) = match &thread {
@@ -181,7 +181,7 @@ impl SlackAdapter {
             if let Some(c) = &cursor {
                 args.push(("cursor", c.clone()));
             }
-            let page = self.api.call_form(method, &args).await?;
+            let page = target.api.call_form(method, &args).await?;
             for m in &page.messages {
                 if let (Some(ts), Some((part, parts))) =
                     (m.ts.as_deref(), part_of(m, key.as_str(), bot_id.as_deref()))

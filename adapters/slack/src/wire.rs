@@ -200,6 +200,21 @@ pub(crate) struct ApiResponse {
     pub(crate) has_more: bool,
     /// `next_cursor` for the next page (and warnings, ignored).
     pub(crate) response_metadata: Option<ResponseMetadata>,
+    /// `oauth.v2.access`: the bot token (redacted in `Debug`).
+    pub(crate) access_token: Option<switchboard_core::Secret>,
+    /// `oauth.v2.access` with token rotation: the refresh token and the access token's life.
+    pub(crate) refresh_token: Option<switchboard_core::Secret>,
+    pub(crate) expires_in: Option<u64>,
+    /// `oauth.v2.access`: the granted scopes, comma separated.
+    pub(crate) scope: Option<String>,
+    /// `oauth.v2.access`: the bot user (`auth.test` answers `user_id`).
+    pub(crate) bot_user_id: Option<String>,
+    pub(crate) app_id: Option<String>,
+    /// `oauth.v2.access`: `{"id": "T…"}`, or null for an org-wide install.
+    pub(crate) team: Option<Value>,
+    /// `oauth.v2.access`: `{"id": "E…"}` in an Enterprise Grid, else null.
+    pub(crate) enterprise: Option<Value>,
+    pub(crate) is_enterprise_install: bool,
 }
 
 /// A message as `conversations.history` / `conversations.replies` return it (the fields

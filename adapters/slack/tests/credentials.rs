@@ -1,4 +1,5 @@
-//! `verify_credentials` against the emulator: `auth.test` with the bot token.
+//! `verify_credentials` against the emulator: `auth.test` with the bot token; installed
+//! workspaces' rotating tokens refreshed once across instances.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -73,5 +74,88 @@ async fn an_unreachable_api_is_a_transport_error() {
         (e.kind(), e.retry(), e.provider()),
         (ErrorKind::Transport, Retry::Safe, Some("slack")),
         "{e:?}"
+    );
+}
+
+/// Two adapters (two instances) sharing one set of installations: a burst of sends from both
+/// while the token is within `refresh_before` of its expiry refreshes it exactly once, and
+/// every send goes out with a valid token of that workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_tokens_are_refreshed_once_across_instances() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use switchboard_core::install::{Installations, MemoryInstallations};
+    use switchboard_core::{ConversationRef, OutboundMessage};
+    use switchboard_slack::SlackOAuthConfig;
+    use switchboard_slack::emulator::Workspace;
+
+    let em = Emulator::start(EmulatorOptions {
+        rate_limit: None,
+        token_lifetime: Some(Duration::from_secs(3)),
+        ..EmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    let o = em.options().clone();
+    let shared: Arc<dyn Installations> = Arc::new(MemoryInstallations::new());
+    let instance = || {
+        let oauth = SlackOAuthConfig::new(
+            o.client_id.clone(),
+            Secret::new(o.client_secret.clone()),
+            vec!["chat:write".into()],
+            "https://bot.example/oauth/slack/team/callback",
+        )
+        .with_oauth_base_url(em.oauth_base_url())
+        .with_refresh_before(Duration::from_secs(2));
+        let config =
+            SlackConfig::multi_workspace_builder(Secret::new(o.signing_secret.clone()), oauth)
+                .api_base_url(em.base_url())
+                .build()
+                .unwrap();
+        let a = SlackAdapter::new(ChannelName::new("team").unwrap(), config).unwrap();
+        a.attach_installations(shared.clone());
+        Arc::new(a)
+    };
+    let (one, two) = (instance(), instance());
+    let code = em.issue_code(Workspace::new("T0A"));
+    let installed = one.oauth().unwrap().exchange(&code).await.unwrap();
+    assert_eq!(installed.tenant, "T0A");
+    shared.put(&installed).await.unwrap();
+    // Within the refresh margin, still valid.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let to = ConversationRef::parse("team", "T0A/C0GENERAL").unwrap();
+    let mut sends = Vec::new();
+    for i in 0..20 {
+        let a = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let to = to.clone();
+        sends.push(tokio::spawn(async move {
+            a.send(&to, &OutboundMessage::text(format!("m{i}")).unwrap())
+                .await
+        }));
+    }
+    for s in sends {
+        s.await.unwrap().unwrap();
+    }
+    assert_eq!(em.refreshes(), 1, "one refresh for both instances");
+    let posts: Vec<_> = em
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .collect();
+    assert_eq!(posts.len(), 20);
+    assert!(
+        posts
+            .iter()
+            .all(|c| c.authorized && c.team.as_deref() == Some("T0A"))
+    );
+    let now = shared
+        .get(&ChannelName::new("team").unwrap(), "T0A")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        now.expires_at > installed.expires_at,
+        "the new token was kept"
     );
 }

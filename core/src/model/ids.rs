@@ -148,6 +148,13 @@ id_type!(
 id_type!(
     /// A conversation in the provider's native form: a Slack channel id (`C…`, or a user id `U…`
     /// for a DM), a Messenger PSID, a phone number or `whatsapp:+…` address.
+    ///
+    /// **Multi-tenant channels.** A channel that serves several tenants of one provider (Slack
+    /// workspaces installed through OAuth, several Messenger Pages, Twilio subaccounts) prefixes
+    /// the provider's tenant id and `/` to the native conversation id: `T0123/C0456` is channel
+    /// `C0456` of workspace `T0123`. An id without a prefix means the channel's default tenant
+    /// (its configured single-tenant credentials). See
+    /// [`install::tenant_of`](crate::install::tenant_of).
     ConversationId,
     "conversation id",
     check_id

@@ -27,6 +27,7 @@ mod contacts;
 mod forward;
 mod heads;
 mod inbox;
+mod installs;
 mod outbox;
 mod pending;
 mod receipts;
@@ -160,6 +161,7 @@ impl Inner {
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     webchat: Mutex<webchat::Webchat>,
+    installs: Mutex<installs::Installs>,
 }
 
 impl MemoryStore {
@@ -170,6 +172,12 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn installs(&self) -> MutexGuard<'_, installs::Installs> {
+        self.installs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -336,6 +344,50 @@ impl Store for MemoryStore {
 
     async fn keep_secret(&self, name: &str, proposed: &[u8]) -> Result<Vec<u8>> {
         Ok(self.webchat().keep_secret(name, proposed))
+    }
+
+    async fn put_install(&self, row: &crate::store::InstallRow) -> Result<()> {
+        self.installs().put(row);
+        Ok(())
+    }
+
+    async fn get_install(
+        &self,
+        channel: &str,
+        tenant: &str,
+    ) -> Result<Option<crate::store::InstallRow>> {
+        Ok(self.installs().get(channel, tenant))
+    }
+
+    async fn list_installs(&self, channel: Option<&str>) -> Result<Vec<crate::store::InstallRow>> {
+        Ok(self.installs().list(channel))
+    }
+
+    async fn delete_install(&self, channel: &str, tenant: &str) -> Result<bool> {
+        Ok(self.installs().delete(channel, tenant))
+    }
+
+    async fn claim_install_refresh(
+        &self,
+        channel: &str,
+        tenant: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<bool> {
+        Ok(self
+            .installs()
+            .claim_refresh(channel, tenant, millis(now), millis(until)))
+    }
+
+    async fn spend_oauth_state(
+        &self,
+        nonce: &str,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool> {
+        Ok(self
+            .installs()
+            .spend_state(nonce, millis(expires_at), millis(now)))
     }
 
     async fn enqueue_forwards(&self, rows: &[NewForward], now: SystemTime) -> Result<Vec<bool>> {

@@ -19,10 +19,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_contacts.sql")),
     (7, include_str!("migrations/0007_webchat.sql")),
     (8, include_str!("migrations/0008_forward.sql")),
+    (9, include_str!("migrations/0009_installs.sql")),
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The advisory lock every instance takes to migrate (one at a time, whatever the schema).
 const LOCK: i64 = 0x5357_4254_4d49_4752; // "SWBTMIGR"

@@ -30,6 +30,7 @@ use super::contacts::ContactWrites;
 use super::{Claim, InboxItem, Lease, OutboxItem, Queue};
 
 pub(crate) mod forward;
+pub(crate) mod installs;
 pub(crate) mod ops;
 pub(crate) mod prepared;
 pub(crate) mod rows;

@@ -260,6 +260,52 @@ macro_rules! forward_store {
                 self.$field.keep_secret(name, proposed).await
             }
             $($extra)*
+            // Installations: one module for both dialects (`sql::installs`).
+            async fn put_install(
+                &self,
+                row: &$crate::store::InstallRow,
+            ) -> switchboard_core::Result<()> {
+                self.$field.put_install(row).await
+            }
+            async fn get_install(
+                &self,
+                channel: &str,
+                tenant: &str,
+            ) -> switchboard_core::Result<Option<$crate::store::InstallRow>> {
+                self.$field.get_install(channel, tenant).await
+            }
+            async fn list_installs(
+                &self,
+                channel: Option<&str>,
+            ) -> switchboard_core::Result<Vec<$crate::store::InstallRow>> {
+                self.$field.list_installs(channel).await
+            }
+            async fn delete_install(
+                &self,
+                channel: &str,
+                tenant: &str,
+            ) -> switchboard_core::Result<bool> {
+                self.$field.delete_install(channel, tenant).await
+            }
+            async fn claim_install_refresh(
+                &self,
+                channel: &str,
+                tenant: &str,
+                now: std::time::SystemTime,
+                until: std::time::SystemTime,
+            ) -> switchboard_core::Result<bool> {
+                self.$field
+                    .claim_install_refresh(channel, tenant, now, until)
+                    .await
+            }
+            async fn spend_oauth_state(
+                &self,
+                nonce: &str,
+                expires_at: std::time::SystemTime,
+                now: std::time::SystemTime,
+            ) -> switchboard_core::Result<bool> {
+                self.$field.spend_oauth_state(nonce, expires_at, now).await
+            }
             // The gateway's forwarding queue (`sql::forward`).
             async fn enqueue_forwards(
                 &self,

@@ -49,6 +49,8 @@ pub(crate) enum Job {
     Webchat(super::webchat::WebchatWrite),
     /// A write of the gateway's forwarding queues (see [`super::forward`]).
     Forward(ForwardWrite),
+    /// An installation write (see [`super::installs`]).
+    Install(super::installs::InstallWrite),
 }
 
 impl Job {
@@ -62,7 +64,11 @@ impl Job {
             Job::Receipts(rows, _) => rows.len(),
             Job::ClaimInbox(c) | Job::ClaimOutbox(c) => c.limit,
             Job::Forward(write) => write.rows(),
-            Job::SetState(..) | Job::Recover(_) | Job::Prune(..) | Job::Webchat(_) => 1,
+            Job::SetState(..)
+            | Job::Recover(_)
+            | Job::Prune(..)
+            | Job::Webchat(_)
+            | Job::Install(_) => 1,
         }
     }
 }
@@ -310,6 +316,7 @@ pub(crate) async fn apply<T: Tx>(tx: &mut T, jobs: &[&Job]) -> Result<(Vec<Answe
                 Answer::Done
             }
             Job::Prune(step, cutoff) => Answer::Count(tx.prune(*step, *cutoff).await?),
+            Job::Install(write) => Answer::Count(super::installs::write(tx, write).await?),
             Job::Renew(queue, leases, until) => {
                 Answer::Flags(ops::renew(tx, *queue, leases, *until).await?)
             }

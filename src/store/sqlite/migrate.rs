@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_contacts.sql")),
     (7, include_str!("../migrations/0007_webchat.sql")),
     (8, include_str!("../migrations/0008_forward.sql")),
+    (9, include_str!("../migrations/0009_installs.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

@@ -24,7 +24,8 @@
 //! (the ready queue: one head per conversation, the next row after a finish, batches),
 //! [`sends`] (the outbox), [`receipts`] (proofs, delivery receipts), [`maintenance`] (state,
 //! pruning), [`contacts`] (last inbound times and opt-outs, for policy checks),
-//! [`webchat`] (the web chat log, uploads, secrets).
+//! [`webchat`] (the web chat log, uploads, secrets), [`installs`] (installations, refresh
+//! leases, OAuth states).
 //!
 //! [`MemoryStore`]: crate::MemoryStore
 //! [`SqliteStore`]: crate::SqliteStore
@@ -61,6 +62,7 @@ pub mod early_receipts;
 pub mod forward;
 pub mod heads;
 pub mod inbox;
+pub mod installs;
 pub mod maintenance;
 pub mod outbox_media;
 pub mod raw_payloads;
@@ -86,6 +88,10 @@ pub use inbox::{
     claims_keep_conversation_order, completion_with_a_taken_outbox_key_writes_nothing,
     completion_writes_outbox_and_state, dedupe_and_insert, expired_leases_are_reclaimed,
     leases_are_renewed, retries_and_dead_letters,
+};
+pub use installs::{
+    installs_are_kept_replaced_and_deleted, oauth_states_are_spent_once,
+    refresh_claims_are_exclusive_until_released,
 };
 pub use maintenance::{pruning_keeps_pending_and_dead_rows, state_outside_handlers};
 pub use outbox_media::byte_attachments_round_trip;
@@ -177,6 +183,9 @@ macro_rules! store_conformance_tests {
             forward_retries_disable_and_dead_letters,
             forward_delivery_writes_replies_atomically,
             delivered_forwards_deduplicate_until_pruned,
+            installs_are_kept_replaced_and_deleted,
+            refresh_claims_are_exclusive_until_released,
+            oauth_states_are_spent_once,
         );
     };
     (@checks $make:path; $($check:ident),* $(,)?) => {

@@ -18,6 +18,11 @@ impl SlackConfigBuilder {
         SlackConfigBuilder { config }
     }
 
+    /// No default workspace (a multi-workspace channel only).
+    pub(super) fn clear_bot_token(&mut self) {
+        self.config.bot_token = None;
+    }
+
     /// The bot's user id (`U…`), for the loop guard; learned with `auth.test` when not set.
     pub fn bot_user_id(mut self, id: impl Into<String>) -> Self {
         self.config.bot_user_id = Some(id.into());
@@ -33,6 +38,12 @@ impl SlackConfigBuilder {
     /// The workspace (`T…`) whose events this channel takes.
     pub fn team_id(mut self, id: impl Into<String>) -> Self {
         self.config.team_id = Some(id.into());
+        self
+    }
+
+    /// Makes the channel multi-workspace ("Add to Slack"): see [`SlackOAuthConfig`](super::SlackOAuthConfig).
+    pub fn oauth(mut self, oauth: super::SlackOAuthConfig) -> Self {
+        self.config.oauth = Some(oauth);
         self
     }
 
@@ -82,7 +93,10 @@ impl SlackConfigBuilder {
     pub fn build(self) -> Result<SlackConfig> {
         let c = self.config;
         let invalid = |m: &str| Err(Error::new(ErrorKind::InvalidConfig, m.to_owned()));
-        if !c.bot_token.expose().starts_with("xox") {
+        if c.bot_token
+            .as_ref()
+            .is_some_and(|t| !t.expose().starts_with("xox"))
+        {
             return invalid("key 'bot_token': expected a Slack token (xoxb-…)");
         }
         if c.signing_secret.expose().is_empty() {

@@ -7,8 +7,10 @@ use std::time::Duration;
 use switchboard_core::{ChannelTable, RenderPolicy, Result, Secret};
 
 mod builder;
+mod oauth;
 
 pub use builder::SlackConfigBuilder;
+pub use oauth::{DEFAULT_OAUTH_BASE_URL, DEFAULT_REFRESH_BEFORE, SlackOAuthConfig};
 
 /// Where the Web API lives unless `api_base_url` says otherwise.
 pub const DEFAULT_API_BASE_URL: &str = "https://slack.com/api";
@@ -33,11 +35,21 @@ pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 25 * 1024 * 1024;
 /// as possibly still in flight) and `max_media_bytes` (the largest file `fetch_attachment`
 /// downloads, default 25 MiB; larger ones are a `TooLarge` error, found while streaming).
 ///
-/// `Debug` prints `***` for both secrets.
+/// **Multi-workspace ("Add to Slack").** With `client_id`, `client_secret` (secret), `scopes`
+/// and `redirect_url` (and optionally `oauth_base_url`, default `https://slack.com`, and
+/// `refresh_before`, default `"5m"`), the channel serves every workspace that installs the
+/// app through `GET /oauth/slack/{channel}/install` (see [`SlackOAuthConfig`] and the crate
+/// docs); `bot_token` is then optional and, when given, serves the channel's default
+/// workspace (conversation ids without a `T…/` prefix).
+///
+/// `Debug` prints `***` for every secret.
 #[derive(Clone)]
 pub struct SlackConfig {
-    /// The bot token (`xoxb-…`), sent as `Authorization: Bearer`.
-    pub bot_token: Secret,
+    /// The bot token (`xoxb-…`), sent as `Authorization: Bearer`: the single workspace's, or
+    /// a multi-workspace channel's default one. `None` only with [`oauth`](Self::oauth).
+    pub bot_token: Option<Secret>,
+    /// The OAuth v2 settings of a multi-workspace channel.
+    pub oauth: Option<SlackOAuthConfig>,
     /// The app's signing secret, which verifies inbound requests.
     pub signing_secret: Secret,
     /// The bot's user id (`U…`), if known in advance.
@@ -67,6 +79,7 @@ impl fmt::Debug for SlackConfig {
         f.debug_struct("SlackConfig")
             .field("bot_token", &self.bot_token)
             .field("signing_secret", &self.signing_secret)
+            .field("oauth", &self.oauth)
             .field("bot_user_id", &self.bot_user_id)
             .field("bot_id", &self.bot_id)
             .field("team_id", &self.team_id)
@@ -81,10 +94,22 @@ impl fmt::Debug for SlackConfig {
 }
 
 impl SlackConfig {
+    /// A builder of a multi-workspace channel without a default workspace: installations
+    /// only (see [`SlackOAuthConfig`]); every default otherwise.
+    pub fn multi_workspace_builder(
+        signing_secret: Secret,
+        oauth: SlackOAuthConfig,
+    ) -> SlackConfigBuilder {
+        let mut b = SlackConfig::builder(Secret::new("xoxb-unused"), signing_secret).oauth(oauth);
+        b.clear_bot_token();
+        b
+    }
+
     /// A builder with these credentials and every default (see [`SlackConfigBuilder`]).
     pub fn builder(bot_token: Secret, signing_secret: Secret) -> SlackConfigBuilder {
         SlackConfigBuilder::new(SlackConfig {
-            bot_token,
+            bot_token: Some(bot_token),
+            oauth: None,
             signing_secret,
             bot_user_id: None,
             bot_id: None,
@@ -105,7 +130,12 @@ impl SlackConfig {
     /// `InvalidConfig` naming the channel and the key: a missing or malformed key, an unset
     /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(table: &mut ChannelTable) -> Result<Self> {
-        let bot_token = table.secret("bot_token")?;
+        let oauth = SlackOAuthConfig::from_table(table)?;
+        let bot_token = if oauth.is_some() {
+            table.optional_secret("bot_token")?
+        } else {
+            Some(table.secret("bot_token")?)
+        };
         let signing_secret = table.secret("signing_secret")?;
         let bot_user_id = table.optional_str("bot_user_id")?.filter(|s| !s.is_empty());
         let bot_id = table.optional_str("bot_id")?.filter(|s| !s.is_empty());
@@ -139,11 +169,15 @@ impl SlackConfig {
                 )));
             }
         };
-        if !bot_token.expose().starts_with("xox") {
+        if bot_token
+            .as_ref()
+            .is_some_and(|t| !t.expose().starts_with("xox"))
+        {
             return Err(table.error("key 'bot_token': expected a Slack token (xoxb-…)"));
         }
         Ok(SlackConfig {
             bot_token,
+            oauth,
             signing_secret,
             bot_user_id,
             bot_id,
@@ -176,7 +210,7 @@ mod tests {
         );
         let c = SlackConfig::from_table(&mut t).unwrap();
         t.finish().unwrap();
-        assert_eq!(c.bot_token.expose(), "xoxb-1");
+        assert_eq!(c.bot_token.as_ref().map(Secret::expose), Some("xoxb-1"));
         assert_eq!(c.signing_secret.expose(), "shh");
         assert_eq!(c.bot_user_id.as_deref(), Some("U1"));
         assert_eq!(c.bot_id.as_deref(), Some("B1"));
@@ -211,5 +245,45 @@ mod tests {
         let e = SlackConfig::from_table(&mut t).err().unwrap();
         assert!(e.to_string().contains("key 'bot_token'"), "{e}");
         assert!(!e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn multi_workspace_keys() {
+        let mut t = table(
+            "provider = 'slack'\nsigning_secret = 's'\nclient_id = '1.2'\n\
+             client_secret = 'cs'\nscopes = ['chat:write', 'channels:history']\n\
+             redirect_url = 'https://x.example/oauth/slack/team/callback'\n\
+             refresh_before = '1s'",
+        );
+        let c = SlackConfig::from_table(&mut t).unwrap();
+        t.finish().unwrap();
+        assert!(c.bot_token.is_none());
+        let o = c.oauth.as_ref().unwrap();
+        assert_eq!((o.client_id.as_str(), o.scopes.len()), ("1.2", 2));
+        assert_eq!(o.oauth_base_url, DEFAULT_OAUTH_BASE_URL);
+        assert_eq!(o.refresh_before, Duration::from_secs(1));
+        assert!(!format!("{c:?}").contains("cs\""), "{c:?}");
+        for (text, says) in [
+            (
+                "signing_secret = 's'\nclient_id = '1'\nscopes = ['a']\nredirect_url = 'https://x'",
+                "client_secret",
+            ),
+            (
+                "signing_secret = 's'\nclient_id = '1'\nclient_secret = 'c'\nredirect_url = 'https://x'",
+                "scopes",
+            ),
+            (
+                "signing_secret = 's'\nclient_id = '1'\nclient_secret = 'c'\nscopes = ['a']\nredirect_url = 'x'",
+                "redirect_url",
+            ),
+            (
+                "signing_secret = 's'\nbot_token = 'xoxb-1'\nscopes = ['a']",
+                "needs 'client_id'",
+            ),
+        ] {
+            let mut t = table(&format!("provider = 'slack'\n{text}"));
+            let e = SlackConfig::from_table(&mut t).err().unwrap();
+            assert!(e.to_string().contains(says), "{says}: {e}");
+        }
     }
 }

@@ -24,6 +24,7 @@ mod deliver;
 mod handlers;
 mod history;
 mod methods;
+mod oauth;
 mod server;
 mod state;
 
@@ -38,6 +39,7 @@ use switchboard_core::emulator::{Listener, Server};
 pub use deliver::{Attempt, Delivery};
 pub use handlers::{MAX_BLOCKS, MAX_POST_TEXT, MAX_UPDATE_TEXT};
 pub use methods::{MethodSpec, methods};
+pub use oauth::Workspace;
 pub use state::{Call, EmulatedFile, EmulatedMessage, Fault, RateLimit};
 
 /// How the emulated workspace is set up.
@@ -69,6 +71,15 @@ pub struct EmulatorOptions {
     /// killed mid-call may leave a message posted without having seen the answer). Zero by
     /// default.
     pub latency: Duration,
+    /// The app's client id and secret (`oauth.v2.access`).
+    pub client_id: String,
+    /// See [`client_id`](Self::client_id).
+    pub client_secret: String,
+    /// The scopes `oauth.v2.access` grants (comma separated).
+    pub scopes: String,
+    /// Token rotation: the life of the `xoxe.xoxb-` tokens `oauth.v2.access` hands out
+    /// (`None`: plain `xoxb-` tokens that do not expire).
+    pub token_lifetime: Option<Duration>,
 }
 
 impl Default for EmulatorOptions {
@@ -90,6 +101,10 @@ impl Default for EmulatorOptions {
                 Duration::from_secs(300),
             ],
             latency: Duration::ZERO,
+            client_id: "1111.2222".to_owned(),
+            client_secret: "emulator-client-secret".to_owned(),
+            scopes: "chat:write,channels:history".to_owned(),
+            token_lifetime: None,
         }
     }
 }
@@ -99,11 +114,16 @@ pub(crate) struct Inner {
     pub(crate) identity: handlers::Identity,
     pub(crate) base_url: String,
     state: Mutex<state::State>,
+    oauth: Mutex<oauth::OAuthState>,
 }
 
 impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, state::State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn oauth(&self) -> MutexGuard<'_, oauth::OAuthState> {
+        self.oauth.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -144,6 +164,7 @@ impl Emulator {
             options,
             base_url: listener.url(),
             state: Mutex::new(state),
+            oauth: Mutex::new(oauth::OAuthState::default()),
         });
         let server = listener.serve(server::router(inner.clone()));
         Ok(Emulator { inner, server })
@@ -192,6 +213,32 @@ impl Emulator {
             .iter()
             .find(|f| f.id == id)
             .and_then(|f| f.bytes.clone())
+    }
+
+    /// The value for the adapter's `oauth_base_url` (`GET {it}/oauth/v2/authorize`).
+    pub fn oauth_base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// Makes the next `GET /oauth/v2/authorize` approve the install for `workspace` at once
+    /// (a redirect to `redirect_uri` with a code and the state), as its user would.
+    pub fn approve_as(&self, workspace: Workspace) {
+        self.inner.oauth().approve_as = Some(workspace);
+    }
+
+    /// A fresh authorization code for `workspace` (what the authorize redirect carries).
+    pub fn issue_code(&self, workspace: Workspace) -> String {
+        self.inner.oauth().issue_code(workspace)
+    }
+
+    /// Revokes every token handed out for `team_id` (an uninstall); how many.
+    pub fn revoke(&self, team_id: &str) -> usize {
+        self.inner.oauth().revoke(team_id)
+    }
+
+    /// How many token refreshes `oauth.v2.access` granted.
+    pub fn refreshes(&self) -> u64 {
+        self.inner.oauth().refreshes
     }
 
     /// Adds a channel.

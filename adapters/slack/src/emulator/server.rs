@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State as AxumState};
+use std::time::SystemTime;
+
+use axum::extract::{ConnectInfo, Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +17,7 @@ use switchboard_core::emulator::{Connection, set_retry_after};
 use super::Inner;
 use super::handlers::{self, Reply};
 use super::methods::{self, check_args};
+use super::oauth::TokenCheck;
 use super::state::{Call, Fault};
 
 pub(crate) fn router(inner: Arc<Inner>) -> Router {
@@ -22,6 +25,7 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/api/{method}", post(api))
         .route("/upload/v1/{id}", post(upload))
         .route("/files/{id}/{name}", get(download))
+        .route("/oauth/v2/authorize", get(authorize))
         .with_state(inner)
 }
 
@@ -88,12 +92,25 @@ async fn api(
     let parsed = parse_args(&content_type, spec.is_none_or(|s| s.json), &body);
     let mut args = parsed.clone().unwrap_or_default();
     let token = bearer(&headers).or_else(|| methods::str_arg(&args, "token"));
-    let authorized = token.as_deref() == Some(inner.options.bot_token.as_str());
+    if method == "oauth.v2.access" {
+        return oauth_access(&inner, args, content_type).await;
+    }
+    let (team, refused) = match token.as_deref() {
+        Some(t) if t == inner.options.bot_token => (Some(inner.options.team_id.clone()), None),
+        Some(t) => match inner.oauth().check(t, SystemTime::now()) {
+            TokenCheck::Valid(team) => (Some(team), None),
+            TokenCheck::Refused(code) => (None, Some(code)),
+            TokenCheck::Unknown => (None, Some("invalid_auth")),
+        },
+        None => (None, Some("not_authed")),
+    };
+    let authorized = team.is_some();
     let mut call = Call {
         method: method.clone(),
         args: args.clone(),
         content_type: content_type.clone(),
         authorized,
+        team,
         status: 0,
         response: None,
     };
@@ -126,11 +143,8 @@ async fn api(
         Some(Fault::LostAnswer) | None => None,
     };
     let reply = reply.unwrap_or_else(|| {
-        if token.is_none() {
-            return Reply::error("not_authed");
-        }
-        if !authorized {
-            return Reply::error("invalid_auth");
+        if let Some(code) = refused {
+            return Reply::error(code);
         }
         let Some(spec) = spec else {
             return Reply::error("unknown_method");
@@ -160,6 +174,65 @@ async fn api(
     call.response = Some(reply.body.clone());
     inner.lock().calls.push(call);
     respond(&reply)
+}
+
+/// `oauth.v2.access`: the client's credentials in the form (or HTTP Basic, not emulated).
+async fn oauth_access(inner: &Inner, args: Map<String, Value>, content_type: String) -> Response {
+    let o = &inner.options;
+    let reply = inner.oauth().access(
+        &args,
+        (&o.client_id, &o.client_secret),
+        &o.scopes,
+        &o.app_id,
+        o.token_lifetime,
+        SystemTime::now(),
+    );
+    let mut logged = args;
+    for secret in ["client_secret", "code", "refresh_token"] {
+        if logged.contains_key(secret) {
+            logged.insert(secret.into(), json!("***"));
+        }
+    }
+    inner.lock().calls.push(Call {
+        method: "oauth.v2.access".to_owned(),
+        args: logged,
+        content_type,
+        authorized: reply.status == 200 && reply.body["ok"] == json!(true),
+        team: reply.body["team"]["id"].as_str().map(str::to_owned),
+        status: reply.status,
+        response: Some(reply.body.clone()),
+    });
+    respond(&reply)
+}
+
+/// `GET /oauth/v2/authorize`: approved at once for the workspace `approve_as` names (302 to
+/// `redirect_uri?code=…&state=…`); 400 without `client_id`, `redirect_uri` or a workspace.
+async fn authorize(
+    AxumState(inner): AxumState<Arc<Inner>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if q.get("client_id") != Some(&inner.options.client_id) {
+        return (StatusCode::BAD_REQUEST, "invalid_client_id").into_response();
+    }
+    let (Some(redirect), Some(state)) = (q.get("redirect_uri"), q.get("state")) else {
+        return (StatusCode::BAD_REQUEST, "missing redirect_uri or state").into_response();
+    };
+    let mut oauth = inner.oauth();
+    let Some(ws) = oauth.approve_as.clone() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "no workspace approves (approve_as)",
+        )
+            .into_response();
+    };
+    let code = oauth.issue_code(ws);
+    let Ok(mut url) = url::Url::parse(redirect) else {
+        return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response();
+    };
+    url.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", state);
+    (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
 }
 
 async fn upload(

@@ -58,6 +58,10 @@ pub struct Call {
     pub content_type: String,
     /// Whether the bot token was presented (header or `token` argument) and right.
     pub authorized: bool,
+    /// The workspace whose token the call carried (the default bot token's is
+    /// [`EmulatorOptions::team_id`](super::EmulatorOptions::team_id)); `None` for no or an
+    /// unknown token.
+    pub team: Option<String>,
     /// The HTTP status answered (0 when the connection was dropped).
     pub status: u16,
     /// The JSON answered, when there was one.

@@ -10,7 +10,7 @@ fn every_mapped_code() {
         ("invalid_auth", Unauthenticated, Retry::Never),
         ("not_authed", Unauthenticated, Retry::Never),
         ("token_revoked", Unauthenticated, Retry::Never),
-        ("token_expired", Unauthenticated, Retry::Never),
+        ("token_expired", Unauthenticated, Retry::Safe),
         ("account_inactive", Unauthenticated, Retry::Never),
         ("missing_scope", PermissionDenied, Retry::Never),
         ("not_in_channel", PermissionDenied, Retry::Never),
