@@ -1,6 +1,8 @@
 //! Outbound HTTP to the Graph API: `POST /{version}/{page_id}/messages`,
 //! `POST /{version}/{page_id}/message_attachments` and `GET /{version}/me?fields=id`, with the
 //! Page token as the `access_token` query parameter and, when configured, `appsecret_proof`.
+//! A channel of several Pages has one client per Page (its id in the URLs, its token, its
+//! proof), all on one HTTP connection pool.
 //!
 //! Nothing is retried here: chat messages are not idempotent, the engine decides.
 
@@ -19,7 +21,8 @@ use crate::wire::{ErrorBody, NodeResponse, SendResponse, UploadResponse};
 /// How long one Graph call may take.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A Graph API client for one Page.
+/// A Graph API client for one Page: `config` is that Page's view (see
+/// `MessengerConfig::page_views`).
 #[derive(Clone)]
 pub(crate) struct GraphClient {
     http: reqwest::Client,
@@ -30,6 +33,7 @@ impl std::fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphClient")
             .field("base", &self.config.api_base_url)
+            .field("page", &self.config.page_id)
             .finish()
     }
 }
@@ -41,9 +45,22 @@ enum Body {
 }
 
 impl GraphClient {
-    pub(crate) fn new(config: Arc<MessengerConfig>) -> Result<Self> {
+    /// One client per Page of `config`, the default Page first, sharing one HTTP client.
+    pub(crate) fn per_page(config: &MessengerConfig) -> Result<Vec<Self>> {
+        let http = GraphClient::http()?;
+        Ok(config
+            .page_views()
+            .into_iter()
+            .map(|view| GraphClient {
+                http: http.clone(),
+                config: Arc::new(view),
+            })
+            .collect())
+    }
+
+    fn http() -> Result<reqwest::Client> {
         // A redirect would turn a POST into a GET elsewhere: a 3xx is an error instead.
-        let http = reqwest::Client::builder()
+        reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -51,8 +68,7 @@ impl GraphClient {
                 Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
                     .with_provider(PROVIDER)
                     .with_source(e)
-            })?;
-        Ok(GraphClient { http, config })
+            })
     }
 
     /// `url` with the token, and `appsecret_proof` when configured, as query parameters.

@@ -26,6 +26,7 @@
 
 mod call;
 mod deliver;
+mod page;
 mod server;
 mod state;
 mod upload;
@@ -38,20 +39,24 @@ use std::time::{Duration, SystemTime};
 use switchboard_core::emulator::{Listener, Server};
 
 pub use deliver::Delivery;
+pub use page::{EmulatedPage, PageView};
 pub use state::{Call, EmulatedMessage, Fault, Upload};
 
 use server::Shared;
 
-/// How the emulated Page and app are set up. Build it with struct update syntax:
+/// How the emulated Page(s) and app are set up. Build it with struct update syntax:
 /// `EmulatorOptions { rate_limit_per_second: Some(10), ..EmulatorOptions::default() }`.
 #[derive(Clone)]
 pub struct EmulatorOptions {
-    /// The Page id.
+    /// The (first) Page's id.
     pub page_id: String,
     /// The Page's name (the node's `name` field).
     pub page_name: String,
-    /// The only Page access token accepted.
+    /// The Page's access token: a call with it may address only this Page (or `me`).
     pub page_access_token: String,
+    /// More Pages of the same app, each with its own token (a token is accepted only for its
+    /// own Page; users, windows, uploads and message ids are per Page).
+    pub other_pages: Vec<EmulatedPage>,
     /// The App Secret (webhook signatures, `appsecret_proof`).
     pub app_secret: String,
     /// The webhook verify token (for [`Emulator::channel_toml`]).
@@ -83,6 +88,7 @@ impl Default for EmulatorOptions {
             page_id: "1895382890692545".into(),
             page_name: "Emulated Page".into(),
             page_access_token: "EAAemulatorPageToken".into(),
+            other_pages: Vec::new(),
             app_secret: "emulator-app-secret".into(),
             verify_token: "emulator-verify-token".into(),
             app_id: "1517776481860111".into(),
@@ -102,6 +108,7 @@ impl std::fmt::Debug for EmulatorOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorOptions")
             .field("page_id", &self.page_id)
+            .field("other_pages", &self.other_pages)
             .field("app_id", &self.app_id)
             .field("require_appsecret_proof", &self.require_appsecret_proof)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
@@ -176,30 +183,45 @@ impl Emulator {
         &self.shared.options
     }
 
-    /// The keys of a `[channels.NAME]` table for an adapter pointed at this emulator.
+    /// The keys of a `[channels.NAME]` table for an adapter pointed at this emulator: one
+    /// Page as `page_id` and `page_access_token`, several as `pages`.
     pub fn channel_toml(&self) -> String {
         let o = self.options();
+        let pages = if o.other_pages.is_empty() {
+            format!(
+                "page_id = \"{}\"\npage_access_token = \"{}\"\n",
+                o.page_id, o.page_access_token
+            )
+        } else {
+            let list: Vec<String> = o
+                .pages()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{{ id = \"{}\", access_token = \"{}\" }}",
+                        p.id, p.access_token
+                    )
+                })
+                .collect();
+            format!("pages = [{}]\n", list.join(", "))
+        };
         format!(
-            "provider = \"messenger\"\npage_id = \"{}\"\npage_access_token = \"{}\"\n\
-             app_secret = \"{}\"\nverify_token = \"{}\"\napi_base_url = \"{}\"\n",
-            o.page_id,
-            o.page_access_token,
+            "provider = \"messenger\"\n{pages}app_secret = \"{}\"\nverify_token = \"{}\"\n\
+             api_base_url = \"{}\"\n",
             o.app_secret,
             o.verify_token,
             self.base_url()
         )
     }
 
-    /// Registers a user (PSID) who messaged the Page now, opening the 24 h window.
+    /// Registers a user (PSID) who messaged the (first) Page now, opening the 24 h window.
     pub fn add_user(&self, psid: &str) {
-        let mut st = self.shared.state();
-        let now = st.now();
-        st.users.insert(psid.to_owned(), now);
+        self.main_page().add_user(psid);
     }
 
-    /// Registers a user whose last message was at `at`.
+    /// Registers a user of the (first) Page whose last message was at `at`.
     pub fn user_messaged_at(&self, psid: &str, at: SystemTime) {
-        self.shared.state().users.insert(psid.to_owned(), at);
+        self.main_page().user_messaged_at(psid, at);
     }
 
     /// The emulator clock.
