@@ -481,3 +481,8 @@ async fn twilio_retry_storm_runs_the_handler_once() {
     assert_eq!(stats.outbox_sent, 1);
     running.shutdown().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several tenants on one channel (issue 16)
+
+mod tenants;
