@@ -13,7 +13,7 @@ use switchboard::twilio::emulator::{
     EmulatedAccount, Emulator as TwilioEmulator, EmulatorOptions as TwilioEmulatorOptions, Inbound,
 };
 
-use super::{Probe, TWILIO_FROM, bind, config, eventually, start};
+use super::{Probe, TWILIO_FROM, bind, config, eventually, reaches, start};
 
 const PAGE_B: &str = "2222222222222222";
 const TOKEN_B: &str = "EAApageBtoken";
@@ -141,19 +141,13 @@ async fn two_twilio_accounts_on_one_channel_never_cross() {
         );
     }
     // Status callbacks of both accounts (each signed with its own token) reach the outbox.
-    let store = sb.store().clone();
     for i in 0..2 {
         let key = probe.reply_key(i);
-        let mut delivered = false;
-        for _ in 0..250 {
-            let s = store.outbox_status(&key).await.unwrap().unwrap();
-            if s.delivery == Some(DeliveryStatus::Delivered) {
-                delivered = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert!(delivered, "{:?}", store.outbox_status(&key).await);
+        assert!(
+            reaches(&sb, &key, DeliveryStatus::Delivered).await,
+            "{:?}",
+            sb.store().outbox_status(&key).await
+        );
     }
     assert!(
         emu.callbacks().iter().all(|c| c.status == 200),
