@@ -132,14 +132,26 @@ impl TwilioAdapter {
         &self.config
     }
 
-    /// Fetches a message's current resource (status, error code, segments) from Twilio.
+    /// Fetches a message's current resource (status, error code, segments) from Twilio. On a
+    /// channel of several accounts each account is asked in turn, with its own credentials,
+    /// until one has the message.
     ///
     /// # Errors
     ///
-    /// Twilio's error, mapped (`NotFound` for an unknown SID, `Unauthenticated`, `RateLimited`,
-    /// `Transport`, …).
+    /// Twilio's error, mapped (`NotFound` for a SID no account has, `Unauthenticated`,
+    /// `RateLimited`, `Transport`, …).
     pub async fn fetch_message(&self, sid: &str) -> Result<MessageResource> {
-        self.api.fetch_message(&self.config, sid).await
+        let mut last = None;
+        for account in self.accounts.iter() {
+            match self.api.fetch_message(account, sid).await {
+                Err(e) if e.kind() == switchboard_core::ErrorKind::NotFound => last = Some(e),
+                other => return other,
+            }
+        }
+        match last {
+            Some(e) => Err(e),
+            None => self.api.fetch_message(&self.config, sid).await,
+        }
     }
 
     /// The configuration of the conversation's account and the customer's address.

@@ -240,6 +240,12 @@ async fn reconcile_media_and_credentials_use_the_account() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
 
+    // A subaccount's message is found with the subaccount's credentials.
+    let sid = emu.messages()[0].sid.clone();
+    assert_eq!(a.fetch_message(&sid).await.unwrap().account_sid, SUB);
+    let missing = a.fetch_message("SM0123456789abcdef0123456789abcdef").await;
+    assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
+
     let before = emu.calls().len();
     a.verify_credentials().await.unwrap();
     let accounts: Vec<Option<String>> = emu.calls()[before..]
