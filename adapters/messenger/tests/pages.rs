@@ -7,7 +7,8 @@
 
 use switchboard_core::model::Attachment;
 use switchboard_core::{
-    Adapter, ChannelTable, ConversationRef, ErrorKind, OutboundMessage, RejectReason,
+    Adapter, ChannelTable, ConversationRef, ErrorKind, OutboundMessage, OutboxKey, PendingSend,
+    Reconciled, RejectReason,
 };
 use switchboard_messenger::emulator::{EmulatedPage, Emulator, EmulatorOptions};
 use switchboard_messenger::{MessengerAdapter, signature};
@@ -224,4 +225,56 @@ async fn an_entry_of_a_page_the_channel_does_not_serve_is_refused() {
     );
     // Acknowledged (Meta would retry a 4xx for 36 h) and nothing stored.
     assert_eq!(out.response().status, 200);
+}
+
+/// Echo reconciliation on a channel of several Pages: the echo of Page B's send proves it, and
+/// a send recorded under the unprefixed (default-Page) id is found under its canonical id too.
+#[tokio::test]
+async fn echoes_reconcile_per_page_whatever_the_id_form() {
+    let emu = Emulator::start(EmulatorOptions {
+        other_pages: vec![EmulatedPage::new(PAGE_B, "Page B", TOKEN_B)],
+        ..EmulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    emu.subscribe(&["messages", "message_echoes"]);
+    emu.add_user(ANNA);
+    emu.page(PAGE_B).add_user(BOB);
+    let toml = format!(
+        "{}message_echoes = true\necho_wait = '200ms'\n",
+        emu.channel_toml()
+    );
+    let a =
+        MessengerAdapter::from_table(ChannelTable::from_toml_str("fb", &toml).unwrap()).unwrap();
+    let since = std::time::SystemTime::now();
+    let keyed = |key: &str| {
+        OutboundMessage::builder()
+            .text("once")
+            .idempotency_key(key)
+            .build()
+            .unwrap()
+    };
+    let (old, b) = (to(ANNA), to(&format!("{PAGE_B}/{BOB}")));
+    a.send(&old, &keyed("fb:e1:0")).await.unwrap();
+    a.send(&b, &keyed("fb:e2:0")).await.unwrap();
+    let items = emu.take_webhooks();
+    let body = emu.webhook_body(&items);
+    let out = a.handle_webhook(&emu.signed_request("https://bot.test/webhooks/fb", &body));
+    let proofs = out.accepted_events().expect("accepted");
+    assert_eq!(
+        proofs[1].conversation.conversation.as_str(),
+        format!("{PAGE_B}/{BOB}"),
+        "an echo of Page B is attributed to Page B (its sender)"
+    );
+    for (conv, key) in [(&old, "fb:e1:0"), (&b, "fb:e2:0")] {
+        let pending = PendingSend::new(conv.clone(), keyed(key), since);
+        let r = a
+            .reconcile(&OutboxKey::new(key).unwrap(), &pending)
+            .await
+            .unwrap();
+        assert!(
+            matches!(r, Reconciled::Delivered(ref m) if m.len() == 1),
+            "{key}: {r:?}"
+        );
+    }
 }
