@@ -47,7 +47,7 @@ enum Body {
 impl GraphClient {
     /// One client per Page of `config`, the default Page first, sharing one HTTP client.
     pub(crate) fn per_page(config: &MessengerConfig) -> Result<Vec<Self>> {
-        let http = GraphClient::http()?;
+        let http = http_client()?;
         Ok(config
             .page_views()
             .into_iter()
@@ -56,19 +56,6 @@ impl GraphClient {
                 config: Arc::new(view),
             })
             .collect())
-    }
-
-    fn http() -> Result<reqwest::Client> {
-        // A redirect would turn a POST into a GET elsewhere: a 3xx is an error instead.
-        reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
-                    .with_provider(PROVIDER)
-                    .with_source(e)
-            })
     }
 
     /// `url` with the token, and `appsecret_proof` when configured, as query parameters.
@@ -135,8 +122,22 @@ impl GraphClient {
     }
 }
 
+/// The Graph HTTP client: the request timeout, no redirects.
+pub(crate) fn http_client() -> Result<reqwest::Client> {
+    // A redirect would turn a POST into a GET elsewhere: a 3xx is an error instead.
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
+                .with_provider(PROVIDER)
+                .with_source(e)
+        })
+}
+
 /// The answer of a call to `what`: its JSON on 2xx, else the Graph error it carries.
-async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Result<T> {
+pub(crate) async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Result<T> {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await.map_err(transport)?;
@@ -157,7 +158,7 @@ async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Resul
 }
 
 /// A transport failure. The URL (which holds the token) is stripped from the source.
-fn transport(e: reqwest::Error) -> Error {
+pub(crate) fn transport(e: reqwest::Error) -> Error {
     let (kind, retry, what) = if e.is_connect() {
         (
             ErrorKind::Transport,

@@ -278,3 +278,36 @@ async fn echoes_reconcile_per_page_whatever_the_id_form() {
         );
     }
 }
+
+/// `GET /me/accounts` with a user token (Facebook Login for Business): every Page the person
+/// manages with its own token, ready to become a `pages` list; a Page token has no such edge.
+#[tokio::test]
+async fn a_user_token_lists_the_pages_with_their_tokens() {
+    let (emu, a) = two_pages().await;
+    let user = switchboard_core::Secret::new(emu.options().user_access_token.clone());
+    let pages = switchboard_messenger::managed_pages(a.config(), &user)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = pages.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, [emu.options().page_id.as_str(), PAGE_B]);
+    assert_eq!(pages[1].access_token.expose(), TOKEN_B);
+    assert!(pages.iter().all(|p| p.can_message()));
+    assert_eq!(pages[1].to_page_config().id, PAGE_B);
+    assert!(!format!("{pages:?}").contains(TOKEN_B));
+    let c = &emu.calls()[0];
+    assert_eq!((c.path.as_str(), c.status), ("/v25.0/me/accounts", 200));
+    assert_eq!(
+        c.query["appsecret_proof"],
+        signature::appsecret_proof(&emu.options().app_secret, user.expose())
+    );
+    let page_token = switchboard_core::Secret::new(TOKEN_B);
+    let e = switchboard_messenger::managed_pages(a.config(), &page_token)
+        .await
+        .unwrap_err();
+    assert_eq!(e.provider_code(), Some("100"), "{e:?}");
+    let bad = switchboard_core::Secret::new("EAAnobody");
+    let e = switchboard_messenger::managed_pages(a.config(), &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e:?}");
+}

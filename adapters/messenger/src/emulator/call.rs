@@ -215,7 +215,7 @@ fn rate_limited() -> GraphErr {
     )
 }
 
-fn finish(
+pub(crate) fn finish(
     shared: &Shared,
     request: Request<'_>,
     answer: Answer,

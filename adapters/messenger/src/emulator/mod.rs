@@ -14,6 +14,8 @@
 //! - `GET /{version}/{page_id|me}?fields=id,name` (what `verify_credentials` calls): the Page
 //!   node with the fields asked for (without `fields`, `name` and `id`; another field: error
 //!   100). The same token and proof checks apply: a bad token is error 190.
+//! - `GET /{version}/me/accounts` with the user token ([`EmulatorOptions::user_access_token`]):
+//!   every Page with its Page token (see `accounts.rs`).
 //! - Rate limiting (code 613, with `Retry-After` and `X-Business-Use-Case-Usage`), staged
 //!   [`Fault`]s (including [`Fault::LostAnswer`]: the message is accepted but the connection
 //!   drops before the answer), a fixed [`EmulatorOptions::latency`], a settable clock, a log of
@@ -24,6 +26,7 @@
 //!   to the callback URL ([`Emulator::set_callback_url`]) as they happen, signed, retried on
 //!   failure as Meta does; without a callback URL they wait for [`Emulator::take_webhooks`].
 
+mod accounts;
 mod call;
 mod deliver;
 mod page;
@@ -54,6 +57,9 @@ pub struct EmulatorOptions {
     pub page_name: String,
     /// The Page's access token: a call with it may address only this Page (or `me`).
     pub page_access_token: String,
+    /// A user access token of a person who manages every Page: `GET /me/accounts` with it
+    /// lists the Pages with their tokens (Facebook Login for Business).
+    pub user_access_token: String,
     /// More Pages of the same app, each with its own token (a token is accepted only for its
     /// own Page; users, windows, uploads and message ids are per Page).
     pub other_pages: Vec<EmulatedPage>,
@@ -89,6 +95,7 @@ impl Default for EmulatorOptions {
             page_name: "Emulated Page".into(),
             page_access_token: "EAAemulatorPageToken".into(),
             other_pages: Vec::new(),
+            user_access_token: "EAAemulatorUserToken".into(),
             app_secret: "emulator-app-secret".into(),
             verify_token: "emulator-verify-token".into(),
             app_id: "1517776481860111".into(),

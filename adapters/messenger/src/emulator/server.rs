@@ -43,6 +43,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/{version}/{node}/messages", post(messages))
         .route("/{version}/{node}/message_attachments", post(attachments))
         .route("/{version}/{node}", get(node))
+        .route("/{version}/me/accounts", get(super::accounts::me_accounts))
         .with_state(shared)
 }
 
