@@ -179,6 +179,9 @@ fn sandbox_plays_the_script_and_exits_0() {
         "on _web_",
         "Web → visitor (event 2, agent): Yes, 10:00 to 18:00. [button Directions]",
         "chose *Directions* (DIRECTIONS)",
+        // Issue 16: the second Page's customer is answered with that Page's own token.
+        "Messenger Page 2041337099990002 → 7254710388245299 (token EAAsecondP…)",
+        "POST /v25.0/2041337099990002/messages token=EAAsecondP…",
         "/webchat/web/demo",
         "POST /api/chat.postMessage",
         "Messages.json",

@@ -105,6 +105,18 @@ async fn start(
     (sb, running)
 }
 
+/// Polls the outbox row of `key` for up to 5 s until its delivery status is `status`.
+async fn reaches(sb: &Switchboard, key: &str, status: DeliveryStatus) -> bool {
+    for _ in 0..250 {
+        let s = sb.store().outbox_status(key).await.unwrap().unwrap();
+        if s.delivery == Some(status) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 async fn bind() -> (tokio::net::TcpListener, String) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
@@ -323,29 +335,19 @@ async fn messenger_message_in_reply_out() {
     let receipt = emu.delivery_item(psid, &[mid.as_str()]);
     assert!(emu.deliver(&url, &[receipt], 1).await[0].delivered());
     let store = sb.store().clone();
-    let mut delivered = false;
-    for _ in 0..250 {
-        let s = store.outbox_status(&key).await.unwrap().unwrap();
-        if s.delivery == Some(DeliveryStatus::Delivered) {
-            delivered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(delivered, "{:?}", store.outbox_status(&key).await);
+    assert!(
+        reaches(&sb, &key, DeliveryStatus::Delivered).await,
+        "{:?}",
+        store.outbox_status(&key).await
+    );
     // A read receipt names no message, only a watermark: every reply sent to the user up to
     // it becomes Read.
     assert!(emu.deliver(&url, &[emu.read_item(psid)], 1).await[0].delivered());
-    let mut read = false;
-    for _ in 0..250 {
-        let s = store.outbox_status(&key).await.unwrap().unwrap();
-        if s.delivery == Some(DeliveryStatus::Read) {
-            read = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(read, "{:?}", store.outbox_status(&key).await);
+    assert!(
+        reaches(&sb, &key, DeliveryStatus::Read).await,
+        "{:?}",
+        store.outbox_status(&key).await
+    );
     running.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -481,3 +483,8 @@ async fn twilio_retry_storm_runs_the_handler_once() {
     assert_eq!(stats.outbox_sent, 1);
     running.shutdown().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several tenants on one channel (issue 16)
+
+mod tenants;

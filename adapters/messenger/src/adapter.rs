@@ -48,12 +48,14 @@ pub fn capabilities() -> Capabilities {
     }
 }
 
-/// The Messenger adapter for one Facebook Page. Cheap to clone.
+/// The Messenger adapter for one Facebook Page, or several Pages of one app (see
+/// [`MessengerConfig::conversation_id`] for their conversation ids). Cheap to clone.
 #[derive(Clone)]
 pub struct MessengerAdapter {
     info: AdapterInfo,
     config: Arc<MessengerConfig>,
-    client: GraphClient,
+    /// One Graph client per Page (its own token), the default Page first.
+    clients: Arc<[GraphClient]>,
     echoes: Arc<EchoLog>,
     media: switchboard_core::fetch::MediaFetcher,
 }
@@ -62,7 +64,7 @@ impl std::fmt::Debug for MessengerAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessengerAdapter")
             .field("channel", &self.info.channel)
-            .field("page_id", &self.config.page_id)
+            .field("pages", &self.config.page_ids().collect::<Vec<_>>())
             .field("api_base_url", &self.config.api_base_url)
             .field("api_version", &self.config.api_version)
             .field("render", &self.config.render)
@@ -80,9 +82,10 @@ impl MessengerAdapter {
         let config = Arc::new(config);
         let mut caps = capabilities();
         caps.reconcile = config.message_echoes;
+        let clients = GraphClient::per_page(&config)?;
         Ok(MessengerAdapter {
             info: AdapterInfo::new(PROVIDER, config.channel.clone(), caps),
-            client: GraphClient::new(config.clone())?,
+            clients: clients.into(),
             media: crate::media::fetcher(&config)?,
             config,
             echoes: Arc::default(),
@@ -123,8 +126,19 @@ impl MessengerAdapter {
     }
 
     async fn sender_action(&self, to: &ConversationRef, action: &str) -> Result<()> {
-        let body = render::sender_action(to.conversation.as_str(), action);
-        self.client.send(body).await.map(|_| ())
+        let (client, psid) = self.route(to)?;
+        let body = render::sender_action(psid, action);
+        client.send(body).await.map(|_| ())
+    }
+
+    /// The Graph client of the conversation's Page (its token, its URLs) and the user's id
+    /// at that Page.
+    fn route<'a>(&self, to: &'a ConversationRef) -> Result<(&GraphClient, &'a str)> {
+        let (page, psid) = self.config.route(to.conversation.as_str())?;
+        let client = self.clients.get(page).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, "no Graph client for the Page").with_provider(PROVIDER)
+        })?;
+        Ok((client, psid))
     }
 }
 
@@ -142,12 +156,14 @@ impl Adapter for MessengerAdapter {
 
     /// Well under the Send API's per-Page limits (Meta's platform rate limit scales with the
     /// Page's audience; a few hundred calls per second for a large Page): 40 messages per second
-    /// for the Page (burst 40), and 1 per second per user with a burst of 3, which keeps a
-    /// multi-part reply together without flooding one person.
+    /// per Page (burst 40; a channel of several Pages gets 40 per Page in all), and 1 per second
+    /// per user with a burst of 3, which keeps a multi-part reply together without flooding one
+    /// person.
     fn rate_hint(&self) -> switchboard_core::RateHint {
+        let pages = u32::try_from(self.clients.len()).unwrap_or(1).max(1);
         switchboard_core::RateHint {
-            per_second: Some(40.0),
-            burst: Some(40),
+            per_second: Some(40.0 * f64::from(pages)),
+            burst: Some(40 * pages),
             per_conversation_per_second: Some(1.0),
             per_conversation_burst: Some(3),
         }
@@ -155,6 +171,7 @@ impl Adapter for MessengerAdapter {
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
         message.validate()?;
+        let (client, conversation) = self.route(to)?;
         let plan = render::plan(message, &self.info.capabilities, self.config.render)?;
         if plan.messages.is_empty() {
             return Err(Error::invalid_message(
@@ -173,18 +190,13 @@ impl Adapter for MessengerAdapter {
                             .clone()
                             .unwrap_or_else(|| "application/octet-stream".to_owned());
                         let name = a.filename.clone().unwrap_or_else(|| "file".to_owned());
-                        Some(
-                            self.client
-                                .upload(a.kind.as_str(), data, &mime, &name)
-                                .await?,
-                        )
+                        Some(client.upload(a.kind.as_str(), data, &mime, &name).await?)
                     }
                     AttachmentSource::Url(_) => None,
                 },
                 _ => None,
             });
         }
-        let conversation = to.conversation.as_str();
         let parts = plan.messages.len();
         let mut sent: Vec<SentMessage> = Vec::with_capacity(parts);
         for (i, (p, attachment_id)) in plan.messages.iter().zip(&uploaded).enumerate() {
@@ -196,7 +208,7 @@ impl Adapter for MessengerAdapter {
                 &plan.options,
                 render::message(p, attachment_id.as_deref(), Some(&metadata)),
             );
-            let id = match self.client.send(body).await {
+            let id = match client.send(body).await {
                 Ok(Some(id)) => MessageId::new(id),
                 Ok(None) => Err(Error::new(
                     ErrorKind::Provider,
@@ -218,22 +230,28 @@ impl Adapter for MessengerAdapter {
         self.sender_action(to, "typing_on").await
     }
 
-    /// `GET /{api_version}/me?fields=id` with the Page token (and `appsecret_proof` when
-    /// enabled): Graph error 190 (a bad or expired token) is `Unauthenticated`, no connection is
-    /// `Transport`, and a token that belongs to another Page or to a user is `InvalidConfig`.
+    /// `GET /{api_version}/me?fields=id` with each Page's token (and its `appsecret_proof`
+    /// when enabled): Graph error 190 (a bad or expired token) is `Unauthenticated`, no
+    /// connection is `Transport`, and a token that belongs to another Page or to a user is
+    /// `InvalidConfig` naming the Page.
     async fn verify_credentials(&self) -> Result<()> {
-        let id = self.client.me().await?;
-        if id == self.config.page_id {
-            return Ok(());
+        for (i, (client, page)) in self.clients.iter().zip(self.config.page_ids()).enumerate() {
+            let id = client.me().await?;
+            if id == page {
+                continue;
+            }
+            let key = if self.config.is_multi_page() {
+                format!("pages[{i}].access_token")
+            } else {
+                "page_access_token".to_owned()
+            };
+            return Err(Error::config(
+                self.info.channel.as_str(),
+                format_args!("{key} belongs to node {id}, not to Page {page}"),
+            )
+            .with_provider(PROVIDER));
         }
-        Err(Error::config(
-            self.info.channel.as_str(),
-            format_args!(
-                "page_access_token belongs to node {id}, not to Page {}",
-                self.config.page_id
-            ),
-        )
-        .with_provider(PROVIDER))
+        Ok(())
     }
 
     /// Waits up to `echo_wait` for the echoes of every part of the pending send (see the
@@ -278,10 +296,14 @@ impl Adapter for MessengerAdapter {
             .first_attempt_at
             .checked_sub(reconcile::SKEW)
             .unwrap_or(std::time::UNIX_EPOCH);
+        // Echoes are logged under the canonical id; the pending send may use the unprefixed
+        // form of a default-Page conversation.
+        let conversation = self.config.canonical(pending.to.conversation.as_str())?;
         Ok(self
             .echoes
             .reconcile(
                 key.as_str(),
+                &conversation,
                 &pending.to,
                 since,
                 parts,

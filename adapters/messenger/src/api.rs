@@ -1,6 +1,8 @@
 //! Outbound HTTP to the Graph API: `POST /{version}/{page_id}/messages`,
 //! `POST /{version}/{page_id}/message_attachments` and `GET /{version}/me?fields=id`, with the
 //! Page token as the `access_token` query parameter and, when configured, `appsecret_proof`.
+//! A channel of several Pages has one client per Page (its id in the URLs, its token, its
+//! proof), all on one HTTP connection pool.
 //!
 //! Nothing is retried here: chat messages are not idempotent, the engine decides.
 
@@ -19,7 +21,8 @@ use crate::wire::{ErrorBody, NodeResponse, SendResponse, UploadResponse};
 /// How long one Graph call may take.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A Graph API client for one Page.
+/// A Graph API client for one Page: `config` is that Page's view (see
+/// `MessengerConfig::page_views`).
 #[derive(Clone)]
 pub(crate) struct GraphClient {
     http: reqwest::Client,
@@ -30,6 +33,7 @@ impl std::fmt::Debug for GraphClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphClient")
             .field("base", &self.config.api_base_url)
+            .field("page", &self.config.page_id)
             .finish()
     }
 }
@@ -41,18 +45,17 @@ enum Body {
 }
 
 impl GraphClient {
-    pub(crate) fn new(config: Arc<MessengerConfig>) -> Result<Self> {
-        // A redirect would turn a POST into a GET elsewhere: a 3xx is an error instead.
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
-                    .with_provider(PROVIDER)
-                    .with_source(e)
-            })?;
-        Ok(GraphClient { http, config })
+    /// One client per Page of `config`, the default Page first, sharing one HTTP client.
+    pub(crate) fn per_page(config: &MessengerConfig) -> Result<Vec<Self>> {
+        let http = http_client()?;
+        Ok(config
+            .page_views()
+            .into_iter()
+            .map(|view| GraphClient {
+                http: http.clone(),
+                config: Arc::new(view),
+            })
+            .collect())
     }
 
     /// `url` with the token, and `appsecret_proof` when configured, as query parameters.
@@ -119,8 +122,22 @@ impl GraphClient {
     }
 }
 
+/// The Graph HTTP client: the request timeout, no redirects.
+pub(crate) fn http_client() -> Result<reqwest::Client> {
+    // A redirect would turn a POST into a GET elsewhere: a 3xx is an error instead.
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, "cannot build the HTTP client")
+                .with_provider(PROVIDER)
+                .with_source(e)
+        })
+}
+
 /// The answer of a call to `what`: its JSON on 2xx, else the Graph error it carries.
-async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Result<T> {
+pub(crate) async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Result<T> {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await.map_err(transport)?;
@@ -141,7 +158,7 @@ async fn read<T: DeserializeOwned>(what: &str, resp: reqwest::Response) -> Resul
 }
 
 /// A transport failure. The URL (which holds the token) is stripped from the source.
-fn transport(e: reqwest::Error) -> Error {
+pub(crate) fn transport(e: reqwest::Error) -> Error {
     let (kind, retry, what) = if e.is_connect() {
         (
             ErrorKind::Transport,

@@ -6,6 +6,7 @@ mod api;
 pub mod config;
 mod error_map;
 mod extension;
+mod managed;
 mod media;
 pub mod policy;
 mod reconcile;
@@ -31,6 +32,7 @@ pub use extension::{
     DefaultAction, GenericElement, GenericTemplate, MessagingType, NotificationType, SendOptions,
     TemplateButton,
 };
+pub use managed::{ManagedPage, managed_pages};
 
 /// The provider's registry name: `provider = "messenger"` in a channel table.
 pub const PROVIDER: &str = "messenger";

@@ -172,19 +172,20 @@ impl EchoLog {
         out
     }
 
-    /// Waits up to `wait` for an echo of every one of `parts` parts of `key` to `to`, sent at or
-    /// after `since`: `Delivered` with their `mid`s in order, else `Unknown` saying what is
-    /// missing.
+    /// Waits up to `wait` for an echo of every one of `parts` parts of `key` to `conversation`
+    /// (the canonical id of `to`), sent at or after `since`: `Delivered` with their `mid`s in
+    /// order, else `Unknown` saying what is missing.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn reconcile(
         &self,
         key: &str,
+        conversation: &str,
         to: &ConversationRef,
         since: SystemTime,
         parts: usize,
         wait: Duration,
     ) -> Reconciled {
         let deadline = tokio::time::Instant::now() + wait;
-        let conversation = to.conversation.as_str();
         loop {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);

@@ -80,13 +80,16 @@ pub fn capabilities_for(conversation: &str) -> Capabilities {
     }
 }
 
-/// The Twilio adapter: SMS, MMS and WhatsApp over the Messages API, and its webhooks.
+/// The Twilio adapter: SMS, MMS and WhatsApp over the Messages API, and its webhooks, for one
+/// account or several (see [`TwilioConfig::conversation_id`] for their conversation ids).
 ///
 /// Cheap to clone. `Debug` never prints the auth token or API key secret.
 #[derive(Clone)]
 pub struct TwilioAdapter {
     info: AdapterInfo,
     config: Arc<TwilioConfig>,
+    /// One configuration per account (its SID, token, sender), the default first.
+    accounts: Arc<[TwilioConfig]>,
     api: Api,
 }
 
@@ -108,6 +111,7 @@ impl TwilioAdapter {
         let api = Api::new(&config)?;
         Ok(TwilioAdapter {
             info: AdapterInfo::new(PROVIDER, config.channel.clone(), sms_capabilities()),
+            accounts: config.account_views().into(),
             config: Arc::new(config),
             api,
         })
@@ -128,14 +132,51 @@ impl TwilioAdapter {
         &self.config
     }
 
-    /// Fetches a message's current resource (status, error code, segments) from Twilio.
+    /// Fetches a message's current resource (status, error code, segments) from Twilio. On a
+    /// channel of several accounts each account is asked in turn, with its own credentials,
+    /// until one has the message.
     ///
     /// # Errors
     ///
-    /// Twilio's error, mapped (`NotFound` for an unknown SID, `Unauthenticated`, `RateLimited`,
-    /// `Transport`, …).
+    /// Twilio's error, mapped (`NotFound` for a SID no account has, `Unauthenticated`,
+    /// `RateLimited`, `Transport`, …).
     pub async fn fetch_message(&self, sid: &str) -> Result<MessageResource> {
-        self.api.fetch_message(&self.config, sid).await
+        let mut last = None;
+        for account in self.accounts.iter() {
+            match self.api.fetch_message(account, sid).await {
+                Err(e) if e.kind() == switchboard_core::ErrorKind::NotFound => last = Some(e),
+                other => return other,
+            }
+        }
+        match last {
+            Some(e) => Err(e),
+            None => self.api.fetch_message(&self.config, sid).await,
+        }
+    }
+
+    /// The configuration of the conversation's account and the customer's address.
+    fn route<'a>(&self, conversation: &'a str) -> Result<(&TwilioConfig, &'a str)> {
+        let (i, address) = self.config.route(conversation)?;
+        let account = self.accounts.get(i).ok_or_else(|| {
+            Error::new(switchboard_core::ErrorKind::NotFound, "no such account")
+                .with_provider(PROVIDER)
+        })?;
+        Ok((account, address))
+    }
+
+    /// The account whose credentials may fetch `url`: the one its `/Accounts/{sid}/` path
+    /// names, else the default account. `None` when it names an account the channel does not
+    /// serve (no credentials are sent then).
+    fn account_of_media(&self, url: &str) -> Option<&TwilioConfig> {
+        let named = url
+            .split('/')
+            .skip_while(|s| *s != "Accounts")
+            .nth(1)
+            .filter(|s| crate::address::is_sid(s, "AC"));
+        match named {
+            Some(sid) => self.accounts.iter().find(|a| a.account_sid == sid),
+            None => self.accounts.first(),
+        }
     }
 }
 
@@ -175,15 +216,20 @@ impl Adapter for TwilioAdapter {
     }
 
     fn capabilities_for(&self, conversation: &ConversationId) -> Capabilities {
-        capabilities_for(conversation.as_str())
+        let address = self
+            .config
+            .route(conversation.as_str())
+            .map_or(conversation.as_str(), |(_, a)| a);
+        capabilities_for(address)
     }
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
         message.validate()?;
-        let rendered = render_message(&self.config, to.conversation.as_str(), message)?;
+        let (account, address) = self.route(to.conversation.as_str())?;
+        let rendered = render_message(account, address, message)?;
         let mut sent: Vec<SentMessage> = Vec::with_capacity(rendered.requests.len());
         for request in &rendered.requests {
-            let resource = match self.api.create_message(&self.config, request).await {
+            let resource = match self.api.create_message(account, request).await {
                 Ok(r) => r,
                 Err(e) => return Err(e.with_partial(sent)),
             };
@@ -199,16 +245,17 @@ impl Adapter for TwilioAdapter {
     /// which Twilio lets read `/Accounts` only when it is a Main key, the first entry of the
     /// Messages list (`GET Messages.json?PageSize=1`), which `reconcile` needs anyway. Twilio's
     /// 20003 is `Unauthenticated`, no connection `Transport`.
+    /// Each account of a channel of several is checked with its own credentials.
     async fn verify_credentials(&self) -> Result<()> {
-        if self.config.api_key.is_some() {
-            let first = [("PageSize", "1".to_owned())];
-            return self
-                .api
-                .list_messages(&self.config, &first)
-                .await
-                .map(|_| ());
+        for account in self.accounts.iter() {
+            if account.api_key.is_some() {
+                let first = [("PageSize", "1".to_owned())];
+                self.api.list_messages(account, &first).await?;
+            } else {
+                self.api.fetch_account(account).await?;
+            }
         }
-        self.api.fetch_account(&self.config).await
+        Ok(())
     }
 
     /// The configured `timeout` of one request: a send's single create can be in flight at
@@ -220,7 +267,8 @@ impl Adapter for TwilioAdapter {
     /// Lists `Messages.json` by `To`, `From` and `DateSent>=` and matches each part's text and
     /// media count inside the time window (see the crate docs, "Reconciliation").
     async fn reconcile(&self, key: &OutboxKey, pending: &PendingSend) -> Result<Reconciled> {
-        crate::reconcile::reconcile(&self.api, &self.config, key, pending).await
+        let (account, address) = self.route(pending.to.conversation.as_str())?;
+        crate::reconcile::reconcile(&self.api, account, address, key, pending).await
     }
 
     async fn fetch_attachment(&self, attachment: &InboundAttachment) -> Result<FetchedAttachment> {
@@ -229,7 +277,15 @@ impl Adapter for TwilioAdapter {
                 Error::invalid_message("attachment.url", "is missing").with_provider(PROVIDER)
             );
         };
-        let (bytes, mime) = self.api.fetch_media(&self.config, url).await?;
+        // Only the account the media belongs to lends its credentials.
+        let account = self.account_of_media(url).ok_or_else(|| {
+            Error::new(
+                switchboard_core::ErrorKind::PermissionDenied,
+                "the media URL names an account this channel does not serve",
+            )
+            .with_provider(PROVIDER)
+        })?;
+        let (bytes, mime) = self.api.fetch_media(account, url).await?;
         Ok(FetchedAttachment {
             bytes,
             mime_type: mime.or_else(|| attachment.mime_type.clone()),
@@ -244,18 +300,30 @@ impl Adapter for TwilioAdapter {
         webhook::precheck(method, headers)
     }
 
-    /// Decodes, and marks SMS keyword messages (`STOP`, `START`, `HELP`, …) with their
-    /// consent change (see [`crate::policy`]).
+    /// Verifies with the token of the request's `AccountSid` (an account the channel does not
+    /// serve is refused unverified), decodes, marks SMS keyword messages (`STOP`, `START`,
+    /// `HELP`, …) with their consent change (see [`crate::policy`]), and on a channel of
+    /// several accounts prefixes conversation ids with the account.
     fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
-        let mut outcome = webhook::handle(
-            &self.config.channel,
-            &self.config.account_sid,
-            self.config.auth_token.expose(),
-            request,
-        );
+        let tokens: Vec<(&str, &str)> = self
+            .accounts
+            .iter()
+            .map(|a| (a.account_sid.as_str(), a.auth_token.expose()))
+            .collect();
+        let (mut outcome, i) = webhook::handle(&self.config.channel, &tokens, request);
+        let account = self.accounts.get(i).unwrap_or(&self.config);
         if let WebhookOutcome::Accepted { events, .. } = &mut outcome {
             for event in events.iter_mut() {
-                event.consent = crate::policy::consent_of(&self.config, event);
+                event.consent = crate::policy::consent_of(account, event);
+                if self.config.is_multi_account() {
+                    let id = self.config.conversation_id(
+                        &account.account_sid,
+                        event.conversation.conversation.as_str(),
+                    );
+                    if let Ok(id) = ConversationId::new(id) {
+                        event.conversation.conversation = id;
+                    }
+                }
             }
         }
         outcome
@@ -264,6 +332,10 @@ impl Adapter for TwilioAdapter {
     /// WhatsApp: 24 hours after the customer's last message, unless the message is a template
     /// (`ContentSid`); SMS: no window, opt-outs kept under our number (see [`crate::policy`]).
     fn send_policy(&self, to: &ConversationRef, message: &OutboundMessage) -> SendPolicy {
-        crate::policy::send_policy(&self.config, to.conversation.as_str(), message)
+        match self.route(to.conversation.as_str()) {
+            Ok((account, address)) => crate::policy::send_policy(account, address, message),
+            // The send itself fails `NotFound`.
+            Err(_) => SendPolicy::open(),
+        }
     }
 }

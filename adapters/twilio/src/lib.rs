@@ -31,7 +31,7 @@ pub use adapter::{
     whatsapp_capabilities,
 };
 pub use address::{WHATSAPP_PREFIX, is_whatsapp};
-pub use config::{SenderConfig, TwilioConfig, TwilioConfigBuilder};
+pub use config::{SenderConfig, TwilioAccount, TwilioConfig, TwilioConfigBuilder};
 pub use extension::TwilioContent;
 pub use reconcile::{
     OUTBOX_KEY_QUERY, OUTBOX_PART_QUERY, OUTBOX_PARTS_QUERY, RECONCILE_CLOCK_MARGIN,

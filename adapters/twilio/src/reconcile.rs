@@ -60,14 +60,16 @@ fn window_start(first_attempt: SystemTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
 
-/// Looks `pending` up at Twilio (see the crate docs, "Reconciliation", for how exact it is).
+/// Looks `pending` up at Twilio (see the crate docs, "Reconciliation", for how exact it is) in
+/// the account of `config`; `to` is the customer's address (the conversation id without an
+/// account prefix).
 pub(crate) async fn reconcile(
     api: &Api,
     config: &TwilioConfig,
+    to: &str,
     key: &OutboxKey,
     pending: &PendingSend,
 ) -> Result<Reconciled> {
-    let to = pending.to.conversation.as_str();
     let rendered = render_message(config, to, &pending.message)?;
     let since = window_start(pending.first_attempt_at);
     let mut filters = vec![("To", to.to_owned())];

@@ -49,7 +49,12 @@ pub(crate) async fn run(interactive: bool) -> Result<(), Failure> {
         "   slack      http://{}   channel 'team', agents work in #{AGENTS}",
         w.slack.addr()
     );
-    println!("   messenger  {}   channel 'fb'", w.meta.base_url());
+    println!(
+        "   messenger  {}   channel 'fb': two Pages, {} and {} (each with its own token)",
+        w.meta.base_url(),
+        w.meta.options().page_id,
+        world::PAGE_B
+    );
     println!("   twilio     {}   channel 'sms'", w.twilio.base_url());
     println!(
         "   web chat   {}/webchat/web/demo   channel 'web' (served by the engine)",
@@ -110,7 +115,8 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
         script::BEN
     );
     println!("\nType a line:");
-    println!("   fb TEXT          the Messenger customer writes");
+    println!("   fb TEXT          the Messenger customer writes (first Page)");
+    println!("   fb2 TEXT         a customer of the second Page writes");
     println!("   sms TEXT         the SMS customer writes");
     println!("   web TEXT         the web chat visitor writes");
     println!(
@@ -141,6 +147,10 @@ async fn interact(w: &World, switchboard: &Switchboard, running: Running) -> Res
             "" => continue,
             "quit" | "exit" => break,
             "fb" => w.messenger_customer(&running, script::ANNA, rest).await,
+            "fb2" => {
+                w.messenger_customer_on(&running, world::PAGE_B, script::CARL, rest)
+                    .await
+            }
             "sms" => w.sms_customer(&running, script::BEN, rest).await,
             "web" => w.web_customer(&running, rest).await,
             "agent" => {
@@ -219,7 +229,8 @@ fn print_new(w: &World, (slack, meta, twilio): (usize, usize, usize)) {
     }
     for m in w.meta.messages().iter().skip(meta) {
         println!(
-            "   Messenger → {}: {}",
+            "   Messenger Page {} → {}: {}",
+            m.page_id,
             m.recipient,
             m.text().unwrap_or("(attachment)")
         );

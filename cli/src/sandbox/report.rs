@@ -1,5 +1,6 @@
 //! What the emulators recorded: every provider API call, as a short table.
 
+use super::script::token_hint;
 use super::world::World;
 
 fn cut(s: &str, n: usize) -> String {
@@ -38,8 +39,12 @@ pub(crate) fn calls(w: &World) {
     for c in w.meta.calls() {
         let to = c.body["recipient"]["id"].as_str().unwrap_or("");
         let text = c.body["message"]["text"].as_str().unwrap_or("");
+        let token = c
+            .access_token
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), token_hint);
         println!(
-            "   messenger {} {} {} recipient={to} text=\"{}\"",
+            "   messenger {} {} {} token={token} recipient={to} text=\"{}\"",
             c.status,
             c.method,
             c.path,

@@ -5,11 +5,17 @@ use std::time::Duration;
 
 use switchboard::Running;
 
-use super::world::{AGENT, AGENTS, World, wait_for};
+use super::world::{AGENT, AGENTS, PAGE_B, PAGE_B_TOKEN, World, wait_for};
 use crate::outcome::Failure;
 
 pub(crate) const ANNA: &str = "6254710388245291";
 pub(crate) const BEN: &str = "+15558675310";
+pub(crate) const CARL: &str = "7254710388245299";
+
+/// The start of a token, enough to tell tokens apart in the output.
+pub(crate) fn token_hint(token: &str) -> String {
+    format!("{}…", token.chars().take(10).collect::<String>())
+}
 
 fn show(label: &str, text: &str) {
     let mut lines = text.lines();
@@ -247,5 +253,58 @@ pub(crate) async fn play(
     })
     .await?;
     show(&format!("Slack thread {}: ", t3.ts), &tapped.text);
+
+    second_page(w, &running).await?;
     Ok((switchboard, running))
+}
+
+/// Step 11: the Messenger channel serves a second Page with its own token; its customer's
+/// conversation names the Page, and the agent's reply leaves with that Page's token.
+async fn second_page(w: &World, running: &Running) -> Result<(), Failure> {
+    step(
+        11,
+        "A customer of the shop's second Facebook Page: same channel, that Page's own token",
+    );
+    let text = "Bonjour, do you have the blue one in size 40?";
+    show(&format!("Messenger {CARL} → fb (Page {PAGE_B}): "), text);
+    w.messenger_customer_on(running, PAGE_B, CARL, text).await?;
+    let t4 = wait_for("the second Page's thread in Slack", || {
+        w.parents().get(3).cloned()
+    })
+    .await?;
+    show(
+        &format!("Slack #{AGENTS}, new thread {}: ", t4.ts),
+        &t4.text,
+    );
+    expect(
+        t4.text.contains("_fb_") && t4.text.contains(CARL),
+        "a parent naming the channel and the customer",
+        &t4.text,
+    )?;
+    let text = "We do! I put one aside for you.";
+    show(&format!("Slack {AGENT} in thread {}: ", t4.ts), text);
+    w.agent(running, Some(&t4.ts), text).await?;
+    let sent = wait_for("the reply from the second Page", || {
+        w.meta.messages().into_iter().find(|m| m.recipient == CARL)
+    })
+    .await?;
+    let call = w
+        .meta
+        .calls()
+        .into_iter()
+        .find(|c| c.response["message_id"] == sent.message_id.as_str());
+    let token = call.as_ref().and_then(|c| c.access_token.clone());
+    show(
+        &format!(
+            "Messenger Page {} → {CARL} (token {}): ",
+            sent.page_id,
+            token.as_deref().map_or_else(|| "?".to_owned(), token_hint)
+        ),
+        sent.text().unwrap_or("(no text)"),
+    );
+    expect(
+        sent.page_id == PAGE_B && token.as_deref() == Some(PAGE_B_TOKEN),
+        "the reply sent by the second Page with its own token",
+        &format!("{} {token:?}", sent.page_id),
+    )
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use switchboard::bridge;
-use switchboard::messenger::emulator::{Emulator as Meta, EmulatorOptions};
+use switchboard::messenger::emulator::{EmulatedPage, Emulator as Meta, EmulatorOptions};
 use switchboard::slack::emulator::{
     EmulatedMessage, Emulator as SlackEmulator, EmulatorOptions as SlackOptions,
 };
@@ -21,6 +21,10 @@ use crate::outcome::Failure;
 pub(crate) const AGENTS: &str = "C0AGENTS";
 /// The Slack user who plays the agent.
 pub(crate) const AGENT: &str = "U0ALICE";
+/// The shop's second Facebook Page, served by the same Messenger channel with its own token.
+pub(crate) const PAGE_B: &str = "2041337099990002";
+/// The second Page's access token (the emulator accepts it for that Page only).
+pub(crate) const PAGE_B_TOKEN: &str = "EAAsecondPageToken";
 
 pub(crate) struct World {
     pub(crate) slack: SlackEmulator,
@@ -49,9 +53,12 @@ impl World {
         })
         .await
         .map_err(runtime)?;
-        let meta = Meta::start(EmulatorOptions::default())
-            .await
-            .map_err(runtime)?;
+        let meta = Meta::start(EmulatorOptions {
+            other_pages: vec![EmulatedPage::new(PAGE_B, "Second Shop", PAGE_B_TOKEN)],
+            ..EmulatorOptions::default()
+        })
+        .await
+        .map_err(runtime)?;
         let twilio = Twilio::start(TwilioOptions::default())
             .await
             .map_err(runtime)?;
@@ -170,18 +177,28 @@ customers = ["fb", "sms", "web"]
             .collect()
     }
 
-    /// A Messenger user writes to the Page (a signed webhook, as Meta sends it).
+    /// A Messenger user writes to the (first) Page (a signed webhook, as Meta sends it).
     pub(crate) async fn messenger_customer(
         &self,
         running: &Running,
         psid: &str,
         text: &str,
     ) -> Result<(), Failure> {
+        let page = self.meta.options().page_id.clone();
+        self.messenger_customer_on(running, &page, psid, text).await
+    }
+
+    /// A Messenger user writes to Page `page` of the channel.
+    pub(crate) async fn messenger_customer_on(
+        &self,
+        running: &Running,
+        page: &str,
+        psid: &str,
+        text: &str,
+    ) -> Result<(), Failure> {
         let url = format!("{}/webhooks/fb", running.url());
-        let d = self
-            .meta
-            .deliver(&url, &[self.meta.text_item(psid, text)], 1)
-            .await;
+        let item = self.meta.page(page).text_item(psid, text);
+        let d = self.meta.deliver(&url, &[item], 1).await;
         match d.first().map(|d| d.status) {
             Some(200) => Ok(()),
             other => Err(Failure::Runtime(format!(

@@ -6,12 +6,13 @@ use std::time::Duration;
 use switchboard_core::{ChannelName, Error, RenderPolicy, Result, Secret};
 
 use super::{
-    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, DEFAULT_ECHO_WAIT, MessengerConfig, valid_page_id,
-    valid_version,
+    DEFAULT_API_BASE_URL, DEFAULT_API_VERSION, DEFAULT_ECHO_WAIT, MessengerConfig, PageConfig,
+    pages::duplicate, valid_page_id, valid_version,
 };
 
 impl MessengerConfig {
-    /// Starts a builder with the required values; the rest take their defaults.
+    /// Starts a builder with the required values (`page_id` is the default Page; add others
+    /// with [`MessengerConfigBuilder::page`]); the rest take their defaults.
     pub fn builder(
         channel: ChannelName,
         page_id: impl Into<String>,
@@ -24,6 +25,7 @@ impl MessengerConfig {
                 channel,
                 page_id: page_id.into(),
                 page_access_token,
+                other_pages: Vec::new(),
                 app_secret,
                 verify_token,
                 app_id: None,
@@ -45,6 +47,14 @@ pub struct MessengerConfigBuilder {
 }
 
 impl MessengerConfigBuilder {
+    /// Adds another Page the channel serves, with its own access token.
+    pub fn page(mut self, id: impl Into<String>, access_token: Secret) -> Self {
+        self.config
+            .other_pages
+            .push(PageConfig::new(id, access_token));
+        self
+    }
+
     /// Sets this app's id (own echoes are dropped).
     pub fn app_id(mut self, app_id: impl Into<String>) -> Self {
         self.config.app_id = Some(app_id.into());
@@ -93,7 +103,7 @@ impl MessengerConfigBuilder {
     /// # Errors
     ///
     /// `InvalidConfig` naming the channel and the field: an empty token, App Secret or verify
-    /// token, a Page id that is not digits, an API version not like `v25.0`, or an
+    /// token, a Page id that is not digits or given twice, an API version not like `v25.0`, or an
     /// `api_base_url` that is not an absolute http(s) URL.
     pub fn build(self) -> Result<MessengerConfig> {
         let c = self.config;
@@ -115,6 +125,26 @@ impl MessengerConfigBuilder {
             return Err(Error::config(
                 &channel,
                 format_args!("page_id {:?} is not a Page id (digits)", c.page_id),
+            ));
+        }
+        for p in &c.other_pages {
+            if !valid_page_id(&p.id) {
+                return Err(Error::config(
+                    &channel,
+                    format_args!("pages: {:?} is not a Page id (digits)", p.id),
+                ));
+            }
+            if p.access_token.expose().is_empty() {
+                return Err(Error::config(
+                    &channel,
+                    format_args!("pages: the access_token of Page {} must not be empty", p.id),
+                ));
+            }
+        }
+        if let Some(id) = duplicate(c.page_ids()) {
+            return Err(Error::config(
+                &channel,
+                format_args!("pages: Page {id} is listed twice"),
             ));
         }
         if !valid_version(&c.api_version) {

@@ -2,8 +2,10 @@
 //! for code is in `builder.rs`).
 
 mod builder;
+mod pages;
 
 pub use builder::MessengerConfigBuilder;
+pub use pages::PageConfig;
 
 use std::time::Duration;
 
@@ -19,9 +21,11 @@ pub const DEFAULT_ECHO_WAIT: Duration = Duration::from_secs(5);
 /// The Graph API host used unless `api_base_url` says otherwise.
 pub const DEFAULT_API_BASE_URL: &str = "https://graph.facebook.com";
 
-/// The configuration of one Messenger channel (one Facebook Page).
+/// The configuration of one Messenger channel: one Facebook Page, or several Pages of one app.
 ///
-/// Keys: `page_id`, `page_access_token` (secret), `app_secret` (secret), `verify_token` (secret),
+/// Keys: `page_id` and `page_access_token` (secret) for one Page, or instead `pages`, a list of
+/// `{ id, access_token }` tables (the first is the default Page); `app_secret` (secret),
+/// `verify_token` (secret),
 /// `app_id` (optional: echoes of this app's own sends are recognised by it), `api_version`
 /// (default [`DEFAULT_API_VERSION`]), `api_base_url` (default [`DEFAULT_API_BASE_URL`]),
 /// `appsecret_proof` (default `true`), `render` (`fallback`, `strict`, `drop`),
@@ -35,10 +39,13 @@ pub const DEFAULT_API_BASE_URL: &str = "https://graph.facebook.com";
 pub struct MessengerConfig {
     /// The configured channel name.
     pub channel: ChannelName,
-    /// The Facebook Page id: the send URL is `{api_base_url}/{api_version}/{page_id}/messages`.
+    /// The (default) Facebook Page id: the send URL is
+    /// `{api_base_url}/{api_version}/{page_id}/messages`. With `pages`, the first entry's.
     pub page_id: String,
-    /// The Page access token, sent as the `access_token` query parameter.
+    /// The (default) Page's access token, sent as the `access_token` query parameter.
     pub page_access_token: Secret,
+    /// The other Pages the channel serves (`pages` after the first), each with its own token.
+    pub other_pages: Vec<PageConfig>,
     /// The App Secret: the webhook signature key and the `appsecret_proof` key.
     pub app_secret: Secret,
     /// The token Meta sends back in the verification handshake.
@@ -68,13 +75,31 @@ impl MessengerConfig {
     /// `InvalidConfig` naming the channel and the key: a missing or malformed key, an unset
     /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(mut t: ChannelTable) -> Result<Self> {
-        let page_id = t.required_str("page_id")?;
-        if !valid_page_id(&page_id) {
-            return Err(t.error(format_args!(
-                "key 'page_id': {page_id:?} is not a Page id (digits)"
-            )));
-        }
-        let page_access_token = t.secret("page_access_token")?;
+        let (page_id, page_access_token, other_pages) = match pages::read_pages(&mut t)? {
+            Some(mut list) => {
+                for key in ["page_id", "page_access_token"] {
+                    if t.optional_str(key)?.is_some() {
+                        return Err(t.error(format_args!(
+                            "keys '{key}' and 'pages' cannot both be set: list every Page in 'pages'"
+                        )));
+                    }
+                }
+                let first = list.remove(0);
+                (first.id, first.access_token, list)
+            }
+            None => {
+                if t.optional_str("page_id")?.is_none() {
+                    return Err(t.error("missing key 'page_id' (or 'pages')"));
+                }
+                let page_id = t.required_str("page_id")?;
+                if !valid_page_id(&page_id) {
+                    return Err(t.error(format_args!(
+                        "key 'page_id': {page_id:?} is not a Page id (digits)"
+                    )));
+                }
+                (page_id, t.secret("page_access_token")?, Vec::new())
+            }
+        };
         let app_secret = t.secret("app_secret")?;
         let verify_token = t.secret("verify_token")?;
         let app_id = t.optional_str("app_id")?;
@@ -104,6 +129,7 @@ impl MessengerConfig {
             channel,
             page_id,
             page_access_token,
+            other_pages,
             app_secret,
             verify_token,
             app_id,

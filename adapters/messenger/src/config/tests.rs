@@ -99,3 +99,122 @@ fn errors_name_channel_and_key() {
         "{err}"
     );
 }
+
+fn pages_table(pages: &str) -> ChannelTable {
+    let text = format!(
+        "provider = 'messenger'\n{pages}\napp_secret = 'APP_SECRET'\nverify_token = '1qaz2wsx'\n"
+    );
+    ChannelTable::from_toml_str("fb", &text)
+        .unwrap()
+        .with_env(Env::from_pairs([
+            ("PAGE_A", "EAAtokenA"),
+            ("PAGE_B", "EAAtokenB"),
+        ]))
+}
+
+#[test]
+fn a_list_of_pages_is_read_in_order() {
+    let c = MessengerConfig::from_table(pages_table(
+        "pages = [{ id = '123', access_token = '${PAGE_A}' }, { id = '456', access_token = '${PAGE_B}' }]",
+    ))
+    .unwrap();
+    assert_eq!(c.page_id, "123");
+    assert_eq!(c.page_access_token.expose(), "EAAtokenA");
+    assert_eq!(c.other_pages.len(), 1);
+    assert_eq!(c.other_pages[0].id, "456");
+    assert_eq!(c.other_pages[0].access_token.expose(), "EAAtokenB");
+    assert!(c.is_multi_page());
+    assert_eq!(c.page_ids().collect::<Vec<_>>(), ["123", "456"]);
+    assert_eq!(c.conversation_id("456", "77"), "456/77");
+    assert_eq!(c.route("456/77").unwrap(), (1, "77"));
+    assert_eq!(
+        c.route("77").unwrap(),
+        (0, "77"),
+        "unprefixed: the default Page"
+    );
+    assert_eq!(c.route("user_ref:a/b").unwrap(), (0, "user_ref:a/b"));
+    assert_eq!(c.route("789/77").unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(c.canonical("77").unwrap(), "123/77");
+    let views = c.page_views();
+    assert_eq!(views[1].page_id, "456");
+    assert_eq!(views[1].page_access_token.expose(), "EAAtokenB");
+    assert!(!views[1].is_multi_page());
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("EAAtokenA") && !shown.contains("EAAtokenB"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn one_page_keeps_native_conversation_ids() {
+    let c = MessengerConfig::from_table(table("")).unwrap();
+    assert!(!c.is_multi_page());
+    assert_eq!(c.conversation_id("1895382890692545", "77"), "77");
+    assert_eq!(c.canonical("1895382890692545/77").unwrap(), "77");
+    let one = MessengerConfig::from_table(pages_table(
+        "pages = [{ id = '123', access_token = '${PAGE_A}' }]",
+    ))
+    .unwrap();
+    assert!(!one.is_multi_page());
+}
+
+#[test]
+fn bad_page_lists_name_the_key() {
+    for (pages, needle) in [
+        (
+            "page_id = '1'\npage_access_token = 't'\npages = [{ id = '2', access_token = 't' }]",
+            "keys 'page_id' and 'pages' cannot both be set",
+        ),
+        (
+            "page_access_token = 't'\npages = [{ id = '2', access_token = 't' }]",
+            "keys 'page_access_token' and 'pages' cannot both be set",
+        ),
+        ("pages = []", "key 'pages' must list at least one Page"),
+        ("", "missing key 'page_id' (or 'pages')"),
+        (
+            "pages = [{ id = '2', access_token = 'a' }, { id = '2', access_token = 'b' }]",
+            "key 'pages': Page 2 is listed twice",
+        ),
+        (
+            "pages = [{ id = '2', access_token = 'a' }, { id = 'x-y', access_token = 'b' }]",
+            "key 'pages[1].id'",
+        ),
+        (
+            "pages = [{ id = '2', access_token = '${UNSET}' }]",
+            "key 'pages[0].access_token'",
+        ),
+        (
+            "pages = [{ id = '2', access_token = '' }]",
+            "key 'pages[0].access_token' must not be empty",
+        ),
+        ("pages = [{ id = '2', token = 'a' }]", "key 'pages'"),
+    ] {
+        let err = MessengerConfig::from_table(pages_table(pages)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{pages}");
+        assert!(
+            err.to_string().contains("channels.fb") && err.to_string().contains(needle),
+            "{err} lacks {needle}"
+        );
+        assert!(!err.to_string().contains("EAAtoken"), "{err}");
+    }
+}
+
+#[test]
+fn the_builder_adds_pages_and_refuses_duplicates() {
+    let b = || {
+        MessengerConfig::builder(
+            ChannelName::new("fb").unwrap(),
+            "123",
+            Secret::new("a"),
+            Secret::new("s"),
+            Secret::new("v"),
+        )
+    };
+    let c = b().page("456", Secret::new("b")).build().unwrap();
+    assert_eq!(c.page_ids().collect::<Vec<_>>(), ["123", "456"]);
+    let e = b().page("123", Secret::new("b")).build().unwrap_err();
+    assert!(e.to_string().contains("Page 123 is listed twice"), "{e}");
+    let e = b().page("456", Secret::new("")).build().unwrap_err();
+    assert!(e.to_string().contains("Page 456 must not be empty"), "{e}");
+}

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchboard_core::emulator::{Connection, set_retry_after};
 
+use super::EmulatedPage;
 use super::server::Shared;
 use super::state::{Call, Fault};
 use super::validate::GraphErr;
@@ -33,19 +34,26 @@ pub(crate) struct Request<'a> {
     pub(crate) logged: Value,
 }
 
-/// Admits `request`, lets `handle` answer it, logs the call and, for a staged
-/// [`Fault::LostAnswer`], drops the connection after the call took effect.
+/// Admits `request`, lets `handle` answer it for the Page its token belongs to, logs the call
+/// and, for a staged [`Fault::LostAnswer`], drops the connection after the call took effect.
 pub(crate) async fn serve(
     shared: &Shared,
     conn: Connection,
     request: Request<'_>,
-    handle: impl FnOnce(&Shared) -> Result<Value, GraphErr>,
+    handle: impl FnOnce(&Shared, &EmulatedPage) -> Result<Value, GraphErr>,
 ) -> Response {
-    let (answer, lose) = match admit(shared, &request).await {
-        Err(e) => (Err(e), false),
-        Ok(lose) => (handle(shared).map_err(|e| (e, None)), lose),
+    let token = token_of(&request).map(str::to_owned);
+    let page = token.as_deref().and_then(|t| page_of_token(shared, t));
+    let (answer, lose) = match (admit(shared, &request, page.as_ref()).await, &page) {
+        (Err(e), _) => (Err(e), false),
+        (Ok(lose), Some(page)) => (handle(shared, page).map_err(|e| (e, None)), lose),
+        // `admit` refuses every call whose token is no Page's.
+        (Ok(_), None) => (
+            Err((GraphErr::new(190, None, "Invalid OAuth access token"), None)),
+            false,
+        ),
     };
-    let response = finish(shared, request, answer);
+    let response = finish(shared, request, answer, token, page.map(|p| p.id));
     if lose {
         conn.lose_answer();
     }
@@ -58,13 +66,38 @@ pub(crate) fn query_map(q: Option<&str>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The token of a request: the `access_token` parameter, or `Authorization: Bearer`.
+fn token_of<'a>(request: &'a Request<'_>) -> Option<&'a str> {
+    let bearer = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    request
+        .query
+        .get("access_token")
+        .map(String::as_str)
+        .or(bearer)
+}
+
+/// The Page whose token `token` is (compared in constant time).
+fn page_of_token(shared: &Shared, token: &str) -> Option<EmulatedPage> {
+    shared
+        .options
+        .pages()
+        .into_iter()
+        .find(|p| verify_token_matches(&p.access_token, token))
+}
+
 /// Token, proof, node and fault checks; `Ok(true)` when the answer is to be lost after the call
-/// is processed.
+/// is processed. `page` is the Page the token belongs to: a call may address only that Page
+/// (or `me`), as a Page token reaches no other Page.
 async fn admit(
     shared: &Shared,
     request: &Request<'_>,
+    page: Option<&EmulatedPage>,
 ) -> Result<bool, (GraphErr, Option<Duration>)> {
-    let (node, query, headers) = (request.node, &request.query, request.headers);
+    let (node, query) = (request.node, &request.query);
     let fault = shared.state().faults.pop_front();
     if !shared.options.latency.is_zero() {
         tokio::time::sleep(shared.options.latency).await;
@@ -73,12 +106,7 @@ async fn admit(
         tokio::time::sleep(*d).await;
     }
     let o = &shared.options;
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let token = query.get("access_token").map(String::as_str).or(bearer);
-    let Some(token) = token else {
+    let Some(token) = token_of(request) else {
         return Err((
             GraphErr::new(
                 104,
@@ -88,7 +116,7 @@ async fn admit(
             None,
         ));
     };
-    if !verify_token_matches(&o.page_access_token, token) {
+    let Some(page) = page else {
         return Err((
             GraphErr::new(
                 190,
@@ -97,7 +125,7 @@ async fn admit(
             ),
             None,
         ));
-    }
+    };
     if o.require_appsecret_proof {
         match query.get("appsecret_proof") {
             None => {
@@ -117,7 +145,7 @@ async fn admit(
             Some(_) => {}
         }
     }
-    if node != "me" && node != o.page_id {
+    if node != "me" && node != page.id {
         return Err((
             GraphErr::new(
                 100,
@@ -187,7 +215,13 @@ fn rate_limited() -> GraphErr {
     )
 }
 
-fn finish(shared: &Shared, request: Request<'_>, answer: Answer) -> Response {
+pub(crate) fn finish(
+    shared: &Shared,
+    request: Request<'_>,
+    answer: Answer,
+    access_token: Option<String>,
+    page: Option<String>,
+) -> Response {
     let mut st = shared.state();
     let trace = format!("Emu{:08}", st.next());
     let (status, response, retry_after) = match answer {
@@ -199,6 +233,8 @@ fn finish(shared: &Shared, request: Request<'_>, answer: Answer) -> Response {
         method: request.method.into(),
         path: request.path,
         query: request.query,
+        access_token,
+        page: page.clone(),
         body: request.logged,
         status,
         response: response.clone(),
@@ -209,7 +245,7 @@ fn finish(shared: &Shared, request: Request<'_>, answer: Answer) -> Response {
     let mut resp = (code, axum::Json(response)).into_response();
     if let Some(after) = retry_after {
         let secs = after.as_secs().max(1);
-        let usage = json!({ shared.options.page_id.clone(): [{
+        let usage = json!({ page.unwrap_or_else(|| shared.options.page_id.clone()): [{
             "type": "messenger", "call_count": 100, "total_cputime": 100, "total_time": 100,
             "estimated_time_to_regain_access": secs.div_ceil(60),
         }]});

@@ -31,7 +31,7 @@ impl Delivery {
     }
 }
 
-fn millis(t: SystemTime) -> i64 {
+pub(crate) fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
@@ -74,19 +74,32 @@ pub(crate) fn echo_value(
         message["attachments"] = json!([a]);
     }
     json!({
-        "sender": { "id": options.page_id },
+        "sender": { "id": sent.page_id },
         "recipient": { "id": sent.recipient },
         "timestamp": millis(now),
         "message": message,
     })
 }
 
-/// The signed-as-is body of a webhook POST carrying `items` (see [`Emulator::webhook_body`]).
+/// The Page an item belongs to: its recipient (a user's item) or its sender (an echo),
+/// whichever is a Page of the emulator; else the recipient (an unknown Page, for refusals).
+fn page_of<'a>(options: &'a EmulatorOptions, item: &'a Value) -> &'a str {
+    let party = |k: &str| item[k]["id"].as_str();
+    [party("recipient"), party("sender")]
+        .into_iter()
+        .flatten()
+        .find(|id| options.is_page(id))
+        .or(party("recipient"))
+        .unwrap_or(&options.page_id)
+}
+
+/// The signed-as-is body of a webhook POST carrying `items` (see [`Emulator::webhook_body`]),
+/// one entry per item under the item's Page.
 pub(crate) fn envelope(options: &EmulatorOptions, now: SystemTime, items: &[Value]) -> String {
     let time = millis(now);
     let entries: Vec<Value> = items
         .iter()
-        .map(|i| json!({ "id": options.page_id, "time": time, "messaging": [i] }))
+        .map(|i| json!({ "id": page_of(options, i), "time": time, "messaging": [i] }))
         .collect();
     escape_non_ascii(&json!({ "object": "page", "entry": entries }).to_string())
 }
@@ -144,62 +157,25 @@ pub(crate) async fn run_sender(shared: Arc<Shared>, http: reqwest::Client) {
 }
 
 impl Emulator {
-    fn item(&self, psid: &str, key: &str, value: Value) -> Value {
-        let now = millis(self.now());
-        json!({
-            "sender": { "id": psid },
-            "recipient": { "id": self.options().page_id },
-            "timestamp": now,
-            key: value,
-        })
-    }
-
-    fn mid(&self) -> String {
-        let n = self.shared.state().next();
-        format!("m_in{n:08}{}", self.options().page_id)
-    }
-
-    /// A user's text message; it also opens the user's 24 h window at the emulator clock.
+    /// A user's text message to the (first) Page; it also opens the user's 24 h window at the
+    /// emulator clock. [`Emulator::page`] makes the items of another Page.
     pub fn text_item(&self, psid: &str, text: &str) -> Value {
-        self.add_user(psid);
-        let mid = self.mid();
-        self.item(psid, "message", json!({ "mid": mid, "text": text }))
+        self.main_page().text_item(psid, text)
     }
 
     /// A quick reply tap: the title as text and the payload.
     pub fn quick_reply_item(&self, psid: &str, title: &str, payload: &str) -> Value {
-        self.add_user(psid);
-        let mid = self.mid();
-        self.item(
-            psid,
-            "message",
-            json!({ "mid": mid, "text": title, "quick_reply": { "payload": payload } }),
-        )
+        self.main_page().quick_reply_item(psid, title, payload)
     }
 
     /// A postback from a button.
     pub fn postback_item(&self, psid: &str, title: &str, payload: &str) -> Value {
-        self.add_user(psid);
-        let mid = self.mid();
-        self.item(
-            psid,
-            "postback",
-            json!({ "mid": mid, "title": title, "payload": payload }),
-        )
+        self.main_page().postback_item(psid, title, payload)
     }
 
     /// A delivery receipt for `mids`, with the watermark at the emulator clock.
     pub fn delivery_item(&self, psid: &str, mids: &[&str]) -> Value {
-        let mut v = self.item(
-            psid,
-            "delivery",
-            json!({ "mids": mids, "watermark": millis(self.now()) }),
-        );
-        // Meta's published delivery example has no timestamp.
-        if let Some(o) = v.as_object_mut() {
-            o.remove("timestamp");
-        }
-        v
+        self.main_page().delivery_item(psid, mids)
     }
 
     /// The echo Meta sends (field `message_echoes`) of a message the Page sent: sender = the
@@ -211,7 +187,7 @@ impl Emulator {
 
     /// A read receipt up to the emulator clock.
     pub fn read_item(&self, psid: &str) -> Value {
-        self.item(psid, "read", json!({ "watermark": millis(self.now()) }))
+        self.main_page().read_item(psid)
     }
 
     /// `{"object":"page","entry":[…]}` with one entry per item, as Meta batches them. Like Meta,

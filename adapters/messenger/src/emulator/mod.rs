@@ -14,6 +14,8 @@
 //! - `GET /{version}/{page_id|me}?fields=id,name` (what `verify_credentials` calls): the Page
 //!   node with the fields asked for (without `fields`, `name` and `id`; another field: error
 //!   100). The same token and proof checks apply: a bad token is error 190.
+//! - `GET /{version}/me/accounts` with the user token ([`EmulatorOptions::user_access_token`]):
+//!   every Page with its Page token (see `accounts.rs`).
 //! - Rate limiting (code 613, with `Retry-After` and `X-Business-Use-Case-Usage`), staged
 //!   [`Fault`]s (including [`Fault::LostAnswer`]: the message is accepted but the connection
 //!   drops before the answer), a fixed [`EmulatorOptions::latency`], a settable clock, a log of
@@ -24,8 +26,10 @@
 //!   to the callback URL ([`Emulator::set_callback_url`]) as they happen, signed, retried on
 //!   failure as Meta does; without a callback URL they wait for [`Emulator::take_webhooks`].
 
+mod accounts;
 mod call;
 mod deliver;
+mod page;
 mod server;
 mod state;
 mod upload;
@@ -38,20 +42,27 @@ use std::time::{Duration, SystemTime};
 use switchboard_core::emulator::{Listener, Server};
 
 pub use deliver::Delivery;
+pub use page::{EmulatedPage, PageView};
 pub use state::{Call, EmulatedMessage, Fault, Upload};
 
 use server::Shared;
 
-/// How the emulated Page and app are set up. Build it with struct update syntax:
+/// How the emulated Page(s) and app are set up. Build it with struct update syntax:
 /// `EmulatorOptions { rate_limit_per_second: Some(10), ..EmulatorOptions::default() }`.
 #[derive(Clone)]
 pub struct EmulatorOptions {
-    /// The Page id.
+    /// The (first) Page's id.
     pub page_id: String,
     /// The Page's name (the node's `name` field).
     pub page_name: String,
-    /// The only Page access token accepted.
+    /// The Page's access token: a call with it may address only this Page (or `me`).
     pub page_access_token: String,
+    /// A user access token of a person who manages every Page: `GET /me/accounts` with it
+    /// lists the Pages with their tokens (Facebook Login for Business).
+    pub user_access_token: String,
+    /// More Pages of the same app, each with its own token (a token is accepted only for its
+    /// own Page; users, windows, uploads and message ids are per Page).
+    pub other_pages: Vec<EmulatedPage>,
     /// The App Secret (webhook signatures, `appsecret_proof`).
     pub app_secret: String,
     /// The webhook verify token (for [`Emulator::channel_toml`]).
@@ -83,6 +94,8 @@ impl Default for EmulatorOptions {
             page_id: "1895382890692545".into(),
             page_name: "Emulated Page".into(),
             page_access_token: "EAAemulatorPageToken".into(),
+            other_pages: Vec::new(),
+            user_access_token: "EAAemulatorUserToken".into(),
             app_secret: "emulator-app-secret".into(),
             verify_token: "emulator-verify-token".into(),
             app_id: "1517776481860111".into(),
@@ -102,6 +115,7 @@ impl std::fmt::Debug for EmulatorOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmulatorOptions")
             .field("page_id", &self.page_id)
+            .field("other_pages", &self.other_pages)
             .field("app_id", &self.app_id)
             .field("require_appsecret_proof", &self.require_appsecret_proof)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
@@ -176,30 +190,45 @@ impl Emulator {
         &self.shared.options
     }
 
-    /// The keys of a `[channels.NAME]` table for an adapter pointed at this emulator.
+    /// The keys of a `[channels.NAME]` table for an adapter pointed at this emulator: one
+    /// Page as `page_id` and `page_access_token`, several as `pages`.
     pub fn channel_toml(&self) -> String {
         let o = self.options();
+        let pages = if o.other_pages.is_empty() {
+            format!(
+                "page_id = \"{}\"\npage_access_token = \"{}\"\n",
+                o.page_id, o.page_access_token
+            )
+        } else {
+            let list: Vec<String> = o
+                .pages()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{{ id = \"{}\", access_token = \"{}\" }}",
+                        p.id, p.access_token
+                    )
+                })
+                .collect();
+            format!("pages = [{}]\n", list.join(", "))
+        };
         format!(
-            "provider = \"messenger\"\npage_id = \"{}\"\npage_access_token = \"{}\"\n\
-             app_secret = \"{}\"\nverify_token = \"{}\"\napi_base_url = \"{}\"\n",
-            o.page_id,
-            o.page_access_token,
+            "provider = \"messenger\"\n{pages}app_secret = \"{}\"\nverify_token = \"{}\"\n\
+             api_base_url = \"{}\"\n",
             o.app_secret,
             o.verify_token,
             self.base_url()
         )
     }
 
-    /// Registers a user (PSID) who messaged the Page now, opening the 24 h window.
+    /// Registers a user (PSID) who messaged the (first) Page now, opening the 24 h window.
     pub fn add_user(&self, psid: &str) {
-        let mut st = self.shared.state();
-        let now = st.now();
-        st.users.insert(psid.to_owned(), now);
+        self.main_page().add_user(psid);
     }
 
-    /// Registers a user whose last message was at `at`.
+    /// Registers a user of the (first) Page whose last message was at `at`.
     pub fn user_messaged_at(&self, psid: &str, at: SystemTime) {
-        self.shared.state().users.insert(psid.to_owned(), at);
+        self.main_page().user_messaged_at(psid, at);
     }
 
     /// The emulator clock.

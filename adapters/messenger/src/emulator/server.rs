@@ -43,6 +43,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/{version}/{node}/messages", post(messages))
         .route("/{version}/{node}/message_attachments", post(attachments))
         .route("/{version}/{node}", get(node))
+        .route("/{version}/me/accounts", get(super::accounts::me_accounts))
         .with_state(shared)
 }
 
@@ -92,13 +93,14 @@ async fn messages(
         headers: &headers,
         logged: decoded.clone().unwrap_or(Value::Null),
     };
-    serve(&shared, conn, request, |shared| {
-        accept_send(shared, &decoded?)
+    serve(&shared, conn, request, |shared, page| {
+        accept_send(shared, &page.id, &decoded?)
     })
     .await
 }
 
-fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
+/// A send by Page `page`: its users, its window, its uploads.
+fn accept_send(shared: &Shared, page: &str, body: &Value) -> Result<Value, GraphErr> {
     let request = validate::send_body(body)?;
     let mut st = shared.state();
     let now = st.now();
@@ -106,7 +108,7 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
         validate::Request::Message { recipient, .. }
         | validate::Request::SenderAction { recipient } => recipient.clone(),
     };
-    let known = st.users.get(&recipient).copied();
+    let known = st.users.get(&(page.to_owned(), recipient.clone())).copied();
     let Some(last) = known else {
         return Err(GraphErr::new(
             100,
@@ -139,12 +141,16 @@ fn accept_send(shared: &Shared, body: &Value) -> Result<Value, GraphErr> {
         ));
     }
     if let Some(id) = message["attachment"]["payload"]["attachment_id"].as_str()
-        && !st.uploads.iter().any(|u| u.attachment_id == id)
+        && !st
+            .uploads
+            .iter()
+            .any(|u| u.attachment_id == id && u.page_id == page)
     {
         return Err(GraphErr::param(format!("Invalid attachment_id {id}")));
     }
-    let message_id = format!("m_emu{:08}{}", st.next(), shared.options.page_id);
+    let message_id = format!("m_emu{:08}{page}", st.next());
     let record = EmulatedMessage {
+        page_id: page.to_owned(),
         message_id: message_id.clone(),
         recipient: recipient.clone(),
         messaging_type,
@@ -184,11 +190,12 @@ async fn attachments(
             .map(|u| u.message.clone())
             .unwrap_or(Value::Null),
     };
-    serve(&shared, conn, request, |shared| {
+    serve(&shared, conn, request, |shared, page| {
         let u = parsed?;
         let mut st = shared.state();
         let id = format!("{}", 1_601_472_827_243_000_u64 + st.next());
         st.uploads.push(Upload {
+            page_id: page.id.clone(),
             attachment_id: id.clone(),
             kind: u.kind,
             mime_type: u.mime_type,
@@ -200,7 +207,7 @@ async fn attachments(
     .await
 }
 
-/// `GET /{version}/{page_id|me}?fields=…`: the Page node, with the fields asked for (`id`,
+/// `GET /{version}/{page_id|me}?fields=…`: the token's Page node, with the fields asked for (`id`,
 /// `name`; Graph's default without `fields` is both). Any other field is error 100, as Graph
 /// answers for a field the node type lacks.
 async fn node(
@@ -223,13 +230,12 @@ async fn node(
         headers: &headers,
         logged: Value::Null,
     };
-    serve(&shared, conn, request, |shared| {
-        let o = &shared.options;
+    serve(&shared, conn, request, |_, page| {
         let mut out = serde_json::Map::new();
         for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             let value = match field {
-                "id" => o.page_id.clone(),
-                "name" => o.page_name.clone(),
+                "id" => page.id.clone(),
+                "name" => page.name.clone(),
                 other => {
                     return Err(GraphErr::param(format!(
                         "Tried accessing nonexisting field ({other}) on node type (Page)"

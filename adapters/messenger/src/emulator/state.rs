@@ -16,6 +16,10 @@ pub struct Call {
     pub path: String,
     /// The query parameters (`access_token`, `appsecret_proof`).
     pub query: BTreeMap<String, String>,
+    /// The access token the call used (query, form field or `Authorization: Bearer`).
+    pub access_token: Option<String>,
+    /// The Page that token belongs to (`None`: no token, or one of no Page).
+    pub page: Option<String>,
     /// The request body: the JSON (form fields decoded), or for uploads the `message` field.
     pub body: Value,
     /// The HTTP status answered.
@@ -30,6 +34,8 @@ pub struct Call {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EmulatedMessage {
+    /// The Page that sent it (the one its token belongs to).
+    pub page_id: String,
     /// The `message_id` returned.
     pub message_id: String,
     /// The recipient: a PSID, or `user_ref:<ref>`.
@@ -90,6 +96,8 @@ fn titles(v: &Value) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Upload {
+    /// The Page that uploaded it (its `attachment_id` is usable by that Page only).
+    pub page_id: String,
     /// The `attachment_id` returned.
     pub attachment_id: String,
     /// `image`, `audio`, `video` or `file`.
@@ -137,8 +145,9 @@ pub enum Fault {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// PSID → the time of the user's last message (opens the 24 h window).
-    pub(crate) users: BTreeMap<String, SystemTime>,
+    /// (Page, PSID) → the time of the user's last message (opens the 24 h window). PSIDs are
+    /// Page-scoped.
+    pub(crate) users: BTreeMap<(String, String), SystemTime>,
     pub(crate) fixed_now: Option<SystemTime>,
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) calls: Vec<Call>,

@@ -64,7 +64,14 @@ async fn waits_for_late_echoes_and_reports_what_is_missing() {
         late.record("k", echo(0, "m_1"));
     });
     let r = log
-        .reconcile("k", &to, since, 2, Duration::from_secs(5))
+        .reconcile(
+            "k",
+            to.conversation.as_str(),
+            &to,
+            since,
+            2,
+            Duration::from_secs(5),
+        )
         .await;
     let Reconciled::Delivered(found) = r else {
         panic!("{r:?}")
@@ -88,7 +95,14 @@ async fn waits_for_late_echoes_and_reports_what_is_missing() {
         },
     );
     let r = log
-        .reconcile("j", &to, since, 2, Duration::from_millis(20))
+        .reconcile(
+            "j",
+            to.conversation.as_str(),
+            &to,
+            since,
+            2,
+            Duration::from_millis(20),
+        )
         .await;
     assert!(
         matches!(&r, Reconciled::Unknown(why) if why.starts_with("no message_echoes")),
@@ -96,7 +110,14 @@ async fn waits_for_late_echoes_and_reports_what_is_missing() {
     );
     log.record("j", echo(0, "m_5"));
     let r = log
-        .reconcile("j", &to, since, 2, Duration::from_millis(20))
+        .reconcile(
+            "j",
+            to.conversation.as_str(),
+            &to,
+            since,
+            2,
+            Duration::from_millis(20),
+        )
         .await;
     assert!(
         matches!(&r, Reconciled::Unknown(why) if why.starts_with("1 of 2 parts echoed (part 1 (m_5))")),

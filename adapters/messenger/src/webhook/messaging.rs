@@ -45,8 +45,11 @@ pub(crate) enum Origin {
 }
 
 pub(crate) struct Decoder<'a> {
+    /// The channel's configuration (all its Pages).
     pub(crate) config: &'a MessengerConfig,
     pub(crate) channel: &'a ChannelName,
+    /// The Page the item belongs to (one the channel serves).
+    pub(crate) page: &'a str,
     pub(crate) received_at: SystemTime,
 }
 
@@ -75,13 +78,11 @@ fn party_id(p: Option<&Party>) -> Option<String> {
 
 impl Decoder<'_> {
     /// An `Other` event for `raw`, attributed to the Page (or the item's sender when present).
-    pub(crate) fn other(&self, event_type: &str, raw: Value, page: Option<&str>) -> InboundEvent {
+    pub(crate) fn other(&self, event_type: &str, raw: Value) -> InboundEvent {
         let who = raw
             .get("sender")
             .and_then(|s| serde_json::from_value::<Party>(s.clone()).ok());
-        let who = party_id(who.as_ref())
-            .or_else(|| page.map(str::to_owned))
-            .unwrap_or_else(|| self.config.page_id.clone());
+        let who = party_id(who.as_ref()).unwrap_or_else(|| self.page.to_owned());
         let mut raw = raw;
         self.event(
             hash_id(event_type, &raw),
@@ -100,12 +101,13 @@ impl Decoder<'_> {
     /// Only reached when ids fail validation (control characters, > 512 bytes): the event is
     /// attributed to the Page, under a hash id.
     fn fallback_event(&self, event_type: &str, raw: Value) -> InboundEvent {
-        let page = self.config.page_id.as_str();
+        let page = self.page;
         InboundEvent::new(
             EventId::new(hash_id("other", &raw)).unwrap_or_else(|_| unreachable_id()),
             ConversationRef::new(
                 self.channel.clone(),
-                ConversationId::new(page).unwrap_or_else(|_| unreachable_id()),
+                ConversationId::new(self.config.conversation_id(page, page))
+                    .unwrap_or_else(|_| unreachable_id()),
             ),
             Sender::user(UserId::new(page).unwrap_or_else(|_| unreachable_id())),
             self.received_at,
@@ -129,9 +131,10 @@ impl Decoder<'_> {
         kind: EventKind,
         raw: &mut Value,
     ) -> Option<InboundEvent> {
+        // On a channel of several Pages the conversation id names the Page.
         let conversation = ConversationRef::new(
             self.channel.clone(),
-            ConversationId::new(conversation).ok()?,
+            ConversationId::new(self.config.conversation_id(self.page, conversation)).ok()?,
         );
         let mut sender = Sender::user(UserId::new(sender).ok()?);
         sender.is_bot = from_page;
@@ -160,21 +163,16 @@ impl Decoder<'_> {
     }
 
     /// Decodes one item; `None` for this app's own echoes.
-    pub(crate) fn item(
-        &self,
-        raw: Value,
-        page: Option<&str>,
-        origin: Origin,
-    ) -> Option<InboundEvent> {
+    pub(crate) fn item(&self, raw: Value, origin: Origin) -> Option<InboundEvent> {
         let mut raw = raw;
         let Ok(item) = Item::deserialize(&raw) else {
-            return Some(self.with_origin(self.other(&first_key(&raw), raw, page), &origin));
+            return Some(self.with_origin(self.other(&first_key(&raw), raw), &origin));
         };
         let at = item.timestamp.map(time_of).unwrap_or(self.received_at);
         let sender = party_id(item.sender.as_ref());
         let recipient = party_id(item.recipient.as_ref());
         let (Some(sender), Some(recipient)) = (sender, recipient) else {
-            return Some(self.with_origin(self.other(&first_key(&raw), raw, page), &origin));
+            return Some(self.with_origin(self.other(&first_key(&raw), raw), &origin));
         };
         let decoded = if let Some(m) = &item.message {
             match self.message_item(m, &sender, &recipient, at, &mut raw) {
@@ -251,7 +249,7 @@ impl Decoder<'_> {
             });
             self.user_event(&name, &sender, at, kind, &mut raw)
         };
-        let event = decoded.unwrap_or_else(|| self.other(&first_key(&raw), raw, page));
+        let event = decoded.unwrap_or_else(|| self.other(&first_key(&raw), raw));
         Some(self.with_origin(event, &origin))
     }
 

@@ -65,14 +65,17 @@ pub(crate) fn handle(config: &MessengerConfig, request: &WebhookRequest) -> Webh
     match decode_body(config, &config.channel, request) {
         Ok(Decoded { events, foreign: 0 }) => WebhookOutcome::events(events),
         Ok(Decoded { events, foreign }) if events.is_empty() => {
-            tracing::warn!(channel = %config.channel, entries = foreign, "messenger: webhook for another Page refused");
+            tracing::warn!(channel = %config.channel, entries = foreign, "messenger: webhook for a Page this channel does not serve refused");
             WebhookOutcome::reject(
                 RejectReason::ForeignTenant,
-                format!("entries for another Page than {}", config.page_id),
+                format!(
+                    "entries for a Page this channel does not serve (it serves {})",
+                    config.page_ids().collect::<Vec<_>>().join(", ")
+                ),
             )
         }
         Ok(Decoded { events, foreign }) => {
-            tracing::warn!(channel = %config.channel, entries = foreign, "messenger: entries for another Page dropped; the rest kept");
+            tracing::warn!(channel = %config.channel, entries = foreign, "messenger: entries for a Page this channel does not serve dropped; the rest kept");
             WebhookOutcome::events(events)
         }
         Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
@@ -100,7 +103,25 @@ fn handshake(config: &MessengerConfig, request: &WebhookRequest) -> WebhookOutco
     }
 }
 
-/// The events of a body, and how many entries were for another Page (dropped).
+/// The Page an item without `entry.id` belongs to: its recipient (a user's item) or its
+/// sender (an echo), whichever is a Page of the channel.
+fn item_page<'a>(config: &'a MessengerConfig, item: &serde_json::Value) -> Option<&'a str> {
+    ["recipient", "sender"].iter().find_map(|party| {
+        let id = item.get(*party)?.get("id")?.as_str()?;
+        config.page_ids().find(|p| *p == id)
+    })
+}
+
+/// One item of an entry before it is decoded.
+enum Pending {
+    /// A `messaging[]`, `standby[]` or dashboard `changes[].value` item.
+    Item(serde_json::Value, Origin),
+    /// A change without a sender: an `Other` event named after its field.
+    Other(String, serde_json::Value),
+}
+
+/// The events of a body, and how many entries (or items) were for a Page the channel does
+/// not serve (dropped).
 struct Decoded {
     events: Vec<InboundEvent>,
     foreign: usize,
@@ -122,37 +143,61 @@ fn decode_body(
             envelope.object
         ));
     }
-    let decoder = Decoder {
-        config,
-        channel,
-        received_at: request.received_at,
-    };
     let mut events = Vec::with_capacity(envelope.entry.len());
     let mut foreign = 0;
     for (i, mut raw_entry) in take_array(&mut value, "entry").into_iter().enumerate() {
         let entry = Entry::<IgnoredAny>::deserialize(&raw_entry)
             .map_err(|e| format!("entry[{i}] is not a Page entry: {e}"))?;
-        let page = entry.id.as_deref();
-        // Tenant routing (issue 15, item 11): an entry of another Page is never decoded as
-        // this channel's (replies would go out with this Page's token).
-        if page.is_some_and(|p| p != config.page_id) {
-            foreign += 1;
-            continue;
-        }
-        events.reserve(entry.messaging.len() + entry.standby.len() + entry.changes.len());
+        // Tenant routing: an entry goes to the Page it names (`entry.id`); an entry of a Page
+        // this channel does not serve is never decoded as one of its Pages' (replies would go
+        // out with another Page's token). Without `entry.id` (dashboard samples), each item
+        // goes to the Page among its recipient and sender.
+        let entry_page = match entry.id.as_deref() {
+            Some(id) => match config.page_ids().find(|p| *p == id) {
+                Some(p) => Some(p),
+                None => {
+                    foreign += 1;
+                    continue;
+                }
+            },
+            None if !config.is_multi_page() => Some(config.page_id.as_str()),
+            None => None,
+        };
+        let mut items =
+            Vec::with_capacity(entry.messaging.len() + entry.standby.len() + entry.changes.len());
         for item in take_array(&mut raw_entry, "messaging") {
-            events.extend(decoder.item(item, page, Origin::Messaging));
+            items.push(Pending::Item(item, Origin::Messaging));
         }
         for item in take_array(&mut raw_entry, "standby") {
-            events.extend(decoder.item(item, page, Origin::Standby));
+            items.push(Pending::Item(item, Origin::Standby));
         }
         for raw in take_array(&mut raw_entry, "changes") {
-            match serde_json::from_value::<Change>(raw.clone()) {
+            items.push(match serde_json::from_value::<Change>(raw.clone()) {
                 Ok(change) if change.value.get("sender").is_some() => {
-                    events.extend(decoder.item(change.value, page, Origin::Change(change.field)));
+                    Pending::Item(change.value, Origin::Change(change.field))
                 }
-                Ok(change) => events.push(decoder.other(&change.field, raw, page)),
-                Err(_) => events.push(decoder.other("change", raw, page)),
+                Ok(change) => Pending::Other(change.field, raw),
+                Err(_) => Pending::Other("change".to_owned(), raw),
+            });
+        }
+        events.reserve(items.len());
+        for pending in items {
+            let raw = match &pending {
+                Pending::Item(raw, _) | Pending::Other(_, raw) => raw,
+            };
+            let Some(page) = entry_page.or_else(|| item_page(config, raw)) else {
+                foreign += 1;
+                continue;
+            };
+            let decoder = Decoder {
+                config,
+                channel,
+                page,
+                received_at: request.received_at,
+            };
+            match pending {
+                Pending::Item(item, origin) => events.extend(decoder.item(item, origin)),
+                Pending::Other(name, raw) => events.push(decoder.other(&name, raw)),
             }
         }
     }
@@ -251,5 +296,44 @@ mod tests {
         let events = out.accepted_events().expect("accepted");
         assert_eq!(events.len(), 1);
         assert!(events[0].id.as_str().contains("m.3"), "{:?}", events[0].id);
+    }
+
+    /// Issue 16: on a channel of several Pages an item without `entry.id` goes to the Page
+    /// among its recipient and sender; one naming no Page of the channel is refused.
+    #[test]
+    fn items_without_an_entry_id_go_to_the_page_they_name() {
+        let config = MessengerConfig::builder(
+            ChannelName::new("fb").unwrap(),
+            "111",
+            Secret::new("a"),
+            Secret::new("APP_SECRET"),
+            Secret::new("v"),
+        )
+        .page("222", Secret::new("b"))
+        .build()
+        .unwrap();
+        let item = |page: &str, mid: &str| {
+            format!(
+                r#"{{"sender":{{"id":"7000"}},"recipient":{{"id":"{page}"}},"timestamp":1,"message":{{"mid":"{mid}","text":"hi"}}}}"#
+            )
+        };
+        let body = format!(
+            r#"{{"object":"page","entry":[{{"time":1,"messaging":[{},{}]}}]}}"#,
+            item("222", "m.1"),
+            item("999", "m.2")
+        );
+        let out = handle(&config, &signed(&body));
+        let events = out.accepted_events().expect("accepted");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].conversation.conversation.as_str(), "222/7000");
+        let foreign = format!(
+            r#"{{"object":"page","entry":[{{"time":1,"messaging":[{}]}}]}}"#,
+            item("999", "m.3")
+        );
+        let out = handle(&config, &signed(&foreign));
+        assert_eq!(
+            out.rejection().map(|r| r.reason),
+            Some(RejectReason::ForeignTenant)
+        );
     }
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 use switchboard_core::render::RenderPolicy;
 use switchboard_core::{ChannelName, ChannelTable, Result, Secret};
 
+mod accounts;
 mod builder;
 
+pub use accounts::TwilioAccount;
 pub use builder::TwilioConfigBuilder;
 
 /// Twilio's production REST API.
@@ -58,7 +60,10 @@ impl SenderConfig {
 ///
 /// Keys: `account_sid`, `auth_token` (secret; always needed: it validates webhooks),
 /// `api_key_sid` + `api_key_secret` (secret; used for API calls instead of the auth token when
-/// set), `from` and/or `messaging_service_sid`, `api_base_url` (default
+/// set), `from` and/or `messaging_service_sid`; or instead of those, `accounts`: a list of
+/// `{ sid, auth_token, from, messaging_service_sid, api_key_sid, api_key_secret }` tables, one
+/// per account the channel serves (the first is the default; see [`TwilioAccount`]);
+/// `api_base_url` (default
 /// `https://api.twilio.com`), `status_callback` (default: the channel's public webhook URL when
 /// the engine knows it), `smart_encoding` (default false), `render` (`fallback`, `strict`, `drop`).
 #[derive(Clone)]
@@ -73,6 +78,9 @@ pub struct TwilioConfig {
     pub api_key: Option<(String, Secret)>,
     /// Who sends.
     pub sender: SenderConfig,
+    /// The other accounts the channel serves (`accounts` after the first); the fields above
+    /// are the default account's.
+    pub other_accounts: Vec<TwilioAccount>,
     /// The REST API base URL, without a trailing slash.
     pub api_base_url: String,
     /// Where Twilio posts status callbacks (`StatusCallback`), if anywhere.
@@ -94,6 +102,7 @@ impl fmt::Debug for TwilioConfig {
             .field("auth_token", &self.auth_token)
             .field("api_key", &self.api_key.as_ref().map(|(sid, s)| (sid, s)))
             .field("sender", &self.sender)
+            .field("other_accounts", &self.other_accounts)
             .field("api_base_url", &self.api_base_url)
             .field("status_callback", &self.status_callback)
             .field("smart_encoding", &self.smart_encoding)
@@ -120,12 +129,32 @@ impl TwilioConfig {
     /// `${ENV}` variable, or a key the adapter does not know.
     pub fn from_table(mut t: ChannelTable) -> Result<Self> {
         let channel = t.channel().clone();
-        let account_sid = t.required_str("account_sid")?;
-        let auth_token = t.secret("auth_token")?;
-        let key_sid = t.optional_str("api_key_sid")?;
-        let key_secret = t.optional_secret("api_key_secret")?;
-        let from = t.optional_str("from")?;
-        let service = t.optional_str("messaging_service_sid")?;
+        let mut listed = accounts::read_accounts(&mut t)?.map(std::collections::VecDeque::from);
+        let first = listed
+            .as_mut()
+            .and_then(std::collections::VecDeque::pop_front);
+        let (account_sid, auth_token, key_sid, key_secret, from, service) = match first {
+            Some(a) => {
+                let (key_sid, key_secret) =
+                    a.api_key.map_or((None, None), |(s, k)| (Some(s), Some(k)));
+                (
+                    a.sid,
+                    a.auth_token,
+                    key_sid,
+                    key_secret,
+                    a.sender.from().map(str::to_owned),
+                    a.sender.messaging_service_sid().map(str::to_owned),
+                )
+            }
+            None => (
+                t.required_str("account_sid")?,
+                t.secret("auth_token")?,
+                t.optional_str("api_key_sid")?,
+                t.optional_secret("api_key_secret")?,
+                t.optional_str("from")?,
+                t.optional_str("messaging_service_sid")?,
+            ),
+        };
         let api_base_url = t.api_base_url(DEFAULT_API_BASE_URL)?;
         let status_callback = match t.optional_str("status_callback")? {
             Some(s) => Some(s),
@@ -158,6 +187,9 @@ impl TwilioConfig {
         }
         if let Some(timeout) = timeout {
             b = b.timeout(timeout);
+        }
+        for account in listed.into_iter().flatten() {
+            b = b.account(account);
         }
         let config = b.build()?;
         t.finish()?;
@@ -272,5 +304,108 @@ mod tests {
                 .to_string()
                 .contains("account_sid")
         );
+    }
+
+    const SUB: &str = "AC00000000000000000000000000000002";
+
+    fn accounts_table(accounts: &str) -> ChannelTable {
+        ChannelTable::from_toml_str("sms", &format!("provider = 'twilio'\n{accounts}"))
+            .unwrap()
+            .with_env(switchboard_core::Env::from_pairs([
+                ("TOK_A", "tokA"),
+                ("TOK_B", "tokB"),
+            ]))
+    }
+
+    #[test]
+    fn a_list_of_accounts_is_read_in_order() {
+        let c = TwilioConfig::from_table(accounts_table(&format!(
+            "accounts = [{{ sid = '{SID}', auth_token = '${{TOK_A}}', from = '+15550001111' }}, \
+             {{ sid = '{SUB}', auth_token = '${{TOK_B}}', messaging_service_sid = 'MG{0}', \
+             api_key_sid = 'SK{0}', api_key_secret = 'ks' }}]",
+            "0123456789abcdef0123456789abcdef"
+        )))
+        .unwrap();
+        assert_eq!(c.account_sid, SID);
+        assert_eq!(c.auth_token.expose(), "tokA");
+        assert_eq!(c.sender, SenderConfig::From("+15550001111".into()));
+        assert!(c.is_multi_account());
+        assert_eq!(c.account_sids().collect::<Vec<_>>(), [SID, SUB]);
+        let sub = &c.other_accounts[0];
+        assert_eq!(sub.auth_token.expose(), "tokB");
+        assert!(sub.sender.messaging_service_sid().is_some());
+        let views = c.account_views();
+        assert_eq!(views[1].account_sid, SUB);
+        assert_eq!(views[1].basic_auth().1, "ks");
+        assert!(views[1].messages_url().contains(SUB));
+        assert_eq!(c.route(&format!("{SUB}/+1555")).unwrap(), (1, "+1555"));
+        assert_eq!(c.route("+1555").unwrap(), (0, "+1555"));
+        assert_eq!(
+            c.route("AC99999999999999999999999999999999/+1555")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(c.conversation_id(SUB, "+1555"), format!("{SUB}/+1555"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("tokA") && !shown.contains("tokB") && !shown.contains("\"ks\""));
+    }
+
+    #[test]
+    fn bad_account_lists_name_the_key() {
+        let entry = |sid: &str, extra: &str| {
+            format!("{{ sid = '{sid}', auth_token = 't', from = '+15550001111'{extra} }}")
+        };
+        for (accounts, needle) in [
+            (
+                format!("account_sid = '{SID}'\naccounts = [{}]", entry(SID, "")),
+                "keys 'account_sid' and 'accounts' cannot both be set",
+            ),
+            (
+                format!("from = '+15550001111'\naccounts = [{}]", entry(SID, "")),
+                "keys 'from' and 'accounts'",
+            ),
+            (
+                "accounts = []".to_owned(),
+                "key 'accounts' must list at least one account",
+            ),
+            (
+                format!("accounts = [{}, {}]", entry(SID, ""), entry(SID, "")),
+                "is listed twice",
+            ),
+            (
+                format!("accounts = [{}, {}]", entry(SID, ""), entry("AC1", "")),
+                "key 'accounts[1].sid'",
+            ),
+            (
+                format!(
+                    "accounts = [{}, {{ sid = '{SUB}', auth_token = 't' }}]",
+                    entry(SID, "")
+                ),
+                "missing key 'accounts[1].from'",
+            ),
+            (
+                format!(
+                    "accounts = [{{ sid = '{SID}', auth_token = '${{NOPE}}', from = '+1555' }}]"
+                ),
+                "key 'accounts[0].auth_token'",
+            ),
+            (
+                format!("accounts = [{}]", entry(SID, ", api_key_sid = 'SKx'")),
+                "go together",
+            ),
+            (
+                format!("accounts = [{}]", entry(SID, ", token = 'x'")),
+                "key 'accounts'",
+            ),
+        ] {
+            let err = TwilioConfig::from_table(accounts_table(&accounts)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{accounts}");
+            let text = err.to_string();
+            assert!(
+                text.contains("channels.sms") && text.contains(needle),
+                "{accounts}: {text}"
+            );
+        }
     }
 }

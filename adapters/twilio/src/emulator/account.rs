@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 
 use switchboard_core::emulator::Connection;
 
-use super::Inner;
-use super::server::{Incoming, Next, Principal, answer_get, authorize, take_fault};
+use super::server::{Incoming, Next, Principal, account_of, answer_get, authorize, take_fault};
 use super::state::ApiFailure;
+use super::{EmulatedAccount, Inner};
 
 use crate::date::format_rfc2822;
 
@@ -43,9 +43,8 @@ const SUBRESOURCES: &[(&str, &str)] = &[
     ("balance", "Balance"),
 ];
 
-/// The Account resource of the emulated account (a `Full`, `active` main account).
-fn account_resource(inner: &Inner) -> Value {
-    let cfg = &inner.options;
+/// The Account resource of emulated account `cfg` (a `Full`, `active` account).
+fn account_resource(inner: &Inner, cfg: &EmulatedAccount) -> Value {
     let sid = cfg.account_sid.as_str();
     let created = format_rfc2822(inner.created);
     let uris: Map<String, Value> = SUBRESOURCES
@@ -88,15 +87,16 @@ pub(super) async fn fetch_account(
     let next = take_fault(&inner).await;
     let outcome = match (&next, &auth, sid) {
         (Next::Fail(f), _, _) | (_, Err(f), _) => Err(f.clone()),
-        (_, Ok(Principal::ApiKey), _) => Err(ApiFailure::new(401, 20003, "Authenticate")),
-        (_, Ok(Principal::AuthToken), None) => Err(not_found()),
-        (_, Ok(Principal::AuthToken), Some(_)) => Ok(account_resource(&inner)),
+        (_, Ok((Principal::ApiKey, _)), _) => Err(ApiFailure::new(401, 20003, "Authenticate")),
+        (_, Ok((Principal::AuthToken, _)), None) => Err(not_found()),
+        (_, Ok((Principal::AuthToken, owner)), Some(_)) => Ok(account_resource(&inner, owner)),
     };
     let call = Incoming {
         method: "GET",
         path,
         params: Vec::new(),
         authorized: auth.is_ok(),
+        account: account_of(&auth),
     };
     let body = outcome.map(|account| account.to_string());
     answer_get(&inner, call, body, &next, &doom)

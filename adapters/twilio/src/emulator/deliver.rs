@@ -121,9 +121,14 @@ impl Delivery {
     }
 }
 
-/// POSTs a signed form to `url`, once.
-pub(crate) async fn post_signed(inner: &Inner, url: &str, params: &[(String, String)]) -> Delivery {
-    let req = signed_request(&inner.options.auth_token, url, params);
+/// POSTs a form signed with `auth_token` to `url`, once.
+pub(crate) async fn post_signed(
+    inner: &Inner,
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+) -> Delivery {
+    let req = signed_request(auth_token, url, params);
     let mut builder = inner.http.post(url).body(req.body.clone());
     for (name, value) in &req.headers {
         builder = builder.header(name, value);
@@ -170,6 +175,8 @@ pub(crate) fn spawn_progression(inner: Inner, mut p: Progression) {
         let (sid, fail_code) = (p.sid.as_str(), p.fail_code);
         for &status in steps {
             tokio::time::sleep(inner.options.status_delay).await;
+            // Signed with the token of the account that owns the message.
+            let mut token = inner.options.auth_token.clone();
             let params = {
                 let mut state = inner.state.lock();
                 let Some(m) = state.messages.get_mut(sid) else {
@@ -185,12 +192,15 @@ pub(crate) fn spawn_progression(inner: Inner, mut p: Progression) {
                 if status == "failed" {
                     m.error_code = fail_code.map(i64::from);
                 }
+                if let Some(a) = inner.options.account(&m.account_sid) {
+                    token = a.auth_token;
+                }
                 status_params(m, status, fail_code)
             };
             let Some(url) = p.callback.as_deref() else {
                 continue;
             };
-            let code = post_signed(&inner, url, &params).await.status;
+            let code = post_signed(&inner, &token, url, &params).await.status;
             inner.state.lock().callbacks.push(DeliveredCallback {
                 url: url.to_owned(),
                 params,

@@ -117,9 +117,10 @@ fn page_uri(path: &str, q: &Query, page: u64, token: Option<&str>) -> String {
     format!("{path}?{}", s.finish())
 }
 
-/// One page of the list for `params`, as the JSON Twilio answers.
+/// One page of account `account`'s list for `params`, as the JSON Twilio answers.
 pub(crate) fn list_page(
     state: &State,
+    account: &str,
     path: &str,
     params: &[(String, String)],
 ) -> Result<serde_json::Value, ApiFailure> {
@@ -135,7 +136,8 @@ pub(crate) fn list_page(
         .values()
         .map(|m| (m, m.date_sent.as_deref().and_then(parse_rfc2822)))
         .filter(|(m, sent)| {
-            q.to.as_deref().is_none_or(|t| m.to.as_deref() == Some(t))
+            m.account_sid == account
+                && q.to.as_deref().is_none_or(|t| m.to.as_deref() == Some(t))
                 && q.from
                     .as_deref()
                     .is_none_or(|f| m.from.as_deref() == Some(f))

@@ -32,6 +32,7 @@
 //! - Every API call is recorded ([`Emulator::calls`]).
 
 mod account;
+mod accounts;
 mod deliver;
 mod list;
 mod server;
@@ -46,6 +47,7 @@ use bytes::Bytes;
 use switchboard_core::WebhookRequest;
 use switchboard_core::emulator::{Listener, Server};
 
+pub use accounts::EmulatedAccount;
 pub use deliver::{Delivery, Inbound};
 pub use state::{Call, DeliveredCallback, Fault};
 
@@ -69,6 +71,9 @@ pub struct EmulatorOptions {
     pub status_delay: Duration,
     /// At most this many creates per sender per window; then 429 / 20429.
     pub rate_limit: Option<(u32, Duration)>,
+    /// More accounts (subaccounts), each with its own token, keys and numbers; see
+    /// [`EmulatedAccount`].
+    pub subaccounts: Vec<EmulatedAccount>,
 }
 
 impl Default for EmulatorOptions {
@@ -84,6 +89,7 @@ impl Default for EmulatorOptions {
             messaging_services: vec!["MG00000000000000000000000000000001".to_owned()],
             status_delay: Duration::from_millis(20),
             rate_limit: None,
+            subaccounts: Vec::new(),
         }
     }
 }
@@ -181,16 +187,33 @@ impl Emulator {
         self.inner.state.lock().callbacks.clone()
     }
 
-    /// Serves `bytes` as inbound media; returns its URL (on this emulator, Basic auth required).
+    /// Serves `bytes` as inbound media of the main account; returns its URL (on this
+    /// emulator, Basic auth of that account required).
     pub fn add_media(&self, bytes: impl Into<Bytes>, content_type: &str) -> String {
+        self.add_media_for(&self.inner.options.account_sid, bytes, content_type)
+    }
+
+    /// Serves `bytes` as inbound media of account `account_sid`; returns its URL.
+    pub fn add_media_for(
+        &self,
+        account_sid: &str,
+        bytes: impl Into<Bytes>,
+        content_type: &str,
+    ) -> String {
         let mut s = self.inner.state.lock();
         let message = s.sid("MM");
         let media = s.sid("ME");
-        s.media
-            .insert(media.clone(), (bytes.into(), content_type.to_owned()));
+        s.media.insert(
+            media.clone(),
+            (
+                account_sid.to_owned(),
+                bytes.into(),
+                content_type.to_owned(),
+            ),
+        );
         format!(
-            "{}/2010-04-01/Accounts/{}/Messages/{message}/Media/{media}",
-            self.inner.base_url, self.inner.options.account_sid
+            "{}/2010-04-01/Accounts/{account_sid}/Messages/{message}/Media/{media}",
+            self.inner.base_url
         )
     }
 
@@ -209,20 +232,47 @@ impl Emulator {
             .inbound_keyword(&msg.from, &msg.to, &msg.body);
     }
 
-    /// The signed request Twilio makes to `url` for inbound `msg` (no network).
+    /// The signed request Twilio makes to `url` for inbound `msg` to the main account (no
+    /// network).
     pub fn signed_request(&self, url: &str, msg: &Inbound) -> WebhookRequest {
-        self.received(msg);
-        let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
-        deliver::signed_request(&self.inner.options.auth_token, url, &params)
+        self.signed_request_for(&self.inner.options.account_sid, url, msg)
     }
 
-    /// Posts inbound `msg` to `url`, signed, once (Twilio does not retry an incoming message
-    /// webhook); what the receiver answered.
-    pub async fn deliver(&self, url: &str, msg: &Inbound) -> Delivery {
+    /// The signed request for inbound `msg` to account `account_sid`: its `AccountSid`, signed
+    /// with that account's token (an account the emulator does not have is signed with the
+    /// main account's token, for tests of refusals).
+    pub fn signed_request_for(
+        &self,
+        account_sid: &str,
+        url: &str,
+        msg: &Inbound,
+    ) -> WebhookRequest {
         self.received(msg);
         let sid = self.next_message_sid(!msg.media.is_empty());
-        let params = deliver::inbound_params(&self.inner.options.account_sid, &sid, msg);
-        deliver::post_signed(&self.inner, url, &params).await
+        let params = deliver::inbound_params(account_sid, &sid, msg);
+        deliver::signed_request(&self.token_of(account_sid), url, &params)
+    }
+
+    /// Posts inbound `msg` to the main account to `url`, signed, once (Twilio does not retry an
+    /// incoming message webhook); what the receiver answered.
+    pub async fn deliver(&self, url: &str, msg: &Inbound) -> Delivery {
+        self.deliver_for(&self.inner.options.account_sid, url, msg)
+            .await
+    }
+
+    /// Posts inbound `msg` to account `account_sid` to `url`, signed with that account's token
+    /// (see [`signed_request_for`](Self::signed_request_for)), once.
+    pub async fn deliver_for(&self, account_sid: &str, url: &str, msg: &Inbound) -> Delivery {
+        self.received(msg);
+        let sid = self.next_message_sid(!msg.media.is_empty());
+        let params = deliver::inbound_params(account_sid, &sid, msg);
+        deliver::post_signed(&self.inner, &self.token_of(account_sid), url, &params).await
+    }
+
+    fn token_of(&self, account_sid: &str) -> String {
+        self.inner
+            .options
+            .account(account_sid)
+            .map_or_else(|| self.inner.options.auth_token.clone(), |a| a.auth_token)
     }
 }

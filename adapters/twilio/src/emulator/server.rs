@@ -14,11 +14,11 @@ use http::{HeaderMap, StatusCode, header};
 
 use switchboard_core::emulator::{Connection, set_retry_after};
 
-use super::Inner;
 use super::deliver::{Progression, spawn_progression};
 use super::list::list_page;
 use super::state::{ApiFailure, Call, Fault};
 use super::validate::{resource, segments, validate_create};
+use super::{EmulatedAccount, Inner};
 
 use crate::address::is_whatsapp;
 
@@ -69,12 +69,13 @@ pub(super) enum Principal {
     ApiKey,
 }
 
-/// Checks Basic auth against the account's token and API keys, and the path's account.
+/// Checks Basic auth against each account's token and API keys, and that the path's account
+/// is the one the credentials belong to; that account, with how it authenticated.
 pub(super) fn authorize(
     inner: &Inner,
     headers: &HeaderMap,
     account: &str,
-) -> Result<Principal, ApiFailure> {
+) -> Result<(Principal, EmulatedAccount), ApiFailure> {
     let denied = || ApiFailure::new(401, 20003, "Authenticate");
     let value = headers
         .get(header::AUTHORIZATION)
@@ -84,26 +85,35 @@ pub(super) fn authorize(
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| denied())?;
     let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
     let (user, pass) = decoded.split_once(':').ok_or_else(denied)?;
-    let cfg = &inner.options;
-    let principal = if user == cfg.account_sid && pass == cfg.auth_token {
-        Principal::AuthToken
-    } else if cfg
-        .api_keys
-        .iter()
-        .any(|(sid, secret)| user == sid && pass == secret)
-    {
-        Principal::ApiKey
-    } else {
-        return Err(denied());
-    };
-    if account != cfg.account_sid {
+    let found = inner.options.accounts().into_iter().find_map(|a| {
+        if user == a.account_sid && pass == a.auth_token {
+            Some((Principal::AuthToken, a))
+        } else if a
+            .api_keys
+            .iter()
+            .any(|(sid, secret)| user == sid && pass == secret)
+        {
+            Some((Principal::ApiKey, a))
+        } else {
+            None
+        }
+    });
+    let (principal, owner) = found.ok_or_else(denied)?;
+    if account != owner.account_sid {
         return Err(ApiFailure::new(
             404,
             20404,
             format!("The requested resource /2010-04-01/Accounts/{account} was not found"),
         ));
     }
-    Ok(principal)
+    Ok((principal, owner))
+}
+
+/// The account whose credentials an answered call used, for the log.
+pub(super) fn account_of(
+    auth: &Result<(Principal, EmulatedAccount), ApiFailure>,
+) -> Option<String> {
+    auth.as_ref().ok().map(|(_, a)| a.account_sid.clone())
 }
 
 /// The next staged fault: a delay is slept here; an error or a drop is returned.
@@ -127,6 +137,8 @@ pub(super) struct Incoming {
     pub(super) path: String,
     pub(super) params: Vec<(String, String)>,
     pub(super) authorized: bool,
+    /// The account whose credentials were accepted.
+    pub(super) account: Option<String>,
 }
 
 /// Records `call` answered with `status`, and dooms the connection when the answer is dropped.
@@ -141,6 +153,7 @@ pub(super) fn record(inner: &Inner, call: Incoming, status: u16, next: &Next, do
         params: call.params,
         status,
         authorized: call.authorized,
+        account: call.account,
         dropped,
     });
 }
@@ -175,13 +188,14 @@ async fn create(
     let outcome = match (&next, &auth) {
         (Next::Fail(f), _) => Err(f.clone()),
         (_, Err(f)) => Err(f.clone()),
-        (_, Ok(_)) => create_message(&inner, &params),
+        (_, Ok((_, owner))) => create_message(&inner, owner, &params),
     };
     let call = Incoming {
         method: "POST",
         path,
         params,
         authorized: auth.is_ok(),
+        account: account_of(&auth),
     };
     match outcome {
         Ok(resource) => {
@@ -213,13 +227,14 @@ async fn list(
     let outcome = match (&next, &auth) {
         (Next::Fail(f), _) => Err(f.clone()),
         (_, Err(f)) => Err(f.clone()),
-        (_, Ok(_)) => list_page(&inner.state.lock(), &path, &params),
+        (_, Ok(_)) => list_page(&inner.state.lock(), &account, &path, &params),
     };
     let call = Incoming {
         method: "GET",
         path,
         params,
         authorized: auth.is_ok(),
+        account: account_of(&auth),
     };
     answer_get(
         &inner,
@@ -230,12 +245,14 @@ async fn list(
     )
 }
 
+/// Creates a message in account `owner` (its numbers, its Messaging Services).
 fn create_message(
     inner: &Inner,
+    owner: &EmulatedAccount,
     params: &[(String, String)],
 ) -> Result<crate::wire::MessageResource, ApiFailure> {
     let cfg = &inner.options;
-    let req = validate_create(params, &cfg.numbers, &cfg.messaging_services)?;
+    let req = validate_create(params, &owner.numbers, &owner.messaging_services)?;
     let mut state = inner.state.lock();
     if let Some((limit, window)) = cfg.rate_limit {
         let sender = req
@@ -252,7 +269,8 @@ fn create_message(
     }
     // Twilio's default opt-out handling: an opted-out recipient gets nothing from that number.
     let sender = req.from.clone().or_else(|| {
-        cfg.numbers
+        owner
+            .numbers
             .iter()
             .find(|n| is_whatsapp(n) == is_whatsapp(&req.to))
             .cloned()
@@ -268,7 +286,7 @@ fn create_message(
     }
     let prefix = if req.media.is_empty() { "SM" } else { "MM" };
     let sid = state.sid(prefix);
-    let res = resource(&cfg.account_sid, &sid, &req, SystemTime::now());
+    let res = resource(&owner.account_sid, &sid, &req, SystemTime::now());
     state.messages.insert(sid.clone(), res.clone());
     state.order.push(sid.clone());
     let fail_code = state.failing_recipients.get(&req.to).copied();
@@ -276,7 +294,7 @@ fn create_message(
     // A Messaging Service picks a sender of the recipient's channel from its pool.
     let assign = match req.from {
         Some(_) => None,
-        None => cfg
+        None => owner
             .numbers
             .iter()
             .find(|n| is_whatsapp(n) == is_whatsapp(&req.to))
@@ -313,6 +331,7 @@ async fn fetch(
                 .lock()
                 .messages
                 .get(sid)
+                .filter(|m| m.account_sid == account)
                 .cloned()
                 .ok_or_else(|| {
                     ApiFailure::new(
@@ -328,6 +347,7 @@ async fn fetch(
         path,
         params: Vec::new(),
         authorized: auth.is_ok(),
+        account: account_of(&auth),
     };
     let body = outcome.map(|r| serde_json::to_string(&r).unwrap_or_default());
     answer_get(&inner, call, body, &next, &doom)
@@ -340,7 +360,13 @@ async fn media(
 ) -> Response {
     let path = format!("/2010-04-01/Accounts/{account}/Messages/{_message}/Media/{media}");
     let auth = authorize(&inner, &headers, &account);
-    let found = inner.state.lock().media.get(&media).cloned();
+    let found = inner
+        .state
+        .lock()
+        .media
+        .get(&media)
+        .filter(|(owner, _, _)| *owner == account)
+        .cloned();
     let (status, response) = match (auth.as_ref(), found) {
         (Err(f), _) => (f.status, failure(f)),
         (Ok(_), None) => {
@@ -351,7 +377,7 @@ async fn media(
             );
             (f.status, failure(&f))
         }
-        (Ok(_), Some((bytes, mime))) => (
+        (Ok(_), Some((_, bytes, mime))) => (
             StatusCode::OK,
             (StatusCode::OK, [(header::CONTENT_TYPE, mime)], bytes).into_response(),
         ),
@@ -362,6 +388,7 @@ async fn media(
         params: Vec::new(),
         status: status.as_u16(),
         authorized: auth.is_ok(),
+        account: account_of(&auth),
         dropped: false,
     });
     response

@@ -53,6 +53,8 @@ pub struct Call {
     pub status: u16,
     /// The Basic auth credentials were accepted.
     pub authorized: bool,
+    /// The account whose credentials (auth token or API key) the call used, when accepted.
+    pub account: Option<String>,
     /// The connection was dropped instead of answering ([`Fault::LostAnswer`]); `status` is
     /// what would have been answered.
     pub dropped: bool,
@@ -101,7 +103,8 @@ pub(crate) struct State {
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) failing_recipients: BTreeMap<String, u32>,
     pub(crate) sends_by_sender: BTreeMap<String, VecDeque<Instant>>,
-    pub(crate) media: BTreeMap<String, (Bytes, String)>,
+    /// Media SID → (account, bytes, content type).
+    pub(crate) media: BTreeMap<String, (String, Bytes, String)>,
     pub(crate) callbacks: Vec<DeliveredCallback>,
     pub(crate) next_sid: u64,
     /// (our number, their number) pairs opted out by an inbound `STOP` (until `START`).

@@ -46,21 +46,30 @@ pub(crate) fn precheck(method: &Method, headers: &http::HeaderMap) -> Option<Rej
     )
 }
 
-/// Verifies and decodes one webhook request for `channel`, signed with `auth_token`.
+/// Verifies and decodes one webhook request for `channel`, whose accounts are
+/// `(sid, auth_token)`, the default first; with the outcome, the index of the account the
+/// request was verified for.
+///
+/// Tenant routing: the request's `AccountSid` (form or query) picks the account *before* the
+/// signature is checked, with that account's token only; an `AccountSid` the channel does not
+/// serve is refused (403) without being verified against any token. A request without
+/// `AccountSid` (a JSON webhook) is verified with the default account's token.
 pub(crate) fn handle(
     channel: &ChannelName,
-    account_sid: &str,
-    auth_token: &str,
+    accounts: &[(&str, &str)],
     request: &WebhookRequest,
-) -> WebhookOutcome {
+) -> (WebhookOutcome, usize) {
     if !matches!(request.method, Method::POST | Method::GET) {
-        return WebhookOutcome::reject(RejectReason::MethodNotAllowed, "use POST or GET");
+        return (
+            WebhookOutcome::reject(RejectReason::MethodNotAllowed, "use POST or GET"),
+            0,
+        );
     }
     // The cheapest rejection first: no signature, no parsing.
     let Some(sig) = request.header(signature::SIGNATURE_HEADER) else {
-        return WebhookOutcome::reject(
-            RejectReason::MissingSignature,
-            "missing X-Twilio-Signature",
+        return (
+            WebhookOutcome::reject(RejectReason::MissingSignature, "missing X-Twilio-Signature"),
+            0,
         );
     };
     let params: Vec<(String, String)>;
@@ -75,7 +84,7 @@ pub(crate) fn handle(
             } else {
                 // Counted before parsing: sorting and hashing grow with the pairs.
                 if let Some(r) = form_too_large(&request.body) {
-                    return WebhookOutcome::Rejected(r);
+                    return (WebhookOutcome::Rejected(r), 0);
                 }
                 params = url::form_urlencoded::parse(&request.body)
                     .into_owned()
@@ -88,34 +97,49 @@ pub(crate) fn handle(
             SignedContent::UrlOnly
         }
     };
+    let account = match Params(&params).get("AccountSid") {
+        None => 0,
+        Some(theirs) => match accounts.iter().position(|(sid, _)| *sid == theirs) {
+            Some(i) => i,
+            None => {
+                tracing::warn!(channel = %channel, account_sid = theirs, "twilio: webhook for an account this channel does not serve refused");
+                return (
+                    WebhookOutcome::reject(
+                        RejectReason::Forbidden,
+                        format!("AccountSid {theirs} is not an account of this channel"),
+                    ),
+                    0,
+                );
+            }
+        },
+    };
+    let Some((_, auth_token)) = accounts.get(account) else {
+        return (
+            WebhookOutcome::reject(RejectReason::Forbidden, "the channel has no account"),
+            0,
+        );
+    };
     if !signature::validate(auth_token, &request.url, content, sig) {
-        return WebhookOutcome::reject(
-            RejectReason::BadSignature,
-            "X-Twilio-Signature does not match",
+        return (
+            WebhookOutcome::reject(
+                RejectReason::BadSignature,
+                "X-Twilio-Signature does not match",
+            ),
+            account,
         );
     }
-    if matches!(content, SignedContent::Json(_)) {
-        return match serde_json::from_slice::<serde_json::Value>(&request.body) {
+    let outcome = if matches!(content, SignedContent::Json(_)) {
+        match serde_json::from_slice::<serde_json::Value>(&request.body) {
             Ok(raw) => accepted(other_event(channel, request, raw, "json")),
             Err(_) => WebhookOutcome::reject(RejectReason::Malformed, "body is not JSON"),
-        };
-    }
-    // Tenant routing (issue 15, item 11): a request signed with this token but for another
-    // account is acknowledged and not stored.
-    if let SignedContent::Form(p) = content
-        && let Some(theirs) = Params(p).get("AccountSid")
-        && theirs != account_sid
-    {
-        tracing::warn!(channel = %channel, account_sid = theirs, "twilio: webhook for another account refused");
-        return WebhookOutcome::reject(
-            RejectReason::ForeignTenant,
-            format!("AccountSid {theirs} is not this channel's account"),
-        );
-    }
-    match decode(channel, params, request.received_at) {
-        Ok(event) => accepted(with_outbox_key(event, request)),
-        Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
-    }
+        }
+    } else {
+        match decode(channel, params, request.received_at) {
+            Ok(event) => accepted(with_outbox_key(event, request)),
+            Err(detail) => WebhookOutcome::reject(RejectReason::Malformed, detail),
+        }
+    };
+    (outcome, account)
 }
 
 fn accepted(event: InboundEvent) -> WebhookOutcome {

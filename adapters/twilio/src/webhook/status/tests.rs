@@ -34,7 +34,7 @@ fn a_keyed_status_callback_carries_the_outbox_key() {
             .with_header("content-type", "application/x-www-form-urlencoded")
             .with_header("x-twilio-signature", &signature::sign("tok", url, params))
     };
-    let outcome = handle(&channel, TEST_ACCOUNT, "tok", &signed(url, &params));
+    let outcome = handle(&channel, &[(TEST_ACCOUNT, "tok")], &signed(url, &params)).0;
     let a = &outcome.accepted_events().unwrap()[0].attributes;
     assert_eq!(
         a.get(OUTBOX_KEY_ATTRIBUTE).map(String::as_str),
@@ -45,10 +45,10 @@ fn a_keyed_status_callback_carries_the_outbox_key() {
     // Unkeyed callbacks and inbound messages carry no key, even with the parameter.
     let plain = handle(
         &channel,
-        TEST_ACCOUNT,
-        "tok",
+        &[(TEST_ACCOUNT, "tok")],
         &signed("https://bot.test/webhooks/sms", &params),
-    );
+    )
+    .0;
     assert!(
         !plain.accepted_events().unwrap()[0]
             .attributes
@@ -60,7 +60,7 @@ fn a_keyed_status_callback_carries_the_outbox_key() {
         ("To", "+15005550006"),
         ("Body", "hi"),
     ]);
-    let ev = handle(&channel, TEST_ACCOUNT, "tok", &signed(url, &inbound));
+    let ev = handle(&channel, &[(TEST_ACCOUNT, "tok")], &signed(url, &inbound)).0;
     assert!(
         !ev.accepted_events().unwrap()[0]
             .attributes
@@ -70,7 +70,8 @@ fn a_keyed_status_callback_carries_the_outbox_key() {
     let mut forged = signed(url, &params);
     forged.url = url.replace("Ev1", "Ev2");
     assert!(
-        handle(&channel, TEST_ACCOUNT, "tok", &forged)
+        handle(&channel, &[(TEST_ACCOUNT, "tok")], &forged)
+            .0
             .accepted_events()
             .is_none()
     );
