@@ -151,6 +151,60 @@ async fn a_dropped_stream_resumes_from_last_event_id_with_nothing_lost_or_repeat
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sixth_stream_of_a_token_closes_the_oldest() {
+    let app = start(&db(), "").await;
+    let c = &app.client;
+    let token = c.session().await;
+    let other = c.session().await;
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(c.events(&token, None).await);
+    }
+    let mut others_stream = c.events(&other, None).await;
+    // Five of one token and one of another: nobody is closed.
+    assert!(streams[0].next(Duration::from_millis(300)).await.is_none());
+    streams.push(c.events(&token, None).await);
+    let told = streams[0].next(WAIT).await.expect("the oldest is told");
+    assert_eq!((told.seq, told.event.as_str()), (0, "status"), "{told:?}");
+    assert_eq!(told.data["code"], "too_many_streams");
+    let start = std::time::Instant::now();
+    assert!(streams[0].next(WAIT).await.is_none());
+    assert!(start.elapsed() < WAIT / 2, "the oldest stream ended");
+    // The five newest stay open and see the next record; so does the other token's stream.
+    c.say(&token, "c-1", "hello").await;
+    for s in &mut streams[1..] {
+        let got = s.take(1, WAIT).await;
+        assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), [1]);
+    }
+    assert!(
+        others_stream
+            .next(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    // One more closes the oldest open one now, and replays the log itself. (A stream whose
+    // client went away keeps its place until the server's next write to it fails, at the
+    // latest the 15 s keep-alive: closing the oldest, not refusing the newest, is what lets a
+    // visitor whose network dropped reconnect at once.)
+    let mut again = c.events(&token, None).await;
+    let mut told = Vec::new();
+    while let Some(r) = streams[1].next(WAIT).await {
+        told.push(r); // the handler's reply to "hello", then the notice
+    }
+    let last = told.last().expect("the oldest open stream is told");
+    assert_eq!(last.data["code"], "too_many_streams", "{told:?}");
+    assert_eq!(
+        again.take(1, WAIT).await.len(),
+        1,
+        "the new stream replays the log"
+    );
+    while let Some(r) = streams[2].next(Duration::from_millis(300)).await {
+        assert_ne!(r.event, "status", "only the oldest is closed");
+    }
+    app.running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_long_poll_waits_for_the_next_record() {
     let app = start(&db(), "").await;
     let c = &app.client;
@@ -320,6 +374,61 @@ async fn uploads_are_capped_and_served_only_to_their_conversation() {
         )
         .await;
     assert_eq!(r.status(), 400);
+    app.running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_an_agent_sends_are_served_to_the_visitor_with_the_token() {
+    let app = start(&db(), "upload_max_bytes = 1000").await;
+    let c = &app.client;
+    let (token, conv) = c.session_with(json!({})).await;
+    let other = c.session().await;
+    let to = ConversationRef::parse("site", &conv).unwrap();
+    let file = |size: usize, name: &str| {
+        OutboundMessage::builder()
+            .text(format!("here is {name}"))
+            .attachment(switchboard::core::model::Attachment::bytes(
+                vec![9_u8; size],
+                "application/pdf",
+                name,
+            ))
+            .build()
+            .unwrap()
+    };
+    app.sb
+        .send(to.clone(), file(1001, "big.pdf"))
+        .await
+        .unwrap();
+    app.sb
+        .send(to.clone(), file(1000, "invoice.pdf"))
+        .await
+        .unwrap();
+    assert!(
+        eventually(WAIT, || async { !c.history(&token).await.is_empty() }).await,
+        "the file's message reached the log"
+    );
+    // The file over upload_max_bytes was refused to the sender (dead-lettered), never shown.
+    let history = c.history(&token).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(text(&history[0]), "here is invoice.pdf");
+    let shown = &history[0].data["attachments"][0];
+    assert_eq!(shown["filename"], "invoice.pdf");
+    let url = shown["url"].as_str().unwrap();
+    assert!(url.starts_with("/webchat/site/uploads/"), "{url}");
+    let get = |query: String| {
+        let c = c.clone();
+        let url = format!("{}{url}{query}", c.base);
+        async move { c.http.get(url).send().await.unwrap() }
+    };
+    let served = get(format!("?token={token}")).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        served.headers()["content-disposition"],
+        "attachment; filename=\"invoice.pdf\""
+    );
+    assert_eq!(served.bytes().await.unwrap().as_ref(), [9_u8; 1000]);
+    assert_eq!(get(format!("?token={other}")).await.status(), 404);
+    assert_eq!(get(String::new()).await.status(), 401);
     app.running.shutdown().await.unwrap();
 }
 

@@ -145,7 +145,8 @@ Examples:
   switchboard-load bench webchat --switchboard target/release/switchboard --streams 10000 --rate 1000 --duration 10s
 
 The server runs a webchat channel on the memory store; this tool signs the visitors' tokens
-(the channel's token_secret) and keeps one raw HTTP/1.1 connection per stream.")]
+(the channel's token_secret) and keeps one raw HTTP/1.1 connection per stream. It raises its
+open-file limit (inherited by the server) to what the streams need.")]
     Webchat(WebchatArgs),
 }
 
@@ -163,8 +164,21 @@ pub(crate) struct WebchatArgs {
     /// How long the messages are sent.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub(crate) duration: Duration,
+    /// What makes the records: the application's `send` (the gateway's `POST /v1/messages`:
+    /// outbox, sender, the adapter's append) or visitors' `POST messages` (their echoes).
+    #[arg(long, value_enum, default_value_t = Via::Send)]
+    pub(crate) via: Via,
     #[command(flatten)]
     pub(crate) placement: Placement,
+}
+
+/// How `bench webchat` makes its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Via {
+    /// Outbound sends through the gateway's REST API.
+    Send,
+    /// Visitor messages (their echoes).
+    Message,
 }
 
 /// Where the processes run (every benchmark).

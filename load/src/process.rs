@@ -259,6 +259,45 @@ impl CpuMeter {
     }
 }
 
+/// Raises this process's open-file limit (which the processes it starts inherit) to at least
+/// `needed`: the soft limit up to the hard one, and the hard one too where that is allowed
+/// (root). Returns the soft limit now in force.
+///
+/// # Errors
+/// The limit cannot be raised to `needed`.
+pub(crate) fn raise_open_files(needed: u64) -> Result<u64> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    if now.current.is_none_or(|c| c >= needed) {
+        return Ok(now.current.unwrap_or(u64::MAX));
+    }
+    let hard = now.maximum;
+    let want = Rlimit {
+        current: Some(hard.map_or(needed, |h| h.max(needed))),
+        maximum: hard.map(|h| h.max(needed)),
+    };
+    if setrlimit(Resource::Nofile, want).is_err() {
+        // Not allowed to raise the hard limit: the soft one up to it.
+        setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: hard,
+                maximum: hard,
+            },
+        )
+        .map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
+    }
+    let got = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if got < needed {
+        return Err(format!(
+            "the open-file limit is {got} and cannot be raised to {needed}: raise the hard limit \
+             (ulimit -Hn, as root) or open fewer streams"
+        )
+        .into());
+    }
+    Ok(got)
+}
+
 /// A free port on 127.0.0.1 (bound, then released for a child to take).
 ///
 /// # Errors
@@ -271,7 +310,16 @@ pub(crate) fn free_port() -> Result<u16> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_what_is_needed() {
+        let limit = raise_open_files(1024).unwrap();
+        assert!(limit >= 1024);
+        assert_eq!(raise_open_files(16).unwrap(), limit, "never lowered");
+    }
 
     #[test]
     fn own_cpu_time_is_readable() {

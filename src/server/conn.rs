@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -64,11 +65,17 @@ pub(crate) async fn serve(
         while conns.try_join_next().is_some() {}
         let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
-        // The peer's address, for limits per client (`ConnectInfo` in the handlers).
-        let router = router
-            .clone()
-            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+        // The peer's address, for limits per client (`ConnectInfo` in the handlers), put into
+        // each request's extensions. Not `router.layer(…)`: that rebuilds every route of the
+        // router for each connection, which cost an idle web chat stream 8.4 KiB
+        // (load/README.md, "bench webchat").
+        let inner = TowerToHyperService::new(router.clone());
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            hyper::service::Service::call(&inner, req)
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
         let mut stop = stop_rx.clone();
         conns.spawn(async move {
             let _slot = slot;

@@ -236,7 +236,8 @@ impl SwitchboardBuilder {
         for (table, settings) in self.tables {
             #[cfg(feature = "webchat")]
             if table.provider() == switchboard_webchat::PROVIDER {
-                add(webchat.build(table, &store).await?, settings)?;
+                let public_url = self.config.server.public_url.as_deref();
+                add(webchat.build(table, &store, public_url).await?, settings)?;
                 continue;
             }
             add(self.registry.build(table)?, settings)?;

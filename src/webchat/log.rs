@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use switchboard_core::{ConversationRef, Error, ErrorKind, Result};
-use switchboard_webchat::ConversationLog;
 use switchboard_webchat::wire::{Event, LogPage, Record};
+use switchboard_webchat::{ConversationLog, OutboundFile};
 
 use super::hub::Hub;
 use crate::store::{LogAppend, LogEntry, Store, conversation_key};
@@ -19,6 +19,8 @@ use crate::store::{LogAppend, LogEntry, Store, conversation_key};
 pub(crate) struct StoreLog {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) hub: Arc<Hub>,
+    /// `server.public_url` (empty without one): where outbound files are served.
+    pub(crate) public_url: String,
 }
 
 /// A stored record as the protocol's record.
@@ -78,5 +80,13 @@ impl ConversationLog for StoreLog {
     async fn publish(&self, conversation: &ConversationRef, event: Event) -> Result<()> {
         self.hub.publish(&conversation_key(conversation), event);
         Ok(())
+    }
+
+    async fn store_file(
+        &self,
+        conversation: &ConversationRef,
+        file: OutboundFile,
+    ) -> Result<String> {
+        super::files::keep_outbound(self.store.as_ref(), &self.public_url, conversation, file).await
     }
 }

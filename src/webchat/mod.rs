@@ -34,12 +34,16 @@ use crate::store::Store;
 
 pub use switchboard_webchat::*;
 
+mod files;
 mod hub;
 mod log;
+mod streams;
 
+pub(crate) use files::{clean_filename, clean_mime};
 pub(crate) use hub::{Hub, Signal, Subscription};
 use log::StoreLog;
 pub(crate) use log::record;
+pub(crate) use streams::{PER_TOKEN, Slot, Streams};
 
 /// How often a stream re-reads its conversation's log without a wake-up (a wake-up another
 /// instance sent while this one's listener was reconnecting).
@@ -61,6 +65,8 @@ pub(crate) struct WebChannel {
 pub(crate) struct Channels {
     pub(crate) channels: HashMap<String, Arc<WebChannel>>,
     pub(crate) hub: Arc<Hub>,
+    /// The open streams by token (at most five each).
+    pub(crate) streams: Arc<Streams>,
     /// Set when the server shuts down: open streams end (their clients reconnect elsewhere).
     closing: watch::Sender<bool>,
 }
@@ -76,6 +82,7 @@ impl Channels {
         Channels {
             channels: HashMap::new(),
             hub,
+            streams: Arc::default(),
             closing: watch::channel(false).0,
         }
     }
@@ -96,6 +103,7 @@ impl Channels {
         &mut self,
         table: ChannelTable,
         store: &Arc<dyn Store>,
+        public_url: Option<&str>,
     ) -> Result<Arc<WebchatAdapter>> {
         let adapter = WebchatAdapter::from_table(table)?;
         let name = adapter.channel().as_str().to_owned();
@@ -118,6 +126,7 @@ impl Channels {
         let log = StoreLog {
             store: store.clone(),
             hub: self.hub.clone(),
+            public_url: public_url.unwrap_or_default().to_owned(),
         };
         let adapter = Arc::new(adapter.with_log(Arc::new(log)));
         self.channels.insert(

@@ -17,7 +17,7 @@ use crate::config::WebchatConfig;
 use crate::error::WebchatError;
 use crate::limit::Limits;
 use crate::log::{ConversationLog, MemoryLog};
-use crate::render::{author, plan};
+use crate::render::{WebchatPlan, author, plan};
 use crate::reply::Handled;
 use crate::session::SessionIssuer;
 use crate::token::{SessionClaims, TokenKey, UploadClaims};
@@ -37,9 +37,9 @@ pub const MAX_ATTACHMENTS: usize = 10;
 
 /// What a web chat channel can do: 4,096 characters of CommonMark per message, 10 buttons
 /// (postback and link) and 10 quick replies kept native, attachments of every kind by URL (10
-/// per message), edits, deletes, typing and read receipts. Sends are idempotent (the log keeps
-/// one record per outbox key). No reactions, no threads; byte attachments wait for the
-/// engine's upload store.
+/// per message, by URL or as bytes the log keeps as files), edits, deletes, typing and read
+/// receipts. Sends are idempotent (the log keeps one record per outbox key). No reactions, no
+/// threads.
 pub fn capabilities() -> Capabilities {
     Capabilities {
         text: TextLimit {
@@ -50,10 +50,7 @@ pub fn capabilities() -> Capabilities {
         max_buttons: MAX_BUTTONS,
         link_buttons: true,
         max_quick_replies: MAX_QUICK_REPLIES,
-        attachments: AttachmentCapabilities {
-            by_bytes: false,
-            ..AttachmentCapabilities::all(MAX_ATTACHMENTS)
-        },
+        attachments: AttachmentCapabilities::all(MAX_ATTACHMENTS),
         edit: true,
         delete: true,
         typing: true,
@@ -236,6 +233,28 @@ impl WebchatAdapter {
         crate::token::issue_upload(&self.key, claims)
     }
 
+    /// Keeps the plan's byte attachments as files and fills in their URLs.
+    async fn store_files(
+        &self,
+        to: &ConversationRef,
+        message: &OutboundMessage,
+        p: &mut WebchatPlan,
+    ) -> Result<()> {
+        let (pending, Some(first)) = (std::mem::take(&mut p.files), p.records.first_mut()) else {
+            return Ok(());
+        };
+        crate::files::store(
+            self.log.as_ref(),
+            &self.key,
+            to,
+            message.idempotency_key.as_deref(),
+            self.config.upload_max_bytes,
+            pending,
+            first,
+        )
+        .await
+    }
+
     async fn append_message(
         &self,
         to: &ConversationRef,
@@ -258,7 +277,8 @@ impl Adapter for WebchatAdapter {
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
         let now = to_millis(SystemTime::now());
-        let p = plan(message, &self.info.capabilities, self.config.render, now)?;
+        let mut p = plan(message, &self.info.capabilities, self.config.render, now)?;
+        self.store_files(to, message, &mut p).await?;
         let mut sent = Vec::with_capacity(p.records.len());
         for (i, record) in p.records.into_iter().enumerate() {
             let key = message.idempotency_key.as_ref().map(|k| format!("{k}:{i}"));
@@ -269,7 +289,9 @@ impl Adapter for WebchatAdapter {
 
     async fn edit(&self, target: &MessageRef, message: &OutboundMessage) -> Result<SentMessage> {
         let now = to_millis(SystemTime::now());
-        let p = plan(message, &self.info.capabilities, self.config.render, now)?;
+        let mut p = plan(message, &self.info.capabilities, self.config.render, now)?;
+        self.store_files(&target.conversation, message, &mut p)
+            .await?;
         let [record] = <[MessageEvent; 1]>::try_from(p.records).map_err(|_| {
             Error::invalid_message("text", "an edit must fit in one message (4096 characters)")
         })?;

@@ -6,6 +6,7 @@ mod adapter;
 pub mod config;
 mod error;
 mod extension;
+mod files;
 mod limit;
 mod log;
 mod origin;
@@ -25,8 +26,9 @@ pub use adapter::{
 pub use config::{VisitorRate, WebchatConfig, WebchatConfigBuilder};
 pub use error::{Reason, WebchatError};
 pub use extension::WebchatAuthor;
+pub use files::OutboundFile;
 pub use limit::{SESSIONS_PER_IP_BURST, SESSIONS_PER_IP_PER_MINUTE};
-pub use log::{ConversationLog, MemoryLog};
+pub use log::{ConversationLog, MemoryLog, upload_path};
 pub use reply::{Handled, Reply};
 pub use session::{
     ANONYMOUS_CONVERSATION_PREFIX, MAX_NAME_CHARS, MAX_USER_ID_BYTES, USER_CONVERSATION_PREFIX,

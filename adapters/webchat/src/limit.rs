@@ -2,8 +2,9 @@
 //! (`visitor_rate`, keyed by conversation) and new sessions per client IP address. Over a limit
 //! is `429 rate_limited` with `Retry-After`.
 //!
-//! These are in-process limits; limits shared by several instances belong to the engine
-//! (its Redis-backed limiter), which can replace them.
+//! These are in-process limits: each instance keeps its own (PROTOCOL.md section 10 says so to
+//! clients); the engine does not share them through its Redis limiter, so N instances behind a
+//! load balancer without sticky sessions allow a visitor up to N times them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

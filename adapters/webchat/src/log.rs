@@ -11,8 +11,9 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use switchboard_core::{ConversationRef, Result};
+use switchboard_core::{ConversationRef, Error, Result};
 
+use crate::files::OutboundFile;
 use crate::wire::{Event, LogPage, Record};
 
 /// The per-conversation log of records that `GET events` and `GET messages` serve.
@@ -38,6 +39,27 @@ pub trait ConversationLog: Send + Sync + fmt::Debug {
 
     /// Sends an ephemeral event (typing) to the streams open now; it is never stored.
     async fn publish(&self, conversation: &ConversationRef, event: Event) -> Result<()>;
+
+    /// Keeps `file`, which an outbound message carries as bytes, for `conversation`, and
+    /// returns the URL its record shows: `GET uploads/{id}` of the channel, served like a
+    /// visitor's upload to a holder of a token of that conversation only (absolute, or
+    /// `/webchat/{channel}/uploads/{id}` relative to the server). Keeping a file whose id is
+    /// kept already keeps one. The default: `Unsupported` (the send is refused).
+    async fn store_file(
+        &self,
+        conversation: &ConversationRef,
+        file: OutboundFile,
+    ) -> Result<String> {
+        let _ = (conversation, file);
+        Err(Error::unsupported(
+            "files sent as bytes (this conversation log keeps none)",
+        ))
+    }
+}
+
+/// Where a channel serves file `id`, relative to the server.
+pub fn upload_path(channel: &str, id: &str) -> String {
+    format!("/webchat/{channel}/uploads/{id}")
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +74,7 @@ struct Conversation {
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     conversations: Mutex<HashMap<ConversationRef, Conversation>>,
+    files: Mutex<HashMap<String, (ConversationRef, OutboundFile)>>,
 }
 
 impl MemoryLog {
@@ -68,6 +91,15 @@ impl MemoryLog {
     /// Every ephemeral event published to a conversation (tests).
     pub fn published(&self, conversation: &ConversationRef) -> Vec<Event> {
         self.with(conversation, |c| c.published.clone())
+    }
+
+    /// The file kept under `id`, and its conversation (tests).
+    pub fn file(&self, id: &str) -> Option<(ConversationRef, OutboundFile)> {
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
     }
 
     /// How many appends and publishes changed the log, over all conversations.
@@ -133,6 +165,20 @@ impl ConversationLog for MemoryLog {
     async fn publish(&self, conversation: &ConversationRef, event: Event) -> Result<()> {
         self.with(conversation, |c| c.published.push(event));
         Ok(())
+    }
+
+    async fn store_file(
+        &self,
+        conversation: &ConversationRef,
+        file: OutboundFile,
+    ) -> Result<String> {
+        let path = upload_path(conversation.channel.as_str(), &file.id);
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(file.id.clone())
+            .or_insert_with(|| (conversation.clone(), file));
+        Ok(path)
     }
 }
 

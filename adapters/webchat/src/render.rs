@@ -3,8 +3,9 @@
 //! - Text stays CommonMark (the widget renders a safe subset), split at 4,096 characters.
 //! - Buttons (postback and link, up to 10) and quick replies (up to 10) stay native: they go on
 //!   the last record of a split text. More than the widget shows degrade as core says.
-//! - URL attachments of every kind are native (up to 10, on the first record). Byte
-//!   attachments need the upload store of the engine and are `Unsupported` until it exists.
+//! - Attachments of every kind are native (up to 10, on the first record): by URL as they
+//!   are; bytes as files the log keeps ([`files`](crate::files)), their URLs filled in by the
+//!   send.
 //! - The author is the bot unless the [`WebchatAuthor`] extension says otherwise.
 
 use switchboard_core::model::{Action, AttachmentSource};
@@ -12,6 +13,7 @@ use switchboard_core::render::{self, RenderPlan};
 use switchboard_core::{Capabilities, Error, OutboundMessage, RenderPolicy, Result};
 
 use crate::extension::WebchatAuthor;
+use crate::files::PendingFile;
 use crate::signature::digest;
 use crate::wire::{Author, Button, MessageEvent, QuickReplyView, Role, WireAttachment};
 
@@ -20,6 +22,8 @@ use crate::wire::{Author, Button, MessageEvent, QuickReplyView, Role, WireAttach
 pub(crate) struct WebchatPlan {
     pub(crate) records: Vec<MessageEvent>,
     pub(crate) plan: RenderPlan,
+    /// The byte attachments of the first record, whose URLs are empty until they are kept.
+    pub(crate) files: Vec<PendingFile>,
 }
 
 /// The author of an outbound message.
@@ -63,20 +67,27 @@ pub(crate) fn plan(
     message.validate()?;
     let from = author(message)?;
     let plan = render::render(message, caps, policy)?;
-    let attachments: Vec<WireAttachment> = plan
-        .attachments
-        .iter()
-        .filter_map(|a| match &a.source {
-            AttachmentSource::Url(url) => Some(WireAttachment {
-                kind: a.kind,
-                url: url.clone(),
-                mime_type: a.mime_type.clone(),
-                filename: a.filename.clone(),
-                caption: a.caption.clone(),
-            }),
-            AttachmentSource::Bytes(_) => None,
-        })
-        .collect();
+    let mut files = Vec::new();
+    let mut attachments: Vec<WireAttachment> = Vec::with_capacity(plan.attachments.len());
+    for a in &plan.attachments {
+        let url = match &a.source {
+            AttachmentSource::Url(url) => url.clone(),
+            AttachmentSource::Bytes(data) => {
+                files.push(PendingFile {
+                    index: attachments.len(),
+                    data: data.clone(),
+                });
+                String::new()
+            }
+        };
+        attachments.push(WireAttachment {
+            kind: a.kind,
+            url,
+            mime_type: a.mime_type.clone(),
+            filename: a.filename.clone(),
+            caption: a.caption.clone(),
+        });
+    }
     let buttons: Vec<Button> = plan
         .actions
         .iter()
@@ -126,7 +137,11 @@ pub(crate) fn plan(
         }
         records.push(r);
     }
-    Ok(WebchatPlan { records, plan })
+    Ok(WebchatPlan {
+        records,
+        plan,
+        files,
+    })
 }
 
 #[cfg(test)]

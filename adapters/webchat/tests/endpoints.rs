@@ -46,6 +46,25 @@ fn a_wrong_user_hash_is_401() {
 }
 
 #[test]
+fn the_longest_verified_session_is_accepted_with_its_own_token() {
+    let a = adapter("site", "");
+    // 256 bytes of quotes (each escaped in the token's JSON, twice) and 100 four-byte chars.
+    let user_id = "\"".repeat(256);
+    let name = "\u{1d11e}".repeat(100);
+    let hash = user_hash(IDENTITY_SECRET, &user_id);
+    let body = serde_json::json!({"user_id": user_id, "user_hash": hash, "name": name});
+    let s = session(&a, &body.to_string());
+    assert!(s.token.len() > 1024, "{}", s.token.len());
+    let h = a.handle(&post_as(
+        &s.token,
+        "site",
+        "messages",
+        r#"{"client_id":"c-1","text":"hi"}"#,
+    ));
+    assert_eq!(h.reply.status, 202, "{:?}", h.error);
+}
+
+#[test]
 fn an_expired_token_is_401() {
     let a = adapter("site", "session_ttl = '1h'");
     let old = session_at(&a, SystemTime::now() - Duration::from_secs(7200));

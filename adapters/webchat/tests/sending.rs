@@ -101,6 +101,48 @@ async fn a_keyed_send_repeated_appends_nothing_new() {
 }
 
 #[tokio::test]
+async fn files_sent_as_bytes_are_kept_once_and_capped_by_upload_max_bytes() {
+    let log = Arc::new(MemoryLog::new());
+    let a = common::adapter("site", "upload_max_bytes = 1000").with_log(log.clone());
+    let to = ConversationRef::parse("site", "anon:0123").unwrap();
+    let msg = OutboundMessage::builder()
+        .text("Your invoice")
+        .attachment(Attachment::bytes(
+            vec![9_u8; 1000],
+            "application/pdf",
+            "invoice.pdf",
+        ))
+        .idempotency_key("send-1")
+        .build()
+        .unwrap();
+    a.send(&to, &msg).await.unwrap();
+    let got = messages(&log, &to);
+    let shown = &got[0].1.attachments[0];
+    let id = shown.url.strip_prefix("/webchat/site/uploads/").unwrap();
+    assert_eq!(id.len(), 32, "{}", shown.url);
+    assert_eq!(shown.filename.as_deref(), Some("invoice.pdf"));
+    let (of, file) = log.file(id).unwrap();
+    assert_eq!((of, file.data.len()), (to.clone(), 1000));
+    // A retried send (after a crash) keeps the same file and appends nothing.
+    a.send(&to, &msg).await.unwrap();
+    assert_eq!(messages(&log, &to).len(), 1);
+    assert_eq!(messages(&log, &to)[0].1.attachments[0].url, shown.url);
+    // One byte over the cap: refused to the sender, nothing shown.
+    let big = OutboundMessage::builder()
+        .attachment(Attachment::bytes(
+            vec![9_u8; 1001],
+            "application/pdf",
+            "big.pdf",
+        ))
+        .build()
+        .unwrap();
+    let e = a.send(&to, &big).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage, "{e}");
+    assert!(e.to_string().contains("upload_max_bytes"), "{e}");
+    assert_eq!(messages(&log, &to).len(), 1);
+}
+
+#[tokio::test]
 async fn edits_deletes_and_typing() {
     let (a, log, to) = setup();
     let sent = a

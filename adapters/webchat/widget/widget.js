@@ -24,6 +24,7 @@
     connecting: "Connecting…",
     connected: "Connected",
     offline: "Offline: reconnecting…",
+    paused: "Paused: open in another tab",
     typing: "typing…",
     failed: "Not sent: retrying",
     you: "You",
@@ -39,9 +40,9 @@
     return e;
   }
 
-  function safeUrl(raw) {
+  function safeUrl(raw, against) {
     try {
-      var u = new URL(raw, window.location.href);
+      var u = new URL(raw, against || window.location.href);
       return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
     } catch (_) {
       return null;
@@ -157,6 +158,17 @@
       });
     }
 
+    // Files kept by the server (visitors' uploads, agents' files) are served to this
+    // conversation's token only: their URLs get it as ?token=.
+    var server = safeUrl(base), uploads = safeUrl(base + "uploads/");
+    function fileUrl(raw) {
+      var href = safeUrl(raw, server);
+      if (href && uploads && href.indexOf(uploads) === 0 && state.token) {
+        href += (href.indexOf("?") < 0 ? "?" : "&") + "token=" + encodeURIComponent(state.token);
+      }
+      return href;
+    }
+
     function renderMessage(seq, m) {
       var old = shown[m.id];
       if (m.deleted) { if (old) old.remove(); delete shown[m.id]; return; }
@@ -165,7 +177,7 @@
       if (who) item.appendChild(el("div", { class: "sbw-who", text: who }));
       if (m.text) { var body = el("div", { class: "sbw-text" }); body.appendChild(renderMarkdown(m.text)); item.appendChild(body); }
       (m.attachments || []).forEach(function (a) {
-        var href = safeUrl(a.url);
+        var href = fileUrl(a.url);
         if (!href) return;
         if (a.kind === "image") item.appendChild(el("img", { src: href, alt: a.caption || a.filename || "" }));
         else item.appendChild(el("a", { href: href, target: "_blank", rel: "noopener noreferrer", text: a.filename || a.caption || href }));
@@ -205,6 +217,11 @@
         state.typingTimer = setTimeout(function () { typing.textContent = ""; }, 6000);
       } else if (name === "status" && data.code === "session_expired") {
         session(false).then(connect);
+      } else if (name === "status" && data.code === "too_many_streams") {
+        // Too many tabs of this session: this one stays closed until it is looked at again
+        // (visibilitychange below reconnects it), so tabs never take turns closing each other.
+        if (state.source) state.source.close();
+        setStatus(s.paused, "sbw-off");
       }
       if (seq) { state.lastSeq = seq; save(); }
     }

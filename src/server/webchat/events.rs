@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use super::WebFailure;
 use crate::engine::Engine;
 use crate::store::{Store, conversation_key};
-use crate::webchat::{POLL, Signal, Subscription, record};
+use crate::webchat::{PER_TOKEN, POLL, Signal, Slot, Subscription, record};
 
 /// The most records one read (one long-poll answer) carries.
 pub(crate) const PAGE: usize = 100;
@@ -54,11 +54,11 @@ fn cursor(request: &WebhookRequest) -> Result<u64, WebFailure> {
     }
 }
 
-/// The session's conversation.
+/// The session's conversation, its expiry and its token's issue time.
 fn conversation(
     adapter: &WebchatAdapter,
     request: &WebhookRequest,
-) -> Result<(ConversationRef, SystemTime), WebFailure> {
+) -> Result<(ConversationRef, SystemTime, i64), WebFailure> {
     let claims = adapter.authorize(request)?;
     let to =
         ConversationRef::parse(adapter.channel().as_str(), &claims.conversation).map_err(|_| {
@@ -70,6 +70,7 @@ fn conversation(
     Ok((
         to,
         switchboard_core::model::time::from_millis(claims.expires_at),
+        claims.issued_at,
     ))
 }
 
@@ -90,6 +91,8 @@ struct Stream {
     key: String,
     cursor: u64,
     subscription: Subscription,
+    /// Its place among its token's streams (at most five).
+    slot: Slot,
     expires: tokio::time::Instant,
     closing: watch::Receiver<bool>,
     queue: VecDeque<SseEvent>,
@@ -149,6 +152,16 @@ impl Stream {
                     self.queue.push_back(sse(&expired, None));
                     self.ending = true;
                 }
+                _ = &mut self.slot.closed => {
+                    let replaced = Event::Status(StatusEvent {
+                        code: StatusCode::TooManyStreams,
+                        message: Some(format!(
+                            "more than {PER_TOKEN} streams of this session are open: this, the oldest, is closed"
+                        )),
+                    });
+                    self.queue.push_back(sse(&replaced, None));
+                    self.ending = true;
+                }
                 _ = self.closing.changed() => return None,
             }
         }
@@ -161,7 +174,7 @@ pub(super) async fn stream(
     adapter: &WebchatAdapter,
     request: &WebhookRequest,
 ) -> Response {
-    let (to, expires) = match conversation(adapter, request) {
+    let (to, expires, issued_at) = match conversation(adapter, request) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -176,6 +189,7 @@ pub(super) async fn stream(
     let stream = Stream {
         store: engine.store.clone(),
         subscription: engine.webchat.hub.subscribe(&key),
+        slot: engine.webchat.streams.open(&key, issued_at),
         key,
         cursor,
         expires: tokio::time::Instant::now() + left,
@@ -211,7 +225,7 @@ async fn poll_page(
     adapter: &WebchatAdapter,
     request: &WebhookRequest,
 ) -> Result<LogPage, WebFailure> {
-    let (to, _) = conversation(adapter, request)?;
+    let (to, _, _) = conversation(adapter, request)?;
     let after = match request.query_param("after") {
         None => 0,
         Some(v) => v

@@ -20,11 +20,10 @@ use switchboard_webchat::{Reason, Reply, WebchatAdapter, WebchatError};
 use super::{WebFailure, refuse, respond, unavailable};
 use crate::engine::Engine;
 use crate::store::{Upload, conversation_key};
+use crate::webchat::{clean_filename, clean_mime};
 
 /// What a multipart body may carry beyond the file (boundaries, part headers).
 const MULTIPART_OVERHEAD: usize = 64 * 1024;
-/// The longest file name kept, in characters.
-const MAX_FILENAME_CHARS: usize = 255;
 /// Images shown inline; every other type is served as an attachment.
 const INLINE: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
@@ -38,36 +37,6 @@ fn new_id() -> Result<String, WebFailure> {
     getrandom::fill(&mut bytes)
         .map_err(|_| failure(Reason::Unavailable, "no randomness for an upload id"))?;
     Ok(hex::encode(bytes))
-}
-
-/// A content type kept only when it is a plain `type/subtype`.
-fn clean_mime(raw: Option<&str>) -> String {
-    let raw = raw.unwrap_or("").split(';').next().unwrap_or("").trim();
-    let ok = raw.split_once('/').is_some_and(|(t, s)| {
-        let token = |x: &str| {
-            !x.is_empty()
-                && x.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
-        };
-        token(t) && token(s)
-    });
-    if ok {
-        raw.to_ascii_lowercase()
-    } else {
-        "application/octet-stream".into()
-    }
-}
-
-/// A file name without paths or control characters.
-fn clean_filename(raw: &str) -> Option<String> {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let name: String = base
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"')
-        .take(MAX_FILENAME_CHARS)
-        .collect();
-    let name = name.trim().to_owned();
-    (!name.is_empty()).then_some(name)
 }
 
 /// `POST uploads`.
@@ -228,25 +197,4 @@ pub(super) async fn get(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_types_and_file_names_are_cleaned() {
-        assert_eq!(clean_mime(Some("image/PNG; x=1")), "image/png");
-        assert_eq!(
-            clean_mime(Some("text/html\r\nX: y")),
-            "application/octet-stream"
-        );
-        assert_eq!(clean_mime(None), "application/octet-stream");
-        assert_eq!(
-            clean_filename("../../etc/passwd").as_deref(),
-            Some("passwd")
-        );
-        assert_eq!(clean_filename("C:\\a\\b\"c.png").as_deref(), Some("bc.png"));
-        assert_eq!(clean_filename("  "), None);
-    }
 }

@@ -143,14 +143,29 @@ fn authors_and_impersonation() {
 }
 
 #[test]
-fn byte_attachments_wait_for_the_upload_store() {
-    let msg = build(OutboundMessage::builder().attachment(Attachment::bytes(
-        vec![1_u8],
-        "image/png",
-        "a.png",
-    )));
-    let e = plan_of(&msg, RenderPolicy::Fallback)
-        .err()
-        .map(|e| e.kind());
-    assert_eq!(e, Some(ErrorKind::Unsupported));
+fn byte_attachments_are_files_whose_urls_the_send_fills_in() {
+    let msg = build(
+        OutboundMessage::builder()
+            .text("see")
+            .attachment(Attachment::url(
+                AttachmentKind::Image,
+                "https://cdn.example/a.png",
+            ))
+            .attachment(Attachment::bytes(vec![1_u8], "image/png", "b.png")),
+    );
+    let p = plan_of(&msg, RenderPolicy::Strict).unwrap_or_else(|e| panic!("{e}"));
+    let shown = &p.records[0].attachments;
+    assert_eq!(shown.len(), 2);
+    assert_eq!(shown[0].url, "https://cdn.example/a.png");
+    assert_eq!(
+        (shown[1].url.as_str(), shown[1].filename.as_deref()),
+        ("", Some("b.png"))
+    );
+    assert_eq!(
+        p.files,
+        vec![crate::files::PendingFile {
+            index: 1,
+            data: bytes::Bytes::from_static(&[1]),
+        }]
+    );
 }

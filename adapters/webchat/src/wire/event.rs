@@ -181,6 +181,9 @@ pub enum StatusCode {
     SessionExpired,
     /// The conversation was closed by the business side.
     Closed,
+    /// A newer stream of the same token took this one's place (more than 5 open); the stream
+    /// closes, and the client should not reconnect until the visitor looks at it again.
+    TooManyStreams,
     /// A code this version does not know.
     #[serde(other)]
     Other,
