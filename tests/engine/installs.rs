@@ -5,8 +5,8 @@
 //! replayed and expired states.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -16,8 +16,8 @@ use switchboard::install::KeyRing;
 use switchboard::install::state;
 use switchboard::slack::emulator::{Emulator, EmulatorOptions, Workspace};
 use switchboard::{
-    ChannelName, ConversationRef, Env, ErrorKind, OutboundMessage, Running, Switchboard,
-    SwitchboardBuilder,
+    ChannelName, ConversationRef, Env, ErrorKind, EventKind, InboundEvent, OutboundMessage,
+    Running, Switchboard, SwitchboardBuilder,
 };
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -28,6 +28,7 @@ struct World {
     _running: Running,
     base: String,
     runs: Arc<AtomicUsize>,
+    events: Arc<Mutex<Vec<InboundEvent>>>,
     http: reqwest::Client,
     _dir: std::path::PathBuf,
 }
@@ -74,10 +75,12 @@ async fn world(lifetime: Option<Duration>, extra: &str) -> World {
     let b = SwitchboardBuilder::from_config_str(&text, &Env::from_pairs([("INSTALL_KEY", KEY)]))
         .unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
-    let counter = runs.clone();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (counter, seen) = (runs.clone(), events.clone());
     let sb = b
         .on_message(move |ctx| {
             let counter = counter.clone();
+            seen.lock().unwrap().push(ctx.event().clone());
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let text = ctx.event().text().unwrap_or_default().to_owned();
@@ -99,6 +102,7 @@ async fn world(lifetime: Option<Duration>, extra: &str) -> World {
         _running: running,
         base,
         runs,
+        events,
         http,
         _dir: dir,
     }
@@ -285,6 +289,48 @@ async fn an_uninstall_stops_sends_at_once() {
     .unwrap();
     let tenants: Vec<&str> = installs.iter().map(|i| i.tenant.as_str()).collect();
     assert_eq!(tenants, ["T0B"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_files_download_with_their_workspace_token() {
+    let w = world(None, "").await;
+    assert_eq!(w.install("T0A").await.0, 200);
+    assert_eq!(w.install("T0B").await.0, 200);
+    let url = w
+        .emu
+        .host_file_in("T0B", "plan.txt", bytes::Bytes::from_static(b"B's plan"));
+    let file_id = url.rsplit('/').nth(1).unwrap().to_owned();
+    let mut body = w.emu.user_message("C0B", "U0ALICE", "see attached");
+    body["team_id"] = json!("T0B");
+    body["authorizations"][0]["team_id"] = json!("T0B");
+    body["event"]["subtype"] = json!("file_share");
+    body["event"]["files"] = json!([{"id": file_id, "name": "plan.txt",
+        "mimetype": "text/plain", "url_private_download": url}]);
+    w.deliver(&body).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !w.events.lock().unwrap().is_empty()
+        })
+        .await
+    );
+    let event = w.events.lock().unwrap()[0].clone();
+    let EventKind::Message(m) = &event.kind else {
+        panic!("{event:?}")
+    };
+    let attachment = m.attachments[0].clone();
+    assert_eq!(attachment.provider_id, Some(format!("T0B/{file_id}")));
+    let adapter = w.sb.adapter(&w.channel()).unwrap().clone();
+    let fetched = adapter.fetch_attachment(&attachment).await.unwrap();
+    assert_eq!(&fetched.bytes[..], b"B's plan");
+    // The same file claimed for the other workspace: downloaded with A's token, which Slack
+    // (the emulator) refuses for B's file.
+    let mut crossed = attachment.clone();
+    crossed.provider_id = Some(format!("T0A/{file_id}"));
+    assert!(adapter.fetch_attachment(&crossed).await.is_err());
+    // A workspace with no installation: NotInstalled, no request.
+    crossed.provider_id = Some(format!("T0C/{file_id}"));
+    let e = adapter.fetch_attachment(&crossed).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotInstalled, "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

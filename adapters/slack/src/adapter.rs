@@ -306,10 +306,14 @@ impl Adapter for SlackAdapter {
         let Some(raw) = attachment.url.as_deref() else {
             return Err(unsupported(&self.info, "fetch_attachment without a URL"));
         };
-        // Multi-workspace channels: the default workspace's token only (an attachment does not
-        // name its workspace; see the crate docs).
-        self.api
-            .download(raw, &|u: &url::Url| self.is_slack_file_host(u))
+        // On a multi-workspace channel the file's id names its workspace (`T0123/F0456`, set on
+        // admission): downloaded with that installation's token, never another's.
+        let target = match attachment.provider_id.as_deref() {
+            Some(id) if self.multi_workspace() => Some(self.target(id).await?),
+            _ => None,
+        };
+        let api = target.as_ref().map_or(&self.api, |t| &t.api);
+        api.download(raw, &|u: &url::Url| self.is_slack_file_host(u))
             .await
     }
 

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use switchboard_core::install::{Installation, Installations, tenant_conversation, tenant_of};
 use switchboard_core::{
-    ConversationId, Error, ErrorKind, InboundEvent, RejectReason, Result, Retry, Secret,
+    ConversationId, Error, ErrorKind, EventKind, InboundEvent, RejectReason, Result, Retry, Secret,
     WebhookOutcome, WebhookResponse,
 };
 
@@ -307,6 +307,15 @@ fn prefix(ev: &mut InboundEvent, tenant: Option<&str>) {
     let native = ev.conversation.conversation.as_str();
     if let Ok(id) = ConversationId::new(tenant_conversation(tenant, native)) {
         ev.conversation.conversation = id;
+    }
+    // A file names its workspace the same way (`T0123/F0456`), so that `fetch_attachment`
+    // downloads it with that workspace's token.
+    if let (Some(tenant), EventKind::Message(m)) = (tenant, &mut ev.kind) {
+        for a in &mut m.attachments {
+            if let Some(id) = a.provider_id.take() {
+                a.provider_id = Some(tenant_conversation(Some(tenant), &id));
+            }
+        }
     }
 }
 

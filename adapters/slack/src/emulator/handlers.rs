@@ -180,6 +180,7 @@ pub(crate) fn run(
                 bytes: None,
                 title: None,
                 completed: false,
+                team: me.team_id.clone(),
             });
             Reply::ok(json!({"upload_url": format!("{base_url}/upload/v1/{id}"), "file_id": id}))
         }

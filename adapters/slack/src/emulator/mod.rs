@@ -249,6 +249,13 @@ impl Emulator {
     /// Stores `bytes` as a file shared by a user and returns its `url_private_download`, served
     /// by the emulator with the bot token (for inbound `file_share` events).
     pub fn host_file(&self, filename: &str, bytes: Bytes) -> String {
+        let team = self.inner.options.team_id.clone();
+        self.host_file_in(&team, filename, bytes)
+    }
+
+    /// Like [`host_file`](Self::host_file) for a file of workspace `team` (an installed
+    /// one): only a token of that workspace downloads it.
+    pub fn host_file_in(&self, team: &str, filename: &str, bytes: Bytes) -> String {
         let mut s = self.inner.lock();
         let id = s.new_id("F");
         s.files.push(EmulatedFile {
@@ -258,6 +265,7 @@ impl Emulator {
             bytes: Some(bytes),
             title: None,
             completed: true,
+            team: team.to_owned(),
         });
         format!("{}/files/{id}/{filename}", self.inner.base_url)
     }

@@ -159,7 +159,14 @@ async fn api(
             return r;
         }
         let mut state = inner.lock();
-        handlers::run(&mut state, &inner.identity, &inner.base_url, &method, &args)
+        let reply = handlers::run(&mut state, &inner.identity, &inner.base_url, &method, &args);
+        // A file belongs to the workspace whose token asked for its upload URL.
+        if let (Some(id), Some(team)) = (reply.body["file_id"].as_str(), call.team.as_deref()) {
+            if let Some(f) = state.files.iter_mut().find(|f| f.id == id) {
+                f.team = team.to_owned();
+            }
+        }
+        reply
     });
     if !half.is_zero() {
         tokio::time::sleep(half).await;
@@ -256,16 +263,26 @@ async fn download(
     Path((id, _name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if bearer(&headers).as_deref() != Some(inner.options.bot_token.as_str()) {
+    // Like Slack: a token of the file's own workspace, or 403.
+    let team = match bearer(&headers) {
+        Some(t) if t == inner.options.bot_token => Some(inner.options.team_id.clone()),
+        Some(t) => match inner.oauth().check(&t, SystemTime::now()) {
+            TokenCheck::Valid(team) => Some(team),
+            TokenCheck::Refused(_) | TokenCheck::Unknown => None,
+        },
+        None => None,
+    };
+    let Some(team) = team else {
         return (StatusCode::FORBIDDEN, "not authorized").into_response();
-    }
+    };
     let state = inner.lock();
-    match state
-        .files
-        .iter()
-        .find(|f| f.id == id)
-        .and_then(|f| f.bytes.clone())
-    {
+    let Some(file) = state.files.iter().find(|f| f.id == id) else {
+        return (StatusCode::NOT_FOUND, "file not found").into_response();
+    };
+    if file.team != team {
+        return (StatusCode::FORBIDDEN, "file of another workspace").into_response();
+    }
+    match file.bytes.clone() {
         Some(bytes) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/octet-stream")],

@@ -116,6 +116,8 @@ pub struct EmulatedFile {
     pub title: Option<String>,
     /// Whether `files.completeUploadExternal` ran.
     pub completed: bool,
+    /// The workspace the file belongs to: only a token of that workspace downloads it.
+    pub team: String,
 }
 
 #[derive(Debug, Default)]
