@@ -161,10 +161,10 @@ async fn api(
         let mut state = inner.lock();
         let reply = handlers::run(&mut state, &inner.identity, &inner.base_url, &method, &args);
         // A file belongs to the workspace whose token asked for its upload URL.
-        if let (Some(id), Some(team)) = (reply.body["file_id"].as_str(), call.team.as_deref()) {
-            if let Some(f) = state.files.iter_mut().find(|f| f.id == id) {
-                f.team = team.to_owned();
-            }
+        if let (Some(id), Some(team)) = (reply.body["file_id"].as_str(), call.team.as_deref())
+            && let Some(f) = state.files.iter_mut().find(|f| f.id == id)
+        {
+            f.team = team.to_owned();
         }
         reply
     });
