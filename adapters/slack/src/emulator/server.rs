@@ -37,6 +37,20 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The workspace a token belongs to (the emulator's own bot token is its default workspace's),
+/// or the Slack error code that refuses it.
+fn workspace_of(inner: &Inner, token: Option<&str>) -> Result<String, &'static str> {
+    match token {
+        Some(t) if t == inner.options.bot_token => Ok(inner.options.team_id.clone()),
+        Some(t) => match inner.oauth().check(t, SystemTime::now()) {
+            TokenCheck::Valid(team) => Ok(team),
+            TokenCheck::Refused(code) => Err(code),
+            TokenCheck::Unknown => Err("invalid_auth"),
+        },
+        None => Err("not_authed"),
+    }
+}
+
 /// Decodes the arguments; `Err` is the Slack error for an unreadable body.
 fn parse_args(
     content_type: &str,
@@ -95,14 +109,9 @@ async fn api(
     if method == "oauth.v2.access" {
         return oauth_access(&inner, args, content_type).await;
     }
-    let (team, refused) = match token.as_deref() {
-        Some(t) if t == inner.options.bot_token => (Some(inner.options.team_id.clone()), None),
-        Some(t) => match inner.oauth().check(t, SystemTime::now()) {
-            TokenCheck::Valid(team) => (Some(team), None),
-            TokenCheck::Refused(code) => (None, Some(code)),
-            TokenCheck::Unknown => (None, Some("invalid_auth")),
-        },
-        None => (None, Some("not_authed")),
+    let (team, refused) = match workspace_of(&inner, token.as_deref()) {
+        Ok(team) => (Some(team), None),
+        Err(code) => (None, Some(code)),
     };
     let authorized = team.is_some();
     let mut call = Call {
@@ -264,15 +273,7 @@ async fn download(
     headers: HeaderMap,
 ) -> Response {
     // Like Slack: a token of the file's own workspace, or 403.
-    let team = match bearer(&headers) {
-        Some(t) if t == inner.options.bot_token => Some(inner.options.team_id.clone()),
-        Some(t) => match inner.oauth().check(&t, SystemTime::now()) {
-            TokenCheck::Valid(team) => Some(team),
-            TokenCheck::Refused(_) | TokenCheck::Unknown => None,
-        },
-        None => None,
-    };
-    let Some(team) = team else {
+    let Ok(team) = workspace_of(&inner, bearer(&headers).as_deref()) else {
         return (StatusCode::FORBIDDEN, "not authorized").into_response();
     };
     let state = inner.lock();
