@@ -49,25 +49,25 @@ impl Handler {
     }
 }
 
-/// A handler's future with its panics caught: a panic while polling it ends it with
-/// `Err(the panic message)` instead of unwinding into the worker. The future is never polled
-/// again after it panicked.
-pub(crate) struct CatchPanic(BoxFuture);
+/// A handler's (or a plugin hook's) future with its panics caught: a panic while polling it
+/// ends it with `Err(the panic message)` instead of unwinding into the worker or the sender.
+/// The future is never polled again after it panicked.
+pub(crate) struct CatchPanic<F>(F);
 
-impl CatchPanic {
-    pub(crate) fn new(future: BoxFuture) -> Self {
+impl<F> CatchPanic<F> {
+    pub(crate) fn new(future: F) -> Self {
         CatchPanic(future)
     }
 }
 
-impl Future for CatchPanic {
-    type Output = std::result::Result<HandlerResult, String>;
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = std::result::Result<F::Output, String>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let future = &mut self.get_mut().0;
         // Unwind safety: after a panic the future is dropped unpolled, and the context's buffer
         // (the only state shared with the engine) is discarded with the failed run.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *future).poll(cx))) {
             Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
@@ -108,6 +108,11 @@ impl Handlers {
 struct Buffer {
     outbox: Vec<(ConversationRef, OutboundMessage)>,
     state: Option<Option<serde_json::Value>>,
+    /// What plugins' hooks queued for this event (they run before the handler), with the keys
+    /// they chose ([`crate::plugin::EventContext`]).
+    keyed: Vec<NewOutbound>,
+    /// State writes of plugins' hooks, in order: (state key, value or `None` to delete).
+    keyed_state: Vec<(String, Option<serde_json::Value>)>,
     /// The handler has returned: nothing more may be queued.
     closed: bool,
 }
@@ -274,26 +279,75 @@ impl Context {
         Ok(())
     }
 
+    /// Queues a plugin's message under `key` (see [`crate::plugin::EventContext::send`]).
+    pub(crate) fn queue_keyed(
+        &self,
+        key: String,
+        to: ConversationRef,
+        mut message: OutboundMessage,
+    ) -> Result<()> {
+        message.validate()?;
+        if !(self.channels)(to.channel.as_str()) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no channel named '{}'", to.channel),
+            ));
+        }
+        message.idempotency_key = Some(key.clone());
+        self.open_buffer("plugin send")?
+            .keyed
+            .push(NewOutbound { key, to, message });
+        Ok(())
+    }
+
+    /// A plugin's state under `key`: what this run set, else what the store holds.
+    pub(crate) async fn keyed_state(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let pending = self
+            .buffer()
+            .keyed_state
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone());
+        match pending {
+            Some(v) => Ok(v),
+            None => self.store.get_state(key).await,
+        }
+    }
+
+    /// Sets (or with `None` deletes) a plugin's state under `key`, committed with the event.
+    pub(crate) fn set_keyed_state(
+        &self,
+        key: String,
+        value: Option<serde_json::Value>,
+    ) -> Result<()> {
+        let mut b = self.open_buffer("plugin set_state")?;
+        // One write per key: the last.
+        b.keyed_state.retain(|(k, _)| *k != key);
+        b.keyed_state.push((key, value));
+        Ok(())
+    }
+
     /// Closes the context (every copy: later replies and state changes are errors) and
-    /// returns everything the handler queued, with outbox keys.
+    /// returns everything the plugins' hooks and the handler queued, with outbox keys: the
+    /// plugins' first (they ran first), then the handler's.
     pub(crate) fn finish(&self) -> Completion {
         let mut b = self.buffer();
         b.closed = true;
-        let outbox = b
-            .outbox
-            .drain(..)
-            .enumerate()
-            .map(|(i, (to, mut message))| {
-                let key = format!("{}:{i}", self.key);
-                message.idempotency_key = Some(key.clone());
-                NewOutbound { key, to, message }
-            })
-            .collect();
-        let state = b
-            .state
-            .take()
-            .map(|v| vec![(conversation_key(&self.event.conversation), v)])
-            .unwrap_or_default();
+        let mut outbox: Vec<NewOutbound> = b.keyed.drain(..).collect();
+        outbox.extend(
+            b.outbox
+                .drain(..)
+                .enumerate()
+                .map(|(i, (to, mut message))| {
+                    let key = format!("{}:{i}", self.key);
+                    message.idempotency_key = Some(key.clone());
+                    NewOutbound { key, to, message }
+                }),
+        );
+        let mut state: Vec<(String, Option<serde_json::Value>)> = b.keyed_state.drain(..).collect();
+        if let Some(v) = b.state.take() {
+            state.push((conversation_key(&self.event.conversation), v));
+        }
         Completion { outbox, state }
     }
 }

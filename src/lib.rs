@@ -38,7 +38,7 @@ pub mod install;
 mod lease;
 mod metrics;
 mod outbox;
-mod plugin;
+pub mod plugin;
 mod pruner;
 mod ratelimit;
 mod receipts;

@@ -1,8 +1,8 @@
 //! A worker handles one claimed event: its receipts are recorded
 //! ([`receipts`](crate::receipts)), a text answer to numbered options becomes the option's
-//! Action, the application's handler runs (with a timeout, panics caught), and the event is
-//! completed with what the handler queued, or retried with backoff, or dead-lettered, through
-//! [`inbox::finish`](crate::inbox::finish). The claim loop ([`claim_loop`](crate::claim_loop))
+//! Action, the plugins' hooks ([`plugin`](crate::plugin)) and then the application's handler
+//! run (each with a timeout, panics caught), and the event is completed with what they queued,
+//! or retried with backoff, or dead-lettered, through [`inbox::finish`](crate::inbox::finish). The claim loop ([`claim_loop`](crate::claim_loop))
 //! runs up to `engine.workers` of these at once and renews their leases.
 
 use std::sync::Arc;
@@ -78,16 +78,17 @@ pub(crate) async fn handle(engine: Arc<Engine>, mut item: InboxItem, mut slot: S
         }
         let recorded = crate::receipts::record(&engine, &item.event).await;
         translate_options(&item.options, &mut item.event);
-        // The plugins' hook (the gateway queues the event for its endpoints) runs before the
-        // handler; a failure retries the event like a handler's.
-        let recorded = match recorded {
-            Ok(()) => crate::plugin::on_event(&engine, &item.event).await,
-            Err(e) => Err(e),
-        };
         let handler = engine.handlers.for_event(&item.event);
         // The event moves into the handler's context (no copy of it per event).
         let (lease, attempts) = (item.lease, item.attempts);
         let ctx = engine.context(item.event, attempts);
+        // The plugins' hooks (the gateway queues the event for its endpoints, the bridge relays
+        // it) run before the handler, queuing into the same context; a failure retries the
+        // event like a handler's.
+        let recorded = match recorded {
+            Ok(()) => crate::plugin::on_event(&engine, &ctx).await,
+            Err(e) => Err(e),
+        };
         let result = match handler {
             // A receipt or proof that could not be stored: the event runs again later.
             _ if recorded.is_err() => recorded,

@@ -20,11 +20,11 @@
 //!   where the channel has no buttons they become numbered options, and the customer's answer
 //!   ("2") comes back into the thread as the button's choice.
 //! - The bot's own messages, and messages outside bridge threads, are ignored. A reply that
-//!   cannot be delivered (the provider refused it, or a delivery receipt says it failed) is
-//!   posted back into the thread as a short notice with the error kind. A reply the engine
-//!   refused before any request (the customer's messaging window closed, the customer texted
-//!   `STOP`) is not sent, and the notice says why in words: `Not sent to … : the customer's
-//!   24-hour window closed on …` (the wrapper observes the refusal in `Adapter::check_send`).
+//!   cannot be delivered (the engine gave up on it: the provider refused it, its retries ran
+//!   out; or a delivery receipt says it failed) is posted back into the thread as a short
+//!   notice with the error kind. A reply the engine refused before any request (the customer's
+//!   messaging window closed, the customer texted `STOP`) is not sent, and the notice says why
+//!   in words: `Not sent to … : the customer's 24-hour window closed on …`.
 //! - Agents' replies are marked [`HumanAgent`](switchboard_core::policy::HumanAgent): a person
 //!   wrote them. Messenger sends them with the `HUMAN_AGENT` tag, allowed for 7 days after the
 //!   customer's last message (a human answering from Slack is what the tag is for).
@@ -32,15 +32,33 @@
 //!   answered, handlers run in order per conversation, sends go through the outbox with rate
 //!   limits and retries.
 //!
-//! **Where the mapping lives.** The customer conversation's engine state holds the key of its
-//! thread's parent message in the outbox, written in the same transaction as the parent's outbox
-//! row. Follow-ups are queued with that key; when the sender sends them (after the parent, since
-//! the agents' conversation is sent in order), the bridge's wrapper around the agents' adapter
-//! resolves the parent's `ts` and sets `thread_ts`. When the parent is sent, the wrapper records
-//! `ts → customer` in the store, which is how an agent's reply finds its customer. Everything is
-//! in the store, so a restart keeps every thread.
+//! **A plugin.** The bridge is a [`Plugin`] on the engine's public hooks, like the gateway:
+//! it owns none of the engine's handlers, so an application runs it beside its own
+//! `on_message`/`on_action`/`on_event` handlers, the gateway and other plugins, each seeing
+//! every event (an application that should leave the bridge's conversations alone checks
+//! [`BridgeConfig::agents`] and [`BridgeConfig::is_customer`]).
+//! - Its [`on_event`](Plugin::on_event) hook relays customers' events into threads and agents'
+//!   thread replies to customers. What it queues commits with the event (with the handler's
+//!   replies, in one transaction), under its own outbox keys
+//!   (`{channel}/plugin/bridge/{event id}/{index}`), so the application's reply keys are those
+//!   it would have without the bridge. Like everything queued for an event, it is dropped if
+//!   the event is dead-lettered (the application's handler kept failing on it).
+//! - Its [`on_dead_letter`](Plugin::on_dead_letter) hook hears when the engine gives up on a
+//!   reply to a customer and queues the notice into the thread (keyed after the failed row, so
+//!   once). The engine decides when a send is over; the bridge does not re-derive the sender's
+//!   rule. The hook is at most once: a crash between the dead letter's commit and the notice's
+//!   queuing loses the notice (the dead letter stays, see [`crate::plugin`]).
 //!
-//! The bridge owns the engine's handlers and the customers' conversation state.
+//! **Where the mapping lives.** The customer conversation's link (the outbox key of its
+//! thread's parent message, and how the customer is named) is the bridge's plugin state there
+//! ([`plugin::state_key`](crate::plugin::state_key)`("bridge", …)`), written in the same
+//! transaction as the parent's outbox row; a link kept by an earlier version in the
+//! conversation's own state is read, and moved, at the customer's next message. Follow-ups are
+//! queued with the parent's key; when the sender sends them (after the parent, since the
+//! agents' conversation is sent in order), the bridge's wrapper around the agents' adapter
+//! resolves the parent's `ts` and sets `thread_ts`. When the parent is sent, the wrapper
+//! records `ts → customer` in the store, which is how an agent's reply finds its customer.
+//! Everything is in the store, so a restart keeps every thread.
 //!
 //! ```no_run
 //! # async fn run() -> switchboard::Result<()> {
@@ -66,16 +84,14 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub use config::{BridgeConfig, DEFAULT_THREAD_CACHE, split_document};
 pub use text::{AgentButton, customer_text, extract_buttons, literal, to_commonmark};
 
+use async_trait::async_trait;
 use switchboard_core::{Adapter, Env, Error, ErrorKind, Registry, Result};
 
 use crate::engine::Engine;
+use crate::plugin::{EventContext, FailedSend, Plugin};
 use crate::switchboard::{Switchboard, SwitchboardBuilder};
 
-/// The `event_type` of the event the bridge stores in a customer's conversation when a reply to
-/// that customer could not be sent (its `raw` holds `kind`, `error` and `key`).
-pub const DELIVERY_FAILED_EVENT: &str = "switchboard.bridge.delivery_failed";
-
-/// State shared by the handlers and the adapter wrappers of one bridge.
+/// State shared by the hooks and the adapter wrappers of one bridge.
 pub(crate) struct Shared {
     pub(crate) config: BridgeConfig,
     engine: OnceLock<Weak<Engine>>,
@@ -89,7 +105,7 @@ impl Shared {
         self.engine.get().and_then(Weak::upgrade).ok_or_else(|| {
             Error::new(
                 ErrorKind::InvalidConfig,
-                "bridge: not attached to a running engine (call Bridge::attach or Bridge::build)",
+                "bridge: not attached to an engine (add it with SwitchboardBuilder::plugin, or use Bridge::install or Bridge::build)",
             )
         })
     }
@@ -111,7 +127,7 @@ impl std::fmt::Debug for Bridge {
 
 impl Bridge {
     /// A bridge for `config`; give it to an engine with [`build`](Self::build) (or
-    /// [`install`](Self::install) and [`attach`](Self::attach)).
+    /// [`install`](Self::install) and [`SwitchboardBuilder::build`]).
     pub fn new(config: BridgeConfig) -> Self {
         let parents = Mutex::new(cache::Lru::new(config.thread_cache));
         Bridge {
@@ -154,33 +170,39 @@ impl Bridge {
         }
     }
 
-    /// Sets the engine's handlers to the bridge's (message, action and every other event).
-    pub fn handlers(&self, builder: SwitchboardBuilder) -> SwitchboardBuilder {
-        let (a, b, c) = (
-            self.shared.clone(),
-            self.shared.clone(),
-            self.shared.clone(),
-        );
-        builder
-            .on_message(move |ctx| relay::handle(a.clone(), ctx))
-            .on_action(move |ctx| relay::handle(b.clone(), ctx))
-            .on_event(move |ctx| relay::handle(c.clone(), ctx))
-    }
-
-    /// [`handlers`](Self::handlers) plus the default registry ([`crate::registry()`]) wrapped
-    /// with [`registry`](Self::registry).
+    /// Adds the bridge to `builder` as a [`Plugin`] with the default registry
+    /// ([`crate::registry()`]) wrapped with [`registry`](Self::registry). Handlers and other
+    /// plugins added before or after run beside it. For a custom registry or channels built
+    /// in code, use [`registry`](Self::registry), [`wrap`](Self::wrap) and
+    /// [`SwitchboardBuilder::plugin`] instead.
     pub fn install(&self, builder: SwitchboardBuilder) -> SwitchboardBuilder {
-        self.handlers(builder.registry(self.registry(crate::registry())))
+        builder
+            .registry(self.registry(crate::registry()))
+            .plugin(self.clone())
     }
 
-    /// Connects the bridge to a built engine: checks that the channels exist and that the
-    /// agents' channel has threads, and gives the wrappers the engine's store.
+    /// Installs the bridge into `builder` and builds the engine (which attaches the bridge:
+    /// see [`Plugin::attach`]).
     ///
     /// # Errors
     ///
-    /// `InvalidConfig` for the first problem: a channel the bridge names that the engine
-    /// does not have, or an agents' channel whose adapter has no threads.
-    pub fn attach(&self, switchboard: &Switchboard) -> Result<()> {
+    /// As [`SwitchboardBuilder::build`], and `InvalidConfig` for the first problem of the
+    /// bridge's: a channel the bridge names that the engine does not have, or an agents'
+    /// channel whose adapter has no threads.
+    pub async fn build(&self, builder: SwitchboardBuilder) -> Result<Switchboard> {
+        self.install(builder).build().await
+    }
+}
+
+#[async_trait]
+impl Plugin for Bridge {
+    fn name(&self) -> &str {
+        relay::NAME
+    }
+
+    /// Checks that the channels exist and that the agents' channel has threads, and gives the
+    /// wrappers the engine's store.
+    async fn attach(&self, switchboard: &Switchboard) -> Result<()> {
         let inner = &switchboard.inner;
         let config = &self.shared.config;
         let mut problems = config.check_channels(inner.channels.keys().map(String::as_str));
@@ -203,15 +225,12 @@ impl Bridge {
         Ok(())
     }
 
-    /// Installs the bridge into `builder`, builds the engine and attaches the bridge.
-    ///
-    /// # Errors
-    ///
-    /// As [`SwitchboardBuilder::build`], then as [`attach`](Self::attach).
-    pub async fn build(&self, builder: SwitchboardBuilder) -> Result<Switchboard> {
-        let switchboard = self.install(builder).build().await?;
-        self.attach(&switchboard)?;
-        Ok(switchboard)
+    async fn on_event(&self, ctx: &EventContext) -> Result<()> {
+        relay::on_event(self.shared.clone(), ctx).await
+    }
+
+    async fn on_dead_letter(&self, switchboard: &Switchboard, failed: &FailedSend) -> Result<()> {
+        relay::dead_letter(&self.shared, switchboard, failed).await
     }
 }
 

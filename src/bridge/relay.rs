@@ -1,20 +1,29 @@
-//! The bridge's handlers: customer events into threads, agents' thread replies to customers.
+//! The bridge's hooks: customer events into threads, agents' thread replies to customers,
+//! and replies the engine gave up on back into their threads as notices.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::model::{
-    Attachment, DeliveryStatus, InboundAttachment, InboundMessage, OutboundMessageBuilder,
+    Attachment, DeliveryStatus, Extension, InboundAttachment, InboundMessage,
+    OutboundMessageBuilder,
 };
 use switchboard_core::policy::HumanAgent;
-use switchboard_core::{Adapter, ConversationRef, EventKind, InboundEvent, OutboundMessage};
+use switchboard_core::{
+    Adapter, ConversationRef, Error, ErrorKind, EventKind, InboundEvent, OutboundMessage, Result,
+};
 
+use super::Shared;
 use super::text::{customer_text, extract_buttons, literal, to_commonmark};
 use super::wrap::{ToAgents, ToCustomer, thread_key};
-use super::{DELIVERY_FAILED_EVENT, Shared};
-use crate::handler::{Context, HandlerResult};
+use crate::Switchboard;
+use crate::plugin::{EventContext, FailedSend, state_key};
+use crate::store::{Store, conversation_key};
 
-/// What the bridge keeps in a customer conversation's state.
+/// The bridge's name as a plugin: it prefixes its outbox keys and its state keys.
+pub(crate) const NAME: &str = "bridge";
+
+/// What the bridge keeps for a customer conversation (its plugin state there).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Link {
     /// The outbox key of the thread's parent message.
@@ -23,12 +32,30 @@ struct Link {
     who: String,
 }
 
-pub(crate) async fn handle(shared: Arc<Shared>, ctx: Context) -> HandlerResult {
+/// The customer conversation's link: the bridge's plugin state, or where the bridge kept it
+/// before it was a plugin.
+async fn read_link(store: &dyn Store, customer: &ConversationRef) -> Result<Option<Link>> {
+    match store.get_state(&state_key(NAME, customer)).await? {
+        Some(v) => Ok(serde_json::from_value(v).ok()),
+        None => legacy_link(store, customer).await,
+    }
+}
+
+/// Where the bridge kept the link before it was a plugin: the conversation's own state (when it
+/// reads as a link; the application's state in that conversation is its own business now).
+async fn legacy_link(store: &dyn Store, customer: &ConversationRef) -> Result<Option<Link>> {
+    Ok(store
+        .get_state(&conversation_key(customer))
+        .await?
+        .and_then(|v| serde_json::from_value(v).ok()))
+}
+
+pub(crate) async fn on_event(shared: Arc<Shared>, ctx: &EventContext) -> Result<()> {
     let channel = &ctx.event().conversation.channel;
     if *channel == shared.config.agents {
-        from_agents(&shared, &ctx).await
+        from_agents(&shared, ctx).await
     } else if shared.config.is_customer(channel) {
-        from_customer(&shared, &ctx).await
+        from_customer(&shared, ctx).await
     } else {
         Ok(())
     }
@@ -53,14 +80,29 @@ fn adapter(shared: &Shared, channel: &str) -> Option<Arc<dyn Adapter>> {
     engine.channels.get(channel).map(|c| c.adapter.clone())
 }
 
+/// The agents' conversation.
+fn agents(shared: &Shared) -> ConversationRef {
+    ConversationRef::new(
+        shared.config.agents.clone(),
+        shared.config.agents_conversation.clone(),
+    )
+}
+
 /// Customer → agents.
-async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
+async fn from_customer(shared: &Shared, ctx: &EventContext) -> Result<()> {
     let event = ctx.event();
-    let link: Option<Link> = ctx.state().await?;
     let customer = ConversationRef::new(
         event.conversation.channel.clone(),
         event.conversation.conversation.clone(),
     );
+    let (link, moved) = match ctx.state::<Link>().await? {
+        Some(link) => (Some(link), false),
+        None => {
+            let old = legacy_link(ctx.switchboard().store().as_ref(), &customer).await?;
+            let moved = old.is_some();
+            (old, moved)
+        }
+    };
     let customer_adapter = adapter(shared, customer.channel.as_str());
     let (body, attachments): (String, &[InboundAttachment]) = match &event.kind {
         EventKind::Message(m) => {
@@ -98,25 +140,12 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
                 ),
                 None => ("unknown".to_owned(), String::new()),
             };
-            return notice(shared, ctx, link, &customer, &kind, &detail);
-        }
-        EventKind::Other(o) if o.event_type == DELIVERY_FAILED_EVENT => {
-            let Some(link) = &link else { return Ok(()) };
-            if event.raw["before_request"].as_bool() == Some(true)
-                && let Some(reason) = event.raw["reason"].as_str()
-            {
-                return refused_notice(shared, ctx, link, &customer, reason);
-            }
-            let kind = event.raw["kind"].as_str().unwrap_or("unknown").to_owned();
-            let detail = event.raw["error"].as_str().unwrap_or_default().to_owned();
-            return notice(shared, ctx, link, &customer, &kind, &detail);
+            ctx.send(agents(shared), notice(link, &customer, &kind, &detail)?)?;
+            return Ok(());
         }
         _ => return Ok(()),
     };
-    let to = ConversationRef::new(
-        shared.config.agents.clone(),
-        shared.config.agents_conversation.clone(),
-    );
+    let to = agents(shared);
     let agents_adapter = adapter(shared, shared.config.agents.as_str());
     let (files, links) = relay_attachments(
         customer_adapter.as_deref(),
@@ -127,22 +156,16 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
     .await;
     let who = who(event);
     let (text, ext) = match &link {
-        None => {
-            let text = format!(
+        None => (
+            format!(
                 "{} from **{who}**\n\n{body}{links}",
                 thread_header(&customer)
-            );
-            let ext = ToAgents {
+            ),
+            ToAgents {
                 customer: customer.clone(),
                 parent: None,
-            };
-            // The parent is the first (index 0) message this handler queues.
-            ctx.set_state(&Link {
-                parent: format!("{}:0", ctx.idempotency_key()),
-                who: who.clone(),
-            })?;
-            (text, ext)
-        }
+            },
+        ),
         Some(link) => (
             format!("**{who}**: {body}{links}"),
             ToAgents {
@@ -155,23 +178,61 @@ async fn from_customer(shared: &Shared, ctx: &Context) -> HandlerResult {
     for f in files {
         builder = builder.attachment(f);
     }
-    ctx.send(to, builder.build()?)?;
+    let key = ctx.send(to, builder.build()?)?;
+    match link {
+        // The message just queued is the thread's parent.
+        None => ctx.set_state(&Link { parent: key, who }),
+        // A link from before the bridge was a plugin moves to its plugin state.
+        Some(link) if moved => ctx.set_state(&link),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A reply to a customer the engine gave up on: a notice in the customer's thread, queued
+/// under a key of the failed row's, so it is queued once.
+pub(crate) async fn dead_letter(
+    shared: &Shared,
+    switchboard: &Switchboard,
+    failed: &FailedSend,
+) -> Result<()> {
+    if !failed.message.extensions.contains_key(ToCustomer::KEY)
+        || !shared.config.is_customer(&failed.to.channel)
+    {
+        return Ok(());
+    }
+    let customer = ConversationRef::new(failed.to.channel.clone(), failed.to.conversation.clone());
+    let Some(link) = read_link(switchboard.store().as_ref(), &customer).await? else {
+        tracing::warn!(key = %failed.key, "bridge: a reply was not delivered, and its thread is unknown");
+        return Ok(());
+    };
+    let mut message = if failed.before_request {
+        refused_notice(&link, &customer, &failed.reason)?
+    } else {
+        notice(&link, &customer, failed.kind.as_str(), &failed.error)?
+    };
+    message.idempotency_key = Some(format!("{NAME}/failed/{}", failed.key));
+    switchboard.send(agents(shared), message).await?;
     Ok(())
 }
 
-/// A short notice in the customer's thread.
+/// A message into the customer's thread.
+fn into_thread(link: &Link, customer: &ConversationRef, text: String) -> Result<OutboundMessage> {
+    OutboundMessage::builder()
+        .text(text)
+        .extension(&ToAgents {
+            customer: customer.clone(),
+            parent: Some(link.parent.clone()),
+        })
+        .build()
+}
+
+/// A short notice for the customer's thread: a reply was not delivered (`kind`, `detail`).
 fn notice(
-    shared: &Shared,
-    ctx: &Context,
     link: &Link,
     customer: &ConversationRef,
     kind: &str,
     detail: &str,
-) -> HandlerResult {
-    let to = ConversationRef::new(
-        shared.config.agents.clone(),
-        shared.config.agents_conversation.clone(),
-    );
+) -> Result<OutboundMessage> {
     let detail = if detail.is_empty() {
         String::new()
     } else {
@@ -181,49 +242,27 @@ fn notice(
         ":warning: Not delivered to {} on *{}*: `{kind}`{detail}",
         link.who, customer.channel
     );
-    let msg = OutboundMessage::builder()
-        .text(text)
-        .extension(&ToAgents {
-            customer: customer.clone(),
-            parent: Some(link.parent.clone()),
-        })
-        .build()?;
-    ctx.send(to, msg)?;
-    Ok(())
+    into_thread(link, customer, text)
 }
 
 /// The notice for a reply the engine refused before any request (a closed messaging window, an
 /// opted-out customer): `Not sent to … : the customer's 24-hour window closed on …`.
 fn refused_notice(
-    shared: &Shared,
-    ctx: &Context,
     link: &Link,
     customer: &ConversationRef,
     reason: &str,
-) -> HandlerResult {
-    let to = ConversationRef::new(
-        shared.config.agents.clone(),
-        shared.config.agents_conversation.clone(),
-    );
+) -> Result<OutboundMessage> {
     let text = format!(
         ":warning: Not sent to {} on *{}*: {}",
         link.who,
         customer.channel,
         literal(reason)
     );
-    let msg = OutboundMessage::builder()
-        .text(text)
-        .extension(&ToAgents {
-            customer: customer.clone(),
-            parent: Some(link.parent.clone()),
-        })
-        .build()?;
-    ctx.send(to, msg)?;
-    Ok(())
+    into_thread(link, customer, text)
 }
 
 /// Agents → customer: a person's reply in a bridge thread.
-async fn from_agents(shared: &Shared, ctx: &Context) -> HandlerResult {
+async fn from_agents(shared: &Shared, ctx: &EventContext) -> Result<()> {
     let event = ctx.event();
     if event.conversation.conversation != shared.config.agents_conversation {
         return Ok(());
@@ -237,16 +276,21 @@ async fn from_agents(shared: &Shared, ctx: &Context) -> HandlerResult {
     if m.from_business || event.sender.is_bot || m.command.is_some() {
         return Ok(());
     }
-    let engine = shared.engine()?;
-    let Some(customer) = engine
-        .store
+    let Some(customer) = ctx
+        .switchboard()
+        .store()
         .get_state(&thread_key(shared, thread.as_str()))
         .await?
     else {
         tracing::debug!(thread = %thread, "bridge: not a bridge thread; ignored");
         return Ok(());
     };
-    let customer: ConversationRef = serde_json::from_value(customer)?;
+    let customer: ConversationRef = serde_json::from_value(customer).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidMessage,
+            format!("bridge: thread {thread}: {e}"),
+        )
+    })?;
     let agents_adapter = adapter(shared, shared.config.agents.as_str());
     let customer_adapter = adapter(shared, customer.channel.as_str());
     let message = agent_reply(

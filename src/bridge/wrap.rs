@@ -1,27 +1,25 @@
 //! The adapter wrapper the bridge puts around its channels. Toward the agents it threads
-//! follow-ups and records which customer a thread belongs to; toward customers it turns a
-//! final send failure into an event, so the thread hears about it.
+//! follow-ups and records which customer a thread belongs to; toward customers it only strips
+//! the bridge's extensions (a reply the engine gives up on reaches the thread through the
+//! bridge's dead-letter hook, [`super::Bridge`]'s `on_dead_letter`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use switchboard_core::model::{
-    EventId, Extension, Extensions, InboundAttachment, OtherEvent, OutboxKey, Sender,
-};
+use switchboard_core::model::{Extension, Extensions, InboundAttachment, OutboxKey};
 use switchboard_core::{
-    Adapter, AdapterInfo, Capabilities, ConversationId, ConversationRef, Error, EventKind,
-    FetchedAttachment, InboundEvent, MessageRef, OutboundMessage, PendingSend, RateHint,
-    Reconciled, Result, Retry, SendReceipt, SentMessage, ThreadId, UserId, WebhookOutcome,
-    WebhookRequest,
+    Adapter, AdapterInfo, Capabilities, ConversationId, ConversationRef, FetchedAttachment,
+    MessageRef, OutboundMessage, PendingSend, RateHint, Reconciled, Result, SendReceipt,
+    SentMessage, ThreadId, WebhookOutcome, WebhookRequest,
 };
 
 use std::time::SystemTime;
 
 use switchboard_core::{Contact, SendPolicy};
 
+use super::Shared;
 use super::relay::thread_header;
-use super::{DELIVERY_FAILED_EVENT, Shared};
 use crate::store::OutboxState;
 
 /// Marks a message for the agents' conversation: `parent` is `None` for a thread's parent,
@@ -213,92 +211,6 @@ impl BridgeAdapter {
         }
         Ok(answer)
     }
-
-    async fn send_to_customer(
-        &self,
-        to: &ConversationRef,
-        message: OutboundMessage,
-    ) -> Result<SendReceipt> {
-        let key = message.idempotency_key.clone().unwrap_or_default();
-        let result = self.inner.send(to, &message).await;
-        if let Err(e) = &result
-            && self.is_final(to, &key, e).await
-        {
-            self.report_failure(to, &key, e, false).await;
-        }
-        result
-    }
-
-    /// Whether the engine will give up on this message after this failure (the sender's rule).
-    /// A retryable failure is final on the last attempt, counted by the store (durable, so a
-    /// restart between attempts does not lose the notice).
-    async fn is_final(&self, to: &ConversationRef, key: &str, e: &Error) -> bool {
-        let Ok(engine) = self.shared.engine() else {
-            return false;
-        };
-        let caps = self.inner.capabilities_for(&to.conversation);
-        let delivery = engine
-            .channels
-            .get(to.channel.as_str())
-            .and_then(|c| c.delivery);
-        let maybe_delivered = e.retry() == Retry::Ambiguous || !e.partial().is_empty();
-        if maybe_delivered && !caps.idempotent_sends {
-            // Settled later (proofs, reconcile, at_least_once) unless the engine gives up now.
-            return !crate::sender::settles_uncertain(&caps, delivery);
-        }
-        match e.retry() {
-            Retry::Never => true,
-            _ => match engine.store.outbox_status(key).await {
-                Ok(Some(status)) => status.attempts >= engine.config.engine.send_attempts,
-                Ok(None) => false,
-                Err(err) => {
-                    tracing::warn!(error = %err, key, "bridge: attempts unknown");
-                    false
-                }
-            },
-        }
-    }
-
-    /// Stores a [`DELIVERY_FAILED_EVENT`] in the customer's conversation: the bridge's handler
-    /// posts the notice into the thread, through the engine like everything else.
-    /// `before_request`: the engine's policy check refused it, so no request was made and the
-    /// notice gives the reason (`raw.reason`) in words.
-    async fn report_failure(
-        &self,
-        to: &ConversationRef,
-        key: &str,
-        e: &Error,
-        before_request: bool,
-    ) {
-        let Ok(engine) = self.shared.engine() else {
-            return;
-        };
-        let event = (|| -> Result<InboundEvent> {
-            Ok(InboundEvent::new(
-                EventId::new(format!("bridge-failed:{key}"))?,
-                ConversationRef::new(to.channel.clone(), to.conversation.clone()),
-                Sender::user(UserId::new("switchboard")?),
-                std::time::SystemTime::now(),
-                EventKind::Other(OtherEvent {
-                    event_type: DELIVERY_FAILED_EVENT.to_owned(),
-                }),
-                serde_json::json!({
-                    "kind": e.kind().as_str(),
-                    "error": e.to_string(),
-                    "key": key,
-                    "before_request": before_request,
-                    "reason": e.message(),
-                }),
-            ))
-        })();
-        match event {
-            Ok(event) => match engine.store.insert_inbound(&[event]).await {
-                Ok(_) => engine.inbox_ready.notify_one(),
-                Err(err) => tracing::error!(error = %err, "bridge: storing the failure failed"),
-            },
-            Err(err) => tracing::error!(error = %err, "bridge: failure event"),
-        }
-    }
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -338,8 +250,8 @@ impl Adapter for BridgeAdapter {
         self.inner.send_policy(to, message)
     }
 
-    /// The inner adapter's check; a refused reply to a customer is reported in its thread (a
-    /// refusal is final: the engine never sends it).
+    /// The inner adapter's check (a refusal is dead-lettered by the engine, and the bridge's
+    /// dead-letter hook tells the thread).
     async fn check_send(
         &self,
         to: &ConversationRef,
@@ -347,14 +259,7 @@ impl Adapter for BridgeAdapter {
         contact: &Contact,
         now: SystemTime,
     ) -> Result<()> {
-        let result = self.inner.check_send(to, message, contact, now).await;
-        if let Err(e) = &result
-            && message.extensions.contains_key(ToCustomer::KEY)
-        {
-            let key = message.idempotency_key.as_deref().unwrap_or_default();
-            self.report_failure(to, key, e, true).await;
-        }
-        result
+        self.inner.check_send(to, message, contact, now).await
     }
 
     async fn send(&self, to: &ConversationRef, message: &OutboundMessage) -> Result<SendReceipt> {
@@ -363,7 +268,7 @@ impl Adapter for BridgeAdapter {
             return self.send_to_agents(to, strip(message), ext).await;
         }
         if message.extensions.contains_key(ToCustomer::KEY) {
-            return self.send_to_customer(to, strip(message)).await;
+            return self.inner.send(to, &strip(message)).await;
         }
         self.inner.send(to, message).await
     }

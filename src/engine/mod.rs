@@ -50,7 +50,7 @@ pub(crate) struct Engine {
     /// The web chat channels, their logs and streams.
     #[cfg(feature = "webchat")]
     pub(crate) webchat: crate::webchat::Channels,
-    /// Plugins on the engine's hooks (the gateway).
+    /// Plugins on the engine's hooks (the gateway, the bridge, the application's own).
     pub(crate) plugins: Vec<Arc<dyn crate::plugin::Plugin>>,
     /// The installations of multi-tenant channels (`[installs]` configured).
     pub(crate) installations: Option<Arc<crate::install::StoreInstallations>>,

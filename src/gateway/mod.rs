@@ -43,8 +43,12 @@
 //! no redirects.
 //!
 //! **Decisions.**
-//! - The gateway is a plugin on the engine's hooks (`src/plugin.rs`): it takes no handler
-//!   slot, so `on_message`/`on_action`/`on_event` handlers and the bridge run beside it.
+//! - The gateway is a plugin on the engine's public hooks ([`crate::plugin`]): it takes no
+//!   handler slot, so `on_message`/`on_action`/`on_event` handlers, the bridge and the
+//!   application's own plugins run beside it. Its hook queues the event for its endpoints in a
+//!   store write of its own (deduplicated per endpoint and event), not through the event's
+//!   context: forwarding does not wait for the handler, and a handler that keeps failing does
+//!   not hold back the endpoints.
 //! - The forwarding queue is its own table per store (schema version 8), not the outbox: its
 //!   rows are keyed per endpoint, carry a body signed again at each attempt, and are retried on
 //!   the webhook schedule, not the provider's. Both SQL stores run its writes through their
@@ -64,8 +68,9 @@
 //! `server.listen`), for deployments that keep the API off the address providers reach.
 //!
 //! **Left out, for now.** A retrievable reference to a raw payload left out of a large event
-//! (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256); the
-//! bridge as a plugin on these hooks and a dead-letter hook for sends.
+//! (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256); telling
+//! the endpoints about sends the engine gave up on (the dead-letter hook,
+//! [`Plugin::on_dead_letter`](crate::plugin::Plugin::on_dead_letter), is there for it).
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
@@ -83,14 +88,16 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use switchboard_core::{Error, ErrorKind, InboundEvent, Result};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 pub use config::{ApiKey, ApiOn, ForwardTarget, GatewayConfig};
 pub use signature::WebhookSecret;
 
+use crate::Switchboard;
 use crate::engine::Engine;
 use crate::metrics::GatewayMetrics;
+use crate::plugin::{EventContext, Stop};
 use crate::store::{NewForward, conversation_key};
 
 /// What the hook, the forwarder and the API share.
@@ -151,7 +158,12 @@ pub fn webhook_id(event: &InboundEvent) -> String {
 
 #[async_trait]
 impl crate::plugin::Plugin for Gateway {
-    async fn attach(&self, engine: &Arc<Engine>) -> Result<()> {
+    fn name(&self) -> &str {
+        "gateway"
+    }
+
+    async fn attach(&self, switchboard: &Switchboard) -> Result<()> {
+        let engine = &switchboard.inner;
         let config = &self.shared.config;
         if config.api_on == ApiOn::AdminListen && engine.config.server.admin_listen.is_none() {
             return Err(Error::new(
@@ -200,7 +212,8 @@ impl crate::plugin::Plugin for Gateway {
         Ok(())
     }
 
-    async fn on_event(&self, engine: &Arc<Engine>, event: &InboundEvent) -> Result<()> {
+    async fn on_event(&self, ctx: &EventContext) -> Result<()> {
+        let (engine, event) = (&ctx.switchboard().inner, ctx.event());
         let channel = event.conversation.channel.as_str();
         let targets: Vec<&ForwardTarget> = self
             .shared
@@ -227,23 +240,25 @@ impl crate::plugin::Plugin for Gateway {
         Ok(())
     }
 
-    fn start(&self, engine: Arc<Engine>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    fn start(&self, switchboard: Switchboard, stop: Stop) -> Vec<JoinHandle<()>> {
         if self.shared.config.forward.is_empty() {
             return Vec::new();
         }
         vec![tokio::spawn(forwarder::run(
-            engine,
+            switchboard.inner,
             self.shared.clone(),
             stop,
         ))]
     }
 
-    fn routes(&self, engine: Arc<Engine>) -> Option<axum::Router> {
+    fn routes(&self, switchboard: Switchboard) -> Option<axum::Router> {
+        let engine = switchboard.inner;
         self.api_on(&engine, false)
             .then(|| api::routes(engine, self.shared.clone()))
     }
 
-    fn admin_routes(&self, engine: Arc<Engine>) -> Option<axum::Router> {
+    fn admin_routes(&self, switchboard: Switchboard) -> Option<axum::Router> {
+        let engine = switchboard.inner;
         self.api_on(&engine, true)
             .then(|| api::routes(engine, self.shared.clone()))
     }

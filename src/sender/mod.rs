@@ -13,6 +13,10 @@
 //!
 //! Before anything else, the send is checked against the channel's policy (messaging windows,
 //! opt-outs: [`policy`]); a refused send is dead-lettered at once, with no request made.
+//!
+//! Every way of giving up goes through one function, `dead`: once the store has committed the
+//! dead letter, it tells the plugins ([`Plugin::on_dead_letter`](crate::plugin::Plugin::on_dead_letter)
+//! with a [`FailedSend`]), at most once (see [`crate::plugin`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +29,7 @@ use crate::claim_loop::Slot;
 use crate::config::{DeliveryPolicy, UncertainSends};
 use crate::engine::{ChannelEntry, Engine};
 use crate::outbox::release;
+use crate::plugin::FailedSend;
 use crate::redact::redacted;
 use crate::store::{OutboxChange, OutboxItem, StoreExt, conversation_key};
 
@@ -34,10 +39,91 @@ mod settle;
 
 use settle::{settle, settle_later};
 
-async fn dead(engine: &Engine, item: &OutboxItem, error: &str) {
-    tracing::error!(%error, "giving up on the message");
-    match engine.store.dead_letter_outbox(item.lease, error).await {
-        Ok(true) => engine.metrics.dead_lettered("outbound"),
+/// Why the sender gives up on a row: what its dead letter records and what the plugins'
+/// dead-letter hook is told ([`FailedSend`]).
+pub(crate) struct GiveUp {
+    kind: ErrorKind,
+    error: String,
+    reason: String,
+    provider_code: Option<String>,
+    before_request: bool,
+    maybe_delivered: bool,
+}
+
+impl GiveUp {
+    /// For the adapter's (or the policy check's) error.
+    fn error(e: &Error) -> Self {
+        GiveUp {
+            kind: e.kind(),
+            error: e.to_string(),
+            reason: e.message().to_owned(),
+            provider_code: e.provider_code().map(str::to_owned),
+            before_request: false,
+            maybe_delivered: false,
+        }
+    }
+
+    /// For the engine's own reason.
+    fn engine(kind: ErrorKind, why: impl Into<String>) -> Self {
+        let why = why.into();
+        GiveUp {
+            kind,
+            error: why.clone(),
+            reason: why,
+            provider_code: None,
+            before_request: false,
+            maybe_delivered: false,
+        }
+    }
+
+    /// The send may have reached the provider (settling gave up on it): `Timeout`, since the
+    /// engine never learned the outcome.
+    fn unsettled(why: impl Into<String>) -> Self {
+        GiveUp::engine(ErrorKind::Timeout, why).maybe_delivered()
+    }
+
+    /// With the engine's note on why it stops, after the error: `{error} ({note})`.
+    fn note(mut self, note: &str) -> Self {
+        self.error = format!("{} ({note})", self.error);
+        self
+    }
+
+    fn before_request(mut self) -> Self {
+        self.before_request = true;
+        self
+    }
+
+    fn maybe_delivered(mut self) -> Self {
+        self.maybe_delivered = true;
+        self
+    }
+}
+
+/// Dead-letters the row; once that is committed, tells the plugins
+/// ([`on_dead_letter`](crate::plugin::Plugin::on_dead_letter), at most once: see
+/// [`crate::plugin`]).
+async fn dead(engine: &Arc<Engine>, item: &OutboxItem, why: GiveUp) {
+    tracing::error!(error = %why.error, "giving up on the message");
+    match engine
+        .store
+        .dead_letter_outbox(item.lease, &why.error)
+        .await
+    {
+        Ok(true) => {
+            engine.metrics.dead_lettered("outbound");
+            let mut failed = FailedSend::new(
+                item.key.clone(),
+                item.to.clone(),
+                item.message.clone(),
+                &Error::new(why.kind, why.reason),
+            );
+            failed.attempts = item.attempts;
+            failed.error = why.error;
+            failed.provider_code = why.provider_code;
+            failed.before_request = why.before_request;
+            failed.maybe_delivered = why.maybe_delivered;
+            crate::plugin::on_dead_letter(engine, &failed).await;
+        }
         Ok(false) => {}
         Err(e) => tracing::error!(error = %e, "dead-lettering failed"),
     }
@@ -85,7 +171,8 @@ pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem, mut slot: S
     async move {
         let channel = item.to.channel.as_str();
         let Some(entry) = engine.channels.get(channel) else {
-            dead(&engine, &item, &format!("no channel named '{channel}'")).await;
+            let why = GiveUp::engine(ErrorKind::NotFound, format!("no channel named '{channel}'"));
+            dead(&engine, &item, why.before_request()).await;
             return;
         };
         let caps = entry.adapter.capabilities_for(&item.to.conversation);
@@ -94,12 +181,10 @@ pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem, mut slot: S
             match settle(&engine, entry, &item, &caps).await {
                 Next::Done => return,
                 Next::Send if item.attempts > engine.config.engine.send_attempts => {
-                    dead(
-                        &engine,
-                        &item,
+                    let why = GiveUp::unsettled(
                         "no send attempts left to send the message again (the provider may not have it)",
-                    )
-                    .await;
+                    );
+                    dead(&engine, &item, why).await;
                     return;
                 }
                 Next::Send => {}
@@ -147,7 +232,7 @@ async fn send(
         policy::Verdict::Allowed => {}
         policy::Verdict::Refused(e) => {
             engine.metrics.policy_refused(channel, e.kind());
-            dead(engine, item, &e.to_string()).await;
+            dead(engine, item, GiveUp::error(&e).before_request()).await;
             return;
         }
         policy::Verdict::Unknown(e) => {
@@ -222,9 +307,8 @@ async fn send(
 }
 
 /// Whether a send that may have reached the provider is settled later (keyed proofs, the
-/// adapter's `reconcile`, an explicit `at_least_once`) rather than given up at once. The bridge
-/// reads the same rule to know when a failure is final.
-pub(crate) fn settles_uncertain(caps: &Capabilities, delivery: Option<DeliveryPolicy>) -> bool {
+/// adapter's `reconcile`, an explicit `at_least_once`) rather than given up at once.
+fn settles_uncertain(caps: &Capabilities, delivery: Option<DeliveryPolicy>) -> bool {
     UncertainSends::of(caps, delivery).settles_later()
 }
 
@@ -287,18 +371,16 @@ async fn failed(
             )
             .await;
         } else if partial.is_empty() {
-            dead(
-                engine,
-                item,
-                &format!("{e} (may have been delivered; not resent to avoid a duplicate)"),
-            )
-            .await;
+            let why = GiveUp::error(e)
+                .note("may have been delivered; not resent to avoid a duplicate")
+                .maybe_delivered();
+            dead(engine, item, why).await;
         } else {
-            let msg = format!(
-                "{e} (after {} of the message's parts were sent; not resent)",
+            let note = format!(
+                "after {} of the message's parts were sent; not resent",
                 partial.len()
             );
-            dead(engine, item, &msg).await;
+            dead(engine, item, GiveUp::error(e).note(&note).maybe_delivered()).await;
         }
     } else if retryable && item.attempts < cfg.send_attempts {
         let delay = delay(engine, item, e.retry_after());
@@ -310,6 +392,6 @@ async fn failed(
             tracing::error!(error = %err, "scheduling the retry failed");
         }
     } else {
-        dead(engine, item, &e.to_string()).await;
+        dead(engine, item, GiveUp::error(e)).await;
     }
 }

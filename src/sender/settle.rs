@@ -2,6 +2,7 @@
 //! proofs, then `idempotent_sends`, the adapter's `reconcile`, then the channel's policy
 //! ([`UncertainSends`]).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use switchboard_core::model::OutboxKey;
@@ -14,7 +15,7 @@ use crate::engine::{ChannelEntry, Engine};
 use crate::outbox::release;
 use crate::store::{OutboxChange, OutboxItem, StoreExt, proven_ids};
 
-use super::{Next, dead, delay};
+use super::{GiveUp, Next, dead, delay};
 
 /// Asked again this long after the send timeout has passed, so the provider has surely
 /// listed a send that finished just in time.
@@ -70,7 +71,7 @@ async fn mark_found(
 /// Settles a row whose last attempt may have reached the provider: keyed proofs, then the
 /// adapter's `reconcile`, then the channel's delivery policy.
 pub(super) async fn settle(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     entry: &ChannelEntry,
     item: &OutboxItem,
     caps: &Capabilities,
@@ -113,7 +114,9 @@ pub(super) async fn settle(
             dead(
                 engine,
                 item,
-                "a previous attempt may have been delivered; not resent (at_most_once; the adapter cannot reconcile)",
+                GiveUp::unsettled(
+                    "a previous attempt may have been delivered; not resent (at_most_once; the adapter cannot reconcile)",
+                ),
             )
             .await;
             Next::Done
@@ -122,7 +125,9 @@ pub(super) async fn settle(
             dead(
                 engine,
                 item,
-                "a previous attempt may have been delivered; not resent (the adapter can neither reconcile nor deduplicate sends; set the channel's delivery = \"at_least_once\" to resend)",
+                GiveUp::unsettled(
+                    "a previous attempt may have been delivered; not resent (the adapter can neither reconcile nor deduplicate sends; set the channel's delivery = \"at_least_once\" to resend)",
+                ),
             )
             .await;
             Next::Done
@@ -132,7 +137,7 @@ pub(super) async fn settle(
 
 /// Asks the adapter whether the provider has the row's message.
 async fn reconcile(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     entry: &ChannelEntry,
     item: &OutboxItem,
     caps: &Capabilities,
@@ -200,7 +205,7 @@ async fn reconcile(
                         "only {} part(s) of the message reached the provider; the rest not resent (at_most_once)",
                         messages.len()
                     );
-                    dead(engine, item, &error).await;
+                    dead(engine, item, GiveUp::unsettled(error)).await;
                     Next::Done
                 }
             };
@@ -252,7 +257,7 @@ async fn reconcile(
             let error = format!(
                 "may have been delivered and the provider cannot tell ({unknown}); not resent (at_most_once)"
             );
-            dead(engine, item, &error).await;
+            dead(engine, item, GiveUp::unsettled(error)).await;
             Next::Done
         }
     }

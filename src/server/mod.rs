@@ -76,7 +76,7 @@ pub(crate) fn router(inner: Arc<Engine>) -> Router {
         router = router.merge(webchat::routes(inner.clone()));
     }
     for plugin in &inner.plugins {
-        if let Some(routes) = plugin.routes(inner.clone()) {
+        if let Some(routes) = plugin.routes(crate::plugin::handle(&inner)) {
             router = router.merge(routes);
         }
     }
@@ -100,7 +100,7 @@ fn admin_routes(inner: Arc<Engine>) -> Router {
 pub(crate) fn admin_router(inner: Arc<Engine>) -> Router {
     let mut router = admin_routes(inner.clone()).route("/healthz", get(|| async { "ok" }));
     for plugin in &inner.plugins {
-        if let Some(routes) = plugin.admin_routes(inner.clone()) {
+        if let Some(routes) = plugin.admin_routes(crate::plugin::handle(&inner)) {
             router = router.merge(routes);
         }
     }

@@ -46,7 +46,8 @@ impl ChannelSettings {
     }
 }
 
-/// Builds a [`Switchboard`]: channels (from a config file or adapters), a store, handlers.
+/// Builds a [`Switchboard`]: channels (from a config file or adapters), a store, handlers and
+/// plugins.
 #[must_use]
 pub struct SwitchboardBuilder {
     config: Config,
@@ -186,9 +187,16 @@ impl SwitchboardBuilder {
     /// configured endpoints, and the REST API (`/v1/…`) is served on `server.listen` (see
     /// [`gateway`](crate::gateway)). [`build`](Self::build) fails when the config names unknown
     /// channels or the store has no forwarding queue.
-    pub fn gateway(mut self, config: crate::gateway::GatewayConfig) -> Self {
-        self.plugins
-            .push(Arc::new(crate::gateway::Gateway::new(config)));
+    pub fn gateway(self, config: crate::gateway::GatewayConfig) -> Self {
+        self.plugin(crate::gateway::Gateway::new(config))
+    }
+
+    /// Adds a plugin: its hooks run beside the handlers and the other plugins (see
+    /// [`plugin`](crate::plugin)), in the order plugins are added. [`build`](Self::build)
+    /// fails when two plugins have the same [`name`](crate::plugin::Plugin::name) or one's
+    /// [`attach`](crate::plugin::Plugin::attach) fails.
+    pub fn plugin(mut self, plugin: impl crate::plugin::Plugin) -> Self {
+        self.plugins.push(Arc::new(plugin));
         self
     }
 
@@ -202,6 +210,7 @@ impl SwitchboardBuilder {
     /// refuses; the store's error when it cannot be opened or recovered.
     pub async fn build(self) -> Result<Switchboard> {
         self.config.validate()?;
+        crate::plugin::check_names(&self.plugins)?;
         let metrics = Metrics::new();
         let limits =
             LimitsSource::new(self.config.rate_limits.as_ref(), metrics.rate_limits()).await?;
@@ -260,10 +269,11 @@ impl SwitchboardBuilder {
             plugins: self.plugins,
             installations,
         });
-        for plugin in &engine.plugins {
-            plugin.attach(&engine).await?;
+        let switchboard = Switchboard { inner: engine };
+        for plugin in &switchboard.inner.plugins {
+            plugin.attach(&switchboard).await?;
         }
-        Ok(Switchboard { inner: engine })
+        Ok(switchboard)
     }
 }
 

@@ -168,7 +168,7 @@ impl Switchboard {
             )));
         }
         for plugin in &self.inner.plugins {
-            tasks.extend(plugin.start(self.inner.clone(), rx.clone()));
+            tasks.extend(plugin.start(self.clone(), rx.clone()));
         }
         tasks.push(tokio::spawn(crate::pruner::run(self.inner.clone(), rx)));
         Workers { stop: tx, tasks }

@@ -14,4 +14,5 @@ mod world;
 mod e2e;
 mod failures;
 mod hostile_text;
+mod plugins;
 mod policy;

@@ -15,7 +15,7 @@ use switchboard::slack::emulator::{
 use switchboard::twilio::emulator::{
     Emulator as Twilio, EmulatorOptions as TwilioOptions, Inbound,
 };
-use switchboard::{Env, Running, Switchboard};
+use switchboard::{Env, Running, Switchboard, SwitchboardBuilder};
 
 pub(crate) const AGENTS: &str = "C0AGENTS";
 pub(crate) const PSID: &str = "6254710388245291";
@@ -111,13 +111,22 @@ customers = ["fb", "sms"]
     }
 
     pub(crate) async fn engine(&self) -> (Switchboard, Running) {
+        self.engine_with(|builder| builder).await
+    }
+
+    /// The engine with the bridge and what `extra` adds to its builder (handlers, the gateway,
+    /// other plugins).
+    pub(crate) async fn engine_with(
+        &self,
+        extra: impl FnOnce(SwitchboardBuilder) -> SwitchboardBuilder,
+    ) -> (Switchboard, Running) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (builder, bridge) =
             bridge::from_config_str(&self.config(port), &Env::from_pairs::<_, &str, &str>([]))
                 .unwrap();
         let bridge: Bridge = bridge.unwrap();
-        let sb = bridge.build(builder).await.unwrap();
+        let sb = bridge.build(extra(builder)).await.unwrap();
         let running = sb.start(listener).unwrap();
         (sb, running)
     }

@@ -25,6 +25,7 @@ mod http;
 mod installs;
 #[cfg(all(feature = "postgres", feature = "testkit"))]
 mod pg_black_hole;
+mod plugins;
 #[cfg(all(feature = "emulators", feature = "messenger"))]
 mod policy_store_faults;
 #[cfg(all(feature = "postgres", feature = "testkit"))]
