@@ -334,3 +334,74 @@ async fn gone_disables_the_endpoint_and_a_used_up_schedule_dead_letters() {
     assert_eq!(ids.iter().filter(|i| *i == "mem:e1").count(), 4, "{ids:?}");
     served.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_send_given_up_on_is_forwarded_as_message_failed() {
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    let mem = memory("mem");
+    let served = Served::start(
+        builder(&mem)
+            .gateway(gateway(&url, r#"["0s", "100ms"]"#))
+            .on_message(|ctx| async move {
+                ctx.reply_text("Your order shipped")?;
+                Ok(())
+            }),
+        "mem",
+    )
+    .await;
+    // The provider refuses the reply for good.
+    mem.fail_next(
+        switchboard::Error::new(
+            switchboard::ErrorKind::InvalidMessage,
+            "recipient cannot receive this",
+        )
+        .with_retry(switchboard::Retry::Never),
+    );
+    served.deliver(&mem, &[inbound("e1", "c1", "hello")]).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            receiver.seen().len() >= 2
+        })
+        .await,
+        "{:?}",
+        receiver.seen()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = receiver.seen();
+    // The event, then the failure of its reply: in the conversation's order, once each.
+    let ids: Vec<&str> = seen.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["mem:e1", "mem/failed/mem:e1:0"]);
+    let secret = WebhookSecret::parse(SECRET).unwrap();
+    let s = &seen[1];
+    verify(
+        &secret,
+        &s.id,
+        s.timestamp.parse().unwrap(),
+        s.body.as_bytes(),
+        &s.signature,
+        unix_now(),
+    )
+    .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+    assert_eq!(body["type"], "message.failed");
+    let data = &body["data"];
+    assert_eq!(data["key"], "mem:e1:0");
+    assert!(data["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(data["conversation"]["channel"], "mem");
+    assert_eq!(data["conversation"]["conversation"], "c1");
+    assert_eq!(data["message"]["text"], "Your order shipped");
+    assert_eq!(data["attempts"], 1);
+    assert_eq!(data["error"]["kind"], "invalid_message");
+    assert_eq!(data["error"]["message"], "recipient cannot receive this");
+    assert!(
+        data["error"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("recipient cannot receive this")
+    );
+    assert_eq!(data["before_request"], false);
+    assert_eq!(data["maybe_delivered"], false);
+    verify_officially(&seen);
+    served.shutdown().await;
+}

@@ -68,9 +68,14 @@
 //! `server.listen`), for deployments that keep the API off the address providers reach.
 //!
 //! **Left out, for now.** A retrievable reference to a raw payload left out of a large event
-//! (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256); telling
-//! the endpoints about sends the engine gave up on (the dead-letter hook,
-//! [`Plugin::on_dead_letter`](crate::plugin::Plugin::on_dead_letter), is there for it).
+//! (the inbox does not keep handled events: `raw_omitted` gives its size and SHA-256).
+//!
+//! **Sends given up on.** The gateway's dead-letter hook
+//! ([`Plugin::on_dead_letter`](crate::plugin::Plugin::on_dead_letter)) queues a
+//! `message.failed` ([`event::failed_body`]) for the endpoints that want the message's
+//! channel, with `webhook-id` `{channel}/failed/{outbox key}`, in order with that
+//! conversation's events, delivered like any event. At most once: a crash between the dead
+//! letter's commit and the queuing loses it (`GET /v1/messages/{id}` still says `failed`).
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
@@ -97,7 +102,7 @@ pub use signature::WebhookSecret;
 use crate::Switchboard;
 use crate::engine::Engine;
 use crate::metrics::GatewayMetrics;
-use crate::plugin::{EventContext, Stop};
+use crate::plugin::{EventContext, FailedSend, Stop};
 use crate::store::{NewForward, conversation_key};
 
 /// What the hook, the forwarder and the API share.
@@ -233,6 +238,36 @@ impl crate::plugin::Plugin for Gateway {
             .map(|t| NewForward::new(&t.name, &id, &conversation, &body))
             .collect();
         engine
+            .store
+            .enqueue_forwards(&rows, SystemTime::now())
+            .await?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// A send given up on: `message.failed` to the endpoints that want its channel
+    /// ([`event::failed_body`]).
+    async fn on_dead_letter(&self, switchboard: &Switchboard, failed: &FailedSend) -> Result<()> {
+        let channel = failed.to.channel.as_str();
+        let targets: Vec<&ForwardTarget> = self
+            .shared
+            .config
+            .forward
+            .iter()
+            .filter(|t| t.wants(channel))
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let body = event::failed_body(failed, SystemTime::now())?;
+        let id = event::failed_webhook_id(failed);
+        let conversation = conversation_key(&failed.to);
+        let rows: Vec<NewForward> = targets
+            .iter()
+            .map(|t| NewForward::new(&t.name, &id, &conversation, &body))
+            .collect();
+        switchboard
+            .inner
             .store
             .enqueue_forwards(&rows, SystemTime::now())
             .await?;

@@ -1,7 +1,8 @@
 //! The bridge as one plugin among others: one engine runs the bridge, the gateway (forwarding
 //! to a receiver on 127.0.0.1), the application's own handler (with its own conversation
 //! state) and the application's own plugin, and each does its part; a reply the provider
-//! refuses is reported in the thread by the bridge and told once to the application's plugin.
+//! refuses is reported in the thread by the bridge, told once to the application's plugin and
+//! forwarded by the gateway as `message.failed`.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
@@ -172,13 +173,20 @@ async fn the_bridge_the_gateway_and_the_apps_handler_and_plugin_run_together() {
         failed[0].key
     );
     assert_eq!(failed[0].provider_code.as_deref(), Some("21610"));
-    // Every event reached the gateway's endpoint, the agent's reply included.
+    // Every event reached the gateway's endpoint, the agent's reply included, and so did the
+    // failure of the reply it became (`message.failed`).
     eventually("the agent's reply forwarded", || async {
         forwarded
             .lock()
             .unwrap()
             .iter()
             .any(|b| b.contains("Hi there"))
+    })
+    .await;
+    eventually("the failure forwarded", || async {
+        forwarded.lock().unwrap().iter().any(|b| {
+            b.contains(r#""type":"message.failed""#) && b.contains(r#""kind":"opted_out""#)
+        })
     })
     .await;
     assert!(

@@ -20,6 +20,8 @@
 
 mod edits;
 mod messages;
+
+pub(crate) use messages::message_id;
 pub(crate) mod problem;
 mod resources;
 
