@@ -13,6 +13,7 @@
 //!                     │                                                (claim_loop, lease)
 //!                  worker: receipts recorded (proofs, deliveries, watermarks)  (receipts)
 //!                     │ degraded-option answer ("2", "2.", label) → Action
+//!                     │ plugins' on_event (gateway, bridge, the app's): same buffer (plugin)
 //!                     │ handler(ctx): ctx.reply / ctx.send / ctx.set_state (buffered)
 //!                     ▼                                                         (worker)
 //!                  finish: row handled + outbox rows + state, ONE item of a group commit;
@@ -22,6 +23,7 @@
 //!                     │ uncertain row? settle first: keyed proofs → adapter.reconcile → policy
 //!                     │ attempt recorded (durably) → adapter.send → sent | retry (backoff+jitter,
 //!                     │ Retry-After) | settle later (ambiguous) | dead letter       (sender)
+//!                     │ dead letter committed → plugins' on_dead_letter(FailedSend), at most once
 //!                     ▼
 //!                  provider; delivery receipts come back as events and update the outbox row;
 //!                  keyed receipts and echoes are recorded as proofs of the send
@@ -78,7 +80,10 @@
 //!   (`tests/engine/server.rs`). On shutdown the HTTP drain waits at most
 //!   `server.shutdown_grace` for requests in flight, then handlers get their own grace.
 //! - **Nothing is dropped silently.** Every give-up is a dead letter with its error
-//!   ([`Switchboard::dead_letters`](crate::Switchboard::dead_letters)) and a metric.
+//!   ([`Switchboard::dead_letters`](crate::Switchboard::dead_letters)) and a metric. A send
+//!   given up on is also told to the plugins
+//!   ([`Plugin::on_dead_letter`](crate::plugin::Plugin::on_dead_letter)) once its dead letter
+//!   is committed: at most once (a crash in between skips it; the dead letter stays).
 //!
 //! ## Exactly-once sends
 //!

@@ -14,7 +14,7 @@ use switchboard::plugin::{FailedSend, Plugin};
 use switchboard::twilio::emulator::Fault as TwilioFault;
 use switchboard::{Env, ErrorKind, Result, Switchboard, async_trait};
 
-use crate::world::{AGENTS, World, eventually};
+use crate::world::{AGENTS, PHONE, World, eventually};
 
 /// Records every request body it gets, answers 200.
 async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
@@ -195,5 +195,51 @@ async fn the_bridge_the_gateway_and_the_apps_handler_and_plugin_run_together() {
             .all(|m| m.channel == AGENTS && !m.text.contains("pong")),
         "the app did not answer in the agents' channel"
     );
+    running.shutdown().await.unwrap();
+}
+
+/// A thread opened before the bridge was a plugin (its link kept as the customer
+/// conversation's own state) is found and kept: the customer's next message goes into it, and
+/// the link moves to the bridge's plugin state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_kept_by_the_bridge_before_it_was_a_plugin_is_still_followed() {
+    let w = World::start("bridge-legacy-link").await;
+    let (sb, running) = w.engine().await;
+    w.customer_sms(&running, "Hello?").await;
+    eventually("the SMS thread", || async { w.parents().len() == 1 }).await;
+    let parent = w.parents()[0].clone();
+    running.shutdown().await.unwrap();
+    // Where the bridge kept the link before.
+    let customer = switchboard::ConversationRef::new(
+        switchboard::ChannelName::new("sms").unwrap(),
+        switchboard::ConversationId::new(PHONE).unwrap(),
+    );
+    let key = switchboard::plugin::state_key("bridge", &customer);
+    let store = sb.store().clone();
+    let link = store.get_state(&key).await.unwrap().unwrap();
+    assert!(
+        link["parent"]
+            .as_str()
+            .unwrap()
+            .starts_with("sms/plugin/bridge/"),
+        "{link}"
+    );
+    store.set_state(&key, None).await.unwrap();
+    store
+        .set_state(&format!("sms/{PHONE}"), Some(link.clone()))
+        .await
+        .unwrap();
+    drop((sb, store));
+
+    let (sb, running) = w.engine().await;
+    w.customer_sms(&running, "Still there?").await;
+    eventually("the follow-up in the old thread", || async {
+        w.in_thread(&parent.ts)
+            .iter()
+            .any(|m| m.text.contains("Still there?"))
+    })
+    .await;
+    assert_eq!(w.parents().len(), 1, "no second thread");
+    assert_eq!(sb.store().get_state(&key).await.unwrap(), Some(link));
     running.shutdown().await.unwrap();
 }

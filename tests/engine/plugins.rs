@@ -245,3 +245,41 @@ async fn a_failing_hook_retries_the_event() {
     assert!(served.sb.dead_letters(10).await.unwrap().is_empty());
     served.shutdown().await;
 }
+
+/// The documented crash rule: the hook is told once, by the engine that committed the dead
+/// letter, and an engine started later on the same store does not tell it again (the dead
+/// letter stays listed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_does_not_tell_old_dead_letters_again() {
+    let mem = memory("mem");
+    let store = Arc::new(switchboard::MemoryStore::new());
+    let start = |plugin: Recorder| {
+        builder(&mem)
+            .store(store.clone())
+            .plugin(plugin)
+            .on_message(|ctx| async move {
+                ctx.reply_text("ok")?;
+                Ok(())
+            })
+    };
+    let first = Recorder::default();
+    let served = Served::start(start(first.clone()), "mem").await;
+    mem.fail_next(Error::new(ErrorKind::InvalidMessage, "refused").with_retry(Retry::Never));
+    served.deliver(&mem, &[inbound("e1", "C1", "one")]).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            first.failed.lock().unwrap().len() == 1
+        })
+        .await
+    );
+    served.shutdown().await;
+
+    let second = Recorder::default();
+    let served = Served::start(start(second.clone()), "mem").await;
+    served.deliver(&mem, &[inbound("e2", "C1", "two")]).await;
+    assert!(eventually(Duration::from_secs(10), || async { mem.sent().len() == 1 }).await);
+    assert!(second.failed.lock().unwrap().is_empty());
+    assert_eq!(served.sb.dead_letters(10).await.unwrap().len(), 1);
+    assert_eq!(first.failed.lock().unwrap().len(), 1);
+    served.shutdown().await;
+}
