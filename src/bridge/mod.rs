@@ -68,6 +68,11 @@
 //! let text = std::fs::read_to_string("switchboard.toml").unwrap_or_default();
 //! let (builder, bridge) = bridge::from_config_str(&text, &Env::process())?;
 //! let bridge = bridge.expect("the config has a [bridge] section");
+//! // The application's own handlers (and plugins) run beside the bridge.
+//! let builder = builder.on_event(|ctx| async move {
+//!     tracing::debug!(event = %ctx.event().id, "seen by the app too");
+//!     Ok(())
+//! });
 //! let switchboard = bridge.build(builder).await?;
 //! switchboard.serve().await
 //! # }
