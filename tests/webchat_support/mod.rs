@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod proxy;
 pub mod webdriver;
 
 /// The origin the channel allows.
