@@ -1,6 +1,7 @@
 //! The widget in a real browser: headless Chromium (Debian's `chromium` and
-//! `chromium-driver`) driven over WebDriver, against `switchboard serve`'s web chat routes.
-//! Without Chromium the tests print a skip line, except under `CI=true`, where they fail.
+//! `chromium-driver`) driven over WebDriver ([`webchat_support::webdriver`]), against
+//! `switchboard serve`'s web chat routes. Without Chromium the tests print a skip line, except
+//! under `CI=true`, where they fail. One browser runs at a time ([`ONE_BROWSER`]).
 //! Screenshots go to `$SWITCHBOARD_ARTIFACTS/webchat/` (default: the target directory's
 //! `tmp/artifacts/webchat/`), never into the repository.
 //!
@@ -9,10 +10,25 @@
 //! - the page is closed, the reply comes meanwhile, the page is opened again: everything is
 //!   there, each message once;
 //! - hostile content from the agent's side (HTML, `javascript:` links, markdown link tricks)
-//!   renders inert: no script runs.
+//!   renders inert: no script runs;
+//! - [`bridge`]: the web chat bridged to Slack (the Slack emulator): the visitor's message
+//!   opens a thread, an agent's reply in the thread shows on the page, the visitor's tap on
+//!   its button reaches the bridge's handler and comes back into the thread;
+//! - [`crash`]: the server as a child process behind a TCP proxy; 20 forced drops of the
+//!   event stream and one SIGKILL of the server during a burst of 100 agent messages (the
+//!   gateway's REST API, through the outbox): the page shows each message exactly once, in
+//!   order.
+//!
+//! `cargo test -p switchboard --all-features --test webchat_browser`
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod webchat_support;
+
+#[cfg(all(feature = "emulators", feature = "slack"))]
+#[path = "webchat_browser/bridge.rs"]
+mod bridge;
+#[path = "webchat_browser/crash.rs"]
+mod crash;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,6 +41,10 @@ use webchat_support::webdriver::{Browser, Driver, ENTER, browser_or_skip};
 use webchat_support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// The widget says it is connected.
+const CONNECTED: &str =
+    "var s = document.querySelector('.sbw-status'); return !!s && s.textContent === 'Connected'";
 
 /// One browser at a time: the machine running the tests may have few cores.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -124,15 +144,7 @@ async fn the_demo_page_sends_a_message_shows_the_reply_and_a_button_reaches_the_
     browser
         .goto(&format!("{}/webchat/site/demo", app.running.url()))
         .await;
-    assert!(
-        browser
-            .until(
-                "var s = document.querySelector('.sbw-status'); return !!s && s.textContent === 'Connected'",
-                WAIT
-            )
-            .await,
-        "the widget connected"
-    );
+    assert!(browser.until(CONNECTED, WAIT).await, "the widget connected");
     browser
         .type_into(".sbw-input", &format!("hello{ENTER}"))
         .await;

@@ -7,6 +7,8 @@
 //! repeated.
 //!
 //! The child is this same test binary, re-run with `SWITCHBOARD_WEBCHAT_CRASH_CHILD` set.
+//! The same guarantee seen by the widget in a browser (stream drops through a proxy, a SIGKILL
+//! during a burst of agent messages): `webchat_browser`'s `crash` module.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod webchat_support;

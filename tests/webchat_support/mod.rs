@@ -1,6 +1,8 @@
 //! What the web chat tests share: a server with a web chat channel on a SQLite file, a
 //! protocol client over HTTP (sessions, messages, the long poll, an SSE reader that parses
-//! records) and waiting helpers.
+//! records) and waiting helpers; for the browser tests, a WebDriver client ([`webdriver`]) and
+//! a TCP proxy that keeps the page's origin across server restarts and cuts event streams
+//! ([`proxy`]).
 #![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
 
 use std::path::PathBuf;
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod proxy;
 pub mod webdriver;
 
 /// The origin the channel allows.
