@@ -240,6 +240,15 @@ macro_rules! forward_store {
             fn log_wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
                 self.$field.log_wake_ups()
             }
+            async fn log_prune(
+                &self,
+                retention: &$crate::store::LogRetention,
+            ) -> switchboard_core::Result<u64> {
+                self.$field.log_prune(retention).await
+            }
+            async fn log_pruned(&self, conversation: &str) -> switchboard_core::Result<u64> {
+                self.$field.log_pruned(conversation).await
+            }
             async fn put_upload(
                 &self,
                 upload: &$crate::store::Upload,
