@@ -25,30 +25,30 @@ use super::{Dialect, PRUNE_CHUNK, SqlRow, SqlStore, Tx, limit};
 use crate::store::{LogAppend, LogEntry, LogRetention, Upload, from_json, millis, to_json};
 
 /// Creates conversation `$1`'s head row unless it has one.
-const HEAD: &str = "INSERT INTO webchat_heads (conversation, last_seq) VALUES ($1, 0) \
+pub(crate) const HEAD: &str = "INSERT INTO webchat_heads (conversation, last_seq) VALUES ($1, 0) \
      ON CONFLICT (conversation) DO NOTHING";
 
 /// The record of conversation `$1` appended with key `$2`.
-const KEYED: &str = "SELECT seq FROM webchat_log WHERE conversation = $1 AND key = $2";
+pub(crate) const KEYED: &str = "SELECT seq FROM webchat_log WHERE conversation = $1 AND key = $2";
 
 /// The next sequence number of conversation `$1`.
-const NEXT: &str = "UPDATE webchat_heads SET last_seq = last_seq + 1 WHERE conversation = $1 \
+pub(crate) const NEXT: &str = "UPDATE webchat_heads SET last_seq = last_seq + 1 WHERE conversation = $1 \
      RETURNING last_seq";
 
 /// Record `$2` of conversation `$1`: key `$3`, event `$4`, at `$5`.
-const APPEND: &str =
+pub(crate) const APPEND: &str =
     "INSERT INTO webchat_log (conversation, seq, key, event, at) VALUES ($1, $2, $3, $4, $5)";
 
 /// Up to `$3` records of conversation `$1` after `$2`, oldest first.
-const READ: &str = "SELECT seq, event FROM webchat_log WHERE conversation = $1 AND seq > $2 \
+pub(crate) const READ: &str = "SELECT seq, event FROM webchat_log WHERE conversation = $1 AND seq > $2 \
      ORDER BY seq LIMIT $3";
 
 /// The highest sequence number pruned from conversation `$1`.
-const PRUNED: &str = "SELECT pruned_seq FROM webchat_heads WHERE conversation = $1";
+pub(crate) const PRUNED: &str = "SELECT pruned_seq FROM webchat_heads WHERE conversation = $1";
 
 /// Of the `$4` oldest records appended before `$1` in the conversations from `$2` to `$3`
 /// (excluded), the newest of each conversation.
-const OLD: &str = "SELECT conversation, MAX(seq) AS seq FROM (
+pub(crate) const OLD: &str = "SELECT conversation, MAX(seq) AS seq FROM (
        SELECT conversation, seq FROM webchat_log
         WHERE at < $1 AND conversation >= $2 AND conversation < $3
         ORDER BY at LIMIT $4) AS old
@@ -56,22 +56,22 @@ const OLD: &str = "SELECT conversation, MAX(seq) AS seq FROM (
 
 /// Up to `$4` conversations after `$1`, before `$2`, whose logs may hold more than `$3`
 /// records (sequence numbers handed out since the last one pruned).
-const OVER: &str = "SELECT conversation FROM webchat_heads
+pub(crate) const OVER: &str = "SELECT conversation FROM webchat_heads
      WHERE conversation > $1 AND conversation < $2 AND last_seq - pruned_seq > $3
      ORDER BY conversation LIMIT $4";
 
 /// The newest record of conversation `$1` beyond its `$2` newest.
-const BEYOND: &str =
+pub(crate) const BEYOND: &str =
     "SELECT seq FROM webchat_log WHERE conversation = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2";
 
 /// Deletes up to `$3` of the oldest records of conversation `$1` up to `$2`.
-const PRUNE_PREFIX: &str = "DELETE FROM webchat_log WHERE conversation = $1 AND seq IN (
+pub(crate) const PRUNE_PREFIX: &str = "DELETE FROM webchat_log WHERE conversation = $1 AND seq IN (
        SELECT seq FROM webchat_log WHERE conversation = $1 AND seq <= $2
         ORDER BY seq LIMIT $3)
      RETURNING seq";
 
 /// Conversation `$1`'s log was pruned up to `$2`.
-const MARK_PRUNED: &str =
+pub(crate) const MARK_PRUNED: &str =
     "UPDATE webchat_heads SET pruned_seq = $2 WHERE conversation = $1 AND pruned_seq < $2";
 
 /// An upload, unless its id is kept.

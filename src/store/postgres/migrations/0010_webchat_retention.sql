@@ -4,5 +4,5 @@
 -- record before it is gone.
 ALTER TABLE webchat_heads ADD COLUMN pruned_seq BIGINT NOT NULL DEFAULT 0;
 
--- The oldest records first, for `history_ttl`.
-CREATE INDEX webchat_log_at ON webchat_log (at);
+-- The oldest records first, for `history_ttl` (covering: the pruner reads no row).
+CREATE INDEX webchat_log_at ON webchat_log (at, conversation, seq);
