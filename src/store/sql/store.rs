@@ -24,6 +24,10 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
     /// A row this backend reads.
     type Row: SqlRow + Send + Sync;
 
+    /// The web chat retention's statements that compare conversation keys (see
+    /// [`RetentionSql`](super::webchat::RetentionSql)).
+    const RETENTION: &'static super::webchat::RetentionSql = &super::webchat::RETENTION;
+
     /// Runs a shared read-only statement (see [`rows`]) outside the writer.
     fn read(
         &self,

@@ -46,19 +46,31 @@ pub(crate) const READ: &str = "SELECT seq, event FROM webchat_log WHERE conversa
 /// The highest sequence number pruned from conversation `$1`.
 pub(crate) const PRUNED: &str = "SELECT pruned_seq FROM webchat_heads WHERE conversation = $1";
 
-/// Of the `$4` oldest records appended before `$1` in the conversations from `$2` to `$3`
-/// (excluded), the newest of each conversation.
-pub(crate) const OLD: &str = "SELECT conversation, MAX(seq) AS seq FROM (
+/// The retention's statements that select a channel's conversations by the range of their
+/// keys, `["{channel}/", "{channel}0")`, which holds only in byte order: SQLite compares
+/// `TEXT` so ([`RETENTION`]); PostgreSQL compares in the database's collation, which may not,
+/// so it says `COLLATE "C"` (`postgres::webchat::RETENTION`).
+pub(crate) struct RetentionSql {
+    /// Of the `$4` oldest records appended before `$1` in the conversations from `$2` to `$3`
+    /// (excluded), the newest of each conversation: rows of `conversation`, `seq`.
+    pub(crate) old: &'static str,
+    /// Up to `$4` conversations after `$1`, before `$2`, in byte order, whose logs may hold
+    /// more than `$3` records (sequence numbers handed out since the last one pruned): rows of
+    /// `conversation`.
+    pub(crate) over: &'static str,
+}
+
+/// The retention's range statements in byte order as SQLite compares `TEXT`.
+pub(crate) const RETENTION: RetentionSql = RetentionSql {
+    old: "SELECT conversation, MAX(seq) AS seq FROM (
        SELECT conversation, seq FROM webchat_log
         WHERE at < $1 AND conversation >= $2 AND conversation < $3
         ORDER BY at LIMIT $4) AS old
-     GROUP BY conversation";
-
-/// Up to `$4` conversations after `$1`, before `$2`, whose logs may hold more than `$3`
-/// records (sequence numbers handed out since the last one pruned).
-pub(crate) const OVER: &str = "SELECT conversation FROM webchat_heads
+     GROUP BY conversation",
+    over: "SELECT conversation FROM webchat_heads
      WHERE conversation > $1 AND conversation < $2 AND last_seq - pruned_seq > $3
-     ORDER BY conversation LIMIT $4";
+     ORDER BY conversation LIMIT $4",
+};
 
 /// The newest record of conversation `$1` beyond its `$2` newest.
 pub(crate) const BEYOND: &str =
@@ -305,7 +317,7 @@ impl<D: Dialect> SqlStore<D> {
                     Param::Text(&to),
                     Param::Int(PRUNE_CHUNK),
                 ];
-                let rows = self.dialect().read(OLD, &params).await?;
+                let rows = self.dialect().read(D::RETENTION.old, &params).await?;
                 let prefixes = rows
                     .iter()
                     .map(|r| Ok((r.text("conversation")?, r.int("seq")?)))
@@ -331,7 +343,7 @@ impl<D: Dialect> SqlStore<D> {
                     Param::Int(keep),
                     Param::Int(PRUNE_CHUNK),
                 ];
-                let heads = self.dialect().read(OVER, &params).await?;
+                let heads = self.dialect().read(D::RETENTION.over, &params).await?;
                 let mut prefixes = Vec::with_capacity(heads.len());
                 for head in &heads {
                     let conversation = head.text("conversation")?;
