@@ -70,8 +70,9 @@ pub(crate) fn log_policies(_: &Engine) -> Vec<LogPolicy> {
 }
 
 /// Prunes the web chat logs of `policies`' channels, now and every `engine.prune_interval`,
-/// until `stop`. Each channel's pruning goes in chunks ([`Store::log_prune`]
-/// (crate::store::Store::log_prune)), so the store's writer is never held long.
+/// until `stop`. Each channel's pruning goes in chunks
+/// ([`Store::log_prune`](crate::store::Store::log_prune)), so the store's writer is never held
+/// long.
 pub(crate) async fn run_logs(
     engine: Arc<Engine>,
     policies: Vec<LogPolicy>,
