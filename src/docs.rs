@@ -220,6 +220,12 @@
 //! (Slack retries within minutes, Meta for up to hours, Twilio within seconds); at least 1
 //! minute is enforced.
 //!
+//! Web chat conversation logs are kept whole unless their channel sets `history_ttl` or
+//! `history_max_records`: then a second pruner task (started only then, at the same interval)
+//! deletes each conversation's oldest records past them, a chunk of at most 2,000 rows per
+//! transaction, and keeps the highest sequence number pruned per conversation, so a visitor
+//! resuming from an older cursor is told `status history_truncated` before the records kept.
+//!
 //! ## Delivery receipts
 //!
 //! A receipt or keyed proof the store fails to record fails its event, which is retried like a

@@ -2,7 +2,8 @@
 //! a message stored before its 202 and answered by the handler into the durable log, the SSE
 //! stream (echo, reply, resume with `Last-Event-ID` after a drop: nothing lost, nothing
 //! repeated), the long poll, uploads, token keys that survive a restart, and bad input refused
-//! with the protocol's statuses before it reaches a handler.
+//! with the protocol's statuses before it reaches a handler; a channel's retention pruning the
+//! log, and a resume from a pruned cursor told `history_truncated` first.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod webchat_support;
@@ -29,33 +30,36 @@ struct App {
 /// A server on `db` whose handler answers every message with "re: {text}" and counts what
 /// reached it (messages and actions).
 async fn start(db: &str, extra_site: &str) -> App {
+    start_with(&config(db, 0, extra_site)).await
+}
+
+/// [`start`] with this configuration.
+async fn start_with(text: &str) -> App {
     let handled = Arc::new(AtomicUsize::new(0));
     let (h1, h2) = (handled.clone(), handled.clone());
-    let sb = SwitchboardBuilder::from_config_str(
-        &config(db, 0, extra_site),
-        &Env::from_pairs(Vec::<(String, String)>::new()),
-    )
-    .unwrap()
-    .on_message(move |ctx| {
-        let h = h1.clone();
-        async move {
-            h.fetch_add(1, Ordering::SeqCst);
-            let text = ctx.event().text().unwrap_or_default().to_owned();
-            ctx.reply_text(format!("re: {text}"))?;
-            Ok(())
-        }
-    })
-    .on_action(move |ctx| {
-        let h = h2.clone();
-        async move {
-            h.fetch_add(1, Ordering::SeqCst);
-            ctx.reply_text("action received")?;
-            Ok(())
-        }
-    })
-    .build()
-    .await
-    .unwrap();
+    let sb =
+        SwitchboardBuilder::from_config_str(text, &Env::from_pairs(Vec::<(String, String)>::new()))
+            .unwrap()
+            .on_message(move |ctx| {
+                let h = h1.clone();
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let text = ctx.event().text().unwrap_or_default().to_owned();
+                    ctx.reply_text(format!("re: {text}"))?;
+                    Ok(())
+                }
+            })
+            .on_action(move |ctx| {
+                let h = h2.clone();
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    ctx.reply_text("action received")?;
+                    Ok(())
+                }
+            })
+            .build()
+            .await
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = sb.start(listener).unwrap();
     let client = Client::new(&running.url());
@@ -635,5 +639,100 @@ async fn the_widget_and_the_demo_page_are_served() {
         .await
         .unwrap();
     assert!(demo.contains("data-channel=\"other\""));
+    app.running.shutdown().await.unwrap();
+}
+
+/// `history_max_records = 3`: the pruner (every 100 ms here) keeps each conversation's 3
+/// newest records. A stream or a long poll resuming from a cursor before them gets `status
+/// history_truncated` (`id` and `up_to` the highest sequence number pruned) and then the kept
+/// records; a reconnect from that id is not told twice; a cursor at or past it, nothing extra.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_history_is_announced_once_then_the_kept_records_follow() {
+    let conf = config(&db(), 0, "history_max_records = 3")
+        .replace("[engine]\n", "[engine]\nprune_interval = \"100ms\"\n");
+    let app = start_with(&conf).await;
+    let c = &app.client;
+    let (token, conv) = c.session_with(json!({})).await;
+    let to = ConversationRef::parse("site", &conv).unwrap();
+    let key = format!("site/{conv}");
+    for i in 0..6 {
+        app.sb
+            .send(to.clone(), OutboundMessage::text(format!("m{i}")).unwrap())
+            .await
+            .unwrap();
+    }
+    let store = app.sb.store().clone();
+    assert!(
+        eventually(WAIT, || async {
+            let kept = store.log_read(&key, 0, 100).await.unwrap();
+            kept.iter().map(|e| e.seq).collect::<Vec<_>>() == [4, 5, 6]
+                && store.log_pruned(&key).await.unwrap() == 3
+        })
+        .await,
+        "the pruner kept the 3 newest records"
+    );
+    let truncated = |r: &Rec| {
+        assert_eq!((r.seq, r.event.as_str()), (3, "status"), "{r:?}");
+        assert_eq!(r.data, json!({"code": "history_truncated", "up_to": 3}));
+    };
+
+    // SSE from an old cursor: the notice, then the kept records, nothing more.
+    let mut sse = c.events(&token, Some(1)).await;
+    let got = sse.take(4, WAIT).await;
+    assert_eq!(got.len(), 4, "{got:?}");
+    truncated(&got[0]);
+    assert_eq!(
+        got[1..]
+            .iter()
+            .map(|r| (r.seq, text(r)))
+            .collect::<Vec<_>>(),
+        [(4, "m3"), (5, "m4"), (6, "m5")]
+    );
+    assert!(sse.next(Duration::from_millis(300)).await.is_none());
+    drop(sse);
+    // A reconnect with the notice's id as Last-Event-ID: the kept records only.
+    let mut again = c.events(&token, Some(3)).await;
+    let got = again.take(3, WAIT).await;
+    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5, 6]);
+    assert!(
+        again.next(Duration::from_millis(300)).await.is_none(),
+        "not told twice"
+    );
+    // No cursor at all (a new page): the log no longer starts at 1, and says so.
+    let mut fresh = c.events(&token, None).await;
+    let got = fresh.take(4, WAIT).await;
+    truncated(&got[0]);
+    assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5, 6]);
+    drop(fresh);
+
+    // The long poll alike: a page from `after=1` starts with the notice.
+    let (recs, last) = c.poll(&token, 1, 0).await;
+    truncated(&recs[0]);
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5, 6]);
+    assert_eq!(last, 6);
+    let (recs, _) = c.poll(&token, 3, 0).await;
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5, 6]);
+    assert!(c.poll(&token, 6, 0).await.0.is_empty());
+
+    // A new record: the open stream (cursor 6, past what is pruned) gets it alone, while the
+    // pruner moves on.
+    app.sb
+        .send(to.clone(), OutboundMessage::text("m6").unwrap())
+        .await
+        .unwrap();
+    let got = again.take(1, WAIT).await;
+    assert_eq!(
+        got.iter().map(|r| (r.seq, text(r))).collect::<Vec<_>>(),
+        [(7, "m6")]
+    );
+    assert!(
+        eventually(WAIT, || async {
+            store.log_pruned(&key).await.unwrap() == 4
+        })
+        .await,
+        "record 4 went"
+    );
+    let (recs, _) = c.poll(&token, 6, 0).await;
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [7]);
     app.running.shutdown().await.unwrap();
 }

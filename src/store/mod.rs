@@ -121,7 +121,7 @@ pub use types::{
     Lease, NewOutbound, OutboxChange, OutboxItem, OutboxState, OutboxStatus, OutboxUpdate, Prune,
     Pruned, Queue, Receipt, SendProof, StoreStats, proven_ids,
 };
-pub use webchat::{LogAppend, LogEntry, Upload};
+pub use webchat::{LogAppend, LogEntry, LogRetention, Upload};
 
 /// The ordering and state key of a conversation: `"{channel}/{conversation}"` (threads share
 /// their conversation's order).
@@ -268,6 +268,24 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// their commit). `None`, the default: no other process writes to this store.
     fn log_wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
         None
+    }
+
+    /// Deletes what `retention` no longer keeps of its channel's logs (see [`webchat`]: from
+    /// each log's oldest record on, in bounded chunks, the highest sequence number pruned
+    /// remembered per conversation). Returns how many records went. The default:
+    /// `Unsupported`.
+    async fn log_prune(&self, retention: &LogRetention) -> Result<u64> {
+        let _ = retention;
+        Err(Error::unsupported(
+            "pruning the web chat log (this store does not)",
+        ))
+    }
+
+    /// The highest sequence number pruned from `conversation`'s log (0: none ever was). The
+    /// default: 0 (a store that never prunes).
+    async fn log_pruned(&self, conversation: &str) -> Result<u64> {
+        let _ = conversation;
+        Ok(0)
     }
 
     /// Keeps a visitor's upload. The default: `Unsupported`.

@@ -1,7 +1,8 @@
 //! What web chat keeps in the store: each conversation's log of outbound records (what a
 //! visitor's event stream resumes from), the files visitors upload, and named secrets (the
 //! durable token key of each channel). The types crossing the [`Store`](super::Store) methods
-//! `log_append`, `log_read`, `log_wake_ups`, `put_upload`, `get_upload` and `keep_secret`.
+//! `log_append`, `log_read`, `log_wake_ups`, `log_prune`, `log_pruned`, `put_upload`,
+//! `get_upload` and `keep_secret`.
 //!
 //! The log's contract:
 //!
@@ -15,6 +16,13 @@
 //!   durable; each record is atomic on its own.
 //! - **Wake-ups**: a store shared by several processes announces appended conversations to the
 //!   others ([`Store::log_wake_ups`](super::Store::log_wake_ups)), after the commit.
+//! - **Retention** ([`Store::log_prune`](super::Store::log_prune), a channel's `history_ttl`
+//!   and `history_max_records`): a log is pruned from its oldest record on, never in the
+//!   middle (a record older than the cutoff deletes every record before it too), in chunks of
+//!   at most a few thousand rows per transaction. The conversation remembers the highest
+//!   sequence number pruned ([`Store::log_pruned`](super::Store::log_pruned)), also once
+//!   every record up to it is gone, so a client resuming from an older cursor can be told its
+//!   history was truncated. A pruned record's idempotency key goes with it.
 
 use std::time::SystemTime;
 
@@ -65,6 +73,51 @@ impl LogEntry {
     /// Record `seq`.
     pub fn new(seq: u64, event: serde_json::Value) -> Self {
         LogEntry { seq, event }
+    }
+}
+
+/// What [`Store::log_prune`](super::Store::log_prune) deletes from the logs of one web chat
+/// channel (its `history_ttl` and `history_max_records`). Without either, nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogRetention {
+    /// The channel: the conversations whose keys start with `"{channel}/"`.
+    pub channel: String,
+    /// Records appended before this time go (with every record before them).
+    pub before: Option<SystemTime>,
+    /// Each conversation keeps at most this many of its newest records.
+    pub keep: Option<u64>,
+}
+
+impl LogRetention {
+    /// Prunes nothing of `channel` yet (see [`before`](Self::before) and
+    /// [`keep`](Self::keep)).
+    pub fn new(channel: impl Into<String>) -> Self {
+        LogRetention {
+            channel: channel.into(),
+            before: None,
+            keep: None,
+        }
+    }
+
+    /// Records appended before `before` go.
+    #[must_use]
+    pub fn before(mut self, before: SystemTime) -> Self {
+        self.before = Some(before);
+        self
+    }
+
+    /// Each conversation keeps at most its `keep` newest records.
+    #[must_use]
+    pub fn keep(mut self, keep: u64) -> Self {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// The range of conversation keys of the channel: `["{channel}/", "{channel}0")` (`0`
+    /// follows `/`, and a channel name holds neither).
+    pub(crate) fn key_range(&self) -> (String, String) {
+        (format!("{}/", self.channel), format!("{}0", self.channel))
     }
 }
 

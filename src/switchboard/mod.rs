@@ -153,8 +153,9 @@ impl Switchboard {
         crate::server::router(self.inner.clone())
     }
 
-    /// Starts workers, the sender and the pruner (rows past `engine.retention`) without a
-    /// server; stop them with the returned handle.
+    /// Starts workers, the sender and the pruner (rows past `engine.retention`; web chat
+    /// history past its channel's `history_ttl` or `history_max_records`) without a server;
+    /// stop them with the returned handle.
     pub fn start_workers(&self) -> Workers {
         let (tx, rx) = watch::channel(false);
         let worker = tokio::spawn(claim_loop::run::<Inbox>(self.inner.clone(), rx.clone()));
@@ -169,6 +170,14 @@ impl Switchboard {
         }
         for plugin in &self.inner.plugins {
             tasks.extend(plugin.start(self.clone(), rx.clone()));
+        }
+        let log_policies = crate::pruner::log_policies(&self.inner);
+        if !log_policies.is_empty() {
+            tasks.push(tokio::spawn(crate::pruner::run_logs(
+                self.inner.clone(),
+                log_policies,
+                rx.clone(),
+            )));
         }
         tasks.push(tokio::spawn(crate::pruner::run(self.inner.clone(), rx)));
         Workers { stop: tx, tasks }

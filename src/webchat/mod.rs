@@ -42,7 +42,7 @@ mod streams;
 pub(crate) use files::{clean_filename, clean_mime};
 pub(crate) use hub::{Hub, Signal, Subscription};
 use log::StoreLog;
-pub(crate) use log::record;
+pub(crate) use log::{read_after, record, truncated};
 pub(crate) use streams::{PER_TOKEN, Slot, Streams};
 
 /// How often a stream re-reads its conversation's log without a wake-up (a wake-up another

@@ -29,7 +29,10 @@ pub trait ConversationLog: Send + Sync + fmt::Debug {
         key: Option<&str>,
     ) -> Result<u64>;
 
-    /// At most `limit` records after sequence number `after`, oldest first.
+    /// At most `limit` records after sequence number `after`, oldest first. A log that prunes
+    /// (the channel's `history_ttl`, `history_max_records`) begins the records with a `status
+    /// history_truncated` record when records after `after` are no longer kept: its sequence
+    /// number and `up_to` are the highest one pruned.
     async fn read(
         &self,
         conversation: &ConversationRef,
@@ -188,10 +191,7 @@ mod tests {
     use crate::wire::{StatusCode, StatusEvent};
 
     fn status() -> Event {
-        Event::Status(StatusEvent {
-            code: StatusCode::Closed,
-            message: None,
-        })
+        Event::Status(StatusEvent::new(StatusCode::Closed, None))
     }
 
     #[tokio::test]

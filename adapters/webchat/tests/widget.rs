@@ -1,6 +1,7 @@
 //! The widget (`widget/widget.js`): one dependency-free file, small, that never inserts text as
 //! HTML; its markdown renderer is checked against hostile content with node when node is
-//! installed (`widget/widget.test.js`; skipped without node).
+//! installed (`widget/widget.test.js`, which also mounts it on a stand-in DOM and checks that a
+//! truncated history is noted once; skipped without node).
 
 use std::path::Path;
 use std::process::Command;
@@ -36,6 +37,7 @@ fn the_widget_is_one_small_file_without_dependencies_or_html_sinks() {
         "Last-Event-ID",
         "after=",
         "Retry-After",
+        "history_truncated",
     ] {
         assert!(js.contains(protocol), "widget.js lacks {protocol}");
     }

@@ -27,6 +27,7 @@
     paused: "Paused: open in another tab",
     typing: "typing…",
     failed: "Not sent: retrying",
+    truncated: "Earlier messages are no longer available",
     you: "You",
   };
 
@@ -217,6 +218,9 @@
         state.typingTimer = setTimeout(function () { typing.textContent = ""; }, 6000);
       } else if (name === "status" && data.code === "session_expired") {
         session(false).then(connect);
+      } else if (name === "status" && data.code === "history_truncated") {
+        // The server no longer keeps the records before the ones that follow.
+        log.appendChild(el("div", { class: "sbw-notice", role: "note", text: s.truncated }));
       } else if (name === "status" && data.code === "too_many_streams") {
         // Too many tabs of this session: this one stays closed until it is looked at again
         // (visibilitychange below reconnects it), so tabs never take turns closing each other.

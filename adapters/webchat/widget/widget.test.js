@@ -1,5 +1,6 @@
 // Checks that the widget's markdown renderer keeps hostile text inert: only p, strong, em,
-// code, a and br elements are made, links are only http(s), and no text becomes markup.
+// code, a and br elements are made, links are only http(s), and no text becomes markup; and
+// that a truncated history (`status history_truncated`) is noted once, before the records kept.
 // Run with: node adapters/webchat/widget/widget.test.js (the crate's tests/widget.rs runs it
 // when node is installed). A minimal DOM stands in for the browser's.
 "use strict";
@@ -73,5 +74,44 @@ const lines = check("one\ntwo\n\nthree");
 if (lines.filter((e) => e.nodeName === "p").length !== 2 || lines.filter((e) => e.nodeName === "br").length !== 1) {
   failures++; console.error("FAIL: paragraphs and line breaks", lines.map((e) => e.nodeName));
 }
-if (failures) { console.error(`${failures} failure(s)`); process.exit(1); }
-console.log("widget markdown: hostile content inert, safe links kept");
+
+// A mounted widget told `history_truncated` shows one notice (its string configurable) before
+// the records kept, and moves its cursor to `up_to`: a repeat is not shown twice.
+const sources = [];
+class FakeEventSource {
+  constructor(url) { this.url = url; this.listeners = {}; this.readyState = 1; sources.push(this); }
+  addEventListener(name, f) { this.listeners[name] = f; }
+  close() { this.readyState = 2; }
+}
+context.EventSource = FakeEventSource;
+context.fetch = () => Promise.resolve({ ok: true, status: 200,
+  json: () => Promise.resolve({ token: "t", conversation_id: "anon:x", expires_at: 1 }) });
+context.setTimeout = setTimeout;
+context.clearTimeout = clearTimeout;
+Node.prototype.addEventListener = function () {};
+Node.prototype.remove = function () {};
+document.body = new Node(1, "body");
+document.addEventListener = () => {};
+window.localStorage = { getItem: () => null, setItem() {} };
+const mounted = window.SwitchboardChat.mount({ server: "https://chat.example", channel: "site",
+  strings: { truncated: "Older messages were removed" } });
+setTimeout(() => {
+  const es = sources[0];
+  if (!es) { failures++; console.error("FAIL: the widget opened no stream"); return finish(); }
+  const fire = (name, seq, data) => es.listeners[name]({ data: JSON.stringify(data), lastEventId: String(seq) });
+  fire("status", 3, { code: "history_truncated", up_to: 3 });
+  fire("status", 3, { code: "history_truncated", up_to: 3 });
+  fire("message", 4, { id: "m4", from: { role: "bot" }, at: 1, text: "kept" });
+  const shown = walk(document.body, []).filter((e) => e.attrs.class === "sbw-notice" || /sbw-msg/.test(e.attrs.class || ""));
+  const kinds = shown.map((e) => (e.attrs.class === "sbw-notice" ? "notice:" : "message:") + e.textContent);
+  if (JSON.stringify(kinds) !== JSON.stringify(["notice:Older messages were removed", "message:kept"])) {
+    failures++; console.error("FAIL: truncated history", kinds);
+  }
+  if (mounted.state.lastSeq !== 4) { failures++; console.error("FAIL: cursor", mounted.state.lastSeq); }
+  finish();
+}, 50);
+
+function finish() {
+  if (failures) { console.error(`${failures} failure(s)`); process.exit(1); }
+  console.log("widget: hostile markdown inert, safe links kept; a truncated history is noted once");
+}

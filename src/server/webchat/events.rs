@@ -4,7 +4,9 @@
 //! A stream subscribes to its conversation *before* it reads the log, so a record appended
 //! between the read and the wait still wakes it; it sends each record with `id:` = its
 //! sequence number and moves its cursor past it, so a reconnect with `Last-Event-ID` repeats
-//! nothing and misses nothing. `typing` is passed on without an `id`. A `: ping` comment
+//! nothing and misses nothing. A cursor older than what the log keeps (the channel's
+//! retention pruned records after it) gets `status history_truncated` first, with `id:` the
+//! highest sequence number pruned. `typing` is passed on without an `id`. A `: ping` comment
 //! every 15 s keeps proxies open; when the token expires the stream sends `status
 //! session_expired` and ends; when the server shuts down it ends (the client reconnects to
 //! another instance, or to this one restarted, with its cursor).
@@ -25,7 +27,7 @@ use tokio::sync::watch;
 use super::WebFailure;
 use crate::engine::Engine;
 use crate::store::{Store, conversation_key};
-use crate::webchat::{PER_TOKEN, POLL, Signal, Slot, Subscription, record};
+use crate::webchat::{PER_TOKEN, POLL, Signal, Slot, Subscription, read_after, record, truncated};
 
 /// The most records one read (one long-poll answer) carries.
 pub(crate) const PAGE: usize = 100;
@@ -97,6 +99,8 @@ struct Stream {
     closing: watch::Receiver<bool>,
     queue: VecDeque<SseEvent>,
     started: bool,
+    /// Whether the log was checked for pruning after the client's cursor.
+    checked: bool,
     ending: bool,
 }
 
@@ -104,7 +108,16 @@ impl Stream {
     /// Reads the records after the cursor into the queue; `Err` ends the stream (the client
     /// reconnects with its cursor).
     async fn read(&mut self) -> switchboard_core::Result<()> {
-        for entry in self.store.log_read(&self.key, self.cursor, PAGE).await? {
+        // An empty read is checked for pruning once, when the stream opens (later, records
+        // the stream has not read are the newest, the last a prune deletes; a gap shows it).
+        let first = !self.checked;
+        self.checked = true;
+        let read = read_after(self.store.as_ref(), &self.key, self.cursor, PAGE, first).await?;
+        if let Some(up_to) = read.truncated {
+            self.queue.push_back(sse(&truncated(up_to), Some(up_to)));
+            self.cursor = up_to;
+        }
+        for entry in read.entries {
             let seq = entry.seq;
             match record(entry) {
                 Ok(r) => self.queue.push_back(sse(&r.event, Some(seq))),
@@ -145,20 +158,20 @@ impl Stream {
                 }
                 () = tokio::time::sleep(POLL) => {}
                 () = tokio::time::sleep_until(self.expires) => {
-                    let expired = Event::Status(StatusEvent {
-                        code: StatusCode::SessionExpired,
-                        message: Some("open a new session with your token".into()),
-                    });
+                    let expired = Event::Status(StatusEvent::new(
+                        StatusCode::SessionExpired,
+                        Some("open a new session with your token".into()),
+                    ));
                     self.queue.push_back(sse(&expired, None));
                     self.ending = true;
                 }
                 _ = &mut self.slot.closed => {
-                    let replaced = Event::Status(StatusEvent {
-                        code: StatusCode::TooManyStreams,
-                        message: Some(format!(
+                    let replaced = Event::Status(StatusEvent::new(
+                        StatusCode::TooManyStreams,
+                        Some(format!(
                             "more than {PER_TOKEN} streams of this session are open: this, the oldest, is closed"
                         )),
-                    });
+                    ));
                     self.queue.push_back(sse(&replaced, None));
                     self.ending = true;
                 }
@@ -196,6 +209,7 @@ pub(super) async fn stream(
         closing: engine.webchat.closing(),
         queue: VecDeque::new(),
         started: false,
+        checked: false,
         ending: false,
     };
     let body = futures_util::stream::unfold(stream, Stream::next);

@@ -333,6 +333,14 @@ impl Store for MemoryStore {
         Ok(self.webchat().read(conversation, after, limit))
     }
 
+    async fn log_prune(&self, retention: &crate::store::LogRetention) -> Result<u64> {
+        Ok(self.webchat().prune(retention))
+    }
+
+    async fn log_pruned(&self, conversation: &str) -> Result<u64> {
+        Ok(self.webchat().pruned(conversation))
+    }
+
     async fn put_upload(&self, upload: &Upload) -> Result<()> {
         self.webchat().put_upload(upload);
         Ok(())

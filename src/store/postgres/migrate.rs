@@ -20,10 +20,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/0007_webchat.sql")),
     (8, include_str!("migrations/0008_forward.sql")),
     (9, include_str!("migrations/0009_installs.sql")),
+    (10, include_str!("migrations/0010_webchat_retention.sql")),
 ];
 
 /// The schema version this binary creates and understands.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The advisory lock every instance takes to migrate (one at a time, whatever the schema).
 const LOCK: i64 = 0x5357_4254_4d49_4752; // "SWBTMIGR"

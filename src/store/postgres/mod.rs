@@ -304,6 +304,8 @@ impl Postgres {
 impl Dialect for Postgres {
     type Row = PgRow;
 
+    const RETENTION: &'static crate::store::sql::webchat::RetentionSql = &webchat::RETENTION;
+
     async fn read(&self, sql: &'static str, params: &[Param<'_>]) -> Result<Vec<PgRow>> {
         let mut conn = self.acquire("read").await?;
         let rows = PgTx::new(&mut conn, self.limit).fetch(sql, params).await;

@@ -11,6 +11,24 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::broadcast;
 
+use crate::store::sql::webchat::RetentionSql;
+
+/// The retention's statements over a channel's range of conversation keys, compared in byte
+/// order (`COLLATE "C"`) whatever the database's collation: in a linguistic one (`en_US`)
+/// punctuation may weigh nothing, and `"site/…"` would not fall between `"site/"` and
+/// `"site0"`. `webchat_heads_bytes` (migration 10) indexes the heads in that order.
+pub(super) const RETENTION: RetentionSql = RetentionSql {
+    old: r#"SELECT conversation, MAX(seq) AS seq FROM (
+       SELECT conversation, seq FROM webchat_log
+        WHERE at < $1 AND conversation COLLATE "C" >= $2 AND conversation COLLATE "C" < $3
+        ORDER BY at LIMIT $4) AS old
+     GROUP BY conversation"#,
+    over: r#"SELECT conversation FROM webchat_heads
+     WHERE conversation COLLATE "C" > $1 AND conversation COLLATE "C" < $2
+       AND last_seq - pruned_seq > $3
+     ORDER BY conversation COLLATE "C" LIMIT $4"#,
+};
+
 /// The notification channel of the web chat log of the store in `schema`.
 pub(super) fn channel(schema: &str) -> String {
     format!("switchboard_{schema}_log")

@@ -24,6 +24,10 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
     /// A row this backend reads.
     type Row: SqlRow + Send + Sync;
 
+    /// The web chat retention's statements that compare conversation keys (see
+    /// [`RetentionSql`](super::webchat::RetentionSql)).
+    const RETENTION: &'static super::webchat::RetentionSql = &super::webchat::RETENTION;
+
     /// Runs a shared read-only statement (see [`rows`]) outside the writer.
     fn read(
         &self,
@@ -239,6 +243,15 @@ macro_rules! forward_store {
             }
             fn log_wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
                 self.$field.log_wake_ups()
+            }
+            async fn log_prune(
+                &self,
+                retention: &$crate::store::LogRetention,
+            ) -> switchboard_core::Result<u64> {
+                self.$field.log_prune(retention).await
+            }
+            async fn log_pruned(&self, conversation: &str) -> switchboard_core::Result<u64> {
+                self.$field.log_pruned(conversation).await
             }
             async fn put_upload(
                 &self,

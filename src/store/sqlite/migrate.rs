@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_webchat.sql")),
     (8, include_str!("../migrations/0008_forward.sql")),
     (9, include_str!("../migrations/0009_installs.sql")),
+    (10, include_str!("../migrations/0010_webchat_retention.sql")),
 ];
 
 pub(super) async fn migrate(conn: &mut SqliteConnection) -> Result<()> {

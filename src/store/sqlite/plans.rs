@@ -134,3 +134,48 @@ fn full_scans_are_recognised() {
         None
     );
 }
+
+/// The web chat log's statements, the retention's included, read a conversation's rows or the
+/// oldest ones through an index, never the whole log or every head.
+#[tokio::test]
+async fn web_chat_log_statements_use_indexes() {
+    use sqlx::{ConnectOptions, Row};
+
+    use crate::store::sql::webchat as w;
+    let db = TempDb::new();
+    drop(SqliteStore::connect(&db.url()).await.unwrap());
+    let opts: sqlx::sqlite::SqliteConnectOptions = db.url().parse().unwrap();
+    let mut conn = opts.connect().await.unwrap();
+    let statements = [
+        ("head", w::HEAD),
+        ("keyed", w::KEYED),
+        ("next", w::NEXT),
+        ("append", w::APPEND),
+        ("read", w::READ),
+        ("pruned", w::PRUNED),
+        ("old records", w::RETENTION.old),
+        ("heads over the limit", w::RETENTION.over),
+        ("beyond the newest", w::BEYOND),
+        ("prune a prefix", w::PRUNE_PREFIX),
+        ("mark pruned", w::MARK_PRUNED),
+    ];
+    let mut problems = Vec::new();
+    for (what, sql) in statements {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let plan: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect();
+        if plan
+            .iter()
+            .any(|l| l.starts_with("SCAN webchat_log") || l.starts_with("SCAN webchat_heads"))
+        {
+            problems.push(format!("{what}: {plan:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -101,7 +101,10 @@ pub use sends::{
     attempts_make_rows_uncertain, deferred_sends_use_no_attempt, enqueue_outside_handlers,
     interrupted_sends_are_flagged, partial_sends_map_receipts,
 };
-pub use webchat::{log_sequences_grow_and_keys_append_once, uploads_and_secrets_are_kept};
+pub use webchat::{
+    log_retention_prunes_the_oldest_and_remembers_how_far, log_sequences_grow_and_keys_append_once,
+    uploads_and_secrets_are_kept,
+};
 
 /// A store under test, and whatever must live as long as it (a temporary file, a test
 /// database's handle), dropped after the check.
@@ -177,6 +180,7 @@ macro_rules! store_conformance_tests {
             last_inbound_times_are_kept_with_the_insert,
             opt_outs_follow_the_latest_keyword,
             log_sequences_grow_and_keys_append_once,
+            log_retention_prunes_the_oldest_and_remembers_how_far,
             uploads_and_secrets_are_kept,
             forwards_deduplicate_and_keep_conversation_order,
             forward_leases_fence_and_expire,

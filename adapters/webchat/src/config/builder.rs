@@ -5,8 +5,8 @@ use std::time::Duration;
 use switchboard_core::{Error, ErrorKind, RenderPolicy, Result, Secret};
 
 use super::{
-    MAX_MESSAGE_BYTES_LIMIT, MAX_SESSION_TTL, MIN_SESSION_TTL, MIN_TOKEN_SECRET_BYTES,
-    UPLOAD_MAX_BYTES_LIMIT, VisitorRate, WebchatConfig, normalize_origin,
+    MAX_MESSAGE_BYTES_LIMIT, MAX_SESSION_TTL, MIN_HISTORY_TTL, MIN_SESSION_TTL,
+    MIN_TOKEN_SECRET_BYTES, UPLOAD_MAX_BYTES_LIMIT, VisitorRate, WebchatConfig, normalize_origin,
 };
 
 /// Builds a [`WebchatConfig`] (from [`WebchatConfig::builder`]); [`build`](Self::build) checks
@@ -64,6 +64,20 @@ impl WebchatConfigBuilder {
         self
     }
 
+    /// Records older than `ttl` go from the conversation logs (at least 1 minute; default:
+    /// kept however old).
+    pub fn history_ttl(mut self, ttl: Duration) -> Self {
+        self.config.history_ttl = Some(ttl);
+        self
+    }
+
+    /// Each conversation's log keeps at most its `n` newest records (at least 1; default: no
+    /// limit).
+    pub fn history_max_records(mut self, n: u64) -> Self {
+        self.config.history_max_records = Some(n);
+        self
+    }
+
     /// The render policy (default `fallback`).
     pub fn render(mut self, policy: RenderPolicy) -> Self {
         self.config.render = policy;
@@ -76,7 +90,8 @@ impl WebchatConfigBuilder {
     ///
     /// `InvalidConfig` naming the key: no origin or one that is not `scheme://host[:port]`,
     /// `require_identity` without `identity_secret`, a `session_ttl`, `max_message_bytes` or
-    /// `upload_max_bytes` out of range, or a `visitor_rate` that is not positive.
+    /// `upload_max_bytes` out of range, a `visitor_rate` that is not positive, a `history_ttl`
+    /// under a minute or a `history_max_records` of 0.
     pub fn build(self) -> Result<WebchatConfig> {
         let mut c = self.config;
         let invalid = |m: String| Err(Error::new(ErrorKind::InvalidConfig, m));
@@ -120,6 +135,12 @@ impl WebchatConfigBuilder {
             return invalid(format!(
                 "key 'upload_max_bytes' must be between 1 and {UPLOAD_MAX_BYTES_LIMIT}"
             ));
+        }
+        if c.history_ttl.is_some_and(|t| t < MIN_HISTORY_TTL) {
+            return invalid("key 'history_ttl' must be at least 1m".into());
+        }
+        if c.history_max_records == Some(0) {
+            return invalid("key 'history_max_records' must be at least 1".into());
         }
         let rate = c.visitor_rate;
         if !(rate.per_second.is_finite() && rate.per_second > 0.0) || rate.burst == 0 {

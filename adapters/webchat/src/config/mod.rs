@@ -53,6 +53,9 @@ impl Default for VisitorRate {
     }
 }
 
+/// The shortest `history_ttl` accepted (one minute).
+pub const MIN_HISTORY_TTL: Duration = Duration::from_secs(60);
+
 /// The settings of a web chat channel.
 ///
 /// TOML keys: `allowed_origins` (required: exact origins such as `"https://shop.example"`),
@@ -61,7 +64,9 @@ impl Default for VisitorRate {
 /// `d`), `max_message_bytes` (default 4096), `upload_max_bytes` (default 10485760) and
 /// `visitor_rate` (default `{ per_second = 2.0, burst = 10 }`), `token_secret` (secret,
 /// optional: the session tokens' key is derived from it; without it the engine generates a key
-/// once and keeps it in its store, shared by every instance).
+/// once and keeps it in its store, shared by every instance), `history_ttl` (optional, e.g.
+/// `"90d"`: records older go from the conversation logs) and `history_max_records` (optional:
+/// the newest records each conversation keeps); without either, every record is kept.
 ///
 /// `Debug` prints `***` for the secrets.
 #[derive(Clone)]
@@ -87,6 +92,11 @@ pub struct WebchatConfig {
     /// [`TokenKey::from_secret`](crate::TokenKey::from_secret)); `None`: a key the engine
     /// keeps in its store.
     pub token_secret: Option<Secret>,
+    /// Records older than this go from the conversation logs (the engine's pruner); `None`:
+    /// kept however old.
+    pub history_ttl: Option<Duration>,
+    /// The most records each conversation's log keeps (the newest); `None`: no limit.
+    pub history_max_records: Option<u64>,
 }
 
 impl fmt::Debug for WebchatConfig {
@@ -101,6 +111,8 @@ impl fmt::Debug for WebchatConfig {
             .field("visitor_rate", &self.visitor_rate)
             .field("render", &self.render)
             .field("token_secret", &self.token_secret)
+            .field("history_ttl", &self.history_ttl)
+            .field("history_max_records", &self.history_max_records)
             .finish()
     }
 }
@@ -120,6 +132,8 @@ impl WebchatConfig {
             visitor_rate: VisitorRate::default(),
             render: RenderPolicy::default(),
             token_secret: None,
+            history_ttl: None,
+            history_max_records: None,
         })
     }
 
@@ -161,6 +175,14 @@ impl WebchatConfig {
         }
         if let Some(secret) = table.optional_secret("token_secret")? {
             b = b.token_secret(secret);
+        }
+        if let Some(text) = table.optional_str("history_ttl")? {
+            let ttl = parse_ttl(&text)
+                .map_err(|e| table.error(format_args!("key 'history_ttl': {e}")))?;
+            b = b.history_ttl(ttl);
+        }
+        if let Some(n) = table.optional::<u64>("history_max_records")? {
+            b = b.history_max_records(n);
         }
         b.build().map_err(|e| table.error(e.message()))
     }

@@ -164,3 +164,32 @@ fn origins_are_normalized_or_refused() {
         assert_eq!(normalize_origin(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn history_retention_is_optional_and_checked() {
+    let c = read("provider = 'webchat'\nallowed_origins = ['https://shop.example']")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (c.history_ttl, c.history_max_records),
+        (None, None),
+        "the default keeps everything"
+    );
+    let c = read(
+        "provider = 'webchat'\nallowed_origins = ['https://shop.example']\n\
+         history_ttl = '90d'\nhistory_max_records = 5000",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.history_ttl, Some(Duration::from_secs(90 * 86_400)));
+    assert_eq!(c.history_max_records, Some(5000));
+    for (line, key) in [
+        ("history_ttl = '30s'", "history_ttl"),
+        ("history_ttl = '90 days'", "history_ttl"),
+        ("history_max_records = 0", "history_max_records"),
+        ("history_max_records = -1", "history_max_records"),
+    ] {
+        let e = error_of(&format!(
+            "provider = 'webchat'\nallowed_origins = ['https://shop.example']\n{line}"
+        ));
+        assert!(e.contains(key) && e.contains("site"), "{line}: {e}");
+    }
+}

@@ -197,6 +197,30 @@ pub struct StatusEvent {
     /// One line for humans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `history_truncated`: the highest sequence number no longer kept (records up to it
+    /// are gone; the records after it follow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_to: Option<u64>,
+}
+
+impl StatusEvent {
+    /// A status `code` with an optional line for humans.
+    pub fn new(code: StatusCode, message: Option<String>) -> Self {
+        StatusEvent {
+            code,
+            message,
+            up_to: None,
+        }
+    }
+
+    /// `history_truncated`: the records up to `up_to` are no longer kept.
+    pub fn history_truncated(up_to: u64) -> Self {
+        StatusEvent {
+            code: StatusCode::HistoryTruncated,
+            message: None,
+            up_to: Some(up_to),
+        }
+    }
 }
 
 /// One record of the stream: its event name and `data`.

@@ -104,7 +104,25 @@ fn each_event_type_has_its_json() {
     round_trip::<Record>(json!({
         "seq": 23, "event": "status", "data": {"code": "history_truncated", "message": "older records are gone"}
     }));
+    round_trip::<Record>(json!({
+        "seq": 40, "event": "status", "data": {"code": "history_truncated", "up_to": 40}
+    }));
     round_trip::<LogPage>(json!({"records": [], "last_seq": 23}));
+}
+
+#[test]
+fn history_truncated_carries_up_to() {
+    let e = Event::Status(StatusEvent::history_truncated(40));
+    assert_eq!(
+        e.to_sse(Some(40)),
+        "id: 40\nevent: status\ndata: {\"code\":\"history_truncated\",\"up_to\":40}\n\n"
+    );
+    let other = Event::Status(StatusEvent::new(StatusCode::Closed, None));
+    assert_eq!(
+        other.data(),
+        json!({"code": "closed"}),
+        "no up_to elsewhere"
+    );
 }
 
 #[test]
