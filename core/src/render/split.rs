@@ -136,8 +136,21 @@ fn best_cut(text: &str, start: usize, fit: usize, protected: &[Range<usize>]) ->
             return p;
         }
     }
-    // Only a word, URL or code span longer than the limit gets here: cut it at a grapheme.
-    fit
+    // Only a word, URL or code span longer than the limit gets here: cut it at a grapheme,
+    // but not inside a `<…>` link that starts in this part (found by fuzzing: an unclosed
+    // fence protects the rest of the text, and a cut there left `…<https` at a part's end).
+    forced_cut(text, start, fit)
+}
+
+/// Where a part with no allowed boundary ends: at `fit`, or before the last `<` of the part
+/// when no `>` closes it before `fit` (a link is then never cut in two, unless it alone is
+/// longer than the limit and opens the part).
+fn forced_cut(text: &str, start: usize, fit: usize) -> usize {
+    let part = &text[start..fit];
+    match part.rfind('<') {
+        Some(open) if open > 0 && !part[open..].contains('>') => start + open,
+        _ => fit,
+    }
 }
 
 /// Code spans, fenced blocks, URLs and `<…>` links: places a cut must avoid.
@@ -285,6 +298,26 @@ mod tests {
                 "took {:?}",
                 started.elapsed()
             );
+        }
+    }
+
+    /// Found by fuzzing (issue 15): an unclosed fence protects the rest of the text, so cuts
+    /// there are forced; one left a Slack link's `<https` at a part's end. A forced cut now goes
+    /// before a link that opens in the part and does not close before the cut.
+    #[test]
+    fn a_forced_cut_never_leaves_half_a_link_at_a_parts_end() {
+        let link = "<https://example.com/a|site>";
+        let text = format!("A ```{}{link}{}{link}", "x".repeat(25), "y".repeat(7));
+        for max in 20..60 {
+            for r in split_ranges(&text, max, LengthUnit::Chars) {
+                let part = &text[r];
+                if let Some(open) = part.rfind('<') {
+                    assert!(
+                        open == 0 || part[open..].contains('>'),
+                        "max {max}: a link cut in two at the end of {part:?}"
+                    );
+                }
+            }
         }
     }
 

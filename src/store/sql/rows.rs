@@ -109,6 +109,7 @@ pub(crate) type Held = HashMap<usize, (String, String)>;
 
 /// Rows of a lease check (`pos`, `conversation`, `channel`): position → (conversation,
 /// channel).
+#[cfg(feature = "postgres")]
 pub(crate) fn held(rows: &[impl SqlRow]) -> Result<Held> {
     rows.iter()
         .map(|row| {
