@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand};
 
 /// The process allocator: mimalloc, whose per-thread free lists make the many small
 /// allocations of a webhook (headers, JSON, rows) cheaper than glibc's arenas (measured in
-/// load/README.md).
+/// load/README.md); feature `system-allocator`: the system's, to compare.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

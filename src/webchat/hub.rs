@@ -10,8 +10,10 @@ use switchboard_webchat::wire::Event;
 use tokio::sync::broadcast;
 
 /// How many signals a slow stream may fall behind before it re-reads the log (it then misses
-/// only ephemeral events).
-const SIGNALS: usize = 16;
+/// only ephemeral events). Every conversation followed keeps this many slots, so few: a stream
+/// that falls behind loses no record, since records are read from the log, never from the
+/// signal (`events::tests::a_stream_that_falls_behind_loses_no_record`).
+pub(crate) const SIGNALS: usize = 4;
 
 /// What a stream is told.
 #[derive(Debug, Clone)]
@@ -22,14 +24,15 @@ pub(crate) enum Signal {
     Ephemeral(Arc<Event>),
 }
 
-/// The streams of this process.
+/// The streams of this process, by conversation key (one allocation of the key per
+/// conversation followed, shared by its streams).
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
-    conversations: Mutex<HashMap<String, broadcast::Sender<Signal>>>,
+    conversations: Mutex<HashMap<Arc<str>, broadcast::Sender<Signal>>>,
 }
 
 impl Hub {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Signal>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, broadcast::Sender<Signal>>> {
         self.conversations
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -37,14 +40,20 @@ impl Hub {
 
     /// Follows `conversation` (a conversation key) until the subscription is dropped.
     pub(crate) fn subscribe(self: &Arc<Self>, conversation: &str) -> Subscription {
-        let rx = self
-            .lock()
-            .entry(conversation.to_owned())
-            .or_insert_with(|| broadcast::channel(SIGNALS).0)
-            .subscribe();
+        let mut all = self.lock();
+        let (conversation, rx) = match all.get_key_value(conversation) {
+            Some((key, tx)) => (key.clone(), tx.subscribe()),
+            None => {
+                let key: Arc<str> = conversation.into();
+                let (tx, rx) = broadcast::channel(SIGNALS);
+                all.insert(key.clone(), tx);
+                (key, rx)
+            }
+        };
+        drop(all);
         Subscription {
             hub: self.clone(),
-            conversation: conversation.to_owned(),
+            conversation,
             rx,
         }
     }
@@ -81,11 +90,16 @@ impl Hub {
 #[derive(Debug)]
 pub(crate) struct Subscription {
     hub: Arc<Hub>,
-    conversation: String,
+    conversation: Arc<str>,
     rx: broadcast::Receiver<Signal>,
 }
 
 impl Subscription {
+    /// The conversation key followed (the hub's own copy: a stream keeps no other).
+    pub(crate) fn conversation(&self) -> &Arc<str> {
+        &self.conversation
+    }
+
     /// The next signal; a stream that fell behind gets `Appended` (it re-reads the log).
     pub(crate) async fn next(&mut self) -> Signal {
         match self.rx.recv().await {
@@ -102,10 +116,10 @@ impl Drop for Subscription {
         let mut all = self.hub.lock();
         // This receiver still counts: it is the last one when the count is 1.
         if all
-            .get(&self.conversation)
+            .get(&*self.conversation)
             .is_some_and(|tx| tx.receiver_count() <= 1)
         {
-            all.remove(&self.conversation);
+            all.remove(&*self.conversation);
         }
     }
 }
@@ -134,6 +148,8 @@ mod tests {
             Signal::Ephemeral(e) => assert_eq!(*e, typing),
             Signal::Appended => panic!("expected the typing event"),
         }
+        // One copy of the key, shared by the conversation's streams.
+        assert!(Arc::ptr_eq(one.conversation(), two.conversation()));
         drop(one);
         assert_eq!(hub.followed(), 1);
         drop(two);

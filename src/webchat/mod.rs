@@ -40,6 +40,8 @@ mod log;
 mod streams;
 
 pub(crate) use files::{clean_filename, clean_mime};
+#[cfg(test)]
+pub(crate) use hub::SIGNALS;
 pub(crate) use hub::{Hub, Signal, Subscription};
 use log::StoreLog;
 pub(crate) use log::{read_after, record, truncated};

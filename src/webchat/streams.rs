@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 /// The most event streams one token keeps open on one instance.
 pub(crate) const PER_TOKEN: usize = 5;
 
-/// A token: its conversation and its issue time (Unix ms).
-type TokenKey = (String, i64);
+/// A token: its conversation (the hub's copy of its key) and its issue time (Unix ms).
+type TokenKey = (Arc<str>, i64);
 
 /// A token's open streams, oldest first: (stream number, how to close it).
 type Open = VecDeque<(u64, oneshot::Sender<()>)>;
@@ -36,10 +36,10 @@ impl Streams {
 
     /// Registers a new stream of the token (`conversation`, `issued_at`); when that makes more
     /// than [`PER_TOKEN`], the token's oldest stream is told to close.
-    pub(crate) fn open(self: &Arc<Self>, conversation: &str, issued_at: i64) -> Slot {
+    pub(crate) fn open(self: &Arc<Self>, conversation: &Arc<str>, issued_at: i64) -> Slot {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let key = (conversation.to_owned(), issued_at);
+        let key = (conversation.clone(), issued_at);
         let mut all = self.lock();
         let open = all.entry(key.clone()).or_default();
         open.push_back((id, tx));
@@ -61,7 +61,7 @@ impl Streams {
     #[cfg(test)]
     pub(crate) fn count(&self, conversation: &str, issued_at: i64) -> usize {
         self.lock()
-            .get(&(conversation.to_owned(), issued_at))
+            .get(&(Arc::from(conversation), issued_at))
             .map_or(0, VecDeque::len)
     }
 }
@@ -95,12 +95,13 @@ mod tests {
     #[tokio::test]
     async fn the_sixth_stream_of_a_token_closes_the_oldest() {
         let streams = Arc::new(Streams::default());
-        let mut slots: Vec<Slot> = (0..PER_TOKEN).map(|_| streams.open("site/a", 1)).collect();
+        let a: Arc<str> = "site/a".into();
+        let mut slots: Vec<Slot> = (0..PER_TOKEN).map(|_| streams.open(&a, 1)).collect();
         // Another token of the same conversation has its own five.
-        let other = streams.open("site/a", 2);
+        let other = streams.open(&a, 2);
         assert_eq!(streams.count("site/a", 1), PER_TOKEN);
         assert!(slots.iter_mut().all(|s| s.closed.try_recv().is_err()));
-        let mut sixth = streams.open("site/a", 1);
+        let mut sixth = streams.open(&a, 1);
         assert_eq!(streams.count("site/a", 1), PER_TOKEN);
         assert!(slots[0].closed.try_recv().is_ok(), "the oldest is closed");
         assert!(slots[1..].iter_mut().all(|s| s.closed.try_recv().is_err()));
