@@ -80,11 +80,28 @@ pub(crate) fn router(inner: Arc<Engine>) -> Router {
             router = router.merge(routes);
         }
     }
-    if inner.config.server.admin_listen.is_some() {
+    let router = if inner.config.server.admin_listen.is_some() {
         router
     } else {
         router.merge(admin_routes(inner))
+    };
+    router.layer(axum::middleware::map_response(close_after_refusal))
+}
+
+/// A refused request (4xx or 5xx) gets `Connection: close`: its body may be unread (a wrong
+/// origin, a missing signature and an oversized body are refused before it is read), and
+/// hyper closes such a connection only after the response is written, so a client that
+/// reused it for its next request would see the connection drop instead of an answer. An
+/// attacker's connection is closed too rather than kept for its next attempt.
+async fn close_after_refusal(mut response: Response) -> Response {
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
+    response
 }
 
 /// `/readyz` and `/metrics`.

@@ -120,9 +120,11 @@ async fn bad_input_never_reaches_a_handler() {
     req.headers
         .insert("x-memory-signature", "v1=00".parse().unwrap());
     assert_eq!(app.post(&req).await.status(), 401);
-    // No signature → 401.
+    // No signature → 401, refused before the body is read: the connection is closed with
+    // the answer, so a client never reuses it for its next request.
     let resp = app.client.post(&app.url).body("[]").send().await.unwrap();
     assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["connection"], "close");
     // Oversized body → 413.
     // Larger than the default `server.max_body_bytes` (1 MiB).
     let big = "x".repeat(1024 * 1024 + 1);
