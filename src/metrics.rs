@@ -20,6 +20,7 @@
 //! | `switchboard_rate_limits_shared` | none: 1 while the limits are shared through Redis; 0 without `[rate_limits]` or while Redis is unreachable |
 //! | `switchboard_gateway_deliveries_total` | endpoint, outcome (delivered, retry, disabled, dead) |
 //! | `switchboard_gateway_endpoint_disabled` | endpoint: 1 while the endpoint is disabled (it answered 410, or an operator disabled it) |
+//! | `switchboard_webchat_history_pruned_total` | channel: web chat log records the channel's history retention removed |
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -70,6 +71,7 @@ pub(crate) struct Metrics {
     reconciled: Family<Labels, Counter>,
     proofs: Family<Labels, Counter>,
     policy_refused: Family<Labels, Counter>,
+    history_pruned: Family<Labels, Counter>,
     ack_latency: HistogramFamily,
     send_latency: HistogramFamily,
     rate_limits: RateLimitMetrics,
@@ -153,6 +155,7 @@ impl Metrics {
             reconciled: Family::default(),
             proofs: Family::default(),
             policy_refused: Family::default(),
+            history_pruned: Family::default(),
             ack_latency: Family::new_with_constructor(latency_histogram),
             send_latency: Family::new_with_constructor(latency_histogram),
             rate_limits: RateLimitMetrics::default(),
@@ -217,6 +220,11 @@ impl Metrics {
             "send_proofs",
             "Keyed proofs of sends recorded from provider webhooks",
             m.proofs.clone(),
+        );
+        registry.register(
+            "webchat_history_pruned",
+            "Web chat log records removed by the channel's history retention",
+            m.history_pruned.clone(),
         );
         registry.register(
             "ack_latency_seconds",
@@ -353,6 +361,12 @@ impl Metrics {
     pub(crate) fn proof(&self, channel: &str) {
         self.proofs.get_or_create(&ch(channel)).inc();
     }
+    /// `records` of the channel's web chat log went to its history retention.
+    pub(crate) fn history_pruned(&self, channel: &str, records: u64) {
+        self.history_pruned
+            .get_or_create(&ch(channel))
+            .inc_by(records);
+    }
     pub(crate) fn ack(&self, channel: &str, took: Duration) {
         self.with(channel, |m| m.ack_latency.observe(took.as_secs_f64()));
     }
@@ -388,6 +402,7 @@ mod tests {
         m.reconciled("c", "proven");
         m.proof("c");
         m.ack("c", took);
+        m.history_pruned("c", 2);
         m.rate_limits().fallbacks("c").inc();
         m.rate_limits().set_shared(true);
         let doc: String = include_str!("metrics.rs")

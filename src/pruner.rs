@@ -91,7 +91,10 @@ pub(crate) async fn run_logs(
             }
             match engine.store.log_prune(&retention).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(channel = %channel, records = n, "pruned web chat history"),
+                Ok(n) => {
+                    engine.metrics.history_pruned(channel, n);
+                    tracing::info!(channel = %channel, records = n, "pruned web chat history");
+                }
                 Err(e) => {
                     tracing::warn!(channel = %channel, error = %e, "pruning web chat history failed")
                 }

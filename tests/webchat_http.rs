@@ -734,5 +734,16 @@ async fn pruned_history_is_announced_once_then_the_kept_records_follow() {
     );
     let (recs, _) = c.poll(&token, 6, 0).await;
     assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [7]);
+    // `/metrics` counts what the retention removed: records 1 to 4.
+    let metrics = reqwest::get(format!("{}/metrics", app.running.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_webchat_history_pruned_total{channel=\"site\"} 4"),
+        "{metrics}"
+    );
     app.running.shutdown().await.unwrap();
 }
