@@ -159,6 +159,11 @@ impl Writer {
 
 async fn run(mut committer: impl Committer, mut rx: mpsc::Receiver<Pending>) {
     while let Some(first) = rx.recv().await {
+        // The first job's sender woke this task, and its siblings that are ready to run (the
+        // other workers of a claim, each with its completion; the claim loop with its next
+        // claim) have not queued theirs yet: let them run first, so that they share this
+        // commit instead of each cycle taking one commit for the first completion alone.
+        tokio::task::yield_now().await;
         let mut rows = first.job.rows();
         let mut batch = vec![first];
         while batch.len() < MAX_JOBS && rows < MAX_ROWS {
