@@ -212,10 +212,13 @@ impl Drain<'_> {
                 answers[*i] = Some(Answer::Finished(r));
             }
         }
+        let mut claimed = 0;
         for ((i, _), token) in self.claims.iter().zip(tokens) {
             let rows = statements.next().unwrap_or_default();
+            claimed += rows.len();
             answers[*i] = Some(Answer::Inbox(items(&rows, token)?));
         }
+        tracing::trace!(finished = unique.len(), claimed, "drain commit");
         answers
             .into_iter()
             .map(|a| a.ok_or_else(|| Failed::from(crate::store::sql::writer::unexpected())))
