@@ -267,6 +267,7 @@ impl PgStore {
             log_channel: log_channel.clone(),
             limit,
             conn: None,
+            prepared: false,
         });
         let dialect = Postgres {
             pool,

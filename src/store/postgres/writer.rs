@@ -32,6 +32,8 @@ pub(super) struct PgCommitter {
     pub(super) limit: Option<Duration>,
     /// The connection of the last commit, and when that commit ended.
     pub(super) conn: Option<(PoolConnection<sqlx::Postgres>, Instant)>,
+    /// Whether that connection has the drain's statements prepared ([`drain::prepare`]).
+    pub(super) prepared: bool,
 }
 
 /// How long the writer keeps its connection between commits.
@@ -47,23 +49,38 @@ fn failed(what: &str, fault: Fault) -> Failed {
 
 impl Committer for PgCommitter {
     async fn transact(&mut self, jobs: &[&Job]) -> Result<Vec<Answer>, Failed> {
-        let mut conn = match self.conn.take() {
-            Some((conn, at)) if at.elapsed() < IDLE => conn,
+        let (mut conn, mut prepared) = match self.conn.take() {
+            Some((conn, at)) if at.elapsed() < IDLE => (conn, self.prepared),
             // Bounded by the pool's acquire timeout (`connect_timeout`).
-            _ => self
-                .pool
-                .acquire()
-                .await
-                .map_err(|e| failed("connect", Fault::Db(e)))?,
+            _ => (
+                self.pool
+                    .acquire()
+                    .await
+                    .map_err(|e| failed("connect", Fault::Db(e)))?,
+                false,
+            ),
         };
         let result = match drain::plan(jobs, &self.channel) {
             Some(batch) => {
-                batch
-                    .run(&mut conn, self.limit, &self.channel, jobs.len())
-                    .await
+                let ready = match prepared {
+                    true => Ok(()),
+                    false => bounded(self.limit, drain::prepare(&mut conn))
+                        .await
+                        .map_err(|f| failed("prepare", f)),
+                };
+                prepared = ready.is_ok();
+                match ready {
+                    Ok(()) => {
+                        batch
+                            .run(&mut conn, self.limit, &self.channel, jobs.len())
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             None => self.commit(&mut conn, jobs).await,
         };
+        self.prepared = prepared;
         if result.is_err() {
             conn.close_on_drop();
         } else {
