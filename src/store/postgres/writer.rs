@@ -75,7 +75,12 @@ impl Committer for PgCommitter {
                             .run(&mut conn, self.limit, &self.channel, jobs.len())
                             .await
                     }
-                    Err(e) => Err(e),
+                    Err(e) if e.unreachable => Err(e),
+                    // The server refused to prepare them: the general path still works.
+                    Err(e) => {
+                        tracing::warn!(error = %e.error, "store: cannot prepare the drain's statements");
+                        self.commit(&mut conn, jobs).await
+                    }
                 }
             }
             None => self.commit(&mut conn, jobs).await,
