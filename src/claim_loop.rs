@@ -109,6 +109,9 @@ pub(crate) async fn run<Q: Queue>(engine: Arc<Engine>, mut stop: watch::Receiver
                     _ = slots.acquire() => {}
                     _ = stop.changed() => {}
                 }
+                // The task that gave its slot back woke this loop first: let the others that
+                // are done too give theirs back, so the next claim fills them all at once.
+                tokio::task::yield_now().await;
             }
             continue;
         }

@@ -13,7 +13,8 @@
 //!   refused, and inserting a conversation's next row waits for a finish of its head (an
 //!   upsert of the head), so no row is ever left without a head.
 //! - **Group commit**: every write of one instance goes through its writer task, which commits
-//!   whatever is waiting as one transaction (`writer`), as the SQLite writer does.
+//!   whatever is waiting as one transaction (`writer`), as the SQLite writer does. The busy
+//!   drain's batch (plain completions and the next claim) is one round trip (`drain`).
 //! - **Wake-ups** cross instances with `LISTEN/NOTIFY` (`notify`): a transaction that made
 //!   rows ready notifies, and every instance's claim loops wake; polling stays the safety net.
 //! - **Migrations** are embedded and applied at connect under an advisory lock; a database
@@ -24,9 +25,10 @@
 //!
 //! The logic (group commit, dedupe, finishing, updates, receipts, the `Store` contract) is
 //! shared with the SQLite store in `crate::store::sql`; this module holds what is
-//! PostgreSQL's: `migrate`, `writer` (pool transactions, notifications), `tx` (binding
-//! batches as arrays), `notify`, and the statements by concept: `inbox`, `outbox`, `update`
-//! (outbox changes), `heads`, `receipts`, `state`, `maintenance` (pruning).
+//! PostgreSQL's: `migrate`, `writer` (pool transactions, notifications), `drain` (the drain's
+//! commit in one round trip), `tx` (binding batches as arrays), `notify`, and the statements
+//! by concept: `inbox`, `outbox`, `update` (outbox changes), `heads`, `receipts`, `state`,
+//! `maintenance` (pruning).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -42,6 +44,9 @@ use super::sql::{Dialect, Param, PruneStep, SqlStore, Tx, Writer, db, forward_st
 
 mod bounds;
 mod contacts;
+mod drain;
+#[cfg(test)]
+mod drain_tests;
 mod forward;
 mod heads;
 mod inbox;
@@ -261,6 +266,8 @@ impl PgStore {
             channel,
             log_channel: log_channel.clone(),
             limit,
+            conn: None,
+            prepared: false,
         });
         let dialect = Postgres {
             pool,

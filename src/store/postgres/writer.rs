@@ -4,15 +4,23 @@
 //! with another instance or a serialization failure is worth trying again (the shared writer
 //! does, one job at a time). Every call is bounded on the client side ([`bounds`](super::bounds));
 //! a connection whose transaction failed is closed, not returned to the pool.
+//!
+//! A batch of plain completions and inbox claims (a busy worker loop's writes) takes one
+//! round trip ([`drain`](super::drain)) instead of one per statement. While commits follow
+//! each other the writer keeps its connection, so it does not pay the pool's liveness check
+//! (a round trip) for each; after [`IDLE`] without a commit it gives it back, and the next
+//! commit takes a checked one.
 
 use std::time::Duration;
 
 use sqlx::Connection;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
+use tokio::time::Instant;
 
 use super::bounds::{Fault, bounded};
-use super::notify;
 use super::tx::PgTx;
+use super::{drain, notify};
 use crate::store::sql::{Answer, Committer, Failed, Job, apply};
 
 /// The pool, the channels commits notify on (queues, web chat logs), the client's bound on
@@ -22,7 +30,14 @@ pub(super) struct PgCommitter {
     pub(super) channel: String,
     pub(super) log_channel: String,
     pub(super) limit: Option<Duration>,
+    /// The connection of the last commit, and when that commit ended.
+    pub(super) conn: Option<(PoolConnection<sqlx::Postgres>, Instant)>,
+    /// Whether that connection has the drain's statements prepared ([`drain::prepare`]).
+    pub(super) prepared: bool,
 }
+
+/// How long the writer keeps its connection between commits.
+const IDLE: Duration = Duration::from_millis(500);
 
 fn failed(what: &str, fault: Fault) -> Failed {
     Failed {
@@ -34,15 +49,47 @@ fn failed(what: &str, fault: Fault) -> Failed {
 
 impl Committer for PgCommitter {
     async fn transact(&mut self, jobs: &[&Job]) -> Result<Vec<Answer>, Failed> {
-        // Bounded by the pool's acquire timeout (`connect_timeout`).
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| failed("connect", Fault::Db(e)))?;
-        let result = self.commit(&mut conn, jobs).await;
+        let (mut conn, mut prepared) = match self.conn.take() {
+            Some((conn, at)) if at.elapsed() < IDLE => (conn, self.prepared),
+            // Bounded by the pool's acquire timeout (`connect_timeout`).
+            _ => (
+                self.pool
+                    .acquire()
+                    .await
+                    .map_err(|e| failed("connect", Fault::Db(e)))?,
+                false,
+            ),
+        };
+        let result = match drain::plan(jobs, &self.channel) {
+            Some(batch) => {
+                let ready = match prepared {
+                    true => Ok(()),
+                    false => bounded(self.limit, drain::prepare(&mut conn))
+                        .await
+                        .map_err(|f| failed("prepare", f)),
+                };
+                prepared = ready.is_ok();
+                match ready {
+                    Ok(()) => {
+                        batch
+                            .run(&mut conn, self.limit, &self.channel, jobs.len())
+                            .await
+                    }
+                    Err(e) if e.unreachable => Err(e),
+                    // The server refused to prepare them: the general path still works.
+                    Err(e) => {
+                        tracing::warn!(error = %e.error, "store: cannot prepare the drain's statements");
+                        self.commit(&mut conn, jobs).await
+                    }
+                }
+            }
+            None => self.commit(&mut conn, jobs).await,
+        };
+        self.prepared = prepared;
         if result.is_err() {
             conn.close_on_drop();
+        } else {
+            self.conn = Some((conn, Instant::now()));
         }
         result
     }

@@ -29,6 +29,8 @@ use crate::store::{
 const MAX_JOBS: usize = 1024;
 /// The most rows (events, finishes, updates) committed in one transaction.
 const MAX_ROWS: usize = 4096;
+/// The most times the writer lets other tasks queue jobs before it commits.
+const MAX_YIELDS: usize = 4;
 /// How often a job alone is tried when it meets a deadlock or a serialization failure.
 const TRIES: usize = 4;
 
@@ -161,13 +163,24 @@ async fn run(mut committer: impl Committer, mut rx: mpsc::Receiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut rows = first.job.rows();
         let mut batch = vec![first];
-        while batch.len() < MAX_JOBS && rows < MAX_ROWS {
-            match rx.try_recv() {
-                Ok(p) => {
-                    rows += p.job.rows();
-                    batch.push(p);
+        // The first job's sender woke this task, and its siblings that are ready to run (the
+        // other workers of a claim, each with its completion; the claim loop with its next
+        // claim) have not queued theirs yet: let them run first, as long as they queue more,
+        // so that a cycle's completions and next claim share one commit.
+        for _ in 0..MAX_YIELDS {
+            tokio::task::yield_now().await;
+            let before = batch.len();
+            while batch.len() < MAX_JOBS && rows < MAX_ROWS {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        rows += p.job.rows();
+                        batch.push(p);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            if batch.len() == before || batch.len() >= MAX_JOBS || rows >= MAX_ROWS {
+                break;
             }
         }
         let jobs: Vec<&Job> = batch.iter().map(|p| &p.job).collect();
