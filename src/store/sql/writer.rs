@@ -144,6 +144,25 @@ impl Writer {
         Writer { tx }
     }
 
+    /// Starts the writer loop on a thread of its own named `name` (a backend whose statements
+    /// block: SQLite's run there, a whole group commit at a time, beside the async runtime);
+    /// the thread ends when every handle is dropped.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when the thread or its runtime cannot be started.
+    pub(crate) fn start_on_thread(committer: impl Committer, name: &str) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel(8192);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| store_error("writer", e))?;
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || runtime.block_on(run(committer, rx)))
+            .map_err(|e| store_error("writer", e))?;
+        Ok(Writer { tx })
+    }
+
     /// Runs `job` in the next group commit; answers once it is committed.
     pub(crate) async fn run(&self, job: Job) -> Result<Answer> {
         let (reply, answer) = oneshot::channel();
