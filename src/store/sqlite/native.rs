@@ -83,6 +83,15 @@ impl NativeRow {
         }
     }
 
+    /// Column `i` as text, or `None` when it is NULL.
+    pub(super) fn text_opt_at(&self, i: usize) -> Result<Option<&str>> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s)),
+            _ => Err(store_error("row", format!("column {i} is not text"))),
+        }
+    }
+
     fn named(&self, col: &str) -> Result<&Value> {
         self.names
             .iter()

@@ -13,7 +13,7 @@ use super::native::{self, NativeRow};
 use super::{heads, inbox, maintenance, media, outbox, pending, receipts, state, update};
 use crate::store::contacts::ContactWrites;
 use crate::store::sql::forward::ForwardSql;
-use crate::store::sql::rows::{Held, inbox_item, outbox_item};
+use crate::store::sql::rows::{Held, attempts, claimed_event, outbox_item};
 use crate::store::sql::{
     FinishPlan, PRUNE_CHUNK, Param, PreparedEvent, PreparedOutbound, PruneStep, Tx, UpdatePlan, db,
     lease_span, limit,
@@ -164,11 +164,19 @@ impl SqliteTx<'_> {
         )? {
             options.insert(row.text_at(0)?.to_owned(), row.text_at(1)?.to_owned());
         }
+        // The event's JSON read where the row holds it (`EVENTS`: seq, event, conversation,
+        // raw), not copied out first.
         claimed
             .iter()
             .zip(conversations)
             .map(|((head, row), c)| {
-                inbox_item(head, row, token, options.get(c).map(String::as_str))
+                claimed_event(
+                    Lease::new(row.int_at(0)?, token),
+                    row.text_at(1)?,
+                    row.text_opt_at(3)?,
+                    attempts(head, "attempts")?,
+                    options.get(c).map(String::as_str),
+                )
             })
             .collect()
     }
