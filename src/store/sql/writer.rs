@@ -138,6 +138,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on `committer`; it stops when every handle is dropped.
+    /// (PostgreSQL's: its statements are async round trips. SQLite's writer has a thread of
+    /// its own, [`start_on_thread`](Self::start_on_thread).)
+    #[cfg(feature = "postgres")]
     pub(crate) fn start(committer: impl Committer) -> Writer {
         let (tx, rx) = mpsc::channel(8192);
         tokio::spawn(run(committer, rx));

@@ -1,5 +1,6 @@
-//! The writer's connection: rusqlite, on the writer's own thread ([`Writer::start_on_thread`]
-//! (crate::store::sql::Writer::start_on_thread)), so a whole group commit runs there in one go.
+//! The writer's connection: rusqlite, on the writer's own thread
+//! ([`Writer::start_on_thread`](crate::store::sql::Writer::start_on_thread)), so a whole group
+//! commit runs there in one go.
 //! Through sqlx every statement was a command sent to sqlx's SQLite thread and every row it
 //! returned came back on a channel, one wake-up of the other thread each (load/README.md,
 //! "Statements that cross sqlx's SQLite thread less"). rusqlite links the same SQLite
