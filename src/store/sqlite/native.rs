@@ -271,6 +271,26 @@ mod tests {
         assert!(query(&conn, "t", "SELECT ?1, ?2", &[Param::Int(1)]).is_err());
     }
 
+    /// The writer's connection has the store's durability settings (they are per
+    /// connection): WAL, `synchronous` as configured, no automatic checkpoints.
+    #[test]
+    fn the_writer_connection_is_durable_as_configured() {
+        let db = crate::store::sqlite::tests::TempDb::new();
+        let opts: SqliteConnectOptions = db.url().parse().unwrap();
+        let opts = opts.create_if_missing(true);
+        for (sync, expected) in [(Synchronous::Full, 2), (Synchronous::Normal, 1)] {
+            let conn = open(&opts, sync).unwrap();
+            let pragma = |name: &str| -> Value {
+                conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                    .unwrap()
+            };
+            assert_eq!(pragma("synchronous"), Value::Integer(expected));
+            assert_eq!(pragma("journal_mode"), Value::Text("wal".into()));
+            assert_eq!(pragma("wal_autocheckpoint"), Value::Integer(0));
+            assert_eq!(pragma("foreign_keys"), Value::Integer(1));
+        }
+    }
+
     /// A statement with `RETURNING` run for its count still runs to its end.
     #[test]
     fn execute_runs_returning_statements() {
