@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use switchboard_core::policy::{Contact, OptOut};
 
 use super::from_millis;
-use crate::store::contacts::{ConsentRow, ContactWrites, EventContact};
+use crate::store::contacts::{ConsentRow, EventContact};
 
 /// The facts, by conversation key.
 #[derive(Debug, Default)]
@@ -16,25 +16,30 @@ pub(super) struct Contacts {
 }
 
 impl Contacts {
-    /// Applies what new events bring (in insertion order).
+    /// Applies what new events bring, one at a time in insertion order (the same outcome as
+    /// merging them first, [`ContactWrites::of`](crate::store::contacts::ContactWrites::of):
+    /// the latest inbound time, a later consent change replaces an earlier one), without the
+    /// merge's maps or a key copied for a conversation already known.
     pub(super) fn record<'a>(
         &mut self,
         events: impl IntoIterator<Item = (&'a str, &'a EventContact)>,
     ) {
-        let writes = ContactWrites::of(events);
-        for (conversation, at) in writes.inbound {
-            let t = self
-                .last_inbound
-                .entry(conversation.to_owned())
-                .or_insert(at);
-            *t = (*t).max(at);
-        }
-        for (conversation, row) in writes.consent {
-            let key = (conversation.to_owned(), row.scope.clone());
-            match self.consent.get(&key) {
-                Some(kept) if kept.at > row.at => {}
-                _ => {
-                    self.consent.insert(key, row.clone());
+        for (conversation, c) in events {
+            if let Some(at) = c.inbound_at {
+                match self.last_inbound.get_mut(conversation) {
+                    Some(t) => *t = (*t).max(at),
+                    None => {
+                        self.last_inbound.insert(conversation.to_owned(), at);
+                    }
+                }
+            }
+            if let Some(row) = &c.consent {
+                let key = (conversation.to_owned(), row.scope.clone());
+                match self.consent.get(&key) {
+                    Some(kept) if kept.at > row.at => {}
+                    _ => {
+                        self.consent.insert(key, row.clone());
+                    }
                 }
             }
         }

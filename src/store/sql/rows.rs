@@ -121,22 +121,37 @@ pub(crate) fn held(rows: &[impl SqlRow]) -> Result<Held> {
 
 /// A claimed inbox head (`attempts`) with its row (`seq`, `event`) and its conversation's live
 /// options, leased with `token` (PostgreSQL returns both in one row).
+#[cfg(feature = "postgres")]
 pub(crate) fn inbox_item(
     head: &impl SqlRow,
     row: &impl SqlRow,
     token: i64,
     options: Option<&str>,
 ) -> Result<InboxItem> {
-    let mut event: switchboard_core::InboundEvent = from_json("event", &row.text("event")?)?;
-    // A raw payload shared with other events of its request (see `store::raw`).
-    if let Some(raw) = row.text_opt("raw")? {
-        event.raw = from_json("raw payload", &raw)?;
-    }
-    let mut item = InboxItem::new(
+    let (event, raw) = (row.text("event")?, row.text_opt("raw")?);
+    claimed_event(
         Lease::new(row.int("seq")?, token),
-        event,
+        &event,
+        raw.as_deref(),
         attempts(head, "attempts")?,
-    );
+        options,
+    )
+}
+
+/// A claimed event from its columns: the event's JSON, the raw payload it shares with other
+/// events of its request (see `store::raw`), and its conversation's live options (JSON).
+pub(crate) fn claimed_event(
+    lease: Lease,
+    event: &str,
+    raw: Option<&str>,
+    attempts: u32,
+    options: Option<&str>,
+) -> Result<InboxItem> {
+    let mut event: switchboard_core::InboundEvent = from_json("event", event)?;
+    if let Some(raw) = raw {
+        event.raw = from_json("raw payload", raw)?;
+    }
+    let mut item = InboxItem::new(lease, event, attempts);
     if let Some(o) = options {
         item.options = from_json("options", o)?;
     }

@@ -140,10 +140,32 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer task on `committer`; it stops when every handle is dropped.
+    /// (PostgreSQL's: its statements are async round trips. SQLite's writer has a thread of
+    /// its own, [`start_on_thread`](Self::start_on_thread).)
+    #[cfg(feature = "postgres")]
     pub(crate) fn start(committer: impl Committer) -> Writer {
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(run(committer, rx));
+        tokio::spawn(run(committer, rx, false));
         Writer { tx }
+    }
+
+    /// Starts the writer loop on a thread of its own named `name` (a backend whose statements
+    /// block: SQLite's run there, a whole group commit at a time, beside the async runtime);
+    /// the thread ends when every handle is dropped.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` when the thread or its runtime cannot be started.
+    pub(crate) fn start_on_thread(committer: impl Committer, name: &str) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel(8192);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| store_error("writer", e))?;
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || runtime.block_on(run(committer, rx, true)))
+            .map_err(|e| store_error("writer", e))?;
+        Ok(Writer { tx })
     }
 
     /// Runs `job` in the next group commit; answers once it is committed.
@@ -159,16 +181,31 @@ impl Writer {
     }
 }
 
-async fn run(mut committer: impl Committer, mut rx: mpsc::Receiver<Pending>) {
+/// The writer loop. `on_thread`: the loop has an OS thread of its own, which the kernel runs
+/// as soon as a job wakes it, often before the runtime has queued the jobs its other tasks are
+/// about to send (the batch would be one or two jobs, a commit and a sync each); so before
+/// taking what is queued the thread yields the CPU, while the yield keeps bringing jobs. A yield
+/// costs nothing when nothing else is runnable (low load: no latency added).
+async fn run(mut committer: impl Committer, mut rx: mpsc::Receiver<Pending>, on_thread: bool) {
     while let Some(first) = rx.recv().await {
         let mut rows = first.job.rows();
         let mut batch = vec![first];
-        // The first job's sender woke this task, and its siblings that are ready to run (the
+        // The first job's sender woke this loop, and its siblings that are ready to run (the
         // other workers of a claim, each with its completion; the claim loop with its next
         // claim) have not queued theirs yet: let them run first, as long as they queue more,
-        // so that a cycle's completions and next claim share one commit.
-        for _ in 0..MAX_YIELDS {
-            tokio::task::yield_now().await;
+        // so that a cycle's completions and next claim share one commit. On a thread of its
+        // own the loop yields the CPU (the kernel woke it before the runtime's tasks ran); as a
+        // task, it yields to the runtime, at most `MAX_YIELDS` times.
+        let mut yields = 0;
+        loop {
+            if on_thread {
+                std::thread::yield_now();
+            } else if yields == MAX_YIELDS {
+                break;
+            } else {
+                yields += 1;
+                tokio::task::yield_now().await;
+            }
             let before = batch.len();
             while batch.len() < MAX_JOBS && rows < MAX_ROWS {
                 match rx.try_recv() {

@@ -2,11 +2,11 @@
 //! reads are shared, in `sql::rows`): two set-based upserts in the inbound insert's transaction,
 //! each batch one JSON array.
 
-use sqlx::sqlite::SqliteConnection;
+use rusqlite::Connection;
 use switchboard_core::Result;
 
 use crate::store::contacts::ContactWrites;
-use crate::store::sql::db;
+use crate::store::sql::Param;
 use crate::store::to_json;
 
 /// `[[conversation, last inbound ms], …]`: the time only moves forward.
@@ -25,13 +25,15 @@ pub(super) const UPSERT_CONSENT: &str =
       WHERE excluded.at >= consent.at";
 
 /// Writes `writes` (one row per key) in the open transaction.
-pub(super) async fn upsert(conn: &mut SqliteConnection, writes: &ContactWrites<'_>) -> Result<()> {
+pub(super) fn upsert(conn: &Connection, writes: &ContactWrites<'_>) -> Result<()> {
     if !writes.inbound.is_empty() {
-        sqlx::query(UPSERT_INBOUND)
-            .bind(to_json("contacts", &writes.inbound)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(db("insert inbound: contacts"))?;
+        let rows = to_json("contacts", &writes.inbound)?;
+        super::native::execute(
+            conn,
+            "insert inbound: contacts",
+            UPSERT_INBOUND,
+            &[Param::Text(&rows)],
+        )?;
     }
     if !writes.consent.is_empty() {
         let rows: Vec<(&str, &str, bool, &str, i64)> = writes
@@ -39,11 +41,13 @@ pub(super) async fn upsert(conn: &mut SqliteConnection, writes: &ContactWrites<'
             .iter()
             .map(|(c, r)| (*c, r.scope.as_str(), r.opted_out, r.keyword.as_str(), r.at))
             .collect();
-        sqlx::query(UPSERT_CONSENT)
-            .bind(to_json("consent", &rows)?)
-            .execute(&mut *conn)
-            .await
-            .map_err(db("insert inbound: consent"))?;
+        let rows = to_json("consent", &rows)?;
+        super::native::execute(
+            conn,
+            "insert inbound: consent",
+            UPSERT_CONSENT,
+            &[Param::Text(&rows)],
+        )?;
     }
     Ok(())
 }

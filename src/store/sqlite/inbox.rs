@@ -1,27 +1,19 @@
 //! Inbox rows: dedupe and insert, claiming heads, finishing them (handled with their replies
 //! and state, retried, dead-lettered). Every statement is set-based over a JSON array.
 
-/// `[[channel, event id, seq, received at], …]`: new keys are inserted, taken ones skipped.
-/// Nothing is returned: every row a statement returns crosses from sqlx's SQLite thread to
-/// the writer's task one at a time, so the writer counts the rows inserted instead and asks
-/// [`NEW_KEYS`] only when some key was taken (a provider's retry).
-pub(super) const INSERT_KEYS: &str = "INSERT INTO inbox_keys (channel, event_id, seq, received_at)
-     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?1) AS j
-      WHERE true
-     ON CONFLICT (channel, event_id) DO NOTHING";
+/// One dedupe key (`?1` channel, `?2` event id, `?3` seq, `?4` received at): inserted when
+/// new, skipped when taken (no row changed). The writer runs it once per event: on its own
+/// connection a prepared statement costs less per row than a JSON array written, escaped
+/// and parsed again.
+pub(super) const INSERT_KEY: &str = "INSERT INTO inbox_keys (channel, event_id, seq, received_at)
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (channel, event_id) DO NOTHING";
 
-/// The same array as [`INSERT_KEYS`]: the seqs of the keys it inserted (a key that was taken
-/// keeps its older seq).
-pub(super) const NEW_KEYS: &str = "SELECT k.seq FROM json_each(?1) AS j
-       JOIN inbox_keys AS k ON k.channel = j.value ->> 0 AND k.event_id = j.value ->> 1
-      WHERE k.seq = j.value ->> 2";
-
-/// `[[seq, conversation, channel, event id, event, received at, raw digest], …]`.
-pub(super) const INSERT_ROWS: &str =
+/// One inbox row (`?1` seq, `?2` conversation, `?3` channel, `?4` event id, `?5` event, `?6`
+/// received at, `?7` raw digest), once per new event like [`INSERT_KEY`]: the event's JSON is
+/// bound as it is, not escaped into an array.
+pub(super) const INSERT_ROW: &str =
     "INSERT INTO inbox (seq, conversation, channel, event_id, event, received_at, raw_digest)
-     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
-            j.value ->> 6
-       FROM json_each(?1) AS j";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// `[[digest, raw], …]` at `?2`: shared raw payloads (a repeat is the same payload).
 pub(super) const INSERT_RAW: &str = "INSERT INTO inbox_raw (digest, raw, created_at)

@@ -29,7 +29,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 use switchboard_core::Result;
 
 use super::sql::{Answer, Dialect, Job, Param, PruneStep, SqlStore, Writer, db, forward_store};
@@ -42,6 +42,7 @@ mod lock;
 mod maintenance;
 mod media;
 mod migrate;
+mod native;
 mod outbox;
 mod pending;
 #[cfg(test)]
@@ -128,6 +129,7 @@ impl SqliteStore {
             // Checkpoints run beside the writer (see `checkpointer`), not inside its commits.
             .pragma("wal_autocheckpoint", "0");
         let lock = lock_file(&opts)?;
+        let opts_for_writer = opts.clone();
         let mut conn = opts.clone().connect().await.map_err(db("open"))?;
         migrate::migrate(&mut conn).await?;
         let pool = SqlitePoolOptions::new()
@@ -141,7 +143,10 @@ impl SqliteStore {
                 .await
                 .and_then(|r| r.try_get(0))
                 .map_err(db("open"))?;
-        let writer = Writer::start(SqliteCommitter { conn, last_seq });
+        conn.close().await.map_err(db("open"))?;
+        // The writer's own connection and thread (see `native`).
+        let conn = native::open(&opts_for_writer, synchronous)?;
+        let writer = Writer::start_on_thread(SqliteCommitter { conn, last_seq }, "sqlite-writer")?;
         let alive = Arc::new(());
         tokio::spawn(checkpointer(pool.clone(), Arc::downgrade(&alive)));
         let dialect = Sqlite {

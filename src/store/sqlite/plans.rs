@@ -9,9 +9,8 @@ use crate::store::sqlite::tests::TempDb;
 
 /// (what, SQL) of every statement on the engine's hot path.
 const HOT: &[(&str, &str)] = &[
-    ("insert keys", inbox::INSERT_KEYS),
-    ("new keys", inbox::NEW_KEYS),
-    ("insert events", inbox::INSERT_ROWS),
+    ("insert key", inbox::INSERT_KEY),
+    ("insert event", inbox::INSERT_ROW),
     ("insert raw payloads", inbox::INSERT_RAW),
     ("insert inbox heads", inbox::INSERT_HEADS),
     ("claim inbox", inbox::CLAIM),

@@ -1,18 +1,19 @@
 //! The SQLite side of the writer ([`crate::store::sql::writer`]): it owns the one write
-//! connection, numbers inbox events, and commits each group in one transaction (one fsync).
-//! Beside it, the checkpointer copies the WAL back into the database file.
+//! connection (rusqlite, on the writer's own thread: see [`native`](super::native)), numbers
+//! inbox events, and commits each group in one transaction (one fsync). Beside it, the
+//! checkpointer copies the WAL back into the database file.
 
 use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use rusqlite::Connection;
+use sqlx::sqlite::SqlitePool;
 
 use super::tx::SqliteTx;
 use crate::store::sql::{Answer, Committer, Failed, Job, apply, db};
 
 /// The write connection and the last inbox sequence number handed out.
 pub(super) struct SqliteCommitter {
-    pub(super) conn: SqliteConnection,
+    pub(super) conn: Connection,
     pub(super) last_seq: i64,
 }
 
@@ -22,19 +23,28 @@ impl Committer for SqliteCommitter {
         // read. A deferred transaction that reads first and must then upgrade fails at once with
         // SQLITE_BUSY when another connection wrote meanwhile (the gateway's forwarding calls,
         // a second store on the file): the busy handler cannot help a stale snapshot.
-        let mut tx = self
-            .conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(db("begin"))?;
         let mut batch = SqliteTx {
-            conn: &mut tx,
+            conn: &mut self.conn,
             last_seq: &mut self.last_seq,
         };
         // One process per file: nobody else to wake.
-        let (answers, _) = apply(&mut batch, jobs).await?;
-        tx.commit().await.map_err(db("commit"))?;
-        Ok(answers)
+        let applied = apply(&mut batch, jobs).await;
+        let committed = match applied {
+            Ok((answers, _)) => self
+                .conn
+                .execute_batch("COMMIT")
+                .map(|()| answers)
+                .map_err(db("commit")),
+            Err(e) => Err(e),
+        };
+        if committed.is_err() && !self.conn.is_autocommit() {
+            // What the transaction wrote goes (a failed statement may have ended it already).
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        Ok(committed?)
     }
 }
 
