@@ -1,6 +1,7 @@
 //! The policy check before a send (issue 15 item 12): the adapter declares the send's window
 //! and consent scope ([`Adapter::send_policy`]), the store gives what it knows of the customer
-//! ([`Store::contact`]), and [`Adapter::check_send`] decides, before the rate limiters and
+//! ([`Store::contact`]; the stores in this crate read it with the claim,
+//! [`OutboxItem::contact`]), and [`Adapter::check_send`] decides, before the rate limiters and
 //! before any request. A refusal (`PolicyViolation`, `OptedOut`) is final: the row is
 //! dead-lettered with the error and never retried, since waiting cannot reopen a window or undo
 //! an opt-out (only the customer can, by writing again).
@@ -12,6 +13,7 @@
 //! [`Adapter::send_policy`]: switchboard_core::Adapter::send_policy
 //! [`Adapter::check_send`]: switchboard_core::Adapter::check_send
 //! [`Store::contact`]: crate::store::Store::contact
+//! [`OutboxItem::contact`]: crate::store::OutboxItem::contact
 //! [`Capabilities::messaging_window`]: switchboard_core::Capabilities::messaging_window
 
 use std::time::SystemTime;
@@ -42,11 +44,19 @@ pub(super) async fn check(
     if policy.is_open() {
         return Verdict::Allowed;
     }
-    let contact = match engine
-        .store
-        .contact(&conversation_key(&item.to), policy.consent_scope.as_deref())
-        .await
-    {
+    let scope = policy.consent_scope.as_deref();
+    // The facts read with the claim when the store gives them (one read fewer per send).
+    let known = item.contact.as_ref().map(|facts| facts.contact(scope));
+    let asked = match known {
+        Some(contact) => Ok(contact),
+        None => {
+            engine
+                .store
+                .contact(&conversation_key(&item.to), scope)
+                .await
+        }
+    };
+    let contact = match asked {
         Ok(contact) => contact,
         // A store that keeps no facts: the provider decides (and its refusal maps the same).
         Err(e) if e.kind() == ErrorKind::Unsupported => Contact::default(),

@@ -117,9 +117,9 @@ pub use sqlite::{SqliteStore, Synchronous};
 /// What [`Store::contact`] answers (from `switchboard_core::policy`).
 pub use switchboard_core::policy::{Contact, OptOut};
 pub use types::{
-    Claim, Completion, DeadLetter, DeadLetterKind, InboxFinish, InboxItem, InboxOutcome, Inserted,
-    Lease, NewOutbound, OutboxChange, OutboxItem, OutboxState, OutboxStatus, OutboxUpdate, Prune,
-    Pruned, Queue, Receipt, SendProof, StoreStats, proven_ids,
+    Claim, Completion, ContactFacts, DeadLetter, DeadLetterKind, InboxFinish, InboxItem,
+    InboxOutcome, Inserted, Lease, NewOutbound, OutboxChange, OutboxItem, OutboxState,
+    OutboxStatus, OutboxUpdate, Prune, Pruned, Queue, Receipt, SendProof, StoreStats, proven_ids,
 };
 pub use webchat::{LogAppend, LogEntry, LogRetention, Upload};
 

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::model::{DeliveryStatus, MessageId};
+use switchboard_core::policy::{Contact, OptOut};
 use switchboard_core::render::TextOption;
 use switchboard_core::{ChannelName, ConversationRef, InboundEvent, OutboundMessage, SentMessage};
 
@@ -230,6 +231,45 @@ pub struct OutboxItem {
     pub first_attempt_at: Option<SystemTime>,
     /// When the last send attempt began.
     pub last_attempt_at: Option<SystemTime>,
+    /// What the store knew of the row's customer when it handed the row out (the facts of
+    /// [`Store::contact`](super::Store::contact), every scope's), read in the claim itself so
+    /// the sender's policy check costs no read of its own. `None` (the default of
+    /// [`new`](Self::new)): not read with the claim; the sender asks
+    /// [`Store::contact`](super::Store::contact).
+    pub contact: Option<ContactFacts>,
+}
+
+/// A conversation's policy facts under every consent scope ([`OutboxItem::contact`]): what
+/// [`Store::contact`](super::Store::contact) would answer for any scope, read at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ContactFacts {
+    /// When the customer last wrote (see [`Contact::last_inbound`]).
+    pub last_inbound: Option<SystemTime>,
+    /// The opt-outs in force, with their scopes (most conversations have none).
+    pub opted_out: Vec<(String, OptOut)>,
+}
+
+impl ContactFacts {
+    /// Facts: the last inbound time and the opt-outs in force by scope.
+    pub fn new(last_inbound: Option<SystemTime>, opted_out: Vec<(String, OptOut)>) -> Self {
+        ContactFacts {
+            last_inbound,
+            opted_out,
+        }
+    }
+
+    /// What [`Store::contact`](super::Store::contact) answers for `scope`: the last inbound
+    /// time and the opt-out in force under `scope` (none without a scope).
+    pub fn contact(&self, scope: Option<&str>) -> Contact {
+        let opted_out = scope.and_then(|scope| {
+            self.opted_out
+                .iter()
+                .find(|(s, _)| s == scope)
+                .map(|(_, o)| o.clone())
+        });
+        Contact::new(self.last_inbound, opted_out)
+    }
 }
 
 impl OutboxItem {
@@ -251,6 +291,7 @@ impl OutboxItem {
             uncertain: false,
             first_attempt_at: None,
             last_attempt_at: None,
+            contact: None,
         }
     }
 }

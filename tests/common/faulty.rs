@@ -1,6 +1,6 @@
 //! A memory store that fails what a test asks it to: receipts (a full disk), statistics and
 //! readiness (an unreadable file), policy lookups (an I/O error, or a store that keeps no
-//! policy facts at all).
+//! policy facts at all). Its claims carry no policy facts, so the sender asks `contact`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::SystemTime;
@@ -92,8 +92,15 @@ impl Store for FaultyStore {
     async fn enqueue_outbound(&self, rows: &[NewOutbound]) -> Result<Vec<bool>> {
         self.inner.enqueue_outbound(rows).await
     }
+    /// Without the policy facts the memory store reads with its claim
+    /// ([`OutboxItem::contact`]): like a third-party store, the sender then asks `contact`,
+    /// where the faults are.
     async fn claim_outbox(&self, claim: Claim) -> Result<Vec<OutboxItem>> {
-        self.inner.claim_outbox(claim).await
+        let mut items = self.inner.claim_outbox(claim).await?;
+        for item in &mut items {
+            item.contact = None;
+        }
+        Ok(items)
     }
     async fn update_outbox(&self, updates: Vec<OutboxUpdate>) -> Result<Vec<bool>> {
         self.inner.update_outbox(updates).await

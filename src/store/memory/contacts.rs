@@ -1,18 +1,21 @@
 //! The policy facts per conversation (see [`Store::contact`](crate::store::Store::contact)):
 //! last inbound time, and the latest opt-out or opt-in per consent scope.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::SystemTime;
 
 use switchboard_core::policy::{Contact, OptOut};
 
 use super::from_millis;
+use crate::store::ContactFacts;
 use crate::store::contacts::{ConsentRow, EventContact};
 
-/// The facts, by conversation key.
+/// The facts, by conversation key; consent rows by conversation, then scope (a claimed outbox
+/// row gets all of its conversation's at once).
 #[derive(Debug, Default)]
 pub(super) struct Contacts {
     last_inbound: HashMap<String, i64>,
-    consent: HashMap<(String, String), ConsentRow>,
+    consent: HashMap<String, BTreeMap<String, ConsentRow>>,
 }
 
 impl Contacts {
@@ -34,30 +37,50 @@ impl Contacts {
                 }
             }
             if let Some(row) = &c.consent {
-                let key = (conversation.to_owned(), row.scope.clone());
-                match self.consent.get(&key) {
+                let scopes = self.consent.entry(conversation.to_owned()).or_default();
+                match scopes.get(&row.scope) {
                     Some(kept) if kept.at > row.at => {}
                     _ => {
-                        self.consent.insert(key, row.clone());
+                        scopes.insert(row.scope.clone(), row.clone());
                     }
                 }
             }
         }
     }
 
+    /// Every scope's facts of `conversation`, for a claimed outbox row
+    /// ([`OutboxItem::contact`](crate::store::OutboxItem::contact)).
+    pub(super) fn facts(&self, conversation: &str) -> ContactFacts {
+        let opted_out = self
+            .consent
+            .get(conversation)
+            .into_iter()
+            .flatten()
+            .filter(|(_, row)| row.opted_out)
+            .map(|(scope, row)| (scope.clone(), opt_out(row)))
+            .collect();
+        ContactFacts::new(self.last_inbound(conversation), opted_out)
+    }
+
     pub(super) fn contact(&self, conversation: &str, scope: Option<&str>) -> Contact {
-        let last = self
-            .last_inbound
+        let opted_out = scope
+            .and_then(|s| self.consent.get(conversation)?.get(s))
+            .filter(|row| row.opted_out)
+            .map(opt_out);
+        Contact::new(self.last_inbound(conversation), opted_out)
+    }
+
+    fn last_inbound(&self, conversation: &str) -> Option<SystemTime> {
+        self.last_inbound
             .get(conversation)
             .copied()
-            .map(from_millis);
-        let opted_out = scope
-            .and_then(|s| self.consent.get(&(conversation.to_owned(), s.to_owned())))
-            .filter(|row| row.opted_out)
-            .map(|row| OptOut {
-                keyword: row.keyword.clone(),
-                at: from_millis(row.at),
-            });
-        Contact::new(last, opted_out)
+            .map(from_millis)
+    }
+}
+
+fn opt_out(row: &ConsentRow) -> OptOut {
+    OptOut {
+        keyword: row.keyword.clone(),
+        at: from_millis(row.at),
     }
 }

@@ -146,6 +146,7 @@ impl Inner {
             item.uncertain = head.uncertain;
             item.first_attempt_at = head.first_attempt_at.map(from_millis);
             item.last_attempt_at = head.last_attempt_at.map(from_millis);
+            item.contact = Some(self.contacts.facts(&conversation));
             out.push(item);
         }
         out

@@ -20,7 +20,9 @@ pub(super) const INSERT_HEADS: &str = "INSERT INTO outbox_heads (conversation, s
 /// What the keys `$1` hold.
 pub(super) const HELD: &str = "SELECT key, target, message FROM outbox WHERE key = ANY($1)";
 
-/// Leases up to `$4` ready heads until `$2` with token `$3` (see the inbox's claim). In SET,
+/// Leases up to `$4` ready heads until `$2` with token `$3` (see the inbox's claim), and returns
+/// their rows with each conversation's policy facts (`last_inbound_at`, the opt-outs in force as
+/// `[[scope, keyword, at], …]`, `NULL` for none), so the sender's check reads nothing more. In SET,
 /// `inflight` on the right is the old value: a claim that finds it set knows the previous
 /// claim never recorded an outcome, and one that finds 2 that a send had begun.
 pub(super) const CLAIM: &str = "WITH due AS (
@@ -37,6 +39,9 @@ pub(super) const CLAIM: &str = "WITH due AS (
         WHERE h.conversation = p.conversation
        RETURNING h.seq, h.attempts, h.interrupted, h.uncertain, h.first_attempt_at,
                  h.last_attempt_at)
-     SELECT c.*, o.key, o.target, o.message
+     SELECT c.*, o.key, o.target, o.message, k.last_inbound_at,
+            (SELECT json_agg(json_build_array(n.scope, n.keyword, n.at))::text FROM consent AS n
+              WHERE n.conversation = o.conversation AND n.opted_out) AS opted_out
        FROM claimed AS c JOIN outbox AS o ON o.seq = c.seq
+       LEFT JOIN contacts AS k ON k.conversation = o.conversation
       ORDER BY c.seq";

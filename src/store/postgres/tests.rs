@@ -30,6 +30,13 @@ mod conformance {
     crate::store_conformance_tests!(optional super::pg);
 }
 
+/// The contact-facts check accepts a claim without them: this store reads them.
+#[tokio::test]
+async fn pg_claims_carry_the_contact_facts() {
+    let Some(subject) = pg().await else { return };
+    crate::store::testkit::claims_carry_contact_facts(subject.store()).await;
+}
+
 /// The forwarding checks skip a store without the queue: this one must have it.
 #[tokio::test]
 async fn pg_has_a_forwarding_queue() {

@@ -12,8 +12,8 @@ use switchboard_core::{ChannelName, Result};
 
 use super::db;
 use crate::store::{
-    DeadLetter, DeadLetterKind, InboxItem, Lease, OutboxItem, OutboxState, OutboxStatus, SendProof,
-    StoreStats, from_json,
+    ContactFacts, DeadLetter, DeadLetterKind, InboxItem, Lease, OptOut, OutboxItem, OutboxState,
+    OutboxStatus, SendProof, StoreStats, from_json,
 };
 
 /// A parameter of a shared statement.
@@ -173,7 +173,32 @@ pub(crate) fn outbox_item(head: &impl SqlRow, row: &impl SqlRow, token: i64) -> 
     item.uncertain = head.flag("uncertain")?;
     item.first_attempt_at = time(head, "first_attempt_at")?;
     item.last_attempt_at = time(head, "last_attempt_at")?;
+    item.contact = Some(contact_facts(row)?);
     Ok(item)
+}
+
+/// The claimed outbox row's policy facts ([`OutboxItem::contact`]): the columns
+/// `last_inbound_at` (the `contacts` row's, `NULL` without one) and `opted_out`, a JSON array of
+/// the conversation's opt-outs in force as `[scope, keyword, at]` (both dialects' claims
+/// select them; `NULL` reads as none).
+fn contact_facts(row: &impl SqlRow) -> Result<ContactFacts> {
+    let opted_out: Vec<(String, String, i64)> = match row.text_opt("opted_out")? {
+        Some(json) => from_json("opt-outs", &json)?,
+        None => Vec::new(),
+    };
+    let opted_out = opted_out
+        .into_iter()
+        .map(|(scope, keyword, at)| {
+            (
+                scope,
+                OptOut {
+                    keyword,
+                    at: from_millis(at),
+                },
+            )
+        })
+        .collect();
+    Ok(ContactFacts::new(time(row, "last_inbound_at")?, opted_out))
 }
 
 /// The row with key `$1` and, while it is its conversation's head, the head's claim state.

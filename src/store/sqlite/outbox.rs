@@ -35,6 +35,11 @@ pub(super) const CLAIM: &str =
        LIMIT ?4 + 0)
      RETURNING seq, attempts, interrupted, uncertain, first_attempt_at, last_attempt_at";
 
-/// The rows `?1` (a JSON array of seqs).
-pub(super) const ROWS: &str = "SELECT seq, key, target, message FROM outbox
-     WHERE seq IN (SELECT value FROM json_each(?1))";
+/// The rows `?1` (a JSON array of seqs), each with its conversation's policy facts (the
+/// sender's check reads nothing more): `last_inbound_at` and the opt-outs in force,
+/// `[[scope, keyword, at], …]` (primary-key lookups, like `Store::contact`'s).
+pub(super) const ROWS: &str = "SELECT o.seq, o.key, o.target, o.message, c.last_inbound_at,
+            (SELECT json_group_array(json_array(k.scope, k.keyword, k.at)) FROM consent AS k
+              WHERE k.conversation = o.conversation AND k.opted_out) AS opted_out
+       FROM outbox AS o LEFT JOIN contacts AS c ON c.conversation = o.conversation
+      WHERE o.seq IN (SELECT value FROM json_each(?1))";

@@ -127,3 +127,69 @@ pub async fn opt_outs_follow_the_latest_keyword(store: &dyn Store) {
     assert_eq!(dup, vec![Inserted::Duplicate]);
     assert!(contact(store, "A", Some(SCOPE)).await.opted_out.is_some());
 }
+
+/// A claimed outbox row that carries its conversation's policy facts
+/// ([`OutboxItem::contact`]) carries what [`Store::contact`] answers at the claim, under every
+/// scope: the last inbound time and each opt-out in force (a store may carry none; the sender
+/// then asks `contact`).
+pub async fn claimed_sends_carry_the_contact_facts(store: &dyn Store) {
+    const OTHER: &str = "+15559999999";
+    let other =
+        |id: &str, conv: &str, secs: u64, action: ConsentAction, word: &str| -> InboundEvent {
+            at(id, conv, secs).with_consent(ConsentChange::new(action, word, OTHER))
+        };
+    store
+        .insert_inbound(&[
+            keyword("f1", "F", 100, ConsentAction::OptOut, "STOP"),
+            other("f2", "F", 150, ConsentAction::OptOut, "QUIT"),
+            at("f3", "F", 200),
+            keyword("g1", "G", 90, ConsentAction::OptOut, "STOP"),
+            keyword("g2", "G", 95, ConsentAction::OptIn, "START"),
+        ])
+        .await
+        .unwrap();
+    store
+        .enqueue_outbound(&[
+            reply("f:0", "F", "one"),
+            reply("g:0", "G", "two"),
+            reply("h:0", "H", "three"),
+        ])
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_outbox(Claim::new(SystemTime::now(), LEASE, 3))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    for item in &claimed {
+        let Some(facts) = &item.contact else { continue };
+        let conv = item.to.conversation.as_str();
+        for scope in [None, Some(SCOPE), Some(OTHER), Some("+15550000000")] {
+            assert_eq!(
+                facts.contact(scope),
+                contact(store, conv, scope).await,
+                "conversation {conv}, scope {scope:?}"
+            );
+        }
+        let expected: &[(&str, &str, u64)] = match conv {
+            "F" => &[(SCOPE, "STOP", 100), (OTHER, "QUIT", 150)],
+            _ => &[],
+        };
+        let mut got: Vec<(&str, &str, SystemTime)> = facts
+            .opted_out
+            .iter()
+            .map(|(s, o)| (s.as_str(), o.keyword.as_str(), o.at))
+            .collect();
+        got.sort();
+        let mut expected: Vec<(&str, &str, SystemTime)> =
+            expected.iter().map(|(s, k, a)| (*s, *k, t(*a))).collect();
+        expected.sort();
+        assert_eq!(got, expected, "conversation {conv}: the opt-outs in force");
+        let last = match conv {
+            "F" => Some(t(200)),
+            "G" => Some(t(95)),
+            _ => None,
+        };
+        assert_eq!(facts.last_inbound, last, "conversation {conv}");
+    }
+}

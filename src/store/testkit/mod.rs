@@ -71,7 +71,8 @@ pub mod sends;
 pub mod webchat;
 
 pub use contacts::{
-    last_inbound_times_are_kept_with_the_insert, opt_outs_follow_the_latest_keyword,
+    claimed_sends_carry_the_contact_facts, last_inbound_times_are_kept_with_the_insert,
+    opt_outs_follow_the_latest_keyword,
 };
 pub use early_receipts::early_delivery_receipts_are_kept_until_the_send_is_recorded;
 pub use forward::{
@@ -179,6 +180,7 @@ macro_rules! store_conformance_tests {
             shared_raw_payloads_come_back_whole,
             last_inbound_times_are_kept_with_the_insert,
             opt_outs_follow_the_latest_keyword,
+            claimed_sends_carry_the_contact_facts,
             log_sequences_grow_and_keys_append_once,
             log_retention_prunes_the_oldest_and_remembers_how_far,
             uploads_and_secrets_are_kept,
@@ -261,6 +263,18 @@ async fn claimed_reply(store: &dyn Store, key: &str, conv: &str, now: SystemTime
         .remove(0)
 }
 
+/// Whether `store` reads the policy facts with its outbox claims
+/// ([`OutboxItem::contact`]): panics if a claimed row comes without them (the conformance check
+/// [`claimed_sends_carry_the_contact_facts`] accepts that; a store that means to carry them
+/// runs this too).
+pub async fn claims_carry_contact_facts(store: &dyn Store) {
+    let item = claimed_reply(store, "facts:0", "facts", SystemTime::now()).await;
+    assert!(
+        item.contact.is_some(),
+        "the claimed row carries no contact facts"
+    );
+}
+
 /// Sends the head of the outbox now, as provider message `id`.
 async fn send_head(store: &dyn Store, id: &str) -> String {
     let out = store
@@ -298,6 +312,14 @@ mod suites {
 
     mod sqlite_store {
         crate::store_conformance_tests!(super::sqlite);
+    }
+
+    /// The contact-facts check accepts a claim without them: ours must read them.
+    #[tokio::test]
+    async fn memory_and_sqlite_claims_carry_the_contact_facts() {
+        for subject in [memory().await, sqlite().await] {
+            crate::store::testkit::claims_carry_contact_facts(subject.store()).await;
+        }
     }
 
     /// The forwarding checks skip a store without the queue: ours must have it.
