@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use switchboard::Switchboard;
 
+/// mimalloc, as the `switchboard` binary uses (cli/src/main.rs): an application serving this
+/// load picks its allocator, and glibc's cost the echo app 25-40% of its messages per
+/// CPU-second (load/README.md, "End to end: the sender's policy read and the allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn run(config: &str) -> switchboard::Result<()> {
     Switchboard::from_config_file(config)?
         .on_message(|ctx| async move {
