@@ -231,6 +231,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// are kept for as long as the store (one small row per conversation and per opt-out);
     /// pruning never removes them. A lookup is one or two index reads.
     ///
+    /// The sender asks only when a claimed row came without the facts: a store that reads
+    /// them in [`claim_outbox`](Self::claim_outbox) ([`OutboxItem::contact`], as the stores in
+    /// this crate do) saves a read per send.
+    ///
     /// The default answers `Unsupported`: the engine then sends without the check and leaves
     /// the policy to the provider.
     async fn contact(&self, conversation: &str, scope: Option<&str>) -> Result<Contact> {
