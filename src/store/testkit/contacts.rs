@@ -129,9 +129,9 @@ pub async fn opt_outs_follow_the_latest_keyword(store: &dyn Store) {
 }
 
 /// A claimed outbox row that carries its conversation's policy facts
-/// ([`OutboxItem::contact`]) carries what [`Store::contact`] answers at the claim, under every
-/// scope: the last inbound time and each opt-out in force (a store may carry none; the sender
-/// then asks `contact`).
+/// ([`OutboxItem::contact`](crate::store::OutboxItem::contact)) carries what
+/// [`Store::contact`] answers at the claim, under every scope: the last inbound time and each
+/// opt-out in force (a store may carry none; the sender then asks `contact`).
 pub async fn claimed_sends_carry_the_contact_facts(store: &dyn Store) {
     const OTHER: &str = "+15559999999";
     let other =
