@@ -46,9 +46,8 @@ pub(super) async fn check(
     }
     let scope = policy.consent_scope.as_deref();
     // The facts read with the claim when the store gives them (one read fewer per send).
-    let known = item.contact.as_ref().map(|facts| facts.contact(scope));
-    let asked = match known {
-        Some(contact) => Ok(contact),
+    let asked = match &item.contact {
+        Some(facts) => Ok(facts.contact(scope)),
         None => {
             engine
                 .store
