@@ -47,6 +47,10 @@ pub(crate) async fn finish(engine: &Engine, lease: Lease, outcome: InboxOutcome)
         InboxOutcome::Retry { at, .. } => Some(*at),
         _ => None,
     };
+    let ends = matches!(
+        outcome,
+        InboxOutcome::Done(_) | InboxOutcome::DeadLetter { .. }
+    );
     let replies = match &outcome {
         InboxOutcome::Done(c) => c.outbox.len(),
         _ => 0,
@@ -59,6 +63,10 @@ pub(crate) async fn finish(engine: &Engine, lease: Lease, outcome: InboxOutcome)
         .pop()
         .unwrap_or_else(|| Err(store::store_error("finish", "no answer")))?;
     if done {
+        if ends {
+            // Room in the backlog for a waiting webhook (`crate::backlog`).
+            engine.backlog.ended();
+        }
         if let Some(at) = retry_at {
             engine.inbox_ready.at(at);
         }

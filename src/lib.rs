@@ -25,6 +25,7 @@ pub use switchboard_core::{
     async_trait,
 };
 
+mod backlog;
 mod backoff;
 pub mod bridge;
 mod claim_loop;

@@ -85,6 +85,15 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Webhooks in progress at once; more are answered 503 at once.
     pub max_in_flight: usize,
+    /// Events acknowledged and not yet handled (the inbox backlog) at which verified webhooks
+    /// wait before they are stored: one is admitted per event handled or dead-lettered, and a
+    /// webhook still waiting when `request_timeout` passes is answered 503 with
+    /// `Retry-After: 1`. Bounds how long a burst keeps the handlers behind (about
+    /// `max_backlog` ÷ the handling rate) and keeps acknowledging from taking the CPU handling
+    /// needs. `0`: no bound. Counted only where this process is the store's one user (the
+    /// memory store, SQLite); off on a store shared by several instances (PostgreSQL). See
+    /// [`crate::docs`], "A bounded backlog".
+    pub max_backlog: usize,
     /// After a shutdown signal: how long requests in flight may finish, then how long running
     /// handlers may finish.
     #[serde(deserialize_with = "duration")]
@@ -120,6 +129,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             max_in_flight: 512,
+            max_backlog: 10_000,
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_connections: None,

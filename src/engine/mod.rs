@@ -47,6 +47,8 @@ pub(crate) struct Engine {
     pub(crate) inbox_ready: Wake,
     /// Wakes the sender's claim loop.
     pub(crate) outbox_ready: Wake,
+    /// The inbox backlog, bounded by `server.max_backlog` ([`crate::backlog`]).
+    pub(crate) backlog: crate::backlog::Backlog,
     /// The web chat channels, their logs and streams.
     #[cfg(feature = "webchat")]
     pub(crate) webchat: crate::webchat::Channels,

@@ -26,10 +26,13 @@
 //!    more than [`MAX_FORM_PARAMS`](switchboard_core::webhook::MAX_FORM_PARAMS) pairs are
 //!    refused before they are parsed, sorted or hashed; bodies of 64 KiB and more are verified
 //!    on the blocking pool, away from the async workers.
-//! 5. *Storage*: the events are deduplicated and stored in one transaction, and only then is
-//!    the adapter's answer sent. Steps 4 and 5 must finish within `server.request_timeout` of
-//!    the permit (else **503**: the provider retries, and dedupe keeps the retry from running
-//!    twice).
+//! 5. *Room in the backlog* ([`crate::backlog`]): with `server.max_backlog` events
+//!    acknowledged and not yet handled, the webhook waits until one is handled (holding no CPU),
+//!    so a burst slows acknowledgements instead of piling up work the handlers cannot reach.
+//! 6. *Storage*: the events are deduplicated and stored in one transaction, and only then is
+//!    the adapter's answer sent. Steps 4 to 6 must finish within `server.request_timeout` of
+//!    the permit (else **503**, with `Retry-After: 1` when the backlog stayed full: the
+//!    provider retries, and dedupe keeps the retry from running twice).
 //!
 //! `/readyz` asks the store for a trivial round trip (`SELECT 1` on SQLite), never a scan.
 

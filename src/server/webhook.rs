@@ -162,7 +162,20 @@ pub(crate) async fn webhook(
                 if events.is_empty() {
                     return respond(response);
                 }
-                // 5. Deduplicated and stored in one transaction, then answered.
+                // 5. Room in the backlog (`crate::backlog`): at `server.max_backlog` the
+                // webhook waits for an event to be handled, 503 when the deadline comes first.
+                if tokio::time::timeout_at(deadline, inner.backlog.room())
+                    .await
+                    .is_err()
+                {
+                    inner.metrics.rejected(&channel, "backlog_full");
+                    tracing::warn!(
+                        pending = inner.backlog.pending(),
+                        "backlog full for request_timeout; answered 503"
+                    );
+                    return overloaded();
+                }
+                // 6. Deduplicated and stored in one transaction, then answered.
                 match inner.store.insert_inbound(&events).await {
                     Ok(results) => {
                         let new = results
@@ -181,6 +194,7 @@ pub(crate) async fn webhook(
                             );
                         }
                         if new > 0 {
+                            inner.backlog.added(new);
                             inner.inbox_ready.notify_one();
                         }
                         respond(response)

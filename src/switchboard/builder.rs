@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use switchboard_core::{Adapter, ChannelTable, Env, Error, ErrorKind, Registry, Result};
 
+use crate::backlog::Backlog;
 use crate::config::{Config, DeliveryPolicy, RateConfig, delivery_from, rate_from};
 use crate::handler::{Context, Handler, HandlerResult, Handlers};
 use crate::install::StoreInstallations;
@@ -256,6 +257,7 @@ impl SwitchboardBuilder {
         }
         let installations = attach_installations(&self.config, &store, &channels).await?;
         store.recover().await?;
+        let backlog = backlog(&self.config, &store).await;
         let engine = Arc::new(Engine {
             config: self.config,
             channels,
@@ -264,6 +266,7 @@ impl SwitchboardBuilder {
             metrics,
             inbox_ready: Wake::default(),
             outbox_ready: Wake::default(),
+            backlog,
             #[cfg(feature = "webchat")]
             webchat,
             plugins: self.plugins,
@@ -274,6 +277,25 @@ impl SwitchboardBuilder {
             plugin.attach(&switchboard).await?;
         }
         Ok(switchboard)
+    }
+}
+
+/// The inbox backlog the engine counts and bounds (see [`crate::backlog`]): bounded by
+/// `server.max_backlog` when this process is the store's one user (a store without
+/// [`wake_ups`](Store::wake_ups)), counted from the store's pending events.
+async fn backlog(config: &Config, store: &Arc<dyn Store>) -> Backlog {
+    let limit = config.server.max_backlog;
+    if limit == 0 || store.wake_ups().is_some() {
+        return Backlog::unbounded();
+    }
+    match store.stats().await {
+        Ok(stats) => Backlog::new(limit, stats.inbox_pending),
+        Err(e) => {
+            // Counted from zero: events stored before this start are not held against the
+            // bound (it is only looser until they are handled).
+            tracing::warn!(error = %e, "could not count the pending events; the backlog is counted from zero");
+            Backlog::new(limit, 0)
+        }
     }
 }
 

@@ -148,7 +148,8 @@ impl Switchboard {
 
     /// The HTTP routes (webhooks, health, metrics) without workers: for embedding into an
     /// existing axum application. Events are stored; call [`start_workers`](Self::start_workers)
-    /// somewhere to handle them.
+    /// somewhere to handle them (until they are handled, at most `server.max_backlog` are
+    /// acknowledged: see [`crate::docs`], "A bounded backlog").
     pub fn router(&self) -> axum::Router {
         crate::server::router(self.inner.clone())
     }

@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod backlog;
 mod context;
 #[cfg(feature = "emulators")]
 mod emulators;

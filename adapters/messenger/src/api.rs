@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use switchboard_core::{Error, ErrorKind, Result, Retry};
+use switchboard_core::{Error, ErrorKind, Result, Retry, Secret};
 
 use crate::PROVIDER;
 use crate::config::MessengerConfig;
@@ -27,6 +27,9 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct GraphClient {
     http: reqwest::Client,
     config: Arc<MessengerConfig>,
+    /// `access_token=…` and, when configured, `&appsecret_proof=…`, form-encoded once: the
+    /// proof is an HMAC of the token, the same for every call.
+    auth_query: Arc<Secret>,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -36,6 +39,21 @@ impl std::fmt::Debug for GraphClient {
             .field("page", &self.config.page_id)
             .finish()
     }
+}
+
+/// The query parameters every call of the Page carries: its token, and its `appsecret_proof`
+/// when configured.
+fn auth_query(config: &MessengerConfig) -> Secret {
+    let token = config.page_access_token.expose();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("access_token", token);
+    if config.appsecret_proof {
+        query.append_pair(
+            "appsecret_proof",
+            &appsecret_proof(config.app_secret.expose(), token),
+        );
+    }
+    Secret::new(query.finish())
 }
 
 /// A request body: JSON, or a multipart upload.
@@ -53,27 +71,29 @@ impl GraphClient {
             .into_iter()
             .map(|view| GraphClient {
                 http: http.clone(),
+                auth_query: Arc::new(auth_query(&view)),
                 config: Arc::new(view),
             })
             .collect())
     }
 
-    /// `url` with the token, and `appsecret_proof` when configured, as query parameters.
+    /// `url` with `extra`, the token and, when configured, `appsecret_proof` as query
+    /// parameters.
     fn signed_url(&self, url: &str, extra: &[(&str, &str)]) -> Result<url::Url> {
-        let token = self.config.page_access_token.expose();
-        let mut params: Vec<(&str, String)> =
-            extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        params.push(("access_token", token.to_owned()));
-        if self.config.appsecret_proof {
-            params.push((
-                "appsecret_proof",
-                appsecret_proof(self.config.app_secret.expose(), token),
-            ));
-        }
-        url::Url::parse_with_params(url, &params).map_err(|e| {
+        let mut url = url::Url::parse(url).map_err(|e| {
             Error::new(ErrorKind::InvalidConfig, format!("bad Graph URL: {e}"))
                 .with_provider(PROVIDER)
-        })
+        })?;
+        let mut query =
+            url::form_urlencoded::Serializer::new(url.query().unwrap_or_default().to_owned());
+        query.extend_pairs(extra);
+        let mut query = query.finish();
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str(self.auth_query.expose());
+        url.set_query(Some(&query));
+        Ok(url)
     }
 
     /// `GET /me?fields=id`: the id of the node the token belongs to (the Page, for a Page token).

@@ -189,6 +189,7 @@ async fn endpoint(
             .metrics
             .received(adapter.channel().as_str(), new, stored.len() as u64 - new);
         if new > 0 {
+            engine.backlog.added(new);
             engine.inbox_ready.notify_one();
         }
         // The echo, once per event (also when this is a retry of a stored message whose

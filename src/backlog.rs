@@ -1,0 +1,182 @@
+//! Backpressure from the inbox backlog: the events acknowledged and not yet handled.
+//!
+//! A durable queue absorbs a burst by acknowledging faster than it handles, but without a
+//! bound the burst becomes a backlog that outlives it: on one core, hundreds of connections'
+//! requests share the runtime with the claim loops, so acknowledging takes the CPU that
+//! handling needs, and every event waits longer the harder the provider pushes (measured in
+//! `load/README.md`, "Backpressure from the backlog": 400 connections acknowledged 14k
+//! webhooks/s while 3k/s were handled, and the backlog took 12 s to drain after a 10 s burst).
+//!
+//! So the webhook route stores a verified webhook's events only while the backlog is below
+//! `server.max_backlog`; at the bound it waits for room (a handled or dead-lettered event
+//! makes room for one waiting webhook at a time, in the order they came), holding its
+//! connection and its `max_in_flight` permit but no CPU, and answers **503** with
+//! `Retry-After: 1` when `server.request_timeout` passes first (the provider retries; dedupe
+//! keeps a retry from running twice). Providers see slower acknowledgements, not errors,
+//! unless the handlers stay behind for the whole request timeout.
+//!
+//! **What is counted.** The engine counts the events it stored (webhooks and web chat
+//! posts; only new ones, never duplicates) and the events whose handling ended (handled or
+//! dead-lettered; a retry stays in the backlog), starting from the store's pending count when
+//! it is built. That count is exact only when this process is the store's one user, which is
+//! what a store without [`wake_ups`](crate::store::Store::wake_ups) says (the memory store,
+//! SQLite: one engine per file). A store shared by several processes (PostgreSQL) has a
+//! backlog no instance can count alone, so there the bound is off and each instance
+//! acknowledges at its own pace (open item in `DESIGN.md`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+
+/// The inbox backlog this process counts, and the webhooks waiting for room in it.
+#[derive(Debug)]
+pub(crate) struct Backlog {
+    /// Events stored and not yet handled or dead-lettered.
+    pending: AtomicU64,
+    /// `server.max_backlog`; 0: not bounded (also when the backlog cannot be counted here).
+    limit: u64,
+    /// One waiting webhook is woken per event whose handling ended.
+    room: Notify,
+}
+
+impl Backlog {
+    /// A backlog of `pending` events bounded by `limit` (0: unbounded).
+    pub(crate) fn new(limit: usize, pending: u64) -> Self {
+        Backlog {
+            pending: AtomicU64::new(pending),
+            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            room: Notify::new(),
+        }
+    }
+
+    /// Not bounded: nothing is counted, nobody waits.
+    pub(crate) fn unbounded() -> Self {
+        Backlog::new(0, 0)
+    }
+
+    /// Whether the backlog is bounded (and counted).
+    pub(crate) fn bounded(&self) -> bool {
+        self.limit > 0
+    }
+
+    /// The events counted as stored and not yet handled.
+    pub(crate) fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// `new` events were stored.
+    pub(crate) fn added(&self, new: u64) {
+        if self.bounded() && new > 0 {
+            self.pending.fetch_add(new, Ordering::Relaxed);
+        }
+    }
+
+    /// One event's handling ended (handled or dead-lettered): room for one waiting webhook.
+    pub(crate) fn ended(&self) {
+        if !self.bounded() {
+            return;
+        }
+        // Never below zero (an event stored before a count that missed it).
+        let _ = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+        self.room.notify_one();
+    }
+
+    /// Returns once the backlog is below the bound (at once when unbounded).
+    pub(crate) async fn room(&self) {
+        if !self.bounded() {
+            return;
+        }
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so an `ended` between the two is not missed.
+            notified.as_mut().enable();
+            if self.pending() < self.limit {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn unbounded_never_waits_and_counts_nothing() {
+        let b = Backlog::unbounded();
+        b.added(1_000_000);
+        assert_eq!(b.pending(), 0);
+        tokio::time::timeout(Duration::from_secs(1), b.room())
+            .await
+            .expect("no wait");
+    }
+
+    #[tokio::test]
+    async fn a_full_backlog_waits_until_an_event_ends() {
+        let b = Arc::new(Backlog::new(2, 0));
+        b.added(1);
+        tokio::time::timeout(Duration::from_secs(1), b.room())
+            .await
+            .expect("room below the bound");
+        b.added(1);
+        assert_eq!(b.pending(), 2);
+        let waiting = tokio::spawn({
+            let b = b.clone();
+            async move { b.room().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the bound holds the webhook back");
+        b.ended();
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("woken by the event that ended")
+            .unwrap();
+        assert_eq!(b.pending(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_ended_event_admits_one_of_several_waiters() {
+        let b = Arc::new(Backlog::new(1, 1));
+        let admitted = Arc::new(AtomicU64::new(0));
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (b, admitted) = (b.clone(), admitted.clone());
+                tokio::spawn(async move {
+                    b.room().await;
+                    admitted.fetch_add(1, Ordering::SeqCst);
+                    // The admitted webhook stores its event.
+                    b.added(1);
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(admitted.load(Ordering::SeqCst), 0);
+        for expected in 1..=3 {
+            b.ended();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(admitted.load(Ordering::SeqCst), expected);
+        }
+        for w in waiters {
+            w.await.unwrap();
+        }
+    }
+
+    #[test]
+    fn the_count_never_goes_below_zero() {
+        let b = Backlog::new(10, 0);
+        b.ended();
+        b.ended();
+        assert_eq!(b.pending(), 0);
+        b.added(3);
+        assert_eq!(b.pending(), 3);
+    }
+}

@@ -1,0 +1,206 @@
+//! Backpressure from the inbox backlog (`server.max_backlog`), over real HTTP: at the bound a
+//! verified webhook waits for an event to be handled before it is stored, is answered 503 with
+//! `Retry-After: 1` when the backlog stays full for `request_timeout`, and what was pending
+//! when the engine started counts against the bound.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use switchboard::{Adapter, Config, MemoryStore, Store, WebhookOutcome};
+use tokio::sync::Semaphore;
+
+/// Handlers that wait for a permit of `gate` each, counting the events they handled.
+struct Gate {
+    permits: Arc<Semaphore>,
+    handled: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    fn new() -> Self {
+        Gate {
+            permits: Arc::new(Semaphore::new(0)),
+            handled: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    fn handled(&self) -> usize {
+        self.handled.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve(
+    config: Config,
+    store: Arc<MemoryStore>,
+    gate: &Gate,
+) -> (Served, switchboard::MemoryAdapter) {
+    let mem = memory("mem");
+    let (permits, handled) = (gate.permits.clone(), gate.handled.clone());
+    let builder = switchboard::Switchboard::builder()
+        .config(config)
+        .store(store)
+        .channel(Arc::new(mem.clone()))
+        .on_message(move |_ctx| {
+            let (permits, handled) = (permits.clone(), handled.clone());
+            async move {
+                permits.acquire().await.unwrap().forget();
+                handled.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+    (Served::start(builder, "mem").await, mem)
+}
+
+fn bounded(max_backlog: usize, request_timeout: Duration) -> Config {
+    let mut config = Config::default();
+    config.server.max_backlog = max_backlog;
+    config.server.request_timeout = request_timeout;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_bound_a_webhook_waits_until_an_event_is_handled() {
+    let gate = Gate::new();
+    let store = Arc::new(MemoryStore::new());
+    let (served, mem) = serve(bounded(2, Duration::from_secs(20)), store.clone(), &gate).await;
+    let served = Arc::new(served);
+
+    for (id, conv) in [("e1", "C1"), ("e2", "C2")] {
+        let r = served.deliver(&mem, &[inbound(id, conv, "hi")]).await;
+        assert_eq!(r.status(), 200, "below the bound: stored at once");
+    }
+    let third = tokio::spawn({
+        let (served, mem) = (served.clone(), mem.clone());
+        async move {
+            served
+                .deliver(&mem, &[inbound("e3", "C3", "hi")])
+                .await
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "answered although the backlog was full"
+    );
+    assert_eq!(
+        store.stats().await.unwrap().inbox_pending,
+        2,
+        "the third was stored"
+    );
+
+    // One handled event makes room for the waiting webhook.
+    let released = Instant::now();
+    gate.permits.add_permits(1);
+    let status = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("the waiting webhook was not admitted after an event was handled")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(released.elapsed() < Duration::from_secs(5));
+
+    gate.permits.add_permits(100);
+    assert!(
+        eventually(Duration::from_secs(5), || async { gate.handled() == 3 }).await,
+        "every acknowledged event is handled: {}",
+        gate.handled()
+    );
+    let served = Arc::into_inner(served).unwrap();
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_full_for_the_whole_request_timeout_is_answered_503_and_nothing_is_stored() {
+    let gate = Gate::new();
+    let store = Arc::new(MemoryStore::new());
+    let timeout = Duration::from_secs(1);
+    let (served, mem) = serve(bounded(1, timeout), store.clone(), &gate).await;
+
+    let r = served.deliver(&mem, &[inbound("e1", "C1", "hi")]).await;
+    assert_eq!(r.status(), 200);
+    let started = Instant::now();
+    let req = mem.signed_request(&served.url, &[inbound("e2", "C2", "hi")]);
+    let r = served.post(&req).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    assert!(
+        started.elapsed() >= timeout - Duration::from_millis(100),
+        "answered before request_timeout: {:?}",
+        started.elapsed()
+    );
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        stats.inbox_pending, 1,
+        "the refused webhook was stored: {stats:?}"
+    );
+    let metrics = served.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("reason=\"backlog_full\""),
+        "no backlog_full rejection counted:\n{metrics}"
+    );
+
+    // The provider's retry, once the handlers caught up, is stored and handled once.
+    gate.permits.add_permits(100);
+    assert!(eventually(Duration::from_secs(5), || async { gate.handled() == 1 }).await);
+    assert_eq!(served.post(&req).await.status(), 200);
+    assert!(eventually(Duration::from_secs(5), || async { gate.handled() == 2 }).await);
+    assert_eq!(
+        served.post(&req).await.status(),
+        200,
+        "a duplicate is acknowledged"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(gate.handled(), 2, "the duplicate ran again");
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_backlog_zero_does_not_bound_it() {
+    let gate = Gate::new();
+    let store = Arc::new(MemoryStore::new());
+    let (served, mem) = serve(bounded(0, Duration::from_secs(20)), store.clone(), &gate).await;
+    for i in 0..20 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            served.deliver(&mem, &[inbound(&format!("e{i}"), &format!("C{i}"), "hi")]),
+        )
+        .await
+        .expect("held back without a bound");
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(store.stats().await.unwrap().inbox_pending, 20);
+    gate.permits.add_permits(100);
+    assert!(eventually(Duration::from_secs(5), || async { gate.handled() == 20 }).await);
+    served.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_pending_at_start_count_against_the_bound() {
+    let gate = Gate::new();
+    let store = Arc::new(MemoryStore::new());
+    // Two events stored before this engine started (an earlier run's backlog).
+    let mem = memory("mem");
+    let earlier = mem.signed_request(
+        "http://localhost/webhooks/mem",
+        &[inbound("old1", "C1", "hi"), inbound("old2", "C2", "hi")],
+    );
+    let WebhookOutcome::Accepted { events, .. } = mem.handle_webhook(&earlier) else {
+        panic!("the earlier webhook was refused");
+    };
+    store.insert_inbound(&events).await.unwrap();
+
+    let (served, mem) = serve(bounded(2, Duration::from_secs(1)), store.clone(), &gate).await;
+    let r = served.deliver(&mem, &[inbound("new", "C3", "hi")]).await;
+    assert_eq!(r.status(), 503, "the earlier backlog was not counted");
+    gate.permits.add_permits(100);
+    assert!(eventually(Duration::from_secs(5), || async { gate.handled() == 2 }).await);
+    let r = served.deliver(&mem, &[inbound("new", "C3", "hi")]).await;
+    assert_eq!(r.status(), 200);
+    assert!(eventually(Duration::from_secs(5), || async { gate.handled() == 3 }).await);
+    served.shutdown().await;
+}
