@@ -8,35 +8,45 @@
 //! webhooks/s while 3k/s were handled, and the backlog took 12 s to drain after a 10 s burst).
 //!
 //! So the webhook route stores a verified webhook's events only while the backlog is below
-//! `server.max_backlog`; at the bound it waits for room (a handled or dead-lettered event
-//! makes room for one waiting webhook at a time, in the order they came), holding its
+//! `server.max_backlog`; at the bound it waits for room (each event or outbox row leaving the
+//! count makes room for one waiting webhook at a time, in the order they came), holding its
 //! connection and its `max_in_flight` permit but no CPU, and answers **503** with
 //! `Retry-After: 1` when `server.request_timeout` passes first (the provider retries; dedupe
 //! keeps a retry from running twice). Providers see slower acknowledgements, not errors,
 //! unless the handlers stay behind for the whole request timeout.
 //!
 //! **What is counted.** The engine counts the events it stored (webhooks and web chat
-//! posts; only new ones, never duplicates) and the events whose handling ended (handled or
+//! posts; only new ones, never duplicates) until their handling ends (handled or
 //! dead-lettered; a retry stays in the backlog), starting from the store's pending count when
-//! it is built. That count is exact only when this process is the store's one user, which is
+//! it is built, **and** the outbox rows handlers and the application queue until their first
+//! claim ends (sent, or deferred by a rate limit, or released for a retry, or dead-lettered).
+//! Without the second part the bound only moves the pile: measured at 400 connections, the
+//! handlers kept up with a bounded inbox while the replies they queued piled up in the outbox
+//! at 2k/s. A row waiting for a rate limit or a provider's `Retry-After` leaves the count at
+//! its first deferral, so a throttled channel cannot hold every webhook back. That count is exact only when this process is the store's one user, which is
 //! what a store without [`wake_ups`](crate::store::Store::wake_ups) says (the memory store,
 //! SQLite: one engine per file). A store shared by several processes (PostgreSQL) has a
 //! backlog no instance can count alone, so there the bound is off and each instance
 //! acknowledges at its own pace (open item in `DESIGN.md`).
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
-/// The inbox backlog this process counts, and the webhooks waiting for room in it.
+/// The backlog this process counts, and the webhooks waiting for room in it.
 #[derive(Debug)]
 pub(crate) struct Backlog {
-    /// Events stored and not yet handled or dead-lettered.
+    /// Events stored and not yet handled or dead-lettered, plus outbox rows queued and not yet
+    /// through their first claim.
     pending: AtomicU64,
     /// `server.max_backlog`; 0: not bounded (also when the backlog cannot be counted here).
     limit: u64,
-    /// One waiting webhook is woken per event whose handling ended.
+    /// One waiting webhook is woken per event or outbox row that leaves the count.
     room: Notify,
+    /// The keys of the outbox rows counted in `pending`.
+    queued: Mutex<HashSet<String>>,
 }
 
 impl Backlog {
@@ -46,6 +56,7 @@ impl Backlog {
             pending: AtomicU64::new(pending),
             limit: u64::try_from(limit).unwrap_or(u64::MAX),
             room: Notify::new(),
+            queued: Mutex::new(HashSet::new()),
         }
     }
 
@@ -83,6 +94,38 @@ impl Backlog {
                 Some(n.saturating_sub(1))
             });
         self.room.notify_one();
+    }
+
+    /// Outbox rows with these keys were queued (replies of a handled event, an application's
+    /// send): counted until their first claim ends.
+    pub(crate) fn queued<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        if !self.bounded() {
+            return;
+        }
+        let mut queued = self.lock();
+        let mut new = 0;
+        for key in keys {
+            if queued.insert(key.to_owned()) {
+                new += 1;
+            }
+        }
+        drop(queued);
+        self.added(new);
+    }
+
+    /// The claim of the outbox row `key` ended (sent, deferred, retried later, dead-lettered):
+    /// the first such end takes the row out of the count. A row waiting for a rate limit or a
+    /// retry is no longer the handlers' backlog, and must not hold webhooks back.
+    pub(crate) fn claimed(&self, key: &str) {
+        if self.bounded() && self.lock().remove(key) {
+            self.ended();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.queued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Returns once the backlog is below the bound (at once when unbounded).
@@ -168,6 +211,34 @@ mod tests {
         for w in waiters {
             w.await.unwrap();
         }
+    }
+
+    #[test]
+    fn outbox_rows_count_until_their_first_claim_ends() {
+        let b = Backlog::new(10, 0);
+        b.queued(["a", "b"]);
+        b.queued(["a"]);
+        assert_eq!(b.pending(), 2, "a key queued twice counts once");
+        b.claimed("a");
+        assert_eq!(b.pending(), 1);
+        b.claimed("a");
+        assert_eq!(
+            b.pending(),
+            1,
+            "a later claim of the same row changes nothing"
+        );
+        b.claimed("unknown");
+        assert_eq!(
+            b.pending(),
+            1,
+            "a row queued before the count changes nothing"
+        );
+        b.claimed("b");
+        assert_eq!(b.pending(), 0);
+        let unbounded = Backlog::unbounded();
+        unbounded.queued(["a"]);
+        assert_eq!(unbounded.pending(), 0);
+        assert!(unbounded.lock().is_empty(), "no key kept without a bound");
     }
 
     #[test]

@@ -380,15 +380,15 @@
 //!   (an insert, replies queued, a retry or deferral coming due through an alarm), polling
 //!   every `engine.poll_interval` only as a safety net.
 //! - **A bounded backlog (backpressure).** A burst must not become a backlog that outlives it:
-//!   with `server.max_backlog` events (10,000 by default) acknowledged and not yet handled,
-//!   a verified webhook waits before it is stored until an event is handled or dead-lettered
-//!   (one waiting webhook admitted per event, holding its connection but no CPU), and is
-//!   answered 503 with `Retry-After: 1` if `server.request_timeout` passes first. On one core
-//!   the connections' requests and the claim loops share the runtime: without the bound, 400
-//!   connections were acknowledged at 14k/s while 3k/s were handled, and the backlog took
-//!   12 s to drain after a 10 s burst (`load/README.md`, "Backpressure from the backlog"). The
-//!   engine counts the backlog itself (new events stored, minus events whose handling ended,
-//!   from the store's pending count at start), which is exact only when this process is the
+//!   with `server.max_backlog` (10,000 by default) events acknowledged and not yet handled
+//!   plus replies queued and not yet through a first send attempt, a verified webhook waits
+//!   before it is stored (one admitted per event handled and per row sent or deferred by a
+//!   rate limit, holding its connection but no CPU), and is answered 503 with `Retry-After: 1`
+//!   if `server.request_timeout` passes first. On one core the connections' requests and the
+//!   claim loops share the runtime: without the bound, 400 connections were acknowledged at
+//!   14k/s while 3k/s were replied to, and the backlog took 12 s to drain after a 10 s burst
+//!   (`load/README.md`, "Backpressure from the backlog"). The engine counts the backlog
+//!   itself (from the store's pending events at start), which is exact only when this process is the
 //!   store's one user: the memory store and SQLite (one engine per file), which announce no
 //!   [`wake_ups`](crate::store::Store::wake_ups). On a store shared by several instances
 //!   (PostgreSQL) no instance can count the shared backlog alone, and the bound is off.

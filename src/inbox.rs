@@ -55,13 +55,35 @@ pub(crate) async fn finish(engine: &Engine, lease: Lease, outcome: InboxOutcome)
         InboxOutcome::Done(c) => c.outbox.len(),
         _ => 0,
     };
-    let mut answers = engine
+    // The replies join the backlog before they are committed, so the sender can never end
+    // their first claim before they are counted (`crate::backlog`); undone if nothing was
+    // written.
+    let queued: Vec<String> = match &outcome {
+        InboxOutcome::Done(c) if engine.backlog.bounded() => {
+            c.outbox.iter().map(|o| o.key.clone()).collect()
+        }
+        _ => Vec::new(),
+    };
+    engine.backlog.queued(queued.iter().map(String::as_str));
+    let answer = engine
         .store
         .finish_inbox(vec![InboxFinish::new(lease, outcome)])
-        .await?;
-    let done = answers
-        .pop()
-        .unwrap_or_else(|| Err(store::store_error("finish", "no answer")))?;
+        .await
+        .and_then(|mut answers| {
+            answers
+                .pop()
+                .unwrap_or_else(|| Err(store::store_error("finish", "no answer")))
+        });
+    let done = match answer {
+        Ok(done) => done,
+        Err(e) => {
+            queued.iter().for_each(|k| engine.backlog.claimed(k));
+            return Err(e);
+        }
+    };
+    if !done {
+        queued.iter().for_each(|k| engine.backlog.claimed(k));
+    }
     if done {
         if ends {
             // Room in the backlog for a waiting webhook (`crate::backlog`).

@@ -85,12 +85,13 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Webhooks in progress at once; more are answered 503 at once.
     pub max_in_flight: usize,
-    /// Events acknowledged and not yet handled (the inbox backlog) at which verified webhooks
-    /// wait before they are stored: one is admitted per event handled or dead-lettered, and a
-    /// webhook still waiting when `request_timeout` passes is answered 503 with
-    /// `Retry-After: 1`. Bounds how long a burst keeps the handlers behind (about
-    /// `max_backlog` ÷ the handling rate) and keeps acknowledging from taking the CPU handling
-    /// needs. `0`: no bound. Counted only where this process is the store's one user (the
+    /// The backlog at which verified webhooks wait before they are stored: events
+    /// acknowledged and not yet handled, plus the outbox rows queued and not yet through their
+    /// first send attempt. One waiting webhook is admitted per event handled (or dead-lettered)
+    /// and per row sent (or deferred by a rate limit); one still waiting when
+    /// `request_timeout` passes is answered 503 with `Retry-After: 1`. Bounds how long a
+    /// burst keeps the engine behind (about `max_backlog` ÷ the rate it gets through) and
+    /// keeps acknowledging from taking the CPU handling and sending need. `0`: no bound. Counted only where this process is the store's one user (the
     /// memory store, SQLite); off on a store shared by several instances (PostgreSQL). See
     /// [`crate::docs`], "A bounded backlog".
     pub max_backlog: usize,

@@ -168,7 +168,7 @@ pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem, mut slot: S
         key = %item.key,
         attempt = item.attempts,
     );
-    async move {
+    async {
         let channel = item.to.channel.as_str();
         let Some(entry) = engine.channels.get(channel) else {
             let why = GiveUp::engine(ErrorKind::NotFound, format!("no channel named '{channel}'"));
@@ -194,6 +194,8 @@ pub(crate) async fn send_item(engine: Arc<Engine>, item: OutboxItem, mut slot: S
     }
     .instrument(span)
     .await;
+    // Its first claim is over, whatever came of it: out of the backlog (`crate::backlog`).
+    engine.backlog.claimed(&item.key);
 }
 
 /// The longest a sender waits for the rate limiters while holding its slot. A longer wait (a

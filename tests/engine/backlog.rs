@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use switchboard::{Adapter, Config, MemoryStore, Store, WebhookOutcome};
+use switchboard::{
+    Adapter, AdapterInfo, Config, ConversationRef, MemoryAdapter, MemoryStore, OutboundMessage,
+    SendReceipt, Store, WebhookOutcome, WebhookRequest,
+};
 use tokio::sync::Semaphore;
 
 /// Handlers that wait for a permit of `gate` each, counting the events they handled.
@@ -202,5 +205,91 @@ async fn events_pending_at_start_count_against_the_bound() {
     let r = served.deliver(&mem, &[inbound("new", "C3", "hi")]).await;
     assert_eq!(r.status(), 200);
     assert!(eventually(Duration::from_secs(5), || async { gate.handled() == 3 }).await);
+    served.shutdown().await;
+}
+
+/// The memory adapter, whose sends wait for a permit of `gate` each.
+#[derive(Debug, Clone)]
+struct GatedSends {
+    inner: MemoryAdapter,
+    gate: Arc<Semaphore>,
+}
+
+#[switchboard::async_trait]
+impl Adapter for GatedSends {
+    fn info(&self) -> &AdapterInfo {
+        self.inner.info()
+    }
+
+    async fn send(
+        &self,
+        to: &ConversationRef,
+        message: &OutboundMessage,
+    ) -> switchboard::Result<SendReceipt> {
+        self.gate.acquire().await.unwrap().forget();
+        self.inner.send(to, message).await
+    }
+
+    fn handle_webhook(&self, request: &WebhookRequest) -> WebhookOutcome {
+        self.inner.handle_webhook(request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_not_yet_sent_count_against_the_bound() {
+    let mem = memory("mem");
+    let sends = Arc::new(Semaphore::new(0));
+    let adapter = GatedSends {
+        inner: mem.clone(),
+        gate: sends.clone(),
+    };
+    let mut config = fast_config();
+    config.server.max_backlog = 1;
+    let builder = switchboard::Switchboard::builder()
+        .config(config)
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(Arc::new(adapter), unlimited())
+        .on_message(|ctx| async move {
+            ctx.reply_text("ok")?;
+            Ok(())
+        });
+    let served = Arc::new(Served::start(builder, "mem").await);
+
+    assert_eq!(
+        served
+            .deliver(&mem, &[inbound("e1", "C1", "hi")])
+            .await
+            .status(),
+        200
+    );
+    // e1 is handled at once; its reply waits for the provider.
+    let second = tokio::spawn({
+        let (served, mem) = (served.clone(), mem.clone());
+        async move {
+            served
+                .deliver(&mem, &[inbound("e2", "C2", "hi")])
+                .await
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !second.is_finished(),
+        "admitted while the only reply in the backlog was unsent"
+    );
+    assert!(mem.sent().is_empty());
+
+    sends.add_permits(100);
+    let status = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("not admitted once the reply was sent")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        eventually(Duration::from_secs(5), || async { mem.sent().len() == 2 }).await,
+        "both replies sent: {}",
+        mem.sent().len()
+    );
+    let served = Arc::into_inner(served).unwrap();
     served.shutdown().await;
 }
