@@ -18,8 +18,10 @@
 //! **What is counted.** The engine counts the events it stored (webhooks and web chat
 //! posts; only new ones, never duplicates) until their handling ends (handled or
 //! dead-lettered; a retry stays in the backlog), starting from the store's pending count when
-//! it is built, **and** the outbox rows handlers and the application queue until their first
-//! claim ends (sent, or deferred by a rate limit, or released for a retry, or dead-lettered).
+//! it is built, **and** the replies handlers queue until their first claim ends (sent, or
+//! deferred by a rate limit, or released for a retry, or dead-lettered). The application's own
+//! sends ([`Switchboard::send`](crate::Switchboard::send), a broadcast) are not counted: they
+//! must not hold customers' webhooks back.
 //! Without the second part the bound only moves the pile: measured at 400 connections, the
 //! handlers kept up with a bounded inbox while the replies they queued piled up in the outbox
 //! at 2k/s. A row waiting for a rate limit or a provider's `Retry-After` leaves the count at
@@ -96,8 +98,8 @@ impl Backlog {
         self.room.notify_one();
     }
 
-    /// Outbox rows with these keys were queued (replies of a handled event, an application's
-    /// send): counted until their first claim ends.
+    /// Outbox rows with these keys were queued (the replies of a handled event): counted
+    /// until their first claim ends.
     pub(crate) fn queued<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
         if !self.bounded() {
             return;

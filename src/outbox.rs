@@ -81,17 +81,9 @@ pub(crate) async fn enqueue(
     let key = format!("{}/app/{own}", to.channel);
     message.idempotency_key = Some(key.clone());
     let row = NewOutbound::new(key.clone(), to, message);
-    // Counted before the commit, so the sender cannot end its first claim first
-    // (`crate::backlog`); undone when nothing new was written.
-    engine.backlog.queued([key.as_str()]);
-    match engine.store.enqueue_outbound(&[row]).await {
-        Ok(new) if new.first().copied().unwrap_or(false) => {}
-        Ok(_) => engine.backlog.claimed(&key),
-        Err(e) => {
-            engine.backlog.claimed(&key);
-            return Err(e);
-        }
-    }
+    // Not counted in the backlog (`crate::backlog`): an application's broadcast must not hold
+    // customers' webhooks back.
+    engine.store.enqueue_outbound(&[row]).await?;
     engine.outbox_ready.notify_one();
     Ok(key)
 }

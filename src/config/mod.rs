@@ -86,8 +86,8 @@ pub struct ServerConfig {
     /// Webhooks in progress at once; more are answered 503 at once.
     pub max_in_flight: usize,
     /// The backlog at which verified webhooks wait before they are stored: events
-    /// acknowledged and not yet handled, plus the outbox rows queued and not yet through their
-    /// first send attempt. One waiting webhook is admitted per event handled (or dead-lettered)
+    /// acknowledged and not yet handled, plus the replies handlers queued and not yet through
+    /// their first send attempt (an application's own sends do not count). One waiting webhook is admitted per event handled (or dead-lettered)
     /// and per row sent (or deferred by a rate limit); one still waiting when
     /// `request_timeout` passes is answered 503 with `Retry-After: 1`. Bounds how long a
     /// burst keeps the engine behind (about `max_backlog` ÷ the rate it gets through) and
