@@ -293,3 +293,48 @@ async fn replies_not_yet_sent_count_against_the_bound() {
     let served = Arc::into_inner(served).unwrap();
     served.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_waiting_for_a_rate_limit_does_not_hold_webhooks_back() {
+    let mem = memory("mem");
+    let mut config = fast_config();
+    config.server.max_backlog = 1;
+    // One send per conversation every 20 s: the second reply waits for its turn.
+    let rate = switchboard::RateConfig::new(None, Some(0.05));
+    let builder = switchboard::Switchboard::builder()
+        .config(config)
+        .store(Arc::new(MemoryStore::new()))
+        .channel_with(
+            Arc::new(mem.clone()),
+            switchboard::ChannelSettings::default().with_rate(rate),
+        )
+        .on_message(|ctx| async move {
+            ctx.reply_text("one")?;
+            ctx.reply_text("two")?;
+            Ok(())
+        });
+    let served = Served::start(builder, "mem").await;
+
+    assert_eq!(
+        served
+            .deliver(&mem, &[inbound("e1", "C1", "hi")])
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async { mem.sent().len() == 1 }).await,
+        "the first reply was not sent"
+    );
+    // The second reply is deferred to its rate limit's time, 20 s away: out of the backlog.
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        served.deliver(&mem, &[inbound("e2", "C2", "hi")]),
+    )
+    .await
+    .expect("a reply deferred by its rate limit held the next webhook back");
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    served.shutdown().await;
+}
