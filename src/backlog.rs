@@ -1,51 +1,64 @@
-//! Backpressure from the inbox backlog: the events acknowledged and not yet handled.
+//! Backpressure from the backlog: the events acknowledged and not yet handled, and the
+//! replies queued and not yet sent.
 //!
 //! A durable queue absorbs a burst by acknowledging faster than it handles, but without a
 //! bound the burst becomes a backlog that outlives it: on one core, hundreds of connections'
 //! requests share the runtime with the claim loops, so acknowledging takes the CPU that
-//! handling needs, and every event waits longer the harder the provider pushes (measured in
-//! `load/README.md`, "Backpressure from the backlog": 400 connections acknowledged 14k
-//! webhooks/s while 3k/s were handled, and the backlog took 12 s to drain after a 10 s burst).
+//! handling and sending need, and every event waits longer the harder the provider pushes
+//! (`load/README.md`, "Backpressure from the backlog": 400 connections were acknowledged at
+//! 12–14k webhooks/s while 3k replies/s went out, and the last reply came 11–13 s after a 10 s
+//! burst).
 //!
 //! So the webhook route stores a verified webhook's events only while the backlog is below
-//! `server.max_backlog`; at the bound it waits for room (each event or outbox row leaving the
-//! count makes room for one waiting webhook at a time, in the order they came), holding its
-//! connection and its `max_in_flight` permit but no CPU, and answers **503** with
+//! `server.max_backlog`; at the bound it waits for room (each event or reply leaving the count
+//! wakes one waiting webhook; one admitted that stores nothing new passes the wake-up on),
+//! holding its connection and its `max_in_flight` permit but no CPU, and answers **503** with
 //! `Retry-After: 1` when `server.request_timeout` passes first (the provider retries; dedupe
-//! keeps a retry from running twice). Providers see slower acknowledgements, not errors,
-//! unless the handlers stay behind for the whole request timeout.
+//! keeps a retry from running twice). Providers see slower acknowledgements; errors come when
+//! the engine stays behind for the whole request timeout, or when every `max_in_flight`
+//! permit is held by a waiting webhook (503 at once, as without the bound).
 //!
-//! **What is counted.** The engine counts the events it stored (webhooks and web chat
-//! posts; only new ones, never duplicates) until their handling ends (handled or
-//! dead-lettered; a retry stays in the backlog), starting from the store's pending count when
-//! it is built, **and** the replies handlers queue until their first claim ends (sent, or
-//! deferred by a rate limit, or released for a retry, or dead-lettered). The application's own
-//! sends ([`Switchboard::send`](crate::Switchboard::send), a broadcast) are not counted: they
-//! must not hold customers' webhooks back.
-//! Without the second part the bound only moves the pile: measured at 400 connections, the
-//! handlers kept up with a bounded inbox while the replies they queued piled up in the outbox
-//! at 2k/s. A row waiting for a rate limit or a provider's `Retry-After` leaves the count at
-//! its first deferral, so a throttled channel cannot hold every webhook back. That count is exact only when this process is the store's one user, which is
-//! what a store without [`wake_ups`](crate::store::Store::wake_ups) says (the memory store,
-//! SQLite: one engine per file). A store shared by several processes (PostgreSQL) has a
-//! backlog no instance can count alone, so there the bound is off and each instance
-//! acknowledges at its own pace (open item in `DESIGN.md`).
+//! **What is counted.** The engine counts the events it stored (webhooks and web chat posts;
+//! only new ones, never duplicates; web chat posts are counted but never wait) until their
+//! handling ends (handled or dead-lettered; a retry stays in the backlog), starting from the
+//! store's pending count when it is built, **and** the replies handlers queue until their
+//! first claim ends (sent, or deferred by a rate limit or a provider's `Retry-After`, or
+//! released for a retry, or dead-lettered). Without the replies the bound only moves the pile:
+//! measured at 400 connections, the handlers kept up with a bounded inbox while their replies
+//! piled up in the outbox at 2k/s. The application's own sends
+//! ([`Switchboard::send`](crate::Switchboard::send), a broadcast) are not counted.
+//!
+//! **The trade-off.** What cannot make progress stays counted: events whose handler keeps
+//! failing until they are dead-lettered, and replies queued behind a conversation's head
+//! that waits for a rate limit or a provider's pause (only a conversation's head is claimed).
+//! A handler dependency or a provider that stays down while customers keep writing fills the
+//! bound, and then every channel's webhooks are answered 503 until it drains: the bound
+//! trades an unbounded pile for refusals the providers retry (Meta retries for hours; Twilio
+//! retries little). Raise `max_backlog`, or set it to 0 for no bound, where absorbing a long
+//! outage matters more than how far behind the engine may fall.
+//!
+//! **Where it applies.** The count is exact only when this process is the store's one user
+//! ([`Store::exclusive`](crate::store::Store::exclusive): the memory store; SQLite, one engine
+//! per file). A store shared by several processes (PostgreSQL) has a backlog no instance can
+//! count alone, and a store that does not say it is exclusive (the default) is not bounded.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tokio::sync::Notify;
 
 /// The backlog this process counts, and the webhooks waiting for room in it.
 #[derive(Debug)]
 pub(crate) struct Backlog {
-    /// Events stored and not yet handled or dead-lettered, plus outbox rows queued and not yet
-    /// through their first claim.
-    pending: AtomicU64,
+    /// Events stored and not yet handled or dead-lettered, plus replies queued and not yet
+    /// through their first claim. Signed, read as at least zero: an event can be handled
+    /// before the webhook that stored it has counted it (the writer commits the insert and
+    /// the claim together), so an end may come before its start.
+    pending: AtomicI64,
     /// `server.max_backlog`; 0: not bounded (also when the backlog cannot be counted here).
-    limit: u64,
-    /// One waiting webhook is woken per event or outbox row that leaves the count.
+    limit: i64,
+    /// One waiting webhook is woken per event or reply that leaves the count.
     room: Notify,
     /// The keys of the outbox rows counted in `pending`.
     queued: Mutex<HashSet<String>>,
@@ -55,8 +68,8 @@ impl Backlog {
     /// A backlog of `pending` events bounded by `limit` (0: unbounded).
     pub(crate) fn new(limit: usize, pending: u64) -> Self {
         Backlog {
-            pending: AtomicU64::new(pending),
-            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+            pending: AtomicI64::new(i64::try_from(pending).unwrap_or(i64::MAX)),
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
             room: Notify::new(),
             queued: Mutex::new(HashSet::new()),
         }
@@ -72,15 +85,23 @@ impl Backlog {
         self.limit > 0
     }
 
-    /// The events counted as stored and not yet handled.
+    /// The events and replies counted (never below zero).
     pub(crate) fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed)
+        u64::try_from(self.pending.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
-    /// `new` events were stored.
+    /// An admitted webhook stored `new` events (0: all duplicates, or the insert failed).
+    /// One that stored nothing passes its wake-up on to the next waiting webhook while there
+    /// is room, so the room it was admitted to is not left unused.
     pub(crate) fn added(&self, new: u64) {
-        if self.bounded() && new > 0 {
-            self.pending.fetch_add(new, Ordering::Relaxed);
+        if !self.bounded() {
+            return;
+        }
+        if new > 0 {
+            self.pending
+                .fetch_add(i64::try_from(new).unwrap_or(i64::MAX), Ordering::Relaxed);
+        } else if self.pending.load(Ordering::Relaxed) < self.limit {
+            self.room.notify_one();
         }
     }
 
@@ -89,12 +110,9 @@ impl Backlog {
         if !self.bounded() {
             return;
         }
-        // Never below zero (an event stored before a count that missed it).
-        let _ = self
-            .pending
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                Some(n.saturating_sub(1))
-            });
+        // An event stored before the count began (not counted) may take it below zero for a
+        // while; `pending` reads that as zero.
+        self.pending.fetch_sub(1, Ordering::Relaxed);
         self.room.notify_one();
     }
 
@@ -140,7 +158,7 @@ impl Backlog {
             tokio::pin!(notified);
             // Registered before the check, so an `ended` between the two is not missed.
             notified.as_mut().enable();
-            if self.pending() < self.limit {
+            if self.pending.load(Ordering::Relaxed) < self.limit {
                 return;
             }
             notified.await;
@@ -191,7 +209,7 @@ mod tests {
     #[tokio::test]
     async fn one_ended_event_admits_one_of_several_waiters() {
         let b = Arc::new(Backlog::new(1, 1));
-        let admitted = Arc::new(AtomicU64::new(0));
+        let admitted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let (b, admitted) = (b.clone(), admitted.clone());
@@ -244,12 +262,37 @@ mod tests {
     }
 
     #[test]
-    fn the_count_never_goes_below_zero() {
+    fn an_end_counted_before_its_start_is_not_lost() {
         let b = Backlog::new(10, 0);
+        // The event was handled before its webhook counted it.
         b.ended();
-        b.ended();
-        assert_eq!(b.pending(), 0);
+        assert_eq!(b.pending(), 0, "read as zero");
+        b.added(1);
+        assert_eq!(b.pending(), 0, "the start matched the end that came first");
         b.added(3);
         assert_eq!(b.pending(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_admitted_webhook_that_stores_nothing_passes_the_wake_up_on() {
+        let b = Arc::new(Backlog::new(1, 1));
+        let waiter = |b: Arc<Backlog>| tokio::spawn(async move { b.room().await });
+        let (first, second) = (waiter(b.clone()), waiter(b.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.ended();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            u8::from(first.is_finished()) + u8::from(second.is_finished()),
+            1,
+            "one ended event admits one webhook"
+        );
+        // The admitted webhook's events were all duplicates.
+        b.added(0);
+        tokio::time::timeout(Duration::from_secs(1), async {
+            first.await.unwrap();
+            second.await.unwrap();
+        })
+        .await
+        .expect("the room left by a webhook that stored nothing went unused");
     }
 }

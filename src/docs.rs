@@ -388,10 +388,15 @@
 //!   claim loops share the runtime: without the bound, 400 connections were acknowledged at
 //!   14k/s while 3k/s were replied to, and the backlog took 12 s to drain after a 10 s burst
 //!   (`load/README.md`, "Backpressure from the backlog"). The engine counts the backlog
-//!   itself (from the store's pending events at start), which is exact only when this process is the
-//!   store's one user: the memory store and SQLite (one engine per file), which announce no
-//!   [`wake_ups`](crate::store::Store::wake_ups). On a store shared by several instances
-//!   (PostgreSQL) no instance can count the shared backlog alone, and the bound is off.
+//!   itself (from the store's pending events at start), which is exact only when this process
+//!   is the store's one user ([`Store::exclusive`](crate::store::Store::exclusive): the memory
+//!   store; SQLite, one engine per file). On a store shared by several instances (PostgreSQL)
+//!   no instance can count the shared backlog alone, and the bound is off. The trade-off:
+//!   what cannot make progress (a handler that keeps failing, replies behind a conversation
+//!   waiting out a provider's pause) stays counted, so a long outage with customers still
+//!   writing fills the bound and every channel's webhooks get 503 until it drains; raise
+//!   `max_backlog`, or 0 for no bound, where absorbing a long outage matters more (see the
+//!   `backlog` module's docs in `src/backlog.rs`).
 //! - **The fsync bound.** With `synchronous = "full"` a batch commits once per fsync. A task
 //!   frees its slot when only its final write is left (a completion, a send marked sent), so
 //!   the claim that takes its place shares that commit: the drain rate is at most about

@@ -193,13 +193,15 @@ pub(crate) async fn webhook(
                                 "stored"
                             );
                         }
+                        // Counted, or the wake-up that admitted it passed on (`backlog`).
+                        inner.backlog.added(new);
                         if new > 0 {
-                            inner.backlog.added(new);
                             inner.inbox_ready.notify_one();
                         }
                         respond(response)
                     }
                     Err(e) => {
+                        inner.backlog.added(0);
                         tracing::error!(error = %e, "inbox insert failed");
                         (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
                     }

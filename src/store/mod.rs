@@ -210,6 +210,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         self.stats().await.map(|_| ())
     }
 
+    /// Whether this process is the store's only user (the memory store; SQLite, one engine per
+    /// file): then the engine can count the backlog itself and bound it (`server.max_backlog`,
+    /// see [`crate::docs`], "A bounded backlog"). `false`, the default: a store that others may
+    /// share, whose backlog no single process sees, is not bounded.
+    fn exclusive(&self) -> bool {
+        false
+    }
+
     /// Wake-ups from other processes sharing the store: each message names a queue that got
     /// ready rows (the engine wakes that queue's claim loop; polling stays the safety net).
     /// `None`, the default: no other process writes to this store.

@@ -280,12 +280,12 @@ impl SwitchboardBuilder {
     }
 }
 
-/// The inbox backlog the engine counts and bounds (see [`crate::backlog`]): bounded by
-/// `server.max_backlog` when this process is the store's one user (a store without
-/// [`wake_ups`](Store::wake_ups)), counted from the store's pending events.
+/// The backlog the engine counts and bounds (see [`crate::backlog`]): bounded by
+/// `server.max_backlog` when this process is the store's one user ([`Store::exclusive`]),
+/// counted from the store's pending events.
 async fn backlog(config: &Config, store: &Arc<dyn Store>) -> Backlog {
     let limit = config.server.max_backlog;
-    if limit == 0 || store.wake_ups().is_some() {
+    if limit == 0 || !store.exclusive() {
         return Backlog::unbounded();
     }
     match store.stats().await {

@@ -338,3 +338,39 @@ async fn a_reply_waiting_for_a_rate_limit_does_not_hold_webhooks_back() {
     assert!(started.elapsed() < Duration::from_secs(5));
     served.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_event_and_a_duplicate_leave_room() {
+    let mem = memory("mem");
+    let mut config = fast_config();
+    config.server.max_backlog = 1;
+    config.server.request_timeout = Duration::from_secs(3);
+    config.engine.handler_attempts = 1;
+    let builder = builder(&mem)
+        .config(config)
+        .on_message(|_ctx| async move { Err("always fails".into()) });
+    let served = Served::start(builder, "mem").await;
+    for i in 0..3 {
+        let started = Instant::now();
+        let r = served
+            .deliver(&mem, &[inbound(&format!("e{i}"), &format!("C{i}"), "hi")])
+            .await;
+        assert_eq!(r.status(), 200, "event {i}: a dead letter left no room");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "event {i} waited"
+        );
+        // The same webhook again: a duplicate, acknowledged, and it counts nothing.
+        let r = served
+            .deliver(&mem, &[inbound(&format!("e{i}"), &format!("C{i}"), "hi")])
+            .await;
+        assert!(matches!(r.status().as_u16(), 200 | 503), "{}", r.status());
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            served.sb.dead_letters(10).await.unwrap().len() == 3
+        })
+        .await
+    );
+    served.shutdown().await;
+}

@@ -316,6 +316,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn exclusive(&self) -> bool {
+        true
+    }
+
     async fn contact(&self, conversation: &str, scope: Option<&str>) -> Result<Contact> {
         Ok(self.lock().contacts.contact(conversation, scope))
     }

@@ -54,6 +54,11 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// See [`Store::exclusive`](crate::store::Store::exclusive).
+    fn exclusive(&self) -> bool {
+        false
+    }
+
     /// See [`Store::log_wake_ups`](crate::store::Store::log_wake_ups).
     fn log_wake_ups(&self) -> Option<broadcast::Receiver<String>> {
         None
@@ -218,6 +223,9 @@ macro_rules! forward_store {
             }
             fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<$crate::store::Queue>> {
                 self.$field.wake_ups()
+            }
+            fn exclusive(&self) -> bool {
+                self.$field.exclusive()
             }
             async fn contact(
                 &self,
@@ -610,5 +618,9 @@ impl<D: Dialect> SqlStore<D> {
 
     pub(crate) fn wake_ups(&self) -> Option<broadcast::Receiver<Queue>> {
         self.dialect.wake_ups()
+    }
+
+    pub(crate) fn exclusive(&self) -> bool {
+        self.dialect.exclusive()
     }
 }

@@ -184,6 +184,11 @@ impl Dialect for Sqlite {
             .map_err(db("read"))
     }
 
+    /// One engine per file (`lock`).
+    fn exclusive(&self) -> bool {
+        true
+    }
+
     /// Through the writer: it holds the only write connection.
     async fn prune_chunk(&self, writer: &Writer, step: PruneStep, cutoff: i64) -> Result<u64> {
         match writer.run(Job::Prune(step, cutoff)).await? {
