@@ -74,16 +74,10 @@ pub(crate) async fn finish(engine: &Engine, lease: Lease, outcome: InboxOutcome)
                 .pop()
                 .unwrap_or_else(|| Err(store::store_error("finish", "no answer")))
         });
-    let done = match answer {
-        Ok(done) => done,
-        Err(e) => {
-            queued.iter().for_each(|k| engine.backlog.claimed(k));
-            return Err(e);
-        }
-    };
-    if !done {
+    if !matches!(answer, Ok(true)) {
         queued.iter().for_each(|k| engine.backlog.claimed(k));
     }
+    let done = answer?;
     if done {
         if ends {
             // Room in the backlog for a waiting webhook (`crate::backlog`).

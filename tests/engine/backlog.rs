@@ -56,6 +56,22 @@ async fn serve(
     (Served::start(builder, "mem").await, mem)
 }
 
+/// Delivers one message webhook in a task of its own (it may wait for room): its status.
+fn deliver_later(
+    served: &Arc<Served>,
+    mem: &MemoryAdapter,
+    id: &'static str,
+    conv: &'static str,
+) -> tokio::task::JoinHandle<reqwest::StatusCode> {
+    let (served, mem) = (served.clone(), mem.clone());
+    tokio::spawn(async move {
+        served
+            .deliver(&mem, &[inbound(id, conv, "hi")])
+            .await
+            .status()
+    })
+}
+
 fn bounded(max_backlog: usize, request_timeout: Duration) -> Config {
     let mut config = Config::default();
     config.server.max_backlog = max_backlog;
@@ -74,15 +90,7 @@ async fn at_the_bound_a_webhook_waits_until_an_event_is_handled() {
         let r = served.deliver(&mem, &[inbound(id, conv, "hi")]).await;
         assert_eq!(r.status(), 200, "below the bound: stored at once");
     }
-    let third = tokio::spawn({
-        let (served, mem) = (served.clone(), mem.clone());
-        async move {
-            served
-                .deliver(&mem, &[inbound("e3", "C3", "hi")])
-                .await
-                .status()
-        }
-    });
+    let third = deliver_later(&served, &mem, "e3", "C3");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !third.is_finished(),
@@ -263,15 +271,7 @@ async fn replies_not_yet_sent_count_against_the_bound() {
         200
     );
     // e1 is handled at once; its reply waits for the provider.
-    let second = tokio::spawn({
-        let (served, mem) = (served.clone(), mem.clone());
-        async move {
-            served
-                .deliver(&mem, &[inbound("e2", "C2", "hi")])
-                .await
-                .status()
-        }
-    });
+    let second = deliver_later(&served, &mem, "e2", "C2");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !second.is_finished(),
